@@ -1,0 +1,1 @@
+"""The example model: demand forecasting for a wholesale club (clubs x items x days)."""

@@ -1,0 +1,101 @@
+"""Stage entry points of the forecasting pipeline: `python -m forecast STAGE` (see dvc.yaml)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from conveyor.errors import UserError
+from forecast.params import DEFAULT_PARAMS, PipelineParams, load_params
+
+
+def _ingest(args: argparse.Namespace, params: PipelineParams) -> str:
+    from forecast import ingest
+
+    rows = ingest.run(params.data, args.out)
+    return f"ingest: {rows:,} rows ({params.data.source.kind}) -> {args.out}"
+
+
+def _prepare(args: argparse.Namespace, params: PipelineParams) -> str:
+    from forecast import features
+
+    rows = features.run(args.raw, params.features, params.data.holidays_country, args.out)
+    return f"prepare: {rows:,} feature rows -> {args.out}"
+
+
+def _train(args: argparse.Namespace, params: PipelineParams) -> str:
+    from forecast import train
+
+    rows = train.run(args.features, params, args.model, args.importance)
+    return f"train: {params.train.num_boost_round} rounds on {rows:,} rows -> {args.model}"
+
+
+def _evaluate(args: argparse.Namespace, params: PipelineParams) -> str:
+    from forecast import evaluate
+
+    metrics = evaluate.run(
+        args.features, args.model, params.evaluate, args.metrics, args.slices, args.plots
+    )
+    return (
+        f"evaluate: WAPE {metrics['model']['wape']:.3f} "
+        f"(seasonal-naive {metrics['seasonal_naive']['wape']:.3f}) -> {args.metrics}"
+    )
+
+
+def _register(args: argparse.Namespace, params: PipelineParams) -> str:
+    from forecast import register
+
+    metrics = json.loads(args.metrics.read_text(encoding="utf-8"))
+    tag = register.run(args.model, args.raw, metrics, params.model_store, args.out)
+    return f"register: BentoML model {tag}"
+
+
+def _summary(args: argparse.Namespace, params: PipelineParams) -> str:
+    from forecast import summary
+
+    return summary.render(args.metrics, args.slices)
+
+
+STAGES: dict[str, tuple[Callable[[argparse.Namespace, PipelineParams], str], dict[str, str]]] = {
+    "ingest": (_ingest, {"out": "data/raw/sales.parquet"}),
+    "prepare": (_prepare, {"raw": "data/raw/sales.parquet", "out": "data/features/features.parquet"}),
+    "train": (_train, {"features": "data/features/features.parquet", "model": "models/model.txt",
+                       "importance": "plots/feature_importance.csv"}),
+    "evaluate": (_evaluate, {"features": "data/features/features.parquet",
+                             "model": "models/model.txt", "metrics": "metrics/metrics.json",
+                             "slices": "metrics/slices.json", "plots": "plots"}),
+    "register": (_register, {"model": "models/model.txt", "raw": "data/raw/sales.parquet",
+                             "metrics": "metrics/metrics.json", "out": "models/bentoml_model.json"}),
+    "summary": (_summary, {"metrics": "metrics/metrics.json", "slices": "metrics/slices.json"}),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """One sub-command per pipeline stage, each with its input/output paths as options."""
+    parser = argparse.ArgumentParser(prog="python -m forecast", description=__doc__)
+    parser.add_argument("--params", type=Path, default=DEFAULT_PARAMS, help="params file")
+    commands = parser.add_subparsers(dest="stage", required=True, metavar="STAGE")
+    for name, (_, paths) in STAGES.items():
+        sub = commands.add_parser(name, help=f"run the {name} stage")
+        for option, default in paths.items():
+            sub.add_argument(f"--{option}", type=Path, default=Path(default))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Validate params.yaml, run one stage, print one line; user errors are one line, exit 2."""
+    args = build_parser().parse_args(argv)
+    handler, _ = STAGES[args.stage]
+    try:
+        print(handler(args, load_params(args.params)))
+    except UserError as error:
+        print(f"error: {args.stage}: {error}", file=sys.stderr)
+        return error.exit_code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,128 @@
+"""The `prepare` stage: time-ordered features for a global demand model, computed without leakage.
+
+A row dated t is forecast ``horizon_days`` ahead of the last known sales, so every feature made
+from sales uses only days <= t - horizon_days (lags and rolling windows are shifted by at least the
+horizon). Price, promotion and the calendar are known in advance and are used as of day t.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from conveyor.files import atomic_path
+from forecast.calendar import holiday_dates
+from forecast.params import FeatureParams
+from forecast.schema import KEYS, SERIES_KEYS, TARGET
+
+CATEGORICAL = ("club_id", "item_id", "region", "category")
+HOLIDAY_HORIZON = 14  # days-to/since-holiday are clipped here: further away carries no signal
+PRICE_MEMORY = 56  # days of past prices that define an item's regular price
+
+
+def feature_columns(params: FeatureParams) -> list[str]:
+    """The model's input columns, in a fixed order."""
+    return [
+        *CATEGORICAL,
+        "day_of_week",
+        "day_of_month",
+        "day_of_year",
+        "month",
+        "is_holiday",
+        "days_to_holiday",
+        "days_since_holiday",
+        "price",
+        "price_ratio",
+        "promo",
+        *(f"lag_{lag}" for lag in params.lags),
+        *(f"rolling_mean_{w}" for w in params.rolling_windows),
+        *(f"rolling_std_{w}" for w in params.rolling_windows),
+    ]
+
+
+def build_features(raw: pl.DataFrame, params: FeatureParams, country: str) -> pl.DataFrame:
+    """Keys, target and feature columns for every observed (club, item, date) with history."""
+    sales = _complete_calendar(raw.sort(KEYS))
+    series = list(SERIES_KEYS)
+    shifted = pl.col(TARGET).cast(pl.Float64).shift(params.horizon_days)
+    history = [
+        *(pl.col(TARGET).shift(lag).over(series).alias(f"lag_{lag}") for lag in params.lags),
+        *(
+            shifted.rolling_mean(w, min_samples=1).over(series).alias(f"rolling_mean_{w}")
+            for w in params.rolling_windows
+        ),
+        *(
+            shifted.rolling_std(w, min_samples=2).over(series).alias(f"rolling_std_{w}")
+            for w in params.rolling_windows
+        ),
+        (
+            pl.col("price")
+            / pl.col("price").shift(1).rolling_max(PRICE_MEMORY, min_samples=1).over(series)
+        ).alias("price_ratio"),
+    ]
+    date = pl.col("date")
+    calendar = [
+        date.dt.weekday().alias("day_of_week"),  # 1 = Monday
+        date.dt.day().alias("day_of_month"),
+        date.dt.ordinal_day().alias("day_of_year"),
+        date.dt.month().alias("month"),
+    ]
+    features = (
+        sales.with_columns(*history, *calendar)
+        .join(_holiday_features(sales, country), on="date", how="left")
+        # Rows added to fill gaps are not observations; rows before the first lag have no history.
+        .filter(pl.col("_observed") & pl.col(f"lag_{min(params.lags)}").is_not_null())
+    )
+    return features.select(*KEYS, TARGET, *(c for c in feature_columns(params) if c not in KEYS))
+
+
+def _complete_calendar(sales: pl.DataFrame) -> pl.DataFrame:
+    """Insert missing days of each series (as nulls), so a shift by n rows is a shift by n days."""
+    sales = sales.with_columns(pl.lit(True).alias("_observed"))
+    span = sales.group_by(SERIES_KEYS).agg(
+        pl.len().alias("rows"), (pl.col("date").max() - pl.col("date").min()).dt.total_days()
+    )
+    if (span["rows"] == span["date"] + 1).all():
+        return sales
+    filled = sales.upsample("date", every="1d", group_by=list(SERIES_KEYS), maintain_order=True)
+    return filled.with_columns(
+        pl.col("region", "category").forward_fill().over(SERIES_KEYS),
+        pl.col("_observed").fill_null(False),
+    )
+
+
+def _holiday_features(sales: pl.DataFrame, country: str) -> pl.DataFrame:
+    """is_holiday, days_to_holiday and days_since_holiday for each date in ``sales``."""
+    first, last = sales["date"].min(), sales["date"].max()
+    dates = np.arange(
+        np.datetime64(first, "D"), np.datetime64(last, "D") + 1, dtype="datetime64[D]"
+    )
+    days = holiday_dates(country, first - dt.timedelta(days=HOLIDAY_HORIZON), last)
+    to_next = np.full(len(dates), HOLIDAY_HORIZON)
+    since_last = np.full(len(dates), HOLIDAY_HORIZON)
+    if len(days):
+        nxt = np.searchsorted(days, dates, side="left")
+        has = nxt < len(days)
+        to_next[has] = (days[nxt[has]] - dates[has]).astype(int)
+        prev = np.searchsorted(days, dates, side="right") - 1
+        has = prev >= 0
+        since_last[has] = (dates[has] - days[prev[has]]).astype(int)
+    return pl.DataFrame(
+        {
+            "date": dates,
+            "is_holiday": (to_next == 0).astype(np.int8),
+            "days_to_holiday": np.minimum(to_next, HOLIDAY_HORIZON).astype(np.int16),
+            "days_since_holiday": np.minimum(since_last, HOLIDAY_HORIZON).astype(np.int16),
+        }
+    ).with_columns(pl.col("date").cast(pl.Date))
+
+
+def run(raw_path: Path, params: FeatureParams, country: str, out: Path) -> int:
+    """Read raw sales, write the feature table to ``out``; return its row count."""
+    features = build_features(pl.read_parquet(raw_path), params, country)
+    with atomic_path(out) as tmp:
+        features.write_parquet(tmp, statistics=True)
+    return features.height

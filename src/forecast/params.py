@@ -1,0 +1,132 @@
+"""The schema of params.yaml for the forecasting pipeline, validated before any stage does work."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
+
+from conveyor.config import load_model
+
+DEFAULT_PARAMS = Path("params.yaml")
+
+
+class _Strict(BaseModel):
+    # Unknown keys are errors: a misspelt knob must not be silently ignored.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SourceParams(_Strict):
+    """Where raw sales come from: the built-in generator, a file, or a DuckDB query."""
+
+    kind: Literal["synthetic", "file", "duckdb"] = "synthetic"
+    path: Path | None = None
+    query: str | None = None
+
+    @model_validator(mode="after")
+    def _needs_its_argument(self) -> SourceParams:
+        if self.kind == "file" and self.path is None:
+            raise ValueError("kind 'file' needs 'path' (a .parquet or .csv file)")
+        if self.kind == "duckdb" and not self.query:
+            raise ValueError("kind 'duckdb' needs 'query' (SQL returning the raw sales columns)")
+        return self
+
+
+class SyntheticParams(_Strict):
+    """Knobs of the deterministic wholesale-club sales generator."""
+
+    seed: int = 42
+    n_clubs: PositiveInt = 10
+    n_items: PositiveInt = 60
+    start_date: dt.date = dt.date(2023, 1, 1)
+    n_days: int = Field(1096, ge=60)
+    promo_rate: float = Field(0.08, ge=0, le=1)
+    stockout_rate: float = Field(0.01, ge=0, le=1)
+
+
+class DataParams(_Strict):
+    """Raw data: its source, the generator's knobs, and the holiday calendar."""
+
+    source: SourceParams = SourceParams()
+    synthetic: SyntheticParams = SyntheticParams()
+    holidays_country: str = Field("US", min_length=2, max_length=3)
+
+
+class FeatureParams(_Strict):
+    """Forecast horizon and the history-based features computed for it."""
+
+    horizon_days: PositiveInt = 28
+    lags: list[PositiveInt] = Field(default_factory=lambda: [28, 35, 42, 364], min_length=1)
+    rolling_windows: list[int] = Field(default_factory=lambda: [7, 28, 91], min_length=1)
+
+    @model_validator(mode="after")
+    def _no_lag_inside_horizon(self) -> FeatureParams:
+        short = [lag for lag in self.lags if lag < self.horizon_days]
+        if short:
+            raise ValueError(
+                f"lags {short} are shorter than horizon_days={self.horizon_days}: "
+                "they would use sales that are unknown when the forecast is made"
+            )
+        if any(window < 2 for window in self.rolling_windows):
+            raise ValueError("rolling_windows must each be at least 2 days")
+        return self
+
+
+class TrainParams(_Strict):
+    """LightGBM hyper-parameters (see the README for why LightGBM)."""
+
+    objective: Literal["tweedie", "poisson", "regression", "regression_l1"] = "tweedie"
+    tweedie_variance_power: float = Field(1.2, gt=1, lt=2)
+    num_boost_round: PositiveInt = 300
+    learning_rate: float = Field(0.05, gt=0, le=1)
+    num_leaves: int = Field(63, ge=2)
+    min_data_in_leaf: PositiveInt = 100
+    feature_fraction: float = Field(0.8, gt=0, le=1)
+    bagging_fraction: float = Field(0.8, gt=0, le=1)
+    bagging_freq: int = Field(1, ge=0)
+    lambda_l2: float = Field(1.0, ge=0)
+    seed: int = 42
+    num_threads: int = Field(0, ge=0)
+
+
+class EvaluateParams(_Strict):
+    """Time-based holdout and the columns whose values define metric slices."""
+
+    holdout_days: PositiveInt = 28
+    slices: list[str] = Field(default_factory=lambda: ["region", "category"])
+
+
+class ModelStoreParams(_Strict):
+    """Name under which the trained model is saved to the BentoML model store."""
+
+    model_name: str = Field("demand_forecaster", pattern=r"^[a-z0-9][a-z0-9_.-]*$")
+
+
+class PipelineParams(_Strict):
+    """Everything the forecasting stages read from params.yaml."""
+
+    # Other top-level sections (gates, monitoring, ...) belong to conveyor, not to the model.
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    data: DataParams
+    features: FeatureParams
+    train: TrainParams
+    evaluate: EvaluateParams
+    model_store: ModelStoreParams = ModelStoreParams()
+
+    @model_validator(mode="after")
+    def _holdout_within_horizon(self) -> PipelineParams:
+        if self.evaluate.holdout_days > self.features.horizon_days:
+            raise ValueError(
+                f"evaluate.holdout_days={self.evaluate.holdout_days} exceeds "
+                f"features.horizon_days={self.features.horizon_days}: holdout days past the "
+                "horizon would be scored with features built from holdout sales"
+            )
+        return self
+
+
+def load_params(path: Path = DEFAULT_PARAMS) -> PipelineParams:
+    """Read and validate the pipeline's params file; raises ConfigError naming file and key."""
+    return load_model(path, PipelineParams)

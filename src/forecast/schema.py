@@ -1,0 +1,60 @@
+"""The raw sales schema every data source must provide, and the one place that enforces it."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from conveyor.errors import DataError
+
+SERIES_KEYS = ("club_id", "item_id")
+KEYS = (*SERIES_KEYS, "date")
+TARGET = "units_sold"
+
+RAW_SCHEMA: dict[str, pl.DataType] = {
+    "date": pl.Date(),
+    "club_id": pl.String(),
+    "item_id": pl.String(),
+    "region": pl.String(),
+    "category": pl.String(),
+    "price": pl.Float64(),
+    "promo": pl.Int8(),
+    TARGET: pl.Int64(),
+}
+
+
+def conform_raw(frame: pl.DataFrame, origin: str) -> pl.DataFrame:
+    """Select and cast the raw columns, in schema order; name the column that cannot be read.
+
+    Values are only type-checked here. Whether they make sense (ranges, keys, freshness) is the
+    job of the data contracts, which run as their own pipeline stage.
+    """
+    missing = [name for name in RAW_SCHEMA if name not in frame.columns]
+    if missing:
+        raise DataError(
+            f"{origin}: missing required column(s) {', '.join(missing)}; "
+            f"expected columns: {', '.join(RAW_SCHEMA)}"
+        )
+    columns = []
+    for name, dtype in RAW_SCHEMA.items():
+        column = frame.get_column(name)
+        if column.dtype == dtype:
+            columns.append(column)
+            continue
+        try:
+            columns.append(_cast(column, dtype))
+        except (pl.exceptions.InvalidOperationError, pl.exceptions.ComputeError):
+            raise DataError(
+                f"{origin}: column {name!r} has type {column.dtype} and cannot be read as "
+                f"{dtype} (first values: {column.head(3).to_list()})"
+            ) from None
+    if frame.height == 0:
+        raise DataError(f"{origin}: no rows")
+    return pl.DataFrame(columns)
+
+
+def _cast(column: pl.Series, dtype: pl.DataType) -> pl.Series:
+    if dtype == pl.Date() and column.dtype == pl.String():
+        return column.str.to_date(strict=True)
+    if dtype == pl.Int8() and column.dtype == pl.Boolean():
+        return column.cast(pl.Int8)
+    return column.cast(dtype, strict=True)
