@@ -1,0 +1,65 @@
+# One command per job; each works on a fresh clone with only Python 3.11 and git installed.
+# `make pipeline` and `make test` create the environment themselves when it is missing.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+# A pinned uv, bootstrapped from PyPI into .tools/ (an older uv may not read uv.lock).
+# `make UV=uv ...` uses the one on PATH instead.
+UV ?= $(CURDIR)/.tools/bin/uv
+
+# Quiet and offline: no telemetry, no update checks, never download a Python.
+export DVC_NO_ANALYTICS := 1
+export BENTOML_DO_NOT_TRACK := true
+export GX_ANALYTICS_ENABLED := False
+export UV_PYTHON_DOWNLOADS := never
+# DVC stage commands run `python`: make it the project's.
+export PATH := $(BIN):$(PATH)
+
+.PHONY: help setup pipeline summary test lint format push pull benchmark clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(CURDIR)/.tools/bin/uv:
+	$(PYTHON) -m venv .tools
+	.tools/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	touch $@
+
+setup: $(VENV)/.synced ## create or update .venv from uv.lock (all groups)
+
+pipeline: setup ## run the whole DVC pipeline on the built-in data and print the metrics
+	dvc repro
+	python -m forecast summary
+
+summary: setup ## print the metrics of the last pipeline run
+	python -m forecast summary
+
+test: setup ## run the test suite
+	pytest
+
+lint: setup ## ruff, formatting and file hygiene (the pre-commit hooks, on every file)
+	pre-commit run --all-files --show-diff-on-failure
+
+format: setup ## apply ruff's fixes and formatting
+	ruff check --fix .
+	ruff format .
+
+push: setup ## send DVC-cached data and models to the default remote
+	dvc push
+
+pull: setup ## fetch DVC-cached data and models from the default remote
+	dvc pull
+
+benchmark: setup ## generate 1M and 10M rows, time prepare + train, print rows/s and memory
+	python benchmarks/pipeline_scale.py
+
+clean: ## remove the environments (keeps data, DVC cache and models)
+	rm -rf $(VENV) .tools .pytest_cache .ruff_cache

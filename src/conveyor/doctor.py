@@ -1,0 +1,93 @@
+"""`conveyor doctor`: is this machine ready to run the pipeline, and where do things live?"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from conveyor import __version__
+
+REQUIRED_TOOLS = ("git", "dvc")
+OPTIONAL_TOOLS = ("uv",)
+PACKAGES = ("dvc", "bentoml", "great-expectations", "lightgbm", "polars", "pydantic")
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of the report: what was checked, what was found, and whether it is a problem."""
+
+    name: str
+    detail: str
+    ok: bool = True
+
+
+def tool_version(tool: str) -> str | None:
+    """First line of ``tool --version``, or None when the tool is missing or broken."""
+    path = shutil.which(tool)
+    if path is None:
+        return None
+    try:
+        result = subprocess.run(
+            [path, "--version"], capture_output=True, text=True, timeout=60, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    lines = (result.stdout or result.stderr).strip().splitlines()
+    return lines[0] if result.returncode == 0 and lines else None
+
+
+def package_version(name: str) -> str | None:
+    """Installed version of a Python distribution, without importing it (imports can be slow)."""
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None
+
+
+def dvc_remotes(root: Path) -> list[str]:
+    """``dvc remote list`` lines for the repository at ``root`` (empty outside a DVC repository)."""
+    if not (root / ".dvc").is_dir() or shutil.which("dvc") is None:
+        return []
+    result = subprocess.run(
+        ["dvc", "remote", "list"], cwd=root, capture_output=True, text=True, timeout=60, check=False
+    )
+    return [line for line in result.stdout.splitlines() if line.strip()]
+
+
+def bentoml_home() -> Path:
+    """The BentoML home (model store, bentos): $BENTOML_HOME, else BentoML's default."""
+    return Path(os.environ.get("BENTOML_HOME", Path.home() / "bentoml")).expanduser()
+
+
+def run_checks(root: Path) -> list[Check]:
+    """Every check, in report order."""
+    checks = [
+        Check("conveyor", __version__),
+        Check("python", f"{platform.python_version()} ({sys.executable})"),
+    ]
+    for tool in REQUIRED_TOOLS + OPTIONAL_TOOLS:
+        found = tool_version(tool)
+        required = tool in REQUIRED_TOOLS
+        checks.append(
+            Check(tool, found or ("MISSING" if required else "not found (optional)"),
+                  ok=found is not None or not required)
+        )
+    for package in PACKAGES:
+        checks.append(Check(f"package {package}", package_version(package) or "not installed"))
+    remotes = dvc_remotes(root)
+    checks.append(Check("dvc remote", "; ".join(remotes) if remotes else "none configured"))
+    checks.append(Check("dvc cache", str(root / ".dvc" / "cache")))
+    checks.append(Check("bentoml home", str(bentoml_home())))
+    return checks
+
+
+def render(checks: list[Check]) -> str:
+    """One aligned line per check; problems are marked so they stand out."""
+    width = max(len(c.name) for c in checks)
+    return "\n".join(f"{'ok ' if c.ok else '!! '}{c.name:<{width}}  {c.detail}" for c in checks)
