@@ -74,7 +74,10 @@ def build_features(raw: pl.DataFrame, params: FeatureParams, country: str) -> pl
         sales.with_columns(*history, *calendar)
         .join(_holiday_features(sales, country), on="date", how="left")
         # Rows added to fill gaps are not observations; rows before the first lag have no history.
-        .filter(pl.col("_observed") & pl.col(f"lag_{min(params.lags)}").is_not_null())
+        .filter(
+            pl.col("_observed")
+            & (date >= date.min().over(series) + pl.duration(days=min(params.lags)))
+        )
     )
     return features.select(*KEYS, TARGET, *(c for c in feature_columns(params) if c not in KEYS))
 

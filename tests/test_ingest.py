@@ -1,0 +1,77 @@
+"""The ingest stage reads any configured source into the raw schema, or says exactly what is wrong."""
+
+from __future__ import annotations
+
+import pytest
+
+from conveyor.errors import DataError
+from forecast import ingest
+from forecast.params import DataParams, SourceParams
+from forecast.schema import RAW_SCHEMA
+
+
+def _file_source(path) -> DataParams:
+    return DataParams(source=SourceParams(kind="file", path=path))
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv"])
+def test_file_source_round_trips(tmp_path, small_sales, suffix):
+    path = tmp_path / f"sales{suffix}"
+    small = small_sales.head(500)
+    small.write_parquet(path) if suffix == ".parquet" else small.write_csv(path)
+    out = tmp_path / "raw.parquet"
+    assert ingest.run(_file_source(path), out) == 500
+    loaded = ingest.load_source(_file_source(path))
+    assert dict(loaded.schema) == RAW_SCHEMA
+    assert loaded.equals(small)
+
+
+def test_duckdb_source(tmp_path, small_sales):
+    path = tmp_path / "sales.parquet"
+    small_sales.write_parquet(path)
+    query = f"SELECT * FROM read_parquet('{path}') WHERE club_id = 'club_001'"
+    loaded = ingest.load_source(DataParams(source=SourceParams(kind="duckdb", query=query)))
+    assert loaded.height == small_sales.filter(small_sales["club_id"] == "club_001").height
+    assert dict(loaded.schema) == RAW_SCHEMA
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(DataError, match=r"data.source.path: .*nope.parquet does not exist"):
+        ingest.load_source(_file_source(tmp_path / "nope.parquet"))
+
+
+def test_missing_column_is_named(tmp_path, small_sales):
+    path = tmp_path / "sales.parquet"
+    small_sales.drop("price").write_parquet(path)
+    with pytest.raises(DataError, match=r"missing required column\(s\) price"):
+        ingest.load_source(_file_source(path))
+
+
+def test_wrong_type_is_named(tmp_path, small_sales):
+    path = tmp_path / "sales.csv"
+    small_sales.head(20).with_columns(units_sold=small_sales["club_id"].head(20)).write_csv(path)
+    with pytest.raises(DataError, match=r"column 'units_sold' has type String and cannot be read"):
+        ingest.load_source(_file_source(path))
+
+
+def test_empty_file_fails(tmp_path, small_sales):
+    path = tmp_path / "sales.parquet"
+    small_sales.head(0).write_parquet(path)
+    with pytest.raises(DataError, match="no rows"):
+        ingest.load_source(_file_source(path))
+
+
+def test_bad_query_is_one_line(tmp_path):
+    source = SourceParams(kind="duckdb", query="SELECT * FROM no_such_table")
+    with pytest.raises(DataError, match="data.source.query: DuckDB failed") as caught:
+        ingest.load_source(DataParams(source=source))
+    assert "\n" not in str(caught.value)
+
+
+def test_failed_ingest_leaves_previous_output(tmp_path, small_sales):
+    out = tmp_path / "raw.parquet"
+    small_sales.head(10).write_parquet(out)
+    before = out.read_bytes()
+    with pytest.raises(DataError):
+        ingest.run(_file_source(tmp_path / "missing.csv"), out)
+    assert out.read_bytes() == before
