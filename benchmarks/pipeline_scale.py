@@ -41,6 +41,7 @@ PRESETS = {1_000_000: (10, 137), 10_000_000: (50, 274)}
 TIME_SLACK = 1.2  # time may grow 20% faster than rows: 10x the rows within 12x the time
 MEMORY_LIMIT_MB = 8 * 1024
 STEP_TIMEOUT_S = 3600
+BUSY_SHARE = 0.10  # share of CPU used by other processes above which timings are suspect
 PACKAGES = ("polars", "numpy", "pandas", "pyarrow", "lightgbm")
 
 
@@ -78,6 +79,12 @@ def _peak_rss_kib() -> dict[str, int]:
     return peak
 
 
+def _cpu_seconds() -> float:
+    """User plus system CPU time of this process so far, all threads."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_step(step: str, size: int, rounds: int) -> dict[str, Any]:
     """Run one pipeline step for ``size`` rows in this process; return its measurements."""
     # Imported here, not at the top: the parent must stay small (see the module docstring).
@@ -98,6 +105,7 @@ def run_step(step: str, size: int, rounds: int) -> dict[str, Any]:
         rows = pl.scan_parquet(paths["raw"]).select(pl.len()).collect().item()
 
     started_at = time.time()
+    cpu_start = _cpu_seconds()
     start = time.perf_counter()
     if step == "generate":
         clubs, items = shape_for(size)
@@ -125,11 +133,13 @@ def run_step(step: str, size: int, rounds: int) -> dict[str, Any]:
     else:
         raise ValueError(f"unknown step {step!r}")
     seconds = time.perf_counter() - start
+    cpu = _cpu_seconds() - cpu_start
     return {
         "step": step,
         "size": size,
         "rows": rows,
         "seconds": round(seconds, 3),
+        "cpu_s": round(cpu, 3),  # user + system, all threads: ~2x seconds when both cores work
         "started_at": started_at,
         **_peak_rss_kib(),
         "detail": detail,
@@ -139,20 +149,41 @@ def run_step(step: str, size: int, rounds: int) -> dict[str, Any]:
 # --------------------------------------------------------------------------- parent: the report
 
 
+def _machine_busy_s() -> float:
+    """Non-idle CPU seconds of the whole machine since boot (all cores), from /proc/stat."""
+    stat = Path("/proc/stat")
+    if not stat.exists():
+        return 0.0
+    ticks = [int(v) for v in stat.read_text(encoding="ascii").split("\n", 1)[0].split()[1:]]
+    idle = ticks[3] + ticks[4]  # idle + iowait
+    return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def _children_cpu_s() -> float:
+    """User plus system CPU time of this process's finished children."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def launch(step: str, size: int, rounds: int) -> dict[str, Any]:
     """Run ``step`` in a fresh interpreter; return its JSON report plus start-up time."""
     env = {**os.environ, "DVC_NO_ANALYTICS": "1", "BENTOML_DO_NOT_TRACK": "true"}
     command = [sys.executable, str(Path(__file__).resolve()), "--step", step, "--size", str(size)]
     command += ["--rounds", str(rounds)]
+    busy_before, child_before = _machine_busy_s(), _children_cpu_s()
     launched = time.time()
     proc = subprocess.run(
         command, capture_output=True, text=True, env=env, timeout=STEP_TIMEOUT_S, check=False
     )
+    elapsed = time.time() - launched
+    # CPU that other processes used meanwhile: other work on the machine skews the timings.
+    other = (_machine_busy_s() - busy_before) - (_children_cpu_s() - child_before)
     if proc.returncode != 0:
         sys.stderr.write(proc.stderr)
         raise RuntimeError(f"step {step} at {size:,} rows failed (exit {proc.returncode})")
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     result["startup_s"] = round(result.pop("started_at") - launched, 3)
+    result["other_cpu_share"] = round(max(other, 0.0) / (elapsed * (os.cpu_count() or 1)), 3)
     result["peak_mb"] = round(result["ru_maxrss_kib"] / 1024, 1)
     result["rows_per_s"] = round(result["rows"] / result["seconds"]) if result["seconds"] else None
     if proc.stderr.strip():  # kept, not echoed: the table is the output
@@ -271,6 +302,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     print_table(results)
     checks = scaling(results, sizes)
     print_scaling(checks, sizes)
+    busiest = max(results, key=lambda r: r["other_cpu_share"])
+    if busiest["other_cpu_share"] >= BUSY_SHARE:
+        print(
+            f"\nnote: other processes used {busiest['other_cpu_share']:.0%} of the machine's CPU "
+            f"during {label(busiest['size'])} {busiest['step']}: the times may be skewed"
+        )
     report = {
         "rounds": args.rounds,
         "n_days": N_DAYS,

@@ -14,9 +14,7 @@ from forecast.params import PipelineParams, SyntheticParams, load_params
 REPO = Path(__file__).resolve().parents[1]
 
 # Quiet and offline for every tool a test may start.
-os.environ.update(
-    DVC_NO_ANALYTICS="1", BENTOML_DO_NOT_TRACK="true", GX_ANALYTICS_ENABLED="False"
-)
+os.environ.update(DVC_NO_ANALYTICS="1", BENTOML_DO_NOT_TRACK="true", GX_ANALYTICS_ENABLED="False")
 
 SMALL = {"n_clubs": 3, "n_items": 12, "n_days": 480, "seed": 7}
 

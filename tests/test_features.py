@@ -33,12 +33,16 @@ def test_lags_are_sales_of_earlier_days(features, small_sales):
     one = ("club_002", "item_0005")
     raw = small_sales.filter(pl.col("club_id") == one[0], pl.col("item_id") == one[1])
     row = features.filter(
-        pl.col("club_id") == one[0], pl.col("item_id") == one[1], pl.col("date") == dt.date(2024, 3, 1)
+        pl.col("club_id") == one[0],
+        pl.col("item_id") == one[1],
+        pl.col("date") == dt.date(2024, 3, 1),
     ).row(0, named=True)
     by_date = dict(zip(raw["date"], raw[TARGET], strict=True))
     for lag in PARAMS.lags:
         assert row[f"lag_{lag}"] == by_date.get(dt.date(2024, 3, 1) - dt.timedelta(days=lag))
-    window = [by_date[dt.date(2024, 3, 1) - dt.timedelta(days=PARAMS.horizon_days + k)] for k in range(7)]
+    window = [
+        by_date[dt.date(2024, 3, 1) - dt.timedelta(days=PARAMS.horizon_days + k)] for k in range(7)
+    ]
     assert row["rolling_mean_7"] == pytest.approx(np.mean(window))
 
 
@@ -67,8 +71,9 @@ def test_missing_days_are_days_not_rows(small_sales):
     holed = small_sales.filter(pl.col("date") != gap)
     features = build_features(holed, PARAMS, "US")
     day = gap + dt.timedelta(days=PARAMS.lags[0])
-    row = features.filter(pl.col("club_id") == "club_001", pl.col("item_id") == "item_0001",
-                          pl.col("date") == day)
+    row = features.filter(
+        pl.col("club_id") == "club_001", pl.col("item_id") == "item_0001", pl.col("date") == day
+    )
     assert row["lag_28"].item() is None  # the day 28 days earlier is missing, so the lag is unknown
     assert features.filter(pl.col("date") == gap).height == 0  # no invented rows
 

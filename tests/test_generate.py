@@ -37,7 +37,9 @@ def test_schema_and_complete_grid(small_sales, synthetic_params):
 
 def test_hierarchy_each_club_one_region_each_item_one_category(default_sales):
     assert (default_sales.group_by("club_id").agg(pl.col("region").n_unique())["region"] == 1).all()
-    assert (default_sales.group_by("item_id").agg(pl.col("category").n_unique())["category"] == 1).all()
+    assert (
+        default_sales.group_by("item_id").agg(pl.col("category").n_unique())["category"] == 1
+    ).all()
     assert set(default_sales["region"].unique()) == set(REGIONS)
 
 
@@ -69,9 +71,11 @@ def test_yearly_seasonality_beverages_peak_in_summer(default_sales):
 
 def test_members_stock_up_before_holidays(default_sales):
     daily = default_sales.group_by("date").agg(pl.col("units_sold").sum()).sort("date")
+
     def total(day: dt.date) -> int:
         return daily.filter(pl.col("date") == day)["units_sold"].item()
-    # Thanksgiving 2024 is Thursday 28 November: the Tuesday before beats the Tuesday a week earlier.
+
+    # Thanksgiving 2024 was Thursday 28 November: the Tuesday before beats the one a week earlier.
     assert total(dt.date(2024, 11, 26)) > 1.15 * total(dt.date(2024, 11, 19))
     assert total(dt.date(2024, 11, 28)) < total(dt.date(2024, 11, 26))
 
@@ -92,7 +96,9 @@ def test_stockouts_are_runs_of_zero_sales(default_sales):
 def test_trend_and_club_effects(default_sales):
     per_club = default_sales.group_by("club_id").agg(pl.col("units_sold").mean())["units_sold"]
     assert per_club.max() > 1.3 * per_club.min()
-    yearly = default_sales.group_by(pl.col("date").dt.year().alias("y")).agg(
-        pl.col("units_sold").sum()
-    ).sort("y")
+    yearly = (
+        default_sales.group_by(pl.col("date").dt.year().alias("y"))
+        .agg(pl.col("units_sold").sum())
+        .sort("y")
+    )
     assert yearly["units_sold"][-1] > yearly["units_sold"][0]

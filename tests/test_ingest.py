@@ -1,4 +1,4 @@
-"""The ingest stage reads any configured source into the raw schema, or says exactly what is wrong."""
+"""The ingest stage reads each configured source into the raw schema, or says what is wrong."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def test_file_source_round_trips(tmp_path, small_sales, suffix):
 def test_duckdb_source(tmp_path, small_sales):
     path = tmp_path / "sales.parquet"
     small_sales.write_parquet(path)
-    query = f"SELECT * FROM read_parquet('{path}') WHERE club_id = 'club_001'"
+    query = f"SELECT * FROM read_parquet('{path}') WHERE club_id = 'club_001'"  # noqa: S608
     loaded = ingest.load_source(DataParams(source=SourceParams(kind="duckdb", query=query)))
     assert loaded.height == small_sales.filter(small_sales["club_id"] == "club_001").height
     assert dict(loaded.schema) == RAW_SCHEMA
@@ -63,7 +63,7 @@ def test_empty_file_fails(tmp_path, small_sales):
 
 def test_bad_query_is_one_line(tmp_path):
     source = SourceParams(kind="duckdb", query="SELECT * FROM no_such_table")
-    with pytest.raises(DataError, match="data.source.query: DuckDB failed") as caught:
+    with pytest.raises(DataError, match=r"data\.source\.query: DuckDB failed") as caught:
         ingest.load_source(DataParams(source=source))
     assert "\n" not in str(caught.value)
 

@@ -41,14 +41,26 @@ def test_repository_params_are_valid(repo_params):
 @pytest.mark.parametrize(
     ("edit", "expected"),
     [
-        (_set("train.num_boost_round", "many"), "train.num_boost_round: Input should be a valid integer"),
+        (
+            _set("train.num_boost_round", "many"),
+            "train.num_boost_round: Input should be a valid integer",
+        ),
         (_set("train.num_boost_rounds", 10), "train.num_boost_rounds: unknown key"),
-        (_set("data.synthetic.n_clubs", -3), "data.synthetic.n_clubs: Input should be greater than 0"),
+        (
+            _set("data.synthetic.n_clubs", -3),
+            "data.synthetic.n_clubs: Input should be greater than 0",
+        ),
         (lambda p: p.pop("train"), "train: required key is missing"),
-        (_set("data.source.kind", "ftp"), "data.source.kind: Input should be 'synthetic', 'file' or 'duckdb'"),
+        (
+            _set("data.source.kind", "ftp"),
+            "data.source.kind: Input should be 'synthetic', 'file' or 'duckdb'",
+        ),
         (_set("data.source.kind", "file"), "data.source: kind 'file' needs 'path'"),
         (_set("features.lags", [7, 28]), "lags [7] are shorter than horizon_days=28"),
-        (_set("evaluate.holdout_days", 60), "evaluate.holdout_days=60 exceeds features.horizon_days=28"),
+        (
+            _set("evaluate.holdout_days", 60),
+            "evaluate.holdout_days=60 exceeds features.horizon_days=28",
+        ),
     ],
 )
 def test_bad_params_name_the_key(tmp_path, edit, expected):
@@ -69,7 +81,7 @@ def test_invalid_yaml_names_the_line(tmp_path):
 
 
 def test_missing_params_file(tmp_path):
-    with pytest.raises(ConfigError, match="params.yaml: file not found"):
+    with pytest.raises(ConfigError, match=r"params\.yaml: file not found"):
         load_params(tmp_path / "params.yaml")
 
 

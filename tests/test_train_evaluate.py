@@ -26,17 +26,23 @@ def test_error_metrics_on_a_hand_example():
 
 def test_skill_is_relative_improvement():
     assert skill({"wape": 0.3, "mae": 2, "rmse": 4}, {"wape": 0.6, "mae": 4, "rmse": 4}) == {
-        "wape": pytest.approx(0.5), "mae": pytest.approx(0.5), "rmse": pytest.approx(0.0)
+        "wape": pytest.approx(0.5),
+        "mae": pytest.approx(0.5),
+        "rmse": pytest.approx(0.0),
     }
 
 
 def test_seasonal_naive_repeats_the_last_week():
     start = dt.date(2024, 1, 8)  # a Monday
     days = [start + dt.timedelta(days=k) for k in range(-14, 14)]
-    frame = pl.DataFrame({
-        "club_id": ["c"] * len(days), "item_id": ["i"] * len(days), "date": days,
-        "units_sold": list(range(len(days))),
-    })
+    frame = pl.DataFrame(
+        {
+            "club_id": ["c"] * len(days),
+            "item_id": ["i"] * len(days),
+            "date": days,
+            "units_sold": list(range(len(days))),
+        }
+    )
     history, holdout = frame.filter(pl.col("date") < start), frame.filter(pl.col("date") >= start)
     naive = evaluate.seasonal_naive(history, holdout, start).to_list()
     last_week = list(range(7, 14))  # the units of the 7 days before `start`

@@ -14,7 +14,7 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
-    """Read a YAML mapping from ``path``; a missing file, bad syntax or a non-mapping is a ConfigError."""
+    """Read a YAML mapping from ``path``; missing file, bad syntax or non-mapping: ConfigError."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:

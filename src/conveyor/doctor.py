@@ -27,9 +27,14 @@ class Check:
     ok: bool = True
 
 
+def search_path() -> str:
+    """PATH, preceded by this interpreter's own bin directory (a venv that was not activated)."""
+    return os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+
+
 def tool_version(tool: str) -> str | None:
     """First line of ``tool --version``, or None when the tool is missing or broken."""
-    path = shutil.which(tool)
+    path = shutil.which(tool, path=search_path())
     if path is None:
         return None
     try:
@@ -52,10 +57,11 @@ def package_version(name: str) -> str | None:
 
 def dvc_remotes(root: Path) -> list[str]:
     """``dvc remote list`` lines for the repository at ``root`` (empty outside a DVC repository)."""
-    if not (root / ".dvc").is_dir() or shutil.which("dvc") is None:
+    dvc = shutil.which("dvc", path=search_path())
+    if not (root / ".dvc").is_dir() or dvc is None:
         return []
     result = subprocess.run(
-        ["dvc", "remote", "list"], cwd=root, capture_output=True, text=True, timeout=60, check=False
+        [dvc, "remote", "list"], cwd=root, capture_output=True, text=True, timeout=60, check=False
     )
     return [line for line in result.stdout.splitlines() if line.strip()]
 
@@ -75,8 +81,11 @@ def run_checks(root: Path) -> list[Check]:
         found = tool_version(tool)
         required = tool in REQUIRED_TOOLS
         checks.append(
-            Check(tool, found or ("MISSING" if required else "not found (optional)"),
-                  ok=found is not None or not required)
+            Check(
+                tool,
+                found or ("MISSING" if required else "not found (optional)"),
+                ok=found is not None or not required,
+            )
         )
     for package in PACKAGES:
         checks.append(Check(f"package {package}", package_version(package) or "not installed"))

@@ -61,14 +61,37 @@ def _summary(args: argparse.Namespace, params: PipelineParams) -> str:
 
 STAGES: dict[str, tuple[Callable[[argparse.Namespace, PipelineParams], str], dict[str, str]]] = {
     "ingest": (_ingest, {"out": "data/raw/sales.parquet"}),
-    "prepare": (_prepare, {"raw": "data/raw/sales.parquet", "out": "data/features/features.parquet"}),
-    "train": (_train, {"features": "data/features/features.parquet", "model": "models/model.txt",
-                       "importance": "plots/feature_importance.csv"}),
-    "evaluate": (_evaluate, {"features": "data/features/features.parquet",
-                             "model": "models/model.txt", "metrics": "metrics/metrics.json",
-                             "slices": "metrics/slices.json", "plots": "plots"}),
-    "register": (_register, {"model": "models/model.txt", "raw": "data/raw/sales.parquet",
-                             "metrics": "metrics/metrics.json", "out": "models/bentoml_model.json"}),
+    "prepare": (
+        _prepare,
+        {"raw": "data/raw/sales.parquet", "out": "data/features/features.parquet"},
+    ),
+    "train": (
+        _train,
+        {
+            "features": "data/features/features.parquet",
+            "model": "models/model.txt",
+            "importance": "plots/feature_importance.csv",
+        },
+    ),
+    "evaluate": (
+        _evaluate,
+        {
+            "features": "data/features/features.parquet",
+            "model": "models/model.txt",
+            "metrics": "metrics/metrics.json",
+            "slices": "metrics/slices.json",
+            "plots": "plots",
+        },
+    ),
+    "register": (
+        _register,
+        {
+            "model": "models/model.txt",
+            "raw": "data/raw/sales.parquet",
+            "metrics": "metrics/metrics.json",
+            "out": "models/bentoml_model.json",
+        },
+    ),
     "summary": (_summary, {"metrics": "metrics/metrics.json", "slices": "metrics/slices.json"}),
 }
 

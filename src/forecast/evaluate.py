@@ -32,7 +32,8 @@ def seasonal_naive(history: pl.DataFrame, holdout: pl.DataFrame, start: dt.date)
         pl.col(TARGET).cast(pl.Float64).alias(BASELINE),
     )
     phased = holdout.select(
-        *SERIES_KEYS, ((pl.col("date") - pl.lit(start)).dt.total_days() % SEASON_DAYS).alias("_phase")
+        *SERIES_KEYS,
+        ((pl.col("date") - pl.lit(start)).dt.total_days() % SEASON_DAYS).alias("_phase"),
     )
     joined = phased.join(last_week, on=[*SERIES_KEYS, "_phase"], how="left", maintain_order="left")
     return joined[BASELINE].fill_null(0.0)
@@ -79,7 +80,11 @@ def run(
         seasonal_naive(history, holdout, start).alias(BASELINE),
     )
     metrics = score(scored)["all"] | {
-        "holdout": {"start": str(start), "end": str(holdout["date"].max()), "days": params.holdout_days}
+        "holdout": {
+            "start": str(start),
+            "end": str(holdout["date"].max()),
+            "days": params.holdout_days,
+        }
     }
     slices = {column: score(scored, by=column) for column in params.slices}
     write_json(metrics_out, metrics)
@@ -97,8 +102,11 @@ def _write_plot_tables(scored: pl.DataFrame, slices: dict[str, Any], plots_dir: 
     )
     by_slice = pl.DataFrame(
         [
-            {"slice": f"{column}={value}", "model_wape": m[MODEL]["wape"],
-             "seasonal_naive_wape": m[BASELINE]["wape"]}
+            {
+                "slice": f"{column}={value}",
+                "model_wape": m[MODEL]["wape"],
+                "seasonal_naive_wape": m[BASELINE]["wape"],
+            }
             for column, values in slices.items()
             for value, m in values.items()
         ]

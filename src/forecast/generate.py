@@ -85,7 +85,7 @@ def generate_sales(params: SyntheticParams, holidays_country: str = "US") -> pl.
     starts = rng.random(units.shape) < params.stockout_rate / STOCKOUT_DAYS
     run = np.cumsum(starts, axis=2)
     lagged = np.concatenate(
-        [np.zeros(run.shape[:2] + (STOCKOUT_DAYS,), run.dtype), run[:, :, :-STOCKOUT_DAYS]], axis=2
+        [np.zeros((*run.shape[:2], STOCKOUT_DAYS), run.dtype), run[:, :, :-STOCKOUT_DAYS]], axis=2
     )
     units[run - lagged > 0] = 0
 

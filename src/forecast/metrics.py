@@ -11,7 +11,7 @@ SKILL_METRICS = ("wape", "mae", "rmse")
 
 
 def error_metrics(actual: str, forecast: str) -> list[pl.Expr]:
-    """Polars aggregations: WAPE, MAE, RMSE, and bias as (sum forecast - sum actual) / sum actual."""
+    """Polars aggregations: WAPE, MAE, RMSE, and bias = (sum forecast - sum actual) / sum actual."""
     error = pl.col(forecast) - pl.col(actual)
     total = pl.col(actual).sum()
     return [

@@ -22,7 +22,7 @@ MODEL_FILE = "model.txt"
 def run(
     model_path: Path, raw_path: Path, metrics: dict[str, Any], params: ModelStoreParams, out: Path
 ) -> str:
-    """Store the model (if this exact model is not stored yet); write its tag and labels to ``out``."""
+    """Store the model unless this exact model is already stored; write its tag to ``out``."""
     import bentoml  # heavy: imported only by the stage that needs it
 
     model_hash = file_md5(model_path)
@@ -36,8 +36,11 @@ def run(
     try:
         stored = bentoml.models.get(tag)
     except bentoml.exceptions.NotFound:
-        metadata = {"framework": "lightgbm", "wape": metrics["model"]["wape"],
-                    "skill_wape": metrics["skill"]["wape"]}
+        metadata = {
+            "framework": "lightgbm",
+            "wape": metrics["model"]["wape"],
+            "skill_wape": metrics["skill"]["wape"],
+        }
         with bentoml.models.create(tag, labels=labels, metadata=metadata) as stored:
             shutil.copyfile(model_path, Path(stored.path) / MODEL_FILE)
     write_json(out, {"tag": str(stored.tag), "labels": stored.info.labels, "file": MODEL_FILE})

@@ -19,9 +19,7 @@ def render(metrics_path: Path, slices_path: Path) -> str:
     ]
     for name in (MODEL, BASELINE):
         m = metrics[name]
-        lines.append(
-            f"{name:22}{m['wape']:8.3f}{m['mae']:9.2f}{m['rmse']:9.2f}{m['bias']:+8.3f}"
-        )
+        lines.append(f"{name:22}{m['wape']:8.3f}{m['mae']:9.2f}{m['rmse']:9.2f}{m['bias']:+8.3f}")
     verdict = "beats" if metrics["skill"]["wape"] > 0 else "does NOT beat"
     lines.append(f"Model {verdict} seasonal-naive: WAPE skill {metrics['skill']['wape']:+.1%}")
     for column, values in slices.items():

@@ -1,0 +1,163 @@
+"""The real DVC pipeline, end to end, in a throw-away copy of this repository (small data).
+
+These tests run `dvc repro`, `dvc exp run` and `dvc push/pull` for real, with the project's
+own dvc.yaml, params.yaml and .dvc/config, and a private BentoML home.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conveyor.hashing import file_md5
+from tests.conftest import REPO, SMALL
+
+pytestmark = pytest.mark.pipeline
+
+OUTPUTS = ("data/raw/sales.parquet", "data/features/features.parquet", "models/model.txt")
+
+
+def _run(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(args, cwd=cwd, capture_output=True, text=True, check=False)
+    if check and result.returncode != 0:
+        pytest.fail(
+            f"{' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
+        )
+    return result
+
+
+def _tracked_files() -> list[str]:
+    listing = _run(REPO, "git", "ls-files", "--cached", "--others", "--exclude-standard", "-z")
+    return [name for name in listing.stdout.split("\0") if name and (REPO / name).is_file()]
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory) -> Iterator[Path]:
+    """A git repository holding this project's files, small params, and one `dvc repro` done."""
+    root = tmp_path_factory.mktemp("pipeline") / "repo"
+    for name in _tracked_files():
+        if name.startswith(("data/", "models/", "metrics/", "plots/")) or name == "dvc.lock":
+            continue  # start as a fresh clone would, before any pipeline run
+        target = root / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / name, target)
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["data"]["synthetic"].update(SMALL)
+    params["train"]["num_boost_round"] = 40
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    saved = {name: os.environ.get(name) for name in ("BENTOML_HOME", "PATH")}
+    os.environ["BENTOML_HOME"] = str(root.parent / "bentoml")
+    # DVC stage commands run the first `python` on PATH: make it this interpreter.
+    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    _run(root, "git", "init", "-q", "-b", "main")
+    _run(root, "git", "add", "-A")
+    _run(root, "git", "commit", "-q", "-m", "fresh clone")
+    _run(root, "dvc", "repro")
+    _run(root, "git", "add", "-A")
+    _run(root, "git", "commit", "-q", "-m", "pipeline run")
+    yield root
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+def test_repro_produces_every_output(workspace):
+    for name in OUTPUTS:
+        assert (workspace / name).stat().st_size > 0, name
+    metrics = json.loads((workspace / "metrics/metrics.json").read_text())
+    slices = json.loads((workspace / "metrics/slices.json").read_text())
+    assert metrics["model"]["wape"] < metrics["seasonal_naive"]["wape"]
+    assert set(slices) == {"region", "category"}
+    status = _run(workspace, "dvc", "status")
+    assert "up to date" in status.stdout
+    # Metrics are small files in git, readable at any ref without `dvc pull`.
+    shown = _run(workspace, "git", "show", "HEAD:metrics/metrics.json")
+    assert json.loads(shown.stdout) == metrics
+    for plot in ("forecast_vs_actual.csv", "error_by_slice.csv", "feature_importance.csv"):
+        assert (workspace / "plots" / plot).is_file()
+
+
+def test_model_is_in_the_bentoml_store_with_its_lineage(workspace):
+    record = json.loads((workspace / "models/bentoml_model.json").read_text())
+    head = _run(workspace, "git", "rev-list", "--max-parents=0", "HEAD").stdout.strip()
+    assert record["labels"]["git_commit"] == head  # committed before `dvc repro` ran
+    lock = yaml.safe_load((workspace / "dvc.lock").read_text())
+    raw_md5 = next(o["md5"] for o in lock["stages"]["ingest"]["outs"])
+    assert record["labels"]["data_md5"] == raw_md5
+    name, version = record["tag"].split(":")
+    stored = Path(os.environ["BENTOML_HOME"]) / "models" / name / version / record["file"]
+    assert stored.read_bytes() == (workspace / "models/model.txt").read_bytes()
+
+
+def test_second_repro_runs_no_stage(workspace):
+    result = _run(workspace, "dvc", "repro")
+    assert "Running stage" not in result.stdout
+    assert "didn't change, skipping" in result.stdout
+
+
+def test_summary_prints_metrics(workspace):
+    result = _run(workspace, sys.executable, "-m", "forecast", "summary")
+    assert "seasonal_naive" in result.stdout
+    assert "Model beats seasonal-naive" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("n_clubs", -2, "data.synthetic.n_clubs: Input should be greater than 0"),
+        ("n_dayz", 10, "data.synthetic.n_dayz: unknown key"),
+    ],
+)
+def test_bad_params_stop_the_first_stage_and_keep_the_model(workspace, key, value, expected):
+    params_file = workspace / "params.yaml"
+    good = params_file.read_text()
+    before = {name: file_md5(workspace / name) for name in OUTPUTS[1:]}
+    metrics_before = (workspace / "metrics/metrics.json").read_bytes()
+    params = yaml.safe_load(good)
+    params["data"]["synthetic"][key] = value
+    params_file.write_text(yaml.safe_dump(params, sort_keys=False))
+    try:
+        result = _run(workspace, "dvc", "repro", check=False)
+    finally:
+        params_file.write_text(good)
+    assert result.returncode != 0
+    ours = [line for line in result.stderr.splitlines() if line.startswith("error: ingest: ")]
+    assert len(ours) == 1 and expected in ours[0], result.stderr
+    assert "Traceback" not in result.stderr
+    assert "Running stage 'prepare'" not in result.stdout
+    assert {name: file_md5(workspace / name) for name in OUTPUTS[1:]} == before
+    assert (workspace / "metrics/metrics.json").read_bytes() == metrics_before
+    _run(workspace, "dvc", "checkout", "--force")  # restore the ingest output DVC removed
+
+
+def test_experiment_with_a_train_param(workspace):
+    _run(workspace, "dvc", "exp", "run", "-S", "train.num_boost_round=15", "-n", "fewer-rounds")
+    shown = json.loads(_run(workspace, "dvc", "exp", "show", "--json").stdout)
+    experiments = [
+        exp["name"] for rev in shown for exp in (rev.get("experiments") or []) if exp.get("name")
+    ]
+    assert "fewer-rounds" in experiments
+    # The experiment ran in the workspace; put the committed state back for the other tests.
+    _run(workspace, "git", "checkout", "--", ".")
+    _run(workspace, "dvc", "checkout", "--force")
+
+
+def test_default_remote_push_and_pull(workspace):
+    _run(workspace, "dvc", "push")
+    assert any((workspace / ".dvc-remote").rglob("*")), "nothing was pushed to the default remote"
+    model = workspace / "models/model.txt"
+    expected = file_md5(model)
+    shutil.rmtree(workspace / ".dvc" / "cache")
+    model.unlink()
+    _run(workspace, "dvc", "pull")
+    assert file_md5(model) == expected
