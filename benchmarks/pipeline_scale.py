@@ -88,11 +88,11 @@ def _cpu_seconds() -> float:
 def run_step(step: str, size: int, rounds: int) -> dict[str, Any]:
     """Run one pipeline step for ``size`` rows in this process; return its measurements."""
     # Imported here, not at the top: the parent must stay small (see the module docstring).
-    import polars as pl  # noqa: PLC0415
+    import polars as pl
 
-    from forecast import features, train  # noqa: PLC0415
-    from forecast.generate import generate_sales  # noqa: PLC0415
-    from forecast.params import SyntheticParams, load_params  # noqa: PLC0415
+    from forecast import features, train
+    from forecast.generate import generate_sales
+    from forecast.params import SyntheticParams, load_params
 
     base = load_params(PARAMS_FILE)
     params = base.model_copy(
