@@ -85,21 +85,45 @@ def test_missing_params_file(tmp_path):
         load_params(tmp_path / "params.yaml")
 
 
-def test_stage_prints_one_line_and_writes_nothing(tmp_path):
-    """The first stage stops on bad params with one line on stderr, no traceback, no output."""
-    params = _write_params(tmp_path, _set("data.synthetic.n_days", "long"))
+def _file_source(path: str) -> callable:
+    def edit(params: dict) -> None:
+        params["data"]["source"] = {"kind": "file", "path": path}
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (
+            _set("data.synthetic.n_days", "long"),
+            "data.synthetic.n_days: Input should be a valid integer",
+        ),
+        (
+            _file_source("no/such/sales.parquet"),
+            "data.source.path: no/such/sales.parquet does not exist",
+        ),
+        (_file_source("{no_price}"), "missing required column(s) price"),
+    ],
+)
+def test_stage_prints_one_line_and_writes_nothing(tmp_path, small_sales, edit, expected):
+    """The first stage stops on bad input with one line on stderr, no traceback, no output."""
+    no_price = tmp_path / "no_price.parquet"
+    small_sales.head(50).drop("price").write_parquet(no_price)
+    params = _write_params(tmp_path, edit)
+    params.write_text(params.read_text().replace("'{no_price}'", str(no_price)))
     out = tmp_path / "raw" / "sales.parquet"
     result = subprocess.run(
         [sys.executable, "-m", "forecast", "--params", str(params), "ingest", "--out", str(out)],
         capture_output=True,
         text=True,
         check=False,
+        cwd=tmp_path,
     )
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("error: ingest: ")
-    assert "data.synthetic.n_days: Input should be a valid integer" in lines[0]
-    assert "(got 'long')" in lines[0]
+    assert expected in lines[0]
     assert "Traceback" not in result.stderr
     assert not out.exists()
