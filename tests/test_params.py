@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -68,7 +69,7 @@ def test_bad_params_name_the_key(tmp_path, edit, expected):
     with pytest.raises(ConfigError) as caught:
         load_params(path)
     message = str(caught.value)
-    assert message.startswith(f"{path}: ")
+    assert re.match(rf"{re.escape(str(path))}(:\d+)?: ", message), message
     assert expected in message
     assert "\n" not in message
 

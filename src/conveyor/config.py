@@ -13,14 +13,18 @@ from conveyor.errors import ConfigError
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
-def read_yaml(path: Path) -> dict[str, Any]:
-    """Read a YAML mapping from ``path``; missing file, bad syntax or non-mapping: ConfigError."""
+def read_text(path: Path) -> str:
+    """The file's text; a missing or unreadable file is a ConfigError."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path}: file not found") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+
+
+def parse_yaml(path: Path, text: str) -> dict[str, Any]:
+    """Parse ``text`` (read from ``path``) as a YAML mapping; bad syntax names line and column."""
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -35,18 +39,53 @@ def read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-def format_validation_error(path: Path, error: ValidationError) -> str:
-    """Render the first pydantic error as ``file: key.path: problem (got value)``."""
+def read_yaml(path: Path) -> dict[str, Any]:
+    """Read a YAML mapping from ``path``; missing file, bad syntax or non-mapping: ConfigError."""
+    return parse_yaml(path, read_text(path))
+
+
+def _line_of(text: str, loc: tuple[int | str, ...]) -> int | None:
+    """Line (1-based) of the deepest node on ``loc`` that exists in the YAML ``text``."""
+    try:
+        node = yaml.compose(text)
+    except yaml.YAMLError:
+        return None
+    line = None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = next((pair for pair in node.value if pair[0].value == str(part)), None)
+            if match is None:
+                break
+            line, node = match[0].start_mark.line + 1, match[1]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return line
+
+
+def format_validation_error(
+    path: Path, error: ValidationError, text: str = "", prefix: tuple[str, ...] = ()
+) -> str:
+    """Render the first pydantic error as ``file:line: key.path: problem (got value)``."""
     first = error.errors()[0]
-    key = ".".join(str(part) for part in first["loc"]) or "<root>"
+    loc = (*prefix, *first["loc"])
+    key = ".".join(str(part) for part in loc)
     problem = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         problem = "unknown key (check its spelling, or remove it)"
     elif first["type"] == "missing":
         problem = "required key is missing"
-    detail = f"{path}: {key}: {problem}"
-    if first["type"] not in ("missing", "extra_forbidden") and "input" in first:
-        detail += f" (got {first['input']!r})"
+    line = _line_of(text, loc) if text else None
+    where = f"{path}:{line}" if line else str(path)
+    # A rule across several keys reports at the model's level: its message names the keys.
+    detail = f"{where}: {key}: {problem}" if loc else f"{where}: {problem}"
+    value = first.get("input")
+    # Show the offending value when it is a value; a whole mapping would drown the message.
+    if first["type"] not in ("missing", "extra_forbidden") and not isinstance(value, dict | list):
+        shown = repr(value)
+        detail += f" (got {shown if len(shown) <= 60 else shown[:57] + '...'})"
     more = error.error_count() - 1
     if more:
         detail += f" [+{more} more problem{'s' if more > 1 else ''}]"
@@ -55,15 +94,14 @@ def format_validation_error(path: Path, error: ValidationError) -> str:
 
 def load_model(path: Path, model: type[ModelT], section: str | None = None) -> ModelT:
     """Validate the YAML file at ``path`` (or one top-level ``section`` of it) against ``model``."""
-    data = read_yaml(path)
+    text = read_text(path)
+    data = parse_yaml(path, text)
+    prefix: tuple[str, ...] = ()
     if section is not None:
         if section not in data:
             raise ConfigError(f"{path}: {section}: required section is missing")
-        data = data[section]
+        data, prefix = data[section], (section,)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        message = format_validation_error(path, exc)
-        if section is not None:
-            message = message.replace(f"{path}: ", f"{path}: {section}.", 1)
-        raise ConfigError(message) from None
+        raise ConfigError(format_validation_error(path, exc, text, prefix)) from None

@@ -1,0 +1,1 @@
+"""Data contracts: YAML files under policies/data/, run with Great Expectations."""

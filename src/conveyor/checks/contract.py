@@ -1,0 +1,119 @@
+"""The data-contract file format: one YAML file per data set, validated before any check runs."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from conveyor.checks.pii import TEXT_PATTERNS
+from conveyor.config import load_model
+
+ColumnType = Literal["string", "integer", "float", "date", "boolean"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Band(_Strict):
+    """A closed interval [min, max]; either end may be open (null)."""
+
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Band:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        return self
+
+
+class Distribution(_Strict):
+    """Bands for a column's statistics, usually learned from a trusted data set (`check profile`)."""
+
+    mean: Band | None = None
+    quantiles: dict[float, Band] = Field(default_factory=dict)
+    max_zero_share: float | None = Field(None, ge=0, le=1)
+
+    @field_validator("quantiles")
+    @classmethod
+    def _quantiles_in_range(cls, value: dict[float, Band]) -> dict[float, Band]:
+        bad = [q for q in value if not 0 <= q <= 1]
+        if bad:
+            raise ValueError(f"quantiles must be between 0 and 1, got {bad}")
+        return value
+
+
+class Column(_Strict):
+    """What one column must hold."""
+
+    type: ColumnType
+    nullable: bool = False
+    min: float | dt.date | None = None
+    max: float | dt.date | None = None
+    allowed: list[str | int | float | bool] | None = None
+    regex: str | None = None
+    distribution: Distribution | None = None
+
+
+class Freshness(_Strict):
+    """The latest date must lie within ``max_age_days`` before the reference date, never after it."""
+
+    column: str
+    max_age_days: int = Field(ge=0)
+    # A fixed date for historical data sets; "today" (UTC) for live ones.
+    reference_date: dt.date | Literal["today"] = "today"
+
+    def reference(self) -> dt.date:
+        """The reference date as a date."""
+        if self.reference_date == "today":
+            return dt.datetime.now(dt.UTC).date()
+        return self.reference_date
+
+
+class Pii(_Strict):
+    """The PII guard: no personal data in text, and identifiers of people only as hashes."""
+
+    text_patterns: list[str] = Field(default_factory=lambda: list(TEXT_PATTERNS))
+    # Columns whose name matches this regex identify people: values must be SHA-256 hex.
+    hashed_id_columns: str = r"(?i)(member|customer|loyalty|card)_?(id|number|no)"
+
+    @field_validator("text_patterns")
+    @classmethod
+    def _known_patterns(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - set(TEXT_PATTERNS))
+        if unknown:
+            raise ValueError(f"unknown pattern(s) {unknown}; known: {sorted(TEXT_PATTERNS)}")
+        return value
+
+
+class Contract(_Strict):
+    """A data contract: columns, table-level rules and the PII guard."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")
+    description: str = ""
+    key: list[str] = Field(default_factory=list)
+    rows: Band = Band(min=1)
+    allow_extra_columns: bool = False
+    freshness: Freshness | None = None
+    columns: dict[str, Column] = Field(min_length=1)
+    pii: Pii = Pii()
+
+    @model_validator(mode="after")
+    def _references_exist(self) -> Contract:
+        unknown = [name for name in self.key if name not in self.columns]
+        if unknown:
+            raise ValueError(f"key names column(s) {unknown} that are not under columns")
+        if self.freshness and self.freshness.column not in self.columns:
+            raise ValueError(f"freshness.column {self.freshness.column!r} is not under columns")
+        if self.rows.min is not None and self.rows.min < 1:
+            raise ValueError("rows.min must be at least 1: an empty data set never passes")
+        return self
+
+
+def load_contract(path: Path) -> Contract:
+    """Read and validate a contract file; a malformed one raises ConfigError naming line and key."""
+    return load_model(path, Contract)
