@@ -19,6 +19,86 @@ def _doctor(args: argparse.Namespace) -> int:
     return 0 if all(check.ok for check in checks) else 1
 
 
+def _check_data(args: argparse.Namespace) -> int:
+    if len(args.pairs) % 2:
+        raise UserError("check data takes CONTRACT DATA pairs: got an odd number of paths")
+    from conveyor.checks.gx_backend import GreatExpectationsBackend
+    from conveyor.checks.report import terminal_lines
+    from conveyor.checks.run import check, write_outputs
+
+    backend = GreatExpectationsBackend()
+    verdicts = [
+        check(contract, data, backend)
+        for contract, data in zip(args.pairs[::2], args.pairs[1::2], strict=True)
+    ]
+    write_outputs(verdicts, args.out, backend)
+    for verdict in verdicts:
+        print("\n".join(terminal_lines(verdict)))
+    return 0 if all(v.passed for v in verdicts) else 1
+
+
+def _check_profile(args: argparse.Namespace) -> int:
+    from conveyor.checks.dataio import read_frame
+    from conveyor.checks.profile import propose, to_yaml
+    from conveyor.files import atomic_path
+
+    frame = read_frame(args.data, None)
+    name = args.name or args.out.stem
+    key = [k for k in args.key.split(",") if k] if args.key else []
+    missing = [k for k in key if k not in frame.columns]
+    if missing:
+        raise UserError(f"--key: no column(s) {', '.join(missing)} in {args.data}")
+    contract = propose(frame, name, key, tolerance=args.tolerance, max_age_days=args.max_age_days)
+    with atomic_path(args.out) as tmp:
+        tmp.write_text(to_yaml(contract), encoding="utf-8")
+    print(f"proposed contract {name!r} for {len(frame):,} rows -> {args.out} (review it)")
+    return 0
+
+
+def _add_check(commands: argparse._SubParsersAction) -> None:
+    check = commands.add_parser("check", help="data contracts (Great Expectations)")
+    kinds = check.add_subparsers(dest="check", metavar="KIND", required=True)
+    data = kinds.add_parser(
+        "data",
+        help="validate data sets against contracts; exit 0 pass, 1 violated, 2 usage error",
+        description="Run each CONTRACT on its DATA file (Parquet or CSV) in one process.",
+    )
+    data.add_argument(
+        "pairs",
+        nargs="+",
+        type=Path,
+        metavar="CONTRACT DATA",
+        help="a contract file and the data it checks; repeat for more",
+    )
+    data.add_argument(
+        "--out",
+        type=Path,
+        default=Path("reports/data"),
+        help="where verdict JSON, markdown and data docs go (default: reports/data)",
+    )
+    data.set_defaults(func=_check_data)
+    profile = kinds.add_parser(
+        "profile", help="propose a contract from a trusted data set, for review"
+    )
+    profile.add_argument("data", type=Path, help="Parquet or CSV file")
+    profile.add_argument("--out", type=Path, required=True, help="contract file to write")
+    profile.add_argument("--name", help="contract name (default: the --out file's stem)")
+    profile.add_argument("--key", help="comma-separated unique key columns")
+    profile.add_argument(
+        "--tolerance",
+        type=float,
+        default=0.25,
+        help="relative width of distribution bands (default 0.25)",
+    )
+    profile.add_argument(
+        "--max-age-days",
+        type=int,
+        default=7,
+        help="freshness: latest date at most this old (default 7)",
+    )
+    profile.set_defaults(func=_check_profile)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser; each subcommand sets ``func`` to its handler."""
     parser = argparse.ArgumentParser(
@@ -32,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     doctor.add_argument("--root", type=Path, default=Path.cwd(), help="repository root")
     doctor.set_defaults(func=_doctor)
+    _add_check(commands)
     return parser
 
 

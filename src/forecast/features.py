@@ -49,7 +49,10 @@ def build_features(raw: pl.DataFrame, params: FeatureParams, country: str) -> pl
     series = list(SERIES_KEYS)
     shifted = pl.col(TARGET).cast(pl.Float64).shift(params.horizon_days)
     history = [
-        *(pl.col(TARGET).shift(lag).over(series).alias(f"lag_{lag}") for lag in params.lags),
+        *(
+            pl.col(TARGET).cast(pl.Float64).shift(lag).over(series).alias(f"lag_{lag}")
+            for lag in params.lags
+        ),
         *(
             shifted.rolling_mean(w, min_samples=1).over(series).alias(f"rolling_mean_{w}")
             for w in params.rolling_windows

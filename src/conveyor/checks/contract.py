@@ -32,7 +32,7 @@ class Band(_Strict):
 
 
 class Distribution(_Strict):
-    """Bands for a column's statistics, usually learned from a trusted data set (`check profile`)."""
+    """Bands for a column's statistics, usually learned from trusted data (`check profile`)."""
 
     mean: Band | None = None
     quantiles: dict[float, Band] = Field(default_factory=dict)
@@ -60,7 +60,7 @@ class Column(_Strict):
 
 
 class Freshness(_Strict):
-    """The latest date must lie within ``max_age_days`` before the reference date, never after it."""
+    """The latest date lies at most ``max_age_days`` before the reference date, never after it."""
 
     column: str
     max_age_days: int = Field(ge=0)

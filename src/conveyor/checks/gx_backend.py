@@ -1,0 +1,287 @@
+"""The Great Expectations 1.x backend: each rule becomes one expectation, run on pandas.
+
+GX costs seconds to import, so it is imported here only, and one context serves every suite of
+the process. Results are stored in that context so GX can render its HTML data docs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from conveyor.checks.backend import CheckBackend, RuleResult
+from conveyor.checks.rules import Rule
+
+SAMPLE_ROWS = 5
+ROW_CHECKS = frozenset({"not_null", "between", "in_set", "regex", "not_regex", "unique_key"})
+PANDAS_TYPES = {
+    "integer": [
+        "int8",
+        "int16",
+        "int32",
+        "int64",
+        "uint8",
+        "uint16",
+        "uint32",
+        "uint64",
+        "Int8",
+        "Int16",
+        "Int32",
+        "Int64",
+    ],
+    "float": ["float16", "float32", "float64", "Float32", "Float64"],
+    "date": ["datetime64[s]", "datetime64[ms]", "datetime64[us]", "datetime64[ns]"],
+    "boolean": ["bool", "boolean"],
+}
+
+
+class GreatExpectationsBackend(CheckBackend):
+    """Validate with an ephemeral GX context: no project directory, nothing sent anywhere."""
+
+    def __init__(self) -> None:
+        import great_expectations as gx
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        self._gx = gx
+        self._context = gx.get_context(mode="ephemeral")
+        self._context.variables.progress_bars = ProgressBarsConfig(globally=False)
+        self._source = self._context.data_sources.add_pandas("conveyor")
+        self._stored: list[Any] = []
+
+    def validate(
+        self, suite: str, frame: pd.DataFrame, rules: list[Rule], key_columns: list[str]
+    ) -> list[RuleResult]:
+        """Run the rules over ``frame``: row rules with sample keys, the others without.
+
+        Asking GX for the keys of failing rows costs a pass over every failing row, so only
+        rules whose failing rows are worth showing (nulls, ranges, sets, patterns, keys) pay it;
+        a zero-share rule, whose "failing" rows are the ordinary zeros, does not.
+        """
+        row_rules = [r for r in rules if r.check in ROW_CHECKS]
+        other_rules = [r for r in rules if r.check not in ROW_CHECKS]
+        results = {}
+        for part, name, keys in (
+            (row_rules, suite, key_columns),
+            (other_rules, f"{suite}.table", []),
+        ):
+            results.update({r.rule.id: r for r in self._validate(name, frame, part, keys)})
+        return [results[rule.id] for rule in rules]
+
+    def _validate(
+        self, suite: str, frame: pd.DataFrame, rules: list[Rule], key_columns: list[str]
+    ) -> list[RuleResult]:
+        if not rules:
+            return []
+        gx = self._gx
+        asset = self._source.add_dataframe_asset(f"{suite}-{len(self._stored)}")
+        batch = asset.add_batch_definition_whole_dataframe("all").get_batch(
+            batch_parameters={"dataframe": frame}
+        )
+        expectations = [_expectation(rule) for rule in rules]
+        result = batch.validate(
+            gx.ExpectationSuite(name=suite, expectations=expectations),
+            result_format={
+                "result_format": "SUMMARY",
+                "partial_unexpected_count": SAMPLE_ROWS,
+                "unexpected_index_column_names": key_columns,
+            },
+        )
+        # GX returns results in its own order: match them to rules by the id carried in `meta`.
+        by_id = {rule.id: rule for rule in rules}
+        outcomes = {}
+        for outcome in result.results:
+            outcome.result = _plain(outcome.result)  # numpy scalars break GX's own JSON store
+            outcome.success = bool(outcome.success)
+            rule = by_id[outcome.expectation_config.meta["rule"]]
+            outcomes[rule.id] = _rule_result(rule, outcome)
+        self._stored.append((suite, batch, result))
+        return [outcomes[rule.id] for rule in rules]
+
+    def write_docs(self, out_dir: Path) -> Path | None:
+        """Render GX data docs for every suite run so far into ``out_dir``."""
+        from great_expectations.core.run_identifier import RunIdentifier
+        from great_expectations.data_context.types.resource_identifiers import (
+            ExpectationSuiteIdentifier,
+            ValidationResultIdentifier,
+        )
+
+        site = f"conveyor-{out_dir.resolve()}"
+        if site not in (self._context.get_config().data_docs_sites or {}):
+            self._context.add_data_docs_site(
+                site_name=site,
+                site_config={
+                    "class_name": "SiteBuilder",
+                    "store_backend": {
+                        "class_name": "TupleFilesystemStoreBackend",
+                        "base_directory": str(out_dir.resolve()),
+                    },
+                    "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+                },
+            )
+        for suite, batch, result in self._stored:
+            key = ValidationResultIdentifier(
+                expectation_suite_identifier=ExpectationSuiteIdentifier(name=suite),
+                run_id=RunIdentifier(run_name="conveyor"),
+                batch_identifier=batch.id,
+            )
+            self._context.validation_results_store.set(key, result)
+        self._context.build_data_docs(site_names=[site])
+        index = out_dir / "index.html"
+        return index if index.is_file() else None
+
+
+def _expectation(rule: Rule) -> Any:
+    import great_expectations.expectations as gxe
+
+    builders: dict[str, Callable[[Rule], Any]] = {
+        "columns_match_set": lambda r: gxe.ExpectTableColumnsToMatchSet(
+            column_set=r.params["columns"], exact_match=r.params["exact"]
+        ),
+        "row_count": lambda r: gxe.ExpectTableRowCountToBeBetween(
+            min_value=r.params["min"], max_value=r.params["max"]
+        ),
+        "exists": lambda r: gxe.ExpectColumnToExist(column=r.column),
+        "type": _type_expectation,
+        "not_null": lambda r: gxe.ExpectColumnValuesToNotBeNull(column=r.column),
+        "between": lambda r: gxe.ExpectColumnValuesToBeBetween(
+            column=r.column, min_value=_bound(r.params["min"]), max_value=_bound(r.params["max"])
+        ),
+        "in_set": lambda r: gxe.ExpectColumnValuesToBeInSet(
+            column=r.column, value_set=r.params["values"]
+        ),
+        "regex": lambda r: gxe.ExpectColumnValuesToMatchRegex(
+            column=r.column, regex=r.params["regex"]
+        ),
+        "not_regex": lambda r: gxe.ExpectColumnValuesToNotMatchRegex(
+            column=r.column, regex=r.params["regex"]
+        ),
+        "unique_key": _unique_expectation,
+        "mean": lambda r: gxe.ExpectColumnMeanToBeBetween(
+            column=r.column, min_value=r.params["min"], max_value=r.params["max"]
+        ),
+        "quantiles": lambda r: gxe.ExpectColumnQuantileValuesToBeBetween(
+            column=r.column,
+            quantile_ranges={
+                "quantiles": r.params["quantiles"],
+                "value_ranges": r.params["ranges"],
+            },
+        ),
+        # "at most X zeros" is "not zero for at least 1 - X of the rows".
+        "zero_share": lambda r: gxe.ExpectColumnValuesToNotBeInSet(
+            column=r.column, value_set=[0], mostly=max(1 - r.params["max"], 1e-9)
+        ),
+        "max_at_least": lambda r: gxe.ExpectColumnMaxToBeBetween(
+            column=r.column, min_value=_bound(r.params["min"])
+        ),
+        "max_at_most": lambda r: gxe.ExpectColumnMaxToBeBetween(
+            column=r.column, max_value=_bound(r.params["max"])
+        ),
+    }
+    expectation = builders[rule.check](rule)
+    expectation.meta = {"rule": rule.id, "severity": rule.severity}
+    return expectation
+
+
+def _type_expectation(rule: Rule) -> Any:
+    import great_expectations.expectations as gxe
+
+    if rule.params["type"] == "string":
+        # pandas 3 stores text as the "str" dtype, which GX recognises only this way.
+        return gxe.ExpectColumnValuesToBeOfType(column=rule.column, type_="str")
+    return gxe.ExpectColumnValuesToBeInTypeList(
+        column=rule.column, type_list=PANDAS_TYPES[rule.params["type"]]
+    )
+
+
+def _unique_expectation(rule: Rule) -> Any:
+    import great_expectations.expectations as gxe
+
+    columns = rule.params["columns"]
+    if len(columns) == 1:
+        return gxe.ExpectColumnValuesToBeUnique(column=columns[0])
+    return gxe.ExpectCompoundColumnsToBeUnique(column_list=columns)
+
+
+def _bound(value: object) -> object:
+    # Dates in contracts compare against datetime64 columns as timestamps.
+    return pd.Timestamp(value) if isinstance(value, date) else value
+
+
+def _rule_result(rule: Rule, outcome: Any) -> RuleResult:
+    result = outcome.result or {}
+    error = _exception_message(outcome.exception_info)
+    if error:
+        return RuleResult(rule, False, f"could not be evaluated: {error}")
+    if "unexpected_count" in result:
+        count = int(result["unexpected_count"])
+        percent = float(result.get("unexpected_percent") or 0.0)
+        total = result.get("element_count")
+        observed = f"{count:,} of {total:,} rows ({percent:.3g}%) fail"
+        if rule.check == "zero_share":
+            observed = f"share of zeros {percent / 100:.4g}"
+        return RuleResult(rule, outcome.success, observed, count, percent, _sample(rule, result))
+    return RuleResult(rule, outcome.success, _observed_text(rule, result))
+
+
+def _observed_text(rule: Rule, result: dict[str, Any]) -> str:
+    observed = result.get("observed_value")
+    if rule.check == "columns_match_set":
+        mismatch = (result.get("details") or {}).get("mismatched") or {}
+        parts = [f"{what} {sorted(cols)}" for what, cols in mismatch.items() if cols]
+        return "; ".join(parts) if parts else f"columns {observed}"
+    if rule.check == "quantiles" and isinstance(observed, dict):
+        pairs = zip(observed["quantiles"], observed["values"], strict=True)
+        return "; ".join(f"q{q:g} = {v:.4g}" for q, v in pairs)
+    if isinstance(observed, float):
+        return f"{observed:.4g}" if math.isfinite(observed) else str(observed)
+    if isinstance(observed, pd.Timestamp):
+        return observed.date().isoformat()
+    return str(observed)
+
+
+def _sample(rule: Rule, result: dict[str, Any]) -> list[dict[str, Any]]:
+    values = result.get("partial_unexpected_list") or []
+    keys = result.get("partial_unexpected_index_list") or []
+    rows = []
+    for index, value in enumerate(values[:SAMPLE_ROWS]):
+        row = dict(keys[index]) if index < len(keys) and isinstance(keys[index], dict) else {}
+        if isinstance(value, dict):
+            row.update(value)
+        elif rule.column is not None:
+            row[rule.column] = value
+        rows.append(_plain(row))
+    return rows
+
+
+def _exception_message(info: Any) -> str | None:
+    if not info:
+        return None
+    entries = [info] if "raised_exception" in info else list(info.values())
+    for entry in entries:
+        if isinstance(entry, dict) and entry.get("raised_exception"):
+            message = str(entry.get("exception_message") or "error")
+            return message.splitlines()[0][:200]
+    return None
+
+
+def _plain(value: Any) -> Any:
+    """JSON-safe copy: numpy scalars to Python, timestamps to ISO dates, NaN to None."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, pd.Timestamp):
+        return value.date().isoformat() if value == value.normalize() else value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
