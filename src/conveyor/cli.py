@@ -22,15 +22,20 @@ def _doctor(args: argparse.Namespace) -> int:
 def _check_data(args: argparse.Namespace) -> int:
     if len(args.pairs) % 2:
         raise UserError("check data takes CONTRACT DATA pairs: got an odd number of paths")
+    from conveyor.checks.contract import load_contract
+
+    # Every usage error (bad contract, missing file) surfaces before GX's slow import.
+    jobs = [(load_contract(c), d) for c, d in zip(args.pairs[::2], args.pairs[1::2], strict=True)]
+    for _, data in jobs:
+        if not data.is_file():
+            raise UserError(f"{data}: no such data file")
+
     from conveyor.checks.gx_backend import GreatExpectationsBackend
     from conveyor.checks.report import terminal_lines
     from conveyor.checks.run import check, write_outputs
 
     backend = GreatExpectationsBackend()
-    verdicts = [
-        check(contract, data, backend)
-        for contract, data in zip(args.pairs[::2], args.pairs[1::2], strict=True)
-    ]
+    verdicts = [check(contract, data, backend) for contract, data in jobs]
     write_outputs(verdicts, args.out, backend)
     for verdict in verdicts:
         print("\n".join(terminal_lines(verdict)))

@@ -237,7 +237,7 @@ def _observed_text(rule: Rule, result: dict[str, Any]) -> str:
         return "; ".join(parts) if parts else f"columns {observed}"
     if rule.check == "quantiles" and isinstance(observed, dict):
         pairs = zip(observed["quantiles"], observed["values"], strict=True)
-        return "; ".join(f"q{q:g} = {v:.4g}" for q, v in pairs)
+        return "; ".join(f"q{q:g} = {'none' if v is None else f'{v:.4g}'}" for q, v in pairs)
     if isinstance(observed, float):
         return f"{observed:.4g}" if math.isfinite(observed) else str(observed)
     if isinstance(observed, pd.Timestamp):

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from conveyor.checks.backend import CheckBackend
-from conveyor.checks.contract import load_contract
+from conveyor.checks.contract import Contract
 from conveyor.checks.dataio import read_frame
 from conveyor.checks.report import json_text, markdown
 from conveyor.checks.rules import structure_rules, value_rules
@@ -15,9 +15,8 @@ from conveyor.checks.verdict import Verdict
 from conveyor.files import atomic_path
 
 
-def check(contract_path: Path, data_path: Path, backend: CheckBackend) -> Verdict:
+def check(contract: Contract, data_path: Path, backend: CheckBackend) -> Verdict:
     """Validate one data set against one contract: structure first, then values."""
-    contract = load_contract(contract_path)
     frame = read_frame(data_path, contract)
     columns = [str(c) for c in frame.columns]
     keys = [k for k in contract.key if k in columns]
