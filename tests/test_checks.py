@@ -16,11 +16,11 @@ import pytest
 import yaml
 
 from conveyor.checks.contract import load_contract
+from conveyor.checks.dataio import read_frame
 from conveyor.checks.gx_backend import GreatExpectationsBackend
 from conveyor.checks.profile import propose, to_yaml
 from conveyor.checks.report import terminal_lines
 from conveyor.checks.run import check, write_outputs
-from conveyor.checks.dataio import read_frame
 from conveyor.errors import ConfigError, DataError
 from forecast.features import build_features
 from tests.conftest import REPO
@@ -187,7 +187,8 @@ def test_csv_data_is_checked_like_parquet(tmp_path, default_sales, backend):
         ),
         ("name: x\nkey: [b]\ncolumns: {a: {type: integer}}\n", r"key names column\(s\) \['b'\]"),
         (
-            "name: x\ncolumns:\n  a:\n    type: float\n    distribution: {mean: {min: 5, max: 1}}\n",
+            "name: x\ncolumns:\n  a:\n    type: float\n"
+            "    distribution: {mean: {min: 5, max: 1}}\n",
             r"contract.yaml:5: columns.a.distribution.mean: min \(5.0\) is greater than max",
         ),
         (

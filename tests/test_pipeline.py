@@ -14,6 +14,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import polars as pl
 import pytest
 import yaml
 
@@ -44,7 +45,10 @@ def workspace(tmp_path_factory) -> Iterator[Path]:
     """A git repository holding this project's files, small params, and one `dvc repro` done."""
     root = tmp_path_factory.mktemp("pipeline") / "repo"
     for name in _tracked_files():
-        if name.startswith(("data/", "models/", "metrics/", "plots/")) or name == "dvc.lock":
+        if (
+            name.startswith(("data/", "models/", "metrics/", "plots/", "reports/"))
+            or name == "dvc.lock"
+        ):
             continue  # start as a fresh clone would, before any pipeline run
         target = root / name
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -57,6 +61,26 @@ def workspace(tmp_path_factory) -> Iterator[Path]:
     os.environ["BENTOML_HOME"] = str(root.parent / "bentoml")
     # DVC stage commands run the first `python` on PATH: make it this interpreter.
     os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    # The repository's contracts describe the default data; adopt the small data set the way a
+    # team adopts its own: profile it and commit the proposed contracts.
+    _run(root, sys.executable, "-m", "forecast", "ingest")
+    _run(root, sys.executable, "-m", "forecast", "prepare")
+    for name, data in (
+        ("raw_sales", "data/raw/sales.parquet"),
+        ("features", "data/features/features.parquet"),
+    ):
+        _run(
+            root,
+            "conveyor",
+            "check",
+            "profile",
+            data,
+            "--out",
+            f"policies/data/{name}.yaml",
+            "--key",
+            "club_id,item_id,date",
+        )
+    shutil.rmtree(root / "data")
     _run(root, "git", "init", "-q", "-b", "main")
     _run(root, "git", "add", "-A")
     _run(root, "git", "commit", "-q", "-m", "fresh clone")
@@ -85,6 +109,47 @@ def test_repro_produces_every_output(workspace):
     assert json.loads(shown.stdout) == metrics
     for plot in ("forecast_vs_actual.csv", "error_by_slice.csv", "feature_importance.csv"):
         assert (workspace / "plots" / plot).is_file()
+
+
+def test_validation_stages_pass_and_leave_verdicts(workspace):
+    for name in ("raw_sales", "features"):
+        verdict = json.loads((workspace / f"reports/data/{name}.json").read_text())
+        assert verdict["passed"] is True and verdict["rules_failed"] == 0
+        assert (workspace / f"reports/data/{name}.md").is_file()
+    shown = json.loads(_run(workspace, "dvc", "metrics", "show", "--json").stdout)
+    assert any("reports/data/raw_sales.json" in str(entry) for entry in shown.values())
+
+
+def test_bad_data_stops_the_pipeline_at_the_contract(workspace, tmp_path):
+    """Corrupt data: `dvc repro` stops at validate_raw with the failed rule; the model stays."""
+    raw = pl.read_parquet(workspace / "data/raw/sales.parquet")
+    corrupt = tmp_path / "corrupt.parquet"
+    raw.with_columns(
+        pl.when(pl.int_range(pl.len()) < 10)
+        .then(-4)
+        .otherwise(pl.col("units_sold"))
+        .alias("units_sold")
+    ).write_parquet(corrupt)
+    params_file = workspace / "params.yaml"
+    good = params_file.read_text()
+    params = yaml.safe_load(good)
+    params["data"]["source"] = {"kind": "file", "path": str(corrupt)}
+    before = {name: file_md5(workspace / name) for name in OUTPUTS[1:]}
+    params_file.write_text(yaml.safe_dump(params, sort_keys=False))
+    try:
+        result = _run(workspace, "dvc", "repro", check=False)
+    finally:
+        params_file.write_text(good)
+    assert result.returncode != 0
+    assert "FAIL [error] raw_sales: units_sold.range" in result.stdout
+    assert "Running stage 'prepare'" not in result.stdout
+    verdict = json.loads((workspace / "reports/data/raw_sales.json").read_text())
+    assert verdict["passed"] is False and verdict["rules"][0]["id"] == "units_sold.range"
+    assert {name: file_md5(workspace / name) for name in OUTPUTS[1:]} == before
+    # `ingest` itself succeeded, so DVC recorded it in dvc.lock: go back to the committed state.
+    _run(workspace, "git", "checkout", "--", "reports", "dvc.lock")
+    _run(workspace, "dvc", "checkout", "--force")
+    assert "up to date" in _run(workspace, "dvc", "status").stdout
 
 
 def test_model_is_in_the_bentoml_store_with_its_lineage(workspace):
