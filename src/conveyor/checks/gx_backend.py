@@ -248,14 +248,17 @@ def _observed_text(rule: Rule, result: dict[str, Any]) -> str:
 def _sample(rule: Rule, result: dict[str, Any]) -> list[dict[str, Any]]:
     values = result.get("partial_unexpected_list") or []
     keys = result.get("partial_unexpected_index_list") or []
+    key_names = result.get("unexpected_index_column_names") or []
     rows = []
     for index, value in enumerate(values[:SAMPLE_ROWS]):
-        row = dict(keys[index]) if index < len(keys) and isinstance(keys[index], dict) else {}
+        found = dict(keys[index]) if index < len(keys) and isinstance(keys[index], dict) else {}
         if isinstance(value, dict):
-            row.update(value)
+            found.update(value)
         elif rule.column is not None:
-            row[rule.column] = value
-        rows.append(_plain(row))
+            found[rule.column] = value
+        # The row's key first, then the offending value: "club_001/item_0003/2024-05-01: -3".
+        ordered = {name: found.pop(name) for name in key_names if name in found} | found
+        rows.append(_plain(ordered))
     return rows
 
 

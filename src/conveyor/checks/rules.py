@@ -231,8 +231,14 @@ def _pii_rules(contract: Contract, columns: list[str], text_columns: list[str]) 
 
 
 def _band_text(what: str, low: object, high: object) -> str:
+    low, high = _number(low), _number(high)
     if low is not None and high is not None:
         return f"{what} between {low} and {high}"
     if low is not None:
         return f"{what} >= {low}"
     return f"{what} <= {high}"
+
+
+def _number(value: object) -> object:
+    # YAML bounds arrive as floats: show 5000.0 as 5000.
+    return int(value) if isinstance(value, float) and value.is_integer() else value
