@@ -96,15 +96,20 @@ def generate_sales(params: SyntheticParams, holidays_country: str = "US") -> pl.
     return pl.DataFrame(
         {
             "date": np.tile(dates, n_clubs * n_items),
-            "club_id": club_ids[club_of_row],
-            "item_id": item_ids[item_of_row],
-            "region": club_region[club_of_row],
-            "category": item_category[item_of_row],
+            "club_id": _labels(club_ids, club_of_row),
+            "item_id": _labels(item_ids, item_of_row),
+            "region": _labels(club_region, club_of_row),
+            "category": _labels(item_category, item_of_row),
             "price": price.reshape(-1),
             "promo": np.broadcast_to(promo[None], units.shape).reshape(-1).astype(np.int8),
             "units_sold": units.reshape(-1).astype(np.int64),
         }
     ).with_columns(pl.col("date").cast(pl.Date))
+
+
+def _labels(names: np.ndarray, codes: np.ndarray) -> pl.Series:
+    """One label per row, as polars strings (numpy's fixed-width strings cost 4x the memory)."""
+    return pl.Series(names.tolist(), dtype=pl.String).gather(codes)
 
 
 def _holiday_factor(dates: np.ndarray, holidays: np.ndarray) -> np.ndarray:

@@ -14,7 +14,7 @@ import polars as pl
 
 from conveyor.files import atomic_path
 from forecast.features import CATEGORICAL, feature_columns
-from forecast.holdout import split
+from forecast.holdout import holdout_start, require_training_rows
 from forecast.model import to_model_frame
 from forecast.params import PipelineParams
 from forecast.schema import TARGET
@@ -65,7 +65,15 @@ def importance_table(booster: lgb.Booster) -> pl.DataFrame:
 
 def run(features_path: Path, params: PipelineParams, model_out: Path, importance_out: Path) -> int:
     """Train on every row before the holdout; write the model and its importance table."""
-    training, _ = split(pl.read_parquet(features_path), params.evaluate.holdout_days)
+    # Read only the rows and columns training needs: at 10M rows this halves peak memory.
+    features = pl.scan_parquet(features_path)
+    start = holdout_start(features, params.evaluate.holdout_days)
+    training = (
+        features.filter(pl.col("date") < start)
+        .select(TARGET, *feature_columns(params.features))
+        .collect()
+    )
+    require_training_rows(training.height, start, params.evaluate.holdout_days)
     booster = fit(training, params)
     with atomic_path(model_out) as tmp:
         booster.save_model(str(tmp))
