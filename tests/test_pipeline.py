@@ -11,7 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import polars as pl
@@ -38,6 +38,26 @@ def _run(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProce
 def _tracked_files() -> list[str]:
     listing = _run(REPO, "git", "ls-files", "--cached", "--others", "--exclude-standard", "-z")
     return [name for name in listing.stdout.split("\0") if name and (REPO / name).is_file()]
+
+
+def _hashes(workspace: Path) -> dict[str, str]:
+    """md5 of the outputs downstream of ingest: the features and the model."""
+    return {name: file_md5(workspace / name) for name in OUTPUTS[1:]}
+
+
+def _repro_with_params(
+    workspace: Path, edit: Callable[[dict], object]
+) -> subprocess.CompletedProcess[str]:
+    """`dvc repro` with params.yaml changed by ``edit``; params.yaml is put back afterwards."""
+    params_file = workspace / "params.yaml"
+    good = params_file.read_text()
+    params = yaml.safe_load(good)
+    edit(params)
+    params_file.write_text(yaml.safe_dump(params, sort_keys=False))
+    try:
+        return _run(workspace, "dvc", "repro", check=False)
+    finally:
+        params_file.write_text(good)
 
 
 @pytest.fixture(scope="module")
@@ -130,22 +150,17 @@ def test_bad_data_stops_the_pipeline_at_the_contract(workspace, tmp_path):
         .otherwise(pl.col("units_sold"))
         .alias("units_sold")
     ).write_parquet(corrupt)
-    params_file = workspace / "params.yaml"
-    good = params_file.read_text()
-    params = yaml.safe_load(good)
-    params["data"]["source"] = {"kind": "file", "path": str(corrupt)}
-    before = {name: file_md5(workspace / name) for name in OUTPUTS[1:]}
-    params_file.write_text(yaml.safe_dump(params, sort_keys=False))
-    try:
-        result = _run(workspace, "dvc", "repro", check=False)
-    finally:
-        params_file.write_text(good)
+    before = _hashes(workspace)
+    result = _repro_with_params(
+        workspace,
+        lambda params: params["data"].update(source={"kind": "file", "path": str(corrupt)}),
+    )
     assert result.returncode != 0
     assert "FAIL [error] raw_sales: units_sold.range" in result.stdout
     assert "Running stage 'prepare'" not in result.stdout
     verdict = json.loads((workspace / "reports/data/raw_sales.json").read_text())
     assert verdict["passed"] is False and verdict["rules"][0]["id"] == "units_sold.range"
-    assert {name: file_md5(workspace / name) for name in OUTPUTS[1:]} == before
+    assert _hashes(workspace) == before
     # `ingest` itself succeeded, so DVC recorded it in dvc.lock: go back to the committed state.
     _run(workspace, "git", "checkout", "--", "reports", "dvc.lock")
     _run(workspace, "dvc", "checkout", "--force")
@@ -184,23 +199,17 @@ def test_summary_prints_metrics(workspace):
     ],
 )
 def test_bad_params_stop_the_first_stage_and_keep_the_model(workspace, key, value, expected):
-    params_file = workspace / "params.yaml"
-    good = params_file.read_text()
-    before = {name: file_md5(workspace / name) for name in OUTPUTS[1:]}
+    before = _hashes(workspace)
     metrics_before = (workspace / "metrics/metrics.json").read_bytes()
-    params = yaml.safe_load(good)
-    params["data"]["synthetic"][key] = value
-    params_file.write_text(yaml.safe_dump(params, sort_keys=False))
-    try:
-        result = _run(workspace, "dvc", "repro", check=False)
-    finally:
-        params_file.write_text(good)
+    result = _repro_with_params(
+        workspace, lambda params: params["data"]["synthetic"].update({key: value})
+    )
     assert result.returncode != 0
     ours = [line for line in result.stderr.splitlines() if line.startswith("error: ingest: ")]
     assert len(ours) == 1 and expected in ours[0], result.stderr
     assert "Traceback" not in result.stderr
     assert "Running stage 'prepare'" not in result.stdout
-    assert {name: file_md5(workspace / name) for name in OUTPUTS[1:]} == before
+    assert _hashes(workspace) == before
     assert (workspace / "metrics/metrics.json").read_bytes() == metrics_before
     _run(workspace, "dvc", "checkout", "--force")  # restore the ingest output DVC removed
 
