@@ -16,8 +16,14 @@ from conveyor.files import atomic_path
 
 
 def check(contract: Contract, data_path: Path, backend: CheckBackend) -> Verdict:
-    """Validate one data set against one contract: structure first, then values."""
-    frame = read_frame(data_path, contract)
+    """Validate the data file at ``data_path`` against one contract."""
+    return check_frame(contract, read_frame(data_path, contract), data_path, backend)
+
+
+def check_frame(
+    contract: Contract, frame: pd.DataFrame, origin: Path, backend: CheckBackend
+) -> Verdict:
+    """Validate a data set already in memory: structure first, then values."""
     columns = [str(c) for c in frame.columns]
     keys = [k for k in contract.key if k in columns]
     results = backend.validate(
@@ -31,7 +37,7 @@ def check(contract: Contract, data_path: Path, backend: CheckBackend) -> Verdict
     results += backend.validate(
         contract.name, frame, value_rules(contract, usable, columns, text), keys
     )
-    return Verdict(contract.name, data_path, len(frame), results)
+    return Verdict(contract.name, origin, len(frame), results)
 
 
 def _is_text(column: pd.Series) -> bool:
