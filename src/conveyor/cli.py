@@ -104,6 +104,45 @@ def _add_check(commands: argparse._SubParsersAction) -> None:
     profile.set_defaults(func=_check_profile)
 
 
+def _gate(args: argparse.Namespace) -> int:
+    from conveyor import gate
+    from conveyor.files import atomic_path, write_json
+    from conveyor.report import gate_table
+
+    result = gate.evaluate(gate.load_gates(args.params), args.baseline_ref, root=args.root)
+    write_json(args.out / "gate.json", result.to_json())
+    with atomic_path(args.out / "gate.md") as tmp:
+        tmp.write_text(gate_table.markdown(result), encoding="utf-8")
+    print(gate_table.text(result))
+    return 0 if result.passed else 1
+
+
+def _add_gate(commands: argparse._SubParsersAction) -> None:
+    gate = commands.add_parser(
+        "gate",
+        help="check metrics against params.yaml `gates:`; exit 0 pass, 1 fail, 2 usage error",
+        description="Evaluate every metric gate against the current metrics files and the same "
+        "files at a baseline git ref. Writes gate.json and gate.md.",
+    )
+    gate.add_argument(
+        "--params",
+        type=Path,
+        default=Path("params.yaml"),
+        help="file holding the `gates:` section (default: params.yaml)",
+    )
+    gate.add_argument(
+        "--baseline-ref", help="git ref to compare with (default: gates.baseline_ref)"
+    )
+    gate.add_argument(
+        "--out",
+        type=Path,
+        default=Path("reports/gate"),
+        help="where gate.json and gate.md go (default: reports/gate)",
+    )
+    gate.add_argument("--root", type=Path, default=Path(), help="repository root")
+    gate.set_defaults(func=_gate)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser; each subcommand sets ``func`` to its handler."""
     parser = argparse.ArgumentParser(
@@ -118,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--root", type=Path, default=Path.cwd(), help="repository root")
     doctor.set_defaults(func=_doctor)
     _add_check(commands)
+    _add_gate(commands)
     return parser
 
 

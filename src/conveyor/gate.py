@@ -1,0 +1,218 @@
+"""Metric gates: rules from params.yaml (`gates:`) checked against the current metrics and a
+baseline read from git. Absolute bounds always apply; regressions are measured against the
+baseline when there is one, and are reported as "no baseline" (not failed) when there is none.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from conveyor.config import load_model
+from conveyor.errors import ConfigError
+from conveyor.metrics import Flat, is_number, read_at, read_current, resolve_ref
+
+PASS, FAIL, NO_BASELINE = "pass", "fail", "no baseline"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Tolerance(_Strict):
+    """How much worse than the baseline is allowed: ``atol + rtol * |baseline|`` (numpy.isclose)."""
+
+    atol: float = Field(0.0, ge=0)
+    rtol: float = Field(0.0, ge=0)
+
+    def limit(self, baseline: float) -> float:
+        """The largest allowed regression from ``baseline``."""
+        return self.atol + self.rtol * abs(baseline)
+
+
+class GateRule(_Strict):
+    """One rule on one metric, or on every metric a ``*`` pattern matches (e.g. each slice)."""
+
+    metric: str = Field(pattern=r"^[^:]+:[^:]+$", description="FILE:dotted.key, * for one level")
+    better: Literal["lower", "higher"] | None = None
+    min: float | None = None
+    max: float | None = None
+    max_regression: Tolerance | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> GateRule:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        if self.max_regression is not None and self.better is None:
+            raise ValueError("max_regression needs `better: lower` or `better: higher`")
+        if self.min is None and self.max is None and self.max_regression is None:
+            raise ValueError("a rule needs min, max or max_regression")
+        return self
+
+    @property
+    def file(self) -> Path:
+        """The metrics file the rule reads."""
+        return Path(self.metric.split(":", 1)[0])
+
+    @property
+    def key(self) -> str:
+        """The dotted key (pattern) inside the file."""
+        return self.metric.split(":", 1)[1]
+
+
+class Gates(_Strict):
+    """The `gates:` section of params.yaml."""
+
+    baseline_ref: str = "HEAD"
+    rules: list[GateRule] = Field(min_length=1)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One evaluated metric: a row of the gate table."""
+
+    metric: str
+    baseline: float | None
+    current: float | None
+    limit: str
+    verdict: str
+    reason: str
+
+    @property
+    def delta(self) -> float | None:
+        """current - baseline, when both are numbers."""
+        if is_number(self.baseline) and is_number(self.current):
+            return self.current - self.baseline
+        return None
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """Every check of every rule, and what the baseline was."""
+
+    baseline_ref: str
+    baseline_commit: str
+    checks: list[Check]
+
+    @property
+    def passed(self) -> bool:
+        """True when no check failed ("no baseline" is not a failure)."""
+        return all(check.verdict != FAIL for check in self.checks)
+
+    @property
+    def failures(self) -> list[Check]:
+        """The failed checks."""
+        return [check for check in self.checks if check.verdict == FAIL]
+
+    def to_json(self) -> dict[str, object]:
+        """The machine verdict written to gate.json."""
+        return {
+            "passed": self.passed,
+            "baseline_ref": self.baseline_ref,
+            "baseline_commit": self.baseline_commit,
+            "checks_total": len(self.checks),
+            "checks_failed": len(self.failures),
+            "checks_without_baseline": sum(c.verdict == NO_BASELINE for c in self.checks),
+            "checks": [asdict(check) | {"delta": check.delta} for check in self.checks],
+        }
+
+
+def load_gates(params: Path) -> Gates:
+    """The `gates:` section of ``params``, validated."""
+    return load_model(params, Gates, section="gates")
+
+
+def evaluate(gates: Gates, baseline_ref: str | None = None, root: Path = Path()) -> GateResult:
+    """Evaluate every rule against the working tree's metrics and those at the baseline ref."""
+    ref = baseline_ref or gates.baseline_ref
+    commit = resolve_ref(ref, cwd=root)
+    files = {rule.file for rule in gates.rules}
+    current = {f: read_current(root / f) for f in files}
+    baseline = {f: read_at(commit, f, cwd=root) for f in files}
+    checks = []
+    for rule in gates.rules:
+        checks.extend(_rule_checks(rule, current[rule.file], baseline[rule.file]))
+    return GateResult(ref, commit, checks)
+
+
+def _rule_checks(rule: GateRule, current: Flat | None, baseline: Flat | None) -> list[Check]:
+    keys = sorted(
+        {k for k in (current or {}) if fnmatch.fnmatchcase(k, rule.key)}
+        | {k for k in (baseline or {}) if fnmatch.fnmatchcase(k, rule.key)}
+    )
+    if not keys:
+        if current is None:
+            return [
+                Check(
+                    rule.metric,
+                    None,
+                    None,
+                    _limit_text(rule, None),
+                    FAIL,
+                    f"metrics file {rule.file} does not exist",
+                )
+            ]
+        raise ConfigError(
+            f"gates: rule {rule.metric!r} names a metric that exists in neither the current "
+            f"{rule.file} nor the baseline"
+        )
+    return [
+        _check(
+            rule,
+            key,
+            (current or {}).get(key),
+            (baseline or {}).get(key),
+            present_now=key in (current or {}),
+        )
+        for key in keys
+    ]
+
+
+def _check(
+    rule: GateRule, key: str, now: float | None, before: float | None, present_now: bool
+) -> Check:
+    limit = _limit_text(rule, before if is_number(before) else None)
+    verdict, reason = _judge(rule, now, before, present_now)
+    return Check(f"{rule.file}:{key}", before, now, limit, verdict, reason)
+
+
+def _judge(  # noqa: PLR0911 - one early return per outcome reads as the decision table it is
+    rule: GateRule, now: float | None, before: float | None, present_now: bool
+) -> tuple[str, str]:
+    if not present_now:
+        return FAIL, "missing now, present at baseline (a slice or metric vanished)"
+    if not is_number(now):
+        return FAIL, f"current value is {now} (not a finite number)"
+    if rule.min is not None and now < rule.min:
+        return FAIL, f"below the minimum {rule.min:g}"
+    if rule.max is not None and now > rule.max:
+        return FAIL, f"above the maximum {rule.max:g}"
+    if rule.max_regression is None:
+        return PASS, "within bounds"
+    if not is_number(before):
+        return NO_BASELINE, "no baseline value: regression not checked, bounds hold"
+    worse_by = (now - before) if rule.better == "lower" else (before - now)
+    allowed = rule.max_regression.limit(before)
+    if worse_by > allowed:
+        return FAIL, f"{worse_by:.4g} worse than baseline, more than the allowed {allowed:.4g}"
+    return PASS, "within bounds and regression limit"
+
+
+def _limit_text(rule: GateRule, baseline: float | None) -> str:
+    parts = []
+    if rule.min is not None:
+        parts.append(f">= {rule.min:g}")
+    if rule.max is not None:
+        parts.append(f"<= {rule.max:g}")
+    if rule.max_regression is not None:
+        tol = rule.max_regression
+        sign = "+" if rule.better == "lower" else "-"
+        if baseline is not None:
+            parts.append(f"{sign}{tol.limit(baseline):.4g} vs baseline")
+        else:
+            parts.append(f"{sign}({tol.atol:g} + {tol.rtol:g}*|baseline|)")
+    return ", ".join(parts)

@@ -1,0 +1,74 @@
+"""Metrics files: small JSON documents kept in git, read now or at any git ref, flattened."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from conveyor.errors import ConfigError, DataError
+
+Flat = dict[str, float | None]
+
+
+def flatten(document: Any, prefix: str = "") -> Flat:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1.0}``; numbers only (booleans and strings are skipped)."""
+    flat: Flat = {}
+    if isinstance(document, dict):
+        for key, value in document.items():
+            flat.update(flatten(value, f"{prefix}{key}."))
+    elif isinstance(document, int | float) and not isinstance(document, bool):
+        flat[prefix.rstrip(".")] = float(document)
+    elif document is None and prefix:
+        flat[prefix.rstrip(".")] = None  # JSON null: a metric that could not be computed
+    return flat
+
+
+def parse(text: str, origin: str) -> Flat:
+    """Flattened metrics of one JSON document; invalid JSON is a DataError naming ``origin``."""
+    try:
+        return flatten(json.loads(text))
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{origin}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
+
+
+def read_current(path: Path) -> Flat | None:
+    """Metrics of a file in the working tree, or None when the file does not exist."""
+    if not path.is_file():
+        return None
+    return parse(path.read_text(encoding="utf-8"), str(path))
+
+
+def resolve_ref(ref: str, cwd: Path | None = None) -> str:
+    """The commit a ref names; a ref that does not exist is a ConfigError."""
+    result = subprocess.run(
+        ["git", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise ConfigError(f"baseline ref {ref!r} does not exist in this repository")
+    return result.stdout.strip()
+
+
+def read_at(commit: str, path: Path, cwd: Path | None = None) -> Flat | None:
+    """Metrics of ``path`` as committed at ``commit``, or None when it did not exist there."""
+    result = subprocess.run(
+        ["git", "show", f"{commit}:{path.as_posix()}"],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        return None
+    return parse(result.stdout, f"{path} at {commit[:12]}")
+
+
+def is_number(value: float | None) -> bool:
+    """True for a finite number (not None, NaN or infinite)."""
+    return value is not None and math.isfinite(value)

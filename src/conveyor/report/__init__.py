@@ -1,0 +1,1 @@
+"""Verdicts rendered for people: terminal tables, markdown for pull requests, PNG plots."""

@@ -1,0 +1,81 @@
+"""The gate verdict as a table: plain text for the terminal, markdown for pull requests."""
+
+from __future__ import annotations
+
+from conveyor.gate import FAIL, NO_BASELINE, Check, GateResult
+
+HEADERS = ("metric", "baseline", "current", "delta", "limit", "verdict")
+ICONS = {"pass": "✅", FAIL: "❌", NO_BASELINE: "⚪"}
+
+
+def headline(result: GateResult) -> str:
+    """One line: the verdict, what was compared, and the first failure if any."""
+    base = f"baseline {result.baseline_ref} ({result.baseline_commit[:12]})"
+    unbased = sum(c.verdict == NO_BASELINE for c in result.checks)
+    note = f"; {unbased} without a baseline (bounds only)" if unbased else ""
+    if result.passed:
+        return f"Metric gate passed: {len(result.checks)} checks against {base}{note}"
+    first = result.failures[0]
+    return (
+        f"Metric gate FAILED: {len(result.failures)} of {len(result.checks)} checks against "
+        f"{base}{note}; first: {first.metric}: {first.reason}"
+    )
+
+
+def _row(check: Check) -> tuple[str, ...]:
+    delta = check.delta
+    return (
+        check.metric,
+        _number(check.baseline),
+        _number(check.current),
+        "" if delta is None else f"{delta:+.4g}",
+        check.limit,
+        check.verdict if check.verdict != FAIL else f"FAIL: {check.reason}",
+    )
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"
+
+
+def text(result: GateResult) -> str:
+    """An aligned table, failures first, then the headline."""
+    rows = [HEADERS] + [_row(c) for c in _ordered(result)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(HEADERS) - 1)]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True))
+        + "  "
+        + row[-1]
+        for row in rows
+    ]
+    return "\n".join([*lines, headline(result)])
+
+
+def markdown(result: GateResult, max_rows: int = 200) -> str:
+    """Headline, then the table (failures first), truncated with a note past ``max_rows``."""
+    icon = "✅" if result.passed else "❌"
+    parts = [
+        f"### {icon} {headline(result)}",
+        "",
+        "| " + " | ".join(HEADERS) + " |",
+        "|" + "---|" * len(HEADERS),
+    ]
+    ordered = _ordered(result)
+    for check in ordered[:max_rows]:
+        cells = list(_row(check))
+        cells[0] = f"`{cells[0]}`"
+        cells[-1] = f"{ICONS[check.verdict]} {cells[-1]}"
+        parts.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    if len(ordered) > max_rows:
+        parts.append(f"\n_{len(ordered) - max_rows} more checks in gate.json._")
+    if any(c.verdict == NO_BASELINE for c in result.checks):
+        parts.append(
+            "\n_⚪ no baseline: the metric does not exist at the baseline ref (a new repository or "
+            "a new metric), so only its absolute bounds were checked._"
+        )
+    return "\n".join(parts) + "\n"
+
+
+def _ordered(result: GateResult) -> list[Check]:
+    rank = {FAIL: 0, NO_BASELINE: 1}
+    return sorted(result.checks, key=lambda c: rank.get(c.verdict, 2))
