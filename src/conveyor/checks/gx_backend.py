@@ -19,7 +19,8 @@ from conveyor.checks.backend import CheckBackend, RuleResult
 from conveyor.checks.rules import Rule
 
 SAMPLE_ROWS = 5
-ROW_CHECKS = frozenset({"not_null", "between", "in_set", "regex", "not_regex", "unique_key"})
+# Rules whose failing rows are worth showing; a zero-share rule's "failing" rows are just zeros.
+ROW_CHECKS = frozenset({"not_null", "between", "in_set", "regex", "not_regex"})
 PANDAS_TYPES = {
     "integer": [
         "int8",
@@ -57,25 +58,7 @@ class GreatExpectationsBackend(CheckBackend):
     def validate(
         self, suite: str, frame: pd.DataFrame, rules: list[Rule], key_columns: list[str]
     ) -> list[RuleResult]:
-        """Run the rules over ``frame``: row rules with sample keys, the others without.
-
-        Asking GX for the keys of failing rows costs a pass over every failing row, so only
-        rules whose failing rows are worth showing (nulls, ranges, sets, patterns, keys) pay it;
-        a zero-share rule, whose "failing" rows are the ordinary zeros, does not.
-        """
-        row_rules = [r for r in rules if r.check in ROW_CHECKS]
-        other_rules = [r for r in rules if r.check not in ROW_CHECKS]
-        results = {}
-        for part, name, keys in (
-            (row_rules, suite, key_columns),
-            (other_rules, f"{suite}.table", []),
-        ):
-            results.update({r.rule.id: r for r in self._validate(name, frame, part, keys)})
-        return [results[rule.id] for rule in rules]
-
-    def _validate(
-        self, suite: str, frame: pd.DataFrame, rules: list[Rule], key_columns: list[str]
-    ) -> list[RuleResult]:
+        """Run every rule as one GX suite over ``frame``; sample failing rows with their keys."""
         if not rules:
             return []
         gx = self._gx
@@ -83,23 +66,21 @@ class GreatExpectationsBackend(CheckBackend):
         batch = asset.add_batch_definition_whole_dataframe("all").get_batch(
             batch_parameters={"dataframe": frame}
         )
-        expectations = [_expectation(rule) for rule in rules]
+        # No `unexpected_index_column_names`: GX would collect the keys of *every* failing row
+        # (minutes when most rows fail). The few sample rows are looked up afterwards instead.
         result = batch.validate(
-            gx.ExpectationSuite(name=suite, expectations=expectations),
-            result_format={
-                "result_format": "SUMMARY",
-                "partial_unexpected_count": SAMPLE_ROWS,
-                "unexpected_index_column_names": key_columns,
-            },
+            gx.ExpectationSuite(name=suite, expectations=[_expectation(rule) for rule in rules]),
+            result_format={"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_ROWS},
         )
         # GX returns results in its own order: match them to rules by the id carried in `meta`.
         by_id = {rule.id: rule for rule in rules}
         outcomes = {}
         for outcome in result.results:
+            rule = by_id[outcome.expectation_config.meta["rule"]]
+            sample = _sample(rule, outcome.result or {}, frame, key_columns)
             outcome.result = _plain(outcome.result)  # numpy scalars break GX's own JSON store
             outcome.success = bool(outcome.success)
-            rule = by_id[outcome.expectation_config.meta["rule"]]
-            outcomes[rule.id] = _rule_result(rule, outcome)
+            outcomes[rule.id] = _rule_result(rule, outcome, sample)
         self._stored.append((suite, batch, result))
         return [outcomes[rule.id] for rule in rules]
 
@@ -213,7 +194,7 @@ def _bound(value: object) -> object:
     return pd.Timestamp(value) if isinstance(value, date) else value
 
 
-def _rule_result(rule: Rule, outcome: Any) -> RuleResult:
+def _rule_result(rule: Rule, outcome: Any, sample: list[dict[str, Any]]) -> RuleResult:
     result = outcome.result or {}
     error = _exception_message(outcome.exception_info)
     if error:
@@ -225,7 +206,7 @@ def _rule_result(rule: Rule, outcome: Any) -> RuleResult:
         observed = f"{count:,} of {total:,} rows ({percent:.3g}%) fail"
         if rule.check == "zero_share":
             observed = f"share of zeros {percent / 100:.4g}"
-        return RuleResult(rule, outcome.success, observed, count, percent, _sample(rule, result))
+        return RuleResult(rule, outcome.success, observed, count, percent, sample)
     return RuleResult(rule, outcome.success, _observed_text(rule, result))
 
 
@@ -245,21 +226,25 @@ def _observed_text(rule: Rule, result: dict[str, Any]) -> str:
     return str(observed)
 
 
-def _sample(rule: Rule, result: dict[str, Any]) -> list[dict[str, Any]]:
+def _sample(
+    rule: Rule, result: dict[str, Any], frame: pd.DataFrame, keys: list[str]
+) -> list[dict[str, Any]]:
+    """Up to SAMPLE_ROWS failing rows, key first: found by the values GX reported as failing."""
     values = result.get("partial_unexpected_list") or []
-    keys = result.get("partial_unexpected_index_list") or []
-    key_names = result.get("unexpected_index_column_names") or []
-    rows = []
-    for index, value in enumerate(values[:SAMPLE_ROWS]):
-        found = dict(keys[index]) if index < len(keys) and isinstance(keys[index], dict) else {}
-        if isinstance(value, dict):
-            found.update(value)
-        elif rule.column is not None:
-            found[rule.column] = value
-        # The row's key first, then the offending value: "club_001/item_0003/2024-05-01: -3".
-        ordered = {name: found.pop(name) for name in key_names if name in found} | found
-        rows.append(_plain(ordered))
-    return rows
+    if not values:
+        return []
+    if rule.check == "unique_key":
+        return [_plain(v) for v in values[:SAMPLE_ROWS] if isinstance(v, dict)]
+    if rule.check not in ROW_CHECKS or rule.column not in frame:
+        return []
+    column = frame[rule.column]
+    if rule.check == "not_null":
+        mask = column.isna()
+    else:
+        mask = column.isin([v for v in values if v is not None])
+    columns = [k for k in keys if k != rule.column] + [rule.column]
+    rows = frame.loc[mask, columns].head(SAMPLE_ROWS)
+    return [_plain(row) for row in rows.to_dict(orient="records")]
 
 
 def _exception_message(info: Any) -> str | None:
