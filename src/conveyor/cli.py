@@ -143,6 +143,69 @@ def _add_gate(commands: argparse._SubParsersAction) -> None:
     gate.set_defaults(func=_gate)
 
 
+def _report(args: argparse.Namespace) -> int:
+    from conveyor import gate
+    from conveyor.files import atomic_path
+    from conveyor.report import document, plots
+
+    result = gate.evaluate(gate.load_gates(args.params), args.baseline_ref, root=args.root)
+    data_reports = sorted(args.data_reports.glob("*.md")) if args.data_reports.is_dir() else []
+    diffs = {
+        "Metrics diff": document.dvc_diff("metrics", result.baseline_commit, args.root),
+        "Params diff": document.dvc_diff("params", result.baseline_commit, args.root),
+    }
+    dvc_yaml = args.root / "dvc.yaml"
+    specs = plots.plot_specs(dvc_yaml) if dvc_yaml.is_file() else []
+    images = plots.render(specs, args.root, args.plots_dir)
+    body = document.build(result, data_reports, diffs, images, args.out.parent)
+    with atomic_path(args.out) as tmp:
+        tmp.write_text(body, encoding="utf-8")
+    print(f"report: {args.out} ({len(body):,} characters, {len(images)} plots in {args.plots_dir})")
+    if args.pr_comment:
+        from conveyor.report import github
+
+        target = github.target_from_env(args.pr, args.repo)
+        action, url = github.upsert_comment(target, body, document.MARKER)
+        print(f"report: {action} the pull-request comment {url}")
+    return 0
+
+
+def _add_report(commands: argparse._SubParsersAction) -> None:
+    report = commands.add_parser(
+        "report",
+        help="one markdown report for the PR: gate, data contracts, diffs, plots",
+        description="Write the pull-request report (and, with --pr-comment, post or update the "
+        "one sticky comment on the PR). Exits 0 whatever the gate says: `conveyor gate` fails "
+        "the job, the report explains it.",
+    )
+    report.add_argument("--out", type=Path, required=True, help="markdown file to write")
+    report.add_argument("--params", type=Path, default=Path("params.yaml"))
+    report.add_argument(
+        "--baseline-ref", help="git ref to compare with (default: gates.baseline_ref)"
+    )
+    report.add_argument(
+        "--data-reports",
+        type=Path,
+        default=Path("reports/data"),
+        help="folder of data-contract markdown verdicts (default: reports/data)",
+    )
+    report.add_argument(
+        "--plots-dir",
+        type=Path,
+        default=Path("reports/plots"),
+        help="where the PNG plots go (default: reports/plots)",
+    )
+    report.add_argument("--root", type=Path, default=Path(), help="repository root")
+    report.add_argument(
+        "--pr-comment",
+        action="store_true",
+        help="post or update the sticky PR comment (GITHUB_TOKEN, GITHUB_REPOSITORY)",
+    )
+    report.add_argument("--pr", type=int, help="pull request number (default: from the event)")
+    report.add_argument("--repo", help="owner/name (default: GITHUB_REPOSITORY)")
+    report.set_defaults(func=_report)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser; each subcommand sets ``func`` to its handler."""
     parser = argparse.ArgumentParser(
@@ -158,6 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.set_defaults(func=_doctor)
     _add_check(commands)
     _add_gate(commands)
+    _add_report(commands)
     return parser
 
 

@@ -36,7 +36,7 @@ def _compact(row: dict[str, Any]) -> str:
 
 def markdown(verdicts: list[Verdict]) -> str:
     """A section per contract: headline, failed rules as a table, passing rules folded away."""
-    parts = ["## Data contracts", ""]
+    parts = []
     for verdict in verdicts:
         icon = "✅" if verdict.passed else "❌"
         parts.append(
