@@ -35,9 +35,10 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 
 setup: $(VENV)/.synced ## create or update .venv from uv.lock (all groups)
 
-pipeline: setup ## run the whole DVC pipeline on the built-in data and print the metrics
+pipeline: setup ## run the whole DVC pipeline on the built-in data, print the metrics and the gate
 	dvc repro
 	python -m forecast summary
+	conveyor gate
 
 summary: setup ## print the metrics of the last pipeline run
 	python -m forecast summary

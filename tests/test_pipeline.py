@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 import yaml
+from markdown_it import MarkdownIt
 
 from conveyor.hashing import file_md5
 from tests.conftest import REPO, SMALL
@@ -76,6 +78,10 @@ def workspace(tmp_path_factory) -> Iterator[Path]:
     params = yaml.safe_load((root / "params.yaml").read_text())
     params["data"]["synthetic"].update(SMALL)
     params["train"]["num_boost_round"] = 40
+    # Absolute bounds in params.yaml fit the default data; a small data set keeps the rules'
+    # regression limits and gets loose bounds, as a team adopting conveyor would set its own.
+    for rule in params["gates"]["rules"]:
+        rule.update({k: v for k, v in (("max", 5.0), ("min", -5.0)) if k in rule})
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     saved = {name: os.environ.get(name) for name in ("BENTOML_HOME", "PATH")}
     os.environ["BENTOML_HOME"] = str(root.parent / "bentoml")
@@ -235,3 +241,75 @@ def test_default_remote_push_and_pull(workspace):
     model.unlink()
     _run(workspace, "dvc", "pull")
     assert file_md5(model) == expected
+
+
+def test_gate_stage_passes_without_a_baseline(workspace):
+    gate = json.loads((workspace / "reports/gate/gate.json").read_text())
+    assert gate["passed"] is True
+    # The first run compared with a commit that had no metrics yet: bounds only, said plainly.
+    assert gate["checks_without_baseline"] > 0
+    assert "no baseline" in (workspace / "reports/gate/gate.md").read_text()
+
+
+def test_a_worse_model_fails_the_gate_and_the_report_says_why(workspace, tmp_path):
+    params_file = workspace / "params.yaml"
+    good = params_file.read_text()
+    params = yaml.safe_load(good)
+    params["train"]["num_boost_round"] = 2
+    params_file.write_text(yaml.safe_dump(params, sort_keys=False))
+    try:
+        repro = _run(workspace, "dvc", "repro")  # the gate stage records, it does not stop
+        assert "Running stage 'gate'" in repro.stdout and "Metric gate FAILED" in repro.stdout
+        assert json.loads((workspace / "reports/gate/gate.json").read_text())["passed"] is False
+        gate = _run(
+            workspace,
+            "conveyor",
+            "gate",
+            "--baseline-ref",
+            "HEAD",
+            "--out",
+            str(tmp_path / "gate"),
+            check=False,
+        )
+        assert gate.returncode == 1
+        line = next(
+            row
+            for row in gate.stdout.splitlines()
+            if row.startswith("metrics/metrics.json:model.wape")
+        )
+        baseline = json.loads(_run(workspace, "git", "show", "HEAD:metrics/metrics.json").stdout)
+        current = json.loads((workspace / "metrics/metrics.json").read_text())
+        assert (
+            f"{baseline['model']['wape']:.4g}" in line and f"{current['model']['wape']:.4g}" in line
+        )
+        assert "vs baseline" in line and "FAIL" in line
+        params_diff = _run(workspace, "dvc", "params", "diff").stdout
+        assert "train.num_boost_round" in params_diff
+
+        report_file = tmp_path / "report" / "report.md"
+        _run(
+            workspace,
+            "conveyor",
+            "report",
+            "--baseline-ref",
+            "HEAD",
+            "--out",
+            str(report_file),
+            "--plots-dir",
+            str(tmp_path / "report" / "plots"),
+        )
+        report = report_file.read_text()
+        assert report.startswith("<!-- conveyor:report -->")
+        assert "Metric gate FAILED" in report and "model.wape" in report
+        assert "train.num_boost_round" in report  # params diff
+        assert "### ✅ `raw_sales`: passed" in report
+        links = re.findall(r"\]\((plots/[^)]+\.png)\)", report)
+        assert len(links) == 3
+        assert all((report_file.parent / link).is_file() for link in links)
+        tokens = MarkdownIt("commonmark").enable("table").parse(report)
+        assert sum(t.type == "table_open" for t in tokens) >= 3  # gate, metrics and params diffs
+        assert len(report) <= 65_536
+    finally:
+        params_file.write_text(good)
+        _run(workspace, "git", "checkout", "--", ".")
+        _run(workspace, "dvc", "checkout", "--force")

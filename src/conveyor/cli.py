@@ -114,7 +114,7 @@ def _gate(args: argparse.Namespace) -> int:
     with atomic_path(args.out / "gate.md") as tmp:
         tmp.write_text(gate_table.markdown(result), encoding="utf-8")
     print(gate_table.text(result))
-    return 0 if result.passed else 1
+    return 0 if result.passed or args.exit_zero else 1
 
 
 def _add_gate(commands: argparse._SubParsersAction) -> None:
@@ -140,6 +140,11 @@ def _add_gate(commands: argparse._SubParsersAction) -> None:
         help="where gate.json and gate.md go (default: reports/gate)",
     )
     gate.add_argument("--root", type=Path, default=Path(), help="repository root")
+    gate.add_argument(
+        "--exit-zero",
+        action="store_true",
+        help="write and print the verdict but exit 0 (the DVC stage: experiments still finish)",
+    )
     gate.set_defaults(func=_gate)
 
 
