@@ -38,7 +38,7 @@ setup: $(VENV)/.synced ## create or update .venv from uv.lock (all groups)
 pipeline: setup ## run the whole DVC pipeline on the built-in data, print the metrics and the gate
 	dvc repro
 	python -m forecast summary
-	conveyor gate
+	conveyor gate --out reports/local
 
 summary: setup ## print the metrics of the last pipeline run
 	python -m forecast summary
