@@ -59,8 +59,9 @@ push: setup ## send DVC-cached data and models to the default remote
 pull: setup ## fetch DVC-cached data and models from the default remote
 	dvc pull
 
-benchmark: setup ## generate 1M and 10M rows, time prepare + train, print rows/s and memory
+benchmark: setup ## 1M and 10M rows: prepare + train, then data-contract validation; rows/s, memory
 	python benchmarks/pipeline_scale.py
+	python benchmarks/contracts_scale.py
 
 clean: ## remove the environments (keeps data, DVC cache and models)
 	rm -rf $(VENV) .tools .pytest_cache .ruff_cache

@@ -91,3 +91,8 @@ def test_price_ratio_shows_discounts(features):
     promo = features.group_by("promo").agg(pl.col("price_ratio").median())
     ratio = dict(zip(promo["promo"], promo["price_ratio"], strict=True))
     assert ratio[1] < 0.95 < ratio[0]
+
+
+def test_row_order_does_not_matter(small_sales, features):
+    shuffled = small_sales.sample(fraction=1.0, shuffle=True, seed=3)
+    assert build_features(shuffled, PARAMS, "US").equals(features)
