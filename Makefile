@@ -20,7 +20,7 @@ export UV_PYTHON_DOWNLOADS := never
 # DVC stage commands run `python`: make it the project's.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help setup pipeline summary test lint format push pull benchmark clean
+.PHONY: help setup pipeline summary serve test lint format push pull benchmark clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -42,6 +42,10 @@ pipeline: setup ## run the whole DVC pipeline on the built-in data, print the me
 
 summary: setup ## print the metrics of the last pipeline run
 	python -m forecast summary
+
+serve: setup ## serve the model of the last `make pipeline` on http://127.0.0.1:3000 (BentoML)
+	@test -f models/bentoml_model.json || { echo "no model yet: run 'make pipeline' first"; exit 2; }
+	bentoml serve forecast.service:DemandForecaster --host 127.0.0.1 --port $(or $(PORT),3000)
 
 test: setup ## run the test suite
 	pytest

@@ -49,7 +49,7 @@ def _register(args: argparse.Namespace, params: PipelineParams) -> str:
     from forecast import register
 
     metrics = json.loads(args.metrics.read_text(encoding="utf-8"))
-    tag = register.run(args.model, args.raw, metrics, params.model_store, args.out)
+    tag = register.run(args.model, args.raw, metrics, params, args.out)
     return f"register: BentoML model {tag}"
 
 

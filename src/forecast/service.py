@@ -1,0 +1,116 @@
+"""The demand-forecast HTTP service (BentoML): validated input, never a 5xx for a bad request.
+
+Request: ``{"rows": [{"club_id", "item_id", "date", "price", "promo"}, ...]}`` for days after the
+model's sales history ends, up to the forecast horizon. Response: one prediction per row, in
+order, and the model version. Lags and rolling features come from the history bundled with the
+model (see forecast.forecaster), so clients send only what they plan: price and promotion.
+
+Which model: the tag in models/bentoml_model.json (written by the pipeline's register stage), or
+$CONVEYOR_MODEL_TAG. Imports stay light: `bentoml build` imports this module (BentoML #3580).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from pathlib import Path
+from typing import Annotated
+
+import bentoml
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+MAX_ROWS = int(os.environ.get("CONVEYOR_MAX_ROWS", "10000"))
+TAG_FILE = Path(os.environ.get("CONVEYOR_MODEL_TAG_FILE", "models/bentoml_model.json"))
+
+Identifier = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[\w.-]+$")]
+
+
+def model_tag() -> str:
+    """The model to serve: $CONVEYOR_MODEL_TAG, else the tag the pipeline registered last."""
+    if os.environ.get("CONVEYOR_MODEL_TAG"):
+        return os.environ["CONVEYOR_MODEL_TAG"]
+    if TAG_FILE.is_file():
+        return json.loads(TAG_FILE.read_text(encoding="utf-8"))["tag"]
+    raise RuntimeError(
+        f"no model: run `make pipeline` (writes {TAG_FILE}) or set CONVEYOR_MODEL_TAG"
+    )
+
+
+class Row(BaseModel):
+    """One day of one item in one club to forecast."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    club_id: Identifier
+    item_id: Identifier
+    date: Annotated[dt.date, Field(strict=False)]  # ISO 8601 "YYYY-MM-DD", parsed strictly
+    price: Annotated[float, Field(gt=0, le=1_000_000, allow_inf_nan=False, strict=False)]
+    promo: Annotated[int, Field(ge=0, le=1)]
+
+
+class Prediction(BaseModel):
+    """The forecast for one requested row."""
+
+    club_id: str
+    item_id: str
+    date: dt.date
+    units: float
+
+
+class ForecastResponse(BaseModel):
+    """Predictions in request order, and which model made them."""
+
+    model_version: str
+    predictions: list[Prediction]
+
+
+class ForecastRejected(bentoml.exceptions.InvalidArgument):
+    """A well-formed request the model cannot answer (unknown series, date outside the window)."""
+
+
+@bentoml.service(name="demand_forecaster", traffic={"timeout": 30}, workers=1)
+class DemandForecaster:
+    """Serves the forecaster bundle stored in the BentoML model store."""
+
+    bundle = bentoml.models.BentoModel(model_tag())
+
+    def __init__(self) -> None:
+        from forecast.forecaster import Forecaster
+        from forecast.service_metrics import metrics
+
+        self.forecaster = Forecaster.load(Path(self.bundle.path))
+        self.version = str(self.bundle.tag)
+        self.metrics = metrics()
+        self.forecaster.warm_up()
+
+    @bentoml.api(route="/forecast")
+    def forecast(
+        self, rows: Annotated[list[Row], Field(min_length=1, max_length=MAX_ROWS)]
+    ) -> ForecastResponse:
+        """Forecast units sold for each row."""
+        import polars as pl
+
+        from forecast.forecaster import RequestError
+
+        self.metrics.rows_per_request.observe(len(rows))
+        frame = pl.DataFrame([row.model_dump() for row in rows]).with_columns(
+            pl.col("promo").cast(pl.Int8), pl.col("price").cast(pl.Float64)
+        )
+        try:
+            units = self.forecaster.predict(frame)
+        except RequestError as error:
+            self.metrics.validation_failures.labels(reason=error.reason).inc()
+            raise ForecastRejected(str(error)) from None
+        self.metrics.predictions.inc(len(units))
+        for value in units:
+            self.metrics.prediction_value.observe(float(value))
+        return ForecastResponse(
+            model_version=self.version,
+            predictions=[
+                Prediction(
+                    club_id=r.club_id, item_id=r.item_id, date=r.date, units=round(float(u), 3)
+                )
+                for r, u in zip(rows, units, strict=True)
+            ],
+        )

@@ -1,0 +1,280 @@
+"""The forecast service over real HTTP (`bentoml serve` on loopback), on a model registered from
+small data into a private BentoML home: valid requests answer, bad ones get a 4xx, never a 5xx."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from forecast import register, train
+from forecast.features import build_features
+from forecast.forecaster import Forecaster, RequestError, write_bundle
+from forecast.holdout import split
+from forecast.model import load_booster, predict
+from tests.conftest import REPO
+
+STARTUP_SECONDS = 90
+
+
+@pytest.fixture(scope="module")
+def bundle_inputs(tmp_path_factory, small_sales, small_params) -> dict[str, Path]:
+    """Raw sales, features and a trained model on the small data set."""
+    work = tmp_path_factory.mktemp("service")
+    raw = work / "sales.parquet"
+    small_sales.write_parquet(raw)
+    features = work / "features.parquet"
+    build_features(small_sales, small_params.features, "US").write_parquet(features)
+    model = work / "model.txt"
+    train.run(features, small_params, model, work / "importance.csv")
+    return {"work": work, "raw": raw, "features": features, "model": model}
+
+
+def test_bundle_predicts_what_the_pipeline_predicts(tmp_path, small_sales, small_params):
+    """Serving computes features from its history exactly as training did: same numbers."""
+    features = build_features(small_sales, small_params.features, "US")
+    _, holdout = split(features, small_params.evaluate.holdout_days)
+    model = tmp_path / "model.txt"
+    features.write_parquet(tmp_path / "features.parquet")
+    train.run(tmp_path / "features.parquet", small_params, model, tmp_path / "imp.csv")
+    start = holdout["date"].min()
+    raw = tmp_path / "raw.parquet"
+    small_sales.filter(pl.col("date") < start).write_parquet(raw)  # history ends before holdout
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    write_bundle(bundle, model, raw, small_params.features, "US")
+    forecaster = Forecaster.load(bundle)
+    requests = holdout.select("club_id", "item_id", "date", "price", "promo")
+    served = forecaster.predict(requests)
+    expected = predict(load_booster(model), holdout)
+    assert served == pytest.approx(expected, rel=1e-9)
+
+
+def test_bundle_refuses_what_it_cannot_answer(tmp_path, bundle_inputs, small_params):
+    write_bundle(
+        tmp_path, bundle_inputs["model"], bundle_inputs["raw"], small_params.features, "US"
+    )
+    forecaster = Forecaster.load(tmp_path)
+    first, _ = forecaster.window
+    ok = pl.DataFrame(
+        {
+            "club_id": ["club_001"],
+            "item_id": ["item_0001"],
+            "date": [first],
+            "price": [10.0],
+            "promo": [0],
+        }
+    ).with_columns(pl.col("promo").cast(pl.Int8))
+    assert forecaster.predict(ok)[0] >= 0
+    cases = {
+        "unknown_series": ok.with_columns(club_id=pl.lit("club_404")),
+        "date_outside_window": ok.with_columns(date=pl.lit(first + dt.timedelta(days=400))),
+        "duplicate_rows": pl.concat([ok, ok]),
+    }
+    for reason, request in cases.items():
+        with pytest.raises(RequestError) as caught:
+            forecaster.predict(request)
+        assert caught.value.reason == reason
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _call(
+    url: str,
+    body: bytes | None = None,
+    content_type: str = "application/json",
+    method: str = "POST",
+) -> tuple[int, object]:
+    request = urllib.request.Request(url, data=body, method=method)  # noqa: S310 - loopback
+    request.add_header("Content-Type", content_type)
+    try:
+        with urllib.request.urlopen(request, timeout=120) as response:  # noqa: S310
+            status, text = response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        status, text = error.code, error.read().decode()
+    try:
+        return status, json.loads(text)
+    except json.JSONDecodeError:
+        return status, text
+
+
+@pytest.fixture(scope="module")
+def service(bundle_inputs, small_params, tmp_path_factory) -> Iterator[dict[str, object]]:
+    """`bentoml serve` of the registered small model on a free loopback port."""
+    home = tmp_path_factory.mktemp("bentoml-home")
+    env = {**os.environ, "BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true"}
+    os.environ["BENTOML_HOME"] = str(home)  # register() writes into this store
+    try:
+        metrics = {"model": {"wape": 0.5}, "skill": {"wape": 0.1}}
+        tag = register.run(
+            bundle_inputs["model"],
+            bundle_inputs["raw"],
+            metrics,
+            small_params,
+            bundle_inputs["work"] / "bentoml_model.json",
+        )
+    finally:
+        os.environ.pop("BENTOML_HOME")
+    env["CONVEYOR_MODEL_TAG"] = tag
+    port = _free_port()
+    log = (bundle_inputs["work"] / "serve.log").open("w")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bentoml",
+            "serve",
+            "forecast.service:DemandForecaster",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(
+                f"bentoml serve exited: {(bundle_inputs['work'] / 'serve.log').read_text()}"
+            )
+        try:
+            if _call(f"{base}/readyz", method="GET")[0] == 200:
+                break
+        except OSError:
+            pass
+        time.sleep(0.5)
+    else:
+        process.kill()
+        pytest.fail("service not ready in time")
+    forecaster = Forecaster.load(home / "models" / tag.replace(":", "/"))
+    try:
+        yield {"base": base, "tag": tag, "first": forecaster.window[0]}
+    finally:
+        os.killpg(process.pid, 15)
+        process.wait(timeout=30)
+        log.close()
+
+
+def _valid(service: dict, rows: int = 1) -> bytes:
+    first = service["first"]
+    return json.dumps(
+        {
+            "rows": [
+                {
+                    "club_id": "club_001",
+                    "item_id": "item_0001",
+                    "date": (first + dt.timedelta(days=day)).isoformat(),
+                    "price": 12.5,
+                    "promo": day % 2,
+                }
+                for day in range(rows)
+            ]
+        }
+    ).encode()
+
+
+def test_valid_request_gets_one_prediction_per_row(service):
+    status, body = _call(f"{service['base']}/forecast", _valid(service, rows=5))
+    assert status == 200, body
+    assert body["model_version"] == service["tag"]
+    assert len(body["predictions"]) == 5
+    assert all(p["units"] >= 0 for p in body["predictions"])
+    assert [p["date"] for p in body["predictions"]] == [
+        (service["first"] + dt.timedelta(days=d)).isoformat() for d in range(5)
+    ]
+
+
+def _row(**changes: object) -> dict:
+    row = {
+        "club_id": "club_001",
+        "item_id": "item_0001",
+        "date": "2026-01-01",
+        "price": 1.0,
+        "promo": 0,
+    }
+    row.update(changes)
+    return {key: value for key, value in row.items() if value is not ...}
+
+
+BAD_REQUESTS = {
+    "invalid JSON": (b"{rows: nope", "application/json"),
+    "empty body": (b"", "application/json"),
+    "wrong content type": (b"rows=1", "text/plain"),
+    "missing field": (json.dumps({"rows": [_row(price=...)]}).encode(), "application/json"),
+    "wrong types": (
+        json.dumps({"rows": [_row(price="cheap", promo="yes")]}).encode(),
+        "application/json",
+    ),
+    "negative price": (json.dumps({"rows": [_row(price=-3.0)]}).encode(), "application/json"),
+    "date that does not parse": (
+        json.dumps({"rows": [_row(date="2026-02-30")]}).encode(),
+        "application/json",
+    ),
+    "deeply nested junk": (b'{"rows": ' + b"[" * 20000 + b"]" * 20000 + b"}", "application/json"),
+    "unicode ids": (
+        json.dumps({"rows": [_row(club_id="clüb_\uff11\u00e9")]}).encode(),
+        "application/json",
+    ),
+    "unknown club": (json.dumps({"rows": [_row(club_id="club_999")]}).encode(), "application/json"),
+    "no rows": (json.dumps({"rows": []}).encode(), "application/json"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_REQUESTS))
+def test_bad_request_is_a_4xx_and_the_service_stays_up(service, case):
+    body, content_type = BAD_REQUESTS[case]
+    if case == "unknown club":
+        body = body.replace(b"2026-01-01", service["first"].isoformat().encode())
+    status, answer = _call(f"{service['base']}/forecast", body, content_type)
+    assert 400 <= status < 500, (status, answer)
+    assert "error" in json.dumps(answer)
+    status, _ = _call(f"{service['base']}/forecast", _valid(service))
+    assert status == 200
+
+
+def test_a_million_rows_is_refused_with_the_limit(service):
+    rows = [_row(date=service["first"].isoformat())] * 1_000_000
+    status, answer = _call(f"{service['base']}/forecast", json.dumps({"rows": rows}).encode())
+    assert status in (400, 413)
+    assert "10000" in json.dumps(answer)
+    assert _call(f"{service['base']}/forecast", _valid(service))[0] == 200
+
+
+def test_health_and_metrics(service):
+    assert _call(f"{service['base']}/livez", method="GET")[0] == 200
+    assert _call(f"{service['base']}/readyz", method="GET")[0] == 200
+    _call(f"{service['base']}/forecast", _valid(service, rows=3))
+    status, text = _call(f"{service['base']}/metrics", method="GET")
+    assert status == 200
+    for name in (
+        "forecast_predictions_total",
+        "forecast_prediction_units_bucket",
+        "forecast_rows_per_request_bucket",
+        "bentoml_service_request_total",
+    ):
+        assert name in text, name
+    rejected = json.dumps({"rows": [_row(club_id="club_404", date=service["first"].isoformat())]})
+    _call(f"{service['base']}/forecast", rejected.encode())
+    text = _call(f"{service['base']}/metrics", method="GET")[1]
+    assert 'forecast_validation_failures_total{reason="unknown_series"}' in text
