@@ -169,7 +169,7 @@ def service(bundle_inputs, small_params, tmp_path_factory) -> Iterator[dict[str,
         pytest.fail("service not ready in time")
     forecaster = Forecaster.load(home / "models" / tag.replace(":", "/"))
     try:
-        yield {"base": base, "tag": tag, "first": forecaster.window[0]}
+        yield {"base": base, "tag": tag, "first": forecaster.window[0], "home": home}
     finally:
         os.killpg(process.pid, 15)
         process.wait(timeout=30)
@@ -278,3 +278,51 @@ def test_health_and_metrics(service):
     _call(f"{service['base']}/forecast", rejected.encode())
     text = _call(f"{service['base']}/metrics", method="GET")[1]
     assert 'forecast_validation_failures_total{reason="unknown_series"}' in text
+
+
+def test_build_bento_exports_a_checked_docker_context(service, bundle_inputs, tmp_path):
+    """`conveyor build bento` with the served model: the Bento carries exactly that model, and its
+    Dockerfile runs as a non-root user with a healthcheck (the image itself is built on GitHub)."""
+    tag_file = tmp_path / "bentoml_model.json"
+    tag_file.write_text(json.dumps({"tag": service["tag"]}))
+    home = Path(os.environ.get("BENTOML_HOME", ""))  # unchanged: the fixture restored it
+    env = {**os.environ, "BENTOML_HOME": str(service["home"]), "BENTOML_DO_NOT_TRACK": "true"}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "conveyor.cli",
+            "build",
+            "bento",
+            "--model-tag-file",
+            str(tag_file),
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    record = json.loads((tmp_path / "out/build.json").read_text())
+    assert record["model_tag"] == service["tag"]
+    assert record["models_in_bento"] == [service["tag"]]
+    dockerfile = (tmp_path / "out/context/env/docker/Dockerfile").read_text()
+    assert "\nUSER bentoml" in dockerfile and "\nHEALTHCHECK " in dockerfile
+    stored = tmp_path / "out/context/models" / service["tag"].replace(":", "/")
+    assert (stored / "model.txt").is_file() and (stored / "history.parquet").is_file()
+    assert home == Path(os.environ.get("BENTOML_HOME", ""))
+
+
+def test_dockerfile_check_names_root_and_missing_healthcheck(tmp_path):
+    from conveyor.build import check_dockerfile
+
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text('FROM python:3.11-slim\nUSER app\nUSER root\nCMD ["serve"]\n')
+    problems = check_dockerfile(dockerfile)
+    assert any("runs as root" in p for p in problems)
+    assert any("no HEALTHCHECK" in p for p in problems)
+    dockerfile.write_text("FROM python:3.11-slim\nUSER 1034\nHEALTHCHECK CMD true\n")
+    assert check_dockerfile(dockerfile) == []

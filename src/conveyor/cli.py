@@ -211,6 +211,49 @@ def _add_report(commands: argparse._SubParsersAction) -> None:
     report.set_defaults(func=_report)
 
 
+def _build_bento(args: argparse.Namespace) -> int:
+    from conveyor.build import build
+
+    record = build(args.bentofile, args.context, args.model_tag_file, args.out)
+    print(
+        f"bento {record['bento_tag']} with model {record['model_tag']}; Docker build context "
+        f"{record['docker_context']} (Dockerfile checked: non-root user, HEALTHCHECK); "
+        f"{args.out / 'build.json'}"
+    )
+    return 0
+
+
+def _add_build(commands: argparse._SubParsersAction) -> None:
+    build = commands.add_parser("build", help="package the model for serving")
+    kinds = build.add_subparsers(dest="build", metavar="KIND", required=True)
+    bento = kinds.add_parser(
+        "bento",
+        help="build and export the Bento with the pipeline's model; write build.json",
+        description="bentoml build + bentoml export, then unpack the Docker build context and "
+        "check its Dockerfile (non-root USER, HEALTHCHECK). No Docker engine needed.",
+    )
+    bento.add_argument("--bentofile", type=Path, default=Path("bentofile.yaml"))
+    bento.add_argument(
+        "--context",
+        type=Path,
+        default=Path("src"),
+        help="build context holding the service's packages (default: src)",
+    )
+    bento.add_argument(
+        "--model-tag-file",
+        type=Path,
+        default=Path("models/bentoml_model.json"),
+        help="the registered model's tag, as the pipeline wrote it",
+    )
+    bento.add_argument(
+        "--out",
+        type=Path,
+        default=Path("build/bento"),
+        help="where the .bento archive, its unpacked context and build.json go",
+    )
+    bento.set_defaults(func=_build_bento)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser; each subcommand sets ``func`` to its handler."""
     parser = argparse.ArgumentParser(
@@ -227,6 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_check(commands)
     _add_gate(commands)
     _add_report(commands)
+    _add_build(commands)
     return parser
 
 

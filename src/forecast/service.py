@@ -5,8 +5,9 @@ model's sales history ends, up to the forecast horizon. Response: one prediction
 order, and the model version. Lags and rolling features come from the history bundled with the
 model (see forecast.forecaster), so clients send only what they plan: price and promotion.
 
-Which model: the tag in models/bentoml_model.json (written by the pipeline's register stage), or
-$CONVEYOR_MODEL_TAG. Imports stay light: `bentoml build` imports this module (BentoML #3580).
+Which model: $CONVEYOR_MODEL_TAG, else the tag in models/bentoml_model.json (written by the
+pipeline's register stage); see model_tag(). Imports stay light: `bentoml build` imports this
+module (BentoML #3580).
 """
 
 from __future__ import annotations
@@ -22,19 +23,19 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 MAX_ROWS = int(os.environ.get("CONVEYOR_MAX_ROWS", "10000"))
 TAG_FILE = Path(os.environ.get("CONVEYOR_MODEL_TAG_FILE", "models/bentoml_model.json"))
+MODEL_NAME = "demand_forecaster"
 
 Identifier = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[\w.-]+$")]
 
 
 def model_tag() -> str:
-    """The model to serve: $CONVEYOR_MODEL_TAG, else the tag the pipeline registered last."""
+    """The model to serve: $CONVEYOR_MODEL_TAG, else the tag the pipeline registered last, else
+    the latest `demand_forecaster` (inside a built Bento, the one model packaged with it)."""
     if os.environ.get("CONVEYOR_MODEL_TAG"):
         return os.environ["CONVEYOR_MODEL_TAG"]
     if TAG_FILE.is_file():
         return json.loads(TAG_FILE.read_text(encoding="utf-8"))["tag"]
-    raise RuntimeError(
-        f"no model: run `make pipeline` (writes {TAG_FILE}) or set CONVEYOR_MODEL_TAG"
-    )
+    return f"{MODEL_NAME}:latest"
 
 
 class Row(BaseModel):
