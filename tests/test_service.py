@@ -17,6 +17,8 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
 
 from forecast import register, train
 from forecast.features import build_features
@@ -326,3 +328,29 @@ def test_dockerfile_check_names_root_and_missing_healthcheck(tmp_path):
     assert any("no HEALTHCHECK" in p for p in problems)
     dockerfile.write_text("FROM python:3.11-slim\nUSER 1034\nHEALTHCHECK CMD true\n")
     assert check_dockerfile(dockerfile) == []
+
+
+@pytest.mark.parametrize("mode", ["positive", "negative"])
+def test_fuzzed_requests_never_get_a_5xx(service, mode):
+    """Inputs generated from the service's own OpenAPI document, valid and invalid, to every
+    operation it publishes: never a server error. (schemathesis' pytest plugin does not run on
+    pytest 9, so its strategies drive a plain Hypothesis test.)"""
+    schema = schemathesis.openapi.from_url(f"{service['base']}/docs.json")
+    operations = [result.ok() for result in schema.get_all_operations()]
+    # Operations that take a body (GET /livez and friends take no input to vary).
+    with_input = [op for op in operations if len(op.body) > 0]
+    assert [op.path for op in with_input] == ["/forecast"]
+    for operation in with_input:
+        _fuzz(operation, schemathesis.GenerationMode(mode))
+
+
+def _fuzz(operation: object, generation: object) -> None:
+    @given(case=operation.as_strategy(generation_mode=generation))
+    @settings(
+        max_examples=40, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+    )
+    def no_server_error(case: schemathesis.Case) -> None:
+        response = case.call(timeout=60)
+        assert response.status_code < 500, (operation, case.body, response.text[:500])
+
+    no_server_error()

@@ -25,7 +25,9 @@ MAX_ROWS = int(os.environ.get("CONVEYOR_MAX_ROWS", "10000"))
 TAG_FILE = Path(os.environ.get("CONVEYOR_MODEL_TAG_FILE", "models/bentoml_model.json"))
 MODEL_NAME = "demand_forecaster"
 
-Identifier = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[\w.-]+$")]
+Identifier = Annotated[
+    str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+]
 
 
 def model_tag() -> str:
@@ -46,7 +48,8 @@ class Row(BaseModel):
     club_id: Identifier
     item_id: Identifier
     date: Annotated[dt.date, Field(strict=False)]  # ISO 8601 "YYYY-MM-DD", parsed strictly
-    price: Annotated[float, Field(gt=0, le=1_000_000, allow_inf_nan=False, strict=False)]
+    # ge, not gt: BentoML publishes OpenAPI 3.0, where a numeric exclusiveMinimum is invalid.
+    price: Annotated[float, Field(ge=0.01, le=1_000_000, allow_inf_nan=False, strict=False)]
     promo: Annotated[int, Field(ge=0, le=1)]
 
 
