@@ -105,3 +105,21 @@ def test_predictions_are_non_negative(trained):
     _, features, model, _ = trained
     frame = pl.read_parquet(features).tail(500)
     assert (predict(load_booster(model), frame) >= 0).all()
+
+
+def test_encoder_feeds_lightgbm_what_pandas_would(trained):
+    """The pandas-free input path gives the same predictions as LightGBM's own pandas path,
+    unseen categories included (both treat them as missing)."""
+    from forecast.model import to_model_frame
+
+    _, features, model, _ = trained
+    booster = load_booster(model)
+    frame = pl.read_parquet(features).tail(2000)
+    frame = frame.with_columns(
+        pl.when(pl.int_range(pl.len()) < 5)
+        .then(pl.lit("club_new"))
+        .otherwise("club_id")
+        .alias("club_id")
+    )
+    via_pandas = booster.predict(to_model_frame(frame, booster.feature_name()))
+    assert predict(booster, frame) == pytest.approx(via_pandas.clip(0), rel=1e-12)

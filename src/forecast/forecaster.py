@@ -19,7 +19,7 @@ import numpy as np
 import polars as pl
 
 from forecast.features import PRICE_MEMORY, build_features
-from forecast.model import load_booster, predict
+from forecast.model import Encoder, load_booster, predict
 from forecast.params import FeatureParams
 from forecast.schema import KEYS, RAW_SCHEMA, SERIES_KEYS, TARGET
 
@@ -58,26 +58,34 @@ def write_bundle(target: Path, model: Path, raw: Path, params: FeatureParams, co
 
 @dataclass(frozen=True)
 class Forecaster:
-    """Everything needed to answer forecast requests, loaded once per worker."""
+    """Everything needed to answer forecast requests, loaded once per worker.
+
+    At load, every feature that depends only on the history (lags, rolling statistics, calendar,
+    holidays) is computed for each series and each day of the forecast window, with the same
+    `build_features` as training. A request then costs a join and the price ratio, whose
+    reference price may include prices of earlier days in the same request, as in training.
+    """
 
     booster: lgb.Booster
-    history: dict[tuple[str, str], pl.DataFrame]
+    encoder: Encoder
+    window_table: pl.DataFrame  # one row per series and window day: history-based features
     params: FeatureParams
-    country: str
     history_end: dt.date
 
     @classmethod
     def load(cls, bundle: Path) -> Forecaster:
         """Load a bundle written by :func:`write_bundle`."""
         settings = json.loads((bundle / SETTINGS_FILE).read_text(encoding="utf-8"))
+        params = FeatureParams.model_validate(settings["features"])
+        history_end = dt.date.fromisoformat(settings["history_end"])
         history = pl.read_parquet(bundle / HISTORY_FILE)
-        by_series = history.partition_by(list(SERIES_KEYS), as_dict=True, maintain_order=True)
+        booster = load_booster(bundle / MODEL_FILE)
         return cls(
-            booster=load_booster(bundle / MODEL_FILE),
-            history={(str(k[0]), str(k[1])): frame for k, frame in by_series.items()},
-            params=FeatureParams.model_validate(settings["features"]),
-            country=settings["holidays_country"],
-            history_end=dt.date.fromisoformat(settings["history_end"]),
+            booster=booster,
+            encoder=Encoder.for_booster(booster),
+            window_table=_window_table(history, params, settings["holidays_country"], history_end),
+            params=params,
+            history_end=history_end,
         )
 
     @property
@@ -86,35 +94,30 @@ class Forecaster:
         first = self.history_end + dt.timedelta(days=1)
         return first, self.history_end + dt.timedelta(days=self.params.horizon_days)
 
+    @property
+    def series(self) -> pl.DataFrame:
+        """The (club_id, item_id) pairs the model can forecast."""
+        return self.window_table.select(SERIES_KEYS).unique(maintain_order=True)
+
     def predict(self, requests: pl.DataFrame) -> np.ndarray:
         """Unit forecasts, one per request row, in request order; RequestError when refused."""
         self._check(requests)
-        series = requests.select(SERIES_KEYS).unique(maintain_order=True).iter_rows()
-        history = pl.concat([self.history[(club, item)] for club, item in series])
-        labels = history.group_by(SERIES_KEYS).agg(pl.col("region", "category").last())
-        future = (
-            requests.join(labels, on=list(SERIES_KEYS), how="left")
-            .with_columns(pl.lit(None, dtype=pl.Int64).alias(TARGET))
-            .select(list(RAW_SCHEMA))
-            .cast(RAW_SCHEMA)
+        rows = requests.select(REQUEST_COLUMNS).join(
+            self.window_table, on=list(KEYS), how="left", maintain_order="left"
         )
-        features = build_features(pl.concat([history, future]), self.params, self.country)
-        wanted = features.join(requests.select(KEYS), on=list(KEYS), how="semi")
-        ordered = requests.select(KEYS).join(
-            wanted, on=list(KEYS), how="left", maintain_order="left"
-        )
-        return predict(self.booster, ordered)
+        reference = pl.col("_history_price_max")
+        if rows.height > rows.select(SERIES_KEYS).n_unique():
+            # Several days of one series: earlier requested prices count, as in training.
+            reference = pl.max_horizontal(reference, pl.col("_request_price_max"))
+            rows = rows.join(_earlier_price_max(requests), on=list(KEYS), how="left")
+        rows = rows.with_columns((pl.col("price") / reference).alias("price_ratio"))
+        return predict(self.booster, rows, self.encoder)
 
     def _check(self, requests: pl.DataFrame) -> None:
         unknown = (
             requests.select(SERIES_KEYS)
             .unique(maintain_order=True)
-            .filter(
-                ~pl.struct(SERIES_KEYS).map_elements(
-                    lambda key: (key["club_id"], key["item_id"]) in self.history,
-                    return_dtype=pl.Boolean,
-                )
-            )
+            .join(self.series, on=list(SERIES_KEYS), how="anti")
         )
         if unknown.height:
             pairs = ", ".join(f"{c}/{i}" for c, i in unknown.head(5).iter_rows())
@@ -138,10 +141,59 @@ class Forecaster:
 
     def warm_up(self) -> None:
         """Answer one request at load time, so the first client does not pay for cold caches."""
-        club, item = next(iter(self.history))
-        last = self.history[(club, item)].tail(1)
-        self.predict(
-            last.select(*SERIES_KEYS, "price", "promo")
-            .with_columns(pl.lit(self.window[0]).alias("date"))
-            .select(REQUEST_COLUMNS)
+        first = self.window_table.head(1).select(*SERIES_KEYS, "date")
+        self.predict(first.with_columns(price=pl.lit(1.0), promo=pl.lit(0, pl.Int8)))
+
+
+def _window_table(
+    history: pl.DataFrame, params: FeatureParams, country: str, history_end: dt.date
+) -> pl.DataFrame:
+    """History-based features of every series for every day of the forecast window."""
+    days = [history_end + dt.timedelta(days=d) for d in range(1, params.horizon_days + 1)]
+    labels = history.group_by(SERIES_KEYS, maintain_order=True).agg(
+        pl.col("region", "category").last()
+    )
+    future = (
+        labels.join(pl.DataFrame({"date": days}), how="cross")
+        .with_columns(
+            pl.lit(None, pl.Float64).alias("price"),
+            pl.lit(0, pl.Int8).alias("promo"),
+            pl.lit(None, pl.Int64).alias(TARGET),
         )
+        .select(list(RAW_SCHEMA))
+        .cast(RAW_SCHEMA)
+    )
+    features = build_features(pl.concat([history, future]), params, country).filter(
+        pl.col("date") > history_end
+    )
+    # The largest price of the PRICE_MEMORY days before each window day, from the history alone.
+    price_max = pl.concat(
+        history.filter(
+            (pl.col("date") >= day - dt.timedelta(days=PRICE_MEMORY)) & (pl.col("date") < day)
+        )
+        .group_by(SERIES_KEYS)
+        .agg(pl.col("price").max().alias("_history_price_max"))
+        .with_columns(pl.lit(day).alias("date"))
+        for day in days
+    )
+    return features.drop("price", "promo", "price_ratio", TARGET).join(
+        price_max, on=list(KEYS), how="left"
+    )
+
+
+def _earlier_price_max(requests: pl.DataFrame) -> pl.DataFrame:
+    """For each requested row, the largest price requested for the same series on one of the
+    PRICE_MEMORY days before it (null when there is none)."""
+    earlier = requests.select(
+        *SERIES_KEYS, pl.col("date").alias("_earlier"), pl.col("price").alias("_earlier_price")
+    )
+    return (
+        requests.select(KEYS)
+        .join(earlier, on=list(SERIES_KEYS))
+        .filter(
+            (pl.col("_earlier") < pl.col("date"))
+            & (pl.col("_earlier") >= pl.col("date") - pl.duration(days=PRICE_MEMORY))
+        )
+        .group_by(KEYS)
+        .agg(pl.col("_earlier_price").max().alias("_request_price_max"))
+    )

@@ -73,7 +73,7 @@ class ForecastRejected(bentoml.exceptions.InvalidArgument):
     """A well-formed request the model cannot answer (unknown series, date outside the window)."""
 
 
-@bentoml.service(name="demand_forecaster", traffic={"timeout": 30}, workers=1)
+@bentoml.service(name="demand_forecaster", traffic={"timeout": 30}, workers=2)
 class DemandForecaster:
     """Serves the forecaster bundle stored in the BentoML model store."""
 
