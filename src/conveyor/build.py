@@ -93,9 +93,10 @@ def _record(
     bento: str, model: str, unpacked: Path, archive: Path, env: dict[str, str]
 ) -> dict[str, Any]:
     manifest = yaml.safe_load((unpacked / "bento.yaml").read_text(encoding="utf-8"))
-    packaged = [
-        m["tag"] for service in manifest.get("services", []) for m in service.get("models", [])
-    ]
+    # Every service of the Bento that loads a model lists it; each model counts once.
+    packaged = sorted(
+        {m["tag"] for service in manifest.get("services", []) for m in service.get("models", [])}
+    )
     info = json.loads(_bentoml("models", "get", model, "-o", "json", env=env))
     labels = info.get("labels") or {}
     packages = (manifest.get("docker") or {}).get("python_version")

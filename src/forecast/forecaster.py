@@ -19,7 +19,7 @@ import numpy as np
 import polars as pl
 
 from forecast.features import PRICE_MEMORY, build_features
-from forecast.model import Encoder, load_booster, predict
+from forecast.model import Encoder, load_booster, predict_matrix
 from forecast.params import FeatureParams
 from forecast.schema import KEYS, RAW_SCHEMA, SERIES_KEYS, TARGET
 
@@ -101,6 +101,10 @@ class Forecaster:
 
     def predict(self, requests: pl.DataFrame) -> np.ndarray:
         """Unit forecasts, one per request row, in request order; RequestError when refused."""
+        return predict_matrix(self.booster, self.inputs(requests))
+
+    def inputs(self, requests: pl.DataFrame) -> np.ndarray:
+        """The model's input matrix for the request rows; RequestError when refused."""
         self._check(requests)
         rows = requests.select(REQUEST_COLUMNS).join(
             self.window_table, on=list(KEYS), how="left", maintain_order="left"
@@ -111,7 +115,7 @@ class Forecaster:
             reference = pl.max_horizontal(reference, pl.col("_request_price_max"))
             rows = rows.join(_earlier_price_max(requests), on=list(KEYS), how="left")
         rows = rows.with_columns((pl.col("price") / reference).alias("price_ratio"))
-        return predict(self.booster, rows, self.encoder)
+        return self.encoder.matrix(rows)
 
     def _check(self, requests: pl.DataFrame) -> None:
         unknown = (

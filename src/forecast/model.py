@@ -60,11 +60,13 @@ class Encoder:
         ).to_numpy()
 
 
-def predict(
-    booster: lgb.Booster, frame: pl.DataFrame, encoder: Encoder | None = None
-) -> np.ndarray:
+def predict(booster: lgb.Booster, frame: pl.DataFrame) -> np.ndarray:
     """Non-negative unit forecasts for each row of ``frame`` (which holds the feature columns)."""
-    encoder = encoder or Encoder.for_booster(booster)
+    return predict_matrix(booster, Encoder.for_booster(booster).matrix(frame))
+
+
+def predict_matrix(booster: lgb.Booster, matrix: np.ndarray) -> np.ndarray:
+    """Non-negative unit forecasts for rows already encoded by :class:`Encoder`."""
     # One thread for small inputs: thread start-up costs more than it saves below ~10k rows.
-    threads = 1 if frame.height < 10_000 else 0
-    return np.clip(booster.predict(encoder.matrix(frame), num_threads=threads), 0, None)
+    threads = 1 if len(matrix) < 10_000 else 0
+    return np.clip(booster.predict(matrix, num_threads=threads), 0, None)
