@@ -256,10 +256,10 @@ def print_scaling(checks: dict[str, Any], sizes: Sequence[int]) -> None:
         )
 
 
-def environment() -> dict[str, Any]:
+def environment(packages: tuple[str, ...] = PACKAGES) -> dict[str, Any]:
     """Machine and library versions, so figures from different runs can be compared."""
     versions = {}
-    for name in PACKAGES:
+    for name in packages:
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:

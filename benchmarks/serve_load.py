@@ -26,7 +26,6 @@ import datetime as dt
 import json
 import math
 import os
-import platform
 import random
 import resource
 import signal
@@ -39,7 +38,6 @@ import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +47,7 @@ import numpy as np
 import polars as pl
 
 from forecast.forecaster import Forecaster
+from pipeline_scale import environment
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "benchmarks" / ".work"
@@ -482,22 +481,6 @@ def print_targets(checks: dict[str, Any]) -> None:
     )
 
 
-def environment() -> dict[str, Any]:
-    """Machine and library versions, so figures from different runs can be compared."""
-    versions = {}
-    for name in PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
-    return {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpus": os.cpu_count(),
-        "packages": versions,
-    }
-
-
 def measure_service(
     tag: str, forecaster: Forecaster, args: argparse.Namespace, rng: random.Random
 ) -> dict[str, Any]:
@@ -619,7 +602,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "raw_predict": raw,
         "raw_predict_single_row": raw_single,
         "targets": checks,
-        "environment": environment(),
+        "environment": environment(PACKAGES),
     }
     REPORT.parent.mkdir(parents=True, exist_ok=True)
     REPORT.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
