@@ -47,7 +47,7 @@ import numpy as np
 import polars as pl
 
 from forecast.forecaster import Forecaster
-from pipeline_scale import environment
+from pipeline_scale import _machine_busy_s, environment
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "benchmarks" / ".work"
@@ -69,16 +69,6 @@ PACKAGES = ("bentoml", "aiohttp", "httpx", "polars", "pandas", "lightgbm", "pyda
 
 
 # --------------------------------------------------------------------------- CPU accounting
-
-
-def machine_busy_s() -> float:
-    """Non-idle CPU seconds of the whole machine since boot (all cores), from /proc/stat."""
-    stat = Path("/proc/stat")
-    if not stat.exists():
-        return 0.0
-    ticks = [int(v) for v in stat.read_text(encoding="ascii").split("\n", 1)[0].split()[1:]]
-    idle = ticks[3] + ticks[4]  # idle + iowait
-    return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 def own_cpu_s() -> float:
@@ -126,7 +116,7 @@ class CpuMeter:
     start: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
 
     def __post_init__(self) -> None:
-        self.start = (time.perf_counter(), machine_busy_s(), own_cpu_s(), self._server())
+        self.start = (time.perf_counter(), _machine_busy_s(), own_cpu_s(), self._server())
 
     def _server(self) -> float:
         return 0.0 if self.root is None else tree_cpu_s(self.root)
@@ -134,7 +124,7 @@ class CpuMeter:
     def read(self) -> dict[str, float]:
         """Cores used on average since creation: server, client (this script), other."""
         wall = time.perf_counter() - self.start[0]
-        machine = machine_busy_s() - self.start[1]
+        machine = _machine_busy_s() - self.start[1]
         client = own_cpu_s() - self.start[2]
         server = self._server() - self.start[3]
         other = max(machine - client - server, 0.0)
