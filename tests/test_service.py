@@ -15,6 +15,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 import schemathesis
@@ -24,7 +25,7 @@ from forecast import register, train
 from forecast.features import build_features
 from forecast.forecaster import Forecaster, RequestError, write_bundle
 from forecast.holdout import split
-from forecast.model import load_booster, predict
+from forecast.model import load_booster, predict, predict_matrix
 from tests.conftest import REPO
 
 STARTUP_SECONDS = 90
@@ -354,3 +355,24 @@ def _fuzz(operation: object, generation: object) -> None:
         assert response.status_code < 500, (operation, case.body, response.text[:500])
 
     no_server_error()
+
+
+def test_one_day_per_series_shortcut_matches_the_joined_path(tmp_path, bundle_inputs, small_params):
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    write_bundle(bundle, bundle_inputs["model"], bundle_inputs["raw"], small_params.features, "US")
+    forecaster = Forecaster.load(bundle)
+    first, last = forecaster.window
+    series = forecaster.series
+    requests = series.with_columns(
+        date=pl.Series([first + dt.timedelta(days=n % 28) for n in range(series.height)]),
+        price=pl.Series([5.0 + n for n in range(series.height)]),
+        promo=pl.Series([n % 2 for n in range(series.height)], dtype=pl.Int8),
+    )
+    assert last >= requests["date"].max()
+    shortcut = forecaster.inputs(requests)
+    joined = forecaster._joined_inputs(requests)
+    np.testing.assert_array_equal(shortcut, joined)
+    assert forecaster.predict(requests.head(1)) == pytest.approx(
+        predict_matrix(forecaster.booster, joined[:1])
+    )

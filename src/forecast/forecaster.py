@@ -71,6 +71,11 @@ class Forecaster:
     window_table: pl.DataFrame  # one row per series and window day: history-based features
     params: FeatureParams
     history_end: dt.date
+    # The same rows encoded once (price, promo and price ratio left empty), for requests with one
+    # day per series, which need no join: a dictionary lookup and three columns filled in.
+    row_index: dict[tuple[str, str, dt.date], int]
+    encoded: np.ndarray
+    history_price_max: np.ndarray
 
     @classmethod
     def load(cls, bundle: Path) -> Forecaster:
@@ -80,12 +85,18 @@ class Forecaster:
         history_end = dt.date.fromisoformat(settings["history_end"])
         history = pl.read_parquet(bundle / HISTORY_FILE)
         booster = load_booster(bundle / MODEL_FILE)
+        encoder = Encoder.for_booster(booster)
+        table = _window_table(history, params, settings["holidays_country"], history_end)
+        empty = pl.lit(None, pl.Float64)
         return cls(
             booster=booster,
-            encoder=Encoder.for_booster(booster),
-            window_table=_window_table(history, params, settings["holidays_country"], history_end),
+            encoder=encoder,
+            window_table=table,
             params=params,
             history_end=history_end,
+            row_index={key: n for n, key in enumerate(table.select(KEYS).iter_rows())},
+            encoded=encoder.matrix(table.with_columns(price=empty, promo=empty, price_ratio=empty)),
+            history_price_max=table["_history_price_max"].to_numpy(),
         )
 
     @property
@@ -105,6 +116,20 @@ class Forecaster:
 
     def inputs(self, requests: pl.DataFrame) -> np.ndarray:
         """The model's input matrix for the request rows; RequestError when refused."""
+        keys = list(zip(*(requests[k].to_list() for k in KEYS), strict=True))
+        found = [self.row_index.get(key) for key in keys]
+        if None in found or len({key[:2] for key in keys}) < len(keys):
+            return self._joined_inputs(requests)  # refusals, or several days of one series
+        matrix = self.encoded[found]  # a copy: fancy indexing
+        price = requests["price"].to_numpy()
+        columns = self.encoder.columns
+        matrix[:, columns.index("price")] = price
+        matrix[:, columns.index("promo")] = requests["promo"].to_numpy()
+        matrix[:, columns.index("price_ratio")] = price / self.history_price_max[found]
+        return matrix
+
+    def _joined_inputs(self, requests: pl.DataFrame) -> np.ndarray:
+        """The general path: any rows, checked, joined to the window table."""
         self._check(requests)
         rows = requests.select(REQUEST_COLUMNS).join(
             self.window_table, on=list(KEYS), how="left", maintain_order="left"
