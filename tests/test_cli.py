@@ -57,3 +57,14 @@ def test_doctor_fails_when_a_required_tool_is_missing(tmp_path):
     assert result.returncode == 1
     assert "!! git" in result.stdout and "MISSING" in result.stdout
     assert "ok dvc" in result.stdout
+
+
+def test_tool_runner_turns_missing_programs_and_timeouts_into_failed_results(tmp_path):
+    from conveyor.tools import failure_reason, run
+
+    missing = run([str(tmp_path / "no-such-tool"), "--version"])
+    assert missing.returncode == 127 and "no-such-tool" in failure_reason(missing)
+    slow = run([sys.executable, "-c", "import time; time.sleep(5)"], timeout=0.2)
+    assert slow.returncode == 124 and "timed out" in failure_reason(slow)
+    failed = run([sys.executable, "-c", "import sys; print('first'); sys.exit('the reason')"])
+    assert failed.returncode == 1 and failure_reason(failed) == "the reason"

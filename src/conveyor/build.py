@@ -11,8 +11,6 @@ import json
 import os
 import platform
 import re
-import subprocess
-import sys
 import tarfile
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -23,23 +21,15 @@ import yaml
 from conveyor.errors import UserError
 from conveyor.files import write_json
 from conveyor.gitinfo import head_commit, is_dirty
+from conveyor.tools import failure_reason, python_tool, run
 
 DOCKERFILE = Path("env/docker/Dockerfile")
 
 
 def _bentoml(*args: str, env: dict[str, str]) -> str:
-    # The interpreter's own bentoml: the one installed beside conveyor, activated venv or not.
-    result = subprocess.run(
-        [sys.executable, "-m", "bentoml", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-        timeout=900,
-    )
+    result = run([*python_tool("bentoml"), *args], env=env, timeout=900)
     if result.returncode != 0:
-        last = (result.stderr.strip().splitlines() or ["(no output)"])[-1]
-        raise UserError(f"bentoml {args[0]} failed: {last}")
+        raise UserError(f"bentoml {args[0]} failed: {failure_reason(result)}")
     return result.stdout
 
 

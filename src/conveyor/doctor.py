@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 import platform
 import shutil
-import subprocess
 import sys
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from conveyor import __version__
+from conveyor.tools import run
 
 REQUIRED_TOOLS = ("git", "dvc")
 OPTIONAL_TOOLS = ("uv",)
@@ -37,12 +37,7 @@ def tool_version(tool: str) -> str | None:
     path = shutil.which(tool, path=search_path())
     if path is None:
         return None
-    try:
-        result = subprocess.run(
-            [path, "--version"], capture_output=True, text=True, timeout=60, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
+    result = run([path, "--version"], timeout=60)
     lines = (result.stdout or result.stderr).strip().splitlines()
     return lines[0] if result.returncode == 0 and lines else None
 
@@ -60,9 +55,7 @@ def dvc_remotes(root: Path) -> list[str]:
     dvc = shutil.which("dvc", path=search_path())
     if not (root / ".dvc").is_dir() or dvc is None:
         return []
-    result = subprocess.run(
-        [dvc, "remote", "list"], cwd=root, capture_output=True, text=True, timeout=60, check=False
-    )
+    result = run([dvc, "remote", "list"], cwd=root, timeout=60)
     return [line for line in result.stdout.splitlines() if line.strip()]
 
 

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
+
+from conveyor.tools import run
 
 
 def _git(*args: str, cwd: Path | None = None) -> str | None:
-    try:
-        result = subprocess.run(
-            ["git", *args], cwd=cwd, capture_output=True, text=True, check=False, timeout=30
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
+    result = run(["git", *args], cwd=cwd, timeout=30)
     return result.stdout.strip() if result.returncode == 0 else None
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
 from pathlib import Path
 from typing import Any
 
 from conveyor.errors import ConfigError, DataError
+from conveyor.tools import run
 
 Flat = dict[str, float | None]
 
@@ -43,13 +43,7 @@ def read_current(path: Path) -> Flat | None:
 
 def resolve_ref(ref: str, cwd: Path | None = None) -> str:
     """The commit a ref names; a ref that does not exist is a ConfigError."""
-    result = subprocess.run(
-        ["git", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = run(["git", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], cwd=cwd)
     if result.returncode != 0:
         raise ConfigError(f"baseline ref {ref!r} does not exist in this repository")
     return result.stdout.strip()
@@ -57,13 +51,7 @@ def resolve_ref(ref: str, cwd: Path | None = None) -> str:
 
 def read_at(commit: str, path: Path, cwd: Path | None = None) -> Flat | None:
     """Metrics of ``path`` as committed at ``commit``, or None when it did not exist there."""
-    result = subprocess.run(
-        ["git", "show", f"{commit}:{path.as_posix()}"],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = run(["git", "show", f"{commit}:{path.as_posix()}"], cwd=cwd)
     if result.returncode != 0:
         return None
     return parse(result.stdout, f"{path} at {commit[:12]}")

@@ -7,12 +7,12 @@ against the baseline (from DVC), and links to the plots rendered as PNG beside t
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
 from conveyor.gate import GateResult
 from conveyor.report import gate_table
+from conveyor.tools import failure_reason, python_tool, run
 
 MARKER = "<!-- conveyor:report -->"  # finds our comment again, so one PR has one comment
 COMMENT_LIMIT = 65_536  # GitHub's maximum comment body, in characters
@@ -24,17 +24,10 @@ TRUNCATION_NOTE = (
 
 def dvc_diff(kind: str, baseline_commit: str, root: Path) -> str:
     """`dvc metrics diff` or `dvc params diff` against the baseline, as a markdown table."""
-    result = subprocess.run(
-        ["dvc", kind, "diff", baseline_commit, "--md"],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
+    command = [*python_tool("dvc"), kind, "diff", baseline_commit, "--md"]
+    result = run(command, cwd=root, timeout=300)
     if result.returncode != 0:
-        reason = (result.stderr.strip().splitlines() or ["unknown error"])[-1]
-        return f"_`dvc {kind} diff` failed: {reason}_\n"
+        return f"_`dvc {kind} diff` failed: {failure_reason(result)}_\n"
     table = result.stdout.strip()
     # DVC prints a bare header when nothing changed.
     return table + "\n" if len(table.splitlines()) > 2 else "_No changes._\n"

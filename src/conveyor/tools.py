@@ -1,0 +1,44 @@
+"""Running the command-line tools conveyor drives (git, dvc, bentoml), one way for all of them."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+
+def python_tool(module: str) -> list[str]:
+    """The command of a tool installed beside conveyor (dvc, bentoml): found whether or not the
+    virtual environment is activated, which a bare name on PATH is not."""
+    return [sys.executable, "-m", module]
+
+
+def run(
+    args: Sequence[str],
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 600,
+) -> subprocess.CompletedProcess[str]:
+    """Run a command and capture its text output. A missing program or a timeout comes back as a
+    failed result (exit 127 or 124, reason in stderr), so callers handle one kind of failure."""
+    try:
+        return subprocess.run(
+            list(args),
+            cwd=cwd,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=timeout,
+        )
+    except OSError as error:
+        return subprocess.CompletedProcess(list(args), 127, "", str(error))
+    except subprocess.TimeoutExpired:
+        return subprocess.CompletedProcess(list(args), 124, "", f"timed out after {timeout:g} s")
+
+
+def failure_reason(result: subprocess.CompletedProcess[str]) -> str:
+    """The last line the tool wrote on stderr (or stdout): usually the one that says why."""
+    lines = result.stderr.strip().splitlines() or result.stdout.strip().splitlines()
+    return lines[-1] if lines else f"exit code {result.returncode}, no output"
