@@ -1,0 +1,156 @@
+"""Subcommands for releases and environments: release record|verify, promote, rollback, status."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from conveyor.files import atomic_path
+
+if TYPE_CHECKING:
+    from conveyor.promote import Outcome
+
+
+def _release_record(args: argparse.Namespace) -> int:
+    from conveyor import release
+
+    gates = {
+        "data": release.data_verdict(args.data_dir),
+        "metrics": release.metrics_verdict(args.gate_json),
+    }
+    if args.tests_junit:
+        gates["tests"] = release.tests_verdict(args.tests_junit)
+    if args.scan_json:
+        gates["security"] = release.security_verdict(args.scan_json)
+    record = release.build_record(
+        version=args.version,
+        image=args.image,
+        build_json=args.build_json,
+        params=args.params,
+        gates=gates,
+        sbom_digest=args.sbom_digest,
+        signature=args.signature,
+    )
+    release.write_record(record, args.out)
+    found = release.problems(record)
+    print(f"release record {record.version} -> {args.out}")
+    for problem in found:
+        print(f"  not promotable: {problem}")
+    return 1 if found else 0
+
+
+def _release_verify(args: argparse.Namespace) -> int:
+    from conveyor import release
+
+    record = release.load_record(args.record)
+    release.verify(record, str(args.record))
+    print(
+        f"{args.record}: {record.version} {record.image.digest} is promotable "
+        f"(gates: {', '.join(sorted(record.gates))} passed)"
+    )
+    return 0
+
+
+def _print_outcome(outcome: Outcome, body_out: Path | None) -> None:
+    print(outcome.message)
+    if body_out and outcome.changed:
+        with atomic_path(body_out) as tmp:
+            tmp.write_text(outcome.body, encoding="utf-8")
+    print("\n".join(outcome.lines()))
+
+
+def _promote(args: argparse.Namespace) -> int:
+    from conveyor.promote import promote
+    from conveyor.release import load_record
+
+    record = load_record(args.record)
+    outcome = promote(args.repo, args.env, record, remote=args.remote, push=args.push)
+    _print_outcome(outcome, args.body_out)
+    return 0
+
+
+def _rollback(args: argparse.Namespace) -> int:
+    from conveyor.promote import rollback
+
+    outcome = rollback(args.repo, args.env, to=args.to, remote=args.remote, push=args.push)
+    _print_outcome(outcome, args.body_out)
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from conveyor import status
+
+    rows = status.collect(args.repo, args.ref)
+    print(json.dumps(rows, indent=2) if args.json else status.render(rows))
+    return 0
+
+
+def _branch_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--env", required=True, help="environment (policies/promotion.yaml)")
+    parser.add_argument("--remote", default="origin", help="git remote to push to (origin)")
+    parser.add_argument(
+        "--push",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="push the promote/<env> branch (default); --no-push only commits it locally",
+    )
+    parser.add_argument(
+        "--body-out", type=Path, help="write the pull request body (markdown) to this file"
+    )
+    parser.add_argument("--repo", type=Path, default=Path.cwd(), help=argparse.SUPPRESS)
+
+
+def add_release_commands(commands: argparse._SubParsersAction) -> None:
+    """Register release, promote, rollback and status on the top-level parser."""
+    release = commands.add_parser("release", help="release records: build and verify")
+    kinds = release.add_subparsers(dest="release", metavar="ACTION", required=True)
+    record = kinds.add_parser(
+        "record",
+        help="join build.json, the image digest and every gate verdict into release.json; "
+        "exit 1 when a gate failed",
+    )
+    record.add_argument("--version", required=True, help="release version (the git tag)")
+    record.add_argument("--image", required=True, help="REGISTRY/NAME@sha256:DIGEST as pushed")
+    record.add_argument("--build-json", type=Path, default=Path("build/bento/build.json"))
+    record.add_argument("--gate-json", type=Path, default=Path("reports/gate/gate.json"))
+    record.add_argument("--data-dir", type=Path, default=Path("reports/data"))
+    record.add_argument("--tests-junit", type=Path, help="pytest --junitxml report")
+    record.add_argument("--scan-json", type=Path, help="conveyor scan's scan.json")
+    record.add_argument("--params", type=Path, default=Path("params.yaml"))
+    record.add_argument("--sbom-digest", help="sha256:... of the SBOM document")
+    record.add_argument("--signature", help="where the image's signature lives (cosign)")
+    record.add_argument("--out", type=Path, default=Path("build/release.json"))
+    record.set_defaults(func=_release_record)
+    verify = kinds.add_parser(
+        "verify", help="re-check a record: every gate passed, digest and fields consistent"
+    )
+    verify.add_argument("record", type=Path)
+    verify.set_defaults(func=_release_verify)
+
+    promote = commands.add_parser(
+        "promote",
+        help="write a release into an environment on branch promote/<env> and push it",
+        description="Verify the record, enforce policies/promotion.yaml, commit the overlay's "
+        "digest and release.json on promote/<env> (built on the base branch), push it. Prints "
+        "key=value lines for $GITHUB_OUTPUT. Exit 1 when the policy refuses.",
+    )
+    promote.add_argument("--record", type=Path, required=True, help="release record (JSON)")
+    _branch_options(promote)
+    promote.set_defaults(func=_promote)
+
+    rollback = commands.add_parser(
+        "rollback", help="prepare promote/<env> restoring the previous (or --to) release"
+    )
+    rollback.add_argument("--to", help="version to restore (default: the one before the live one)")
+    _branch_options(rollback)
+    rollback.set_defaults(func=_rollback)
+
+    status = commands.add_parser("status", help="what runs in each environment, and since when")
+    status.add_argument(
+        "--ref", default="HEAD", help="git revision to read (default HEAD; e.g. origin/main)"
+    )
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.add_argument("--repo", type=Path, default=Path.cwd(), help=argparse.SUPPRESS)
+    status.set_defaults(func=_status)

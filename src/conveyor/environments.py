@@ -1,0 +1,176 @@
+"""Deployment environments as git sees them: the promotion policy, and each environment's live
+release, read from (and written to) its kustomize overlay at any git revision.
+
+What is merged on the base branch is what Argo CD syncs, so "live" here means "on the base branch".
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from conveyor.config import load_model
+from conveyor.errors import UserError
+from conveyor.release import ReleaseRecord, parse_record
+from conveyor.tools import failure_reason, run
+
+POLICY = Path("policies/promotion.yaml")
+ENVIRONMENTS = Path("deploy/environments")
+RECORD_FILE = "release.json"
+COMPONENT_FILE = "release/kustomization.yaml"
+
+
+class EnvironmentRule(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    requires: str | None = None
+    soak_hours: float = Field(default=0, ge=0)
+
+
+class PromotionPolicy(BaseModel):
+    """``policies/promotion.yaml``: environments in promotion order, and what each requires."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    base_branch: str = "main"
+    image_name: str = Field(min_length=1)
+    registries: list[str] = Field(min_length=1)
+    environments: dict[str, EnvironmentRule] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _requirements_exist(self) -> PromotionPolicy:
+        names = list(self.environments)
+        for name, rule in self.environments.items():
+            if rule.requires is None:
+                continue
+            if rule.requires not in self.environments:
+                raise ValueError(f"environment {name!r} requires unknown {rule.requires!r}")
+            if names.index(rule.requires) >= names.index(name):
+                raise ValueError(f"environment {name!r} must come after {rule.requires!r}")
+        return self
+
+    def rule(self, env: str) -> EnvironmentRule:
+        """The rule of ``env``; an unknown environment is a usage error listing the known ones."""
+        if env not in self.environments:
+            known = ", ".join(self.environments)
+            raise UserError(f"unknown environment {env!r} (policies/promotion.yaml has: {known})")
+        return self.environments[env]
+
+
+def load_policy(root: Path) -> PromotionPolicy:
+    """Read and validate the promotion policy of the repository at ``root``."""
+    return load_model(root / POLICY, PromotionPolicy)
+
+
+def git(repo: Path, *args: str) -> str:
+    """Run git in ``repo``; a failure is a UserError carrying git's own last line."""
+    result = run(["git", *args], cwd=repo, timeout=120)
+    if result.returncode != 0:
+        raise UserError(f"git {args[0]} failed: {failure_reason(result)}")
+    return result.stdout
+
+
+def _show(repo: Path, revision: str, path: str) -> str | None:
+    result = run(["git", "show", f"{revision}:{path}"], cwd=repo, timeout=60)
+    return result.stdout if result.returncode == 0 else None
+
+
+def record_path(env: str) -> str:
+    return f"{ENVIRONMENTS.as_posix()}/{env}/{RECORD_FILE}"
+
+
+def record_at(repo: Path, revision: str, env: str) -> ReleaseRecord | None:
+    """The release record of ``env`` at ``revision``; None when the environment has none yet."""
+    text = _show(repo, revision, record_path(env))
+    if text is None:
+        return None
+    origin = f"{revision}:{record_path(env)}"
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{origin}: not JSON (line {exc.lineno}: {exc.msg})") from None
+    return parse_record(data, origin)
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """A release as it went live in an environment: the base-branch commit that made it live."""
+
+    record: ReleaseRecord
+    commit: str
+    at: datetime
+
+
+def history(repo: Path, revision: str, env: str) -> list[Deployment]:
+    """Releases of ``env`` on ``revision``'s first-parent line, newest first.
+
+    First-parent history is the base branch's own: a merged promotion counts from its merge
+    commit (when it went live), not from when its branch was written.
+    """
+    log = git(
+        repo, "log", "--first-parent", "--format=%H %cI", revision, "--", record_path(env)
+    ).split()
+    deployments = []
+    for commit, stamp in zip(log[::2], log[1::2], strict=True):
+        record = record_at(repo, commit, env)
+        if record is not None:  # a commit that deleted the record is not a release
+            deployments.append(Deployment(record, commit, datetime.fromisoformat(stamp)))
+    return deployments
+
+
+def live(repo: Path, revision: str, env: str) -> Deployment | None:
+    """The release live in ``env`` at ``revision``, dated from when its digest went live (a record
+    re-written for the same digest does not restart the clock)."""
+    if record_at(repo, revision, env) is None:
+        return None
+    deployments = history(repo, revision, env)
+    current = since = deployments[0]
+    for earlier in deployments[1:]:
+        if earlier.record.image.digest != current.record.image.digest:
+            break
+        since = earlier
+    return Deployment(current.record, since.commit, since.at)
+
+
+def component_yaml(policy: PromotionPolicy, record: ReleaseRecord) -> str:
+    """The kustomize Component that pins ``env``'s image by digest and labels its version."""
+    name = record.image.reference.rpartition("@")[0]
+    component = {
+        "apiVersion": "kustomize.config.k8s.io/v1alpha1",
+        "kind": "Component",
+        "images": [{"name": policy.image_name, "newName": name, "digest": record.image.digest}],
+        "labels": [
+            {
+                "pairs": {"version": record.version},
+                "includeSelectors": False,  # selectors are immutable
+                "includeTemplates": True,
+            }
+        ],
+    }
+    header = (
+        "# Written by `conveyor promote` / `conveyor rollback`: the release live in this\n"
+        "# environment once merged. Do not edit by hand; release.json beside it is its evidence.\n"
+    )
+    return header + yaml.safe_dump(component, sort_keys=False)
+
+
+def write_release(
+    worktree: Path, policy: PromotionPolicy, env: str, record: ReleaseRecord
+) -> list[str]:
+    """Write the environment's release component and record; return the paths written."""
+    folder = worktree / ENVIRONMENTS / env
+    if not (folder / "kustomization.yaml").is_file():
+        raise UserError(f"{ENVIRONMENTS / env}: no kustomize overlay for environment {env!r}")
+    component = folder / COMPONENT_FILE
+    component.parent.mkdir(parents=True, exist_ok=True)
+    component.write_text(component_yaml(policy, record), encoding="utf-8")
+    (folder / RECORD_FILE).write_text(
+        json.dumps(record.model_dump(mode="json"), indent=2, sort_keys=True) + "\n",
+        encoding="utf-8",
+    )
+    return [f"{ENVIRONMENTS.as_posix()}/{env}/{COMPONENT_FILE}", record_path(env)]

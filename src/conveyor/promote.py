@@ -1,0 +1,229 @@
+"""`conveyor promote` and `conveyor rollback`: write an environment's release on a branch
+`promote/<env>` built on the base branch, and push it. The workflow opens (or updates) the pull
+request from that branch with `gh`; merging it is what deploys (Argo CD syncs the base branch).
+
+Like Kargo's promotion steps (clone, set the image by digest, commit, open a PR) and
+gitops-promoter's one PR per environment, with git alone: no controller to run.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from conveyor import environments as envs
+from conveyor.environments import PromotionPolicy, git
+from conveyor.errors import UserError
+from conveyor.promotion_body import pull_request_body, pull_request_title
+from conveyor.release import RecordRejectedError, ReleaseRecord, verify
+from conveyor.tools import run
+
+PUSH_ATTEMPTS = 3
+
+
+class PromotionRefusedError(UserError):
+    """The policy forbids this promotion now (order, soak time, registry): exit 1."""
+
+    exit_code = 1
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a promotion did; ``lines()`` are the key=value lines a workflow step reads."""
+
+    env: str
+    branch: str
+    changed: bool
+    message: str
+    title: str = ""
+    body: str = ""
+    commit: str = ""
+
+    def lines(self) -> list[str]:
+        return [
+            f"branch={self.branch}",
+            f"changed={'true' if self.changed else 'false'}",
+            f"commit={self.commit}",
+            f"title={self.title}",
+        ]
+
+
+def branch_of(env: str) -> str:
+    return f"promote/{env}"
+
+
+def _fetch(repo: Path, remote: str, branch: str) -> str | None:
+    """Fetch ``branch`` from ``remote`` into a private ref; its commit, or None if it is absent."""
+    ref = f"refs/conveyor/{remote}/{branch}"
+    result = run(["git", "fetch", "--quiet", remote, f"+refs/heads/{branch}:{ref}"], cwd=repo)
+    if result.returncode == 0:
+        return git(repo, "rev-parse", ref).strip()
+    listed = run(["git", "ls-remote", "--exit-code", remote, f"refs/heads/{branch}"], cwd=repo)
+    if listed.returncode == 2:  # the remote answered: it has no such branch
+        return None
+    raise UserError(f"cannot fetch {branch!r} from remote {remote!r}: {result.stderr.strip()}")
+
+
+def _check_order(
+    repo: Path, base: str, policy: PromotionPolicy, env: str, record: ReleaseRecord, now: datetime
+) -> None:
+    rule = policy.rule(env)
+    if not any(record.image.reference.startswith(prefix) for prefix in policy.registries):
+        allowed = ", ".join(policy.registries)
+        raise PromotionRefusedError(
+            f"{record.image.reference}: registry not allowed (policies/promotion.yaml: {allowed})"
+        )
+    if rule.requires is None:
+        return
+    before = envs.live(repo, base, rule.requires)
+    if before is None or before.record.image.digest != record.image.digest:
+        there = f"{before.record.version} ({before.record.image.digest[:19]})" if before else "none"
+        raise PromotionRefusedError(
+            f"{env} needs {record.version} ({record.image.digest[:19]}) live in "
+            f"{rule.requires} first; {rule.requires} runs {there}"
+        )
+    soaked = now - before.at
+    needed = timedelta(hours=rule.soak_hours)
+    if soaked < needed:
+        ready = (before.at + needed).astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        raise PromotionRefusedError(
+            f"{record.version} has been live in {rule.requires} for "
+            f"{soaked.total_seconds() / 3600:.1f} h of the {rule.soak_hours:g} h soak "
+            f"{env} requires; promote after {ready}"
+        )
+
+
+def _commit_release(
+    repo: Path, base_commit: str, policy: PromotionPolicy, env: str, record: ReleaseRecord, msg: str
+) -> str:
+    """Commit the environment's new release on top of ``base_commit`` in a throw-away worktree,
+    so the user's checkout is never touched; return the commit."""
+    folder = Path(tempfile.mkdtemp(prefix="conveyor-promote-"))
+    worktree = folder / "tree"
+    git(repo, "worktree", "add", "--quiet", "--detach", str(worktree), base_commit)
+    try:
+        written = envs.write_release(worktree, policy, env, record)
+        git(worktree, "add", "--", *written)
+        git(worktree, "commit", "--quiet", "--no-verify", "-m", msg)
+        return git(worktree, "rev-parse", "HEAD").strip()
+    finally:
+        git(repo, "worktree", "remove", "--force", str(worktree))
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _push(repo: Path, remote: str, commit: str, branch: str, expected: str | None) -> bool:
+    """Push ``commit`` to ``branch`` only if the remote branch is still ``expected`` (None: absent).
+    False when someone else moved it first; the caller re-reads and decides."""
+    lease = f"--force-with-lease=refs/heads/{branch}:{expected or ''}"
+    result = run(
+        ["git", "push", "--quiet", lease, remote, f"{commit}:refs/heads/{branch}"], cwd=repo
+    )
+    if result.returncode == 0:
+        return True
+    if "stale info" in result.stderr or "rejected" in result.stderr:
+        return False
+    raise UserError(f"git push to {remote} {branch} failed: {result.stderr.strip()}")
+
+
+def promote(
+    repo: Path,
+    env: str,
+    record: ReleaseRecord,
+    *,
+    remote: str = "origin",
+    push: bool = True,
+    rollback_from: ReleaseRecord | None = None,
+    now: datetime | None = None,
+) -> Outcome:
+    """Prepare (and push) the promotion branch of ``env`` for ``record``.
+
+    Idempotent: a release already live, or already pending on the branch, changes nothing.
+    ``rollback_from`` marks a rollback: the order rules are skipped (the release was live in this
+    environment before) and a pending promotion is replaced whatever its age.
+    """
+    policy = envs.load_policy(repo)
+    policy.rule(env)
+    verify(record, f"release {record.version}")
+    now = now or datetime.now(UTC)
+    branch = branch_of(env)
+    for _ in range(PUSH_ATTEMPTS):
+        base = _fetch(repo, remote, policy.base_branch)
+        if base is None:
+            raise UserError(f"remote {remote!r} has no branch {policy.base_branch!r}")
+        current = envs.live(repo, base, env)
+        if current and current.record.image.digest == record.image.digest:
+            return Outcome(env, branch, False, f"{record.version} is already live in {env}")
+        if rollback_from is None:
+            _check_order(repo, base, policy, env, record, now)
+        pending_commit = _fetch(repo, remote, branch)
+        pending = envs.record_at(repo, pending_commit, env) if pending_commit else None
+        if pending_commit and pending and pending.image.digest == record.image.digest:
+            parent = git(repo, "rev-parse", f"{pending_commit}^").strip()
+            if parent == base:
+                return Outcome(
+                    env,
+                    branch,
+                    False,
+                    f"{record.version} is already pending on {branch}",
+                    commit=pending_commit,
+                )
+        if pending and rollback_from is None and pending.created_at > record.created_at:
+            raise PromotionRefusedError(
+                f"{branch} carries {pending.version}, newer than {record.version}: not replacing "
+                "it (merge or close that pull request first)"
+            )
+        previous = current.record if current else None
+        title = pull_request_title(env, record, previous, rollback=rollback_from is not None)
+        body = pull_request_body(
+            repo, env, record, previous, superseded=pending, rollback=rollback_from is not None
+        )
+        commit = _commit_release(repo, base, policy, env, record, f"{title}\n\n{_trailers(record)}")
+        git(repo, "branch", "--force", branch, commit)
+        if not push or _push(repo, remote, commit, branch, pending_commit):
+            where = f"pushed to {remote}" if push else "not pushed (--no-push)"
+            return Outcome(env, branch, True, f"{title}: {branch} {where}", title, body, commit)
+    raise UserError(f"{branch} kept moving while promoting ({PUSH_ATTEMPTS} attempts); re-run it")
+
+
+def _trailers(record: ReleaseRecord) -> str:
+    """Git trailers that make the promotion searchable (`git log --grep Image-Digest`)."""
+    return (
+        f"Release: {record.version}\nImage-Digest: {record.image.digest}\n"
+        f"Model: {record.model_tag}\nSource-Commit: {record.git_commit}"
+    )
+
+
+def rollback(
+    repo: Path, env: str, *, to: str | None = None, remote: str = "origin", push: bool = True
+) -> Outcome:
+    """Prepare the promotion branch that restores the previous (or the named) release of ``env``."""
+    policy = envs.load_policy(repo)
+    policy.rule(env)
+    base = _fetch(repo, remote, policy.base_branch)
+    if base is None:
+        raise UserError(f"remote {remote!r} has no branch {policy.base_branch!r}")
+    deployments = envs.history(repo, base, env)
+    if not deployments:
+        raise UserError(f"{env} has no release in its history: nothing to roll back to")
+    current = deployments[0].record
+    earlier = [d.record for d in deployments[1:] if d.record.image.digest != current.image.digest]
+    if to is None:
+        if not earlier:
+            raise UserError(
+                f"{env} has had only {current.version}: nothing earlier to roll back to"
+            )
+        target = earlier[0]
+    else:
+        named = [r for r in (current, *earlier) if r.version == to]
+        if not named:
+            seen = ", ".join(dict.fromkeys(r.version for r in (current, *earlier)))
+            raise UserError(f"{to!r} was never live in {env} (its history has: {seen})")
+        target = named[0]
+    try:
+        verify(target, f"release {target.version} from {env}'s history")
+    except RecordRejectedError as exc:
+        raise RecordRejectedError(f"cannot roll back: {exc}") from None
+    return promote(repo, env, target, remote=remote, push=push, rollback_from=current)

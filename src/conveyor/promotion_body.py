@@ -1,0 +1,118 @@
+"""The promotion pull request's title and body: what ships, what it replaces, and the evidence."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from conveyor.release import ReleaseRecord
+from conveyor.tools import run
+
+MAX_COMMITS = 20
+
+
+def _short(digest: str) -> str:
+    return digest.removeprefix("sha256:")[:12]
+
+
+def pull_request_title(
+    env: str, record: ReleaseRecord, previous: ReleaseRecord | None, *, rollback: bool
+) -> str:
+    """One line: what enters ``env``, and what it replaces."""
+    verb = "Roll back" if rollback else "Promote"
+    was = f" (was {previous.version})" if previous else " (first release)"
+    return f"{verb} {env} to {record.version} @ {_short(record.image.digest)}{was}"
+
+
+def _commit_link(sha: str) -> str:
+    server, repository = os.environ.get("GITHUB_SERVER_URL"), os.environ.get("GITHUB_REPOSITORY")
+    if server and repository:
+        return f"[`{sha[:10]}`]({server}/{repository}/commit/{sha})"
+    return f"`{sha[:10]}`"
+
+
+def _changes(repo: Path, previous: ReleaseRecord, record: ReleaseRecord) -> list[str]:
+    rows = []
+    for label, old, new in (
+        ("image digest", f"`{_short(previous.image.digest)}`", f"`{_short(record.image.digest)}`"),
+        ("model", f"`{previous.model_tag}`", f"`{record.model_tag}`"),
+        ("data (md5)", f"`{previous.data_md5}`", f"`{record.data_md5}`"),
+        ("params (md5)", f"`{previous.params_md5}`", f"`{record.params_md5}`"),
+        ("source commit", _commit_link(previous.git_commit), _commit_link(record.git_commit)),
+    ):
+        rows.append(f"| {label} | {old} | {new} |" + ("" if old != new else " (unchanged)"))
+    lines = ["| | live now | this PR |", "|---|---|---|", *rows]
+    # The commits between the two releases, when this clone has both (a shallow one may not).
+    log = run(
+        [
+            "git",
+            "log",
+            "--oneline",
+            f"--max-count={MAX_COMMITS + 1}",
+            f"{previous.git_commit}..{record.git_commit}",
+        ],
+        cwd=repo,
+    )
+    if log.returncode == 0 and log.stdout.strip():
+        commits = log.stdout.strip().splitlines()
+        lines += ["", f"Commits since {previous.version}:", ""]
+        lines += [f"- {line}" for line in commits[:MAX_COMMITS]]
+        if len(commits) > MAX_COMMITS:
+            lines.append(f"- ... and more (`git log {previous.git_commit[:10]}..`)")
+    elif log.returncode == 0 and previous.git_commit != record.git_commit:
+        lines += ["", f"No commits from {previous.version} to {record.version}: this goes back."]
+    return lines
+
+
+def pull_request_body(
+    repo: Path,
+    env: str,
+    record: ReleaseRecord,
+    previous: ReleaseRecord | None,
+    *,
+    superseded: ReleaseRecord | None,
+    rollback: bool,
+) -> str:
+    """Markdown for the pull request: release facts, changes from live, every gate's verdict."""
+    action = "rolls back" if rollback else "promotes"
+    lines = [
+        f"This pull request {action} **{env}** to **{record.version}**. Merging it deploys: "
+        "Argo CD syncs the base branch.",
+        "",
+        "| release | |",
+        "|---|---|",
+        f"| version | {record.version} |",
+        f"| image | `{record.image.reference}` |",
+        f"| model | `{record.model_tag}` |",
+        f"| bento | `{record.bento_tag}` |",
+        f"| source commit | {_commit_link(record.git_commit)} |",
+        f"| built at | {record.created_at.isoformat()} |",
+        f"| SBOM digest | `{record.sbom_digest or 'none'}` |",
+        f"| signature | `{record.signature or 'none'}` |",
+        "",
+        "## Gates",
+        "",
+        "| gate | verdict | detail |",
+        "|---|---|---|",
+    ]
+    for name, verdict in sorted(record.gates.items()):
+        mark = "✅ passed" if verdict.passed else "❌ failed"
+        lines.append(f"| {name} | {mark} | {verdict.summary} |")
+    lines += ["", f"## What changes in {env}", ""]
+    if previous is None:
+        lines.append(f"{env} has no release yet: this is its first.")
+    else:
+        lines += _changes(repo, previous, record)
+    if superseded is not None and superseded.image.digest != record.image.digest:
+        lines += [
+            "",
+            f"This replaces the pending promotion of {superseded.version} "
+            f"(`{_short(superseded.image.digest)}`) that this branch carried.",
+        ]
+    lines += [
+        "",
+        f"Evidence: `deploy/environments/{env}/release.json` in this PR is the release record "
+        f"(`conveyor release verify` re-checks it). Prepared by `conveyor "
+        f"{'rollback' if rollback else 'promote'} --env {env}`.",
+    ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,116 @@
+"""Real git repositories for promotion tests: a bare remote on disk holding the project's deploy/
+and policies/promotion.yaml, and clones of it that promote, merge and race."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+IDENTITY = {
+    "GIT_AUTHOR_NAME": "promoter",
+    "GIT_AUTHOR_EMAIL": "promoter@conveyor.invalid",
+    "GIT_COMMITTER_NAME": "promoter",
+    "GIT_COMMITTER_EMAIL": "promoter@conveyor.invalid",
+}
+
+
+def git(cwd: Path, *args: str, env: dict[str, str] | None = None) -> str:
+    """Run git; fail the test with git's message when it fails."""
+    result = subprocess.run(
+        ["git", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, **IDENTITY, **(env or {})},
+    )
+    assert result.returncode == 0, f"git {' '.join(args)}: {result.stderr}"
+    return result.stdout.strip()
+
+
+def make_remote(root: Path) -> Path:
+    """A bare `origin` whose main holds the project's environments and promotion policy."""
+    origin = root / "origin.git"
+    git(root, "init", "--quiet", "--bare", "--initial-branch=main", str(origin))
+    seed = root / "seed"
+    git(root, "init", "--quiet", "--initial-branch=main", str(seed))
+    shutil.copytree(REPO / "deploy", seed / "deploy")
+    (seed / "policies").mkdir()
+    shutil.copy(REPO / "policies" / "promotion.yaml", seed / "policies" / "promotion.yaml")
+    git(seed, "add", ".")
+    git(seed, "commit", "--quiet", "-m", "environments")
+    git(seed, "remote", "add", "origin", str(origin))
+    git(seed, "push", "--quiet", "origin", "main")
+    return origin
+
+
+def clone(origin: Path, where: Path) -> Path:
+    git(origin.parent, "clone", "--quiet", str(origin), str(where))
+    return where
+
+
+def merge(work: Path, env: str, *, days_ago: float = 0) -> str:
+    """Merge promote/<env> into main as a reviewed pull request would (a merge commit), dated
+    ``days_ago`` in the past; return the merge commit."""
+    stamp = (datetime.now(UTC) - timedelta(days=days_ago)).isoformat()
+    dated = {"GIT_COMMITTER_DATE": stamp, "GIT_AUTHOR_DATE": stamp}
+    git(work, "fetch", "--quiet", "origin")
+    git(work, "checkout", "--quiet", "-B", "main", "origin/main")
+    git(
+        work,
+        "merge",
+        "--quiet",
+        "--no-ff",
+        "-m",
+        f"Merge promote/{env}",
+        f"origin/promote/{env}",
+        env=dated,
+    )
+    git(work, "push", "--quiet", "origin", "main")
+    return git(work, "rev-parse", "HEAD")
+
+
+def digest_of(label: str) -> str:
+    """A well-formed image digest derived from ``label`` (what a registry would return)."""
+    return "sha256:" + hashlib.sha256(label.encode()).hexdigest()
+
+
+def record(
+    version: str,
+    *,
+    created_days_ago: float = 3,
+    passed: bool = True,
+    registry: str = "ghcr.io/acme/conveyor-forecaster",
+    commit: str = "1" * 40,
+) -> dict:
+    """A release record as `conveyor release record` writes it."""
+    gate = {"passed": True, "summary": "ok", "source": None}
+    gates = {name: dict(gate) for name in ("tests", "data", "metrics", "security")}
+    if not passed:
+        gates["metrics"] = {"passed": False, "summary": "1 of 14 rules failed", "source": None}
+    digest = digest_of(version)
+    return {
+        "schema_version": 1,
+        "version": version,
+        "created_at": (datetime.now(UTC) - timedelta(days=created_days_ago)).isoformat(),
+        "git_commit": commit,
+        "model_tag": f"demand_forecaster:{version.replace('.', '')}",
+        "data_md5": "d" * 32,
+        "params_md5": "p" * 32,
+        "bento_tag": f"demand_forecaster_service:{version.replace('.', '')}",
+        "image": {"reference": f"{registry}@{digest}", "digest": digest},
+        "sbom_digest": digest_of(f"sbom-{version}"),
+        "signature": f"{registry}:{digest.replace(':', '-')}.sig",
+        "gates": gates,
+    }
+
+
+def write_record(path: Path, data: dict) -> Path:
+    path.write_text(json.dumps(data, indent=2), encoding="utf-8")
+    return path

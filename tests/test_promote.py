@@ -1,0 +1,364 @@
+"""Promotion, rollback and status against real git repositories: a bare remote on disk, clones that
+promote, merge as a reviewed pull request would, and race. Opening the pull request itself
+(`gh pr create`) needs GitHub and is the workflow's job: everything up to that call is tested."""
+
+from __future__ import annotations
+
+import json
+import stat
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conveyor.cli import main
+from conveyor.promote import promote
+from conveyor.release import load_record
+from tests.promotion_repos import clone, digest_of, git, make_remote, merge, record, write_record
+
+CONVEYOR = Path(sys.executable).parent / "conveyor"
+
+
+@pytest.fixture
+def origin(tmp_path: Path) -> Path:
+    return make_remote(tmp_path)
+
+
+@pytest.fixture
+def work(origin: Path, tmp_path: Path) -> Path:
+    return clone(origin, tmp_path / "work")
+
+
+def _cli(capsys: pytest.CaptureFixture[str], repo: Path, *args: str) -> tuple[int, str, str]:
+    repo_option = [] if args[0] == "release" else ["--repo", str(repo)]
+    code = main([*args, *repo_option])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _outputs(out: str) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+
+
+def _remote_branch(origin: Path, branch: str) -> str | None:
+    result = subprocess.run(
+        ["git", "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}"],
+        cwd=origin,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return result.stdout.strip() or None
+
+
+def _promote(capsys, work: Path, env: str, data: dict, *extra: str) -> tuple[int, str, str]:
+    path = write_record(work.parent / f"{data['version']}-{env}.json", data)
+    return _cli(capsys, work, "promote", "--env", env, "--record", str(path), *extra)
+
+
+def _render(repo: Path, env: str) -> list[dict]:
+    rendered = subprocess.run(
+        ["kubectl", "kustomize", str(repo / "deploy" / "environments" / env)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return [doc for doc in yaml.safe_load_all(rendered) if doc]
+
+
+def test_promote_writes_the_digest_and_record_on_the_env_branch(capsys, origin, work, tmp_path):
+    body = tmp_path / "body.md"
+    code, out, err = _promote(capsys, work, "dev", record("v1.0.0"), "--body-out", str(body))
+    assert code == 0, err
+    outputs = _outputs(out)
+    assert outputs["branch"] == "promote/dev"
+    assert outputs["changed"] == "true"
+    assert _remote_branch(origin, "promote/dev") == outputs["commit"]
+    # The commit sits on main and changes exactly the environment's release files.
+    changed = git(work, "diff", "--name-only", "origin/main", outputs["commit"]).splitlines()
+    assert sorted(changed) == [
+        "deploy/environments/dev/release.json",
+        "deploy/environments/dev/release/kustomization.yaml",
+    ]
+    assert git(work, "rev-parse", f"{outputs['commit']}^") == git(work, "rev-parse", "origin/main")
+    message = git(work, "log", "-1", "--format=%B", outputs["commit"])
+    assert f"Image-Digest: {digest_of('v1.0.0')}" in message
+    # What Argo CD would apply: the image by digest, the version label, the dev namespace.
+    checkout = clone(origin, tmp_path / "view")
+    git(checkout, "checkout", "--quiet", "promote/dev")
+    docs = _render(checkout, "dev")
+    deployment = next(d for d in docs if d["kind"] == "Deployment")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == f"ghcr.io/acme/conveyor-forecaster@{digest_of('v1.0.0')}"
+    assert deployment["spec"]["template"]["metadata"]["labels"]["version"] == "v1.0.0"
+    assert deployment["metadata"]["namespace"] == "conveyor-dev"
+    assert load_record(checkout / "deploy/environments/dev/release.json").version == "v1.0.0"
+    # The PR body carries the evidence.
+    text = body.read_text()
+    assert "promotes **dev** to **v1.0.0**" in text
+    assert "| metrics | ✅ passed |" in text
+    assert "first" in text
+    # The user's own checkout was not touched.
+    assert git(work, "status", "--porcelain") == ""
+
+
+def test_promoting_again_changes_nothing(capsys, origin, work):
+    assert _promote(capsys, work, "dev", record("v1.0.0"))[0] == 0
+    before = _remote_branch(origin, "promote/dev")
+    code, out, _ = _promote(capsys, work, "dev", record("v1.0.0"))
+    assert code == 0
+    assert "already pending on promote/dev" in out
+    assert _outputs(out)["changed"] == "false"
+    assert _remote_branch(origin, "promote/dev") == before
+    merge(work, "dev")
+    code, out, _ = _promote(capsys, work, "dev", record("v1.0.0"))
+    assert code == 0
+    assert "already live in dev" in out
+    assert _outputs(out)["changed"] == "false"
+
+
+def test_staging_needs_the_digest_live_in_dev_first(capsys, origin, work):
+    code, _, err = _promote(capsys, work, "staging", record("v1.0.0"))
+    assert code == 1
+    assert "staging needs v1.0.0" in err
+    assert "live in dev first" in err
+    assert _remote_branch(origin, "promote/staging") is None
+    _promote(capsys, work, "dev", record("v1.0.0"))
+    merge(work, "dev")
+    code, out, err = _promote(capsys, work, "staging", record("v1.0.0"))
+    assert code == 0, err
+    assert _outputs(out)["branch"] == "promote/staging"
+
+
+def test_prod_waits_for_the_staging_soak_time(capsys, origin, work):
+    _promote(capsys, work, "dev", record("v1.0.0"))
+    merge(work, "dev", days_ago=3)
+    _promote(capsys, work, "staging", record("v1.0.0"))
+    merge(work, "staging", days_ago=0.5)  # live in staging for 12 h of the 24 h soak
+    code, _, err = _promote(capsys, work, "prod", record("v1.0.0"))
+    assert code == 1
+    assert "for 12.0 h of the 24 h soak prod requires" in err
+    assert _remote_branch(origin, "promote/prod") is None
+    later = datetime.now(UTC) + timedelta(hours=13)
+    outcome = promote(work, "prod", load_record(work.parent / "v1.0.0-prod.json"), now=later)
+    assert outcome.changed
+    assert _remote_branch(origin, "promote/prod") == outcome.commit
+
+
+def test_the_soak_clock_starts_at_the_merge_not_at_the_branch(capsys, origin, work):
+    _promote(capsys, work, "dev", record("v1.0.0"))
+    merge(work, "dev", days_ago=3)
+    _promote(capsys, work, "staging", record("v1.0.0"))
+    # The promotion branch was written 3 days ago, but merged (live) only now.
+    merge(work, "staging", days_ago=0)
+    code, _, err = _promote(capsys, work, "prod", record("v1.0.0"))
+    assert code == 1
+    assert "for 0.0 h of the 24 h soak" in err
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"passed": False}, "gate 'metrics' did not pass: 1 of 14 rules failed"),
+        ({"registry": "docker.io/someone/forecaster"}, "registry not allowed"),
+    ],
+)
+def test_a_record_that_may_not_ship_is_refused(capsys, origin, work, change, expected):
+    code, _, err = _promote(capsys, work, "dev", record("v1.0.0", **change))
+    assert code == 1
+    assert expected in err
+    assert _remote_branch(origin, "promote/dev") is None
+    assert git(work, "branch", "--list", "promote/dev") == ""
+
+
+@pytest.mark.parametrize(
+    ("mangle", "expected"),
+    [
+        (lambda r: r["image"].update(digest="sha256:abc"), "image.digest: Value error, must be"),
+        (
+            lambda r: r["image"].update(reference="ghcr.io/acme/app:v1@" + r["image"]["digest"]),
+            "carries a tag as well as a digest",
+        ),
+        (lambda r: r["gates"].pop("security"), "gate 'security' is missing"),
+        (lambda r: r.update(git_commit="main"), "git_commit: Value error, must be a full 40-hex"),
+        (lambda r: r.update(schema_version=2), "schema_version: Input should be 1"),
+        (lambda r: r.update(surprise=1), "surprise: Extra inputs are not permitted"),
+    ],
+)
+def test_verify_names_what_is_wrong(capsys, tmp_path, mangle, expected):
+    data = record("v1.0.0")
+    mangle(data)
+    path = write_record(tmp_path / "record.json", data)
+    code, _, err = _cli(capsys, tmp_path, "release", "verify", str(path))
+    assert code == 1
+    assert expected in err
+    assert "Traceback" not in err
+
+
+def test_verify_accepts_a_good_record_and_rejects_bad_files(capsys, tmp_path):
+    good = write_record(tmp_path / "good.json", record("v1.0.0"))
+    code, out, _ = _cli(capsys, tmp_path, "release", "verify", str(good))
+    assert code == 0
+    assert "v1.0.0" in out
+    assert "promotable" in out
+    (tmp_path / "broken.json").write_text("{not json")
+    code, _, err = _cli(capsys, tmp_path, "release", "verify", str(tmp_path / "broken.json"))
+    assert code == 1
+    assert "not JSON (line 1" in err
+    code, _, err = _cli(capsys, tmp_path, "release", "verify", str(tmp_path / "missing.json"))
+    assert code == 2
+    assert "no such release record" in err
+
+
+def test_a_newer_pending_promotion_is_not_replaced_by_an_older_one(capsys, origin, work, tmp_path):
+    body = tmp_path / "body.md"
+    _promote(capsys, work, "dev", record("v2.0.0", created_days_ago=1))
+    pending = _remote_branch(origin, "promote/dev")
+    code, _, err = _promote(capsys, work, "dev", record("v1.0.0", created_days_ago=2))
+    assert code == 1
+    assert "promote/dev carries v2.0.0, newer than v1.0.0" in err
+    assert _remote_branch(origin, "promote/dev") == pending
+    code, _, err = _promote(
+        capsys, work, "dev", record("v3.0.0", created_days_ago=0), "--body-out", str(body)
+    )
+    assert code == 0, err
+    assert "replaces the pending promotion of v2.0.0" in body.read_text()
+    # One PR per environment: the branch now holds v3 alone, on top of main.
+    assert git(work, "rev-list", "--count", "origin/main..origin/promote/dev") == "1"
+
+
+def _install_racing_hook(racer_clone: Path, racer_record: Path, victim: Path) -> Path:
+    """A pre-push hook in ``victim`` that, on its first push only, lets ``racer_clone`` promote
+    to the same branch: the victim's push then meets a branch that moved after it looked."""
+    marker = victim.parent / "raced"
+    hook = victim / ".git" / "hooks" / "pre-push"
+    hook.write_text(
+        "#!/bin/sh\n"
+        f'[ -e "{marker}" ] && exit 0\n'
+        f'touch "{marker}"\n'
+        f'cd "{racer_clone}" && "{CONVEYOR}" promote --env dev --record "{racer_record}" \\\n'
+        "  >/dev/null\n"
+    )
+    hook.chmod(hook.stat().st_mode | stat.S_IEXEC)
+    return marker
+
+
+def test_racing_promotions_lose_nothing_older_one_is_replaced(capsys, origin, work, tmp_path):
+    racer = clone(origin, tmp_path / "racer")
+    racer_record = write_record(tmp_path / "v2.json", record("v2.0.0", created_days_ago=2))
+    marker = _install_racing_hook(racer, racer_record, work)
+    body = tmp_path / "body.md"
+    code, out, err = _promote(
+        capsys, work, "dev", record("v3.0.0", created_days_ago=1), "--body-out", str(body)
+    )
+    assert code == 0, err
+    assert marker.exists()  # the race really happened
+    head = _remote_branch(origin, "promote/dev")
+    assert head == _outputs(out)["commit"]
+    assert load_record_at(origin, head).version == "v3.0.0"
+    # The racer's promotion is not lost silently: the PR says what it replaced.
+    assert "replaces the pending promotion of v2.0.0" in body.read_text()
+
+
+def test_racing_promotions_lose_nothing_newer_one_stays(capsys, origin, work, tmp_path):
+    racer = clone(origin, tmp_path / "racer")
+    racer_record = write_record(tmp_path / "v4.json", record("v4.0.0", created_days_ago=0))
+    _install_racing_hook(racer, racer_record, work)
+    code, _, err = _promote(capsys, work, "dev", record("v3.0.0", created_days_ago=1))
+    assert code == 1
+    assert "promote/dev carries v4.0.0, newer than v3.0.0" in err
+    assert load_record_at(origin, _remote_branch(origin, "promote/dev")).version == "v4.0.0"
+
+
+def load_record_at(origin: Path, commit: str | None) -> object:
+    assert commit is not None
+    text = git(origin, "show", f"{commit}:deploy/environments/dev/release.json")
+    from conveyor.release import parse_record
+
+    return parse_record(json.loads(text), commit)
+
+
+def test_rollback_restores_the_previous_release(capsys, origin, work, tmp_path):
+    for version in ("v1.0.0", "v2.0.0"):
+        _promote(capsys, work, "dev", record(version))
+        merge(work, "dev")
+    body = tmp_path / "body.md"
+    code, out, err = _cli(capsys, work, "rollback", "--env", "dev", "--body-out", str(body))
+    assert code == 0, err
+    outputs = _outputs(out)
+    assert outputs["title"].startswith("Roll back dev to v1.0.0")
+    assert "(was v2.0.0)" in outputs["title"]
+    assert "rolls back **dev** to **v1.0.0**" in body.read_text()
+    assert load_record_at(origin, _remote_branch(origin, "promote/dev")).version == "v1.0.0"
+    merge(work, "dev")
+    code, out, _ = _cli(capsys, work, "status", "--ref", "origin/main", "--json")
+    dev = next(row for row in json.loads(out) if row["environment"] == "dev")
+    assert dev["version"] == "v1.0.0"
+    # --to names any release the environment has run.
+    code, out, err = _cli(capsys, work, "rollback", "--env", "dev", "--to", "v2.0.0")
+    assert code == 0, err
+    assert "Roll back dev to v2.0.0" in _outputs(out)["title"]
+
+
+def test_rollback_without_history_or_to_an_unknown_version_fails_clearly(capsys, origin, work):
+    code, _, err = _cli(capsys, work, "rollback", "--env", "dev")
+    assert code == 2
+    assert "dev has no release in its history" in err
+    _promote(capsys, work, "dev", record("v1.0.0"))
+    merge(work, "dev")
+    code, _, err = _cli(capsys, work, "rollback", "--env", "dev")
+    assert code == 2
+    assert "dev has had only v1.0.0: nothing earlier to roll back to" in err
+    code, _, err = _cli(capsys, work, "rollback", "--env", "dev", "--to", "v0.9.0")
+    assert code == 2
+    assert "'v0.9.0' was never live in dev (its history has: v1.0.0)" in err
+    assert _remote_branch(origin, "promote/dev") == git(work, "rev-parse", "origin/promote/dev")
+
+
+def test_status_shows_live_and_pending_releases(capsys, origin, work):
+    _promote(capsys, work, "dev", record("v1.0.0"))
+    merge(work, "dev")
+    _promote(capsys, work, "dev", record("v2.0.0"))
+    git(work, "fetch", "--quiet", "origin")
+    code, out, _ = _cli(capsys, work, "status", "--ref", "origin/main")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split()[:3] == ["ENVIRONMENT", "VERSION", "DIGEST"]
+    dev = lines[1].split()
+    assert dev[:3] == ["dev", "v1.0.0", digest_of("v1.0.0")[7:19]]
+    assert dev[-1] == "v2.0.0"  # pending on promote/dev
+    assert lines[2].split()[:2] == ["staging", "-"]
+    code, out, _ = _cli(capsys, work, "status", "--ref", "origin/main", "--json")
+    rows = json.loads(out)
+    assert [row["environment"] for row in rows] == ["dev", "staging", "prod"]
+    assert rows[0]["commit"] == git(work, "rev-parse", "origin/main")
+    assert rows[0]["image"].endswith(digest_of("v1.0.0"))
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("promote", "--env", "qa", "--record", "{work}/r.json"), "unknown environment 'qa'"),
+        (("promote", "--env", "dev", "--record", "missing.json"), "no such release record"),
+        (("status", "--ref", "no-such-ref"), "'no-such-ref' is not a git revision"),
+    ],
+)
+def test_usage_errors_exit_2_with_one_line(capsys, origin, work, args, expected):
+    write_record(work / "r.json", record("v1.0.0"))
+    code, _, err = _cli(capsys, work, *(arg.format(work=work) for arg in args))
+    assert code == 2
+    assert expected in err
+    assert len(err.strip().splitlines()) == 1
+    assert _remote_branch(origin, "promote/qa") is None
+
+
+def test_a_broken_policy_is_reported_with_file_and_line(capsys, origin, work):
+    policy = work / "policies" / "promotion.yaml"
+    policy.write_text(policy.read_text().replace("requires: dev", "requires: qa"))
+    code, _, err = _promote(capsys, work, "staging", record("v1.0.0"))
+    assert code == 2
+    assert "policies/promotion.yaml" in err
+    assert "requires unknown 'qa'" in err
