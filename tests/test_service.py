@@ -317,6 +317,53 @@ def test_build_bento_exports_a_checked_docker_context(service, bundle_inputs, tm
     stored = tmp_path / "out/context/models" / service["tag"].replace(":", "/")
     assert (stored / "model.txt").is_file() and (stored / "history.parquet").is_file()
     assert home == Path(os.environ.get("BENTOML_HOME", ""))
+    _release_record_joins_the_build(tmp_path, record)
+
+
+def _release_record_joins_the_build(tmp_path: Path, build: dict) -> None:
+    """The release record made from that build and the repository's gate verdicts vouches for the
+    same model and Bento, and verifies; a failed test run makes it unpromotable (exit 1)."""
+    from conveyor.cli import main
+
+    junit = tmp_path / "junit.xml"
+    junit.write_text(
+        '<testsuites><testsuite name="pytest" tests="3" failures="0" errors="0"/></testsuites>'
+    )
+    digest = "sha256:" + "ab" * 32
+    args = [
+        "release",
+        "record",
+        "--version",
+        "v1.0.0",
+        "--image",
+        f"ghcr.io/acme/conveyor-forecaster@{digest}",
+        "--build-json",
+        str(tmp_path / "out/build.json"),
+        "--gate-json",
+        str(REPO / "reports/gate/gate.json"),
+        "--data-dir",
+        str(REPO / "reports/data"),
+        "--params",
+        str(REPO / "params.yaml"),
+        "--tests-junit",
+        str(junit),
+        "--out",
+        str(tmp_path / "release.json"),
+    ]
+    # No scan verdict yet: the record is written, but says it may not ship.
+    assert main(args) == 1
+    written = json.loads((tmp_path / "release.json").read_text())
+    assert written["model_tag"] == build["model_tag"]
+    assert written["bento_tag"] == build["bento_tag"]
+    assert written["image"]["digest"] == digest
+    assert written["gates"]["tests"]["summary"] == "3 tests, 0 failed, 0 errors"
+    scan = tmp_path / "scan.json"
+    scan.write_text(json.dumps({"passed": True, "findings": []}))
+    assert main([*args, "--scan-json", str(scan)]) == 0
+    assert main(["release", "verify", str(tmp_path / "release.json")]) == 0
+    junit.write_text('<testsuite name="pytest" tests="3" failures="1" errors="0"/>')
+    assert main([*args, "--scan-json", str(scan)]) == 1
+    assert main(["release", "verify", str(tmp_path / "release.json")]) == 1
 
 
 def test_dockerfile_check_names_root_and_missing_healthcheck(tmp_path):
