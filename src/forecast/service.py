@@ -12,16 +12,23 @@ module (BentoML #3580).
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import bentoml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+if TYPE_CHECKING:
+    import numpy as np
+
 MAX_ROWS = int(os.environ.get("CONVEYOR_MAX_ROWS", "10000"))
+# Rows one model call may carry when concurrent requests are batched (see forecast.batching).
+BATCH_MAX_ROWS = int(os.environ.get("CONVEYOR_BATCH_MAX_ROWS", "4096"))
+INLINE_ROWS = 64
 TAG_FILE = Path(os.environ.get("CONVEYOR_MODEL_TAG_FILE", "models/bentoml_model.json"))
 MODEL_NAME = "demand_forecaster"
 
@@ -80,32 +87,41 @@ class DemandForecaster:
     bundle = bentoml.models.BentoModel(model_tag())
 
     def __init__(self) -> None:
+        from forecast.batching import AdaptiveBatcher
         from forecast.forecaster import Forecaster
+        from forecast.model import predict_matrix
         from forecast.service_metrics import metrics
 
         self.forecaster = Forecaster.load(Path(self.bundle.path))
         self.version = str(self.bundle.tag)
         self.metrics = metrics()
         self.forecaster.warm_up()
+        booster = self.forecaster.booster
+        self.batcher = AdaptiveBatcher(
+            lambda matrix: predict_matrix(booster, matrix),
+            max_rows=BATCH_MAX_ROWS,
+            on_batch=lambda requests, _: self.metrics.requests_per_model_call.observe(requests),
+        )
 
     @bentoml.api(route="/forecast")
-    def forecast(
+    async def forecast(
         self, rows: Annotated[list[Row], Field(min_length=1, max_length=MAX_ROWS)]
     ) -> ForecastResponse:
         """Forecast units sold for each row."""
-        import polars as pl
-
         from forecast.forecaster import RequestError
 
         self.metrics.rows_per_request.observe(len(rows))
-        frame = pl.DataFrame([row.model_dump() for row in rows]).with_columns(
-            pl.col("promo").cast(pl.Int8), pl.col("price").cast(pl.Float64)
-        )
         try:
-            units = self.forecaster.predict(frame)
+            # Small requests are checked and encoded on the event loop (a thread hop would cost
+            # more than the work); big ones in a thread, so other requests keep flowing.
+            if len(rows) <= INLINE_ROWS:
+                matrix = self._inputs(rows)
+            else:
+                matrix = await asyncio.to_thread(self._inputs, rows)
         except RequestError as error:
             self.metrics.validation_failures.labels(reason=error.reason).inc()
             raise ForecastRejected(str(error)) from None
+        units = await self.batcher.predict(matrix)
         self.metrics.predictions.inc(len(units))
         for value in units:
             self.metrics.prediction_value.observe(float(value))
@@ -118,3 +134,12 @@ class DemandForecaster:
                 for r, u in zip(rows, units, strict=True)
             ],
         )
+
+    def _inputs(self, rows: list[Row]) -> np.ndarray:
+        """The model's input matrix for the rows; RequestError when the model must refuse."""
+        import polars as pl
+
+        frame = pl.DataFrame([row.model_dump() for row in rows]).with_columns(
+            pl.col("promo").cast(pl.Int8), pl.col("price").cast(pl.Float64)
+        )
+        return self.forecaster.inputs(frame)

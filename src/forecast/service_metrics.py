@@ -9,6 +9,7 @@ from typing import Any
 # Units sold per item, club and day: spans slow movers to the busiest grocery lines.
 PREDICTION_BUCKETS = (0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
 ROWS_BUCKETS = (1, 2, 5, 10, 50, 100, 500, 1000, 5000, 10000)
+REQUESTS_PER_CALL_BUCKETS = (1, 2, 4, 8, 16, 32, 64)
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,7 @@ class ServiceMetrics:
     prediction_value: Any
     rows_per_request: Any
     validation_failures: Any
+    requests_per_model_call: Any
 
 
 @cache
@@ -44,5 +46,10 @@ def metrics() -> ServiceMetrics:
             name="forecast_validation_failures",
             documentation="Requests refused by the model's own checks, by reason",
             labelnames=["reason"],
+        ),
+        requests_per_model_call=bentoml.metrics.Histogram(
+            name="forecast_requests_per_model_call",
+            documentation="Requests whose rows shared one model call (adaptive batching)",
+            buckets=REQUESTS_PER_CALL_BUCKETS,
         ),
     )
