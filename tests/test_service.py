@@ -13,6 +13,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -281,6 +282,27 @@ def test_health_and_metrics(service):
     _call(f"{service['base']}/forecast", rejected.encode())
     text = _call(f"{service['base']}/metrics", method="GET")[1]
     assert 'forecast_validation_failures_total{reason="unknown_series"}' in text
+
+
+def test_concurrent_requests_are_batched_without_mixing_answers(service):
+    """Requests arriving together share model calls (adaptive batching); each still gets exactly
+    the answer it gets alone, and a bad request among them fails alone."""
+    first = service["first"]
+    bodies = [
+        json.dumps(
+            {"rows": [_row(date=(first + dt.timedelta(days=d % 7)).isoformat(), price=5.0 + d)]}
+        ).encode()
+        for d in range(24)
+    ]
+    alone = [_call(f"{service['base']}/forecast", body) for body in bodies]
+    bad = json.dumps({"rows": [_row(club_id="club_404", date=first.isoformat())]}).encode()
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        together = list(pool.map(lambda b: _call(f"{service['base']}/forecast", b), [*bodies, bad]))
+    assert together[:-1] == alone
+    assert all(status == 200 for status, _ in alone)
+    assert together[-1][0] == 400
+    text = _call(f"{service['base']}/metrics", method="GET")[1]
+    assert "forecast_requests_per_model_call_bucket" in text
 
 
 def test_build_bento_exports_a_checked_docker_context(service, bundle_inputs, tmp_path):
