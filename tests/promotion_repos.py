@@ -11,6 +11,8 @@ import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from conveyor.release import ReleaseRecord, seal
+
 REPO = Path(__file__).resolve().parents[1]
 IDENTITY = {
     "GIT_AUTHOR_NAME": "promoter",
@@ -95,7 +97,7 @@ def record(
     if not passed:
         gates["metrics"] = {"passed": False, "summary": "1 of 14 rules failed", "source": None}
     digest = digest_of(version)
-    return {
+    data = {
         "schema_version": 1,
         "version": version,
         "created_at": (datetime.now(UTC) - timedelta(days=created_days_ago)).isoformat(),
@@ -109,6 +111,7 @@ def record(
         "signature": f"{registry}:{digest.replace(':', '-')}.sig",
         "gates": gates,
     }
+    return seal(ReleaseRecord.model_validate(data)).model_dump(mode="json")
 
 
 def write_record(path: Path, data: dict) -> Path:

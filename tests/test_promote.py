@@ -17,7 +17,16 @@ import yaml
 from conveyor.cli import main
 from conveyor.promote import promote
 from conveyor.release import load_record
-from tests.promotion_repos import clone, digest_of, git, make_remote, merge, record, write_record
+from tests.promotion_repos import (
+    REPO,
+    clone,
+    digest_of,
+    git,
+    make_remote,
+    merge,
+    record,
+    write_record,
+)
 
 CONVEYOR = Path(sys.executable).parent / "conveyor"
 
@@ -226,8 +235,12 @@ def test_a_newer_pending_promotion_is_not_replaced_by_an_older_one(capsys, origi
     )
     assert code == 0, err
     assert "replaces the pending promotion of v2.0.0" in body.read_text()
-    # One PR per environment: the branch now holds v3 alone, on top of main.
-    assert git(work, "rev-list", "--count", "origin/main..origin/promote/dev") == "1"
+    # One PR per environment, updated in place by a fast-forward: v2's commit, then v3's.
+    subjects = git(work, "log", "--format=%s", "origin/main..origin/promote/dev").splitlines()
+    assert [s.split(" @ ")[0] for s in subjects] == [
+        "Promote dev to v3.0.0",
+        "Promote dev to v2.0.0",
+    ]
 
 
 def _install_racing_hook(racer_clone: Path, racer_record: Path, victim: Path) -> Path:
@@ -355,10 +368,195 @@ def test_usage_errors_exit_2_with_one_line(capsys, origin, work, args, expected)
     assert _remote_branch(origin, "promote/qa") is None
 
 
-def test_a_broken_policy_is_reported_with_file_and_line(capsys, origin, work):
+def snapshot(work: Path, origin: Path) -> tuple[str, ...]:
+    """Every ref and the working tree state of the clone, and every ref of the remote."""
+    return (
+        git(work, "for-each-ref", "--format=%(refname) %(objectname)", "refs/heads", "refs/tags"),
+        git(work, "rev-parse", "HEAD"),
+        git(work, "status", "--porcelain", "--untracked-files=all"),
+        git(work, "worktree", "list", "--porcelain"),
+        git(origin, "for-each-ref", "--format=%(refname) %(objectname)"),
+    )
+
+
+def _live_in(work: Path, *pairs: tuple[str, str, float]) -> None:
+    for version, env, days_ago in pairs:
+        path = write_record(work.parent / f"{version}-{env}.json", record(version))
+        assert main(["promote", "--env", env, "--record", str(path), "--repo", str(work)]) == 0
+        merge(work, env, days_ago=days_ago)
+
+
+def _tampered(data: dict) -> dict:
+    data["model_tag"] = "demand_forecaster:someotherone"  # after the record was sealed
+    return data
+
+
+BAD_PROMOTIONS = {
+    "failed gate": (lambda: record("v2.0.0", passed=False), "prod", 1, "did not pass"),
+    "digest not sha256 + 64 hex": (
+        lambda: {
+            **record("v2.0.0"),
+            "image": {"reference": "ghcr.io/a/b@sha256:12", "digest": "sha256:12"},
+        },
+        "dev",
+        1,
+        "image.digest",
+    ),
+    "tag-only image": (
+        lambda: {**record("v2.0.0"), "image": {"reference": "ghcr.io/a/b:v2", "digest": "v2"}},
+        "dev",
+        1,
+        "image.digest",
+    ),
+    "tampered record": (
+        lambda: _tampered(record("v2.0.0")),
+        "dev",
+        1,
+        "changed after it was written",
+    ),
+    "prod before staging ran it": (lambda: record("v2.0.0"), "prod", 1, "live in staging first"),
+    "unknown environment": (lambda: record("v2.0.0"), "qa", 2, "unknown environment 'qa'"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_PROMOTIONS)
+def test_bad_promotions_change_nothing(capsys, origin, work, case):
+    _live_in(work, ("v1.0.0", "dev", 3), ("v1.0.0", "staging", 2), ("v1.0.0", "prod", 1))
+    make, env, expected_code, expected = BAD_PROMOTIONS[case]
+    path = write_record(work.parent / "bad.json", make())
+    before = snapshot(work, origin)
+    code, _, err = _cli(capsys, work, "promote", "--env", env, "--record", str(path))
+    assert code == expected_code
+    assert expected in err
+    assert len(err.strip().splitlines()) == 1
+    assert snapshot(work, origin) == before
+
+
+def test_a_dirty_working_tree_is_refused(capsys, origin, work):
+    policy = work / "policies" / "promotion.yaml"
+    policy.write_text(policy.read_text().replace("soak_hours: 24", "soak_hours: 0"))
+    before = snapshot(work, origin)
+    code, _, err = _promote(capsys, work, "dev", record("v1.0.0"))
+    assert code == 2
+    assert "uncommitted changes (M policies/promotion.yaml)" in err
+    assert snapshot(work, origin) == before
+
+
+def test_the_policy_on_the_base_branch_rules_and_a_broken_one_is_named(capsys, origin, work):
     policy = work / "policies" / "promotion.yaml"
     policy.write_text(policy.read_text().replace("requires: dev", "requires: qa"))
+    git(work, "commit", "--quiet", "-am", "break the policy")
+    # Committed locally only: main on the remote still has the reviewed policy, which rules.
+    code, _, err = _promote(capsys, work, "staging", record("v1.0.0"))
+    assert code == 1
+    assert "live in dev first" in err
+    git(work, "push", "--quiet", "origin", "main")
+    before = snapshot(work, origin)
     code, _, err = _promote(capsys, work, "staging", record("v1.0.0"))
     assert code == 2
     assert "policies/promotion.yaml" in err
     assert "requires unknown 'qa'" in err
+    assert snapshot(work, origin) == before
+
+
+def test_a_remote_that_refuses_to_rewrite_the_branch_is_reported(capsys, origin, work):
+    _promote(capsys, work, "dev", record("v1.0.0", created_days_ago=2))
+    # main moves on, so the pending branch is stale and must be rebuilt: a non-fast-forward push.
+    (work / "NOTES.md").write_text("moved on\n")
+    git(work, "add", "NOTES.md")
+    git(work, "commit", "--quiet", "-m", "unrelated change")
+    git(work, "push", "--quiet", "origin", "HEAD:main")
+    git(origin, "config", "receive.denyNonFastForwards", "true")
+    before = snapshot(work, origin)
+    code, _, err = _promote(capsys, work, "dev", record("v2.0.0", created_days_ago=1))
+    assert code == 2
+    assert "origin refused the push of promote/dev" in err
+    assert "non-fast-forward" in err
+    assert snapshot(work, origin) == before
+
+
+def test_release_to_prod_and_back(capsys, origin, work, tmp_path):
+    """The acceptance run: record -> dev -> staging -> prod (soak met by commit dates) -> rollback
+    prod; after each step the overlay, release.json, status and the remote branch agree."""
+    evidence = _evidence(tmp_path)
+    records = {}
+    for version in ("v1.0.0", "v2.0.0"):
+        out = tmp_path / f"{version}.json"
+        code, _, err = _cli(
+            capsys,
+            work,
+            "release",
+            "record",
+            "--version",
+            version,
+            "--image",
+            f"ghcr.io/acme/conveyor-forecaster@{digest_of(version)}",
+            *evidence,
+            "--out",
+            str(out),
+        )
+        assert code == 0, err
+        records[version] = out
+    view = clone(origin, tmp_path / "view")
+
+    def step(command: list[str], env: str, version: str, days_ago: float) -> None:
+        body = tmp_path / f"{env}-{version}.md"
+        code, out, err = _cli(capsys, work, *command, "--env", env, "--body-out", str(body))
+        assert code == 0, err
+        assert _outputs(out)["changed"] == "true"
+        assert version in body.read_text()
+        git(view, "fetch", "--quiet", "origin")
+        git(view, "checkout", "--quiet", "--detach", f"origin/promote/{env}")
+        image = next(d for d in _render(view, env) if d["kind"] == "Deployment")
+        container = image["spec"]["template"]["spec"]["containers"][0]
+        assert container["image"].endswith(f"@{digest_of(version)}")
+        assert load_record(view / f"deploy/environments/{env}/release.json").version == version
+        merge(work, env, days_ago=days_ago)
+        code, out, _ = _cli(capsys, work, "status", "--ref", "origin/main", "--json")
+        row = next(r for r in json.loads(out) if r["environment"] == env)
+        assert (row["version"], row["digest"]) == (version, digest_of(version))
+
+    for version, base_age in (("v1.0.0", 10), ("v2.0.0", 5)):
+        record_args = ["promote", "--record", str(records[version])]
+        step(record_args, "dev", version, base_age)
+        step(record_args, "staging", version, base_age - 1)
+        step(record_args, "prod", version, base_age - 2)
+    step(["rollback"], "prod", "v1.0.0", 0)
+    code, out, _ = _cli(capsys, work, "status", "--ref", "origin/main")
+    table = {line.split()[0]: line.split() for line in out.splitlines()[1:]}
+    assert table["prod"][1] == "v1.0.0"
+    assert table["staging"][1] == "v2.0.0"
+
+
+def _evidence(tmp_path: Path) -> list[str]:
+    """The gate verdicts a release job has at hand: the repository's own data and metric
+    verdicts, a pytest JUnit report, a clean scan, and the build's record."""
+    junit = tmp_path / "junit.xml"
+    junit.write_text('<testsuite name="pytest" tests="12" failures="0" errors="0"/>')
+    scan = tmp_path / "scan.json"
+    scan.write_text(json.dumps({"passed": True, "findings": []}))
+    build = tmp_path / "build.json"
+    build.write_text(
+        json.dumps(
+            {
+                "bento_tag": "demand_forecaster:abc123",
+                "model_tag": "demand_forecaster:f6e2787ed0d1d0a96b00",
+                "git_commit": "2" * 40,
+                "data_md5": "e" * 32,
+            }
+        )
+    )
+    return [
+        "--build-json",
+        str(build),
+        "--gate-json",
+        str(REPO / "reports/gate/gate.json"),
+        "--data-dir",
+        str(REPO / "reports/data"),
+        "--params",
+        str(REPO / "params.yaml"),
+        "--tests-junit",
+        str(junit),
+        "--scan-json",
+        str(scan),
+    ]

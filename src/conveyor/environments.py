@@ -12,10 +12,10 @@ from datetime import datetime
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from conveyor.config import load_model
-from conveyor.errors import UserError
+from conveyor.config import format_validation_error, load_model, parse_yaml, read_yaml
+from conveyor.errors import ConfigError, UserError
 from conveyor.release import ReleaseRecord, parse_record
 from conveyor.tools import failure_reason, run
 
@@ -63,8 +63,30 @@ class PromotionPolicy(BaseModel):
 
 
 def load_policy(root: Path) -> PromotionPolicy:
-    """Read and validate the promotion policy of the repository at ``root``."""
+    """Read and validate the promotion policy in the checkout at ``root``."""
     return load_model(root / POLICY, PromotionPolicy)
+
+
+def base_branch(root: Path) -> str:
+    """The branch to promote onto, from the checkout's policy (only this key is read locally:
+    the rules themselves come from that branch, see policy_at)."""
+    branch = read_yaml(root / POLICY).get("base_branch", "main")
+    if not isinstance(branch, str) or not branch:
+        raise ConfigError(f"{POLICY}: base_branch: must be a branch name (got {branch!r})")
+    return branch
+
+
+def policy_at(repo: Path, revision: str) -> PromotionPolicy:
+    """The promotion policy as committed at ``revision``: the reviewed one on the base branch
+    rules a promotion, not an edit in the promoter's checkout."""
+    origin = Path(f"{revision[:12]}:{POLICY.as_posix()}")
+    text = _show(repo, revision, POLICY.as_posix())
+    if text is None:
+        raise UserError(f"{origin}: the base branch has no promotion policy")
+    try:
+        return PromotionPolicy.model_validate(parse_yaml(origin, text))
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(origin, exc, text)) from None
 
 
 def git(repo: Path, *args: str) -> str:

@@ -19,7 +19,7 @@ from conveyor.environments import PromotionPolicy, git
 from conveyor.errors import UserError
 from conveyor.promotion_body import pull_request_body, pull_request_title
 from conveyor.release import RecordRejectedError, ReleaseRecord, verify
-from conveyor.tools import run
+from conveyor.tools import failure_reason, run
 
 PUSH_ATTEMPTS = 3
 
@@ -56,15 +56,33 @@ def branch_of(env: str) -> str:
 
 
 def _fetch(repo: Path, remote: str, branch: str) -> str | None:
-    """Fetch ``branch`` from ``remote`` into a private ref; its commit, or None if it is absent."""
-    ref = f"refs/conveyor/{remote}/{branch}"
-    result = run(["git", "fetch", "--quiet", remote, f"+refs/heads/{branch}:{ref}"], cwd=repo)
+    """The commit of ``branch`` on ``remote`` (fetched), or None when the remote has no such
+    branch. Only FETCH_HEAD is written (no ref moves), so a refused promotion leaves every ref of
+    the repository as it was."""
+    result = run(
+        ["git", "fetch", "--quiet", "--no-tags", "--refmap=", remote, f"refs/heads/{branch}"],
+        cwd=repo,
+    )
     if result.returncode == 0:
-        return git(repo, "rev-parse", ref).strip()
+        return (repo / ".git" / "FETCH_HEAD").read_text(encoding="utf-8").split()[0]
     listed = run(["git", "ls-remote", "--exit-code", remote, f"refs/heads/{branch}"], cwd=repo)
     if listed.returncode == 2:  # the remote answered: it has no such branch
         return None
-    raise UserError(f"cannot fetch {branch!r} from remote {remote!r}: {result.stderr.strip()}")
+    raise UserError(f"cannot fetch {branch!r} from remote {remote!r}: {failure_reason(result)}")
+
+
+def _is_ancestor(repo: Path, older: str, newer: str) -> bool:
+    return run(["git", "merge-base", "--is-ancestor", older, newer], cwd=repo).returncode == 0
+
+
+def _require_clean(repo: Path) -> None:
+    status = git(repo, "status", "--porcelain", "--untracked-files=no").splitlines()
+    if status:
+        raise UserError(
+            f"the working tree has uncommitted changes ({status[0].strip()}"
+            f"{f' and {len(status) - 1} more' if len(status) > 1 else ''}): commit or stash "
+            "them first, so the promotion is made from a known state"
+        )
 
 
 def _check_order(
@@ -97,13 +115,13 @@ def _check_order(
 
 
 def _commit_release(
-    repo: Path, base_commit: str, policy: PromotionPolicy, env: str, record: ReleaseRecord, msg: str
+    repo: Path, parent: str, policy: PromotionPolicy, env: str, record: ReleaseRecord, msg: str
 ) -> str:
-    """Commit the environment's new release on top of ``base_commit`` in a throw-away worktree,
-    so the user's checkout is never touched; return the commit."""
+    """Commit the environment's new release on top of ``parent`` in a throw-away worktree, so the
+    user's checkout is never touched; return the commit."""
     folder = Path(tempfile.mkdtemp(prefix="conveyor-promote-"))
     worktree = folder / "tree"
-    git(repo, "worktree", "add", "--quiet", "--detach", str(worktree), base_commit)
+    git(repo, "worktree", "add", "--quiet", "--detach", str(worktree), parent)
     try:
         written = envs.write_release(worktree, policy, env, record)
         git(worktree, "add", "--", *written)
@@ -118,14 +136,22 @@ def _push(repo: Path, remote: str, commit: str, branch: str, expected: str | Non
     """Push ``commit`` to ``branch`` only if the remote branch is still ``expected`` (None: absent).
     False when someone else moved it first; the caller re-reads and decides."""
     lease = f"--force-with-lease=refs/heads/{branch}:{expected or ''}"
-    result = run(
-        ["git", "push", "--quiet", lease, remote, f"{commit}:refs/heads/{branch}"], cwd=repo
-    )
+    target = f"{commit}:refs/heads/{branch}"
+    result = run(["git", "push", "--porcelain", lease, remote, target], cwd=repo)
     if result.returncode == 0:
         return True
-    if "stale info" in result.stderr or "rejected" in result.stderr:
+    # Refused: if the branch is no longer what we read, another promotion won the race (the
+    # lease is checked by the client, or by the remote as it updates the ref).
+    if _fetch(repo, remote, branch) != expected:
         return False
-    raise UserError(f"git push to {remote} {branch} failed: {result.stderr.strip()}")
+    reason = next(
+        (line.split("\t")[-1] for line in result.stdout.splitlines() if line.startswith("!")),
+        failure_reason(result),
+    )
+    raise UserError(
+        f"{remote} refused the push of {branch}: {reason} (if the branch is protected against "
+        "force-pushes, let the promoter rewrite promote/* branches, or delete the stale one)"
+    )
 
 
 def promote(
@@ -142,17 +168,20 @@ def promote(
 
     Idempotent: a release already live, or already pending on the branch, changes nothing.
     ``rollback_from`` marks a rollback: the order rules are skipped (the release was live in this
-    environment before) and a pending promotion is replaced whatever its age.
+    environment before) and a pending promotion is replaced whatever its age. Nothing is written
+    (no ref, no file) unless the promotion goes through.
     """
-    policy = envs.load_policy(repo)
-    policy.rule(env)
+    _require_clean(repo)
+    base_branch = envs.base_branch(repo)
     verify(record, f"release {record.version}")
     now = now or datetime.now(UTC)
     branch = branch_of(env)
     for _ in range(PUSH_ATTEMPTS):
-        base = _fetch(repo, remote, policy.base_branch)
+        base = _fetch(repo, remote, base_branch)
         if base is None:
-            raise UserError(f"remote {remote!r} has no branch {policy.base_branch!r}")
+            raise UserError(f"remote {remote!r} has no branch {base_branch!r}")
+        policy = envs.policy_at(repo, base)
+        policy.rule(env)
         current = envs.live(repo, base, env)
         if current and current.record.image.digest == record.image.digest:
             return Outcome(env, branch, False, f"{record.version} is already live in {env}")
@@ -160,16 +189,17 @@ def promote(
             _check_order(repo, base, policy, env, record, now)
         pending_commit = _fetch(repo, remote, branch)
         pending = envs.record_at(repo, pending_commit, env) if pending_commit else None
-        if pending_commit and pending and pending.image.digest == record.image.digest:
-            parent = git(repo, "rev-parse", f"{pending_commit}^").strip()
-            if parent == base:
-                return Outcome(
-                    env,
-                    branch,
-                    False,
-                    f"{record.version} is already pending on {branch}",
-                    commit=pending_commit,
-                )
+        # A pending branch still based on the current base is updated by a new commit on top (a
+        # fast-forward: the PR keeps its history); a stale one is rebuilt on the base.
+        extend = pending_commit is not None and _is_ancestor(repo, base, pending_commit)
+        if extend and pending and pending.image.digest == record.image.digest:
+            return Outcome(
+                env,
+                branch,
+                False,
+                f"{record.version} is already pending on {branch}",
+                commit=pending_commit or "",
+            )
         if pending and rollback_from is None and pending.created_at > record.created_at:
             raise PromotionRefusedError(
                 f"{branch} carries {pending.version}, newer than {record.version}: not replacing "
@@ -180,11 +210,15 @@ def promote(
         body = pull_request_body(
             repo, env, record, previous, superseded=pending, rollback=rollback_from is not None
         )
-        commit = _commit_release(repo, base, policy, env, record, f"{title}\n\n{_trailers(record)}")
+        parent = pending_commit if extend and pending_commit else base
+        commit = _commit_release(
+            repo, parent, policy, env, record, f"{title}\n\n{_trailers(record)}"
+        )
+        if push and not _push(repo, remote, commit, branch, pending_commit):
+            continue  # another promotion moved the branch: re-read everything and decide again
         git(repo, "branch", "--force", branch, commit)
-        if not push or _push(repo, remote, commit, branch, pending_commit):
-            where = f"pushed to {remote}" if push else "not pushed (--no-push)"
-            return Outcome(env, branch, True, f"{title}: {branch} {where}", title, body, commit)
+        where = f"pushed to {remote}" if push else "not pushed (--no-push)"
+        return Outcome(env, branch, True, f"{title}: {branch} {where}", title, body, commit)
     raise UserError(f"{branch} kept moving while promoting ({PUSH_ATTEMPTS} attempts); re-run it")
 
 
@@ -200,11 +234,12 @@ def rollback(
     repo: Path, env: str, *, to: str | None = None, remote: str = "origin", push: bool = True
 ) -> Outcome:
     """Prepare the promotion branch that restores the previous (or the named) release of ``env``."""
-    policy = envs.load_policy(repo)
-    policy.rule(env)
-    base = _fetch(repo, remote, policy.base_branch)
+    _require_clean(repo)
+    base_branch = envs.base_branch(repo)
+    base = _fetch(repo, remote, base_branch)
     if base is None:
-        raise UserError(f"remote {remote!r} has no branch {policy.base_branch!r}")
+        raise UserError(f"remote {remote!r} has no branch {base_branch!r}")
+    envs.policy_at(repo, base).rule(env)
     deployments = envs.history(repo, base, env)
     if not deployments:
         raise UserError(f"{env} has no release in its history: nothing to roll back to")

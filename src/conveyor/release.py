@@ -7,6 +7,7 @@ and is verified again before every promotion and rollback.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import xml.etree.ElementTree as ET
@@ -72,6 +73,10 @@ class ReleaseRecord(_Strict):
     sbom_digest: str | None = None
     signature: str | None = None
     gates: dict[str, GateVerdict]
+    # sha256 of every other field in canonical JSON: a record edited after it was written (by
+    # hand, or by a bad merge) no longer matches. Integrity, not authenticity: the image signature
+    # and the reviewed promotion PR are what an attacker cannot forge.
+    record_digest: str | None = None
 
     @field_validator("git_commit")
     @classmethod
@@ -86,6 +91,19 @@ class ReleaseRecord(_Strict):
         if value is not None and not DIGEST.match(value):
             raise ValueError("must be sha256: followed by 64 lowercase hex digits")
         return value
+
+
+def content_digest(data: dict[str, Any]) -> str:
+    """sha256 of a record's fields (all but record_digest) as canonical JSON."""
+    fields = {key: value for key, value in data.items() if key != "record_digest"}
+    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def seal(record: ReleaseRecord) -> ReleaseRecord:
+    """The record with its record_digest set from its content."""
+    data = record.model_dump(mode="json")
+    return record.model_copy(update={"record_digest": content_digest(data)})
 
 
 def parse_record(data: Any, origin: str) -> ReleaseRecord:
@@ -111,7 +129,12 @@ def load_record(path: Path) -> ReleaseRecord:
 
 def problems(record: ReleaseRecord) -> list[str]:
     """Why a well-formed record must not be promoted; empty when it may."""
-    found = [f"gate {name!r} is missing" for name in GATES if name not in record.gates]
+    found = []
+    if record.record_digest is None:
+        found.append("record_digest is missing (write records with `conveyor release record`)")
+    elif record.record_digest != content_digest(record.model_dump(mode="json")):
+        found.append("record was changed after it was written (record_digest does not match)")
+    found += [f"gate {name!r} is missing" for name in GATES if name not in record.gates]
     found += [
         f"gate {name!r} did not pass: {verdict.summary}"
         for name, verdict in record.gates.items()
@@ -243,7 +266,7 @@ def build_record(
         "signature": signature,
         "gates": {name: verdict.model_dump() for name, verdict in gates.items()},
     }
-    return parse_record(data, "release record")
+    return seal(parse_record(data, "release record"))
 
 
 def write_record(record: ReleaseRecord, out: Path) -> None:

@@ -24,17 +24,22 @@ def _age(seconds: float) -> str:
     return f"{seconds:.0f}s"
 
 
-def collect(repo: Path, ref: str, now: datetime | None = None) -> list[dict[str, Any]]:
+def collect(
+    repo: Path, ref: str, now: datetime | None = None, remote: str = "origin"
+) -> list[dict[str, Any]]:
     """One row per environment of the policy, in promotion order, read at ``ref``."""
-    policy = envs.load_policy(repo)
     revision = _revision(repo, ref)
     if revision is None:
         raise UserError(f"{ref!r} is not a git revision here (fetch it, or pass --ref)")
+    policy = envs.policy_at(repo, revision)
     now = now or datetime.now(UTC)
     rows = []
     for env in policy.environments:
         deployment = envs.live(repo, revision, env)
-        pending_at = _revision(repo, branch_of(env))
+        # The branch as the remote has it (what the PR shows), else a local one (--no-push).
+        pending_at = _revision(repo, f"{remote}/{branch_of(env)}") or _revision(
+            repo, branch_of(env)
+        )
         pending = envs.record_at(repo, pending_at, env) if pending_at else None
         row: dict[str, Any] = {"environment": env, "version": None, "digest": None}
         if deployment is not None:
