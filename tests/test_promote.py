@@ -49,7 +49,10 @@ def _cli(capsys: pytest.CaptureFixture[str], repo: Path, *args: str) -> tuple[in
 
 
 def _outputs(out: str) -> dict[str, str]:
-    return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+    """The key=value lines of stdout; every line must be one ($GITHUB_OUTPUT's format)."""
+    lines = out.splitlines()
+    assert all("=" in line for line in lines), out
+    return dict(line.split("=", 1) for line in lines)
 
 
 def _remote_branch(origin: Path, branch: str) -> str | None:
@@ -117,15 +120,15 @@ def test_promote_writes_the_digest_and_record_on_the_env_branch(capsys, origin, 
 def test_promoting_again_changes_nothing(capsys, origin, work):
     assert _promote(capsys, work, "dev", record("v1.0.0"))[0] == 0
     before = _remote_branch(origin, "promote/dev")
-    code, out, _ = _promote(capsys, work, "dev", record("v1.0.0"))
+    code, out, err = _promote(capsys, work, "dev", record("v1.0.0"))
     assert code == 0
-    assert "already pending on promote/dev" in out
+    assert "already pending on promote/dev" in err
     assert _outputs(out)["changed"] == "false"
     assert _remote_branch(origin, "promote/dev") == before
     merge(work, "dev")
-    code, out, _ = _promote(capsys, work, "dev", record("v1.0.0"))
+    code, out, err = _promote(capsys, work, "dev", record("v1.0.0"))
     assert code == 0
-    assert "already live in dev" in out
+    assert "already live in dev" in err
     assert _outputs(out)["changed"] == "false"
 
 
@@ -422,6 +425,7 @@ BAD_PROMOTIONS = {
 @pytest.mark.parametrize("case", BAD_PROMOTIONS)
 def test_bad_promotions_change_nothing(capsys, origin, work, case):
     _live_in(work, ("v1.0.0", "dev", 3), ("v1.0.0", "staging", 2), ("v1.0.0", "prod", 1))
+    capsys.readouterr()
     make, env, expected_code, expected = BAD_PROMOTIONS[case]
     path = write_record(work.parent / "bad.json", make())
     before = snapshot(work, origin)

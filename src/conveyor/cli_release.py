@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -54,7 +55,8 @@ def _release_verify(args: argparse.Namespace) -> int:
 
 
 def _print_outcome(outcome: Outcome, body_out: Path | None) -> None:
-    print(outcome.message)
+    # stdout carries only key=value lines, so a workflow can append it to $GITHUB_OUTPUT as is.
+    print(outcome.message, file=sys.stderr)
     if body_out and outcome.changed:
         with atomic_path(body_out) as tmp:
             tmp.write_text(outcome.body, encoding="utf-8")
