@@ -20,7 +20,7 @@ export UV_PYTHON_DOWNLOADS := never
 # DVC stage commands run `python`: make it the project's.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help setup pipeline summary serve test lint format push pull benchmark clean
+.PHONY: help setup pipeline summary serve test lint format push pull benchmark clean checkov scan monitor
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -33,7 +33,17 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 	$(UV) sync --frozen --python $(PYTHON)
 	touch $@
 
-setup: $(VENV)/.synced ## create or update .venv from uv.lock (all groups)
+# checkov pins old packaging/networkx/dpath: it gets its own venv, never the project's (TOOLCHAIN.md).
+CHECKOV_VERSION := 3.3.30
+CHECKOV := $(CURDIR)/.tools/checkov/bin/checkov
+
+$(CHECKOV): | $(UV)
+	$(UV) venv --quiet --python $(PYTHON) .tools/checkov
+	$(UV) pip install --quiet --python .tools/checkov/bin/python checkov==$(CHECKOV_VERSION)
+
+checkov: $(CHECKOV) ## install the pinned checkov into .tools/checkov (its own venv)
+
+setup: $(VENV)/.synced $(CHECKOV) ## create or update .venv from uv.lock (all groups) and checkov
 
 pipeline: setup ## run the whole DVC pipeline on the built-in data, print the metrics and the gate
 	dvc repro
@@ -66,6 +76,14 @@ pull: setup ## fetch DVC-cached data and models from the default remote
 benchmark: setup ## 1M and 10M rows: prepare + train, then data-contract validation; rows/s, memory
 	python benchmarks/pipeline_scale.py
 	python benchmarks/contracts_scale.py
+	python benchmarks/drift_scale.py
+
+scan: setup ## security gate: checkov + our policies + secrets, pip-audit on uv.lock (needs PyPI)
+	BC_SKIP_MAPPING=TRUE CKV_SKIP_PACKAGE_UPDATE_CHECK=true conveyor scan --deps --uv $(UV) --out reports/scan
+
+monitor: setup ## drift check of CURRENT= (inference-log folder or file) against the training features
+	@test -n "$(CURRENT)" || { echo "usage: make monitor CURRENT=path (a Parquet/CSV file or a folder of Parquet)"; exit 2; }
+	conveyor monitor drift --reference $(or $(REFERENCE),data/features/features.parquet) --current $(CURRENT) --out reports/monitor
 
 clean: ## remove the environments (keeps data, DVC cache and models)
 	rm -rf $(VENV) .tools .pytest_cache .ruff_cache

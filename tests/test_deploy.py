@@ -4,6 +4,7 @@ Applying them needs a cluster, which is Argo CD's side of the boundary."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -55,6 +56,8 @@ def test_overlay_renders_a_locked_down_service(env):
     assert "version" not in deployment["spec"]["selector"]["matchLabels"]  # selectors immutable
     spec = pod["spec"]
     assert spec["securityContext"]["runAsNonRoot"] is True
+    dockerfile = (REPO / "deploy/docker/Dockerfile.template").read_text()
+    assert f"ARG BENTO_USER_UID={spec['securityContext']['runAsUser']}\n" in dockerfile
     assert spec["automountServiceAccountToken"] is False
     (container,) = spec["containers"]
     name, _, digest = container["image"].partition("@")
@@ -90,3 +93,32 @@ def test_argocd_applications_point_at_the_overlays():
         assert app["spec"]["destination"]["namespace"] == f"conveyor-{env}"
         assert app["spec"]["syncPolicy"]["automated"] == {"prune": True, "selfHeal": True}
         assert (REPO / app["spec"]["source"]["path"] / "kustomization.yaml").is_file()
+
+
+def test_promoted_overlays_pass_the_security_scan(tmp_path):
+    """What Argo CD would apply after a promotion (a real digest in every environment) passes
+    `conveyor scan`: checkov's Kubernetes checks and our own policies, on the rendered overlays."""
+    from conveyor.environments import write_release
+    from conveyor.release import ReleaseRecord
+    from conveyor.scan.run import scan
+    from tests.promotion_repos import record
+
+    shutil.copytree(REPO / "deploy", tmp_path / "deploy")
+    policy = load_policy(REPO)
+    for env in ENVIRONMENTS:
+        write_release(tmp_path, policy, env, ReleaseRecord.model_validate(record("v1.0.0")))
+    result = scan(
+        tmp_path,
+        [tmp_path / "deploy" / "environments"],
+        REPO / "policies" / "checkov",
+        tmp_path / "out",
+    )
+    rendered = sorted(p.name for p in (tmp_path / "out" / "rendered").iterdir())
+    assert rendered == [f"deploy-environments-{env}.yaml" for env in sorted(ENVIRONMENTS)]
+    assert (
+        "ghcr.io/acme/conveyor-forecaster@sha256:"
+        in (tmp_path / "out" / "rendered" / "deploy-environments-prod.yaml").read_text()
+    )
+    assert [f"{f.policy_id} {f.file}:{f.line}" for f in result.findings] == []
+    assert result.checks_passed > 100  # checkov really ran its Kubernetes checks on them
+    assert result.suppressed == []

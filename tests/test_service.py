@@ -135,6 +135,14 @@ def service(bundle_inputs, small_params, tmp_path_factory) -> Iterator[dict[str,
     finally:
         os.environ.pop("BENTOML_HOME")
     env["CONVEYOR_MODEL_TAG"] = tag
+    # Every request is logged (flushed at once), so the tests below see the log the drift check
+    # reads, and every other test runs with the logger on the request path.
+    inference_log = tmp_path_factory.mktemp("inference-log")
+    env |= {
+        "CONVEYOR_INFERENCE_LOG_DIR": str(inference_log),
+        "CONVEYOR_INFERENCE_LOG_SAMPLE": "1",
+        "CONVEYOR_INFERENCE_LOG_FLUSH_ROWS": "1",
+    }
     port = _free_port()
     log = (bundle_inputs["work"] / "serve.log").open("w")
     process = subprocess.Popen(
@@ -173,7 +181,13 @@ def service(bundle_inputs, small_params, tmp_path_factory) -> Iterator[dict[str,
         pytest.fail("service not ready in time")
     forecaster = Forecaster.load(home / "models" / tag.replace(":", "/"))
     try:
-        yield {"base": base, "tag": tag, "first": forecaster.window[0], "home": home}
+        yield {
+            "base": base,
+            "tag": tag,
+            "first": forecaster.window[0],
+            "home": home,
+            "inference_log": inference_log,
+        }
     finally:
         os.killpg(process.pid, 15)
         process.wait(timeout=30)
@@ -305,6 +319,57 @@ def test_concurrent_requests_are_batched_without_mixing_answers(service):
     assert "forecast_requests_per_model_call_bucket" in text
 
 
+def test_requests_land_in_the_inference_log_the_drift_check_reads(service, tmp_path):
+    """With the inference log on, answered rows and their predictions reach Parquet files that
+    `conveyor monitor drift` reads; refused requests are not logged."""
+    import polars as pl
+
+    from conveyor.cli import main
+
+    first = service["first"]
+    rows = [
+        _row(
+            club_id=f"club_{club:03d}",
+            item_id=f"item_{item:04d}",
+            date=(first + dt.timedelta(days=day)).isoformat(),
+            price=3.0 + item,
+            promo=day % 2,
+        )
+        for club in (1, 2, 3)
+        for item in range(1, 13)
+        for day in range(4)
+    ]  # 144 rows: above the drift check's minimum window
+    status, answer = _call(f"{service['base']}/forecast", json.dumps({"rows": rows}).encode())
+    assert status == 200, answer
+    units = sorted(p["units"] for p in answer["predictions"])
+    deadline = time.monotonic() + 20
+    logged = pl.DataFrame()
+    while time.monotonic() < deadline:
+        files = list(service["inference_log"].rglob("*.parquet"))
+        if files:
+            logged = pl.concat([pl.read_parquet(f) for f in files], how="diagonal_relaxed")
+            if all(any(abs(v - u) < 1e-3 for v in logged["prediction"]) for u in units):
+                break
+        time.sleep(0.2)
+    assert all(any(abs(v - u) < 1e-3 for v in logged["prediction"]) for u in units)
+    assert set(logged["model_tag"]) == {service["tag"]}
+    assert "club_404" not in set(logged["club_id"])
+    code = main(
+        [
+            "monitor",
+            "drift",
+            "--reference",
+            str(service["inference_log"]),
+            "--current",
+            str(service["inference_log"]),
+            "--out",
+            str(tmp_path / "drift"),
+        ]
+    )
+    assert code == 0  # a window compared with itself: no drift
+    assert (tmp_path / "drift" / "drift.json").is_file()
+
+
 def test_build_bento_exports_a_checked_docker_context(service, bundle_inputs, tmp_path):
     """`conveyor build bento` with the served model: the Bento carries exactly that model, and its
     Dockerfile runs as a non-root user with a healthcheck (the image itself is built on GitHub)."""
@@ -336,6 +401,8 @@ def test_build_bento_exports_a_checked_docker_context(service, bundle_inputs, tm
     assert record["models_in_bento"] == [service["tag"]]
     dockerfile = (tmp_path / "out/context/env/docker/Dockerfile").read_text()
     assert "\nUSER bentoml" in dockerfile and "\nHEALTHCHECK " in dockerfile
+    # The UID the Deployment runs as (deploy/base/deployment.yaml), above the node's system UIDs.
+    assert "\nARG BENTO_USER_UID=10034\n" in dockerfile
     stored = tmp_path / "out/context/models" / service["tag"].replace(":", "/")
     assert (stored / "model.txt").is_file() and (stored / "history.parquet").is_file()
     assert home == Path(os.environ.get("BENTOML_HOME", ""))

@@ -89,6 +89,7 @@ class DemandForecaster:
     def __init__(self) -> None:
         from forecast.batching import AdaptiveBatcher
         from forecast.forecaster import Forecaster
+        from forecast.inference_log import InferenceLogger
         from forecast.model import predict_matrix
         from forecast.service_metrics import metrics
 
@@ -96,6 +97,9 @@ class DemandForecaster:
         self.version = str(self.bundle.tag)
         self.metrics = metrics()
         self.forecaster.warm_up()
+        # Sampled request/prediction log for drift monitoring; off unless configured (see
+        # forecast.inference_log: CONVEYOR_INFERENCE_LOG_DIR and CONVEYOR_INFERENCE_LOG_SAMPLE).
+        self.inference_log = InferenceLogger.from_env()
         booster = self.forecaster.booster
         self.batcher = AdaptiveBatcher(
             lambda matrix: predict_matrix(booster, matrix),
@@ -125,6 +129,8 @@ class DemandForecaster:
         self.metrics.predictions.inc(len(units))
         for value in units:
             self.metrics.prediction_value.observe(float(value))
+        if self.inference_log.enabled:
+            self.inference_log.log([row.model_dump() for row in rows], units, self.version)
         return ForecastResponse(
             model_version=self.version,
             predictions=[

@@ -1,0 +1,1 @@
+"""conveyor's own checkov policies (loaded by `checkov --external-checks-dir`)."""

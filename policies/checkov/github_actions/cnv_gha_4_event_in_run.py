@@ -1,0 +1,39 @@
+"""CNV_GHA_4: no `${{ github.event.* }}` (or head_ref) expanded inside a `run:` script."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from checkov.common.models.enums import CheckResult
+from checkov.github_actions.checks.base_github_action_check import BaseGithubActionsCheck
+from checkov.yaml_doc.enums import BlockType
+
+# Wider than checkov's CKV_GHA_2 list: any event field is attacker-controlled in some event, and
+# the expression is pasted into the script before the shell runs it.
+INJECTION = re.compile(r"\$\{\{[^}]*\b(github\.event\.|github\.head_ref\b)")
+
+
+class EventInRun(BaseGithubActionsCheck):
+    def __init__(self) -> None:
+        super().__init__(
+            name="run: scripts do not interpolate ${{ github.event.* }} expressions",
+            id="CNV_GHA_4",
+            block_type=BlockType.ARRAY,
+            supported_entities=("jobs.*.steps[]",),
+        )
+        self.guideline = (
+            "pass it through env: (e.g. `env: TITLE: ${{ github.event.pull_request.title }}`) "
+            'and use "$TITLE" in the script'
+        )
+
+    def scan_conf(self, conf: dict[str, Any]) -> tuple[CheckResult, dict[str, Any]]:
+        if not isinstance(conf, dict):
+            return CheckResult.UNKNOWN, conf
+        run = conf.get("run")
+        if isinstance(run, str) and INJECTION.search(run):
+            return CheckResult.FAILED, conf
+        return CheckResult.PASSED, conf
+
+
+check = EventInRun()

@@ -1,0 +1,59 @@
+"""The `monitoring:` section of params.yaml: which columns to compare and the drift thresholds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
+
+from conveyor.config import load_model
+
+Kind = Literal["numeric", "categorical"]
+
+
+class _Strict(BaseModel):
+    # A misspelt threshold must fail loudly, not silently fall back to a default.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Thresholds(_Strict):
+    """Limits beyond which a column counts as drifted (each is an effect size, not a p-value:
+    with millions of rows every p-value is tiny)."""
+
+    psi: float = Field(0.25, gt=0, description="categorical: population stability index")
+    ks: float = Field(0.2, gt=0, le=1, description="numeric: Kolmogorov-Smirnov statistic D")
+    unseen_share: float = Field(0.01, ge=0, le=1, description="share of never-seen categories")
+    null_share_increase: float = Field(0.05, ge=0, le=1, description="more missing than reference")
+    prediction_ks: float = Field(0.2, gt=0, le=1, description="prediction drift: KS statistic D")
+    wape_ratio: float = Field(1.25, ge=1, description="live WAPE / evaluated WAPE at most this")
+
+
+class MonitoringParams(_Strict):
+    """Everything `conveyor monitor drift` reads from params.yaml."""
+
+    features: dict[str, Kind] = Field(min_length=1)
+    prediction: str = "prediction"  # the model's output column (compared when both sides have it)
+    actual: str | None = None  # the observed target, when the current window carries it
+    evaluated_wape: str | None = Field(
+        None, pattern=r"^[^:]+:[^:]+$", description="FILE:dotted.key of the model's test WAPE"
+    )
+    thresholds: Thresholds = Thresholds()
+    min_rows: PositiveInt = 100  # a smaller window cannot support a verdict either way
+    sample_rows: PositiveInt = 200_000  # KS / Wasserstein sample per side (seeded)
+    seed: int = 0
+    bins: int = Field(10, ge=2, le=100)  # quantile bins of the reference for numeric PSI
+
+    @model_validator(mode="after")
+    def _distinct_roles(self) -> MonitoringParams:
+        for role, column in (("prediction", self.prediction), ("actual", self.actual)):
+            if column in self.features:
+                raise ValueError(f"{role} column {column!r} is also listed under features")
+        if self.actual is not None and self.evaluated_wape is None:
+            raise ValueError("actual needs evaluated_wape (FILE:key of the model's test WAPE)")
+        return self
+
+
+def load_monitoring(params: Path) -> MonitoringParams:
+    """The `monitoring:` section of ``params``, validated (errors name file, line and key)."""
+    return load_model(params, MonitoringParams, section="monitoring")

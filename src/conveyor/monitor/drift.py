@@ -1,0 +1,299 @@
+"""`conveyor monitor drift`: compare a current window with the training reference, column by
+column, plus prediction drift and (when actuals are present) live WAPE against the evaluated one.
+
+Memory: windows are scanned lazily and read one column at a time. PSI, category shares and
+missing shares use every row; KS and Wasserstein use a seeded uniform sample without replacement
+of at most ``monitoring.sample_rows`` non-missing values per side (numpy ``default_rng(seed)``),
+whose sampling error (~1/sqrt(n)) is far below any useful threshold.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from conveyor.errors import ConfigError, DataError
+from conveyor.metrics import read_current
+from conveyor.monitor import stats
+from conveyor.monitor.config import MonitoringParams
+from conveyor.monitor.frames import Window, missing_mask, open_window, sample_indices
+
+PLOT_BINS = 40
+TOP_CATEGORIES = 15
+
+
+@dataclass
+class DriftResult:
+    """Every column's verdict (worst first), prediction drift, live performance, and notes."""
+
+    reference: dict[str, object]
+    current: dict[str, object]
+    columns: list[stats.ColumnDrift]
+    prediction: stats.ColumnDrift | None
+    performance: dict[str, object] | None
+    params: MonitoringParams
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def drifted_columns(self) -> list[str]:
+        """Names of the drifted feature columns, worst first."""
+        return [c.column for c in self.columns if c.drifted]
+
+    @property
+    def drifted(self) -> bool:
+        """True when a feature, the predictions or live performance is beyond its threshold."""
+        return bool(
+            self.drifted_columns
+            or (self.prediction is not None and self.prediction.drifted)
+            or (self.performance is not None and self.performance["degraded"])
+        )
+
+    def to_json(self) -> dict[str, object]:
+        """The machine verdict written to drift.json (plot data left out)."""
+
+        def column(c: stats.ColumnDrift) -> dict[str, object]:
+            data = asdict(c)
+            data.pop("plot")
+            data["null_share"] = {"reference": c.null_share[0], "current": c.null_share[1]}
+            return data
+
+        return {
+            "drifted": self.drifted,
+            "drifted_columns": self.drifted_columns,
+            "reference": self.reference,
+            "current": self.current,
+            "columns": [column(c) for c in self.columns],
+            "prediction": column(self.prediction) if self.prediction else None,
+            "performance": self.performance,
+            "thresholds": self.params.thresholds.model_dump(),
+            "method": {
+                "numeric": "Kolmogorov-Smirnov D (scipy.stats.ks_2samp) gates; Wasserstein "
+                "distance / reference std (scipy.stats.wasserstein_distance) and PSI over "
+                f"{self.params.bins} reference-quantile bins (numpy) are reported",
+                "categorical": "PSI over categories (scipy.special.rel_entr, empty shares "
+                f"floored at {stats.EPSILON:g}) and the share of never-seen categories",
+                "sampling": "KS and Wasserstein on a seeded uniform sample without replacement "
+                f"(numpy default_rng({self.params.seed})) of at most {self.params.sample_rows:,} "
+                "values per side; every other figure uses all rows",
+            },
+            "notes": self.notes,
+        }
+
+
+def run(
+    reference: Path, current: Path, params: MonitoringParams, root: Path = Path()
+) -> DriftResult:
+    """Compare ``current`` with ``reference``; usage problems raise DataError/ConfigError."""
+    ref = open_window(reference, "reference")
+    cur = open_window(current, "current")
+    for window in (ref, cur):
+        if window.rows == 0:
+            raise DataError(f"{window.origin}: the window is empty (0 rows): nothing to compare")
+        if window.rows < params.min_rows:
+            raise DataError(
+                f"{window.origin}: {window.rows} row{'s' if window.rows != 1 else ''}, fewer than "
+                f"monitoring.min_rows={params.min_rows}: too few to tell drift from noise"
+            )
+    _check_schemas(ref, cur, params)
+    notes: list[str] = []
+    columns = [_compare(name, kind, ref, cur, params) for name, kind in params.features.items()]
+    columns.sort(key=lambda c: (not c.drifted, -c.severity, c.column))
+    prediction = _prediction(ref, cur, params, notes)
+    performance = _performance(cur, params, root, notes)
+    return DriftResult(
+        {"path": str(reference), "rows": ref.rows},
+        {"path": str(current), "rows": cur.rows},
+        columns,
+        prediction,
+        performance,
+        params,
+        notes,
+    )
+
+
+def _family(dtype: pl.DataType) -> str:
+    if dtype == pl.Null:
+        return "null"  # all values missing: fits any schema, and the missing-share rule fires
+    if dtype == pl.Boolean or dtype.is_integer():
+        return "integer"
+    if dtype.is_float() or dtype.is_decimal():
+        return "float"
+    if dtype in (pl.String, pl.Categorical) or isinstance(dtype, pl.Enum):
+        return "string"
+    if dtype.is_temporal():
+        return "temporal"
+    return str(dtype)
+
+
+def _check_schemas(ref: Window, cur: Window, params: MonitoringParams) -> None:
+    """Every monitored column exists on both sides with compatible types, or a one-line error."""
+    for window in (ref, cur):
+        missing = [name for name in params.features if name not in window.schema]
+        if missing:
+            raise DataError(
+                f"{window.origin}: missing monitored column(s) {', '.join(missing)} "
+                f"(params.yaml monitoring.features; it has: {', '.join(window.schema)})"
+            )
+    problems = []
+    for name, kind in params.features.items():
+        a, b = _family(ref.schema[name]), _family(cur.schema[name])
+        if kind == "numeric":
+            bad = [
+                f"{side} is {dtype}"
+                for side, fam, dtype in (
+                    ("reference", a, ref.schema[name]),
+                    ("current", b, cur.schema[name]),
+                )
+                if fam not in ("integer", "float", "null")
+            ]
+            if bad:
+                problems.append(f"{name} is numeric in monitoring.features but {', '.join(bad)}")
+        elif "null" not in (a, b) and a != b and {a, b} != {"integer", "float"}:
+            problems.append(
+                f"{name} is {ref.schema[name]} in reference, {cur.schema[name]} in current"
+            )
+    if problems:
+        raise DataError(f"reference and current have different schemas: {'; '.join(problems)}")
+
+
+def _values(series: pl.Series) -> tuple[np.ndarray, float]:
+    """Non-missing values as float64, and the share of missing ones."""
+    missing = missing_mask(series)
+    values = series.cast(pl.Float64).to_numpy()[~missing] if len(series) else np.array([])
+    return values, float(missing.mean()) if len(missing) else 0.0
+
+
+def _sample(values: np.ndarray, params: MonitoringParams) -> np.ndarray:
+    picked = sample_indices(len(values), params.sample_rows, params.seed)
+    return values if picked is None else values[picked]
+
+
+def _numeric(
+    name: str, ref: Window, cur: Window, params: MonitoringParams, limit: float, role: str
+) -> stats.ColumnDrift:
+    ref_values, ref_missing = _values(ref.column(name))
+    cur_values, cur_missing = _values(cur.column(name))
+    ref_sample, cur_sample = _sample(ref_values, params), _sample(cur_values, params)
+    result = stats.numeric(name, ref_sample, cur_sample, limit, role)
+    if len(ref_values) and len(cur_values):
+        # Bin edges from the reference sample (its quantiles are exact to ~1/sqrt(n)); PSI
+        # counts every value, a cheap pass over a few sorted edges.
+        edges = stats.quantile_edges(ref_sample, params.bins)
+        result.psi = stats.binned_psi(ref_values, cur_values, edges)
+        result.plot = _histograms(ref_sample, cur_sample)
+    stats.judge_missing(result, ref_missing, cur_missing, params.thresholds.null_share_increase)
+    return result
+
+
+def _counts(series: pl.Series) -> tuple[dict[str, int], float]:
+    """Category counts keyed by text (so 0/1 codes match whatever their integer width) and the
+    share of missing values. Counted in the column's own type, then named: casting 10M values
+    to text first would cost more than the counting."""
+    missing = missing_mask(series)
+    kept = series.filter(pl.Series(~missing)) if missing.any() else series
+    # The same code must get the same name on both sides: 1, 1.0 and True are all "1".
+    if kept.dtype == pl.Boolean or (kept.dtype.is_float() and (kept == kept.round(0)).all()):
+        kept = kept.cast(pl.Int64)
+    counts = kept.value_counts()
+    names = counts[kept.name].cast(pl.String).to_list()
+    table = dict(zip(names, counts["count"].to_list(), strict=True))
+    return table, float(missing.mean()) if len(missing) else 0.0
+
+
+def _compare(
+    name: str, kind: str, ref: Window, cur: Window, params: MonitoringParams
+) -> stats.ColumnDrift:
+    limits = params.thresholds
+    if kind == "numeric":
+        return _numeric(name, ref, cur, params, limits.ks, "feature")
+    ref_counts, ref_missing = _counts(ref.column(name))
+    cur_counts, cur_missing = _counts(cur.column(name))
+    result = stats.categorical(name, ref_counts, cur_counts, limits.psi, limits.unseen_share)
+    stats.judge_missing(result, ref_missing, cur_missing, limits.null_share_increase)
+    result.plot = _shares(ref_counts, cur_counts)
+    return result
+
+
+def _prediction(
+    ref: Window, cur: Window, params: MonitoringParams, notes: list[str]
+) -> stats.ColumnDrift | None:
+    column = params.prediction
+    absent = [w.origin for w in (ref, cur) if column not in w.schema]
+    if absent:
+        notes.append(
+            f"prediction drift not measured: no {column!r} column in {' or '.join(absent)}"
+        )
+        return None
+    return _numeric(column, ref, cur, params, params.thresholds.prediction_ks, "prediction")
+
+
+def _performance(
+    cur: Window, params: MonitoringParams, root: Path, notes: list[str]
+) -> dict[str, object] | None:
+    """Live WAPE on rows with both actual and prediction, against the evaluated WAPE."""
+    needed = [c for c in (params.actual, params.prediction) if c is not None]
+    absent = [c for c in needed if c not in cur.schema]
+    if params.actual is None or absent:
+        what = f"no {' or '.join(map(repr, absent))} column" if absent else "no actual configured"
+        notes.append(f"live WAPE not measured: {what} in the current window")
+        return None
+    # The params validator guarantees evaluated_wape whenever `actual` is set.
+    file, key = str(params.evaluated_wape).split(":", 1)
+    metrics = read_current(root / file)
+    if metrics is None:
+        raise ConfigError(f"monitoring.evaluated_wape: {file}: file not found")
+    evaluated = metrics.get(key)
+    if evaluated is None or not np.isfinite(evaluated) or evaluated <= 0:
+        raise ConfigError(f"monitoring.evaluated_wape: {file} has no positive number at {key!r}")
+    pairs = cur.frame.select(params.actual, params.prediction).drop_nulls().collect()
+    actual = pairs[params.actual].cast(pl.Float64).to_numpy()
+    predicted = pairs[params.prediction].cast(pl.Float64).to_numpy()
+    keep = np.isfinite(actual) & np.isfinite(predicted)
+    total = float(np.abs(actual[keep]).sum())
+    if total == 0:
+        notes.append("live WAPE not measured: no non-zero actuals in the current window")
+        return None
+    live = float(np.abs(predicted[keep] - actual[keep]).sum()) / total
+    limit = evaluated * params.thresholds.wape_ratio
+    return {
+        "rows": int(keep.sum()),
+        "live_wape": live,
+        "evaluated_wape": evaluated,
+        "ratio": live / evaluated,
+        "limit": limit,
+        "degraded": live > limit,
+    }
+
+
+def _histograms(reference: np.ndarray, current: np.ndarray) -> dict[str, object]:
+    """Densities of both sides on shared bins spanning the central 99% of both (for the plot)."""
+    low = float(min(np.quantile(reference, 0.005), np.quantile(current, 0.005)))
+    high = float(max(np.quantile(reference, 0.995), np.quantile(current, 0.995)))
+    if high <= low:
+        high = low + 1.0
+    edges = np.linspace(low, high, PLOT_BINS + 1)
+    ref_density = np.histogram(reference, edges, density=True)[0]
+    cur_density = np.histogram(current, edges, density=True)[0]
+    return {
+        "edges": edges.tolist(),
+        "reference": ref_density.tolist(),
+        "current": cur_density.tolist(),
+    }
+
+
+def _shares(reference: dict[str, int], current: dict[str, int]) -> dict[str, object]:
+    """Shares of the most frequent categories of either side (for the plot)."""
+    ref_total, cur_total = max(sum(reference.values()), 1), max(sum(current.values()), 1)
+    both = {
+        n: max(reference.get(n, 0) / ref_total, current.get(n, 0) / cur_total)
+        for n in set(reference) | set(current)
+    }
+    names = sorted(both, key=lambda n: (-both[n], n))[:TOP_CATEGORIES]
+    return {
+        "categories": names,
+        "reference": [reference.get(n, 0) / ref_total for n in names],
+        "current": [current.get(n, 0) / cur_total for n in names],
+    }

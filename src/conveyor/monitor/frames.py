@@ -1,0 +1,82 @@
+"""Open a reference or current window (a Parquet/CSV file or a folder of Parquet files) lazily,
+and read it one column at a time, so a 10M-row window never sits in memory whole."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from conveyor.errors import DataError
+
+# Exceptions polars raises for unreadable, corrupt or inconsistent files.
+_READ_ERRORS = (pl.exceptions.PolarsError, OSError, ValueError)
+
+
+@dataclass(frozen=True)
+class Window:
+    """A lazily scanned data set: its origin, schema and row count."""
+
+    origin: str
+    frame: pl.LazyFrame
+    schema: dict[str, pl.DataType]
+    rows: int
+
+    def column(self, name: str) -> pl.Series:
+        """Every value of one column (a read of that column only)."""
+        try:
+            return self.frame.select(name).collect().to_series()
+        except _READ_ERRORS as exc:
+            raise DataError(
+                f"{self.origin}: cannot read column {name!r} ({_first_line(exc)})"
+            ) from None
+
+
+def open_window(path: Path, role: str) -> Window:
+    """Scan ``path``: a .parquet or .csv file, or a folder whose *.parquet files (any depth, e.g.
+    the inference log's ``log_date=YYYY-MM-DD/`` partitions) form one data set."""
+    origin = f"{role} {path}"
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*.parquet") if p.is_file())
+        if not files:
+            raise DataError(f"{origin}: no .parquet files in this folder (the window is empty)")
+        frame = pl.scan_parquet(files, hive_partitioning=False)
+    elif path.is_file() and path.suffix.lower() == ".parquet":
+        frame = pl.scan_parquet(path)
+    elif path.is_file() and path.suffix.lower() == ".csv":
+        frame = pl.scan_csv(path, infer_schema_length=10_000)
+    elif path.exists():
+        raise DataError(
+            f"{origin}: expected a .parquet or .csv file, or a folder of .parquet files"
+        )
+    else:
+        raise DataError(f"{origin}: no such file or folder")
+    try:
+        schema = dict(frame.collect_schema())
+        rows = int(frame.select(pl.len()).collect().item())
+    except _READ_ERRORS as exc:
+        raise DataError(f"{origin}: cannot read ({_first_line(exc)})") from None
+    return Window(origin, frame, schema, rows)
+
+
+def missing_mask(series: pl.Series) -> np.ndarray:
+    """True where a value is missing: null, or NaN in a float column."""
+    mask = series.is_null()
+    if series.dtype.is_float():
+        mask = mask | series.is_nan()
+    return mask.to_numpy()
+
+
+def sample_indices(rows: int, limit: int, seed: int) -> np.ndarray | None:
+    """Sorted row positions of a seeded uniform sample without replacement, or None (all rows)
+    when the window is no larger than ``limit``."""
+    if rows <= limit:
+        return None
+    return np.sort(np.random.default_rng(seed).choice(rows, size=limit, replace=False))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

@@ -1,0 +1,107 @@
+"""The drift verdict as markdown (worst columns first) and as terminal lines."""
+
+from __future__ import annotations
+
+from conveyor.monitor.drift import DriftResult
+from conveyor.monitor.stats import ColumnDrift
+
+
+def _num(value: float | None, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def _row(c: ColumnDrift) -> str:
+    verdict = "**drift**" if c.drifted else "ok"
+    why = "; ".join(c.reasons).replace("|", "\\|") or "-"
+    return (
+        f"| `{c.column}` | {c.kind} | {verdict} | {_num(c.psi)} | {_num(c.ks)} | "
+        f"{_num(c.wasserstein)} | {_pct(c.unseen_share)} | {_pct(c.null_share[0])} → "
+        f"{_pct(c.null_share[1])} | {why} |"
+    )
+
+
+def headline(result: DriftResult) -> str:
+    """One line: the verdict and what drifted."""
+    rows = f"{result.current['rows']:,} current vs {result.reference['rows']:,} reference rows"
+    if not result.drifted:
+        return f"No drift: every monitored column within its threshold ({rows})."
+    parts = []
+    if result.drifted_columns:
+        parts.append("features " + ", ".join(result.drifted_columns))
+    if result.prediction is not None and result.prediction.drifted:
+        parts.append("predictions")
+    if result.performance is not None and result.performance["degraded"]:
+        parts.append("live WAPE")
+    return f"Drift: {'; '.join(parts)} ({rows})."
+
+
+def markdown(result: DriftResult, plots: dict[str, str] | None = None) -> str:
+    """The report: verdict, a table of columns worst first, predictions, performance, method."""
+    lines = [
+        "## Drift report",
+        "",
+        headline(result),
+        "",
+        f"Reference: `{result.reference['path']}` · current: `{result.current['path']}`",
+        "",
+        "| column | kind | verdict | PSI | KS D | Wasserstein (sd) | unseen | missing | why |",
+        "|---|---|---|---|---|---|---|---|---|",
+        *(_row(c) for c in result.columns),
+    ]
+    if result.prediction is not None:
+        lines += [
+            "",
+            "### Predictions",
+            "",
+            "| column | kind | verdict | PSI | KS D | Wasserstein (sd) | unseen | missing | why |",
+            "|---|---|---|---|---|---|---|---|---|",
+            _row(result.prediction),
+        ]
+    if result.performance is not None:
+        p = result.performance
+        state = "**degraded**" if p["degraded"] else "ok"
+        lines += [
+            "",
+            "### Live performance",
+            "",
+            f"WAPE on {p['rows']:,} rows with actuals: {p['live_wape']:.3f} vs evaluated "
+            f"{p['evaluated_wape']:.3f} (ratio {p['ratio']:.2f}, limit {p['limit']:.3f}): {state}",
+        ]
+    if result.notes:
+        lines += ["", *(f"- {note}" for note in result.notes)]
+    if plots:
+        lines += ["", "### Distributions", ""]
+        lines += [f"![{name}]({path})" for name, path in plots.items()]
+    t = result.params.thresholds
+    lines += [
+        "",
+        f"Thresholds (params.yaml `monitoring.thresholds`): PSI > {t.psi:g}, KS D > {t.ks:g}, "
+        f"unseen share > {t.unseen_share:g}, missing share +{t.null_share_increase:g}, "
+        f"prediction KS D > {t.prediction_ks:g}, live WAPE > {t.wape_ratio:g} x evaluated. "
+        "KS D gates numeric columns, PSI categorical ones; the other figures are for reading.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def terminal(result: DriftResult) -> str:
+    """Drifted columns one per line, worst first, then the headline."""
+    lines = []
+    drifted = [c for c in result.columns if c.drifted]
+    if result.prediction is not None and result.prediction.drifted:
+        drifted.append(result.prediction)
+    for c in drifted:
+        lines.append(f"DRIFT {c.column}: {'; '.join(c.reasons)}")
+    if result.performance is not None and result.performance["degraded"]:
+        p = result.performance
+        lines.append(
+            f"DRIFT live WAPE {p['live_wape']:.3f} > {p['limit']:.3f} "
+            f"(evaluated {p['evaluated_wape']:.3f})"
+        )
+    lines += [f"note: {note}" for note in result.notes]
+    lines.append(headline(result))
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Security scans: checkov with conveyor's policies, secrets, composite actions, pip-audit."""

@@ -1,0 +1,86 @@
+"""pip-audit over the locked dependencies. It needs the advisory service (PyPI), so it runs in
+`make scan` and CI; the report it writes is parsed here into findings."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from conveyor.errors import UserError
+from conveyor.files import atomic_path
+from conveyor.scan.model import Finding
+from conveyor.tools import failure_reason, run
+
+
+def export_requirements(root: Path, uv: str, target: Path) -> Path:
+    """uv.lock as a hashed requirements file (every group): exactly what gets installed."""
+    result = run(
+        [
+            uv,
+            "export",
+            "--frozen",
+            "--all-groups",
+            "--no-emit-project",
+            "--format",
+            "requirements-txt",
+        ],
+        cwd=root,
+    )
+    if result.returncode != 0:
+        raise UserError(f"uv export failed: {failure_reason(result)}")
+    with atomic_path(target) as tmp:
+        tmp.write_text(result.stdout, encoding="utf-8")
+    return target
+
+
+def audit_command(requirements: Path, report: Path) -> list[str]:
+    """pip-audit on pinned, hashed requirements: no resolver, no install (--disable-pip)."""
+    return [
+        sys.executable,
+        "-m",
+        "pip_audit",
+        "--disable-pip",
+        "--requirement",
+        str(requirements),
+        "--format",
+        "json",
+        "--output",
+        str(report),
+        "--progress-spinner",
+        "off",
+    ]
+
+
+def parse_report(path: Path) -> list[Finding]:
+    """One finding per vulnerable package version and advisory in a pip-audit JSON report."""
+    try:
+        data: Any = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such pip-audit report") from None
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path}: not a pip-audit JSON report ({exc.msg})") from None
+    deps = data.get("dependencies") if isinstance(data, dict) else None
+    if not isinstance(deps, list):
+        raise UserError(f"{path}: not a pip-audit JSON report (no `dependencies` list)")
+    findings = []
+    for dep in deps:
+        for vuln in dep.get("vulns") or []:
+            fixes = ", ".join(vuln.get("fix_versions") or []) or "none published yet"
+            aliases = ", ".join(vuln.get("aliases") or [])
+            findings.append(
+                Finding(
+                    policy_id=vuln["id"],
+                    title=f"{dep['name']} {dep['version']} has a known vulnerability"
+                    + (f" ({aliases})" if aliases else ""),
+                    severity="high",
+                    file="uv.lock",
+                    line=1,
+                    remedy=f"upgrade {dep['name']} (fixed in: {fixes}) with `uv lock "
+                    f"--upgrade-package {dep['name']}`",
+                    resource=f"{dep['name']}=={dep['version']}",
+                    source="pip-audit",
+                )
+            )
+    return findings

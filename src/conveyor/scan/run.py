@@ -1,0 +1,149 @@
+"""`conveyor scan`: collect files, run checkov and conveyor's own checks, apply reviewed
+suppressions, write SARIF, JUnit, JSON and markdown."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+from conveyor.files import atomic_path
+from conveyor.scan import actions, checkov, suppress, targets
+from conveyor.scan.formats import FORMATS
+from conveyor.scan.model import Finding, ScanResult, Suppressed
+from conveyor.scan.render import render
+from conveyor.scan.settings import load_baseline, load_config
+
+# What checkov must have read, per framework: a file it skipped (schema-invalid workflow,
+# unreadable manifest) would otherwise pass without a word.
+CHECKED_KINDS = ("workflows", "manifests", "dockerfiles", "rendered")
+
+
+def _rel(path: Path, root: Path) -> Path:
+    full = path.resolve()
+    return full.relative_to(root.resolve()) if full.is_relative_to(root.resolve()) else full
+
+
+def scan(
+    root: Path, paths: list[Path], policy_dir: Path, out: Path, extra: list[Finding] | None = None
+) -> ScanResult:
+    """Scan ``paths`` (default: the repository) and return every finding and suppression."""
+    config = load_config(policy_dir)
+    baseline = load_baseline(policy_dir)
+    files = targets.collect(root, paths, [e.path for e in config.exclude])
+    # our own previous outputs (rendered manifests, reports) are not sources
+    files = [f for f in files if not (root / f).resolve().is_relative_to(out.resolve())]
+    found, findings = targets.classify(root, files)
+    rendered, render_problems = render(root, found.kustomize_dirs, out / "rendered")
+    rendered = [_rel(p, root) for p in rendered]
+    findings += render_problems + list(extra or [])
+
+    by_kind = {
+        "workflows": found.workflows,
+        "actions": found.actions,
+        "manifests": found.manifests,
+        "rendered": rendered,
+        "dockerfiles": found.dockerfiles,
+        "secrets": found.all_files,
+    }
+    with tempfile.TemporaryDirectory(prefix="conveyor-scan-") as tmp:
+        settings = Path(tmp) / "settings.json"
+        settings.write_text(json.dumps({"allowed_registries": config.allowed_registries}))
+        output = checkov.run_checkov(
+            root, sorted(set(found.all_files) | set(rendered)), policy_dir, config, settings
+        )
+    allowed = {kind: {p.as_posix() for p in by_kind[kind]} for kind in by_kind}
+    framework_files = {
+        "kubernetes": allowed["manifests"] | allowed["rendered"],
+        "dockerfile": allowed["dockerfiles"],
+    }
+    # checkov reads every YAML it is given as Kubernetes; kustomize bases only count rendered.
+    output.failed = [c for c in output.failed if _belongs(c, framework_files)]
+    output.skipped = [c for c in output.skipped if _belongs(c, framework_files)]
+    findings += [checkov.to_finding(c, config) for c in output.failed]
+    suppressed, unexplained = checkov.inline_skips(output)
+    findings += unexplained
+    for kind in CHECKED_KINDS:
+        expected = allowed[kind]
+        if kind in ("manifests", "rendered"):  # a Service or NetworkPolicy alone has no checks
+            expected = {p for p in expected if targets.has_workload(root / p)}
+        for path in sorted(expected - output.seen_files):
+            findings.append(_unread(path, kind))
+
+    for action in found.actions:
+        for finding in actions.scan_action(root, action, config):
+            skip = actions.inline_skip(root, finding)
+            if skip is None:
+                findings.append(finding)
+            elif skip[1]:
+                suppressed.append(
+                    Suppressed(finding.policy_id, finding.file, finding.line, skip[1], "inline")
+                )
+            else:
+                findings.append(
+                    Finding(
+                        "CNV_SKIP_1",
+                        "Suppression without a reason",
+                        "high",
+                        finding.file,
+                        finding.line,
+                        f"give the skip of {finding.policy_id} a reason: "
+                        f"checkov:skip={finding.policy_id}:<why this is safe>",
+                        source="conveyor",
+                    )
+                )
+
+    scanned = {p.as_posix() for p in found.all_files}
+    findings, from_baseline = suppress.apply_baseline(findings, baseline, scanned)
+    return ScanResult(
+        findings=findings,
+        suppressed=suppressed + from_baseline,
+        files={kind: sorted(allowed[kind]) for kind in by_kind if allowed[kind]},
+        checks_passed=output.passed,
+    )
+
+
+def _belongs(check: dict, framework_files: dict[str, set[str]]) -> bool:
+    kind = check.get("_check_type")
+    return kind not in framework_files or check["_file"] in framework_files[kind]
+
+
+def _unread(path: str, kind: str) -> Finding:
+    what = {
+        "workflows": "it is not a valid GitHub Actions workflow (checkov's schema)",
+        "manifests": "checkov could not read it as Kubernetes manifests",
+        "rendered": "checkov could not read the rendered manifests",
+        "dockerfiles": "checkov could not read it as a Dockerfile",
+    }[kind]
+    return Finding(
+        "CNV_PARSE_1",
+        "File was not checked",
+        "high",
+        path,
+        1,
+        f"fix the file so it can be checked: {what}",
+        source="conveyor",
+    )
+
+
+def write_outputs(result: ScanResult, out: Path) -> None:
+    """scan.sarif, scan.junit.xml, scan.json and scan.md under ``out``."""
+    for name, formatter in FORMATS.items():
+        with atomic_path(out / name) as tmp:
+            tmp.write_text(formatter.format(result), encoding="utf-8")
+
+
+def terminal_lines(result: ScanResult) -> list[str]:
+    """One line per finding (policy, severity, file:line, what to change), then the verdict."""
+    lines = [
+        f"FAIL [{f.severity}] {f.policy_id} {f.where()}: {f.title} -> {f.remedy}"
+        for f in result.sorted_findings()
+    ]
+    files = sum(len(v) for k, v in result.files.items() if k != "secrets")
+    total = len(result.files.get("secrets", []))
+    verdict = "passed" if result.clean else f"FAILED ({len(result.findings)} finding(s))"
+    lines.append(
+        f"scan: {verdict}: {total} files ({files} workflows/actions/manifests/Dockerfiles), "
+        f"{result.checks_passed} checks passed, {len(result.suppressed)} suppressed with a reason"
+    )
+    return lines

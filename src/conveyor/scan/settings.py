@@ -1,0 +1,73 @@
+"""policies/checkov/config.yaml and the reviewed baseline, validated."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from conveyor.config import load_model
+from conveyor.scan.model import Severity
+
+POLICY_DIR = Path("policies/checkov")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Exclusion(_Strict):
+    """A path glob the repository scan leaves out, and why."""
+
+    path: str = Field(min_length=1)
+    reason: str = Field(min_length=10)
+
+
+class GlobalSkip(_Strict):
+    """A checkov check that does not apply to this repository at all, and why."""
+
+    id: str = Field(pattern=r"^[A-Z][A-Z0-9_]+$")
+    reason: str = Field(min_length=10)
+
+
+class PolicyInfo(_Strict):
+    """Severity and the one-line remedy printed with a finding."""
+
+    severity: Severity
+    remedy: str = Field(min_length=5)
+
+
+class ScanConfig(_Strict):
+    """The scan's settings (see policies/checkov/config.yaml)."""
+
+    allowed_registries: list[str] = Field(default_factory=list)
+    exclude: list[Exclusion] = Field(default_factory=list)
+    skip_checks: list[GlobalSkip] = Field(default_factory=list)
+    policies: dict[str, PolicyInfo] = Field(default_factory=dict)
+
+
+class BaselineEntry(_Strict):
+    """One reviewed suppression: a policy at a file (optionally one resource), with its reason.
+    An empty reason is kept so that the scan can report it as a finding of its own."""
+
+    id: str = Field(pattern=r"^[A-Z][A-Z0-9_]+$")
+    file: str = Field(min_length=1)
+    resource: str | None = None
+    reason: str = ""
+
+
+class Baseline(_Strict):
+    """policies/checkov/baseline.yaml."""
+
+    suppressions: list[BaselineEntry] = Field(default_factory=list)
+
+
+def load_config(policy_dir: Path) -> ScanConfig:
+    """The scan settings from ``policy_dir/config.yaml``."""
+    return load_model(policy_dir / "config.yaml", ScanConfig)
+
+
+def load_baseline(policy_dir: Path) -> Baseline:
+    """The reviewed suppressions from ``policy_dir/baseline.yaml`` (none when it is absent)."""
+    path = policy_dir / "baseline.yaml"
+    return load_model(path, Baseline) if path.is_file() else Baseline()

@@ -1,0 +1,173 @@
+"""Which files a scan looks at, and what kind each one is."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from conveyor.errors import UserError
+from conveyor.scan.model import Finding
+from conveyor.tools import run
+
+# Never ours to scan: environments, caches, VCS internals.
+SKIP_DIRS = {
+    ".git",
+    ".venv",
+    ".tools",
+    "node_modules",
+    "__pycache__",
+    ".ruff_cache",
+    ".pytest_cache",
+    ".hypothesis",
+    ".dvc-remote",
+    "cache",
+}
+BENTO_DOCKERFILE = Path("build/bento/context/env/docker/Dockerfile")
+KUSTOMIZATIONS = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+WORKLOADS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "Pod", "ReplicaSet"}
+MAX_BYTES = 2_000_000  # larger files are data, not configuration
+
+
+@dataclass
+class Targets:
+    """Files to scan, by kind (paths relative to the root)."""
+
+    workflows: list[Path] = field(default_factory=list)
+    actions: list[Path] = field(default_factory=list)
+    dockerfiles: list[Path] = field(default_factory=list)
+    manifests: list[Path] = field(default_factory=list)
+    kustomize_dirs: list[Path] = field(default_factory=list)
+    all_files: list[Path] = field(default_factory=list)  # for the secrets scan
+
+
+def _walk(root: Path, start: Path) -> list[Path]:
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root / start):
+        dirnames[:] = [d for d in dirnames if d not in SKIP_DIRS]
+        found += [(Path(dirpath) / name).relative_to(root) for name in filenames]
+    return found
+
+
+def _git_files(root: Path) -> list[Path] | None:
+    """Tracked and untracked-but-not-ignored files: what a commit could carry."""
+    result = run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=root)
+    if result.returncode != 0:
+        return None
+    return [Path(p) for p in result.stdout.split("\0") if p and (root / p).is_file()]
+
+
+def collect(root: Path, paths: list[Path], excludes: list[str]) -> list[Path]:
+    """Files under the given paths (default: the repository, as git sees it, plus the exported
+    Bento's Dockerfile), minus ``excludes`` globs. A path that does not exist is a usage error."""
+    files: list[Path] = []
+    if not paths:
+        files = _git_files(root) or _walk(root, Path())
+        if (root / BENTO_DOCKERFILE).is_file():  # git-ignored build output, scanned when present
+            files.append(BENTO_DOCKERFILE)
+        files = [f for f in files if not any(fnmatch.fnmatch(f.as_posix(), g) for g in excludes)]
+    for path in paths:
+        full = path if path.is_absolute() else root / path
+        if not full.exists():
+            raise UserError(f"{path}: no such file or directory")
+        rel = full.resolve().relative_to(root.resolve()) if _inside(full, root) else full
+        files += _walk(root, rel) if full.is_dir() else [rel]
+    return sorted({f for f in files if (root / f).stat().st_size <= MAX_BYTES})
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path.resolve().is_relative_to(root.resolve())
+
+
+def is_yaml(path: Path) -> bool:
+    """A YAML file by its name."""
+    return path.suffix in (".yml", ".yaml")
+
+
+def is_dockerfile(path: Path) -> bool:
+    """Dockerfile, x.Dockerfile or Dockerfile.x, but not a template that still needs rendering."""
+    name = path.name
+    if name.endswith((".template", ".j2", ".jinja")):
+        return False
+    return name == "Dockerfile" or name.endswith(".Dockerfile") or name.startswith("Dockerfile.")
+
+
+def yaml_problem(root: Path, path: Path) -> tuple[int, str] | None:
+    """Line and reason when the file is not well-formed YAML (checkov skips such files silently)."""
+    try:
+        list(yaml.safe_load_all((root / path).read_text(encoding="utf-8")))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        return (mark.line + 1 if mark else 1), problem
+    except UnicodeDecodeError:
+        return 1, "not UTF-8 text"
+    return None
+
+
+def _is_manifest(root: Path, path: Path) -> bool:
+    docs = yaml.safe_load_all((root / path).read_text(encoding="utf-8"))
+    return any(isinstance(d, dict) and "apiVersion" in d and "kind" in d for d in docs)
+
+
+def has_workload(path: Path) -> bool:
+    """Whether the manifests hold a workload (something that runs containers)."""
+    docs = yaml.safe_load_all(path.read_text(encoding="utf-8"))
+    return any(isinstance(d, dict) and d.get("kind") in WORKLOADS for d in docs)
+
+
+def _kustomize_roots(root: Path, files: list[Path]) -> list[Path]:
+    """Kustomization directories that no other kustomization includes: the overlays to render."""
+    dirs = {f.parent for f in files if f.name in KUSTOMIZATIONS}
+    included: set[Path] = set()
+    for d in dirs:
+        name = next(n for n in KUSTOMIZATIONS if (root / d / n).is_file())
+        data = yaml.safe_load((root / d / name).read_text(encoding="utf-8")) or {}
+        for key in ("resources", "bases", "components"):
+            for entry in data.get(key) or []:
+                target = Path(os.path.normpath(d / str(entry)))
+                if target in dirs:
+                    included.add(target)
+    return sorted(dirs - included)
+
+
+def classify(root: Path, files: list[Path]) -> tuple[Targets, list[Finding]]:
+    """Sort files by kind; malformed YAML is a finding (CNV_YAML_1), never a silent skip."""
+    targets = Targets(all_files=list(files))
+    problems: list[Finding] = []
+    good_yaml = []
+    for f in files:
+        if is_yaml(f):
+            problem = yaml_problem(root, f)
+            if problem:
+                line, reason = problem
+                problems.append(
+                    Finding(
+                        "CNV_YAML_1",
+                        "File is not valid YAML",
+                        "high",
+                        f.as_posix(),
+                        line,
+                        f"fix the YAML syntax ({reason}); unparsed files go unchecked",
+                        source="conveyor",
+                    )
+                )
+            else:
+                good_yaml.append(f)
+        elif is_dockerfile(f):
+            targets.dockerfiles.append(f)
+    targets.kustomize_dirs = _kustomize_roots(root, good_yaml)
+    kustomized = {f.parent for f in good_yaml if f.name in KUSTOMIZATIONS}
+    for f in good_yaml:
+        if "/.github/workflows/" in f"/{f.as_posix()}":
+            targets.workflows.append(f)
+        elif f.name in ("action.yml", "action.yaml"):
+            targets.actions.append(f)
+        elif f.name in KUSTOMIZATIONS or any(f.is_relative_to(d) for d in kustomized):
+            continue  # scanned as part of its rendered overlay
+        elif _is_manifest(root, f):
+            targets.manifests.append(f)
+    return targets, problems
