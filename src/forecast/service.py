@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import gc
 import json
 import os
 from pathlib import Path
@@ -29,6 +30,7 @@ MAX_ROWS = int(os.environ.get("CONVEYOR_MAX_ROWS", "10000"))
 # Rows one model call may carry when concurrent requests are batched (see forecast.batching).
 BATCH_MAX_ROWS = int(os.environ.get("CONVEYOR_BATCH_MAX_ROWS", "4096"))
 INLINE_ROWS = 64
+GC_THRESHOLDS = (20_000, 50, 50)  # Python's defaults: (700, 10, 10)
 TAG_FILE = Path(os.environ.get("CONVEYOR_MODEL_TAG_FILE", "models/bentoml_model.json"))
 MODEL_NAME = "demand_forecaster"
 
@@ -106,6 +108,12 @@ class DemandForecaster:
             max_rows=BATCH_MAX_ROWS,
             on_batch=lambda requests, _: self.metrics.requests_per_model_call.observe(requests),
         )
+        # Garbage-collection pauses were the latency tail (p99 ~270 ms at concurrency 32, ~55 ms
+        # without them): the long-lived objects loaded above leave the collector's view, and
+        # collections run less often (the request path makes few reference cycles).
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(*GC_THRESHOLDS)
 
     @bentoml.api(route="/forecast")
     async def forecast(
