@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -341,6 +342,8 @@ def _scan(args: argparse.Namespace) -> int:
         if result.returncode not in (0, 1) or not report.is_file():
             raise UserError(f"pip-audit failed: {(result.stderr or result.stdout).strip()[-300:]}")
         extra = audit.parse_report(report)
+        audited = len(json.loads(report.read_text(encoding="utf-8"))["dependencies"])
+        print(f"pip-audit: {audited} locked packages, {len(extra)} known vulnerabilities")
     elif args.deps_report:
         extra = audit.parse_report(args.deps_report)
     result = scan(root, args.paths, policy_dir, out, extra)
