@@ -117,3 +117,15 @@ def record(
 def write_record(path: Path, data: dict) -> Path:
     path.write_text(json.dumps(data, indent=2), encoding="utf-8")
     return path
+
+
+def evidence_args(build_json: Path, junit: Path) -> list[str]:
+    """`release record` options for a build, a JUnit report, and the repository's own data and
+    metric verdicts (what a release job has at hand)."""
+    return [
+        *("--build-json", str(build_json)),
+        *("--gate-json", str(REPO / "reports/gate/gate.json")),
+        *("--data-dir", str(REPO / "reports/data")),
+        *("--params", str(REPO / "params.yaml")),
+        *("--tests-junit", str(junit)),
+    ]

@@ -18,9 +18,9 @@ from conveyor.cli import main
 from conveyor.promote import promote
 from conveyor.release import load_record
 from tests.promotion_repos import (
-    REPO,
     clone,
     digest_of,
+    evidence_args,
     git,
     make_remote,
     merge,
@@ -550,17 +550,4 @@ def _evidence(tmp_path: Path) -> list[str]:
             }
         )
     )
-    return [
-        "--build-json",
-        str(build),
-        "--gate-json",
-        str(REPO / "reports/gate/gate.json"),
-        "--data-dir",
-        str(REPO / "reports/data"),
-        "--params",
-        str(REPO / "params.yaml"),
-        "--tests-junit",
-        str(junit),
-        "--scan-json",
-        str(scan),
-    ]
+    return [*evidence_args(build, junit), "--scan-json", str(scan)]

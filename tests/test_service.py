@@ -413,6 +413,7 @@ def _release_record_joins_the_build(tmp_path: Path, build: dict) -> None:
     """The release record made from that build and the repository's gate verdicts vouches for the
     same model and Bento, and verifies; a failed test run makes it unpromotable (exit 1)."""
     from conveyor.cli import main
+    from tests.promotion_repos import evidence_args
 
     junit = tmp_path / "junit.xml"
     junit.write_text(
@@ -426,16 +427,7 @@ def _release_record_joins_the_build(tmp_path: Path, build: dict) -> None:
         "v1.0.0",
         "--image",
         f"ghcr.io/acme/conveyor-forecaster@{digest}",
-        "--build-json",
-        str(tmp_path / "out/build.json"),
-        "--gate-json",
-        str(REPO / "reports/gate/gate.json"),
-        "--data-dir",
-        str(REPO / "reports/data"),
-        "--params",
-        str(REPO / "params.yaml"),
-        "--tests-junit",
-        str(junit),
+        *evidence_args(tmp_path / "out/build.json", junit),
         "--out",
         str(tmp_path / "release.json"),
     ]

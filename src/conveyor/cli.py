@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from conveyor import __version__
+from conveyor.cli_monitor import add_monitor_commands
 from conveyor.cli_release import add_release_commands
+from conveyor.cli_scan import add_scan_command
 from conveyor.errors import UserError
 
 
@@ -256,133 +257,6 @@ def _add_build(commands: argparse._SubParsersAction) -> None:
     bento.set_defaults(func=_build_bento)
 
 
-def _monitor_drift(args: argparse.Namespace) -> int:
-    from conveyor.files import atomic_path, write_json
-    from conveyor.monitor import drift, plots, report
-    from conveyor.monitor.config import load_monitoring
-
-    # Every usage error (params, paths, schemas, window size) is raised before anything is written.
-    result = drift.run(args.reference, args.current, load_monitoring(args.params), root=args.root)
-    images = plots.render(result, args.out)
-    with atomic_path(args.out / "drift.md") as tmp:
-        tmp.write_text(report.markdown(result, images), encoding="utf-8")
-    write_json(args.out / "drift.json", result.to_json() | {"plots": images})
-    print(report.terminal(result))
-    return 1 if result.drifted else 0
-
-
-def _monitor_issue(args: argparse.Namespace) -> int:
-    from conveyor.monitor import issue
-
-    decision = issue.write(args.drift, args.open_issue_json, args.out, args.run_url)
-    print(f"action={decision.action}")
-    print(f"number={decision.number or ''}")
-    return 0
-
-
-def _add_monitor(commands: argparse._SubParsersAction) -> None:
-    monitor = commands.add_parser("monitor", help="drift of production data; the drift issue")
-    kinds = monitor.add_subparsers(dest="monitor", metavar="KIND", required=True)
-    drift = kinds.add_parser(
-        "drift",
-        help="compare a current window with the reference; exit 0 no drift, 1 drift, 2 usage",
-        description="Per-column drift (PSI, Kolmogorov-Smirnov, Wasserstein), prediction drift "
-        "and live WAPE, with thresholds from params.yaml `monitoring:`. Writes drift.json, "
-        "drift.md and one PNG per column.",
-    )
-    drift.add_argument(
-        "--reference", type=Path, required=True, help="training reference (Parquet/CSV/folder)"
-    )
-    drift.add_argument(
-        "--current",
-        type=Path,
-        required=True,
-        help="current window: a Parquet/CSV file or a folder of Parquet files (inference log)",
-    )
-    drift.add_argument(
-        "--out",
-        type=Path,
-        default=Path("reports/monitor"),
-        help="where drift.json, drift.md and the plots go (default: reports/monitor)",
-    )
-    drift.add_argument("--params", type=Path, default=Path("params.yaml"))
-    drift.add_argument("--root", type=Path, default=Path(), help="repository root")
-    drift.set_defaults(func=_monitor_drift)
-    issue = kinds.add_parser(
-        "issue",
-        help="decide open|update|close|none for the one `drift` issue; write its body",
-        description="Reads drift.json and the currently open `drift` issues (gh issue list "
-        "--label drift --state open --json number); writes issue.json and issue.md. The "
-        "workflow makes the API call.",
-    )
-    issue.add_argument("--drift", type=Path, required=True, help="drift.json of `monitor drift`")
-    issue.add_argument(
-        "--open-issue-json", type=Path, help="open drift issues as JSON (absent: none open)"
-    )
-    issue.add_argument("--out", type=Path, required=True, help="where issue.json/issue.md go")
-    issue.add_argument("--run-url", help="link to the workflow run, put in the issue body")
-    issue.set_defaults(func=_monitor_issue)
-
-
-def _scan(args: argparse.Namespace) -> int:
-    from conveyor.scan import audit
-    from conveyor.scan.run import scan, terminal_lines, write_outputs
-
-    root = args.root.resolve()
-    policy_dir = args.policies if args.policies.is_absolute() else root / args.policies
-    out = args.out if args.out.is_absolute() else root / args.out
-    extra = []
-    if args.deps:
-        # pip-audit asks PyPI's advisory data: this part needs the network (CI, `make scan`).
-        from conveyor.tools import run
-
-        report = out / "pip-audit.json"
-        reqs = audit.export_requirements(root, args.uv, out / "requirements.lock.txt")
-        result = run(audit.audit_command(reqs, report), cwd=root)
-        if result.returncode not in (0, 1) or not report.is_file():
-            raise UserError(f"pip-audit failed: {(result.stderr or result.stdout).strip()[-300:]}")
-        extra = audit.parse_report(report)
-        audited = len(json.loads(report.read_text(encoding="utf-8"))["dependencies"])
-        print(f"pip-audit: {audited} locked packages, {len(extra)} known vulnerabilities")
-    elif args.deps_report:
-        extra = audit.parse_report(args.deps_report)
-    result = scan(root, args.paths, policy_dir, out, extra)
-    write_outputs(result, out)
-    print("\n".join(terminal_lines(result)))
-    return 0 if result.clean else 1
-
-
-def _add_scan(commands: argparse._SubParsersAction) -> None:
-    scan = commands.add_parser(
-        "scan",
-        help="security scan (checkov + conveyor policies, secrets); exit 0 clean, 1 findings",
-        description="Scan GitHub workflows and actions, Kubernetes manifests (rendered kustomize "
-        "overlays), Dockerfiles (with the exported Bento's) and every file for secrets, with "
-        "checkov's checks and policies/checkov/. Writes scan.sarif, scan.junit.xml, scan.json "
-        "and scan.md. Exit 0 clean, 1 findings, 2 usage or config error.",
-    )
-    scan.add_argument(
-        "paths", nargs="*", type=Path, metavar="PATH", help="files or folders (default: the repo)"
-    )
-    scan.add_argument(
-        "--out", type=Path, default=Path("reports/scan"), help="default: reports/scan"
-    )
-    scan.add_argument("--root", type=Path, default=Path(), help="repository root")
-    scan.add_argument(
-        "--policies",
-        type=Path,
-        default=Path("policies/checkov"),
-        help="policy folder: config.yaml, baseline.yaml, custom checks",
-    )
-    deps = scan.add_mutually_exclusive_group()
-    deps.add_argument(
-        "--deps", action="store_true", help="also run pip-audit on uv.lock (needs the network)"
-    )
-    deps.add_argument("--deps-report", type=Path, help="add findings of a pip-audit JSON report")
-    scan.add_argument("--uv", default="uv", help="uv executable for `uv export` (with --deps)")
-    scan.set_defaults(func=_scan)
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser; each subcommand sets ``func`` to its handler."""
     parser = argparse.ArgumentParser(
@@ -400,8 +274,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_gate(commands)
     _add_report(commands)
     _add_build(commands)
-    _add_scan(commands)
-    _add_monitor(commands)
+    add_scan_command(commands)
+    add_monitor_commands(commands)
     add_release_commands(commands)
     return parser
 

@@ -1,0 +1,74 @@
+"""Subcommands for drift monitoring: monitor drift|issue."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def _monitor_drift(args: argparse.Namespace) -> int:
+    from conveyor.files import atomic_path, write_json
+    from conveyor.monitor import drift, plots, report
+    from conveyor.monitor.config import load_monitoring
+
+    # Every usage error (params, paths, schemas, window size) is raised before anything is written.
+    result = drift.run(args.reference, args.current, load_monitoring(args.params), root=args.root)
+    images = plots.render(result, args.out)
+    with atomic_path(args.out / "drift.md") as tmp:
+        tmp.write_text(report.markdown(result, images), encoding="utf-8")
+    write_json(args.out / "drift.json", result.to_json() | {"plots": images})
+    print(report.terminal(result))
+    return 1 if result.drifted else 0
+
+
+def _monitor_issue(args: argparse.Namespace) -> int:
+    from conveyor.monitor import issue
+
+    decision = issue.write(args.drift, args.open_issue_json, args.out, args.run_url)
+    print(f"action={decision.action}")
+    print(f"number={decision.number or ''}")
+    return 0
+
+
+def add_monitor_commands(commands: argparse._SubParsersAction) -> None:
+    monitor = commands.add_parser("monitor", help="drift of production data; the drift issue")
+    kinds = monitor.add_subparsers(dest="monitor", metavar="KIND", required=True)
+    drift = kinds.add_parser(
+        "drift",
+        help="compare a current window with the reference; exit 0 no drift, 1 drift, 2 usage",
+        description="Per-column drift (PSI, Kolmogorov-Smirnov, Wasserstein), prediction drift "
+        "and live WAPE, with thresholds from params.yaml `monitoring:`. Writes drift.json, "
+        "drift.md and one PNG per column.",
+    )
+    drift.add_argument(
+        "--reference", type=Path, required=True, help="training reference (Parquet/CSV/folder)"
+    )
+    drift.add_argument(
+        "--current",
+        type=Path,
+        required=True,
+        help="current window: a Parquet/CSV file or a folder of Parquet files (inference log)",
+    )
+    drift.add_argument(
+        "--out",
+        type=Path,
+        default=Path("reports/monitor"),
+        help="where drift.json, drift.md and the plots go (default: reports/monitor)",
+    )
+    drift.add_argument("--params", type=Path, default=Path("params.yaml"))
+    drift.add_argument("--root", type=Path, default=Path(), help="repository root")
+    drift.set_defaults(func=_monitor_drift)
+    issue = kinds.add_parser(
+        "issue",
+        help="decide open|update|close|none for the one `drift` issue; write its body",
+        description="Reads drift.json and the currently open `drift` issues (gh issue list "
+        "--label drift --state open --json number); writes issue.json and issue.md. The "
+        "workflow makes the API call.",
+    )
+    issue.add_argument("--drift", type=Path, required=True, help="drift.json of `monitor drift`")
+    issue.add_argument(
+        "--open-issue-json", type=Path, help="open drift issues as JSON (absent: none open)"
+    )
+    issue.add_argument("--out", type=Path, required=True, help="where issue.json/issue.md go")
+    issue.add_argument("--run-url", help="link to the workflow run, put in the issue body")
+    issue.set_defaults(func=_monitor_issue)

@@ -1,0 +1,68 @@
+"""Subcommands for the security gate: scan."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from conveyor.errors import UserError
+
+
+def _scan(args: argparse.Namespace) -> int:
+    from conveyor.scan import audit
+    from conveyor.scan.run import scan, terminal_lines, write_outputs
+
+    root = args.root.resolve()
+    policy_dir = args.policies if args.policies.is_absolute() else root / args.policies
+    out = args.out if args.out.is_absolute() else root / args.out
+    extra = []
+    if args.deps:
+        # pip-audit asks PyPI's advisory data: this part needs the network (CI, `make scan`).
+        from conveyor.tools import run
+
+        report = out / "pip-audit.json"
+        reqs = audit.export_requirements(root, args.uv, out / "requirements.lock.txt")
+        result = run(audit.audit_command(reqs, report), cwd=root)
+        if result.returncode not in (0, 1) or not report.is_file():
+            raise UserError(f"pip-audit failed: {(result.stderr or result.stdout).strip()[-300:]}")
+        extra = audit.parse_report(report)
+        audited = len(json.loads(report.read_text(encoding="utf-8"))["dependencies"])
+        print(f"pip-audit: {audited} locked packages, {len(extra)} known vulnerabilities")
+    elif args.deps_report:
+        extra = audit.parse_report(args.deps_report)
+    result = scan(root, args.paths, policy_dir, out, extra)
+    write_outputs(result, out)
+    print("\n".join(terminal_lines(result)))
+    return 0 if result.clean else 1
+
+
+def add_scan_command(commands: argparse._SubParsersAction) -> None:
+    scan = commands.add_parser(
+        "scan",
+        help="security scan (checkov + conveyor policies, secrets); exit 0 clean, 1 findings",
+        description="Scan GitHub workflows and actions, Kubernetes manifests (rendered kustomize "
+        "overlays), Dockerfiles (with the exported Bento's) and every file for secrets, with "
+        "checkov's checks and policies/checkov/. Writes scan.sarif, scan.junit.xml, scan.json "
+        "and scan.md. Exit 0 clean, 1 findings, 2 usage or config error.",
+    )
+    scan.add_argument(
+        "paths", nargs="*", type=Path, metavar="PATH", help="files or folders (default: the repo)"
+    )
+    scan.add_argument(
+        "--out", type=Path, default=Path("reports/scan"), help="default: reports/scan"
+    )
+    scan.add_argument("--root", type=Path, default=Path(), help="repository root")
+    scan.add_argument(
+        "--policies",
+        type=Path,
+        default=Path("policies/checkov"),
+        help="policy folder: config.yaml, baseline.yaml, custom checks",
+    )
+    deps = scan.add_mutually_exclusive_group()
+    deps.add_argument(
+        "--deps", action="store_true", help="also run pip-audit on uv.lock (needs the network)"
+    )
+    deps.add_argument("--deps-report", type=Path, help="add findings of a pip-audit JSON report")
+    scan.add_argument("--uv", default="uv", help="uv executable for `uv export` (with --deps)")
+    scan.set_defaults(func=_scan)
