@@ -88,7 +88,7 @@ def record(
     *,
     created_days_ago: float = 3,
     passed: bool = True,
-    registry: str = "ghcr.io/acme/conveyor-forecaster",
+    registry: str = "ghcr.io/your-org/conveyor-forecaster",
     commit: str = "1" * 40,
 ) -> dict:
     """A release record as `conveyor release record` writes it."""

@@ -116,7 +116,7 @@ def test_promoted_overlays_pass_the_security_scan(tmp_path):
     rendered = sorted(p.name for p in (tmp_path / "out" / "rendered").iterdir())
     assert rendered == [f"deploy-environments-{env}.yaml" for env in sorted(ENVIRONMENTS)]
     assert (
-        "ghcr.io/acme/conveyor-forecaster@sha256:"
+        "ghcr.io/your-org/conveyor-forecaster@sha256:"
         in (tmp_path / "out" / "rendered" / "deploy-environments-prod.yaml").read_text()
     )
     assert [f"{f.policy_id} {f.file}:{f.line}" for f in result.findings] == []

@@ -104,7 +104,7 @@ def test_promote_writes_the_digest_and_record_on_the_env_branch(capsys, origin, 
     docs = _render(checkout, "dev")
     deployment = next(d for d in docs if d["kind"] == "Deployment")
     container = deployment["spec"]["template"]["spec"]["containers"][0]
-    assert container["image"] == f"ghcr.io/acme/conveyor-forecaster@{digest_of('v1.0.0')}"
+    assert container["image"] == f"ghcr.io/your-org/conveyor-forecaster@{digest_of('v1.0.0')}"
     assert deployment["spec"]["template"]["metadata"]["labels"]["version"] == "v1.0.0"
     assert deployment["metadata"]["namespace"] == "conveyor-dev"
     assert load_record(checkout / "deploy/environments/dev/release.json").version == "v1.0.0"
@@ -176,6 +176,7 @@ def test_the_soak_clock_starts_at_the_merge_not_at_the_branch(capsys, origin, wo
     [
         ({"passed": False}, "gate 'metrics' did not pass: 1 of 14 rules failed"),
         ({"registry": "docker.io/someone/forecaster"}, "registry not allowed"),
+        ({"registry": "ghcr.io/someone-else/conveyor-forecaster"}, "registry not allowed"),
     ],
 )
 def test_a_record_that_may_not_ship_is_refused(capsys, origin, work, change, expected):
@@ -215,7 +216,8 @@ def test_verify_accepts_a_good_record_and_rejects_bad_files(capsys, tmp_path):
     code, out, _ = _cli(capsys, tmp_path, "release", "verify", str(good))
     assert code == 0
     assert "v1.0.0" in out
-    assert "promotable" in out
+    assert "every gate passed" in out
+    assert "  metrics: ok" in out
     (tmp_path / "broken.json").write_text("{not json")
     code, _, err = _cli(capsys, tmp_path, "release", "verify", str(tmp_path / "broken.json"))
     assert code == 1
@@ -223,6 +225,42 @@ def test_verify_accepts_a_good_record_and_rejects_bad_files(capsys, tmp_path):
     code, _, err = _cli(capsys, tmp_path, "release", "verify", str(tmp_path / "missing.json"))
     assert code == 2
     assert "no such release record" in err
+    code, _, err = _cli(capsys, tmp_path, "release", "verify", str(tmp_path))
+    assert code == 2
+    assert "is a directory" in err
+    (tmp_path / "latin1.json").write_bytes(b'{"version": "caf\xe9"}')
+    code, _, err = _cli(capsys, tmp_path, "release", "verify", str(tmp_path / "latin1.json"))
+    assert code == 1
+    assert "not UTF-8" in err
+
+
+@pytest.mark.parametrize("version", ["v4.0.0+build.7", "v1\nbranch=main", "", "v" + "1" * 63])
+def test_a_version_that_cannot_be_a_label_is_refused(capsys, tmp_path, version):
+    data = record("v1.0.0")
+    data["version"] = version
+    path = write_record(tmp_path / "record.json", data)
+    code, _, err = _cli(capsys, tmp_path, "release", "verify", str(path))
+    assert code == 1
+    assert "version:" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_a_tag_only_image_gets_the_digest_hint(capsys, tmp_path):
+    code, _, err = _cli(
+        capsys,
+        tmp_path,
+        "release",
+        "record",
+        "--version",
+        "v1.4.0",
+        "--image",
+        "ghcr.io/your-org/conveyor-forecaster:v1.4.0",
+        "--out",
+        str(tmp_path / "r.json"),
+    )
+    assert code == 2
+    assert "must be REGISTRY/NAME@sha256:DIGEST" in err
+    assert not (tmp_path / "r.json").exists()
 
 
 def test_a_newer_pending_promotion_is_not_replaced_by_an_older_one(capsys, origin, work, tmp_path):
@@ -307,7 +345,10 @@ def test_rollback_restores_the_previous_release(capsys, origin, work, tmp_path):
     outputs = _outputs(out)
     assert outputs["title"].startswith("Roll back dev to v1.0.0")
     assert "(was v2.0.0)" in outputs["title"]
-    assert "rolls back **dev** to **v1.0.0**" in body.read_text()
+    text = body.read_text()
+    assert "rolls back **dev** to **v1.0.0**" in text
+    assert "| model | `demand_forecaster:v200` | `demand_forecaster:v100` |" in text
+    assert "| data (md5) | `" + "d" * 32 + "` | `" + "d" * 32 + "` (unchanged) |" in text
     assert load_record_at(origin, _remote_branch(origin, "promote/dev")).version == "v1.0.0"
     merge(work, "dev")
     code, out, _ = _cli(capsys, work, "status", "--ref", "origin/main", "--json")
@@ -494,7 +535,7 @@ def test_release_to_prod_and_back(capsys, origin, work, tmp_path):
             "--version",
             version,
             "--image",
-            f"ghcr.io/acme/conveyor-forecaster@{digest_of(version)}",
+            f"ghcr.io/your-org/conveyor-forecaster@{digest_of(version)}",
             *evidence,
             "--out",
             str(out),
@@ -551,3 +592,79 @@ def _evidence(tmp_path: Path) -> list[str]:
         )
     )
     return [*evidence_args(build, junit), "--scan-json", str(scan)]
+
+
+def test_a_pending_promotion_still_says_what_its_pull_request_is(capsys, origin, work, tmp_path):
+    """A re-run after `gh pr create` failed must be able to open the PR: title and body again."""
+    _promote(capsys, work, "dev", record("v1.0.0"))
+    body = tmp_path / "again.md"
+    code, out, err = _promote(capsys, work, "dev", record("v1.0.0"), "--body-out", str(body))
+    assert code == 0, err
+    outputs = _outputs(out)
+    assert (outputs["changed"], outputs["pull_request"]) == ("false", "true")
+    assert outputs["title"].startswith("Promote dev to v1.0.0")
+    assert "promotes **dev** to **v1.0.0**" in body.read_text()
+    merge(work, "dev")
+    code, out, _ = _promote(capsys, work, "dev", record("v1.0.0"))
+    assert _outputs(out)["pull_request"] == "false"  # live: nothing to propose
+
+
+def test_a_merged_branch_is_not_a_pending_promotion(capsys, origin, work, tmp_path):
+    """GitHub keeps a merged PR's branch: the next PR must not claim to replace what is live."""
+    _promote(capsys, work, "dev", record("v1.0.0", created_days_ago=3))
+    merge(work, "dev")
+    body = tmp_path / "body.md"
+    older_than_live = record("v0.9.0", created_days_ago=9)
+    # Not refused as "older than the pending one": the branch holds only what is live.
+    code, _, err = _promote(capsys, work, "dev", older_than_live, "--body-out", str(body))
+    assert code == 0, err
+    assert "replaces the pending promotion" not in body.read_text()
+
+
+def test_rolling_back_twice_does_not_bring_back_the_bad_release(capsys, origin, work):
+    for version in ("v1.0.0", "v2.0.0", "v3.0.0"):
+        _promote(capsys, work, "dev", record(version))
+        merge(work, "dev")
+    code, out, err = _cli(capsys, work, "rollback", "--env", "dev")  # v3 is bad: back to v2
+    assert code == 0, err
+    assert "Roll back dev to v2.0.0" in _outputs(out)["title"]
+    merge(work, "dev")
+    code, out, err = _cli(capsys, work, "rollback", "--env", "dev")  # v2 too: back to v1
+    assert code == 0, err
+    assert "Roll back dev to v1.0.0" in _outputs(out)["title"]
+    merge(work, "dev")
+    code, _, err = _cli(capsys, work, "rollback", "--env", "dev")
+    assert code == 2
+    assert "every earlier release of dev was rolled back from (v2.0.0, v3.0.0)" in err
+    code, out, err = _cli(capsys, work, "rollback", "--env", "dev", "--to", "v3.0.0")
+    assert code == 0, err  # named on purpose: allowed
+
+
+def test_no_push_commits_locally_and_never_moves_a_checked_out_branch(capsys, origin, work):
+    code, out, err = _promote(capsys, work, "dev", record("v1.0.0"), "--no-push")
+    assert code == 0, err
+    assert _remote_branch(origin, "promote/dev") is None
+    assert git(work, "rev-parse", "promote/dev") == _outputs(out)["commit"]
+    git(work, "checkout", "--quiet", "promote/dev")
+    before = snapshot(work, origin)
+    code, _, err = _promote(capsys, work, "dev", record("v2.0.0"), "--no-push")
+    assert code == 2
+    assert "promote/dev is checked out here" in err
+    assert snapshot(work, origin) == before
+    # Pushing never touches local branches, so the same checkout can promote.
+    code, out, err = _promote(capsys, work, "dev", record("v2.0.0"))
+    assert code == 0, err
+    assert _remote_branch(origin, "promote/dev") == _outputs(out)["commit"]
+    assert git(work, "rev-parse", "HEAD") == before[1]
+
+
+def test_in_github_actions_the_body_links_the_run_and_commits(capsys, origin, work, monkeypatch):
+    monkeypatch.setenv("GITHUB_SERVER_URL", "https://github.com")
+    monkeypatch.setenv("GITHUB_REPOSITORY", "acme/conveyor")
+    monkeypatch.setenv("GITHUB_RUN_ID", "4242")
+    body = work.parent / "body.md"
+    code, _, err = _promote(capsys, work, "dev", record("v1.0.0"), "--body-out", str(body))
+    assert code == 0, err
+    text = body.read_text()
+    assert "[4242](https://github.com/acme/conveyor/actions/runs/4242)" in text
+    assert f"(https://github.com/acme/conveyor/commit/{'1' * 40})" in text

@@ -47,17 +47,16 @@ def _release_verify(args: argparse.Namespace) -> int:
 
     record = release.load_record(args.record)
     release.verify(record, str(args.record))
-    print(
-        f"{args.record}: {record.version} {record.image.digest} is promotable "
-        f"(gates: {', '.join(sorted(record.gates))} passed)"
-    )
+    print(f"{args.record}: {record.version} {record.image.digest}: every gate passed")
+    for name, verdict in sorted(record.gates.items()):
+        print(f"  {name}: {verdict.summary}")
     return 0
 
 
 def _print_outcome(outcome: Outcome, body_out: Path | None) -> None:
     # stdout carries only key=value lines, so a workflow can append it to $GITHUB_OUTPUT as is.
     print(outcome.message, file=sys.stderr)
-    if body_out and outcome.changed:
+    if body_out and outcome.body:
         with atomic_path(body_out) as tmp:
             tmp.write_text(outcome.body, encoding="utf-8")
     print("\n".join(outcome.lines()))

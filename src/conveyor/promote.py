@@ -22,6 +22,7 @@ from conveyor.release import RecordRejectedError, ReleaseRecord, verify
 from conveyor.tools import failure_reason, run
 
 PUSH_ATTEMPTS = 3
+ROLLED_BACK_FROM = "Rolled-Back-From"
 
 
 class PromotionRefusedError(UserError):
@@ -41,11 +42,13 @@ class Outcome:
     title: str = ""
     body: str = ""
     commit: str = ""
+    pull_request: bool = False  # the branch proposes a release: its PR should be open
 
     def lines(self) -> list[str]:
         return [
             f"branch={self.branch}",
             f"changed={'true' if self.changed else 'false'}",
+            f"pull_request={'true' if self.pull_request else 'false'}",
             f"commit={self.commit}",
             f"title={self.title}",
         ]
@@ -83,6 +86,26 @@ def _require_clean(repo: Path) -> None:
             f"{f' and {len(status) - 1} more' if len(status) > 1 else ''}): commit or stash "
             "them first, so the promotion is made from a known state"
         )
+
+
+def _pending(
+    repo: Path, env: str, base: str, commit: str | None, current: envs.Deployment | None
+) -> ReleaseRecord | None:
+    """The release waiting on the promotion branch; None when the branch holds nothing that is
+    not live already (GitHub keeps a merged PR's branch by default)."""
+    if commit is None or _is_ancestor(repo, commit, base):
+        return None
+    pending = envs.record_at(repo, commit, env)
+    if pending is None or (current and pending.image.digest == current.record.image.digest):
+        return None
+    return pending
+
+
+def _require_branch_free(repo: Path, branch: str) -> None:
+    """--no-push moves the local branch: it must not be the one checked out."""
+    listing = git(repo, "worktree", "list", "--porcelain").splitlines()
+    if f"branch refs/heads/{branch}" in listing:
+        raise UserError(f"{branch} is checked out here: switch to another branch first")
 
 
 def _check_order(
@@ -176,6 +199,8 @@ def promote(
     verify(record, f"release {record.version}")
     now = now or datetime.now(UTC)
     branch = branch_of(env)
+    if not push:
+        _require_branch_free(repo, branch)
     for _ in range(PUSH_ATTEMPTS):
         base = _fetch(repo, remote, base_branch)
         if base is None:
@@ -184,50 +209,68 @@ def promote(
         policy.rule(env)
         current = envs.live(repo, base, env)
         if current and current.record.image.digest == record.image.digest:
-            return Outcome(env, branch, False, f"{record.version} is already live in {env}")
+            message = f"{record.version} is already live in {env}"
+            return Outcome(env, branch, False, message)
         if rollback_from is None:
             _check_order(repo, base, policy, env, record, now)
         pending_commit = _fetch(repo, remote, branch)
-        pending = envs.record_at(repo, pending_commit, env) if pending_commit else None
+        pending = _pending(repo, env, base, pending_commit, current)
         # A pending branch still based on the current base is updated by a new commit on top (a
         # fast-forward: the PR keeps its history); a stale one is rebuilt on the base.
         extend = pending_commit is not None and _is_ancestor(repo, base, pending_commit)
+        previous = current.record if current else None
+        rolling_back = rollback_from is not None
+        title = pull_request_title(env, record, previous, rollback=rolling_back)
         if extend and pending and pending.image.digest == record.image.digest:
-            return Outcome(
-                env,
-                branch,
-                False,
-                f"{record.version} is already pending on {branch}",
-                commit=pending_commit or "",
+            # Still say what the PR is: a re-run after a failed `gh pr create` must open it.
+            body = pull_request_body(
+                repo, env, record, previous, superseded=None, rollback=rolling_back
             )
-        if pending and rollback_from is None and pending.created_at > record.created_at:
+            message = f"{record.version} is already pending on {branch}"
+            return Outcome(env, branch, False, message, title, body, pending_commit or "", True)
+        if pending and not rolling_back and pending.created_at > record.created_at:
             raise PromotionRefusedError(
                 f"{branch} carries {pending.version}, newer than {record.version}: not replacing "
-                "it (merge or close that pull request first)"
+                f"it (merge its pull request, or delete the branch {branch} to drop it)"
             )
-        previous = current.record if current else None
-        title = pull_request_title(env, record, previous, rollback=rollback_from is not None)
         body = pull_request_body(
-            repo, env, record, previous, superseded=pending, rollback=rollback_from is not None
+            repo, env, record, previous, superseded=pending, rollback=rolling_back
         )
         parent = pending_commit if extend and pending_commit else base
-        commit = _commit_release(
-            repo, parent, policy, env, record, f"{title}\n\n{_trailers(record)}"
-        )
+        message = f"{title}\n\n{_trailers(record, rollback_from)}"
+        commit = _commit_release(repo, parent, policy, env, record, message)
         if push and not _push(repo, remote, commit, branch, pending_commit):
             continue  # another promotion moved the branch: re-read everything and decide again
-        git(repo, "branch", "--force", branch, commit)
-        where = f"pushed to {remote}" if push else "not pushed (--no-push)"
-        return Outcome(env, branch, True, f"{title}: {branch} {where}", title, body, commit)
+        if not push:
+            git(repo, "branch", "--force", branch, commit)  # to inspect; checked free above
+        where = f"pushed to {remote}" if push else "committed locally, not pushed (--no-push)"
+        return Outcome(env, branch, True, f"{title}: {branch} {where}", title, body, commit, True)
     raise UserError(f"{branch} kept moving while promoting ({PUSH_ATTEMPTS} attempts); re-run it")
 
 
-def _trailers(record: ReleaseRecord) -> str:
-    """Git trailers that make the promotion searchable (`git log --grep Image-Digest`)."""
-    return (
+def _trailers(record: ReleaseRecord, rollback_from: ReleaseRecord | None) -> str:
+    """Git trailers that make the promotion searchable (`git log --grep Image-Digest`); a
+    rollback names the release it left, so a later rollback does not bring it back."""
+    trailers = (
         f"Release: {record.version}\nImage-Digest: {record.image.digest}\n"
         f"Model: {record.model_tag}\nSource-Commit: {record.git_commit}"
     )
+    if rollback_from is not None:
+        trailers += f"\n{ROLLED_BACK_FROM}: {rollback_from.version}"
+    return trailers
+
+
+def _rolled_back_from(repo: Path, base: str, env: str) -> set[str]:
+    """Versions that rollbacks of ``env`` left, from the trailers of its promotion commits."""
+    log = git(
+        repo,
+        "log",
+        f"--format=%(trailers:key={ROLLED_BACK_FROM},valueonly)",
+        base,
+        "--",
+        envs.record_path(env),
+    )
+    return {line.strip() for line in log.splitlines() if line.strip()}
 
 
 def rollback(
@@ -250,7 +293,15 @@ def rollback(
             raise UserError(
                 f"{env} has had only {current.version}: nothing earlier to roll back to"
             )
-        target = earlier[0]
+        # Rolling back again must not bring back a release that was rolled back from.
+        left = _rolled_back_from(repo, base, env)
+        candidates = [r for r in earlier if r.version not in left]
+        if not candidates:
+            raise UserError(
+                f"every earlier release of {env} was rolled back from "
+                f"({', '.join(sorted(left))}): name one with --to"
+            )
+        target = candidates[0]
     else:
         named = [r for r in (current, *earlier) if r.version == to]
         if not named:

@@ -31,6 +31,15 @@ def _commit_link(sha: str) -> str:
     return f"`{sha[:10]}`"
 
 
+def _run_link() -> str | None:
+    """The GitHub Actions run that prepared the PR, when there is one."""
+    names = ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID")
+    server, repository, run_id = (os.environ.get(name) for name in names)
+    if server and repository and run_id:
+        return f"[{run_id}]({server}/{repository}/actions/runs/{run_id})"
+    return None
+
+
 def _changes(repo: Path, previous: ReleaseRecord, record: ReleaseRecord) -> list[str]:
     rows = []
     for label, old, new in (
@@ -40,7 +49,7 @@ def _changes(repo: Path, previous: ReleaseRecord, record: ReleaseRecord) -> list
         ("params (md5)", f"`{previous.params_md5}`", f"`{record.params_md5}`"),
         ("source commit", _commit_link(previous.git_commit), _commit_link(record.git_commit)),
     ):
-        rows.append(f"| {label} | {old} | {new} |" + ("" if old != new else " (unchanged)"))
+        rows.append(f"| {label} | {old} | {new}{'' if old != new else ' (unchanged)'} |")
     lines = ["| | live now | this PR |", "|---|---|---|", *rows]
     # The commits between the two releases, when this clone has both (a shallow one may not).
     log = run(
@@ -109,6 +118,9 @@ def pull_request_body(
             f"This replaces the pending promotion of {superseded.version} "
             f"(`{_short(superseded.image.digest)}`) that this branch carried.",
         ]
+    run = _run_link()
+    if run:
+        lines += ["", f"Prepared by workflow run {run}."]
     lines += [
         "",
         f"Evidence: `deploy/environments/{env}/release.json` in this PR is the release record "

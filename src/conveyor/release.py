@@ -24,6 +24,7 @@ from conveyor.hashing import file_md5
 SCHEMA_VERSION = 1
 DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 COMMIT = re.compile(r"^[0-9a-f]{40}$")
+VERSION = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$")
 GATES = ("tests", "data", "metrics", "security")
 CLOCK_SKEW = timedelta(minutes=5)
 
@@ -78,6 +79,18 @@ class ReleaseRecord(_Strict):
     # and the reviewed promotion PR are what an attacker cannot forge.
     record_digest: str | None = None
 
+    @field_validator("version")
+    @classmethod
+    def _version(cls, value: str) -> str:
+        # It becomes the pods' `version` label and a line of $GITHUB_OUTPUT: Kubernetes label
+        # rules, which also rule out newlines and spaces.
+        if not VERSION.match(value):
+            raise ValueError(
+                "must be a Kubernetes label value: up to 63 letters, digits, '.', '_' or '-', "
+                "starting and ending with a letter or digit (e.g. v1.4.0)"
+            )
+        return value
+
     @field_validator("git_commit")
     @classmethod
     def _commit(cls, value: str) -> str:
@@ -122,6 +135,12 @@ def load_record(path: Path) -> ReleaseRecord:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise UserError(f"{path}: no such release record") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: is a directory, not a release record") from None
+    except UnicodeDecodeError:
+        raise RecordRejectedError(f"{path}: not UTF-8 text, so not a release record") from None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read ({exc.strerror})") from None
     except json.JSONDecodeError as exc:
         raise RecordRejectedError(f"{path}: not JSON (line {exc.lineno}: {exc.msg})") from None
     return parse_record(data, str(path))
@@ -246,8 +265,8 @@ def build_record(
 ) -> ReleaseRecord:
     """Join the build's facts, the image digest and the gate verdicts into a validated record."""
     build = _read_json(build_json, "conveyor build bento output")
-    _, _, digest = image.rpartition("@")
-    if not digest:
+    _, at, digest = image.rpartition("@")
+    if not at or not digest:
         raise UserError(
             f"--image {image!r}: must be REGISTRY/NAME@sha256:DIGEST (a digest, no tag)"
         )
