@@ -71,7 +71,8 @@ def _fetch(repo: Path, remote: str, branch: str) -> str | None:
     listed = run(["git", "ls-remote", "--exit-code", remote, f"refs/heads/{branch}"], cwd=repo)
     if listed.returncode == 2:  # the remote answered: it has no such branch
         return None
-    raise UserError(f"cannot fetch {branch!r} from remote {remote!r}: {failure_reason(result)}")
+    said = " ".join(result.stderr.split()) or failure_reason(result)  # git's lines, all of them
+    raise UserError(f"cannot fetch {branch!r} from remote {remote!r}: {said[-400:]}")
 
 
 def _is_ancestor(repo: Path, older: str, newer: str) -> bool:

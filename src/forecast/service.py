@@ -17,11 +17,14 @@ import datetime as dt
 import gc
 import json
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import bentoml
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+
+from forecast.request_guard import RequestGuard
 
 if TYPE_CHECKING:
     import numpy as np
@@ -33,6 +36,10 @@ INLINE_ROWS = 64
 GC_THRESHOLDS = (20_000, 50, 50)  # Python's defaults: (700, 10, 10)
 TAG_FILE = Path(os.environ.get("CONVEYOR_MODEL_TAG_FILE", "models/bentoml_model.json"))
 MODEL_NAME = "demand_forecaster"
+ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# Larger than any valid request (MAX_ROWS rows of at most ~250 bytes, ids of 64 characters
+# included); a bigger body is refused from its headers alone.
+MAX_BODY_BYTES = int(os.environ.get("CONVEYOR_MAX_BODY_BYTES", str(MAX_ROWS * 400 + 4096)))
 
 Identifier = Annotated[
     str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
@@ -49,6 +56,12 @@ def model_tag() -> str:
     return f"{MODEL_NAME}:latest"
 
 
+def _iso_date_text(value: object) -> object:
+    if not isinstance(value, str) or not ISO_DATE.match(value):
+        raise ValueError("must be a date written YYYY-MM-DD")
+    return value
+
+
 class Row(BaseModel):
     """One day of one item in one club to forecast."""
 
@@ -56,7 +69,8 @@ class Row(BaseModel):
 
     club_id: Identifier
     item_id: Identifier
-    date: Annotated[dt.date, Field(strict=False)]  # ISO 8601 "YYYY-MM-DD", parsed strictly
+    # Exactly "YYYY-MM-DD": pydantic alone would also take datetimes and Unix timestamps.
+    date: Annotated[dt.date, BeforeValidator(_iso_date_text), Field(strict=False)]
     # ge, not gt: BentoML publishes OpenAPI 3.0, where a numeric exclusiveMinimum is invalid.
     price: Annotated[float, Field(ge=0.01, le=1_000_000, allow_inf_nan=False, strict=False)]
     promo: Annotated[int, Field(ge=0, le=1)]
@@ -87,6 +101,11 @@ class DemandForecaster:
     """Serves the forecaster bundle stored in the BentoML model store."""
 
     bundle = bentoml.models.BentoModel(model_tag())
+
+    @bentoml.on_shutdown
+    def _flush_inference_log(self) -> None:
+        """A rollout or restart must not lose the rows still buffered for the inference log."""
+        self.inference_log.close()
 
     def __init__(self) -> None:
         from forecast.batching import AdaptiveBatcher
@@ -157,3 +176,12 @@ class DemandForecaster:
             pl.col("promo").cast(pl.Int8), pl.col("price").cast(pl.Float64)
         )
         return self.forecaster.inputs(frame)
+
+
+# Before a body is parsed: JSON content type only, and no body larger than a valid request.
+DemandForecaster.add_asgi_middleware(
+    RequestGuard,
+    paths=("/forecast",),
+    max_bytes=MAX_BODY_BYTES,
+    hint=f"send at most {MAX_ROWS} rows per request",
+)
