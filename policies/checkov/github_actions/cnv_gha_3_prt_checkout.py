@@ -27,13 +27,25 @@ def triggers(on: Any) -> set[str]:
     return set()
 
 
+# Any expression or shell variable: its value may be the PR head (set through env:, outputs...).
+DYNAMIC = re.compile(r"\$\{\{|\$[A-Za-z_{]")
+GIT_FETCH = re.compile(r"\bgit\b[^\n]*\b(fetch|checkout|pull|clone|switch|worktree)\b")
+
+
 def checks_out_head(step: dict[str, Any]) -> bool:
-    """A checkout step (or a git command) that fetches the PR's head."""
+    """A step that may fetch the PR's code: a checkout of a computed ref or repository, `gh pr
+    checkout`, or a git fetch/checkout of the head or of anything computed at run time."""
     uses = str(step.get("uses", ""))
     if uses.startswith("actions/checkout@"):
-        return any(PR_HEAD.search(str(v)) for v in (step.get("with") or {}).values())
+        inputs = step.get("with") or {}
+        return any(
+            PR_HEAD.search(str(inputs.get(key, ""))) or DYNAMIC.search(str(inputs.get(key, "")))
+            for key in ("ref", "repository")
+        )
     run = str(step.get("run", ""))
-    return bool(re.search(r"\bgit\b.*\b(fetch|checkout|pull|clone)\b", run) and PR_HEAD.search(run))
+    if re.search(r"\bgh\s+pr\s+checkout\b", run):
+        return True
+    return bool(GIT_FETCH.search(run) and (PR_HEAD.search(run) or DYNAMIC.search(run)))
 
 
 class PullRequestTargetCheckout(BaseGithubActionsCheck):

@@ -11,13 +11,14 @@ from checkov.yaml_doc.enums import BlockType
 
 # Wider than checkov's CKV_GHA_2 list: any event field is attacker-controlled in some event, and
 # the expression is pasted into the script before the shell runs it.
-INJECTION = re.compile(r"\$\{\{[^}]*\b(github\.event\.|github\.head_ref\b)")
+# Any spelling: github.event.x, github.event['x'], toJSON(github.event), github.head_ref.
+INJECTION = re.compile(r"\$\{\{[^}]*\bgithub(\.event\b|\[\s*['\"]event['\"]\s*\]|\.head_ref\b)")
 
 
 class EventInRun(BaseGithubActionsCheck):
     def __init__(self) -> None:
         super().__init__(
-            name="run: scripts do not interpolate ${{ github.event.* }} expressions",
+            name="run: and github-script code do not interpolate ${{ github.event }}",
             id="CNV_GHA_4",
             block_type=BlockType.ARRAY,
             supported_entities=("jobs.*.steps[]",),
@@ -33,6 +34,11 @@ class EventInRun(BaseGithubActionsCheck):
         run = conf.get("run")
         if isinstance(run, str) and INJECTION.search(run):
             return CheckResult.FAILED, conf
+        # actions/github-script evaluates `script:` as JavaScript: the same injection.
+        if str(conf.get("uses", "")).startswith("actions/github-script@"):
+            script = (conf.get("with") or {}).get("script")
+            if isinstance(script, str) and INJECTION.search(script):
+                return CheckResult.FAILED, conf
         return CheckResult.PASSED, conf
 
 

@@ -14,7 +14,9 @@ from conveyor.scan.settings import ScanConfig
 
 PINNED = re.compile(r"^[^@\s]+@[0-9a-f]{40}$")
 DIGEST = re.compile(r"^docker://[^@\s]+@sha256:[0-9a-f]{64}$")
-INJECTION = re.compile(r"\$\{\{[^}]*\b(github\.event\.|github\.head_ref\b)")
+INJECTION = re.compile(  # the pattern of policies/checkov/github_actions/cnv_gha_4_event_in_run
+    r"\$\{\{[^}]*\bgithub(\.event\b|\[\s*['\"]event['\"]\s*\]|\.head_ref\b)"
+)
 SKIP = re.compile(r"checkov:skip=([A-Z0-9_]+)(?::(.*))?")
 
 
