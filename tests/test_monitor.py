@@ -339,3 +339,15 @@ def test_command_line_entry_point(windows, tmp_path):
     assert bad.returncode == 2
     assert bad.stderr.strip().count("\n") == 0
     assert "no such file or folder" in bad.stderr
+
+
+def test_an_unwritable_out_is_a_usage_error_not_drift(windows, tmp_path, capsys):
+    """Exit 1 means drift to the workflow: a bad --out must be exit 2, one line, no traceback."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    assert _drift(windows["reference"], windows["shifted"], blocker) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --out {blocker}: cannot write there")
+    assert len(err.strip().splitlines()) == 1
+    code = main(["monitor", "issue", "--drift", str(blocker), "--out", str(blocker / "x")])
+    assert code == 2
