@@ -11,6 +11,8 @@ BIN := $(CURDIR)/$(VENV)/bin
 # A pinned uv, bootstrapped from PyPI into .tools/ (an older uv may not read uv.lock).
 # `make UV=uv ...` uses the one on PATH instead.
 UV ?= $(CURDIR)/.tools/bin/uv
+# Bootstrap the pinned uv only when it is the one in use (a uv on PATH is not a file to make).
+UV_BOOTSTRAP := $(filter $(CURDIR)/.tools/bin/uv,$(UV))
 
 # Quiet and offline: no telemetry, no update checks, never download a Python.
 export DVC_NO_ANALYTICS := 1
@@ -29,7 +31,7 @@ $(CURDIR)/.tools/bin/uv:
 	$(PYTHON) -m venv .tools
 	.tools/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
-$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+$(VENV)/.synced: pyproject.toml uv.lock | $(UV_BOOTSTRAP)
 	$(UV) sync --frozen --python $(PYTHON)
 	touch $@
 
@@ -37,7 +39,7 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 CHECKOV_VERSION := 3.3.30
 CHECKOV := $(CURDIR)/.tools/checkov/bin/checkov
 
-$(CHECKOV): | $(UV)
+$(CHECKOV): | $(UV_BOOTSTRAP)
 	$(UV) venv --quiet --python $(PYTHON) .tools/checkov
 	$(UV) pip install --quiet --python .tools/checkov/bin/python checkov==$(CHECKOV_VERSION)
 

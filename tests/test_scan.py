@@ -330,3 +330,13 @@ def test_every_custom_policy_has_severity_and_remedy() -> None:
         text = path.read_text()
         ids |= set(re.findall(r"\bCNV_(?:GHA|K8S)_\d+\b", text))
     assert ids == {i for i in config["policies"] if i.startswith("CNV_")}
+
+
+def test_an_unwritable_out_is_a_usage_error(tmp_path: Path, capsys) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    code = main(["scan", str(FIXTURES / "k8s_clean"), "--root", str(REPO), "--out", str(blocker)])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --out {blocker}: cannot write there")
+    assert len(err.strip().splitlines()) == 1

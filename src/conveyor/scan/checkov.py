@@ -117,7 +117,12 @@ def to_finding(check: dict[str, Any], config: ScanConfig) -> Finding:
     severity = policy.severity if policy else (check.get("severity") or "medium").lower()
     if severity not in ("critical", "high", "medium", "low"):
         severity = "medium"
-    remedy = policy.remedy if policy else (check.get("guideline") or f"see {check['check_id']}")
+    # checkov names its checks as the rule to meet ("Ensure ...", "Do not admit ..."): without a
+    # remedy of ours, that rule is what to change, with checkov's guideline link when it has one.
+    fallback = "change the resource so that the rule above holds"
+    if check.get("guideline"):
+        fallback += f" ({check['guideline']})"
+    remedy = policy.remedy if policy else fallback
     lines = check.get("file_line_range") or [1, 1]
     return Finding(
         policy_id=check["check_id"],

@@ -73,7 +73,12 @@ def collect(root: Path, paths: list[Path], excludes: list[str]) -> list[Path]:
         full = path if path.is_absolute() else root / path
         if not full.exists():
             raise UserError(f"{path}: no such file or directory")
-        rel = full.resolve().relative_to(root.resolve()) if _inside(full, root) else full
+        if not _inside(full, root):
+            raise UserError(
+                f"{path}: outside the repository root {root} (scan from that repository, or "
+                "pass --root with the folder that holds policies/checkov/)"
+            )
+        rel = full.resolve().relative_to(root.resolve())
         files += _walk(root, rel) if full.is_dir() else [rel]
     return sorted({f for f in files if (root / f).stat().st_size <= MAX_BYTES})
 
