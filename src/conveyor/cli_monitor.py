@@ -5,19 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from conveyor.errors import UserError
-
-
-def _writable(out: Path) -> None:
-    """--out must be a folder we can write: a usage error (exit 2), never a crash that would
-    read as exit 1, "drift"."""
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".conveyor-write-test"
-        probe.touch()
-        probe.unlink()
-    except OSError as exc:
-        raise UserError(f"--out {out}: cannot write there ({exc.strerror})") from None
+from conveyor.files import require_writable_dir
 
 
 def _monitor_drift(args: argparse.Namespace) -> int:
@@ -27,7 +15,7 @@ def _monitor_drift(args: argparse.Namespace) -> int:
 
     # Every usage error (params, paths, schemas, window size) is raised before anything is written.
     result = drift.run(args.reference, args.current, load_monitoring(args.params), root=args.root)
-    _writable(args.out)
+    require_writable_dir(args.out)  # exit 2, never a crash that reads as 1, "drift"
     images = plots.render(result, args.out)
     with atomic_path(args.out / "drift.md") as tmp:
         tmp.write_text(report.markdown(result, images), encoding="utf-8")
@@ -39,7 +27,7 @@ def _monitor_drift(args: argparse.Namespace) -> int:
 def _monitor_issue(args: argparse.Namespace) -> int:
     from conveyor.monitor import issue
 
-    _writable(args.out)
+    require_writable_dir(args.out)  # exit 2, never a crash that reads as 1, "drift"
     decision = issue.write(args.drift, args.open_issue_json, args.out, args.run_url)
     print(f"action={decision.action}")
     print(f"number={decision.number or ''}")

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from conveyor.errors import UserError
+from conveyor.files import require_writable_dir
 
 
 def _scan(args: argparse.Namespace) -> int:
@@ -16,12 +17,8 @@ def _scan(args: argparse.Namespace) -> int:
     root = args.root.resolve()
     policy_dir = args.policies if args.policies.is_absolute() else root / args.policies
     out = args.out if args.out.is_absolute() else root / args.out
-    try:  # before a scan of seconds: an unwritable --out is a usage error (exit 2), not findings
-        out.mkdir(parents=True, exist_ok=True)
-        (out / ".conveyor-write-test").touch()
-        (out / ".conveyor-write-test").unlink()
-    except OSError as exc:
-        raise UserError(f"--out {args.out}: cannot write there ({exc.strerror})") from None
+    # Before a scan of seconds: an unwritable --out is a usage error (exit 2), not findings.
+    require_writable_dir(out)
     extra = []
     if args.deps:
         # pip-audit asks PyPI's advisory data: this part needs the network (CI, `make scan`).

@@ -10,6 +10,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from conveyor.errors import UserError
+
 
 @contextmanager
 def atomic_path(target: Path) -> Iterator[Path]:
@@ -29,3 +31,22 @@ def write_json(target: Path, data: Any) -> None:
     """Write ``data`` as stable, human-diffable JSON (sorted keys, 2-space indent), atomically."""
     with atomic_path(target) as tmp:
         tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def require_writable_dir(path: Path, option: str = "--out") -> None:
+    """A usage error (exit 2, one line) unless ``path`` is a folder, or could be created as one,
+    that this process may write. Creates nothing: a refused command leaves no trace."""
+    probe = path
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if path.exists() and not path.is_dir():
+        problem = "not a folder"
+    elif not probe.is_dir():
+        problem = f"{probe} is not a folder"
+    elif not os.access(probe, os.W_OK | os.X_OK):
+        problem = f"no permission to write in {probe}"
+    else:
+        return
+    raise UserError(f"{option} {path}: cannot write there ({problem})")
