@@ -264,7 +264,6 @@ def build_record(
     now: datetime | None = None,
 ) -> ReleaseRecord:
     """Join the build's facts, the image digest and the gate verdicts into a validated record."""
-    build = _read_json(build_json, "conveyor build bento output")
     _, at, digest = image.rpartition("@")
     if not at or not digest:
         raise UserError(
@@ -272,6 +271,7 @@ def build_record(
         )
     if not params.is_file():
         raise UserError(f"{params}: no such params file")
+    build = _read_json(build_json, "conveyor build bento output")
     data = {
         "version": version,
         "created_at": (now or datetime.now(UTC)).isoformat(),
