@@ -194,10 +194,17 @@ def test_kustomize_overlays_are_rendered_and_scanned(tree_scan) -> None:
     by_file = defaultdict(set)
     for f in result.findings:
         by_file[f.file].add(f.policy_id)
-    # dev sets the digest; prod does not, and the base alone is never judged unrendered
-    assert "CKV_K8S_43" not in by_file[rendered[0]]
-    assert "CKV_K8S_43" in by_file[rendered[1]]
-    assert not any(f.startswith("deploy/") for f in by_file)
+    # Findings of a rendered overlay are reported at the overlay's kustomization.yaml (a source
+    # file), naming the rendered resource and line. dev sets the digest; prod does not, and the
+    # base alone is never judged unrendered.
+    dev, prod = (f"deploy/environments/{env}/kustomization.yaml" for env in ("dev", "prod"))
+    assert "CKV_K8S_43" not in by_file[dev]
+    assert "CKV_K8S_43" in by_file[prod]
+    assert not any(f.startswith("reports/") for f in by_file)
+    assert {f for f in by_file if f.startswith("deploy/")} <= {dev, prod}
+    pinned = next(f for f in result.findings if f.policy_id == "CKV_K8S_43")
+    assert pinned.line == 1
+    assert pinned.resource.endswith(f" of {rendered[1]})")
     assert "sha256:" + "a" * 64 in (root / rendered[0]).read_text()
 
 

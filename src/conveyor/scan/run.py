@@ -3,6 +3,7 @@ suppressions, write SARIF, JUnit, JSON and markdown."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import tempfile
 from pathlib import Path
@@ -36,6 +37,13 @@ def scan(
     found, findings = targets.classify(root, files)
     rendered, render_problems = render(root, found.kustomize_dirs, out / "rendered")
     rendered = [_rel(p, root) for p in rendered]
+    # A rendered file is scan output (git-ignored): its findings are reported at the overlay.
+    overlay_of = {
+        p.as_posix(): f"{d.as_posix()}/kustomization.yaml"
+        for p, d in zip(
+            rendered, _rendered_dirs(found.kustomize_dirs, render_problems), strict=True
+        )
+    }
     findings += render_problems + list(extra or [])
 
     by_kind = {
@@ -60,7 +68,7 @@ def scan(
     # checkov reads every YAML it is given as Kubernetes; kustomize bases only count rendered.
     output.failed = [c for c in output.failed if _belongs(c, framework_files)]
     output.skipped = [c for c in output.skipped if _belongs(c, framework_files)]
-    findings += [checkov.to_finding(c, config) for c in output.failed]
+    findings += [_at_overlay(checkov.to_finding(c, config), overlay_of) for c in output.failed]
     suppressed, unexplained = checkov.inline_skips(output)
     findings += unexplained
     for kind in CHECKED_KINDS:
@@ -147,3 +155,19 @@ def terminal_lines(result: ScanResult) -> list[str]:
         f"{result.checks_passed} checks passed, {len(result.suppressed)} suppressed with a reason"
     )
     return lines
+
+
+def _rendered_dirs(dirs: list[Path], problems: list[Finding]) -> list[Path]:
+    """The overlays that rendered, in render order (those that did not are findings)."""
+    failed = {p.file for p in problems}
+    return [d for d in dirs if f"{d.as_posix()}/kustomization.yaml" not in failed]
+
+
+def _at_overlay(finding: Finding, overlay_of: dict[str, str]) -> Finding:
+    """A finding in a rendered overlay, moved to the overlay's kustomization.yaml (a file that
+    code scanning, reviewers and the baseline can point at), naming the rendered resource."""
+    overlay = overlay_of.get(finding.file)
+    if overlay is None:
+        return finding
+    resource = f"{finding.resource} (rendered, line {finding.line} of {finding.file})"
+    return dataclasses.replace(finding, file=overlay, line=1, resource=resource)
