@@ -69,8 +69,8 @@ format: setup ## apply ruff's fixes and formatting
 	ruff check --fix .
 	ruff format .
 
-push: setup ## send DVC-cached data and models to the default remote
-	dvc push
+push: setup ## send DVC-cached data, models and the run-cache to the default remote
+	dvc push --run-cache
 
 pull: setup ## fetch DVC-cached data and models from the default remote
 	dvc pull
