@@ -351,3 +351,38 @@ def test_an_unwritable_out_is_a_usage_error_not_drift(windows, tmp_path, capsys)
     assert len(err.strip().splitlines()) == 1
     code = main(["monitor", "issue", "--drift", str(blocker), "--out", str(blocker / "x")])
     assert code == 2
+
+
+def test_last_days_keeps_the_newest_partitions_and_widths_may_differ(windows, tmp_path, capsys):
+    """An inference log of many days: --last-days compares only the newest ones (counted from
+    the newest partition); partitions written by two service versions (promo as Int8, then
+    Int64) read as one window."""
+    fresh = pl.read_parquet(windows["fresh"])
+    shifted = pl.read_parquet(windows["shifted"])
+    log = tmp_path / "log"
+    for day, frame in (
+        ("2026-01-01", fresh.with_columns(pl.col("promo").cast(pl.Int8))),
+        ("2026-01-02", fresh.with_columns(pl.col("promo").cast(pl.Int64))),
+        ("2026-01-09", shifted.with_columns(pl.col("promo").cast(pl.Int64))),
+    ):
+        (log / f"log_date={day}").mkdir(parents=True)
+        frame.write_parquet(log / f"log_date={day}" / "part-0.parquet")
+    assert _drift(windows["reference"], log, tmp_path / "old", "--last-days", "9") == 1
+    assert _drift(windows["reference"], log, tmp_path / "new", "--last-days", "1") == 1
+    rows = json.loads((tmp_path / "new" / "drift.json").read_text())["current"]["rows"]
+    assert rows == shifted.height
+    only_fresh = tmp_path / "fresh-log"
+    for day in ("2026-01-01", "2026-01-02"):
+        (only_fresh / f"log_date={day}").mkdir(parents=True)
+        fresh.write_parquet(only_fresh / f"log_date={day}" / "part-0.parquet")
+    assert _drift(windows["reference"], only_fresh, tmp_path / "f", "--last-days", "2") == 0
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:  # argparse: not a number of days
+        _drift(windows["reference"], only_fresh, tmp_path / "x", "--last-days", "0")
+    assert exit_info.value.code == 2
+    assert "must be a whole number of days >= 1" in capsys.readouterr().err
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    fresh.write_parquet(flat / "window.parquet")
+    assert _drift(windows["reference"], flat, tmp_path / "y", "--last-days", "3") == 2
+    assert "no log_date=YYYY-MM-DD partitions" in capsys.readouterr().err

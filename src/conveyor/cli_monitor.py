@@ -8,13 +8,20 @@ from pathlib import Path
 from conveyor.files import require_writable_dir
 
 
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of days >= 1 (got {text!r})")
+    return int(text)
+
+
 def _monitor_drift(args: argparse.Namespace) -> int:
     from conveyor.files import atomic_path, write_json
     from conveyor.monitor import drift, plots, report
     from conveyor.monitor.config import load_monitoring
 
     # Every usage error (params, paths, schemas, window size) is raised before anything is written.
-    result = drift.run(args.reference, args.current, load_monitoring(args.params), root=args.root)
+    params = load_monitoring(args.params)
+    result = drift.run(args.reference, args.current, params, args.root, args.last_days)
     require_writable_dir(args.out)  # exit 2, never a crash that reads as 1, "drift"
     images = plots.render(result, args.out)
     with atomic_path(args.out / "drift.md") as tmp:
@@ -58,6 +65,12 @@ def add_monitor_commands(commands: argparse._SubParsersAction) -> None:
         type=Path,
         default=Path("reports/monitor"),
         help="where drift.json, drift.md and the plots go (default: reports/monitor)",
+    )
+    drift.add_argument(
+        "--last-days",
+        type=_positive,
+        metavar="N",
+        help="with a partitioned inference log: only its newest N days (log_date=YYYY-MM-DD)",
     )
     drift.add_argument("--params", type=Path, default=Path("params.yaml"))
     drift.add_argument("--root", type=Path, default=Path(), help="repository root")

@@ -84,11 +84,16 @@ class DriftResult:
 
 
 def run(
-    reference: Path, current: Path, params: MonitoringParams, root: Path = Path()
+    reference: Path,
+    current: Path,
+    params: MonitoringParams,
+    root: Path = Path(),
+    last_days: int | None = None,
 ) -> DriftResult:
-    """Compare ``current`` with ``reference``; usage problems raise DataError/ConfigError."""
+    """Compare ``current`` (its newest ``last_days`` days, for a partitioned log) with
+    ``reference``; usage problems raise DataError/ConfigError."""
     ref = open_window(reference, "reference")
-    cur = open_window(current, "current")
+    cur = open_window(current, "current", last_days)
     for window in (ref, cur):
         if window.rows == 0:
             raise DataError(f"{window.origin}: the window is empty (0 rows): nothing to compare")

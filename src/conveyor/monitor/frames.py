@@ -3,6 +3,8 @@ and read it one column at a time, so a 10M-row window never sits in memory whole
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,15 +36,63 @@ class Window:
             ) from None
 
 
-def open_window(path: Path, role: str) -> Window:
+LOG_DATE = re.compile(r"log_date=(\d{4}-\d{2}-\d{2})/")
+
+
+def latest_days(files: list[Path], days: int) -> list[Path]:
+    """The files of the last ``days`` dates among ``log_date=YYYY-MM-DD`` partitions (counted
+    back from the newest partition, not from today: a late sync still sees a full window)."""
+    dated = [(f, m.group(1)) for f in files if (m := LOG_DATE.search(f.as_posix()))]
+    if not dated:
+        return []
+    newest = max(dt.date.fromisoformat(day) for _, day in dated)
+    first = newest - dt.timedelta(days=days - 1)
+    return [f for f, day in dated if dt.date.fromisoformat(day) >= first]
+
+
+def _widest_schema(files: list[Path]) -> pl.Schema | None:
+    """One schema for files whose numeric columns differ only in width (None: all the same,
+    or unreadable metadata, which the read then reports)."""
+    try:
+        schemas = [pl.read_parquet_schema(f) for f in files]
+    except _READ_ERRORS:
+        return None
+    if all(schema == schemas[0] for schema in schemas):
+        return None
+    merged: dict[str, pl.DataType] = {}
+    for schema in schemas:
+        for name, dtype in schema.items():
+            merged[name] = _wider(merged[name], dtype) if name in merged else dtype
+    return pl.Schema(merged)
+
+
+def _wider(a: pl.DataType, b: pl.DataType) -> pl.DataType:
+    if a == b or not (a.is_numeric() and b.is_numeric()):
+        return a  # not a width difference: the read reports the mismatch
+    if a.is_integer() and b.is_integer():
+        return pl.Int64 if a.is_signed_integer() or b.is_signed_integer() else pl.UInt64
+    return pl.Float64
+
+
+def open_window(path: Path, role: str, last_days: int | None = None) -> Window:
     """Scan ``path``: a .parquet or .csv file, or a folder whose *.parquet files (any depth, e.g.
-    the inference log's ``log_date=YYYY-MM-DD/`` partitions) form one data set."""
+    the inference log's ``log_date=YYYY-MM-DD/`` partitions) form one data set; ``last_days``
+    keeps the partitions of the newest days only."""
     origin = f"{role} {path}"
     if path.is_dir():
         files = sorted(p for p in path.rglob("*.parquet") if p.is_file())
+        if last_days is not None:
+            files = latest_days(files, last_days)
+            if not files:
+                raise DataError(f"{origin}: no log_date=YYYY-MM-DD partitions for --last-days")
         if not files:
             raise DataError(f"{origin}: no .parquet files in this folder (the window is empty)")
-        frame = pl.scan_parquet(files, hive_partitioning=False)
+        # Partitions written by two versions of the service may differ in numeric width: read
+        # them all as the widest type each column has.
+        upcast = pl.ScanCastOptions(integer_cast="upcast", float_cast="upcast")
+        frame = pl.scan_parquet(
+            files, hive_partitioning=False, schema=_widest_schema(files), cast_options=upcast
+        )
     elif path.is_file() and path.suffix.lower() == ".parquet":
         frame = pl.scan_parquet(path)
     elif path.is_file() and path.suffix.lower() == ".csv":
