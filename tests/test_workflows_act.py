@@ -491,6 +491,9 @@ def test_promote_pushes_the_environment_branch_and_stops_at_the_pull_request(
     )
     pushed = git(origin, "show", "promote/staging:deploy/environments/staging/release.json")
     assert json.loads(pushed)["version"] == "v1.2.3"
+    # GitHub's runners have no git identity: the step gives the commit the Actions bot's.
+    author = git(origin, "log", "-1", "--format=%an <%ae>", "promote/staging")
+    assert author == "github-actions[bot] <41898282+github-actions[bot]@users.noreply.github.com>"
 
 
 MONITOR_CALLER = """\
