@@ -290,6 +290,23 @@ def test_a_million_rows_is_refused_with_the_limit(service):
     assert "10000" in json.dumps(answer)
 
 
+def test_a_refusal_by_the_model_has_the_same_shape_as_a_schema_error(service):
+    first = service["first"].isoformat()
+    unknown = json.dumps({"rows": [_row(club_id="club_404", date=first)]}).encode()
+    status, answer = _call(f"{service['base']}/forecast", unknown)
+    assert status == 400
+    assert answer["error"] == "1 validation error for Input"
+    (detail,) = answer["detail"]
+    assert detail["loc"] == ["rows"]
+    assert detail["type"] == "unknown_series"
+    assert "unknown club/item club_404/item_0001" in detail["msg"]
+    status, answer = _call(
+        f"{service['base']}/forecast", json.dumps({"rows": [_row(price=-1.0)]}).encode()
+    )
+    assert (status, answer["error"]) == (400, "1 validation error for Input")
+    assert answer["detail"][0]["loc"] == ["rows", 0, "price"]
+
+
 def test_only_json_is_accepted(service):
     status, answer = _call(f"{service['base']}/forecast", _valid(service), "text/plain")
     assert status == 415

@@ -22,7 +22,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import bentoml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+)
+from pydantic_core import PydanticCustomError
 
 from forecast.request_guard import RequestGuard
 
@@ -92,8 +100,13 @@ class ForecastResponse(BaseModel):
     predictions: list[Prediction]
 
 
-class ForecastRejected(bentoml.exceptions.InvalidArgument):
-    """A well-formed request the model cannot answer (unknown series, date outside the window)."""
+def rejected(error: Exception, reason: str) -> ValidationError:
+    """A request the model cannot answer (unknown series, date outside the window), as the same
+    400 body as a schema error: `{"error": ..., "detail": [{"loc": ["rows"], "msg": ...}]}`.
+    (BentoML 1.4 renders its own InvalidArgument as a one-element list instead.)"""
+    message = str(error).removeprefix("rows: ")
+    detail = PydanticCustomError(reason, "{message}", {"message": message})
+    return ValidationError.from_exception_data("Input", [{"type": detail, "loc": ("rows",)}])
 
 
 @bentoml.service(name="demand_forecaster", traffic={"timeout": 30}, workers=2)
@@ -151,7 +164,7 @@ class DemandForecaster:
                 matrix = await asyncio.to_thread(self._inputs, rows)
         except RequestError as error:
             self.metrics.validation_failures.labels(reason=error.reason).inc()
-            raise ForecastRejected(str(error)) from None
+            raise rejected(error, error.reason) from None
         units = await self.batcher.predict(matrix)
         self.metrics.predictions.inc(len(units))
         for value in units:
