@@ -191,6 +191,7 @@ def test_a_record_that_may_not_ship_is_refused(capsys, origin, work, change, exp
     ("mangle", "expected"),
     [
         (lambda r: r["image"].update(digest="sha256:abc"), "image.digest: Value error, must be"),
+        (lambda r: r.update(sbom_digest="md5:abc"), "sbom_digest: Value error, must be sha256:"),
         (
             lambda r: r["image"].update(reference="ghcr.io/acme/app:v1@" + r["image"]["digest"]),
             "carries a tag as well as a digest",

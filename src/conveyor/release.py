@@ -13,9 +13,16 @@ import re
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
 from conveyor.errors import UserError
 from conveyor.files import write_json
@@ -47,16 +54,19 @@ class GateVerdict(_Strict):
     source: str | None = None
 
 
+def _sha256_digest(value: str) -> str:
+    if not DIGEST.match(value):
+        raise ValueError("must be sha256: followed by 64 lowercase hex digits")
+    return value
+
+
+# An image or document digest, as registries and `sha256sum` write it (one rule, one message).
+Sha256Digest = Annotated[str, AfterValidator(_sha256_digest)]
+
+
 class Image(_Strict):
     reference: str = Field(description="registry/name@sha256:..., what the cluster pulls")
-    digest: str
-
-    @field_validator("digest")
-    @classmethod
-    def _digest(cls, value: str) -> str:
-        if not DIGEST.match(value):
-            raise ValueError("must be sha256: followed by 64 lowercase hex digits")
-        return value
+    digest: Sha256Digest
 
 
 class ReleaseRecord(_Strict):
@@ -71,7 +81,7 @@ class ReleaseRecord(_Strict):
     params_md5: str
     bento_tag: str = Field(min_length=1)
     image: Image
-    sbom_digest: str | None = None
+    sbom_digest: Sha256Digest | None = None
     signature: str | None = None
     gates: dict[str, GateVerdict]
     # sha256 of every other field in canonical JSON: a record edited after it was written (by
@@ -96,13 +106,6 @@ class ReleaseRecord(_Strict):
     def _commit(cls, value: str) -> str:
         if not COMMIT.match(value):
             raise ValueError("must be a full 40-hex git commit")
-        return value
-
-    @field_validator("sbom_digest")
-    @classmethod
-    def _sbom(cls, value: str | None) -> str | None:
-        if value is not None and not DIGEST.match(value):
-            raise ValueError("must be sha256: followed by 64 lowercase hex digits")
         return value
 
 
