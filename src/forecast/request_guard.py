@@ -1,13 +1,28 @@
-"""An ASGI middleware in front of the forecast endpoint: refuse what is not worth parsing.
+"""An ASGI middleware in front of the service: refuse what is not worth parsing, and leave no
+server error out of the metrics.
 
-A body larger than any valid request (413) and a body that is not declared as JSON (415) are
-refused from the headers alone, before a byte of the body is read: a 60 MB request of a million
-rows would otherwise cost seconds of CPU to parse and validate, only to be refused.
+On the guarded paths (POST /forecast):
+
+- a body not declared as JSON (415) or declaring a Content-Length larger than any valid request
+  (413) is refused from the headers alone: a 60 MB request of a million rows would otherwise cost
+  seconds of CPU to parse and validate, only to be refused;
+- a body without a Content-Length (``Transfer-Encoding: chunked``) is counted as it arrives and
+  refused with the same 413 once it passes the limit;
+- the guard reads the body itself before the app sees it, so a client that disconnects half-way
+  is answered here, with 499 ("client closed request", nginx's code; the client never reads it,
+  but the access log and ``bentoml_service_request_total`` record it as a 4xx), instead of
+  reaching the framework as a 500 with a traceback.
+
+On every path: an exception that escapes the app before a response started is answered here with
+a 500 (logged once, with its traceback: it is a bug). BentoML adds user middlewares inside its
+metrics middleware, so that 500 is counted in ``bentoml_service_request_total``; left to
+Starlette's error handler, which answers outside every middleware, it would not be.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -17,10 +32,14 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 App = Callable[[Scope, Receive, Send], Awaitable[None]]
 DRAIN_LIMIT = 256 * 1024 * 1024  # beyond this the connection is simply closed
+CLIENT_CLOSED_REQUEST = 499
+
+logger = logging.getLogger(__name__)
 
 
 class RequestGuard:
-    """Checks POSTs to ``paths``: a JSON content type and a Content-Length within ``max_bytes``."""
+    """Checks POSTs to ``paths``: a JSON content type and a body within ``max_bytes``, declared
+    or streamed; answers 500 itself for an exception that escapes the app on any path."""
 
     def __init__(self, app: App, paths: tuple[str, ...], max_bytes: int, hint: str = "") -> None:
         self.app = app
@@ -29,12 +48,11 @@ class RequestGuard:
         self.hint = hint  # what the client should do instead, e.g. the row limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] != "http"
-            or scope.get("method") != "POST"
-            or scope["path"] not in self.paths
-        ):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if scope.get("method") != "POST" or scope["path"] not in self.paths:
+            await _counted_errors(self.app, scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         content_type = headers.get("content-type", "").split(";")[0].strip().lower()
@@ -46,30 +64,72 @@ class RequestGuard:
         length = headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
             await _drain(receive, DRAIN_LIMIT)
-            await _refuse(
-                send,
-                413,
-                f"request body of {length} bytes is larger than the limit of {self.max_bytes} "
-                f"bytes (CONVEYOR_MAX_BODY_BYTES): {self.hint or 'send a smaller request'}",
-            )
+            await self._too_large(send, f"request body of {length} bytes is larger")
             return
-        # Without a Content-Length (chunked), count as the body arrives.
-        received = 0
+        body = await _read_body(receive, self.max_bytes)
+        if body is None:  # the client went away before sending all of it
+            await _refuse(send, CLIENT_CLOSED_REQUEST, "client closed the request")
+            return
+        if isinstance(body, int):  # streamed past the limit: the rest is read and dropped
+            await _drain(receive, DRAIN_LIMIT - body)
+            await self._too_large(send, "streamed request body is larger")
+            return
+        await _counted_errors(self.app, scope, _replay(body, receive), send)
 
-        async def counted() -> Message:
-            nonlocal received
-            message = await receive()
-            received += len(message.get("body", b""))
-            if received > self.max_bytes:
-                raise BodyTooLargeError
-            return message
+    async def _too_large(self, send: Send, what: str) -> None:
+        await _refuse(
+            send,
+            413,
+            f"{what} than the limit of {self.max_bytes} bytes (CONVEYOR_MAX_BODY_BYTES): "
+            f"{self.hint or 'send a smaller request'}",
+        )
 
-        try:
-            await self.app(scope, counted, send)
-        except BodyTooLargeError:
-            await _refuse(
-                send, 413, f"request body larger than {self.max_bytes} bytes: {self.hint}"
-            )
+
+async def _read_body(receive: Receive, limit: int) -> bytes | int | None:
+    """The whole body; or the bytes read so far once they pass ``limit``; or None when the client
+    disconnected first."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return None
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return size
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A receive() that hands the app the body already read, then whatever the server sends next
+    (a disconnect, which the app may wait for)."""
+    pending: list[Message] = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def replayed() -> Message:
+        return pending.pop() if pending else await receive()
+
+    return replayed
+
+
+async def _counted_errors(app: App, scope: Scope, receive: Receive, send: Send) -> None:
+    """Run the app; an exception before the response started becomes a 500 answered from here."""
+    started = False
+
+    async def watched(message: Message) -> None:
+        nonlocal started
+        started = started or message["type"] == "http.response.start"
+        await send(message)
+
+    try:
+        await app(scope, receive, watched)
+    except Exception:
+        if started:  # too late for another status line; the server closes the connection
+            raise
+        logger.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+        await _refuse(send, 500, "internal server error (logged)")
 
 
 async def _drain(receive: Receive, limit: int) -> None:
@@ -83,10 +143,6 @@ async def _drain(receive: Receive, limit: int) -> None:
         seen += len(message.get("body", b""))
         if not message.get("more_body", False):
             return
-
-
-class BodyTooLargeError(Exception):
-    """A chunked body grew past the limit."""
 
 
 async def _refuse(send: Send, status: int, message: str) -> None:

@@ -6,8 +6,10 @@ order, and the model version. Lags and rolling features come from the history bu
 model (see forecast.forecaster), so clients send only what they plan: price and promotion.
 
 Which model: $CONVEYOR_MODEL_TAG, else the tag in models/bentoml_model.json (written by the
-pipeline's register stage); see model_tag(). Imports stay light: `bentoml build` imports this
-module (BentoML #3580).
+pipeline's register stage); see model_tag(). A model that is missing or cannot be loaded does not
+crash the server: it logs one line starting with ``model unavailable:``, /readyz answers 503 (so
+no traffic is routed to it), /livez still answers, and /forecast answers 503 with the reason.
+Imports stay light: `bentoml build` imports this module (BentoML #3580).
 """
 
 from __future__ import annotations
@@ -31,8 +33,10 @@ from pydantic import (
     ValidationError,
 )
 from pydantic_core import PydanticCustomError
+from starlette.responses import JSONResponse
 
 from forecast.request_guard import RequestGuard
+from forecast.service_logs import quiet_refusals, report_unavailable
 
 if TYPE_CHECKING:
     import numpy as np
@@ -56,12 +60,55 @@ Identifier = Annotated[
 
 def model_tag() -> str:
     """The model to serve: $CONVEYOR_MODEL_TAG, else the tag the pipeline registered last, else
-    the latest `demand_forecaster` (inside a built Bento, the one model packaged with it)."""
+    the latest `demand_forecaster` (inside a built Bento, the one model packaged with it).
+    ValueError when the tag file cannot be read."""
     if os.environ.get("CONVEYOR_MODEL_TAG"):
         return os.environ["CONVEYOR_MODEL_TAG"]
     if TAG_FILE.is_file():
-        return json.loads(TAG_FILE.read_text(encoding="utf-8"))["tag"]
+        try:
+            tag = json.loads(TAG_FILE.read_text(encoding="utf-8"))["tag"]
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise ValueError(
+                f"{TAG_FILE}: not a JSON object with a model tag ({type(error).__name__}: "
+                f"{error}); re-run the pipeline's register stage or set CONVEYOR_MODEL_TAG"
+            ) from None
+        if not isinstance(tag, str):
+            raise ValueError(f"{TAG_FILE}: the tag is not a string")
+        return tag
     return f"{MODEL_NAME}:latest"
+
+
+def find_model() -> tuple[str, str | None]:
+    """The tag to serve and, when it cannot be served, why (one line).
+
+    Only what is cheap is checked here, at import: the tag and its presence in the model store.
+    A model declared on the service but absent would stop `bentoml serve` in its main process
+    before any worker starts; undeclared, the workers start, report it and stay unready.
+    """
+    try:
+        tag = model_tag()
+    except ValueError as error:
+        return f"{MODEL_NAME}:latest", str(error)
+    try:
+        stored = bentoml.models.get(tag)
+    except bentoml.exceptions.NotFound:
+        return tag, (
+            f"{tag} is not in the model store {_store_path()}: register it (make pipeline) or "
+            "set CONVEYOR_MODEL_TAG to a stored tag"
+        )
+    except (ValueError, OSError, bentoml.exceptions.BentoMLException) as error:
+        return tag, f"{tag} cannot be read from the model store {_store_path()}: {error}"
+    return str(stored.tag), None
+
+
+def _store_path() -> str:
+    """Where BentoML looks for models (inside a served Bento, the Bento's own models/ folder)."""
+    from bentoml._internal.configuration.containers import BentoMLContainer
+
+    return str(getattr(BentoMLContainer.model_store.get(), "_path", "(unknown)"))
+
+
+MODEL_TAG, MODEL_PROBLEM = find_model()
 
 
 def _iso_date_text(value: object) -> object:
@@ -73,15 +120,20 @@ def _iso_date_text(value: object) -> object:
 class Row(BaseModel):
     """One day of one item in one club to forecast."""
 
+    # Strict: a value must already have its JSON type. `true`, `"3.5"` or `1.0` are refused where
+    # a number, a string or an integer is expected (lax mode would convert them); a JSON integer
+    # is still a number for the price.
     model_config = ConfigDict(extra="forbid", strict=True)
 
     club_id: Identifier
     item_id: Identifier
-    # Exactly "YYYY-MM-DD": pydantic alone would also take datetimes and Unix timestamps.
+    # Exactly "YYYY-MM-DD" (a JSON string, checked first), then read as a date: the only field
+    # where a string becomes another type. Pydantic alone would also take datetimes and Unix
+    # timestamps.
     date: Annotated[dt.date, BeforeValidator(_iso_date_text), Field(strict=False)]
     # ge, not gt: BentoML publishes OpenAPI 3.0, where a numeric exclusiveMinimum is invalid.
-    price: Annotated[float, Field(ge=0.01, le=1_000_000, allow_inf_nan=False, strict=False)]
-    promo: Annotated[int, Field(ge=0, le=1)]
+    price: Annotated[float, Field(ge=0.01, le=1_000_000, allow_inf_nan=False)]
+    promo: Annotated[int, Field(ge=0, le=1)]  # 0 or 1; `true` and `1.0` are not integers here
 
 
 class Prediction(BaseModel):
@@ -113,24 +165,49 @@ def rejected(error: Exception, reason: str) -> ValidationError:
 class DemandForecaster:
     """Serves the forecaster bundle stored in the BentoML model store."""
 
-    bundle = bentoml.models.BentoModel(model_tag())
+    if MODEL_PROBLEM is None:  # declared, so `bentoml build` packages it with the Bento
+        bundle = bentoml.models.BentoModel(MODEL_TAG)
 
     @bentoml.on_shutdown
     def _flush_inference_log(self) -> None:
         """A rollout or restart must not lose the rows still buffered for the inference log."""
-        self.inference_log.close()
+        if self.unavailable is None:
+            self.inference_log.close()
 
     def __init__(self) -> None:
-        from forecast.batching import AdaptiveBatcher
+        quiet_refusals()
+        self.unavailable = MODEL_PROBLEM or self._load()
+        if self.unavailable is not None:
+            # Every worker finds the same files; the first one speaks for all.
+            if bentoml.server_context.worker_index in (None, 1):
+                report_unavailable(self.unavailable)
+            return
+        self._start()
+
+    def _load(self) -> str | None:
+        """Load and warm up the model; why it cannot be served, or None."""
         from forecast.forecaster import Forecaster
+
+        where = _store_path()
+        try:
+            where = self.bundle.path
+            self.forecaster = Forecaster.load(Path(where))
+            self.forecaster.warm_up()
+        except Exception as error:  # whatever the files hold: the reason is logged, not raised
+            return (
+                f"{MODEL_TAG} at {where} cannot be loaded (corrupt or incomplete model files): "
+                f"{type(error).__name__}: {error}"
+            )
+        return None
+
+    def _start(self) -> None:
+        from forecast.batching import AdaptiveBatcher
         from forecast.inference_log import InferenceLogger
         from forecast.model import predict_matrix
         from forecast.service_metrics import metrics
 
-        self.forecaster = Forecaster.load(Path(self.bundle.path))
         self.version = str(self.bundle.tag)
         self.metrics = metrics()
-        self.forecaster.warm_up()
         # Sampled request/prediction log for drift monitoring; off unless configured (see
         # forecast.inference_log: CONVEYOR_INFERENCE_LOG_DIR and CONVEYOR_INFERENCE_LOG_SAMPLE).
         self.inference_log = InferenceLogger.from_env()
@@ -147,12 +224,21 @@ class DemandForecaster:
         gc.freeze()
         gc.set_threshold(*GC_THRESHOLDS)
 
+    async def __is_ready__(self) -> bool:
+        """/readyz: 503 while the model is unavailable, so no traffic is routed here."""
+        return self.unavailable is None
+
     @bentoml.api(route="/forecast")
     async def forecast(
         self, rows: Annotated[list[Row], Field(min_length=1, max_length=MAX_ROWS)]
     ) -> ForecastResponse:
         """Forecast units sold for each row."""
-        from forecast.forecaster import RequestError
+        if self.unavailable is not None:
+            # BentoML sends a Response returned by an API as is: the reason, without a traceback.
+            return JSONResponse(  # type: ignore[return-value]
+                {"error": f"model unavailable: {self.unavailable}"}, status_code=503
+            )
+        from forecast.forecaster import RequestError  # loaded with the model: costs nothing here
 
         self.metrics.rows_per_request.observe(len(rows))
         try:
