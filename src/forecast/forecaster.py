@@ -9,7 +9,9 @@ unknown club/item pairs (policy: reject), dates outside the forecast window, dup
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,13 +20,17 @@ import lightgbm as lgb
 import numpy as np
 import polars as pl
 
+from conveyor.hashing import file_md5
 from forecast.features import PRICE_MEMORY, build_features
 from forecast.model import Encoder, load_booster, predict_matrix
 from forecast.params import FeatureParams
 from forecast.schema import KEYS, RAW_SCHEMA, SERIES_KEYS, TARGET
 
 MODEL_FILE, HISTORY_FILE, SETTINGS_FILE = "model.txt", "history.parquet", "serving.json"
+BUNDLE_FILES = (MODEL_FILE, HISTORY_FILE, SETTINGS_FILE)
 REQUEST_COLUMNS = ("club_id", "item_id", "date", "price", "promo")
+# A model version the register stage derived from the bundle's content (bundle_digest()).
+CONTENT_VERSION = re.compile(r"^[0-9a-f]{20}$")
 
 
 class RequestError(ValueError):
@@ -54,6 +60,38 @@ def write_bundle(target: Path, model: Path, raw: Path, params: FeatureParams, co
         "history_end": last.isoformat(),
     }
     (target / SETTINGS_FILE).write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
+
+
+class BundleError(ValueError):
+    """A stored bundle that must not be loaded: a file is missing, or not the one registered."""
+
+
+def bundle_digest(folder: Path) -> str:
+    """The content hash the register stage names a model version with (forecast.register): MD5
+    over each bundle file's name and MD5, in name order, cut to 20 hex digits."""
+    digest = hashlib.md5(usedforsecurity=False)
+    for name in sorted(BUNDLE_FILES):
+        digest.update(name.encode() + file_md5(folder / name).encode())
+    return digest.hexdigest()[:20]
+
+
+def check_bundle(folder: Path, version: str | None) -> None:
+    """BundleError unless every bundle file is there and, for a version the register stage
+    derived from the content, the files still hash to it.
+
+    Checked before LightGBM reads the model: a truncated model file can abort the whole process
+    inside LightGBM's parser (std::terminate from its worker threads), not raise an error.
+    """
+    missing = [name for name in BUNDLE_FILES if not (folder / name).is_file()]
+    if missing:
+        raise BundleError(f"missing {', '.join(missing)} in {folder}")
+    if version and CONTENT_VERSION.match(version):
+        found = bundle_digest(folder)
+        if found != version:
+            raise BundleError(
+                f"the files in {folder} hash to {found}, not to the version {version}: "
+                "corrupt or modified after registration"
+            )
 
 
 @dataclass(frozen=True)

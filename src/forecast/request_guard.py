@@ -70,8 +70,7 @@ class RequestGuard:
         if body is None:  # the client went away before sending all of it
             await _refuse(send, CLIENT_CLOSED_REQUEST, "client closed the request")
             return
-        if isinstance(body, int):  # streamed past the limit: the rest is read and dropped
-            await _drain(receive, DRAIN_LIMIT - body)
+        if isinstance(body, int):  # streamed past the limit (and the rest read and dropped)
             await self._too_large(send, "streamed request body is larger")
             return
         await _counted_errors(self.app, scope, _replay(body, receive), send)
@@ -86,8 +85,8 @@ class RequestGuard:
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes | int | None:
-    """The whole body; or the bytes read so far once they pass ``limit``; or None when the client
-    disconnected first."""
+    """The whole body; or, once it passes ``limit``, its size (the rest is read and dropped); or
+    None when the client disconnected first."""
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -96,10 +95,13 @@ async def _read_body(receive: Receive, limit: int) -> bytes | int | None:
             return None
         chunk = message.get("body", b"")
         size += len(chunk)
+        more = message.get("more_body", False)
         if size > limit:
+            if more:  # after the last piece, receive() would wait for a disconnect instead
+                await _drain(receive, DRAIN_LIMIT - size)
             return size
         chunks.append(chunk)
-        if not message.get("more_body", False):
+        if not more:
             return b"".join(chunks)
 
 

@@ -36,7 +36,7 @@ from pydantic_core import PydanticCustomError
 from starlette.responses import JSONResponse
 
 from forecast.request_guard import RequestGuard
-from forecast.service_logs import quiet_refusals, report_unavailable
+from forecast.service_logs import quiet_lightgbm, quiet_refusals, report_unavailable
 
 if TYPE_CHECKING:
     import numpy as np
@@ -186,13 +186,17 @@ class DemandForecaster:
 
     def _load(self) -> str | None:
         """Load and warm up the model; why it cannot be served, or None."""
-        from forecast.forecaster import Forecaster
+        from forecast.forecaster import BundleError, Forecaster, check_bundle
 
+        quiet_lightgbm()
         where = _store_path()
         try:
             where = self.bundle.path
+            check_bundle(Path(where), self.bundle.tag.version)
             self.forecaster = Forecaster.load(Path(where))
             self.forecaster.warm_up()
+        except BundleError as error:
+            return f"{MODEL_TAG}: {error}"
         except Exception as error:  # whatever the files hold: the reason is logged, not raised
             return (
                 f"{MODEL_TAG} at {where} cannot be loaded (corrupt or incomplete model files): "

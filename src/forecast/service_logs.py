@@ -65,6 +65,17 @@ def quiet_refusals() -> None:
         target.addFilter(RefusedRequestFilter())
 
 
+def quiet_lightgbm() -> None:
+    """Keep LightGBM's native messages out of the log: they go to its dummy logger, which prints
+    them (a failed load prints ``[LightGBM] [Fatal] ...`` per worker, repeating the error it then
+    raises, which the service reports once)."""
+    import lightgbm as lgb
+
+    native = logging.getLogger("lightgbm")
+    native.setLevel(logging.WARNING)  # LightGBM sends every native message to .info()
+    lgb.register_logger(native)
+
+
 def report_unavailable(reason: str) -> None:
     """Write the one line saying why the model cannot be served.
 
