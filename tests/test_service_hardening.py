@@ -444,27 +444,38 @@ def test_a_missing_or_corrupt_model_leaves_the_service_live_unready_with_one_lin
     assert "Traceback" not in text and "[LightGBM]" not in text and "[ERROR]" not in text
 
 
-@pytest.mark.parametrize(
-    ("content", "expected"),
-    [
-        (b"{not json", "not a JSON object with a model tag"),
-        (b'["demand_forecaster:v1"]', "not a JSON object with a model tag"),
-        (b'{"tag": 7}', "the tag is not a string"),
-        (b"\xff\xfe", "not a JSON object with a model tag"),
-        (b'{"tag": "Not A Tag!"}', "is not a valid BentoML tag"),
-    ],
-)
-def test_an_unreadable_tag_file_makes_the_model_unavailable_not_an_import_error(
-    tmp_path, content, expected
-):
+TAG_FILES = {
+    "not json": (b"{not json", "not a JSON object with a model tag"),
+    "a list": (b'["demand_forecaster:v1"]', "not a JSON object with a model tag"),
+    "no tag": (b'{"model": "demand_forecaster:v1"}', "not a JSON object with a model tag"),
+    "tag not a string": (b'{"tag": 7}', "the tag is not a string"),
+    "not utf-8": (b"\xff\xfe", "not a JSON object with a model tag"),
+    "not a tag": (b'{"tag": "Not A Tag!"}', "is not a valid BentoML tag"),
+}
+# Imports the service with the first file (what `bentoml serve` does), then reads the others.
+READ_TAG_FILES = """
+import json, sys
+from pathlib import Path
+import forecast.service as service
+found = [service.MODEL_PROBLEM]
+for name in sys.argv[2:]:
+    service.TAG_FILE = Path(name)
+    found.append(service.find_model()[1])
+print(json.dumps(found))
+"""
+
+
+def test_an_unreadable_tag_file_makes_the_model_unavailable_not_an_import_error(tmp_path):
     """The service module imports (so `bentoml serve` starts and reports); the reason names the
-    file."""
-    tag_file = tmp_path / "bentoml_model.json"
-    tag_file.write_bytes(content)
+    file and what is wrong with it."""
+    files = []
+    for n, (content, _) in enumerate(TAG_FILES.values()):
+        files.append(tmp_path / f"bentoml_model_{n}.json")
+        files[-1].write_bytes(content)
     env = {k: v for k, v in os.environ.items() if k != "CONVEYOR_MODEL_TAG"}
-    env |= {"CONVEYOR_MODEL_TAG_FILE": str(tag_file), "BENTOML_HOME": str(tmp_path / "home")}
+    env |= {"CONVEYOR_MODEL_TAG_FILE": str(files[0]), "BENTOML_HOME": str(tmp_path / "home")}
     result = subprocess.run(
-        [sys.executable, "-c", "import forecast.service as s; print(s.MODEL_PROBLEM)"],
+        [sys.executable, "-c", READ_TAG_FILES, *map(str, files)],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -472,9 +483,11 @@ def test_an_unreadable_tag_file_makes_the_model_unavailable_not_an_import_error(
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert expected in result.stdout
-    if "JSON object" in expected or "string" in expected:
-        assert str(tag_file) in result.stdout
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    for file, problem, (case, (_, expected)) in zip(files, found, TAG_FILES.items(), strict=True):
+        assert expected in problem, (case, problem)
+        if case != "not a tag":
+            assert str(file) in problem, (case, problem)
 
 
 def test_the_bundle_check_matches_the_register_stages_version(served, tmp_path):
