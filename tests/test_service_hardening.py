@@ -71,8 +71,7 @@ def served(bundle_inputs, small_params, tmp_path_factory) -> Iterator[dict[str, 
             "first": _next_day(first["history_end"]),
         }
     finally:
-        os.killpg(process.pid, 15)
-        process.wait(timeout=30)
+        _stop(process)
         log.close()
 
 
@@ -390,6 +389,16 @@ def _start_unready(env: dict[str, str], log_path: Path) -> tuple[subprocess.Pope
     pytest.fail(f"service not live in time: {log_path.read_text()}")
 
 
+def _stop(process: subprocess.Popen) -> None:
+    """SIGTERM to the server's process group; SIGKILL if it has not stopped in 30 s."""
+    os.killpg(process.pid, 15)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, 9)
+        process.wait(timeout=30)
+
+
 @pytest.mark.parametrize("broken", ["missing tag", "corrupt model file", "model file removed"])
 def test_a_missing_or_corrupt_model_leaves_the_service_live_unready_with_one_line(
     served, tmp_path, broken
@@ -427,8 +436,7 @@ def test_a_missing_or_corrupt_model_leaves_the_service_live_unready_with_one_lin
         assert status == 503
         assert answer["error"].startswith(UNAVAILABLE) and tag in answer["error"]
     finally:
-        os.killpg(process.pid, 15)
-        process.wait(timeout=30)
+        _stop(process)
         log.close()
     text = log_path.read_text()
     lines = [line for line in text.splitlines() if UNAVAILABLE in line]
