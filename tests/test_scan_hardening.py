@@ -140,12 +140,12 @@ def _data(size: int) -> str:
 
 @pytest.fixture(scope="module")
 def unread_scan(tmp_path_factory: pytest.TempPathFactory) -> tuple[ScanResult, Path]:
-    """A repository with: a key pair at the end of a 2.5 MB file (checkov's secrets scan read
+    """A repository with: a key pair at the end of a 2.1 MB file (checkov's secrets scan read
     it, the old 2 MB cut did not), a 3.5 MB file over a 3 MB limit, a non-UTF-8 file holding a
     key pair, a reviewed `unscanned:` file, a stale one, and an excluded folder that holds a key
     pair and a bad workflow; plus an exclusion that tries to cover the repository's .github/."""
     root = tmp_path_factory.mktemp("unread")
-    (root / "sales.csv").write_text(_data(2_500_000) + _key_pair(1))
+    (root / "sales.csv").write_text(_data(2_100_000) + _key_pair(1))
     (root / "huge.csv").write_text(_data(3_500_000))
     (root / "legacy.txt").write_bytes(("caf\xe9\n" + _key_pair(2)).encode("latin-1"))
     (root / "model.bin").write_bytes(b"\xff\xfe" * 64)
@@ -233,7 +233,9 @@ def test_unscanned_files_are_listed_one_by_one_with_a_reason(
     (policies / "config.yaml").write_text(entry)
     out = tmp_path / "out"
     target = str(REPO / "tests/fixtures/scan/gha_clean")
-    code = main(["scan", target, "--root", str(REPO), "--policies", str(policies), "--out", str(out)])
+    code = main(
+        ["scan", target, "--root", str(REPO), "--policies", str(policies), "--out", str(out)]
+    )
     err = capsys.readouterr().err.strip()
     assert code == 2 and message in err and "\n" not in err, err
     assert not out.exists()

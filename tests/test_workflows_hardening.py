@@ -82,7 +82,11 @@ def _pull_request_code_workflows() -> list[Path]:
                 if uses.startswith("./"):
                     found.append(REPO / uses)
                 elif "/.github/workflows/" in uses:  # the example calls OWNER/conveyor@ref
-                    found.append(REPO / ".github/workflows" / uses.split("/")[-1].split("@")[0])
+                    found.append(
+                        REPO
+                        / ".github/workflows"
+                        / uses.rsplit("/", maxsplit=1)[-1].split("@", maxsplit=1)[0]
+                    )
     return sorted(set(found))
 
 

@@ -206,11 +206,13 @@ def terminal_lines(result: ScanResult) -> list[str]:
         f"FAIL [{f.severity}] {f.policy_id} {f.where()}: {f.title} -> {f.remedy}"
         for f in result.sorted_findings()
     ]
-    files = sum(len(v) for k, v in result.files.items() if k != "secrets")
+    files = sum(len(v) for k, v in result.files.items() if k not in ("secrets", "excluded"))
     total = len(result.files.get("secrets", []))
+    excluded = len(result.files.get("excluded", []))
     verdict = "passed" if result.clean else f"FAILED ({len(result.findings)} finding(s))"
     lines.append(
-        f"scan: {verdict}: {total} files ({files} workflows/actions/manifests/Dockerfiles), "
+        f"scan: {verdict}: {total} files ({files} workflows/actions/manifests/Dockerfiles; "
+        f"{excluded} excluded from the policy checks, not from secrets), "
         f"{result.checks_passed} checks passed, {len(result.suppressed)} suppressed with a reason"
     )
     return lines
