@@ -77,8 +77,8 @@ def tokenize(text: str) -> list[Token]:
 
 @dataclass(frozen=True)
 class Flow:
-    """What an (sub)expression's value may be made of: the context paths it reads, whether
-    its value is one of those paths as such (so `.x` or `[..]` extends it)."""
+    """What a (sub)expression's value may be made of: the context paths whose text can reach
+    it, and whether the value *is* the last of those paths (so that `.x` or `[...]` extends it)."""
 
     paths: tuple[Path, ...] = ()
     is_path: bool = False
