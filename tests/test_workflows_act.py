@@ -529,7 +529,8 @@ def test_a_refused_rollback_fails_the_job(sandbox: Sandbox, tmp_path: Path) -> N
 
     box = Sandbox(sandbox.root)
     box.repo, box.base = work, sandbox.base
-    payload = {"inputs": {"environment": "dev", "version": "", "rollback": True}}
+    # workflow_dispatch inputs arrive as strings in the event, as GitHub sends them
+    payload = {"inputs": {"environment": "dev", "version": "", "rollback": "true"}}
     run = box.run_workflow(
         "rollback-refused", "workflow_dispatch", "promote.yml", payload, "--remote-name", "github"
     )
