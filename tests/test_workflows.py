@@ -227,7 +227,8 @@ def test_the_example_caller_calls_the_reusable_workflows_at_a_tag_with_known_inp
             assert set(job.get("secrets", {})) <= set(known.get("secrets") or {}), path.name
     assert called == set(REUSABLE)
     pull_request = (REPO / "examples/caller/.github/workflows/pull-request.yml").read_text()
-    assert len(pull_request.strip().splitlines()) <= 15
+    # a caller stays small: 15 lines, plus the `defaults` line that gives its scripts pipefail
+    assert len(pull_request.strip().splitlines()) <= 16
 
 
 def test_the_adoption_guide_covers_what_a_caller_needs() -> None:

@@ -496,6 +496,52 @@ def test_promote_pushes_the_environment_branch_and_stops_at_the_pull_request(
     assert author == "github-actions[bot] <41898282+github-actions[bot]@users.noreply.github.com>"
 
 
+def test_a_refused_rollback_fails_the_job(sandbox: Sandbox, tmp_path: Path) -> None:
+    # Issue 14, item 3: the rollback step pipes `conveyor rollback` into `tee`. Under GitHub's
+    # default `bash -e` the pipe's status is tee's, so a refusal passed green. dev has had one
+    # release only: the rollback is refused, and with `defaults.run.shell: bash` (-eo pipefail)
+    # the step and the job fail.
+    from tests.promotion_repos import git, merge, record, write_record
+
+    origin = tmp_path / "origin.git"
+    git(tmp_path, "init", "--quiet", "--bare", "--initial-branch=main", str(origin))
+    work = tmp_path / "work"
+    git(tmp_path, "clone", "--quiet", str(sandbox.repo), str(work))
+    git(work, "remote", "rename", "origin", "github")
+    git(work, "remote", "set-url", "github", "https://github.com/acme/conveyor.git")
+    git(work, "remote", "add", "origin", str(origin))
+    git(work, "checkout", "--quiet", "-B", "main", sandbox.base)
+    git(work, "push", "--quiet", "origin", "main")
+    release = write_record(tmp_path / "record.json", record("v1.2.3"))
+    env = {**os.environ, "PATH": f"{REPO / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}"}
+    promoted = subprocess.run(
+        ["conveyor", "promote", "--env", "dev", "--record", str(release)],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**env, "GIT_AUTHOR_NAME": "p", "GIT_AUTHOR_EMAIL": "p@conveyor.invalid"},
+    )
+    assert promoted.returncode == 0, promoted.stderr
+    merge(work, "dev")
+    git(work, "checkout", "--quiet", "main")
+    tip = git(origin, "rev-parse", "promote/dev")
+
+    box = Sandbox(sandbox.root)
+    box.repo, box.base = work, sandbox.base
+    # workflow_dispatch inputs arrive as strings in the event, as GitHub sends them
+    payload = {"inputs": {"environment": "dev", "version": "", "rollback": "true"}}
+    run = box.run_workflow(
+        "rollback-refused", "workflow_dispatch", "promote.yml", payload, "--remote-name", "github"
+    )
+    assert "dev has had only v1.2.3: nothing earlier to roll back to" in run.log, (
+        run.failed_because()
+    )
+    assert run.jobs.get("promote") == "failure", run.failed_because()
+    assert any("conveyor rollback" in step for step in run.failed_steps), run.failed_steps
+    assert git(origin, "rev-parse", "promote/dev") == tip  # nothing pushed
+
+
 MONITOR_CALLER = """\
 name: drift-check
 on: workflow_dispatch

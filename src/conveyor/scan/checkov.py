@@ -17,8 +17,14 @@ from conveyor.tools import failure_reason, run
 
 FRAMEWORKS = ("github_actions", "kubernetes", "dockerfile", "secrets")
 NO_REASON = {"", "no comment provided"}  # what checkov records for a bare `checkov:skip=ID`
-# Offline and quiet: no platform mapping download, no version check.
-OFFLINE_ENV = {"BC_SKIP_MAPPING": "TRUE", "CKV_SKIP_PACKAGE_UPDATE_CHECK": "true"}
+# Offline and quiet: no platform mapping download, no version check. No size limit of its own
+# for the secrets scan (5 MB, skipped without a word): conveyor decides which files are too large
+# to read (max_file_mb) and reports them.
+OFFLINE_ENV = {
+    "BC_SKIP_MAPPING": "TRUE",
+    "CKV_SKIP_PACKAGE_UPDATE_CHECK": "true",
+    "CHECKOV_MAX_FILE_SIZE": "0",
+}
 
 
 @dataclass

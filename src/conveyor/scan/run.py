@@ -13,11 +13,12 @@ from conveyor.scan import actions, checkov, suppress, targets
 from conveyor.scan.formats import FORMATS
 from conveyor.scan.model import Finding, ScanResult, Suppressed
 from conveyor.scan.render import render
-from conveyor.scan.settings import load_baseline, load_config
+from conveyor.scan.settings import ScanConfig, load_baseline, load_config
 
 # What checkov must have read, per framework: a file it skipped (schema-invalid workflow,
 # unreadable manifest) would otherwise pass without a word.
 CHECKED_KINDS = ("workflows", "manifests", "dockerfiles", "rendered")
+CONFIG = "policies/checkov/config.yaml"
 
 
 def _rel(path: Path, root: Path) -> Path:
@@ -31,10 +32,15 @@ def scan(
     """Scan ``paths`` (default: the repository) and return every finding and suppression."""
     config = load_config(policy_dir)
     baseline = load_baseline(policy_dir)
-    files = targets.collect(root, paths, [e.path for e in config.exclude])
+    files = targets.collect(root, paths)
     # our own previous outputs (rendered manifests, reports) are not sources
     files = [f for f in files if not (root / f).resolve().is_relative_to(out.resolve())]
-    found, findings = targets.classify(root, files)
+    readable, findings, left_out = _readable(root, files, config, whole_repo=not paths)
+    # Exclusions (default scan only) leave files out of the policy checks, not of secrets.
+    skipped = targets.excluded(readable, [e.path for e in config.exclude]) if not paths else set()
+    found, problems = targets.classify(root, [f for f in readable if f not in skipped])
+    found.all_files = readable
+    findings += problems
     rendered, render_problems = render(root, found.kustomize_dirs, out / "rendered")
     rendered = [_rel(p, root) for p in rendered]
     # A rendered file is scan output (git-ignored): its findings are reported at the overlay.
@@ -64,6 +70,7 @@ def scan(
     framework_files = {
         "kubernetes": allowed["manifests"] | allowed["rendered"],
         "dockerfile": allowed["dockerfiles"],
+        "github_actions": allowed["workflows"],
     }
     # checkov reads every YAML it is given as Kubernetes; kustomize bases only count rendered.
     output.failed = [c for c in output.failed if _belongs(c, framework_files)]
@@ -78,8 +85,9 @@ def scan(
         for path in sorted(expected - output.seen_files):
             findings.append(_unread(path, kind))
 
-    for action in found.actions:
-        for finding in actions.scan_action(root, action, config):
+    own = [(w, False) for w in found.workflows] + [(a, True) for a in found.actions]
+    for path, composite in own:
+        for finding in actions.scan_file(root, path, config, composite):
             skip = actions.inline_skip(root, finding)
             if skip is None:
                 findings.append(finding)
@@ -103,12 +111,63 @@ def scan(
 
     scanned = {p.as_posix() for p in found.all_files}
     findings, from_baseline = suppress.apply_baseline(findings, baseline, scanned)
+    listed = {kind: sorted(allowed[kind]) for kind in by_kind if allowed[kind]}
+    if skipped:
+        listed["excluded"] = sorted(p.as_posix() for p in skipped)
     return ScanResult(
         findings=findings,
-        suppressed=suppressed + from_baseline,
-        files={kind: sorted(allowed[kind]) for kind in by_kind if allowed[kind]},
+        suppressed=suppressed + from_baseline + left_out,
+        files=listed,
         checks_passed=output.passed,
     )
+
+
+def _readable(
+    root: Path, files: list[Path], config: ScanConfig, whole_repo: bool
+) -> tuple[list[Path], list[Finding], list[Suppressed]]:
+    """The files every check can read. The others are findings (CNV_SCAN_1, "not checked", with
+    the reason) unless listed one by one in `unscanned:` with a reason; a listed file that is not
+    there any more is a stale entry (CNV_SKIP_3)."""
+    listed = {u.file: u.reason for u in config.unscanned}
+    names = {f.as_posix() for f in files}
+    readable, findings, left_out = [], [], []
+    for f in files:
+        if f.as_posix() in listed:
+            left_out.append(
+                Suppressed("CNV_SCAN_1", f.as_posix(), 1, listed[f.as_posix()], "config")
+            )
+            continue
+        why = targets.unreadable(root, f, int(config.max_file_mb * 1_000_000))
+        if why is None:
+            readable.append(f)
+            continue
+        findings.append(
+            Finding(
+                "CNV_SCAN_1",
+                f"File was not checked: {why}",
+                "high",
+                f.as_posix(),
+                1,
+                "keep data out of git (DVC), or list the file under `unscanned:` in "
+                f"{CONFIG} with the reason it is safe",
+                source="conveyor",
+            )
+        )
+    # A scan of some paths only cannot tell a stale entry from one outside those paths.
+    for name in sorted(set(listed) - names) if whole_repo else []:
+        findings.append(
+            Finding(
+                "CNV_SKIP_3",
+                "Stale `unscanned:` entry",
+                "low",
+                CONFIG,
+                1,
+                f"delete the `unscanned:` entry for {name}: the file is gone",
+                resource=name,
+                source="conveyor",
+            )
+        )
+    return readable, findings, left_out
 
 
 def _belongs(check: dict, framework_files: dict[str, set[str]]) -> bool:
@@ -147,11 +206,13 @@ def terminal_lines(result: ScanResult) -> list[str]:
         f"FAIL [{f.severity}] {f.policy_id} {f.where()}: {f.title} -> {f.remedy}"
         for f in result.sorted_findings()
     ]
-    files = sum(len(v) for k, v in result.files.items() if k != "secrets")
+    files = sum(len(v) for k, v in result.files.items() if k not in ("secrets", "excluded"))
     total = len(result.files.get("secrets", []))
+    excluded = len(result.files.get("excluded", []))
     verdict = "passed" if result.clean else f"FAILED ({len(result.findings)} finding(s))"
     lines.append(
-        f"scan: {verdict}: {total} files ({files} workflows/actions/manifests/Dockerfiles), "
+        f"scan: {verdict}: {total} files ({files} workflows/actions/manifests/Dockerfiles; "
+        f"{excluded} excluded from the policy checks, not from secrets), "
         f"{result.checks_passed} checks passed, {len(result.suppressed)} suppressed with a reason"
     )
     return lines

@@ -17,9 +17,18 @@ class _Strict(BaseModel):
 
 
 class Exclusion(_Strict):
-    """A path glob the repository scan leaves out, and why."""
+    """A path glob left out of the policy checks, and why. Its files are still searched for
+    secrets, and an exclusion never covers the repository's own .github/ (GitHub runs it)."""
 
     path: str = Field(min_length=1)
+    reason: str = Field(min_length=10)
+
+
+class Unscanned(_Strict):
+    """One file that no check reads, not even the secrets scan (too large, binary...), and why.
+    Listed file by file: a glob would let new files in unread."""
+
+    file: str = Field(min_length=1, pattern=r"^[^*?\[\]]+$")
     reason: str = Field(min_length=10)
 
 
@@ -42,6 +51,9 @@ class ScanConfig(_Strict):
 
     allowed_registries: list[str] = Field(default_factory=list)
     exclude: list[Exclusion] = Field(default_factory=list)
+    unscanned: list[Unscanned] = Field(default_factory=list)
+    # Files above this are not read (not even for secrets) and are findings unless `unscanned`.
+    max_file_mb: float = Field(default=10, gt=0)
     skip_checks: list[GlobalSkip] = Field(default_factory=list)
     policies: dict[str, PolicyInfo] = Field(default_factory=dict)
 

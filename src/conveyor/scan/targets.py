@@ -29,7 +29,6 @@ SKIP_DIRS = {
 BENTO_DOCKERFILE = Path("build/bento/context/env/docker/Dockerfile")
 KUSTOMIZATIONS = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 WORKLOADS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "Pod", "ReplicaSet"}
-MAX_BYTES = 2_000_000  # larger files are data, not configuration
 
 
 @dataclass
@@ -60,15 +59,15 @@ def _git_files(root: Path) -> list[Path] | None:
     return [Path(p) for p in result.stdout.split("\0") if p and (root / p).is_file()]
 
 
-def collect(root: Path, paths: list[Path], excludes: list[str]) -> list[Path]:
+def collect(root: Path, paths: list[Path]) -> list[Path]:
     """Files under the given paths (default: the repository, as git sees it, plus the exported
-    Bento's Dockerfile), minus ``excludes`` globs. A path that does not exist is a usage error."""
+    Bento's Dockerfile). A path that does not exist is a usage error. Nothing is dropped here:
+    what the scan cannot or may not read is decided, and reported, by the caller."""
     files: list[Path] = []
     if not paths:
         files = _git_files(root) or _walk(root, Path())
         if (root / BENTO_DOCKERFILE).is_file():  # git-ignored build output, scanned when present
             files.append(BENTO_DOCKERFILE)
-        files = [f for f in files if not any(fnmatch.fnmatch(f.as_posix(), g) for g in excludes)]
     for path in paths:
         full = path if path.is_absolute() else root / path
         if not full.exists():
@@ -80,7 +79,30 @@ def collect(root: Path, paths: list[Path], excludes: list[str]) -> list[Path]:
             )
         rel = full.resolve().relative_to(root.resolve())
         files += _walk(root, rel) if full.is_dir() else [rel]
-    return sorted({f for f in files if (root / f).stat().st_size <= MAX_BYTES})
+    return sorted(set(files))
+
+
+def excluded(files: list[Path], globs: list[str]) -> set[Path]:
+    """The files an `exclude:` glob leaves out of the policy checks. The repository's own
+    .github/ is never left out: GitHub runs what is there."""
+    return {
+        f
+        for f in files
+        if f.parts[:1] != (".github",) and any(fnmatch.fnmatch(f.as_posix(), g) for g in globs)
+    }
+
+
+def unreadable(root: Path, path: Path, max_bytes: int) -> str | None:
+    """Why no check can read the file (too large, not UTF-8 text), or None when it can."""
+    size = (root / path).stat().st_size
+    if size > max_bytes:
+        return f"{size / 1e6:.1f} MB, over the scan's limit of {max_bytes / 1e6:g} MB (max_file_mb)"
+    try:
+        (root / path).read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        # checkov's secrets scan (detect-secrets) skips such a file without a word.
+        return "not UTF-8 text, which the secrets scan cannot read"
+    return None
 
 
 def _inside(path: Path, root: Path) -> bool:
