@@ -128,11 +128,15 @@ def test_vendored_crds_are_upstreams_and_the_schemas_are_current():
         "argoproj/argo-cd",
         "prometheus-operator/prometheus-operator",
     }
+    readme = (SCHEMAS / "README.md").read_text().splitlines()
     for source in sources:
         assert source["license"] == "Apache-2.0"
         assert source["tag"].startswith("v")
         assert len(source["commit"]) == 40
-        assert source["tag"] in (SCHEMAS / "README.md").read_text()
+        # the README's table says the same as upstream.json
+        (row,) = [line for line in readme if line.startswith(f"| `{source['file']}` |")]
+        for field in ("repository", "tag", "commit", "path", "license"):
+            assert source[field] in row, (source["file"], field)
     assert "Apache License" in (SCHEMAS / "LICENSE").read_text()
     assert set(crd_schemas.load_schemas()) == CUSTOM_KINDS
     for schema in crd_schemas.load_schemas().values():
