@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -190,7 +191,7 @@ def _fake_upstream(tmp_path: Path) -> tuple[Path, str]:
     spec = project["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
     spec["properties"]["newField"] = {"type": "string"}
     (clone / "manifests/crds/appproject-crd.yaml").write_text(yaml.safe_dump(project))
-    env = {"GIT_CONFIG_GLOBAL": "/dev/null", "GIT_CONFIG_NOSYSTEM": "1", "HOME": str(tmp_path)}
+    env = {**os.environ, "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_CONFIG_NOSYSTEM": "1"}
     ident = ["-c", "user.name=dev", "-c", "user.email=dev@conveyor.invalid"]
     steps = (["init", "-q"], ["add", "-A"], [*ident, "commit", "-qm", "crds"], ["tag", "v9.9.9"])
     for args in steps:
