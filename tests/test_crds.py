@@ -1,9 +1,10 @@
 """Custom resources are validated like built-in ones: every Argo CD Application/AppProject and
 every PrometheusRule/ServiceMonitor under deploy/ (as `kubectl kustomize` renders it) against the
 upstream CRD schemas vendored in tests/schemas/, strictly (an unknown field fails, as the API
-server's strict field validation refuses it). And every Application syncs within its AppProject,
-decided as Argo CD decides it: the CreateNamespace=true / "resource :Namespace is not permitted"
-case, destinations, source repositories, and every kind the overlay renders."""
+server's strict field validation refuses it); the built-in kinds against Kubernetes' own schemas
+(kubernetes-validate --strict, which skips custom kinds). And every Application syncs within
+its AppProject, decided as Argo CD decides it: the CreateNamespace=true / "resource :Namespace
+is not permitted" case, destinations, source repositories, every kind the overlay renders."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import kubernetes_validate
 import pytest
 import yaml
 
@@ -366,6 +368,36 @@ def _rule(doc: dict[str, Any]) -> dict[str, Any]:
 
 def _endpoint(doc: dict[str, Any]) -> dict[str, Any]:
     return doc["spec"]["endpoints"][0]
+
+
+# The oldest and the newest Kubernetes kubernetes-validate ships schemas for: an API version
+# removed since, or a field added only lately, fails one of them.
+KUBERNETES = ("1.25.0", kubernetes_validate.utils.latest_version())
+
+
+@pytest.mark.parametrize("source", ["deploy/argocd", *kustomizations()])
+def test_built_in_kinds_pass_kubernetes_schemas_strictly(source, manifests):
+    """kubernetes-validate has no schema for a CRD's kinds (it skips them, exit 0, with a
+    warning): the only kinds it cannot check must be the ones validated above."""
+    unchecked = set()
+    for version in KUBERNETES:
+        for doc in manifests[source]:
+            try:
+                kubernetes_validate.validate(doc, version, strict=True)
+            except kubernetes_validate.SchemaNotFoundError:
+                unchecked.add((doc["apiVersion"], doc["kind"]))
+    assert unchecked <= CUSTOM_KINDS
+
+
+def test_kubernetes_validate_is_strict_and_blind_to_custom_kinds(manifests):
+    deployment = one(manifests, "Deployment")
+    deployment["spec"]["template"]["spec"]["containers"][0]["imagePullPolicyy"] = "Always"
+    with pytest.raises(kubernetes_validate.ValidationError, match="imagePullPolicyy"):
+        kubernetes_validate.validate(deployment, KUBERNETES[-1], strict=True)
+    monitor = one(manifests, "ServiceMonitor")
+    monitor["spec"]["endpoints"][0]["scrapeInterval"] = "30s"
+    with pytest.raises(kubernetes_validate.SchemaNotFoundError):
+        kubernetes_validate.validate(monitor, KUBERNETES[-1], strict=True)
 
 
 # Each mistake is one a person makes; each must fail, at that path, for that reason.
