@@ -28,6 +28,8 @@ from typing import Any
 import jsonschema
 import yaml
 
+from conveyor.files import atomic_path
+
 HERE = Path(__file__).resolve().parent
 SOURCES = HERE / "upstream.json"
 JSON_DIR = HERE / "json"
@@ -262,14 +264,18 @@ def check() -> list[str]:
     return problems
 
 
+def _write(target: Path, data: bytes) -> None:
+    with atomic_path(target) as tmp:  # never a half-written schema or CRD
+        tmp.write_bytes(data)
+
+
 def write(texts: dict[str, str]) -> None:
     """Replace json/ with exactly these files."""
-    JSON_DIR.mkdir(exist_ok=True)
     for stale in JSON_DIR.glob("*.json"):
         if stale.name not in texts:
             stale.unlink()
     for name, text in texts.items():
-        (JSON_DIR / name).write_text(text, encoding="utf-8")
+        _write(JSON_DIR / name, text.encode())
 
 
 def _git(clone: Path, *args: str) -> bytes:
@@ -295,8 +301,8 @@ def vendor(repository: str, clone: Path, tag: str) -> list[str]:
     for data in files.values():  # refuse a file the converter cannot handle
         crd_to_schemas(yaml.load(data, Loader=_LOADER))  # noqa: S506 (a safe loader)
     for name, data in files.items():
-        (HERE / name).write_bytes(data)
-    SOURCES.write_text(json.dumps(sources, indent=2) + "\n", encoding="utf-8")
+        _write(HERE / name, data)
+    _write(SOURCES, (json.dumps(sources, indent=2) + "\n").encode())
     return sorted(files)
 
 
