@@ -1,7 +1,6 @@
 """deploy/monitoring: the PrometheusRule and the Grafana dashboard are valid, parse as PromQL
-(promql-parser; promtool is not installable here) and read only metrics that exist. No
-Prometheus or cluster here: the rules are checked up to loading them, and rendered with the
-real kustomize (`kubectl kustomize`)."""
+(promql-parser) and read only metrics that exist, and render with the real kustomize (`kubectl
+kustomize`). promtool and a real Prometheus run them in tests/test_prometheus_*.py."""
 
 from __future__ import annotations
 
