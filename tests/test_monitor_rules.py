@@ -16,10 +16,8 @@ import pytest
 import yaml
 
 from .conftest import REPO
+from .monitoring import DASHBOARD, MONITORING, RULES
 
-MONITORING = REPO / "deploy" / "monitoring"
-RULES = MONITORING / "prometheus-rule.yaml"
-DASHBOARD = MONITORING / "grafana-dashboard.json"
 # BentoML 1.4's HTTP metrics, as `bentoml serve` of this service exposes them on /metrics (seen
 # with BentoML 1.4.40; tests/test_service.py checks bentoml_service_request_total on a live
 # server). Histogram series carry _bucket/_sum/_count.

@@ -132,6 +132,7 @@ def _stop(process: subprocess.Popen, group: bool) -> None:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, small_sales, small_params) -> Iterator[Stack]:
+    prometheus_binary = tool("prometheus")  # before the slow part: missing, fail at once
     work = tmp_path_factory.mktemp("prometheus-e2e")
     # Any model serves for metrics. One thread: LightGBM's OpenMP threads spin against each
     # other on a busy 2-core machine (45 s to train instead of under 1 s, measured).
@@ -157,7 +158,7 @@ def stack(tmp_path_factory, small_sales, small_params) -> Iterator[Stack]:
         port = free_port()
         prometheus = subprocess.Popen(
             [
-                tool("prometheus"),
+                prometheus_binary,
                 f"--config.file={work / 'prometheus.yml'}",
                 f"--storage.tsdb.path={work / 'data'}",
                 f"--web.listen-address=127.0.0.1:{port}",
