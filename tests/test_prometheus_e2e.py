@@ -2,7 +2,9 @@
 running `bentoml serve` of the service, with the PrometheusRule's groups loaded from a test copy
 that evaluates every 2 s with a `for:` of 4 s. Normal traffic fires nothing and fills every
 dashboard panel; refused requests fire ForecasterManyRejectedRequests; stopping the service fires
-ForecasterDown, and it stays firing once no target is left at all (absent)."""
+ForecasterDown, and it stays firing once no target is left at all (absent). The other alerts need
+what a live test cannot make honestly (5xx, which the service never sends on purpose; a slow
+model; a week of history; kube-state-metrics): tests/prometheus/ drives them with fixed series."""
 
 from __future__ import annotations
 
@@ -108,7 +110,9 @@ class Stack:
         return call(f"{self.base}/forecast", json.dumps({"rows": [row]}).encode())[0]
 
 
-def _until(check: Callable[[], Any], seconds: float, what: str, during: Callable[[], Any]) -> Any:
+def _until(
+    check: Callable[[], Any], seconds: float, what: Callable[[], str], during: Callable[[], Any]
+) -> Any:
     """Call ``during`` (traffic) and poll ``check`` until it returns something truthy."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -117,10 +121,11 @@ def _until(check: Callable[[], Any], seconds: float, what: str, during: Callable
         if result:
             return result
         time.sleep(0.5)
-    pytest.fail(f"not within {seconds} s: {what}")
+    pytest.fail(f"not within {seconds} s: {what()}")
 
 
 def _stop(process: subprocess.Popen, group: bool) -> None:
+    """SIGTERM (the process group: bentoml's workers too), SIGKILL if it does not stop."""
     if process.poll() is None:
         (os.killpg if group else os.kill)(process.pid, signal.SIGTERM)
         try:
@@ -226,23 +231,14 @@ def _has_numbers(result: list[dict[str, Any]]) -> bool:
 def test_normal_traffic_fills_the_dashboard_and_fires_nothing(stack):
     send = _normal_traffic(stack)
     queries = _dashboard_queries()
-    assert {title for title, _ in queries} >= set(NEEDS_KUBE_STATE_METRICS)
+    skipped = [q for t, q in queries if t in NEEDS_KUBE_STATE_METRICS]
+    assert skipped and all("kube_" in q for q in skipped), skipped
     wanted = [(t, q) for t, q in queries if t not in NEEDS_KUBE_STATE_METRICS]
 
     def empty() -> list[tuple[str, str]]:
         return [(t, q) for t, q in wanted if not _has_numbers(stack.query(q))]
 
-    left: list[tuple[str, str]] = []
-
-    def all_answered() -> bool:
-        left[:] = empty()
-        return not left
-
-    deadline = time.monotonic() + 40
-    while not all_answered():
-        assert time.monotonic() < deadline, f"dashboard queries without a number: {left}"
-        send()
-        time.sleep(0.5)
+    _until(lambda: not empty(), 40, lambda: f"dashboard queries without a number: {empty()}", send)
     # The dashboard's namespace variable lists the namespace the scrape labels.
     values = call(
         f"{stack.prometheus}/api/v1/label/namespace/values?"
@@ -273,7 +269,9 @@ def test_refused_requests_fire_the_rejected_requests_alert(stack):
     def firing() -> list[dict[str, Any]]:
         return [a for a in stack.alerts("ForecasterManyRejectedRequests") if a["state"] == "firing"]
 
-    (alert,) = _until(firing, ALERT_SECONDS, "ForecasterManyRejectedRequests firing", refused)
+    (alert,) = _until(
+        firing, ALERT_SECONDS, lambda: f"ForecasterManyRejectedRequests: {stack.alerts()}", refused
+    )
     assert alert["labels"] == {
         "alertname": "ForecasterManyRejectedRequests",
         "namespace": NAMESPACE,
@@ -299,19 +297,21 @@ def test_stopping_the_service_fires_down_and_it_stays_firing_with_no_target(stac
     (alert,) = _until(
         down({"alertname": "ForecasterDown", "namespace": NAMESPACE, "severity": "critical"}),
         ALERT_SECONDS,
-        "ForecasterDown firing for the namespace",
+        lambda: f"ForecasterDown for the namespace: {stack.alerts()}",
         lambda: None,
     )
     assert alert["annotations"]["summary"].endswith(f"is up in {NAMESPACE}")
     # No target left (every pod deleted, or the ServiceMonitor selects nothing): `up` disappears.
     stack.reconfigure(None)
+    absent = {"alertname": "ForecasterDown", "job": "forecaster", "severity": "critical"}
     (alert,) = _until(
-        down({"alertname": "ForecasterDown", "job": "forecaster", "severity": "critical"}),
+        down(absent),
         ALERT_SECONDS,
-        "ForecasterDown firing with no target left (absent)",
+        lambda: f"ForecasterDown with no target left (absent): {stack.alerts()}",
         lambda: None,
     )
     assert alert["annotations"]["summary"].endswith("is up in any namespace")
+    assert [a["labels"] for a in stack.alerts("ForecasterDown")] == [absent]  # one, not two
     # What the rule said before issue 13 sees nothing at all now: it could never fire here.
     assert stack.query('up{job="forecaster"}') == []
     assert stack.query('sum by (namespace) (up{job="forecaster"}) == 0') == []
