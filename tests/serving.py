@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -39,6 +40,7 @@ def train_small_model(work: Path, sales: pl.DataFrame, params: PipelineParams) -
 
 def register_model(inputs: dict[str, Path], params: PipelineParams, home: Path) -> str:
     """Register the trained model into the BentoML store at ``home``; return its tag."""
+    before = os.environ.get("BENTOML_HOME")
     os.environ["BENTOML_HOME"] = str(home)  # register() writes into this store
     try:
         metrics = {"model": {"wape": 0.5}, "skill": {"wape": 0.1}}
@@ -46,7 +48,10 @@ def register_model(inputs: dict[str, Path], params: PipelineParams, home: Path) 
             inputs["model"], inputs["raw"], metrics, params, inputs["work"] / "bentoml_model.json"
         )
     finally:
-        os.environ.pop("BENTOML_HOME")
+        if before is None:
+            os.environ.pop("BENTOML_HOME")
+        else:
+            os.environ["BENTOML_HOME"] = before
 
 
 def free_port() -> int:
@@ -110,7 +115,7 @@ def start_server(env: dict[str, str], log_path: Path) -> tuple[subprocess.Popen,
         except OSError:
             pass
         time.sleep(0.5)
-    os.killpg(process.pid, 9)
+    os.killpg(process.pid, signal.SIGKILL)
     process.wait(timeout=30)
     log.close()
     pytest.fail("service not ready in time")
