@@ -19,9 +19,9 @@ from typing import IO
 import polars as pl
 import pytest
 
-from forecast import register, train
+from forecast import train
 from forecast.features import build_features
-from forecast.params import PipelineParams
+from forecast.params import PipelineParams, load_params
 from tests.conftest import REPO
 
 STARTUP_SECONDS = 90
@@ -39,19 +39,43 @@ def train_small_model(work: Path, sales: pl.DataFrame, params: PipelineParams) -
 
 
 def register_model(inputs: dict[str, Path], params: PipelineParams, home: Path) -> str:
-    """Register the trained model into the BentoML store at ``home``; return its tag."""
-    before = os.environ.get("BENTOML_HOME")
-    os.environ["BENTOML_HOME"] = str(home)  # register() writes into this store
-    try:
-        metrics = {"model": {"wape": 0.5}, "skill": {"wape": 0.1}}
-        return register.run(
-            inputs["model"], inputs["raw"], metrics, params, inputs["work"] / "bentoml_model.json"
-        )
-    finally:
-        if before is None:
-            os.environ.pop("BENTOML_HOME")
-        else:
-            os.environ["BENTOML_HOME"] = before
+    """Register the trained model into the BentoML store at ``home`` with the pipeline's own
+    command; return its tag. In a subprocess: BentoML fixes its store path at first use in a
+    process, so a second home registered in-process would land in the first one."""
+    # `register` reads only these from the params; the small params share them with params.yaml.
+    repo = load_params(REPO / "params.yaml")
+    assert (params.features, params.data.holidays_country, params.model_store) == (
+        repo.features,
+        repo.data.holidays_country,
+        repo.model_store,
+    )
+    metrics = inputs["work"] / "metrics.json"
+    metrics.write_text(json.dumps({"model": {"wape": 0.5}, "skill": {"wape": 0.1}}))
+    out = inputs["work"] / "bentoml_model.json"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "forecast",
+            "register",
+            "--model",
+            str(inputs["model"]),
+            "--raw",
+            str(inputs["raw"]),
+            "--metrics",
+            str(metrics),
+            "--out",
+            str(out),
+        ],
+        cwd=REPO,
+        env={**os.environ, "BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(out.read_text())["tag"]
 
 
 def free_port() -> int:
