@@ -1,7 +1,6 @@
 """deploy/monitoring: the PrometheusRule and the Grafana dashboard are valid, parse as PromQL
-(promql-parser; promtool is not installable here) and read only metrics that exist. No
-Prometheus or cluster here: the rules are checked up to loading them, and rendered with the
-real kustomize (`kubectl kustomize`)."""
+(promql-parser) and read only metrics that exist, and render with the real kustomize (`kubectl
+kustomize`). promtool and a real Prometheus run them in tests/test_prometheus_*.py."""
 
 from __future__ import annotations
 
@@ -17,10 +16,8 @@ import pytest
 import yaml
 
 from .conftest import REPO
+from .monitoring import DASHBOARD, MONITORING, RULES
 
-MONITORING = REPO / "deploy" / "monitoring"
-RULES = MONITORING / "prometheus-rule.yaml"
-DASHBOARD = MONITORING / "grafana-dashboard.json"
 # BentoML 1.4's HTTP metrics, as `bentoml serve` of this service exposes them on /metrics (seen
 # with BentoML 1.4.40; tests/test_service.py checks bentoml_service_request_total on a live
 # server). Histogram series carry _bucket/_sum/_count.

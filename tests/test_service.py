@@ -7,16 +7,12 @@ import datetime as dt
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import IO
 
 import numpy as np
 import polars as pl
@@ -24,27 +20,21 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
-from forecast import register, train
+from forecast import train
 from forecast.features import build_features
 from forecast.forecaster import Forecaster, RequestError, write_bundle
 from forecast.holdout import split
 from forecast.model import load_booster, predict, predict_matrix
 from tests.conftest import REPO
-
-STARTUP_SECONDS = 90
+from tests.serving import call as _call
+from tests.serving import register_model, train_small_model
+from tests.serving import start_server as _start_server
 
 
 @pytest.fixture(scope="module")
 def bundle_inputs(tmp_path_factory, small_sales, small_params) -> dict[str, Path]:
     """Raw sales, features and a trained model on the small data set."""
-    work = tmp_path_factory.mktemp("service")
-    raw = work / "sales.parquet"
-    small_sales.write_parquet(raw)
-    features = work / "features.parquet"
-    build_features(small_sales, small_params.features, "US").write_parquet(features)
-    model = work / "model.txt"
-    train.run(features, small_params, model, work / "importance.csv")
-    return {"work": work, "raw": raw, "features": features, "model": model}
+    return train_small_model(tmp_path_factory.mktemp("service"), small_sales, small_params)
 
 
 def test_bundle_predicts_what_the_pipeline_predicts(tmp_path, small_sales, small_params):
@@ -94,85 +84,12 @@ def test_bundle_refuses_what_it_cannot_answer(tmp_path, bundle_inputs, small_par
         assert caught.value.reason == reason
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _call(
-    url: str,
-    body: bytes | None = None,
-    content_type: str = "application/json",
-    method: str = "POST",
-) -> tuple[int, object]:
-    request = urllib.request.Request(url, data=body, method=method)  # noqa: S310 - loopback
-    request.add_header("Content-Type", content_type)
-    try:
-        with urllib.request.urlopen(request, timeout=120) as response:  # noqa: S310
-            status, text = response.status, response.read().decode()
-    except urllib.error.HTTPError as error:
-        status, text = error.code, error.read().decode()
-    try:
-        return status, json.loads(text)
-    except json.JSONDecodeError:
-        return status, text
-
-
-def _start_server(env: dict[str, str], log_path: Path) -> tuple[subprocess.Popen, str, IO[str]]:
-    """`bentoml serve` of the service on a free loopback port, once /readyz answers 200."""
-    port = _free_port()
-    log = log_path.open("w")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "bentoml",
-            "serve",
-            "forecast.service:DemandForecaster",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        cwd=REPO,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"bentoml serve exited: {log_path.read_text()}")
-        try:
-            if _call(f"{base}/readyz", method="GET")[0] == 200:
-                return process, base, log
-        except OSError:
-            pass
-        time.sleep(0.5)
-    process.kill()
-    pytest.fail("service not ready in time")
-
-
 @pytest.fixture(scope="module")
 def service(bundle_inputs, small_params, tmp_path_factory) -> Iterator[dict[str, object]]:
     """`bentoml serve` of the registered small model on a free loopback port."""
     home = tmp_path_factory.mktemp("bentoml-home")
     env = {**os.environ, "BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true"}
-    os.environ["BENTOML_HOME"] = str(home)  # register() writes into this store
-    try:
-        metrics = {"model": {"wape": 0.5}, "skill": {"wape": 0.1}}
-        tag = register.run(
-            bundle_inputs["model"],
-            bundle_inputs["raw"],
-            metrics,
-            small_params,
-            bundle_inputs["work"] / "bentoml_model.json",
-        )
-    finally:
-        os.environ.pop("BENTOML_HOME")
+    tag = register_model(bundle_inputs, small_params, home)
     env["CONVEYOR_MODEL_TAG"] = tag
     # Every request is logged (flushed at once), so the tests below see the log the drift check
     # reads, and every other test runs with the logger on the request path.
