@@ -32,7 +32,9 @@ def small_params(repo_params: PipelineParams) -> PipelineParams:
     return repo_params.model_copy(
         update={
             "data": repo_params.data.model_copy(update={"synthetic": synthetic}),
-            "train": repo_params.train.model_copy(update={"num_boost_round": 60}),
+            # One thread: on a busy 2-core machine LightGBM's OpenMP threads spin against each
+            # other (a 0.6 s training took 45 s under load); the model is too small to gain.
+            "train": repo_params.train.model_copy(update={"num_boost_round": 60, "num_threads": 1}),
         }
     )
 
