@@ -7,10 +7,13 @@ on the exported context); everything up to that boundary happens here.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
 import re
+import shutil
+import subprocess
 import tarfile
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -115,3 +118,149 @@ def _version(name: str) -> str | None:
         return version(name)
     except PackageNotFoundError:
         return None
+
+
+# ---------------------------------------------------------------------------------------------
+# `conveyor build image`: the exported context built into an image with buildah, no Docker engine.
+
+IMAGE_NAME = "localhost/conveyor-forecaster"
+BASE_SCRIPT = Path("deploy/docker/base-image.sh")
+
+
+class BuildError(UserError):
+    """A build that ran and failed (not a usage error): exit 1."""
+
+    exit_code = 1
+
+
+def store_args(store: Path) -> list[str]:
+    """buildah/podman options for the image store under ``store`` (vfs: no fuse, no overlay
+    mounts needed, works as root in any container). Absolute paths: both tools chdir."""
+    root = store.resolve()
+    return [
+        "--root",
+        str(root / "graph"),
+        "--runroot",
+        str(root / "run"),
+        "--storage-driver",
+        "vfs",
+    ]
+
+
+def default_base_cache() -> Path:
+    """Where stand-in base images are kept: outside the checkout, so every clone reuses them."""
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "conveyor"
+
+
+def context_digest(context: Path) -> str:
+    """sha256 over every file of the build context (path, mode, bytes): same context, same image."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in context.rglob("*") if p.is_file() and not p.is_symlink()):
+        relative = path.relative_to(context).as_posix()
+        digest.update(f"{relative}\0{path.stat().st_mode & 0o111:o}\0".encode())
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def base_image(dockerfile: Path) -> str:
+    """The first FROM of a Dockerfile, fully qualified as Docker resolves a short name."""
+    match = re.search(r"^FROM\s+(\S+)", dockerfile.read_text(encoding="utf-8"), flags=re.M)
+    if match is None:
+        raise UserError(f"{dockerfile}: no FROM line")
+    name = match.group(1)
+    first = name.split("/", 1)[0]
+    if "/" not in name:
+        return f"docker.io/library/{name}"
+    if "." not in first and ":" not in first and first != "localhost":
+        return f"docker.io/{name}"
+    return name
+
+
+def image_exists(store: Path, ref: str) -> bool:
+    """Whether ``ref`` is in the store (no registry is asked)."""
+    result = run(["buildah", *store_args(store), "inspect", "--type", "image", ref], timeout=120)
+    return result.returncode == 0
+
+
+def _stream(args: list[str], what: str) -> None:
+    """Run a long tool with its output on the terminal; a failure is one line after it."""
+    try:
+        code = subprocess.run(args, check=False).returncode
+    except OSError as error:
+        raise BuildError(f"{what}: {error}") from None
+    if code != 0:
+        raise BuildError(f"{what} failed (exit {code}; its output is above)")
+
+
+def ensure_base(store: Path, image: str, cache: Path, script: Path) -> str:
+    """Put the Dockerfile's base image into ``store``: from the cached archive, building that
+    archive first with ``script`` (debootstrap, ~5 min) when there is none."""
+    if image_exists(store, image):
+        return "present"
+    archive = cache / (re.sub(r"[^A-Za-z0-9_.-]+", "-", image.rpartition("/")[2]) + ".tar")
+    built = "cached"
+    if not archive.is_file():
+        if not script.is_file():
+            raise UserError(f"{script}: no such base-image script (run from the repository root)")
+        print(f"base image {image}: building a stand-in into {archive} (once per machine)")
+        _stream(["bash", str(script), image, str(archive)], f"{script}")
+        built = "built"
+    result = run(
+        ["buildah", *store_args(store), "pull", "--quiet", f"docker-archive:{archive}"],
+        timeout=900,
+    )
+    if result.returncode != 0:
+        raise BuildError(f"buildah pull docker-archive:{archive} failed: {failure_reason(result)}")
+    if not image_exists(store, image):
+        raise BuildError(f"{archive} does not hold {image}: delete it to rebuild")
+    return built
+
+
+def build_image(
+    context: Path,
+    store: Path,
+    name: str = IMAGE_NAME,
+    base_cache: Path | None = None,
+    base_script: Path = BASE_SCRIPT,
+) -> dict[str, Any]:
+    """Build the exported Bento context with buildah into ``store``; an image of the same context
+    digest is reused. Returns the image reference, its base and whether it was built."""
+    dockerfile = context / DOCKERFILE
+    if not dockerfile.is_file():
+        raise UserError(
+            f"{context}: no Bento build context ({DOCKERFILE} missing): "
+            "run 'conveyor build bento' first"
+        )
+    if shutil.which("buildah") is None:
+        raise UserError("buildah is not installed: apt-get install buildah (Debian package)")
+    ref = f"{name}:{context_digest(context)[:16]}"
+    record: dict[str, Any] = {"image": ref, "context": str(context), "store": str(store)}
+    if image_exists(store, ref):
+        run(["buildah", *store_args(store), "tag", ref, f"{name}:latest"], timeout=120)
+        return {**record, "built": False}
+    base = base_image(dockerfile)
+    record["base_image"] = base
+    record["base"] = ensure_base(store, base, base_cache or default_base_cache(), base_script)
+    _stream(
+        [
+            "buildah",
+            *store_args(store),
+            "bud",
+            "--isolation",
+            "chroot",
+            "--format",
+            "docker",  # OCI would drop HEALTHCHECK
+            "--pull=never",  # no registry is reachable: the base is in the store
+            "--layers=false",
+            "-f",
+            str(dockerfile.resolve()),
+            "-t",
+            ref,
+            "-t",
+            f"{name}:latest",
+            str(context.resolve()),
+        ],
+        "buildah bud",
+    )
+    return {**record, "built": True}
