@@ -68,6 +68,32 @@ def bento(tmp_path_factory, small_sales, small_params) -> dict[str, object]:
     return {"context": out / "context", "tag": tag, "home": home}
 
 
+def test_build_bento_from_a_checkout_under_a_hidden_folder(bento, tmp_path):
+    """bentoml build refuses any path with a dot-folder in it (e.g. a clone under ~/.work/):
+    `conveyor build bento` still builds the same Bento from such a checkout."""
+    checkout = tmp_path / ".work" / "conveyor"
+    ignore = shutil.ignore_patterns("__pycache__")
+    shutil.copytree(REPO / "src", checkout / "src", ignore=ignore)
+    shutil.copytree(REPO / "deploy" / "docker", checkout / "deploy" / "docker")
+    shutil.copy2(REPO / "bentofile.yaml", checkout / "bentofile.yaml")
+    tag_file = checkout / "bentoml_model.json"
+    tag_file.write_text(json.dumps({"tag": bento["tag"]}))
+    result = subprocess.run(
+        [sys.executable, "-m", "conveyor.cli", "build", "bento", "--model-tag-file", tag_file.name],
+        cwd=checkout,
+        env={**os.environ, "BENTOML_HOME": str(bento["home"]), "BENTOML_DO_NOT_TRACK": "true"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    record = json.loads((checkout / "build/bento/build.json").read_text())
+    assert record["models_in_bento"] == [bento["tag"]]
+    context = checkout / "build/bento/context"
+    assert (context / "src/conveyor/checks/pii.py").is_file()
+    assert "AS base-container" in (context / "env/docker/Dockerfile").read_text()  # our template
+
+
 # --- the Bento itself --------------------------------------------------------------------------
 
 

@@ -91,8 +91,8 @@ buildah "${storage[@]}" config \
   --cmd python3 "$container"
 # Committed under the name the Dockerfile's FROM resolves to (docker.io/library/...).
 name="docker.io/library/${image#docker.io/library/}"
-buildah "${storage[@]}" commit --format docker --rm "$container" "$name" >/dev/null
+buildah "${storage[@]}" commit --quiet --format docker --rm "$container" "$name" >/dev/null
 mkdir -p "$(dirname "$archive")"
-buildah "${storage[@]}" push "$name" "docker-archive:$archive.part:$name" >/dev/null
+buildah "${storage[@]}" push --quiet "$name" "docker-archive:$archive.part:$name" >/dev/null
 mv "$archive.part" "$archive"
 echo "base image: $name saved to $archive ($(du -h "$archive" | cut -f1))"

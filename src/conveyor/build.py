@@ -15,6 +15,9 @@ import re
 import shutil
 import subprocess
 import tarfile
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -29,8 +32,8 @@ from conveyor.tools import failure_reason, python_tool, run
 DOCKERFILE = Path("env/docker/Dockerfile")
 
 
-def _bentoml(*args: str, env: dict[str, str]) -> str:
-    result = run([*python_tool("bentoml"), *args], env=env, timeout=900)
+def _bentoml(*args: str, env: dict[str, str], cwd: Path | None = None) -> str:
+    result = run([*python_tool("bentoml"), *args], cwd=cwd, env=env, timeout=900)
     if result.returncode != 0:
         raise UserError(f"bentoml {args[0]} failed: {failure_reason(result)}")
     return result.stdout
@@ -59,11 +62,61 @@ def check_dockerfile(path: Path) -> list[str]:
     return problems
 
 
+def _hidden(path: Path) -> bool:
+    return any(part.startswith(".") for part in path.resolve().parts)
+
+
+@contextmanager
+def _dot_free(bentofile: Path, context: Path) -> Iterator[tuple[Path, Path, Path]]:
+    """Where to run `bentoml build` from, and the bentofile and context relative to it.
+
+    BentoML refuses a file whose absolute path has a part starting with "." ("Accessing hidden
+    files is not allowed", e.g. a checkout under ~/.work/) and one outside its working directory.
+    From such a checkout the build inputs are copied, at the same relative places, into a
+    temporary folder without one: the bentofile, the context and the files the bentofile names.
+    """
+    root = Path.cwd()
+    if not (_hidden(root) or _hidden(bentofile) or _hidden(context)):
+        yield root, bentofile.resolve(), context
+        return
+    config = yaml.safe_load(bentofile.read_text(encoding="utf-8")) or {}
+    named = [
+        (config.get("docker") or {}).get("dockerfile_template"),
+        (config.get("docker") or {}).get("setup_script"),
+        (config.get("python") or {}).get("requirements_txt"),
+    ]
+    scratch = Path(tempfile.gettempdir())
+    if _hidden(scratch):
+        raise UserError(
+            f"bentoml build refuses paths with a hidden folder ({root}) and the temporary "
+            f"folder {scratch} has one too: set TMPDIR to a folder without one"
+        )
+    if not (context.resolve().is_relative_to(root) and bentofile.resolve().is_relative_to(root)):
+        raise UserError(f"{bentofile} and {context} must be inside the current folder ({root})")
+    with tempfile.TemporaryDirectory(prefix="conveyor-bento-", dir=scratch) as work:
+        stage = Path(work)
+        context_at = stage / context.resolve().relative_to(root)
+        shutil.copytree(context, context_at, ignore=shutil.ignore_patterns("__pycache__"))
+        bentofile_at = stage / bentofile.resolve().relative_to(root)
+        bentofile_at.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(bentofile, bentofile_at)
+        for name in filter(None, named):
+            source = (context / name).resolve()
+            if source.is_file() and source.is_relative_to(root):
+                target = stage / source.relative_to(root)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source, target)
+        yield stage, bentofile_at, context_at.relative_to(stage)
+
+
 def build(bentofile: Path, context: Path, tag_file: Path, out: Path) -> dict[str, Any]:
     """Build, export and unpack the Bento; write and return ``out/build.json``."""
     tag = model_tag(tag_file)
     env = {**os.environ, "CONVEYOR_MODEL_TAG": tag, "BENTOML_DO_NOT_TRACK": "true"}
-    printed = _bentoml("build", "-f", str(bentofile.resolve()), "-o", "tag", str(context), env=env)
+    with _dot_free(bentofile, context) as (where, bentofile_at, context_at):
+        printed = _bentoml(
+            "build", "-f", str(bentofile_at), "-o", "tag", str(context_at), env=env, cwd=where
+        )
     match = re.search(r"__tag__:(\S+)", printed)
     if match is None:
         raise UserError(f"bentoml build printed no tag: {printed.strip()[-200:]}")
@@ -133,18 +186,20 @@ class BuildError(UserError):
     exit_code = 1
 
 
+def storage_driver() -> str:
+    """vfs unless $CONVEYOR_STORAGE_DRIVER says otherwise: vfs needs no kernel overlay support
+    (works in any container); overlay, where it works, starts containers without copying the
+    whole image first."""
+    return os.environ.get("CONVEYOR_STORAGE_DRIVER", "vfs")
+
+
 def store_args(store: Path) -> list[str]:
-    """buildah/podman options for the image store under ``store`` (vfs: no fuse, no overlay
-    mounts needed, works as root in any container). Absolute paths: both tools chdir."""
-    root = store.resolve()
-    return [
-        "--root",
-        str(root / "graph"),
-        "--runroot",
-        str(root / "run"),
-        "--storage-driver",
-        "vfs",
-    ]
+    """buildah/podman options for the image store under ``store``, one folder per storage driver
+    (a store cannot change driver). Absolute paths: both tools change directory."""
+    root, driver = store.resolve(), storage_driver()
+    suffix = "" if driver == "vfs" else f"-{driver}"
+    graph, state = str(root / f"graph{suffix}"), str(root / f"run{suffix}")
+    return ["--root", graph, "--runroot", state, "--storage-driver", driver]
 
 
 def default_base_cache() -> Path:
