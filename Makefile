@@ -60,13 +60,13 @@ serve: setup ## serve the model of the last `make pipeline` on http://127.0.0.1:
 	bentoml serve forecast.service:DemandForecaster --host 127.0.0.1 --port $(or $(PORT),3000)
 
 # The Bento is rebuilt when the model, the bentofile, the Dockerfile template or the code changes.
-BENTO_INPUTS := bentofile.yaml deploy/docker/Dockerfile.template $(shell find src -name '*.py' -not -path '*/__pycache__/*')
+BENTO_INPUTS = bentofile.yaml deploy/docker/Dockerfile.template $(shell find src -name '*.py' -not -path '*/__pycache__/*' 2>/dev/null)
 build/bento/build.json: models/bentoml_model.json $(BENTO_INPUTS) | $(VENV)/.synced
 	conveyor build bento --out build/bento
 
-image: setup ## build the service image with buildah into build/containers (after `make pipeline`)
+image: ## build the service image with buildah into build/containers (after `make pipeline`)
 	$(if $(wildcard models/bentoml_model.json),,$(error no model registered: run 'make pipeline' first))
-	@$(MAKE) --no-print-directory build/bento/build.json
+	@$(MAKE) --no-print-directory setup build/bento/build.json
 	conveyor build image --context build/bento/context --store build/containers
 
 test: setup ## run the test suite (the image tests included: buildah, podman, debootstrap)

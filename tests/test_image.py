@@ -94,6 +94,39 @@ def test_build_bento_from_a_checkout_under_a_hidden_folder(bento, tmp_path):
     assert "AS base-container" in (context / "env/docker/Dockerfile").read_text()  # our template
 
 
+def test_make_image_without_a_model_names_the_command_to_run_first(tmp_path):
+    """`make image` on a checkout where the pipeline never ran: one line, exit 2, nothing made."""
+    result = subprocess.run(
+        ["make", "--no-print-directory", "-f", str(REPO / "Makefile"), "image"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.strip().splitlines() == [
+        f"{REPO / 'Makefile'}:{_makefile_line('image:') + 1}: *** no model registered: "
+        "run 'make pipeline' first.  Stop."
+    ]
+    assert list(tmp_path.iterdir()) == []
+
+
+def _makefile_line(prefix: str) -> int:
+    lines = (REPO / "Makefile").read_text().splitlines()
+    return next(number for number, line in enumerate(lines, 1) if line.startswith(prefix))
+
+
+def test_build_image_without_a_bento_names_the_command_to_run_first(tmp_path, capsys):
+    from conveyor.cli import main
+
+    code = main(["build", "image", "--context", str(tmp_path / "none"), "--store", str(tmp_path)])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "run 'conveyor build bento' first" in err
+    assert list(tmp_path.iterdir()) == []
+
+
 # --- the Bento itself --------------------------------------------------------------------------
 
 
