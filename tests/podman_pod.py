@@ -165,7 +165,7 @@ def start(
     extra: list[str] | None = None,
 ) -> None:
     """`podman run -d` of ``image`` under ``pod``'s options, its port on loopback ``host_port``."""
-    subprocess.run(
+    result = subprocess.run(
         [
             *podman(store),
             "run",
@@ -179,10 +179,12 @@ def start(
             *(extra or []),
             image,
         ],
-        check=True,
+        check=False,
         capture_output=True,
         text=True,
     )
+    if result.returncode != 0:
+        raise RuntimeError(f"podman run failed ({result.returncode}): {result.stderr.strip()}")
 
 
 def http(url: str, body: bytes | None = None, timeout: float = 30) -> tuple[int, str]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import datetime as dt
+import hashlib
 import json
 import os
 import re
@@ -30,18 +31,37 @@ from tests.conftest import REPO
 STORE = REPO / "build" / "containers"  # the store `make image` uses: a session reuses its image
 PROD = REPO / "deploy" / "environments" / "prod"
 SERVICE_MODULE = "forecast.service"
+TEST_IMAGE = "localhost/conveyor-forecaster-test"  # never replaces what `make image` built
 TOOLS = ("buildah", "podman", "debootstrap", "runc", "kubectl")
 
 
+def _bento_key(small_params: object) -> str:
+    """What the test Bento is made of: the same inputs give the same Bento, hence the same
+    image digest, which later sessions reuse instead of building again."""
+    digest = hashlib.sha256(repr(small_params).encode())
+    files = [REPO / "bentofile.yaml", *sorted((REPO / "deploy" / "docker").iterdir())]
+    files += sorted((REPO / "src").rglob("*.py"))
+    for path in files:
+        digest.update(str(path.relative_to(REPO)).encode() + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 @pytest.fixture(scope="session")
-def bento(tmp_path_factory, small_sales, small_params) -> dict[str, object]:
-    """`conveyor build bento` of the repository's bentofile with a small registered model."""
-    work = tmp_path_factory.mktemp("image")
+def bento(small_sales, small_params) -> dict[str, object]:
+    """`conveyor build bento` of the repository's bentofile with a small registered model, kept
+    under build/test-image/<inputs digest>/ (git-ignored) for later sessions."""
+    work = REPO / "build" / "test-image" / _bento_key(small_params)
+    home, out = work / "bentoml-home", work / "bento"
+    record = work / "bento.json"
+    if record.is_file():
+        return {**json.loads(record.read_text()), "context": out / "context", "home": home}
+    for stale in work.parent.glob("*"):  # older inputs: their image is pruned on the next build
+        shutil.rmtree(stale, ignore_errors=True)
+    work.mkdir(parents=True)
     raw, features, model = work / "sales.parquet", work / "features.parquet", work / "model.txt"
     small_sales.write_parquet(raw)
     build_features(small_sales, small_params.features, "US").write_parquet(features)
     train.run(features, small_params, model, work / "importance.csv")
-    home = work / "bentoml-home"
     saved = os.environ.get("BENTOML_HOME")
     os.environ["BENTOML_HOME"] = str(home)  # register() writes into this store
     try:
@@ -53,7 +73,6 @@ def bento(tmp_path_factory, small_sales, small_params) -> dict[str, object]:
         else:
             os.environ["BENTOML_HOME"] = saved
     env = {**os.environ, "BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true"}
-    out = work / "bento"
     tag_file = work / "bentoml_model.json"
     command = ["build", "bento", "--model-tag-file", str(tag_file), "--out", str(out)]
     result = subprocess.run(
@@ -65,6 +84,7 @@ def bento(tmp_path_factory, small_sales, small_params) -> dict[str, object]:
         check=False,
     )
     assert result.returncode == 0, result.stderr
+    record.write_text(json.dumps({"tag": tag}))  # last: a half-made folder is never reused
     return {"context": out / "context", "tag": tag, "home": home}
 
 
@@ -234,7 +254,7 @@ def image(bento) -> str:
     """The image of that Bento, built once per session (reused when the store already holds
     the same context digest)."""
     _tools_or_skip()
-    record = build_image(Path(bento["context"]), STORE)
+    record = build_image(Path(bento["context"]), STORE, name=TEST_IMAGE)
     return record["image"]
 
 

@@ -318,4 +318,14 @@ def build_image(
         ],
         "buildah bud",
     )
+    _prune(store, name, keep={ref, f"{name}:latest"})
     return {**record, "built": True}
+
+
+def _prune(store: Path, name: str, keep: set[str]) -> None:
+    """Remove the older images of ``name``: with vfs, each costs its full size on disk."""
+    listed = run(["buildah", *store_args(store), "images", "--format", "{{.Name}}:{{.Tag}}"])
+    stale = [ref for ref in listed.stdout.split() if ref.rpartition(":")[0] == name]
+    stale = [ref for ref in stale if ref not in keep]
+    if stale:
+        run(["buildah", *store_args(store), "rmi", *stale], timeout=600)
