@@ -1,8 +1,9 @@
 """`conveyor build bento`: build a Bento with the exact model the pipeline registered, export it,
 and leave its complete Docker build context (env/docker/Dockerfile) on disk, checked.
 
-Building the image needs a Docker engine and runs on GitHub's runners (docker/build-push-action
-on the exported context); everything up to that boundary happens here.
+`conveyor build image`: build that context into an image with buildah, no Docker engine, on a
+stand-in of the Dockerfile's base image (deploy/docker/base-image.sh) where no registry is
+reachable. On GitHub's runners the release workflow builds it with buildx instead.
 """
 
 from __future__ import annotations
