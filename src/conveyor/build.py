@@ -19,6 +19,7 @@ import tarfile
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -187,11 +188,27 @@ class BuildError(UserError):
     exit_code = 1
 
 
+@cache
 def storage_driver() -> str:
-    """vfs unless $CONVEYOR_STORAGE_DRIVER says otherwise: vfs needs no kernel overlay support
-    (works in any container); overlay, where it works, starts containers without copying the
-    whole image first."""
-    return os.environ.get("CONVEYOR_STORAGE_DRIVER", "vfs")
+    """$CONVEYOR_STORAGE_DRIVER, else overlay where this machine can mount it (root, kernel
+    overlayfs, not nested in another overlay), else vfs. Both hold the same images; overlay
+    starts a container without first copying the whole image (vfs: ~40 s for 1 GB here)."""
+    chosen = os.environ.get("CONVEYOR_STORAGE_DRIVER")
+    if chosen:
+        return chosen
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        return "vfs"
+    with tempfile.TemporaryDirectory(prefix="conveyor-overlay-") as work:
+        parts = [Path(work, name) for name in ("lower", "upper", "work", "merged")]
+        for part in parts:
+            part.mkdir()
+        lower, upper, scratch, merged = parts
+        options = f"lowerdir={lower},upperdir={upper},workdir={scratch}"
+        mounted = run(["mount", "-t", "overlay", "overlay", "-o", options, str(merged)], timeout=30)
+        if mounted.returncode != 0:
+            return "vfs"
+        run(["umount", str(merged)], timeout=30)
+    return "overlay"
 
 
 def store_args(store: Path) -> list[str]:

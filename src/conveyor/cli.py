@@ -227,11 +227,13 @@ def _build_bento(args: argparse.Namespace) -> int:
 
 
 def _build_image(args: argparse.Namespace) -> int:
-    from conveyor.build import build_image
+    from conveyor.build import build_image, store_args
 
     record = build_image(args.context, args.store, args.name, args.base_cache)
     verb = "built" if record["built"] else "up to date"
-    print(f"image {record['image']} {verb} (store {args.store}; also tagged :latest)")
+    print(f"image {record['image']} {verb}, also tagged :latest; run it with")
+    store = " ".join(store_args(args.store))
+    print(f"  podman {store} --runtime runc --cgroup-manager=cgroupfs run ...")
     return 0
 
 
