@@ -341,6 +341,29 @@ def test_every_process_runs_as_the_pods_uid_on_a_read_only_root(container, prod_
 
 
 @pytest.mark.image
+def test_the_image_keeps_no_compilers_apt_lists_or_caches(container, image):
+    """The runtime stage: the same Python packages, none of the build stage's tools, <= 1.0 GB
+    (BentoML's single-stage Dockerfile made 1.6 GB)."""
+    size = subprocess.run(
+        [*podman_pod.podman(STORE), "image", "inspect", "--format", "{{.Size}}", image],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert int(size.stdout) <= 1_000_000_000
+    probe = _exec(
+        container["name"],
+        "sh",
+        "-c",
+        "for t in gcc cc g++ make curl gpg; do command -v $t; done;"
+        " find /var/lib/apt/lists /var/cache/apt -type f 2>/dev/null; true",
+    )
+    assert probe.stdout.strip() == "", probe.stdout
+    packages = _exec(container["name"], "python", "-c", "import lightgbm, polars, pyarrow, bentoml")
+    assert packages.returncode == 0, packages.stderr
+
+
+@pytest.mark.image
 def test_forecast_matches_the_model_in_process(container, bento):
     """The container answers what the registered model answers in this process."""
     tag = str(bento["tag"])
