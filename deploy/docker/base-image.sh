@@ -70,7 +70,11 @@ rm -f "$rootfs"/usr/lib/python3*/EXTERNALLY-MANAGED
 # The machine's extra CA certificates: pip/uv in the Bento build reach PyPI through its TLS proxy.
 if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
   cp /usr/local/share/ca-certificates/*.crt "$rootfs/usr/local/share/ca-certificates/"
-  chroot "$rootfs" update-ca-certificates >/dev/null
+  # (its rehash warns about the bundle file itself: noise, the bundle is rebuilt all the same)
+  chroot "$rootfs" update-ca-certificates >/dev/null 2>&1 || {
+    echo "base image: update-ca-certificates failed in the new root file system" >&2
+    exit 1
+  }
 fi
 # Nothing the python image does not carry: apt lists and caches, debootstrap's leftovers.
 rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/*.bin "$rootfs"/var/cache/apt/archives/*.deb \
