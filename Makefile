@@ -22,7 +22,7 @@ export UV_PYTHON_DOWNLOADS := never
 # DVC stage commands run `python`: make it the project's.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help setup pipeline summary serve test lint format push pull benchmark clean checkov scan monitor
+.PHONY: help setup pipeline summary serve image test lint format push pull benchmark clean checkov scan monitor
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -59,7 +59,17 @@ serve: setup ## serve the model of the last `make pipeline` on http://127.0.0.1:
 	@test -f models/bentoml_model.json || { echo "no model yet: run 'make pipeline' first"; exit 2; }
 	bentoml serve forecast.service:DemandForecaster --host 127.0.0.1 --port $(or $(PORT),3000)
 
-test: setup ## run the test suite
+# The Bento is rebuilt when the model, the bentofile, the Dockerfile template or the code changes.
+BENTO_INPUTS = bentofile.yaml deploy/docker/Dockerfile.template $(shell find src -name '*.py' -not -path '*/__pycache__/*' 2>/dev/null)
+build/bento/build.json: models/bentoml_model.json $(BENTO_INPUTS) | $(VENV)/.synced
+	conveyor build bento --out build/bento
+
+image: ## build the service image with buildah into build/containers (after `make pipeline`)
+	$(if $(wildcard models/bentoml_model.json),,$(error no model registered: run 'make pipeline' first))
+	@$(MAKE) --no-print-directory setup build/bento/build.json
+	conveyor build image --context build/bento/context --store build/containers
+
+test: setup ## run the test suite (the image tests included: buildah, podman, debootstrap)
 	pytest
 
 lint: setup ## ruff, formatting and file hygiene (the pre-commit hooks, on every file)

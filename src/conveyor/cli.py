@@ -226,6 +226,17 @@ def _build_bento(args: argparse.Namespace) -> int:
     return 0
 
 
+def _build_image(args: argparse.Namespace) -> int:
+    from conveyor.build import build_image, store_args
+
+    record = build_image(args.context, args.store, args.name, args.base_cache)
+    verb = "built" if record["built"] else "up to date"
+    print(f"image {record['image']} {verb}, also tagged :latest; run it with")
+    store = " ".join(store_args(args.store))
+    print(f"  podman {store} --runtime runc --cgroup-manager=cgroupfs run ...")
+    return 0
+
+
 def _add_build(commands: argparse._SubParsersAction) -> None:
     build = commands.add_parser("build", help="package the model for serving")
     kinds = build.add_subparsers(dest="build", metavar="KIND", required=True)
@@ -255,6 +266,29 @@ def _add_build(commands: argparse._SubParsersAction) -> None:
         help="where the .bento archive, its unpacked context and build.json go",
     )
     bento.set_defaults(func=_build_bento)
+    image = kinds.add_parser(
+        "image",
+        help="build the exported Bento context into an image with buildah (no Docker engine)",
+        description="buildah bud (vfs storage, chroot isolation, docker format) of the context "
+        "`conveyor build bento` exported; the Dockerfile's base image comes from a local "
+        "stand-in (deploy/docker/base-image.sh, cached outside the checkout). An image of the "
+        "same context digest is reused.",
+    )
+    image.add_argument("--context", type=Path, default=Path("build/bento/context"))
+    image.add_argument(
+        "--store",
+        type=Path,
+        default=Path("build/containers"),
+        help="buildah/podman image store (graph/ and run/ inside; default: build/containers)",
+    )
+    image.add_argument("--name", default="localhost/conveyor-forecaster")
+    image.add_argument(
+        "--base-cache",
+        type=Path,
+        default=None,
+        help="where stand-in base images are cached (default: ~/.cache/conveyor)",
+    )
+    image.set_defaults(func=_build_image)
 
 
 def build_parser() -> argparse.ArgumentParser:
