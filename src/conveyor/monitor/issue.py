@@ -133,8 +133,12 @@ def body(drift: dict[str, Any], decision: Decision, run_url: str | None, sop: st
         f"What to do: follow [{SOP}]({sop}) — investigate, retrain (`dvc exp run`, then a pull "
         "request), promote, or accept the change and update the reference.",
         "",
-        "Reproduce locally: `conveyor monitor drift --reference "
-        f"{reference.get('path')} --current {current.get('path')} --out reports/monitor`.",
+        "Reproduce locally: "
+        + code(
+            f"conveyor monitor drift --reference {reference.get('path')} "
+            f"--current {current.get('path')} --out reports/monitor"
+        )
+        + ".",
     ]
     if decision.action == "update":
         lines += [
