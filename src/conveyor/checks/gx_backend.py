@@ -55,8 +55,8 @@ class GreatExpectationsBackend(CheckBackend):
         self._context.variables.progress_bars = ProgressBarsConfig(globally=False)
         self._source = self._context.data_sources.add_pandas("conveyor")
         self._stored: list[Any] = []
-        # Columns that failed a PII rule in any run: their values never reach the data docs.
-        self._pii_columns: set[str] = set()
+        # Columns of hashed person ids in any run: raw ids in them never reach the data docs.
+        self._hashed_columns: set[str] = set()
 
     def validate(
         self, suite: str, frame: pd.DataFrame, rules: list[Rule], key_columns: list[str]
@@ -84,8 +84,8 @@ class GreatExpectationsBackend(CheckBackend):
             outcome.result = _plain(outcome.result)  # numpy scalars break GX's own JSON store
             outcome.success = bool(outcome.success)
             outcomes[rule.id] = _rule_result(rule, outcome, sample)
-            if rule.id.startswith("pii.") and not outcome.success and rule.column:
-                self._pii_columns.add(rule.column)
+            if rule.id.startswith("pii.hashed_id.") and rule.column:
+                self._hashed_columns.add(rule.column)
         self._stored.append((suite, batch, result, by_id))
         return [outcomes[rule.id] for rule in rules]
 
@@ -113,7 +113,7 @@ class GreatExpectationsBackend(CheckBackend):
         for suite, batch, result, rules in self._stored:
             for outcome in result.results:
                 rule = rules[outcome.expectation_config.meta["rule"]]
-                outcome.result = _redacted(outcome.result or {}, rule, self._pii_columns)
+                outcome.result = _redacted(outcome.result or {}, rule, self._hashed_columns)
             key = ValidationResultIdentifier(
                 expectation_suite_identifier=ExpectationSuiteIdentifier(name=suite),
                 run_id=RunIdentifier(run_name="conveyor"),
@@ -255,14 +255,13 @@ def _sample(
     return [_plain(row) for row in rows.to_dict(orient="records")]
 
 
-def _redacted(result: dict[str, Any], rule: Rule, masked: set[str]) -> dict[str, Any]:
+def _redacted(result: dict[str, Any], rule: Rule, hashed: set[str]) -> dict[str, Any]:
     """GX's own record of failing values, as the data docs may show it (see ``pii.redact``)."""
-    pattern = rule.params.get("regex") if rule.id.startswith("pii.") else None
 
     def one(value: Any) -> Any:
         if isinstance(value, dict):  # a compound key's row
-            return {k: pii.redact(v, k, masked) for k, v in value.items()}
-        return pii.redact(value, rule.column or "", masked, pattern)
+            return {k: pii.redact(v, k, hashed) for k, v in value.items()}
+        return pii.redact(value, rule.column or "", hashed)
 
     out = dict(result)
     for name in ("partial_unexpected_list", "unexpected_list"):

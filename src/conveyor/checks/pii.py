@@ -29,6 +29,7 @@ HASHED_ID = r"^[0-9a-f]{64}$"
 _ANY = re.compile("|".join(f"(?:{pattern})" for pattern in TEXT_PATTERNS.values()))
 _EMAIL = re.compile(TEXT_PATTERNS["email"])
 _ALNUM = re.compile(r"[A-Za-z0-9]")
+_HASHED = re.compile(HASHED_ID)
 
 
 def mask(value: object) -> str:
@@ -67,19 +68,21 @@ def scrub(value: Any) -> Any:
     return value
 
 
-def findings(value: Any, pattern: str) -> str:
-    """What a PII rule shows of a failing value: each match of its ``pattern``, masked, and none of
-    the text around it (a free-text field holding an e-mail may hold a name beside it)."""
-    hits = [mask(hit.group(0)) for hit in re.finditer(pattern, str(value))]
-    return ", ".join(hits) if hits else mask(value)
+def findings(value: object) -> str:
+    """What a report shows of a value holding personal data: each PII-shaped stretch, masked, and
+    none of the text around it (a free-text field holding an e-mail may hold a name beside it)."""
+    return ", ".join(mask(hit.group(0)) for hit in _ANY.finditer(str(value))) or mask(value)
 
 
-def redact(value: Any, column: str, masked: set[str], pattern: str | None = None) -> Any:
-    """A sampled ``value`` of ``column`` as a report may show it: fully masked when the column
-    failed a PII rule (only the ``pattern``'s matches, masked, for that rule's own samples), with
-    any PII-shaped stretch masked otherwise. Missing values stay missing."""
+def redact(value: Any, column: str, hashed_columns: set[str]) -> Any:
+    """A sampled ``value`` of ``column`` as a report may show it. In a column of hashed person ids,
+    anything but a hash is masked; elsewhere a value holding PII shows only its masked findings,
+    and any other value (a club, a date, an order number) is shown as it is, so the row can be
+    found. Missing values stay missing."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return value
-    if column in masked:
-        return findings(value, pattern) if pattern else mask(value)
-    return scrub(value)
+    if column in hashed_columns:
+        return value if _HASHED.fullmatch(str(value)) else mask(value)
+    if isinstance(value, str) and _ANY.search(value):
+        return findings(value)
+    return value

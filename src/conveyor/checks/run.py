@@ -43,33 +43,29 @@ def check_frame(
     return Verdict(contract.name, origin, len(frame), redact(results))
 
 
-def pii_columns(results: list[RuleResult]) -> set[str]:
-    """Columns where the PII guard found something: their values are never shown unmasked."""
+def hashed_id_columns(results: list[RuleResult]) -> set[str]:
+    """Columns that identify people (the PII guard's hashed-id rule runs on them)."""
     return {
-        r.rule.column
-        for r in results
-        if r.rule.column and r.rule.id.startswith("pii.") and not r.passed
+        r.rule.column for r in results if r.rule.column and r.rule.id.startswith("pii.hashed_id.")
     }
 
 
 def redact(results: list[RuleResult]) -> list[RuleResult]:
-    """Results whose samples and observations hold no personal data: PII columns masked in every
-    sample (keys included), PII-shaped text masked everywhere else. Done once, here, so the
-    terminal, the markdown and the JSON can only show what is left."""
-    masked = pii_columns(results)
-    out = []
-    for result in results:
-        rule = result.rule
-        pattern = rule.params.get("regex") if rule.id.startswith("pii.") else None
-        sample = [
-            {
-                name: pii.redact(value, name, masked, pattern if name == rule.column else None)
-                for name, value in row.items()
-            }
-            for row in result.sample
-        ]
-        out.append(replace(result, observed=pii.scrub(result.observed), sample=sample))
-    return out
+    """Results whose samples and observations hold no personal data (see ``pii.redact``), keys
+    included. Done once, here, so the terminal, the markdown and the JSON can only show what is
+    left."""
+    hashed = hashed_id_columns(results)
+    return [
+        replace(
+            result,
+            observed=pii.scrub(result.observed),
+            sample=[
+                {name: pii.redact(value, name, hashed) for name, value in row.items()}
+                for row in result.sample
+            ],
+        )
+        for result in results
+    ]
 
 
 def _is_text(column: pd.Series) -> bool:
