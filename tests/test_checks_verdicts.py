@@ -167,8 +167,11 @@ def test_report_refuses_a_wrong_out_or_plots_dir(tmp_path):
         (("--out", as_file / "report.md"), ("--out",)),
         (("--out", tmp_path / "r.md", "--plots-dir", as_file), ("--plots-dir",)),
         (("--out", tmp_path / "r.md", "--params", _binary(tmp_path / "b.yaml")), ("UTF-8",)),
+        (("--out", tmp_path / "r.md", "--data-reports", as_file), ("--data-reports",)),
+        (("--out", tmp_path / "r.md", "--data-reports", tmp_path / "a-dir"), ("x.md", "UTF-8")),
     ]
     (tmp_path / "a-dir").mkdir()
+    (tmp_path / "a-dir" / "x.md").write_bytes("caf\u00e9".encode("latin-1"))
     for args, words in cases:
         before = _snapshot(tmp_path)
         run = _conveyor("report", "--params", params, *args, "--root", tmp_path, cwd=tmp_path)

@@ -158,14 +158,19 @@ def _add_gate(commands: argparse._SubParsersAction) -> None:
 
 def _report(args: argparse.Namespace) -> int:
     from conveyor import gate
+    from conveyor.config import read_text
     from conveyor.files import atomic_path, require_writable_dir, require_writable_file
     from conveyor.report import document, plots
 
     gates = gate.load_gates(args.params)
     require_writable_file(args.out)
     require_writable_dir(args.plots_dir, "--plots-dir")
-    result = gate.evaluate(gates, args.baseline_ref, root=args.root)
+    if args.data_reports.exists() and not args.data_reports.is_dir():
+        raise UserError(f"--data-reports {args.data_reports}: not a folder")
     data_reports = sorted(args.data_reports.glob("*.md")) if args.data_reports.is_dir() else []
+    for path in data_reports:
+        read_text(path)  # an unreadable verdict is refused before any plot is drawn
+    result = gate.evaluate(gates, args.baseline_ref, root=args.root)
     diffs = {
         "Metrics diff": document.dvc_diff("metrics", result.baseline_commit, args.root),
         "Params diff": document.dvc_diff("params", result.baseline_commit, args.root),

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from conveyor.config import read_text
 from conveyor.gate import GateResult
 from conveyor.report import gate_table
 from conveyor.report.escape import code
@@ -81,7 +82,8 @@ def build(
     parts = [MARKER, "## conveyor report", "", gate_table.markdown(gate)]
     if data_reports:
         parts += ["## Data contracts", ""]
-        parts += [path.read_text(encoding="utf-8") for path in data_reports]
+        # Unreadable or not UTF-8: a usage error naming the file, never a traceback.
+        parts += [read_text(path) for path in data_reports]
     short = gate.baseline_commit[:12]
     for title, table in diffs.items():
         parts += [f"## {title} (vs {code(gate.baseline_ref)}, {code(short)})", "", table]
