@@ -2,7 +2,7 @@
 that keeps what the guard finds out of every report it writes.
 
 A PII finding is reported by its kind (the rule id), its column, the row's key and a masked value
-(``j***@e***.com``, ``***-**-1234``): enough to find and fix the row, never the value itself.
+(``j***@e***.com``, ``***-**-**89``): enough to find and fix the row, never the value itself.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def mask(value: object) -> str:
 
     E-mail addresses keep the first letter of each side and the top-level domain
     (``j***@e***.com``); anything else keeps its last 4 characters when it has 12 or more, its
-    last 2 when it has 6 to 11, none when shorter (``***-**-1234``, ``****-****-****-1111``).
+    last 2 when it has 6 to 11, none when shorter (``***-**-**89``, ``****-****-****-1111``).
     """
     text = str(value)
     if _EMAIL.fullmatch(text):
@@ -57,8 +57,8 @@ def mask(value: object) -> str:
 
 
 def scrub(value: Any) -> Any:
-    """``value`` with every stretch of it that looks like personal data masked; other values and
-    non-text values unchanged. Applied to every sampled value of every rule, not only PII rules."""
+    """``value`` (text, or text nested in lists and mappings) with every stretch that looks like
+    personal data masked in place: for our own sentences and whatever else a backend keeps."""
     if isinstance(value, str):
         return _ANY.sub(lambda hit: mask(hit.group(0)), value)
     if isinstance(value, dict):
