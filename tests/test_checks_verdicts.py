@@ -177,3 +177,17 @@ def test_report_refuses_a_wrong_out_or_plots_dir(tmp_path):
         run = _conveyor("report", "--params", params, *args, "--root", tmp_path, cwd=tmp_path)
         _refused(run, *words)
         assert _snapshot(tmp_path) == before
+
+
+def test_check_profile_refuses_a_wrong_out_and_empty_data(tmp_path):
+    _, good, _ = _tiny(tmp_path)
+    empty = tmp_path / "empty.csv"
+    empty.write_text("id,x\n", encoding="utf-8")
+    (tmp_path / "a-dir.yaml").mkdir()
+    for args, words in (
+        ((good, "--out", tmp_path / "a-dir.yaml"), ("--out", "not a file")),
+        ((empty, "--out", tmp_path / "c.yaml"), ("empty",)),
+    ):
+        before = _snapshot(tmp_path)
+        _refused(_conveyor("check", "profile", *args), *words)
+        assert _snapshot(tmp_path) == before

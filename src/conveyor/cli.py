@@ -50,8 +50,9 @@ def _check_data(args: argparse.Namespace) -> int:
 def _check_profile(args: argparse.Namespace) -> int:
     from conveyor.checks.dataio import read_frame
     from conveyor.checks.profile import propose, to_yaml
-    from conveyor.files import atomic_path
+    from conveyor.files import atomic_path, require_writable_file
 
+    require_writable_file(args.out)
     frame = read_frame(args.data, None)
     name = args.name or args.out.stem
     key = [k for k in args.key.split(",") if k] if args.key else []
