@@ -96,14 +96,18 @@ def _shown(value: str) -> str:
     return one_line(value).strip()
 
 
-@pytest.mark.parametrize("value", HOSTILE)
-def test_a_code_span_shows_the_value_and_nothing_else(value):
+# Values at the edges of the code-span rules: spaces and backticks at either end, only spaces.
+EDGES = [" lead", "trail ", " both ", "`", "``", "` x `", "|", "   ", "a\\", "\\|", "x```y"]
+
+
+@pytest.mark.parametrize("value", HOSTILE + EDGES)
+def test_a_code_span_shows_the_value_exactly_and_nothing_else(value):
     for cell in (False, True):
         rendered = code(value, cell=cell)
         if cell:
             rendered = f"| h |\n|---|\n| {rendered} |\n"
         tokens = assert_inert(rendered)
-        assert _codes(tokens) == [_shown(value)]
+        assert _codes(tokens) == [one_line(value)]
     assert code("") == ""
 
 

@@ -23,7 +23,8 @@ def code(value: object, *, cell: bool = False) -> str:
     """``value`` as an inline code span that nothing inside it can close or break.
 
     The fence is one backtick longer than the longest run of backticks in the value, padded with a
-    space when the value starts or ends with a backtick or a space (CommonMark strips one). In a
+    space when the value starts or ends with a backtick or a space (CommonMark strips one, unless
+    the span holds nothing but spaces). In a
     table cell (``cell=True``) pipes are escaped, as GitHub splits cells before it parses spans.
     An empty value is an empty string: no span can hold nothing.
     """
@@ -31,7 +32,7 @@ def code(value: object, *, cell: bool = False) -> str:
     if not text:
         return ""
     fence = "`" * (max((len(run) for run in _TICKS.findall(text)), default=0) + 1)
-    if text[0] in "` " or text[-1] in "` ":
+    if text.strip() and (text[0] in "` " or text[-1] in "` "):
         text = f" {text} "
     if cell:
         text = text.replace("|", "\\|")
