@@ -32,10 +32,12 @@ def _check_data(args: argparse.Namespace) -> int:
     for _, data in jobs:
         if not data.is_file():
             raise UserError(f"{data}: no such data file")
+    from conveyor.checks.run import check, check_out_dir, write_outputs
+
+    check_out_dir(args.out, [contract.name for contract, _ in jobs])
 
     from conveyor.checks.gx_backend import GreatExpectationsBackend
     from conveyor.checks.report import terminal_lines
-    from conveyor.checks.run import check, write_outputs
 
     backend = GreatExpectationsBackend()
     verdicts = [check(contract, data, backend) for contract, data in jobs]
@@ -48,8 +50,9 @@ def _check_data(args: argparse.Namespace) -> int:
 def _check_profile(args: argparse.Namespace) -> int:
     from conveyor.checks.dataio import read_frame
     from conveyor.checks.profile import propose, to_yaml
-    from conveyor.files import atomic_path
+    from conveyor.files import atomic_path, require_writable_file
 
+    require_writable_file(args.out)
     frame = read_frame(args.data, None)
     name = args.name or args.out.stem
     key = [k for k in args.key.split(",") if k] if args.key else []
@@ -109,10 +112,13 @@ def _add_check(commands: argparse._SubParsersAction) -> None:
 
 def _gate(args: argparse.Namespace) -> int:
     from conveyor import gate
-    from conveyor.files import atomic_path, write_json
+    from conveyor.files import atomic_path, require_writable_file, write_json
     from conveyor.report import gate_table
 
-    result = gate.evaluate(gate.load_gates(args.params), args.baseline_ref, root=args.root)
+    gates = gate.load_gates(args.params)
+    for name in ("gate.json", "gate.md"):
+        require_writable_file(args.out / name)
+    result = gate.evaluate(gates, args.baseline_ref, root=args.root)
     write_json(args.out / "gate.json", result.to_json())
     with atomic_path(args.out / "gate.md") as tmp:
         tmp.write_text(gate_table.markdown(result), encoding="utf-8")
@@ -153,11 +159,19 @@ def _add_gate(commands: argparse._SubParsersAction) -> None:
 
 def _report(args: argparse.Namespace) -> int:
     from conveyor import gate
-    from conveyor.files import atomic_path
+    from conveyor.config import read_text
+    from conveyor.files import atomic_path, require_writable_dir, require_writable_file
     from conveyor.report import document, plots
 
-    result = gate.evaluate(gate.load_gates(args.params), args.baseline_ref, root=args.root)
+    gates = gate.load_gates(args.params)
+    require_writable_file(args.out)
+    require_writable_dir(args.plots_dir, "--plots-dir")
+    if args.data_reports.exists() and not args.data_reports.is_dir():
+        raise UserError(f"--data-reports {args.data_reports}: not a folder")
     data_reports = sorted(args.data_reports.glob("*.md")) if args.data_reports.is_dir() else []
+    for path in data_reports:
+        read_text(path)  # an unreadable verdict is refused before any plot is drawn
+    result = gate.evaluate(gates, args.baseline_ref, root=args.root)
     diffs = {
         "Metrics diff": document.dvc_diff("metrics", result.baseline_commit, args.root),
         "Params diff": document.dvc_diff("params", result.baseline_commit, args.root),

@@ -21,6 +21,8 @@ def read_text(path: Path) -> str:
         raise ConfigError(f"{path}: file not found") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
 
 
 def parse_yaml(path: Path, text: str) -> dict[str, Any]:

@@ -50,3 +50,11 @@ def require_writable_dir(path: Path, option: str = "--out") -> None:
     else:
         return
     raise UserError(f"{option} {path}: cannot write there ({problem})")
+
+
+def require_writable_file(path: Path, option: str = "--out") -> None:
+    """A usage error (exit 2, one line) unless ``path`` is a file, or could be created as one,
+    in a folder this process may write. Creates nothing."""
+    if path.exists() and not path.is_file():
+        raise UserError(f"{option} {path}: cannot write there (not a file)")
+    require_writable_dir(path.parent, option=f"{option} {path}: its folder")

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from conveyor.checks import pii
 from conveyor.checks.backend import CheckBackend, RuleResult
 from conveyor.checks.rules import Rule
 
@@ -54,6 +55,8 @@ class GreatExpectationsBackend(CheckBackend):
         self._context.variables.progress_bars = ProgressBarsConfig(globally=False)
         self._source = self._context.data_sources.add_pandas("conveyor")
         self._stored: list[Any] = []
+        # Columns of hashed person ids in any run: raw ids in them never reach the data docs.
+        self._hashed_columns: set[str] = set()
 
     def validate(
         self, suite: str, frame: pd.DataFrame, rules: list[Rule], key_columns: list[str]
@@ -81,7 +84,9 @@ class GreatExpectationsBackend(CheckBackend):
             outcome.result = _plain(outcome.result)  # numpy scalars break GX's own JSON store
             outcome.success = bool(outcome.success)
             outcomes[rule.id] = _rule_result(rule, outcome, sample)
-        self._stored.append((suite, batch, result))
+            if rule.id.startswith("pii.hashed_id.") and rule.column:
+                self._hashed_columns.add(rule.column)
+        self._stored.append((suite, batch, result, by_id))
         return [outcomes[rule.id] for rule in rules]
 
     def write_docs(self, out_dir: Path) -> Path | None:
@@ -105,7 +110,10 @@ class GreatExpectationsBackend(CheckBackend):
                     "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
                 },
             )
-        for suite, batch, result in self._stored:
+        for suite, batch, result, rules in self._stored:
+            for outcome in result.results:
+                rule = rules[outcome.expectation_config.meta["rule"]]
+                outcome.result = _redacted(outcome.result or {}, rule, self._hashed_columns)
             key = ValidationResultIdentifier(
                 expectation_suite_identifier=ExpectationSuiteIdentifier(name=suite),
                 run_id=RunIdentifier(run_name="conveyor"),
@@ -245,6 +253,27 @@ def _sample(
     columns = [k for k in keys if k != rule.column] + [rule.column]
     rows = frame.loc[mask, columns].head(SAMPLE_ROWS)
     return [_plain(row) for row in rows.to_dict(orient="records")]
+
+
+def _redacted(result: dict[str, Any], rule: Rule, hashed: set[str]) -> dict[str, Any]:
+    """GX's own record of failing values, as the data docs may show it (see ``pii.redact``)."""
+
+    def one(value: Any) -> Any:
+        if isinstance(value, dict):  # a compound key's row
+            return {k: pii.redact(v, k, hashed) for k, v in value.items()}
+        return pii.redact(value, rule.column or "", hashed)
+
+    out = dict(result)
+    for name in ("partial_unexpected_list", "unexpected_list"):
+        if isinstance(out.get(name), list):
+            out[name] = [one(v) for v in out[name]]
+    if isinstance(out.get("partial_unexpected_counts"), list):
+        out["partial_unexpected_counts"] = [
+            {**entry, "value": one(entry.get("value"))} if isinstance(entry, dict) else entry
+            for entry in out["partial_unexpected_counts"]
+        ]
+    # Whatever else GX kept (observed values, details): PII-shaped text masked.
+    return pii.scrub(out)
 
 
 def _exception_message(info: Any) -> str | None:

@@ -13,6 +13,8 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from conveyor.errors import DataError
+
 MAX_ALLOWED_VALUES = 60  # text columns with at most this many distinct values get an allowed set
 MAX_CODES = 10  # integer columns with at most this many distinct values are codes (flags, days)
 QUANTILES = (0.5, 0.9)
@@ -27,7 +29,7 @@ def propose(
 ) -> dict[str, Any]:
     """A contract (as plain data) that ``frame`` satisfies."""
     if frame.empty:
-        raise ValueError("cannot profile an empty data set")
+        raise DataError(f"cannot profile an empty data set ({name})")
     columns = {str(column): _column(frame[column], tolerance) for column in frame.columns}
     contract: dict[str, Any] = {
         "name": name,

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 
-from conveyor.checks.backend import CheckBackend
+from conveyor.checks import pii
+from conveyor.checks.backend import CheckBackend, RuleResult
 from conveyor.checks.contract import Contract
 from conveyor.checks.dataio import read_frame
 from conveyor.checks.report import json_text, markdown
 from conveyor.checks.rules import structure_rules, value_rules
 from conveyor.checks.verdict import Verdict
-from conveyor.files import atomic_path
+from conveyor.errors import UserError
+from conveyor.files import atomic_path, require_writable_dir
 
 
 def check(contract: Contract, data_path: Path, backend: CheckBackend) -> Verdict:
@@ -37,18 +40,59 @@ def check_frame(
     results += backend.validate(
         contract.name, frame, value_rules(contract, usable, columns, text), keys
     )
-    return Verdict(contract.name, origin, len(frame), results)
+    return Verdict(contract.name, origin, len(frame), redact(results))
+
+
+def hashed_id_columns(results: list[RuleResult]) -> set[str]:
+    """Columns that identify people (the PII guard's hashed-id rule runs on them)."""
+    return {
+        r.rule.column for r in results if r.rule.column and r.rule.id.startswith("pii.hashed_id.")
+    }
+
+
+def redact(results: list[RuleResult]) -> list[RuleResult]:
+    """Results whose samples and observations hold no personal data (see ``pii.redact``), keys
+    included. Done once, here, so the terminal, the markdown and the JSON can only show what is
+    left."""
+    hashed = hashed_id_columns(results)
+    return [
+        replace(
+            result,
+            observed=pii.scrub(result.observed),
+            sample=[
+                {name: pii.redact(value, name, hashed) for name, value in row.items()}
+                for row in result.sample
+            ],
+        )
+        for result in results
+    ]
 
 
 def _is_text(column: pd.Series) -> bool:
     return pd.api.types.is_string_dtype(column) or column.dtype == object
 
 
+def check_out_dir(out_dir: Path, contracts: list[str]) -> None:
+    """A usage error unless every file ``write_outputs`` would write can be written: checked
+    before the (slow) run, so a wrong ``--out`` costs nothing and leaves nothing behind."""
+    require_writable_dir(out_dir)
+    for target in (out_dir / f"{name}.{ext}" for name in contracts for ext in ("json", "md")):
+        if target.exists() and not target.is_file():
+            raise UserError(f"--out {out_dir}: {target} exists and is not a file")
+    docs = out_dir / "docs"
+    if docs.exists() and not docs.is_dir():
+        raise UserError(f"--out {out_dir}: {docs} exists and is not a folder")
+
+
 def write_outputs(verdicts: list[Verdict], out_dir: Path, backend: CheckBackend) -> None:
-    """``<contract>.json`` and ``<contract>.md`` per verdict, and the backend's HTML docs."""
+    """``<contract>.json`` and ``<contract>.md`` per contract, covering every data set it checked
+    (passed only if all passed), and the backend's HTML docs."""
+    by_contract: dict[str, list[Verdict]] = {}
     for verdict in verdicts:
-        with atomic_path(out_dir / f"{verdict.contract}.json") as tmp:
-            tmp.write_text(json_text(verdict), encoding="utf-8")
-        with atomic_path(out_dir / f"{verdict.contract}.md") as tmp:
-            tmp.write_text(markdown([verdict]), encoding="utf-8")
-    backend.write_docs(out_dir / "docs" / "+".join(v.contract for v in verdicts))
+        by_contract.setdefault(verdict.contract, []).append(verdict)
+    for name, group in by_contract.items():
+        with atomic_path(out_dir / f"{name}.json") as tmp:
+            tmp.write_text(json_text(group), encoding="utf-8")
+        with atomic_path(out_dir / f"{name}.md") as tmp:
+            tmp.write_text(markdown(group), encoding="utf-8")
+    backend.write_docs(out_dir / "docs" / "+".join(by_contract))

@@ -27,32 +27,54 @@ class Verdict:
     @property
     def failures(self) -> list[RuleResult]:
         """Failed rules, worst first: critical before error, then by share of failing rows."""
-        return sorted(
-            (r for r in self.results if not r.passed),
-            key=lambda r: (
-                SEVERITY_ORDER[r.rule.severity],
-                -(r.failing_percent or 100.0),
-                r.rule.id,
-            ),
-        )
+        return sorted((r for r in self.results if not r.passed), key=_worst_first)
 
     def to_json(self) -> dict[str, Any]:
-        """The machine verdict written to ``<contract>.json``."""
-        return {
-            "contract": self.contract,
-            "data": str(self.data),
-            "rows": self.rows,
-            "passed": self.passed,
-            "rules_checked": len(self.results),
-            "rules_failed": len(self.failures),
-            "rules": [_rule_json(r) for r in self.failures + [r for r in self.results if r.passed]],
-        }
+        """The machine verdict of this one data set (see ``contract_json`` for the file)."""
+        return contract_json([self])
 
 
-def _rule_json(result: RuleResult) -> dict[str, Any]:
+def contract_json(verdicts: list[Verdict]) -> dict[str, Any]:
+    """The machine verdict written to ``<contract>.json``: one contract on every data set it
+    checked in the run, passed only when it passed on all of them.
+
+    One file per contract, whatever the number of data files, so two data sets checked against
+    one contract cannot overwrite each other's verdict and the file a release reads is the whole
+    truth. Every rule entry names its data file; failures (worst first) come first.
+    """
+    names = sorted({v.contract for v in verdicts})
+    if len(names) != 1:
+        raise ValueError(f"one contract per verdict file, got {names}")
+    data = [str(v.data) for v in verdicts]
+    failures = [(v, r) for v in verdicts for r in v.failures]
+    failures.sort(key=lambda pair: _worst_first(pair[1]))
+    passing = [(v, r) for v in verdicts for r in v.results if r.passed]
+    return {
+        "contract": names[0],
+        "data": ", ".join(data),
+        "data_files": data,
+        "rows": sum(v.rows for v in verdicts),
+        "passed": all(v.passed for v in verdicts),
+        "rules_checked": sum(len(v.results) for v in verdicts),
+        "rules_failed": len(failures),
+        "rules": [_rule_json(v, r) for v, r in failures + passing],
+    }
+
+
+def _worst_first(result: RuleResult) -> tuple[int, float, str]:
+    # Critical before error, then by share of failing rows (unknown counts as all), then by id.
+    return (
+        SEVERITY_ORDER[result.rule.severity],
+        -(result.failing_percent or 100.0),
+        result.rule.id,
+    )
+
+
+def _rule_json(verdict: Verdict, result: RuleResult) -> dict[str, Any]:
     rule = result.rule
     entry: dict[str, Any] = {
         "id": rule.id,
+        "data": str(verdict.data),
         "passed": result.passed,
         "severity": rule.severity,
         "column": rule.column,

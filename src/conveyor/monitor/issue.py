@@ -16,6 +16,7 @@ from typing import Any
 
 from conveyor.errors import DataError
 from conveyor.files import atomic_path, write_json
+from conveyor.report.escape import code
 
 LABEL = "drift"
 TITLE = "Production drift: the model's inputs no longer match its training data"
@@ -82,8 +83,9 @@ def _drift_document(path: Path) -> dict[str, Any]:
 def _rows(columns: list[dict[str, Any]]) -> list[str]:
     lines = ["| column | why |", "|---|---|"]
     for column in columns:
-        reasons = "; ".join(column.get("reasons") or []).replace("|", "\\|")
-        lines.append(f"| `{column.get('column')}` | {reasons} |")
+        # Column names and the unseen categories in the reasons come from the data: code spans.
+        reasons = code("; ".join(column.get("reasons") or []), cell=True)
+        lines.append(f"| {code(column.get('column'), cell=True)} | {reasons} |")
     return lines
 
 
@@ -100,8 +102,8 @@ def body(drift: dict[str, Any], decision: Decision, run_url: str | None, sop: st
     """The issue body (open/update) or the closing comment (close/none), as markdown."""
     current, reference = drift.get("current") or {}, drift.get("reference") or {}
     window = (
-        f"current window `{current.get('path')}` ({current.get('rows', 0):,} rows) vs reference "
-        f"`{reference.get('path')}` ({reference.get('rows', 0):,} rows)"
+        f"current window {code(current.get('path'))} ({current.get('rows', 0):,} rows) vs "
+        f"reference {code(reference.get('path'))} ({reference.get('rows', 0):,} rows)"
     )
     run = f"\n\nWorkflow run with the full report and plots: {run_url}" if run_url else ""
     if not drift["drifted"]:
@@ -131,8 +133,12 @@ def body(drift: dict[str, Any], decision: Decision, run_url: str | None, sop: st
         f"What to do: follow [{SOP}]({sop}) — investigate, retrain (`dvc exp run`, then a pull "
         "request), promote, or accept the change and update the reference.",
         "",
-        "Reproduce locally: `conveyor monitor drift --reference "
-        f"{reference.get('path')} --current {current.get('path')} --out reports/monitor`.",
+        "Reproduce locally: "
+        + code(
+            f"conveyor monitor drift --reference {reference.get('path')} "
+            f"--current {current.get('path')} --out reports/monitor"
+        )
+        + ".",
     ]
     if decision.action == "update":
         lines += [

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from urllib.parse import quote
+
 from conveyor.monitor.drift import DriftResult
 from conveyor.monitor.stats import ColumnDrift
+from conveyor.report.escape import code, one_line
 
 
 def _num(value: float | None, digits: int = 3) -> str:
@@ -16,22 +20,23 @@ def _pct(value: float | None) -> str:
 
 def _row(c: ColumnDrift) -> str:
     verdict = "**drift**" if c.drifted else "ok"
-    why = "; ".join(c.reasons).replace("|", "\\|") or "-"
+    why = code("; ".join(c.reasons), cell=True) or "-"
     return (
-        f"| `{c.column}` | {c.kind} | {verdict} | {_num(c.psi)} | {_num(c.ks)} | "
+        f"| {code(c.column, cell=True)} | {c.kind} | {verdict} | {_num(c.psi)} | {_num(c.ks)} | "
         f"{_num(c.wasserstein)} | {_pct(c.unseen_share)} | {_pct(c.null_share[0])} → "
         f"{_pct(c.null_share[1])} | {why} |"
     )
 
 
-def headline(result: DriftResult) -> str:
-    """One line: the verdict and what drifted."""
+def headline(result: DriftResult, quote_name: Callable[[object], str] = one_line) -> str:
+    """One line: the verdict and what drifted; column names through ``quote_name`` (plain for the
+    terminal, ``code`` for markdown)."""
     rows = f"{result.current['rows']:,} current vs {result.reference['rows']:,} reference rows"
     if not result.drifted:
         return f"No drift: every monitored column within its threshold ({rows})."
     parts = []
     if result.drifted_columns:
-        parts.append("features " + ", ".join(result.drifted_columns))
+        parts.append("features " + ", ".join(map(quote_name, result.drifted_columns)))
     if result.prediction is not None and result.prediction.drifted:
         parts.append("predictions")
     if result.performance is not None and result.performance["degraded"]:
@@ -44,9 +49,9 @@ def markdown(result: DriftResult, plots: dict[str, str] | None = None) -> str:
     lines = [
         "## Drift report",
         "",
-        headline(result),
+        headline(result, code),
         "",
-        f"Reference: `{result.reference['path']}` · current: `{result.current['path']}`",
+        f"Reference: {code(result.reference['path'])} · current: {code(result.current['path'])}",
         "",
         "| column | kind | verdict | PSI | KS D | Wasserstein (sd) | unseen | missing | why |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -72,10 +77,10 @@ def markdown(result: DriftResult, plots: dict[str, str] | None = None) -> str:
             f"{p['evaluated_wape']:.3f} (ratio {p['ratio']:.2f}, limit {p['limit']:.3f}): {state}",
         ]
     if result.notes:
-        lines += ["", *(f"- {note}" for note in result.notes)]
+        lines += ["", *(f"- {code(note)}" for note in result.notes)]
     if plots:
         lines += ["", "### Distributions", ""]
-        lines += [f"![{name}]({path})" for name, path in plots.items()]
+        lines += [f"![{code(name)}]({quote(path)})" for name, path in plots.items()]
     t = result.params.thresholds
     lines += [
         "",
@@ -95,13 +100,13 @@ def terminal(result: DriftResult) -> str:
     if result.prediction is not None and result.prediction.drifted:
         drifted.append(result.prediction)
     for c in drifted:
-        lines.append(f"DRIFT {c.column}: {'; '.join(c.reasons)}")
+        lines.append(one_line(f"DRIFT {c.column}: {'; '.join(c.reasons)}"))
     if result.performance is not None and result.performance["degraded"]:
         p = result.performance
         lines.append(
             f"DRIFT live WAPE {p['live_wape']:.3f} > {p['limit']:.3f} "
             f"(evaluated {p['evaluated_wape']:.3f})"
         )
-    lines += [f"note: {note}" for note in result.notes]
+    lines += [one_line(f"note: {note}") for note in result.notes]
     lines.append(headline(result))
     return "\n".join(lines)

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from conveyor.gate import FAIL, NO_BASELINE, Check, GateResult
+from conveyor.report.escape import code, one_line
 
 HEADERS = ("metric", "baseline", "current", "delta", "limit", "verdict")
 ICONS = {"pass": "✅", FAIL: "❌", NO_BASELINE: "⚪"}
 
 
-def headline(result: GateResult) -> str:
-    """One line: the verdict, what was compared, and the first failure if any."""
-    base = f"baseline {result.baseline_ref} ({result.baseline_commit[:12]})"
+def headline(result: GateResult, quote: Callable[[object], str] = one_line) -> str:
+    """One line: the verdict, what was compared, and the first failure if any. ``quote`` shows a
+    name from the metrics or the params (plain for the terminal, ``code`` for markdown)."""
+    base = f"baseline {quote(result.baseline_ref)} ({result.baseline_commit[:12]})"
     unbased = sum(c.verdict == NO_BASELINE for c in result.checks)
     note = f"; {unbased} without a baseline (bounds only)" if unbased else ""
     if result.passed:
@@ -18,19 +22,19 @@ def headline(result: GateResult) -> str:
     first = result.failures[0]
     return (
         f"Metric gate FAILED: {len(result.failures)} of {len(result.checks)} checks against "
-        f"{base}{note}; first: {first.metric}: {first.reason}"
+        f"{base}{note}; first: {quote(first.metric)}: {quote(first.reason)}"
     )
 
 
 def _row(check: Check) -> tuple[str, ...]:
     delta = check.delta
     return (
-        check.metric,
+        one_line(check.metric),
         _number(check.baseline),
         _number(check.current),
         "" if delta is None else f"{delta:+.4g}",
-        check.limit,
-        check.verdict if check.verdict != FAIL else f"FAIL: {check.reason}",
+        one_line(check.limit),
+        check.verdict if check.verdict != FAIL else f"FAIL: {one_line(check.reason)}",
     )
 
 
@@ -55,19 +59,23 @@ def markdown(result: GateResult, max_rows: int = 200) -> str:
     """Headline, then the table (failures first), truncated with a note past ``max_rows``."""
     icon = "✅" if result.passed else "❌"
     parts = [
-        f"### {icon} {headline(result)}",
+        f"### {icon} {headline(result, code)}",
         "",
         "| " + " | ".join(HEADERS) + " |",
         "|" + "---|" * len(HEADERS),
     ]
     ordered = _ordered(result)
     for check in ordered[:max_rows]:
-        cells = list(_row(check))
-        cells[0] = f"`{cells[0]}`"
-        cells[-1] = f"{ICONS[check.verdict]} {cells[-1]}"
-        parts.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+        # Metric names carry slice names (data) and limits and reasons may quote params: code.
+        _, baseline, current, delta, _, _ = _row(check)
+        verdict = f"{ICONS[check.verdict]} {check.verdict}"
+        if check.verdict == FAIL:
+            verdict = f"{ICONS[FAIL]} FAIL: {code(check.reason, cell=True)}"
+        cells = [code(check.metric, cell=True), baseline, current, delta]
+        cells += [code(check.limit, cell=True), verdict]
+        parts.append("| " + " | ".join(cells) + " |")
     if len(ordered) > max_rows:
-        parts.append(f"\n_{len(ordered) - max_rows} more checks in gate.json._")
+        parts.append(f"\n_{len(ordered) - max_rows} more checks in `gate.json`._")
     if any(c.verdict == NO_BASELINE for c in result.checks):
         parts.append(
             "\n_⚪ no baseline: the metric does not exist at the baseline ref (a new repository or "

@@ -90,8 +90,11 @@ def _read_table(path: Path) -> list[dict[str, str]]:
         raise DataError(f"{path}: only CSV plot files are rendered")
     if not path.is_file():
         raise DataError(f"{path}: plot file does not exist (run the pipeline first)")
-    with path.open(newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            return list(csv.DictReader(handle))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"{path}: cannot read as CSV ({exc})") from None
 
 
 def _float(value: str) -> float:
