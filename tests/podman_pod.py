@@ -154,6 +154,11 @@ def podman(store: Path) -> list[str]:
 
 
 ULIMITS = ["--ulimit", "nofile=20000:20000", "--ulimit", "nproc=4000:4000"]
+# A pod has a network namespace of its own; slirp4netns gives the container one and forwards the
+# published port in user space. The default bridge depends on which backend podman picks for a
+# store: on a fresh store netavark 1.4 (Debian bookworm) installs no DNAT rule for a loopback
+# publish here, so the port answered nothing while CNI stores worked.
+NETWORK = ["--network", "slirp4netns:port_handler=slirp4netns"]
 
 
 def start(
@@ -173,6 +178,7 @@ def start(
             "--name",
             name,
             *ULIMITS,
+            *NETWORK,
             *pod.options,
             "--publish",
             f"127.0.0.1:{host_port}:{pod.container_port}",
