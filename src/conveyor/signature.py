@@ -27,8 +27,10 @@ ISSUER = "https://token.actions.githubusercontent.com"
 WORKFLOW = ".github/workflows/ml-release.yml"
 TRIGGER = "push"  # a release is a pushed tag; pull_request jobs may hold id-token: write too
 REPOSITORY = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
-# The refs a caller may pin the reusable workflow at: a release tag or a full commit.
-PINNED_REF = r"(refs/tags/v[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?|[0-9a-f]{40})"
+# The refs a caller may pin the reusable workflow at: a release tag (v1, v1.4, v1.4.0, v1.4.0-rc.1)
+# or a full commit. Never a branch: anyone who can push a branch of the workflow's repository
+# could then sign as it.
+PINNED_REF = r"(refs/tags/v[0-9]+(\.[0-9]+){0,2}(-[0-9A-Za-z.-]+)?|[0-9a-f]{40})"
 
 
 def _repository(value: str, option: str) -> str:
@@ -59,8 +61,8 @@ class SignerPolicy:
         _repository(self.workflow_repository, "--workflow-repository")
         if self.workflow_ref is not None and not re.fullmatch(PINNED_REF, self.workflow_ref):
             raise UserError(
-                f"--workflow-ref {self.workflow_ref!r}: must be refs/tags/vX.Y.Z or a full commit "
-                "(what the caller's `uses: ...ml-release.yml@` names)"
+                f"--workflow-ref {self.workflow_ref!r}: must be refs/tags/vX[.Y[.Z]] or a full "
+                "commit (what the caller's `uses: ...ml-release.yml@` names)"
             )
 
     def identity(self) -> list[str]:
