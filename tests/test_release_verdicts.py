@@ -200,6 +200,14 @@ def test_a_verdict_about_other_data_is_refused(capsys, repo, tmp_path):
     assert "but the pipeline's data/raw.csv is" in out
 
 
+def test_a_contract_changed_after_its_check_is_refused(capsys, repo, tmp_path):
+    (repo / "policies/data/raw.yaml").write_text("min_rows: 15\n")  # still passes, not re-run
+    commit(repo, "contract edited, verdict not re-established")
+    code, out, _, _ = record(capsys, repo, tmp_path)
+    assert code == 1
+    assert "raw: policies/data/raw.yaml changed after the check" in out
+
+
 def test_a_contract_that_fails_when_re_run_is_refused(capsys, repo, tmp_path):
     """The committed verdict passed; the release job's re-run (the working tree) did not."""
     (repo / "policies/data/raw.yaml").write_text("min_rows: 100\n")

@@ -11,6 +11,7 @@ import hashlib
 import json
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -409,7 +410,12 @@ def _entries(stage: Any, kind: str) -> dict[str, str]:
 
 
 def _one_data_verdict(
-    name: str, raw: bytes, path: str, stages: dict[str, Any], fresh: Path | None
+    name: str,
+    raw: bytes,
+    path: str,
+    stages: dict[str, Any],
+    fresh: Path | None,
+    committed: Callable[[str], bytes | None],
 ) -> tuple[list[str], dict[str, str]]:
     """Why one committed contract verdict does not stand, and the inputs it was computed from."""
     md5 = hashlib.md5(raw, usedforsecurity=False).hexdigest()
@@ -434,6 +440,13 @@ def _one_data_verdict(
             for dep, checked in deps.items()
             if dep in outputs and outputs[dep] != checked
         ]
+        # A file kept in git (the contract, above all) must be the one the verdict was made with.
+        for dep, checked in deps.items():
+            content = None if dep in outputs else committed(dep)
+            if content is not None and hashlib.md5(content, usedforsecurity=False).hexdigest() != (
+                checked
+            ):
+                why.append(f"{dep} changed after the check (dvc.lock has md5 {checked[:8]})")
     if fresh is not None:
         again = fresh / Path(path).name
         try:
@@ -460,7 +473,14 @@ def data_verdict_at(
     failed, inputs = [], {"folder": folder}
     for path in paths:
         name = Path(path).stem
-        why, found = _one_data_verdict(name, _committed(top, commit, path), path, stages, fresh)
+        why, found = _one_data_verdict(
+            name,
+            _committed(top, commit, path),
+            path,
+            stages,
+            fresh,
+            lambda dep: gitinfo.show_file(commit, dep, top),
+        )
         inputs |= found
         if why:
             failed.append(f"{name}: {', '.join(why)}")
