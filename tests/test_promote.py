@@ -225,7 +225,7 @@ def test_verify_accepts_a_good_record_and_rejects_bad_files(capsys, tmp_path):
     assert "  metrics: ok" in out
     (tmp_path / "broken.json").write_text("{not json")
     code, _, err = _cli(capsys, tmp_path, "release", "verify", str(tmp_path / "broken.json"))
-    assert code == 1
+    assert code == 2  # not a record at all: a usage error, not a gate that failed
     assert "not JSON (line 1" in err
     code, _, err = _cli(capsys, tmp_path, "release", "verify", str(tmp_path / "missing.json"))
     assert code == 2
@@ -235,7 +235,7 @@ def test_verify_accepts_a_good_record_and_rejects_bad_files(capsys, tmp_path):
     assert "is a directory" in err
     (tmp_path / "latin1.json").write_bytes(b'{"version": "caf\xe9"}')
     code, _, err = _cli(capsys, tmp_path, "release", "verify", str(tmp_path / "latin1.json"))
-    assert code == 1
+    assert code == 2
     assert "not UTF-8" in err
 
 

@@ -386,3 +386,26 @@ def test_bad_inputs_get_one_line_exit_2_and_nothing_written(capsys, repo, tmp_pa
         assert "Traceback" not in err
         assert not out.exists(), name
         assert not (tmp_path / "out").exists(), name
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"[1, 2]", "expected a JSON object (a release record), got list"),
+        (b'{"version": "caf\xe9"}', "not UTF-8 text"),
+        (b"{not json", "not JSON (line 1"),
+        (b"", "not JSON (line 1"),
+        (None, "is a directory"),
+    ],
+)
+def test_verify_of_a_file_that_is_no_record_is_a_usage_error(capsys, tmp_path, content, expected):
+    path = tmp_path / "record.json"
+    if content is None:
+        path.mkdir()
+    else:
+        path.write_bytes(content)
+    code, out, err = cli(capsys, "release", "verify", str(path))
+    assert code == 2
+    assert expected in err
+    assert len(err.strip().splitlines()) == 1
+    assert out == ""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import shlex
 import sys
@@ -65,27 +64,28 @@ def _release_on_branch(args: argparse.Namespace) -> int:
 def _release_verify(args: argparse.Namespace) -> int:
     from conveyor import release, signature
 
+    if not args.source_repository and (args.workflow_repository or args.workflow_ref):
+        raise UserError("--workflow-repository/--workflow-ref need --source-repository")
+    record = release.load_record(args.record)
     policy = None
     if args.source_repository:
         policy = signature.SignerPolicy(
             source_repository=args.source_repository,
             workflow_repository=args.workflow_repository or args.source_repository,
-            version="v0",  # replaced below by the record's own version
+            version=record.version,
             workflow_ref=args.workflow_ref,
         )
-    elif args.workflow_repository or args.workflow_ref:
-        raise UserError("--workflow-repository/--workflow-ref need --source-repository")
-    record = release.load_record(args.record)
     found = release.problems(record)
     if args.commit_check:
         found += release.commit_problems(record, release.repository(args.repo))
+    signed = False
     if policy is not None:
-        policy = dataclasses.replace(policy, version=record.version)
-        command = " ".join(shlex.quote(part) for part in policy.cosign_args(record.image.reference))
+        command = shlex.join(policy.cosign_args(record.image.reference))
         if signature.cosign_available():
             reason = signature.check(policy, record.image.reference)
             if reason is not None:
                 found.append(f"signature does not verify ({reason}): {command}")
+            signed = reason is None
         else:
             print(f"signature NOT checked: cosign is not on PATH; run: {command}", file=sys.stderr)
     if found:
@@ -94,7 +94,7 @@ def _release_verify(args: argparse.Namespace) -> int:
     print(f"{args.record}: {record.version} {record.image.digest}: every gate passed ({tied})")
     for name, verdict in sorted(record.gates.items()):
         print(f"  {name}: {verdict.summary}")
-    if policy is not None and signature.cosign_available():
+    if signed and policy is not None:
         print(f"  signature: verified ({policy.identity()[1]})")
     return 0
 

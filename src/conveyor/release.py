@@ -151,7 +151,9 @@ def parse_record(data: Any, origin: str) -> ReleaseRecord:
 
 
 def load_record(path: Path) -> ReleaseRecord:
-    """Read and validate a record file."""
+    """Read and validate a record file. A file that is no record at all (missing, a folder, not
+    UTF-8, not a JSON object) is a usage error (exit 2); a record that breaks the schema is a
+    rejected record (exit 1)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -159,11 +161,15 @@ def load_record(path: Path) -> ReleaseRecord:
     except IsADirectoryError:
         raise UserError(f"{path}: is a directory, not a release record") from None
     except UnicodeDecodeError:
-        raise RecordRejectedError(f"{path}: not UTF-8 text, so not a release record") from None
+        raise UserError(f"{path}: not UTF-8 text, so not a release record") from None
     except OSError as exc:
         raise UserError(f"{path}: cannot read ({exc.strerror})") from None
     except json.JSONDecodeError as exc:
-        raise RecordRejectedError(f"{path}: not JSON (line {exc.lineno}: {exc.msg})") from None
+        raise UserError(f"{path}: not JSON (line {exc.lineno}: {exc.msg})") from None
+    if not isinstance(data, dict):
+        raise UserError(
+            f"{path}: expected a JSON object (a release record), got {type(data).__name__}"
+        )
     return parse_record(data, str(path))
 
 
