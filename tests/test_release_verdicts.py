@@ -36,6 +36,13 @@ verdict = {"contract": "raw", "data": "data/raw.csv", "passed": rows >= least, "
 pathlib.Path("reports/data/raw.json").write_text(json.dumps(verdict, indent=2) + "\\n")
 raise SystemExit(0 if rows >= least else 1)
 """
+# Stands in for the model's evaluation: the metric it writes is a knob in params.yaml.
+EVALUATE = """\
+import json, pathlib, yaml
+wape = yaml.safe_load(open("params.yaml"))["model"]["wape"]
+pathlib.Path("metrics").mkdir(exist_ok=True)
+pathlib.Path("metrics/metrics.json").write_text(json.dumps({"model": {"wape": wape}}) + "\\n")
+"""
 DVC_YAML = """\
 stages:
   ingest:
@@ -49,10 +56,19 @@ stages:
     metrics:
       - reports/data/raw.json:
           cache: false
+  evaluate:
+    cmd: python evaluate.py
+    deps: [data/raw.csv, evaluate.py]
+    params: [model]
+    metrics:
+      - metrics/metrics.json:
+          cache: false
 """
 PARAMS = """\
 data:
   rows: 20
+model:
+  wape: 0.4
 gates:
   baseline_ref: HEAD
   rules:
@@ -96,8 +112,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (repo / "params.yaml").write_text(PARAMS)
     (repo / "policies/data").mkdir(parents=True)
     (repo / "policies/data/raw.yaml").write_text("min_rows: 10\n")
-    (repo / "metrics").mkdir()
-    (repo / "metrics/metrics.json").write_text('{"model": {"wape": 0.4}}\n')
+    (repo / "evaluate.py").write_text(EVALUATE)
     commit(repo, "project")
     run(repo, sys.executable, "-m", "dvc", "repro", "-q")
     commit(repo, "pipeline run")
@@ -109,6 +124,13 @@ def repo(template: Path, tmp_path: Path) -> Path:
     copy = tmp_path / "repo"
     shutil.copytree(template, copy, symlinks=True)
     return copy
+
+
+def worse_model(repo: Path) -> None:
+    """The pipeline, re-run, evaluates a model that fails the gate (wape 0.9 > 0.5)."""
+    params = repo / "params.yaml"
+    params.write_text(params.read_text().replace("wape: 0.4", "wape: 0.9"))
+    run(repo, sys.executable, "-m", "dvc", "repro", "-q")
 
 
 def build_json(repo: Path, where: Path, **extra: object) -> Path:
@@ -167,7 +189,7 @@ def test_a_good_commit_gets_a_record_that_verify_ties_to_it(capsys, repo, tmp_pa
 
 def test_a_hand_edited_gate_json_does_not_pass_failing_metrics(capsys, repo, tmp_path):
     """The metrics fail the gate; gate.json claims they passed: the record re-evaluates."""
-    (repo / "metrics/metrics.json").write_text('{"model": {"wape": 0.9}}\n')
+    worse_model(repo)
     (repo / "reports/gate").mkdir(parents=True)
     (repo / "reports/gate/gate.json").write_text(
         json.dumps({"passed": True, "checks_total": 1, "checks_failed": 0, "baseline_ref": "HEAD"})
@@ -179,6 +201,25 @@ def test_a_hand_edited_gate_json_does_not_pass_failing_metrics(capsys, repo, tmp
     assert load_record(path).gates["metrics"].passed is False
 
 
+def test_metrics_edited_by_hand_are_refused(capsys, repo, tmp_path):
+    """The model fails the gate; metrics.json is edited to pass it: not what the pipeline made."""
+    worse_model(repo)
+    (repo / "metrics/metrics.json").write_text('{"model": {"wape": 0.3}}\n')
+    commit(repo, "worse model, metrics edited by hand")
+    code, out, _, _ = record(capsys, repo, tmp_path)
+    assert code == 1
+    assert "metrics not established: metrics/metrics.json: differs from the one dvc.lock" in out
+
+
+def test_metrics_that_differ_when_computed_again_are_refused(capsys, repo, tmp_path):
+    """The release job's re-run of the evaluation (the working tree) does not give the committed
+    metrics: they are not this commit's."""
+    (repo / "metrics/metrics.json").write_text('{"model": {"wape": 0.45}}\n')
+    code, out, _, _ = record(capsys, repo, tmp_path)
+    assert code == 1
+    assert "metrics/metrics.json: differs when computed again on this commit" in out
+
+
 def test_a_data_verdict_edited_by_hand_is_refused(capsys, repo, tmp_path):
     (repo / "policies/data/raw.yaml").write_text("min_rows: 100\n")  # the data now fails it
     verdict = json.loads((repo / "reports/data/raw.json").read_text())
@@ -186,7 +227,7 @@ def test_a_data_verdict_edited_by_hand_is_refused(capsys, repo, tmp_path):
     commit(repo, "stricter contract, old verdict kept and touched")
     code, out, _, _ = record(capsys, repo, tmp_path)
     assert code == 1
-    assert "differs from the verdict dvc.lock records" in out
+    assert "differs from the one dvc.lock records" in out
 
 
 def test_a_verdict_about_other_data_is_refused(capsys, repo, tmp_path):
@@ -196,7 +237,7 @@ def test_a_verdict_about_other_data_is_refused(capsys, repo, tmp_path):
     commit(repo, "new data, contract not re-run")
     code, out, _, _ = record(capsys, repo, tmp_path)
     assert code == 1
-    assert "raw: checked data/raw.csv md5" in out
+    assert "raw: made from data/raw.csv md5" in out
     assert "but the pipeline's data/raw.csv is" in out
 
 
@@ -205,7 +246,7 @@ def test_a_contract_changed_after_its_check_is_refused(capsys, repo, tmp_path):
     commit(repo, "contract edited, verdict not re-established")
     code, out, _, _ = record(capsys, repo, tmp_path)
     assert code == 1
-    assert "raw: policies/data/raw.yaml changed after the check" in out
+    assert "raw: policies/data/raw.yaml changed after it was made" in out
 
 
 def test_a_contract_that_fails_when_re_run_is_refused(capsys, repo, tmp_path):
@@ -223,7 +264,7 @@ def test_verify_refuses_verdicts_that_are_not_the_commits(capsys, repo, tmp_path
     code, _, _, path = record(capsys, repo, tmp_path)
     assert code == 0
     good = json.loads(path.read_text())
-    (repo / "metrics/metrics.json").write_text('{"model": {"wape": 0.9}}\n')
+    worse_model(repo)
     worse = commit(repo, "worse model")
     forged = seal(ReleaseRecord.model_validate(good | {"git_commit": worse}))
     path.write_text(json.dumps(forged.model_dump(mode="json")))

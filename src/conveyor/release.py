@@ -351,10 +351,16 @@ def _committed(top: Path, commit: str, path: str) -> bytes:
 
 
 def metrics_verdict_at(
-    top: Path, commit: str, params: str = "params.yaml", baseline_commit: str | None = None
+    top: Path,
+    commit: str,
+    params: str = "params.yaml",
+    baseline_commit: str | None = None,
+    fresh: Path | None = None,
 ) -> GateVerdict:
     """The metric gate evaluated again from ``params`` (its ``gates:``) and the metrics files
-    committed at ``commit``; gate.json is not read. The baseline is ``gates.baseline_ref``
+    committed at ``commit``; gate.json is not read. Each metrics file must be the one the
+    commit's dvc.lock says the pipeline made, and (``fresh``: the checkout where the release job
+    re-ran the evaluation) the same once computed again. The baseline is ``gates.baseline_ref``
     (HEAD means the commit itself), unless ``baseline_commit`` pins it."""
     origin = f"{params} at {commit[:12]}"
     raw = _committed(top, commit, params)
@@ -381,13 +387,33 @@ def metrics_verdict_at(
         "baseline_commit": baseline_commit,
         f"{params}:gates": _sha256(canonical),
     }
+    stages = _lock_stages(top, commit)
+    unproven = []
     for file in sorted({rule.file.as_posix() for rule in gates.rules}):
         content = gitinfo.show_file(commit, file, top)
         inputs[file] = "absent" if content is None else _sha256(content)
+        if content is None:
+            continue  # the rules on it fail: no metric
+        why, _ = _lineage_problems(
+            file, content, stages, lambda dep: gitinfo.show_file(commit, dep, top)
+        )
+        if fresh is not None:
+            try:
+                again = (fresh / file).read_bytes()
+            except OSError:
+                again = None
+            if again != content:
+                why.append("differs when computed again on this commit")
+        unproven += [f"{file}: {reason}" for reason in why]
+    summary = (
+        f"{len(result.failures)} of {len(result.checks)} rules failed against "
+        f"{baseline_commit[:12]} (re-evaluated at {commit[:12]})"
+    )
+    if unproven:
+        summary += f"; metrics not established: {'; '.join(unproven)}"
     return GateVerdict(
-        passed=result.passed,
-        summary=f"{len(result.failures)} of {len(result.checks)} rules failed against "
-        f"{baseline_commit[:12]} (re-evaluated at {commit[:12]})",
+        passed=result.passed and not unproven,
+        summary=summary,
         source=f"{params}@{commit}",
         inputs=inputs,
     )
@@ -415,6 +441,34 @@ def _entries(stage: Any, kind: str) -> dict[str, str]:
     }
 
 
+def _lineage_problems(
+    path: str, raw: bytes, stages: dict[str, Any], committed: Callable[[str], bytes | None]
+) -> tuple[list[str], dict[str, str]]:
+    """Why a committed pipeline output is not what the commit's dvc.lock says the pipeline made
+    (edited by hand, stale against its inputs, or made with other committed files), and the
+    stage's deps (path -> md5) it was made from."""
+    md5 = hashlib.md5(raw, usedforsecurity=False).hexdigest()
+    outputs = {out: h for stage in stages.values() for out, h in _entries(stage, "outs").items()}
+    writer = next((s for s in stages.values() if path in _entries(s, "outs")), None)
+    if writer is None:
+        return ["not an output of any stage in dvc.lock"], {}
+    deps = _entries(writer, "deps")
+    why = []
+    if outputs[path] != md5:
+        why.append("differs from the one dvc.lock records (edited by hand?)")
+    why += [
+        f"made from {dep} md5 {made[:8]}, but the pipeline's {dep} is {outputs[dep][:8]}"
+        for dep, made in deps.items()
+        if dep in outputs and outputs[dep] != made
+    ]
+    # A file kept in git (a contract, the code) must be the one the output was made with.
+    for dep, made in deps.items():
+        content = None if dep in outputs else committed(dep)
+        if content is not None and hashlib.md5(content, usedforsecurity=False).hexdigest() != made:
+            why.append(f"{dep} changed after it was made (dvc.lock has md5 {made[:8]})")
+    return why, deps
+
+
 def _one_data_verdict(
     name: str,
     raw: bytes,
@@ -430,29 +484,8 @@ def _one_data_verdict(
     except UserError as exc:
         return [str(exc)], {name: f"md5:{md5}"}
     why = [] if verdict.get("passed") is True else ["failed"]
-    outputs = {
-        out: md5 for stage in stages.values() for out, md5 in _entries(stage, "outs").items()
-    }
-    writer = next((s for s in stages.values() if path in _entries(s, "outs")), None)
-    if writer is None:
-        why.append("not an output of any stage in dvc.lock")
-        deps: dict[str, str] = {}
-    else:
-        deps = _entries(writer, "deps")
-        if _entries(writer, "outs")[path] != md5:
-            why.append("differs from the verdict dvc.lock records (edited by hand?)")
-        why += [
-            f"checked {dep} md5 {checked[:8]}, but the pipeline's {dep} is {outputs[dep][:8]}"
-            for dep, checked in deps.items()
-            if dep in outputs and outputs[dep] != checked
-        ]
-        # A file kept in git (the contract, above all) must be the one the verdict was made with.
-        for dep, checked in deps.items():
-            content = None if dep in outputs else committed(dep)
-            if content is not None and hashlib.md5(content, usedforsecurity=False).hexdigest() != (
-                checked
-            ):
-                why.append(f"{dep} changed after the check (dvc.lock has md5 {checked[:8]})")
+    lineage, deps = _lineage_problems(path, raw, stages, committed)
+    why += lineage
     if fresh is not None:
         again = fresh / Path(path).name
         try:
@@ -582,7 +615,7 @@ def build_record(
     if branch is not None:
         on_branch(top, commit, branch)
     established = {
-        "metrics": metrics_verdict_at(top, commit, params_path),
+        "metrics": metrics_verdict_at(top, commit, params_path, fresh=top),
         "data": data_verdict_at(top, commit, folder, fresh=top / folder),
     }
     data = {
