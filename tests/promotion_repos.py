@@ -120,11 +120,12 @@ def write_record(path: Path, data: dict) -> Path:
 
 
 def evidence_args(build_json: Path, junit: Path) -> list[str]:
-    """`release record` options for a build, a JUnit report, and the repository's own data and
-    metric verdicts (what a release job has at hand)."""
+    """`release record` options for a build, a JUnit report, and this repository's checkout,
+    whose committed data and metric verdicts the record re-establishes (what a release job has
+    at hand)."""
     return [
         *("--build-json", str(build_json)),
-        *("--gate-json", str(REPO / "reports/gate/gate.json")),
+        *("--repo", str(REPO)),
         *("--data-dir", str(REPO / "reports/data")),
         *("--params", str(REPO / "params.yaml")),
         *("--tests-junit", str(junit)),

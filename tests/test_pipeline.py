@@ -175,14 +175,55 @@ def test_bad_data_stops_the_pipeline_at_the_contract(workspace, tmp_path):
 
 def test_model_is_in_the_bentoml_store_with_its_lineage(workspace):
     record = json.loads((workspace / "models/bentoml_model.json").read_text())
-    head = _run(workspace, "git", "rev-list", "--max-parents=0", "HEAD").stdout.strip()
-    assert record["labels"]["git_commit"] == head  # committed before `dvc repro` ran
+    # The DVC output holds only what follows from the stage's inputs; the commit is a label.
+    assert set(record) == {"tag", "file", "data_md5", "model_md5"}
     lock = yaml.safe_load((workspace / "dvc.lock").read_text())
     raw_md5 = next(o["md5"] for o in lock["stages"]["ingest"]["outs"])
-    assert record["labels"]["data_md5"] == raw_md5
+    assert record["data_md5"] == raw_md5
     name, version = record["tag"].split(":")
-    stored = Path(os.environ["BENTOML_HOME"]) / "models" / name / version / record["file"]
-    assert stored.read_bytes() == (workspace / "models/model.txt").read_bytes()
+    entry = Path(os.environ["BENTOML_HOME"]) / "models" / name / version
+    assert (entry / record["file"]).read_bytes() == (workspace / "models/model.txt").read_bytes()
+    labels = yaml.safe_load((entry / "model.yaml").read_text())["labels"]
+    head = _run(workspace, "git", "rev-list", "--max-parents=0", "HEAD").stdout.strip()
+    assert labels["git_commit"] == head  # committed before `dvc repro` ran
+    assert labels["data_md5"] == raw_md5
+
+
+def test_a_fresh_clone_registering_again_leaves_the_tree_clean(workspace, tmp_path):
+    """What the release job does: clone at a later commit, get the outputs, register the model
+    into an empty store (`dvc repro --force --single-item register`). The register output, so
+    dvc.lock, must not change: it depends on the stage's inputs only, not on the commit."""
+    clone = tmp_path / "clone"
+    _run(tmp_path, "git", "clone", "-q", str(workspace), str(clone))
+    env = {
+        **os.environ,
+        "BENTOML_HOME": str(tmp_path / "fresh-store"),
+        "GIT_AUTHOR_NAME": "dev",
+        "GIT_AUTHOR_EMAIL": "dev@conveyor.invalid",
+        "GIT_COMMITTER_NAME": "dev",
+        "GIT_COMMITTER_EMAIL": "dev@conveyor.invalid",
+    }
+
+    def run(*args: str) -> str:
+        result = subprocess.run(
+            args, cwd=clone, env=env, capture_output=True, text=True, check=False
+        )
+        assert result.returncode == 0, f"{' '.join(args)}: {result.stdout}{result.stderr}"
+        return result.stdout
+
+    run("git", "commit", "-q", "--allow-empty", "-m", "a later commit: the release tag")
+    run("dvc", "config", "--local", "cache.dir", str(workspace / ".dvc" / "cache"))
+    run("dvc", "checkout", "--quiet")
+    assert "Running stage" not in run("dvc", "repro")
+    assert "Running stage 'register'" in run("dvc", "repro", "--force", "--single-item", "register")
+    assert run("git", "status", "--porcelain") == ""
+    record = json.loads((clone / "models/bentoml_model.json").read_text())
+    labels = yaml.safe_load(
+        (
+            tmp_path / "fresh-store/models" / record["tag"].replace(":", "/") / "model.yaml"
+        ).read_text()
+    )["labels"]
+    assert labels["git_commit"] == run("git", "rev-parse", "HEAD").strip()
 
 
 def test_second_repro_runs_no_stage(workspace):

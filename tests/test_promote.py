@@ -18,6 +18,7 @@ from conveyor.cli import main
 from conveyor.promote import promote
 from conveyor.release import load_record
 from tests.promotion_repos import (
+    REPO,
     clone,
     digest_of,
     evidence_args,
@@ -43,6 +44,9 @@ def work(origin: Path, tmp_path: Path) -> Path:
 
 def _cli(capsys: pytest.CaptureFixture[str], repo: Path, *args: str) -> tuple[int, str, str]:
     repo_option = [] if args[0] == "release" else ["--repo", str(repo)]
+    if args[:2] == ("release", "verify"):
+        # These records name no real commit: tying verdicts to one is tests/test_release_verdicts
+        repo_option = ["--no-commit-check"]
     code = main([*args, *repo_option])
     out, err = capsys.readouterr()
     return code, out, err
@@ -221,7 +225,7 @@ def test_verify_accepts_a_good_record_and_rejects_bad_files(capsys, tmp_path):
     assert "  metrics: ok" in out
     (tmp_path / "broken.json").write_text("{not json")
     code, _, err = _cli(capsys, tmp_path, "release", "verify", str(tmp_path / "broken.json"))
-    assert code == 1
+    assert code == 2  # not a record at all: a usage error, not a gate that failed
     assert "not JSON (line 1" in err
     code, _, err = _cli(capsys, tmp_path, "release", "verify", str(tmp_path / "missing.json"))
     assert code == 2
@@ -231,7 +235,7 @@ def test_verify_accepts_a_good_record_and_rejects_bad_files(capsys, tmp_path):
     assert "is a directory" in err
     (tmp_path / "latin1.json").write_bytes(b'{"version": "caf\xe9"}')
     code, _, err = _cli(capsys, tmp_path, "release", "verify", str(tmp_path / "latin1.json"))
-    assert code == 1
+    assert code == 2
     assert "not UTF-8" in err
 
 
@@ -587,7 +591,7 @@ def _evidence(tmp_path: Path) -> list[str]:
             {
                 "bento_tag": "demand_forecaster:abc123",
                 "model_tag": "demand_forecaster:f6e2787ed0d1d0a96b00",
-                "git_commit": "2" * 40,
+                "git_commit": git(REPO, "rev-parse", "HEAD"),  # the record is made at HEAD
                 "data_md5": "e" * 32,
             }
         )

@@ -374,11 +374,33 @@ def test_pull_request_without_gates_fails_early_with_an_annotation(sandbox: Sand
     assert "Running stage" not in run.log
 
 
-def _release(sandbox: Sandbox, tag: str) -> Run:
+def _release(sandbox: Sandbox, tag: str, commit: str | None = None) -> Run:
     _git(sandbox.repo, "checkout", "-q", "-B", "main", sandbox.base)
-    return sandbox.run_workflow(
-        f"release-{tag}", "push", "release.yml", {"ref": f"refs/tags/{tag}", "ref_type": "tag"}
-    )
+    # What actions/checkout's full fetch leaves on GitHub: the default branch as origin/main.
+    _git(sandbox.repo, "update-ref", "refs/remotes/origin/main", sandbox.base)
+    if commit is not None:
+        _git(sandbox.repo, "checkout", "-q", "--detach", commit)
+    payload = {
+        "ref": f"refs/tags/{tag}",
+        "ref_type": "tag",
+        "repository": {"full_name": "acme/conveyor", "default_branch": "main"},
+    }
+    return sandbox.run_workflow(f"release-{tag}", "push", "release.yml", payload)
+
+
+def test_a_release_tag_off_the_default_branch_is_refused_before_any_build(
+    sandbox: Sandbox,
+) -> None:
+    side = sandbox.pull_request("side", lambda repo: None)  # a commit main never got
+    run = _release(sandbox, "v6.6.6", commit=side)
+    assert run.jobs.get("release") == "failure", run.failed_because()
+    assert any(
+        f"commit {side[:12]} is not on origin/main's history" in line
+        for line in run.log.splitlines()
+    ), run.failed_because()
+    assert "conveyor build bento" not in run.log
+    assert "Running stage" not in run.log
+    assert not (sandbox.artifacts / "release-v6.6.6" / "build-push.json").exists()
 
 
 def test_a_release_tag_that_is_not_semver_fails_in_the_first_step(sandbox: Sandbox) -> None:

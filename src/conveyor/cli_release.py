@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from conveyor.errors import UserError
 from conveyor.files import atomic_path
 
 if TYPE_CHECKING:
@@ -16,11 +18,13 @@ if TYPE_CHECKING:
 
 def _release_record(args: argparse.Namespace) -> int:
     from conveyor import release
+    from conveyor.files import require_writable_dir
 
-    gates = {
-        "data": release.data_verdict(args.data_dir),
-        "metrics": release.metrics_verdict(args.gate_json),
-    }
+    # Every usage error before any work, and nothing written when one is found.
+    if args.out.is_dir():
+        raise UserError(f"--out {args.out}: is a folder, not a file")
+    require_writable_dir(args.out.parent, "--out")
+    gates = {}
     if args.tests_junit:
         gates["tests"] = release.tests_verdict(args.tests_junit)
     if args.scan_json:
@@ -29,27 +33,69 @@ def _release_record(args: argparse.Namespace) -> int:
         version=args.version,
         image=args.image,
         build_json=args.build_json,
+        repo=args.repo,
         params=args.params,
+        data_dir=args.data_dir,
         gates=gates,
+        branch=args.branch,
         sbom_digest=args.sbom_digest,
         signature=args.signature,
     )
     release.write_record(record, args.out)
     found = release.problems(record)
-    print(f"release record {record.version} -> {args.out}")
+    print(f"release record {record.version} ({record.git_commit[:12]}) -> {args.out}")
     for problem in found:
         print(f"  not promotable: {problem}")
     return 1 if found else 0
 
 
-def _release_verify(args: argparse.Namespace) -> int:
-    from conveyor import release
+def _release_on_branch(args: argparse.Namespace) -> int:
+    from conveyor import gitinfo, release
 
+    top = release.repository(args.repo)
+    commit = gitinfo.resolve_commit(args.commit, top)
+    if commit is None:
+        raise UserError(f"--commit {args.commit}: no such commit in {top}")
+    release.on_branch(top, commit, args.branch)
+    print(f"{commit[:12]} is on {args.branch}'s history")
+    return 0
+
+
+def _release_verify(args: argparse.Namespace) -> int:
+    from conveyor import release, signature
+
+    if not args.source_repository and (args.workflow_repository or args.workflow_ref):
+        raise UserError("--workflow-repository/--workflow-ref need --source-repository")
     record = release.load_record(args.record)
-    release.verify(record, str(args.record))
-    print(f"{args.record}: {record.version} {record.image.digest}: every gate passed")
+    policy = None
+    if args.source_repository:
+        policy = signature.SignerPolicy(
+            source_repository=args.source_repository,
+            workflow_repository=args.workflow_repository or args.source_repository,
+            version=record.version,
+            workflow_ref=args.workflow_ref,
+        )
+    found = release.problems(record)
+    if args.commit_check:
+        found += release.commit_problems(record, release.repository(args.repo))
+    signed = False
+    if policy is not None:
+        command = shlex.join(policy.cosign_args(record.image.reference))
+        if signature.cosign_available():
+            reason = signature.check(policy, record.image.reference)
+            if reason is not None:
+                found.append(f"signature does not verify ({reason}): {command}")
+            signed = reason is None
+        else:
+            print(f"signature NOT checked: cosign is not on PATH; run: {command}", file=sys.stderr)
+    if found:
+        raise release.RecordRejectedError(f"{args.record}: not promotable: " + "; ".join(found))
+    tied = f"tied to {record.git_commit[:12]}" if args.commit_check else "NOT tied to a commit"
+    print(f"{args.record}: {record.version} {record.image.digest}: every gate passed ({tied})")
     for name, verdict in sorted(record.gates.items()):
         print(f"  {name}: {verdict.summary}")
+    if signed and policy is not None:
+        print(f"  signature: verified ({policy.identity()[1]})")
     return 0
 
 
@@ -111,23 +157,76 @@ def add_release_commands(commands: argparse._SubParsersAction) -> None:
         "record",
         help="join build.json, the image digest and every gate verdict into release.json; "
         "exit 1 when a gate failed",
+        description="Re-establish the metric gate and the data-contract verdicts on the commit "
+        "build.json was built from (the checkout's HEAD), add the tests and scan verdicts, and "
+        "write the release record. Exit 1 when a gate failed or the commit is refused.",
     )
     record.add_argument("--version", required=True, help="release version (the git tag)")
     record.add_argument("--image", required=True, help="REGISTRY/NAME@sha256:DIGEST as pushed")
     record.add_argument("--build-json", type=Path, default=Path("build/bento/build.json"))
-    record.add_argument("--gate-json", type=Path, default=Path("reports/gate/gate.json"))
-    record.add_argument("--data-dir", type=Path, default=Path("reports/data"))
+    record.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path("reports/data"),
+        help="folder of the contract verdicts: committed ones are checked against dvc.lock, the "
+        "working tree's must be the contracts re-run on this commit (default reports/data)",
+    )
     record.add_argument("--tests-junit", type=Path, help="pytest --junitxml report")
     record.add_argument("--scan-json", type=Path, help="conveyor scan's scan.json")
-    record.add_argument("--params", type=Path, default=Path("params.yaml"))
+    record.add_argument(
+        "--params", type=Path, default=Path("params.yaml"), help="file holding `gates:`"
+    )
+    record.add_argument(
+        "--branch",
+        help="refuse a commit that is not in this ref's history (e.g. origin/main)",
+    )
+    record.add_argument("--repo", type=Path, default=Path(), help="the git checkout (default .)")
     record.add_argument("--sbom-digest", help="sha256:... of the SBOM document")
     record.add_argument("--signature", help="where the image's signature lives (cosign)")
     record.add_argument("--out", type=Path, default=Path("build/release.json"))
     record.set_defaults(func=_release_record)
+
+    on_branch = kinds.add_parser(
+        "on-branch",
+        help="exit 1 unless the commit (HEAD) is in the history of --branch (the default branch)",
+    )
+    on_branch.add_argument("--branch", required=True, help="e.g. origin/main")
+    on_branch.add_argument("--commit", default="HEAD", help="commit or tag to check (HEAD)")
+    on_branch.add_argument("--repo", type=Path, default=Path(), help="the git checkout (.)")
+    on_branch.set_defaults(func=_release_on_branch)
+
     verify = kinds.add_parser(
-        "verify", help="re-check a record: every gate passed, digest and fields consistent"
+        "verify",
+        help="re-check a record: every gate passed, its verdicts are its commit's, digest and "
+        "fields consistent, and (with --source-repository) the image signature",
     )
     verify.add_argument("record", type=Path)
+    verify.add_argument(
+        "--repo",
+        type=Path,
+        default=Path(),
+        help="git checkout holding the record's commit (default .): the metric and data "
+        "verdicts are re-established from it",
+    )
+    verify.add_argument(
+        "--commit-check",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="tie the verdicts to the record's commit (default); --no-commit-check skips it "
+        "and says so",
+    )
+    verify.add_argument(
+        "--source-repository",
+        help="OWNER/NAME whose tag push ran the release: check the image signature with cosign",
+    )
+    verify.add_argument(
+        "--workflow-repository",
+        help="OWNER/NAME holding ml-release.yml (default: the source repository)",
+    )
+    verify.add_argument(
+        "--workflow-ref",
+        help="the ref the caller's `uses: ...ml-release.yml@REF` pins (exact identity)",
+    )
     verify.set_defaults(func=_release_verify)
 
     promote = commands.add_parser(

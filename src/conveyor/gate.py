@@ -132,7 +132,20 @@ def evaluate(gates: Gates, baseline_ref: str | None = None, root: Path = Path())
     commit = resolve_ref(ref, cwd=root)
     files = {rule.file for rule in gates.rules}
     current = {f: read_current(root / f) for f in files}
-    baseline = {f: read_at(commit, f, cwd=root) for f in files}
+    return _evaluate(gates, ref, commit, current, root)
+
+
+def evaluate_at(gates: Gates, commit: str, baseline_commit: str, root: Path = Path()) -> GateResult:
+    """Evaluate every rule against the metrics committed at ``commit`` (the working tree is not
+    read), with ``baseline_commit`` as the baseline: what a release re-checks on its tag."""
+    current = {f: read_at(commit, f, cwd=root) for f in {rule.file for rule in gates.rules}}
+    return _evaluate(gates, baseline_commit, baseline_commit, current, root)
+
+
+def _evaluate(
+    gates: Gates, ref: str, commit: str, current: dict[Path, Flat | None], root: Path
+) -> GateResult:
+    baseline = {f: read_at(commit, f, cwd=root) for f in current}
     checks = []
     for rule in gates.rules:
         checks.extend(_rule_checks(rule, current[rule.file], baseline[rule.file]))

@@ -11,22 +11,28 @@ import hashlib
 import json
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
+    SerializerFunctionWrapHandler,
     ValidationError,
     field_validator,
+    model_serializer,
 )
 
-from conveyor.errors import UserError
+from conveyor import gitinfo
+from conveyor.config import parse_yaml
+from conveyor.errors import ConfigError, UserError
 from conveyor.files import write_json
-from conveyor.hashing import file_md5
+from conveyor.gate import Gates, evaluate_at
 
 SCHEMA_VERSION = 1
 DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
@@ -47,11 +53,23 @@ class _Strict(BaseModel):
 
 
 class GateVerdict(_Strict):
-    """One gate's outcome, with a line a person can read and the evidence file it came from."""
+    """One gate's outcome, with a line a person can read and the evidence file it came from.
+
+    ``inputs`` ties a verdict to the commit it was established on: the hashes of what it was
+    computed from, as committed there (see ``commit_problems``)."""
 
     passed: bool
     summary: str
     source: str | None = None
+    inputs: dict[str, str] | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_empty_inputs(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Records written before `inputs` existed keep their record_digest.
+        data = handler(self)
+        if data.get("inputs") is None:
+            data.pop("inputs", None)
+        return data
 
 
 def _sha256_digest(value: str) -> str:
@@ -133,7 +151,9 @@ def parse_record(data: Any, origin: str) -> ReleaseRecord:
 
 
 def load_record(path: Path) -> ReleaseRecord:
-    """Read and validate a record file."""
+    """Read and validate a record file. A file that is no record at all (missing, a folder, not
+    UTF-8, not a JSON object) is a usage error (exit 2); a record that breaks the schema is a
+    rejected record (exit 1)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -141,11 +161,15 @@ def load_record(path: Path) -> ReleaseRecord:
     except IsADirectoryError:
         raise UserError(f"{path}: is a directory, not a release record") from None
     except UnicodeDecodeError:
-        raise RecordRejectedError(f"{path}: not UTF-8 text, so not a release record") from None
+        raise UserError(f"{path}: not UTF-8 text, so not a release record") from None
     except OSError as exc:
         raise UserError(f"{path}: cannot read ({exc.strerror})") from None
     except json.JSONDecodeError as exc:
-        raise RecordRejectedError(f"{path}: not JSON (line {exc.lineno}: {exc.msg})") from None
+        raise UserError(f"{path}: not JSON (line {exc.lineno}: {exc.msg})") from None
+    if not isinstance(data, dict):
+        raise UserError(
+            f"{path}: expected a JSON object (a release record), got {type(data).__name__}"
+        )
     return parse_record(data, str(path))
 
 
@@ -185,29 +209,68 @@ def verify(record: ReleaseRecord, origin: str) -> None:
         raise RecordRejectedError(f"{origin}: not promotable: " + "; ".join(found))
 
 
-# --- building a record from the gates' evidence -------------------------------------------------
+# --- the gates' evidence, re-established on the release's commit ------------------------------
+#
+# A verdict file committed to git is a claim anyone with push access can edit. So the record
+# does not read them as they are: the metric gate is evaluated again from the metrics and rules
+# committed at the release's commit, and every data-contract verdict must be the one that
+# commit's dvc.lock records, for the data that commit's pipeline produced, and must have passed
+# again when the release job re-ran the contracts (the fresh verdicts in the working tree).
+# Each verdict carries `inputs` (hashes of what it was computed from), which `release verify`
+# recomputes from the commit.
+
+
+def _decode_object(raw: bytes, origin: str, what: str) -> dict[str, Any]:
+    """A JSON object from ``raw``; anything else is one UserError naming ``origin``."""
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise UserError(f"{origin}: not UTF-8 text ({what})") from None
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{origin}: not JSON ({what}): line {exc.lineno}: {exc.msg}") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{origin}: expected a JSON object ({what}), got {type(data).__name__}")
+    return data
+
+
+def _read_bytes(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file ({what})") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: is a directory, not a file ({what})") from None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read ({what}): {exc.strerror}") from None
 
 
 def _read_json(path: Path, what: str) -> dict[str, Any]:
+    return _decode_object(_read_bytes(path, what), str(path), what)
+
+
+def _count(suite: ET.Element, key: str, junit: Path) -> int:
+    value = suite.get(key, "0")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such file ({what})") from None
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{path}: not JSON ({what}): line {exc.lineno}: {exc.msg}") from None
+        number = int(value)
+    except ValueError:
+        number = -1
+    if number < 0:
+        raise UserError(f"{junit}: testsuite {key}={value!r} is not a count")
+    return number
 
 
 def tests_verdict(junit: Path) -> GateVerdict:
     """The tests gate from a JUnit XML report (pytest --junitxml): passed when tests ran and none
     failed or errored."""
+    raw = _read_bytes(junit, "JUnit report")
     try:
-        root = ET.parse(junit).getroot()  # noqa: S314 - our own test run's report, not untrusted
-    except FileNotFoundError:
-        raise UserError(f"{junit}: no such JUnit report") from None
+        root = ET.fromstring(raw)  # noqa: S314 - our own test run's report, not untrusted
     except ET.ParseError as exc:
         raise UserError(f"{junit}: not JUnit XML ({exc})") from None
     suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
-    count = {k: sum(int(s.get(k, 0)) for s in suites) for k in ("tests", "failures", "errors")}
+    if root.tag not in ("testsuite", "testsuites"):
+        raise UserError(f"{junit}: not JUnit XML (root element <{root.tag}>)")
+    count = {k: sum(_count(s, k, junit) for s in suites) for k in ("tests", "failures", "errors")}
     bad = count["failures"] + count["errors"]
     return GateVerdict(
         passed=count["tests"] > 0 and bad == 0,
@@ -216,37 +279,14 @@ def tests_verdict(junit: Path) -> GateVerdict:
     )
 
 
-def data_verdict(data_dir: Path) -> GateVerdict:
-    """The data gate from every contract verdict (``conveyor check data --out``)."""
-    files = sorted(data_dir.glob("*.json"))
-    if not files:
-        raise UserError(f"{data_dir}: no data-contract verdicts (*.json) found")
-    verdicts = [_read_json(f, "data-contract verdict") for f in files]
-    failed = [v.get("contract", f.stem) for v, f in zip(verdicts, files, strict=True)]
-    failed = [name for name, v in zip(failed, verdicts, strict=True) if v.get("passed") is not True]
-    return GateVerdict(
-        passed=not failed,
-        summary=f"{len(files) - len(failed)}/{len(files)} contracts passed"
-        + (f" (failed: {', '.join(failed)})" if failed else ""),
-        source=str(data_dir),
-    )
-
-
-def metrics_verdict(gate_json: Path) -> GateVerdict:
-    """The metric gate from ``conveyor gate``'s gate.json."""
-    gate = _read_json(gate_json, "metric gate verdict")
-    return GateVerdict(
-        passed=gate.get("passed") is True,
-        summary=f"{gate.get('checks_failed', '?')} of {gate.get('checks_total', '?')} rules failed"
-        f" against {gate.get('baseline_ref', '?')}",
-        source=str(gate_json),
-    )
-
-
 def security_verdict(scan_json: Path) -> GateVerdict:
     """The security gate from ``conveyor scan``'s scan.json."""
     scan = _read_json(scan_json, "security scan verdict")
-    findings = scan.get("findings") or []
+    findings = scan.get("findings")
+    if findings is None:
+        findings = []
+    if not isinstance(findings, list):
+        raise UserError(f"{scan_json}: findings: expected a list (security scan verdict)")
     passed = scan.get("passed", not findings) is True
     return GateVerdict(
         passed=passed,
@@ -255,38 +295,343 @@ def security_verdict(scan_json: Path) -> GateVerdict:
     )
 
 
+def _sha256(raw: bytes) -> str:
+    return "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
+def repository(path: Path) -> Path:
+    """The top folder of the git repository ``path`` is in (a usage error when none)."""
+    top = gitinfo.toplevel(path)
+    if top is None:
+        raise UserError(f"--repo {path}: not a git repository")
+    return top
+
+
+def in_repository(top: Path, path: Path | str, option: str) -> str:
+    """``path`` as a repository-relative POSIX path (absolute paths must lie inside ``top``)."""
+    candidate = Path(path)
+    if candidate.is_absolute():
+        try:
+            candidate = candidate.resolve().relative_to(top)
+        except ValueError:
+            raise UserError(f"{option} {path}: not inside the repository {top}") from None
+    text = candidate.as_posix()
+    if text.startswith("../") or text == "..":
+        raise UserError(f"{option} {path}: not inside the repository {top}")
+    return text
+
+
+def require_commit(top: Path, commit: str) -> str:
+    """The commit, checked to exist in the repository (exit 1 when it does not: unprovable)."""
+    if not COMMIT.match(commit) or gitinfo.resolve_commit(commit, top) != commit:
+        raise RecordRejectedError(
+            f"commit {commit} is not in the repository {top}: its verdicts cannot be checked "
+            "(fetch it: the checkout needs the full history)"
+        )
+    return commit
+
+
+def on_branch(top: Path, commit: str, branch: str) -> None:
+    """Refuse (exit 1) a commit that is not in ``branch``'s history: a release ships only what
+    the default branch's reviews and gates saw."""
+    if gitinfo.resolve_commit(branch, top) is None:
+        raise UserError(f"--branch {branch}: no such branch or ref in {top} (fetch it)")
+    if not gitinfo.is_ancestor(commit, branch, top):
+        raise RecordRejectedError(
+            f"commit {commit[:12]} is not on {branch}'s history: release only tags of commits "
+            f"that reached {branch} through review"
+        )
+
+
+def _committed(top: Path, commit: str, path: str) -> bytes:
+    raw = gitinfo.show_file(commit, path, top)
+    if raw is None:
+        raise RecordRejectedError(f"{path} at {commit[:12]}: no such file")
+    return raw
+
+
+def metrics_verdict_at(
+    top: Path,
+    commit: str,
+    params: str = "params.yaml",
+    baseline_commit: str | None = None,
+    fresh: Path | None = None,
+) -> GateVerdict:
+    """The metric gate evaluated again from ``params`` (its ``gates:``) and the metrics files
+    committed at ``commit``; gate.json is not read. Each metrics file must be the one the
+    commit's dvc.lock says the pipeline made, and (``fresh``: the checkout where the release job
+    re-ran the evaluation) the same once computed again. The baseline is ``gates.baseline_ref``
+    (HEAD means the commit itself), unless ``baseline_commit`` pins it."""
+    origin = f"{params} at {commit[:12]}"
+    raw = _committed(top, commit, params)
+    try:
+        gates = Gates.model_validate(parse_yaml(Path(origin), raw.decode("utf-8")).get("gates"))
+    except UnicodeDecodeError:
+        raise RecordRejectedError(f"{origin}: not UTF-8 text") from None
+    except (ConfigError, ValidationError) as exc:
+        raise RecordRejectedError(f"{origin}: gates: not a valid gates section ({exc})") from None
+    if baseline_commit is None:
+        ref = gates.baseline_ref
+        baseline_commit = commit if ref == "HEAD" else gitinfo.resolve_commit(ref, top)
+        if baseline_commit is None:
+            raise RecordRejectedError(f"{origin}: gates.baseline_ref {ref!r} does not exist here")
+    else:
+        require_commit(top, baseline_commit)
+    try:
+        result = evaluate_at(gates, commit, baseline_commit, root=top)
+    except UserError as exc:  # a committed metrics file that is not JSON: the gate cannot pass
+        raise RecordRejectedError(f"metric gate at {commit[:12]}: {exc}") from None
+    canonical = json.dumps(gates.model_dump(mode="json"), sort_keys=True).encode()
+    inputs = {
+        "params": params,
+        "baseline_commit": baseline_commit,
+        f"{params}:gates": _sha256(canonical),
+    }
+    stages = _lock_stages(top, commit)
+    unproven = []
+    for file in sorted({rule.file.as_posix() for rule in gates.rules}):
+        content = gitinfo.show_file(commit, file, top)
+        inputs[file] = "absent" if content is None else _sha256(content)
+        if content is None:
+            continue  # the rules on it fail: no metric
+        why, _ = _lineage_problems(
+            file, content, stages, lambda dep: gitinfo.show_file(commit, dep, top)
+        )
+        if fresh is not None:
+            try:
+                again = (fresh / file).read_bytes()
+            except OSError:
+                again = None
+            if again != content:
+                why.append("differs when computed again on this commit")
+        unproven += [f"{file}: {reason}" for reason in why]
+    summary = (
+        f"{len(result.failures)} of {len(result.checks)} rules failed against "
+        f"{baseline_commit[:12]} (re-evaluated at {commit[:12]})"
+    )
+    if unproven:
+        summary += f"; metrics not established: {'; '.join(unproven)}"
+    return GateVerdict(
+        passed=result.passed and not unproven,
+        summary=summary,
+        source=f"{params}@{commit}",
+        inputs=inputs,
+    )
+
+
+def _lock_stages(top: Path, commit: str) -> dict[str, Any]:
+    raw = _committed(top, commit, "dvc.lock")
+    try:
+        lock = yaml.safe_load(raw.decode("utf-8"))
+    except (UnicodeDecodeError, yaml.YAMLError):
+        raise RecordRejectedError(f"dvc.lock at {commit[:12]}: not a YAML document") from None
+    stages = lock.get("stages") if isinstance(lock, dict) else None
+    if not isinstance(stages, dict):
+        raise RecordRejectedError(f"dvc.lock at {commit[:12]}: no stages")
+    return stages
+
+
+def _entries(stage: Any, kind: str) -> dict[str, str]:
+    """path -> md5 of a dvc.lock stage's deps or outs."""
+    items = stage.get(kind) if isinstance(stage, dict) else None
+    return {
+        str(item["path"]): str(item.get("md5"))
+        for item in (items if isinstance(items, list) else [])
+        if isinstance(item, dict) and "path" in item
+    }
+
+
+def _lineage_problems(
+    path: str, raw: bytes, stages: dict[str, Any], committed: Callable[[str], bytes | None]
+) -> tuple[list[str], dict[str, str]]:
+    """Why a committed pipeline output is not what the commit's dvc.lock says the pipeline made
+    (edited by hand, stale against its inputs, or made with other committed files), and the
+    stage's deps (path -> md5) it was made from."""
+    md5 = hashlib.md5(raw, usedforsecurity=False).hexdigest()
+    outputs = {out: h for stage in stages.values() for out, h in _entries(stage, "outs").items()}
+    writer = next((s for s in stages.values() if path in _entries(s, "outs")), None)
+    if writer is None:
+        return ["not an output of any stage in dvc.lock"], {}
+    deps = _entries(writer, "deps")
+    why = []
+    if outputs[path] != md5:
+        why.append("differs from the one dvc.lock records (edited by hand?)")
+    why += [
+        f"made from {dep} md5 {made[:8]}, but the pipeline's {dep} is {outputs[dep][:8]}"
+        for dep, made in deps.items()
+        if dep in outputs and outputs[dep] != made
+    ]
+    # A file kept in git (a contract, the code) must be the one the output was made with.
+    for dep, made in deps.items():
+        content = None if dep in outputs else committed(dep)
+        if content is not None and hashlib.md5(content, usedforsecurity=False).hexdigest() != made:
+            why.append(f"{dep} changed after it was made (dvc.lock has md5 {made[:8]})")
+    return why, deps
+
+
+def _one_data_verdict(
+    name: str,
+    raw: bytes,
+    path: str,
+    stages: dict[str, Any],
+    fresh: Path | None,
+    committed: Callable[[str], bytes | None],
+) -> tuple[list[str], dict[str, str]]:
+    """Why one committed contract verdict does not stand, and the inputs it was computed from."""
+    md5 = hashlib.md5(raw, usedforsecurity=False).hexdigest()
+    try:
+        verdict = _decode_object(raw, path, "data-contract verdict")
+    except UserError as exc:
+        return [str(exc)], {name: f"md5:{md5}"}
+    why = [] if verdict.get("passed") is True else ["failed"]
+    lineage, deps = _lineage_problems(path, raw, stages, committed)
+    why += lineage
+    if fresh is not None:
+        again = fresh / Path(path).name
+        try:
+            rechecked = _read_json(again, "data-contract verdict")
+        except UserError:
+            why.append(f"not re-checked on this commit ({again} is missing or unreadable)")
+        else:
+            if rechecked.get("passed") is not True:
+                why.append("failed when re-checked on this commit")
+    inputs = {name: f"md5:{md5}"} | {f"{name}:{dep}": f"md5:{h}" for dep, h in deps.items()}
+    return why, inputs
+
+
+def data_verdict_at(
+    top: Path, commit: str, folder: str = "reports/data", fresh: Path | None = None
+) -> GateVerdict:
+    """The data gate: every contract verdict committed in ``folder`` at ``commit`` passed, is the
+    one dvc.lock records there, was computed on the data the pipeline produced, and (``fresh``:
+    the folder the release job re-ran the contracts into) passed again."""
+    paths = [p for p in gitinfo.list_files(commit, folder, top) if p.endswith(".json")]
+    if not paths:
+        raise RecordRejectedError(f"{folder} at {commit[:12]}: no data-contract verdicts (*.json)")
+    stages = _lock_stages(top, commit)
+    failed, inputs = [], {"folder": folder}
+    for path in paths:
+        name = Path(path).stem
+        why, found = _one_data_verdict(
+            name,
+            _committed(top, commit, path),
+            path,
+            stages,
+            fresh,
+            lambda dep: gitinfo.show_file(commit, dep, top),
+        )
+        inputs |= found
+        if why:
+            failed.append(f"{name}: {', '.join(why)}")
+    if fresh is not None and fresh.is_dir():
+        committed = {Path(p).name for p in paths}
+        failed += [
+            f"{extra.stem}: re-checked but not committed at {commit[:12]}"
+            for extra in sorted(fresh.glob("*.json"))
+            if extra.name not in committed
+        ]
+    return GateVerdict(
+        passed=not failed,
+        summary=f"{len(paths) - len(failed)}/{len(paths)} contracts passed at {commit[:12]}"
+        + (f" (failed: {'; '.join(failed)})" if failed else ""),
+        source=f"{folder}@{commit}",
+        inputs=inputs,
+    )
+
+
+def commit_problems(record: ReleaseRecord, top: Path) -> list[str]:
+    """Why the record's metric and data verdicts are not what its commit yields; empty when
+    they are. Re-establishes both from ``top``'s git objects (no data needed)."""
+    try:
+        commit = require_commit(top, record.git_commit)
+    except UserError as exc:
+        return [str(exc)]
+    rebuild = {
+        "metrics": lambda i: metrics_verdict_at(top, commit, i["params"], i["baseline_commit"]),
+        "data": lambda i: data_verdict_at(top, commit, i["folder"]),
+    }
+    found = []
+    for name, again in rebuild.items():
+        verdict = record.gates.get(name)
+        if verdict is None:
+            continue  # `problems` names a missing gate
+        if not verdict.inputs:
+            found.append(f"gate {name!r} names no inputs, so it is not tied to commit {commit}")
+            continue
+        try:
+            redone = again(verdict.inputs)
+        except (UserError, KeyError) as exc:
+            found.append(f"gate {name!r} cannot be re-established at {commit[:12]}: {exc}")
+            continue
+        if redone.passed != verdict.passed or redone.inputs != verdict.inputs:
+            found.append(
+                f"gate {name!r} does not match commit {commit[:12]}: re-established there it "
+                f"{'passes' if redone.passed else 'fails'} ({redone.summary})"
+                + ("" if redone.inputs == verdict.inputs else "; its inputs differ")
+            )
+    return found
+
+
 def build_record(
     *,
     version: str,
     image: str,
     build_json: Path,
+    repo: Path,
     params: Path,
+    data_dir: Path,
     gates: dict[str, GateVerdict],
+    branch: str | None = None,
     sbom_digest: str | None = None,
     signature: str | None = None,
     now: datetime | None = None,
 ) -> ReleaseRecord:
-    """Join the build's facts, the image digest and the gate verdicts into a validated record."""
+    """Join the build's facts, the image digest and the gate verdicts into a validated record;
+    the metric and data verdicts are re-established on the built commit."""
     _, at, digest = image.rpartition("@")
     if not at or not digest:
         raise UserError(
             f"--image {image!r}: must be REGISTRY/NAME@sha256:DIGEST (a digest, no tag)"
         )
-    if not params.is_file():
-        raise UserError(f"{params}: no such params file")
+    top = repository(repo)
+    params_path = in_repository(top, params, "--params")
+    folder = in_repository(top, data_dir, "--data-dir")
     build = _read_json(build_json, "conveyor build bento output")
+    commit = build.get("git_commit")
+    if not isinstance(commit, str) or not COMMIT.match(commit):
+        raise UserError(f"{build_json}: git_commit: must be a full 40-hex git commit")
+    if build.get("git_dirty") is True:
+        raise RecordRejectedError(
+            f"{build_json}: the Bento was built from a working tree that differs from "
+            f"{commit[:12]} (git_dirty): it is not that commit's model"
+        )
+    require_commit(top, commit)
+    head = gitinfo.head_commit(top) or "no commit"
+    if head != commit:
+        raise RecordRejectedError(
+            f"{build_json} was built at {commit[:12]} but {top} is at {head[:12]}: "
+            "record in the checkout that built it"
+        )
+    if branch is not None:
+        on_branch(top, commit, branch)
+    established = {
+        "metrics": metrics_verdict_at(top, commit, params_path, fresh=top),
+        "data": data_verdict_at(top, commit, folder, fresh=top / folder),
+    }
     data = {
         "version": version,
         "created_at": (now or datetime.now(UTC)).isoformat(),
-        "git_commit": build.get("git_commit"),
+        "git_commit": commit,
         "model_tag": build.get("model_tag"),
         "data_md5": build.get("data_md5"),
-        "params_md5": file_md5(params),
+        "params_md5": hashlib.md5(
+            _committed(top, commit, params_path), usedforsecurity=False
+        ).hexdigest(),
         "bento_tag": build.get("bento_tag"),
         "image": {"reference": image, "digest": digest},
         "sbom_digest": sbom_digest,
         "signature": signature,
-        "gates": {name: verdict.model_dump() for name, verdict in gates.items()},
+        "gates": {name: verdict.model_dump() for name, verdict in (gates | established).items()},
     }
     return seal(parse_record(data, "release record"))
 

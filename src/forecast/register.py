@@ -4,6 +4,11 @@ What is stored is the serving bundle (forecast.forecaster): model, recent sales 
 feature settings. The tag's version is the hash of that bundle, so re-running on the same model
 and data finds the same entry instead of piling up copies. Labels carry the git commit and the
 raw data hash (DVC's md5), so the served model can be traced back to exactly this pipeline run.
+
+The stage's DVC output (``out``) holds only what follows from the stage's inputs: the tag, the
+data and model hashes. The commit it ran at is provenance, not a product of the inputs: it lives
+in the store's labels (and build.json), never in the output, or every commit and every clone
+would change the output's hash in dvc.lock and leave the tree dirty.
 """
 
 from __future__ import annotations
@@ -52,5 +57,13 @@ def run(
             with bentoml.models.create(tag, labels=labels, metadata=metadata) as stored:
                 for file in bundle.iterdir():
                     shutil.copyfile(file, Path(stored.path) / file.name)
-    write_json(out, {"tag": str(stored.tag), "labels": stored.info.labels, "file": MODEL_FILE})
+    write_json(
+        out,
+        {
+            "tag": str(stored.tag),
+            "file": MODEL_FILE,
+            "data_md5": labels["data_md5"],
+            "model_md5": labels["model_md5"],
+        },
+    )
     return str(stored.tag)
