@@ -6,12 +6,22 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from conveyor import __version__
 from conveyor.cli_monitor import add_monitor_commands
 from conveyor.cli_release import add_release_commands
 from conveyor.cli_scan import add_scan_command
 from conveyor.errors import UserError
+from conveyor.files import existing_dir
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose usage errors read like every other conveyor error: one line, exit 2.
+    Sub-parsers are made of the same class (argparse uses the parent's type)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {self.prog}: {' '.join(message.split())} (see --help)\n")
 
 
 def _doctor(args: argparse.Namespace) -> int:
@@ -142,7 +152,7 @@ def _add_gate(commands: argparse._SubParsersAction) -> None:
         default=Path("reports/gate"),
         help="where gate.json and gate.md go (default: reports/gate)",
     )
-    gate.add_argument("--root", type=Path, default=Path(), help="repository root")
+    gate.add_argument("--root", type=existing_dir, default=Path(), help="repository root")
     gate.add_argument(
         "--exit-zero",
         action="store_true",
@@ -203,7 +213,7 @@ def _add_report(commands: argparse._SubParsersAction) -> None:
         default=Path("reports/plots"),
         help="where the PNG plots go (default: reports/plots)",
     )
-    report.add_argument("--root", type=Path, default=Path(), help="repository root")
+    report.add_argument("--root", type=existing_dir, default=Path(), help="repository root")
     report.add_argument(
         "--pr-comment",
         action="store_true",
@@ -238,7 +248,7 @@ def _add_build(commands: argparse._SubParsersAction) -> None:
     bento.add_argument("--bentofile", type=Path, default=Path("bentofile.yaml"))
     bento.add_argument(
         "--context",
-        type=Path,
+        type=existing_dir,
         default=Path("src"),
         help="build context holding the service's packages (default: src)",
     )
@@ -259,7 +269,7 @@ def _add_build(commands: argparse._SubParsersAction) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser; each subcommand sets ``func`` to its handler."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="conveyor",
         description="GitOps CI/CD for ML: the same commands run locally and in GitHub Actions.",
     )
@@ -268,7 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
     doctor = commands.add_parser(
         "doctor", help="check tools and show where the DVC remote and BentoML home are"
     )
-    doctor.add_argument("--root", type=Path, default=Path.cwd(), help="repository root")
+    doctor.add_argument("--root", type=existing_dir, default=Path.cwd(), help="repository root")
     doctor.set_defaults(func=_doctor)
     _add_check(commands)
     _add_gate(commands)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from conveyor.files import require_writable_dir
+from conveyor.files import existing_dir, require_writable_dir
 
 
 def _positive(text: str) -> int:
@@ -73,7 +73,7 @@ def add_monitor_commands(commands: argparse._SubParsersAction) -> None:
         help="with a partitioned inference log: only its newest N days (log_date=YYYY-MM-DD)",
     )
     drift.add_argument("--params", type=Path, default=Path("params.yaml"))
-    drift.add_argument("--root", type=Path, default=Path(), help="repository root")
+    drift.add_argument("--root", type=existing_dir, default=Path(), help="repository root")
     drift.set_defaults(func=_monitor_drift)
     issue = kinds.add_parser(
         "issue",

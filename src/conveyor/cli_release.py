@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from conveyor.files import atomic_path
+from conveyor.files import atomic_path, existing_dir, require_writable_file
 
 if TYPE_CHECKING:
     from conveyor.promote import Outcome
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 def _release_record(args: argparse.Namespace) -> int:
     from conveyor import release
 
+    require_writable_file(args.out)  # before any evidence is read: exit 2, nothing written
     gates = {
         "data": release.data_verdict(args.data_dir),
         "metrics": release.metrics_verdict(args.gate_json),
@@ -62,10 +63,17 @@ def _print_outcome(outcome: Outcome, body_out: Path | None) -> None:
     print("\n".join(outcome.lines()))
 
 
+def _require_body_out(body_out: Path | None) -> None:
+    # Before any ref moves: a push followed by a failed write would leave a branch and no PR.
+    if body_out is not None:
+        require_writable_file(body_out, "--body-out")
+
+
 def _promote(args: argparse.Namespace) -> int:
     from conveyor.promote import promote
     from conveyor.release import load_record
 
+    _require_body_out(args.body_out)
     record = load_record(args.record)
     outcome = promote(args.repo, args.env, record, remote=args.remote, push=args.push)
     _print_outcome(outcome, args.body_out)
@@ -75,6 +83,7 @@ def _promote(args: argparse.Namespace) -> int:
 def _rollback(args: argparse.Namespace) -> int:
     from conveyor.promote import rollback
 
+    _require_body_out(args.body_out)
     outcome = rollback(args.repo, args.env, to=args.to, remote=args.remote, push=args.push)
     _print_outcome(outcome, args.body_out)
     return 0
@@ -100,7 +109,7 @@ def _branch_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--body-out", type=Path, help="write the pull request body (markdown) to this file"
     )
-    parser.add_argument("--repo", type=Path, default=Path.cwd(), help=argparse.SUPPRESS)
+    parser.add_argument("--repo", type=existing_dir, default=Path.cwd(), help=argparse.SUPPRESS)
 
 
 def add_release_commands(commands: argparse._SubParsersAction) -> None:
@@ -116,7 +125,7 @@ def add_release_commands(commands: argparse._SubParsersAction) -> None:
     record.add_argument("--image", required=True, help="REGISTRY/NAME@sha256:DIGEST as pushed")
     record.add_argument("--build-json", type=Path, default=Path("build/bento/build.json"))
     record.add_argument("--gate-json", type=Path, default=Path("reports/gate/gate.json"))
-    record.add_argument("--data-dir", type=Path, default=Path("reports/data"))
+    record.add_argument("--data-dir", type=existing_dir, default=Path("reports/data"))
     record.add_argument("--tests-junit", type=Path, help="pytest --junitxml report")
     record.add_argument("--scan-json", type=Path, help="conveyor scan's scan.json")
     record.add_argument("--params", type=Path, default=Path("params.yaml"))
@@ -153,5 +162,5 @@ def add_release_commands(commands: argparse._SubParsersAction) -> None:
         "--ref", default="HEAD", help="git revision to read (default HEAD; e.g. origin/main)"
     )
     status.add_argument("--json", action="store_true", help="machine-readable output")
-    status.add_argument("--repo", type=Path, default=Path.cwd(), help=argparse.SUPPRESS)
+    status.add_argument("--repo", type=existing_dir, default=Path.cwd(), help=argparse.SUPPRESS)
     status.set_defaults(func=_status)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from conveyor.errors import ConfigError, DataError
-from conveyor.tools import run
+from conveyor.tools import not_an_option, run
 
 Flat = dict[str, float | None]
 
@@ -43,7 +43,11 @@ def read_current(path: Path) -> Flat | None:
 
 def resolve_ref(ref: str, cwd: Path | None = None) -> str:
     """The commit a ref names; a ref that does not exist is a ConfigError."""
-    result = run(["git", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], cwd=cwd)
+    ref = not_an_option(ref, "baseline ref")
+    result = run(
+        ["git", "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}"],
+        cwd=cwd,
+    )
     if result.returncode != 0:
         raise ConfigError(f"baseline ref {ref!r} does not exist in this repository")
     return result.stdout.strip()
@@ -51,7 +55,7 @@ def resolve_ref(ref: str, cwd: Path | None = None) -> str:
 
 def read_at(commit: str, path: Path, cwd: Path | None = None) -> Flat | None:
     """Metrics of ``path`` as committed at ``commit``, or None when it did not exist there."""
-    result = run(["git", "show", f"{commit}:{path.as_posix()}"], cwd=cwd)
+    result = run(["git", "show", "--end-of-options", f"{commit}:{path.as_posix()}"], cwd=cwd)
     if result.returncode != 0:
         return None
     return parse(result.stdout, f"{path} at {commit[:12]}")
