@@ -19,6 +19,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -26,11 +27,13 @@ from pathlib import Path
 
 import pytest
 
+from conveyor import files
 from conveyor.cli import build_parser
 from tests.promotion_repos import IDENTITY, git, record, write_record
 
 REPO = Path(__file__).resolve().parents[1]
 CONVEYOR = Path(sys.executable).parent / "conveyor"
+TIMES: list[tuple[float, str, str, str]] = []
 
 # Input kinds, and the bad inputs each is tried with.
 YAML = "yaml"  # a YAML mapping (params, contract, bentofile)
@@ -215,7 +218,8 @@ def _path_options(parser: argparse.ArgumentParser) -> set[str]:
     """The options and positionals of a subcommand that take a path."""
     names = set()
     for action in parser._actions:
-        if action.type is not Path and not isinstance(action.default, Path):
+        path_type = action.type is Path or getattr(action.type, "__module__", "") == files.__name__
+        if not path_type and not isinstance(action.default, Path):
             continue
         names.add(
             action.option_strings[-1] if action.option_strings else action.metavar or action.dest
@@ -383,6 +387,7 @@ def _refs(fx: dict[str, Path]) -> tuple[str, str]:
 
 def _run(case: Case, cwd: Path, env: dict[str, str]) -> str | None:
     """None when the case ends as it must; else what went wrong."""
+    started = time.monotonic()
     result = subprocess.run(
         [str(CONVEYOR), *case.argv],
         cwd=cwd,
@@ -392,6 +397,7 @@ def _run(case: Case, cwd: Path, env: dict[str, str]) -> str | None:
         env=env,
         timeout=300,
     )
+    seconds = time.monotonic() - started
     lines = result.stderr.strip().splitlines()
     problems = []
     if result.returncode != 2:
@@ -402,6 +408,7 @@ def _run(case: Case, cwd: Path, env: dict[str, str]) -> str | None:
         problems.append("traceback")
     if lines and str(case.bad) not in lines[-1] and case.option not in lines[-1]:
         problems.append("the error does not name the bad input")
+    TIMES.append((round(seconds, 1), " ".join(case.argv[:3]), case.option, case.case))
     if not problems:
         return None
     said = lines[-1][:300] if lines else result.stdout.strip()[-300:]
@@ -429,6 +436,8 @@ def test_every_subcommand_refuses_bad_input_with_one_line_and_exit_2(fixture) ->
     before, refs = _snapshot(*tree), _refs(fx)
     with ThreadPoolExecutor(max_workers=4) as pool:
         failures = [f for f in pool.map(lambda c: _run(c, fx["repo"], env), cases) if f]
+    # Not asserted (this machine's load varies too much), but shown: a slow refusal was late.
+    print("slowest cases:", *sorted(TIMES, reverse=True)[:12], sep="\n  ")
     written = sorted(set(_snapshot(*tree).items()) ^ set(before.items()))
     assert not failures, f"{len(failures)} of {len(cases)} cases:\n" + "\n".join(failures)
     assert not written, f"files changed: {written[:10]}"

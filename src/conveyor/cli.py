@@ -12,8 +12,8 @@ from conveyor import __version__
 from conveyor.cli_monitor import add_monitor_commands
 from conveyor.cli_release import add_release_commands
 from conveyor.cli_scan import add_scan_command
-from conveyor.errors import UserError
-from conveyor.files import existing_dir
+from conveyor.errors import ConfigError, UserError
+from conveyor.files import existing_dir, optional_dir, output_dir, output_file
 
 
 class _Parser(argparse.ArgumentParser):
@@ -90,8 +90,8 @@ def _add_check(commands: argparse._SubParsersAction) -> None:
     )
     data.add_argument(
         "--out",
-        type=Path,
-        default=Path("reports/data"),
+        type=output_dir,
+        default="reports/data",
         help="where verdict JSON, markdown and data docs go (default: reports/data)",
     )
     data.set_defaults(func=_check_data)
@@ -99,7 +99,7 @@ def _add_check(commands: argparse._SubParsersAction) -> None:
         "profile", help="propose a contract from a trusted data set, for review"
     )
     profile.add_argument("data", type=Path, help="Parquet or CSV file")
-    profile.add_argument("--out", type=Path, required=True, help="contract file to write")
+    profile.add_argument("--out", type=output_file, required=True, help="contract file to write")
     profile.add_argument("--name", help="contract name (default: the --out file's stem)")
     profile.add_argument("--key", help="comma-separated unique key columns")
     profile.add_argument(
@@ -148,8 +148,8 @@ def _add_gate(commands: argparse._SubParsersAction) -> None:
     )
     gate.add_argument(
         "--out",
-        type=Path,
-        default=Path("reports/gate"),
+        type=output_dir,
+        default="reports/gate",
         help="where gate.json and gate.md go (default: reports/gate)",
     )
     gate.add_argument("--root", type=existing_dir, default=Path(), help="repository root")
@@ -196,21 +196,21 @@ def _add_report(commands: argparse._SubParsersAction) -> None:
         "one sticky comment on the PR). Exits 0 whatever the gate says: `conveyor gate` fails "
         "the job, the report explains it.",
     )
-    report.add_argument("--out", type=Path, required=True, help="markdown file to write")
+    report.add_argument("--out", type=output_file, required=True, help="markdown file to write")
     report.add_argument("--params", type=Path, default=Path("params.yaml"))
     report.add_argument(
         "--baseline-ref", help="git ref to compare with (default: gates.baseline_ref)"
     )
     report.add_argument(
         "--data-reports",
-        type=Path,
+        type=optional_dir,
         default=Path("reports/data"),
         help="folder of data-contract markdown verdicts (default: reports/data)",
     )
     report.add_argument(
         "--plots-dir",
-        type=Path,
-        default=Path("reports/plots"),
+        type=output_dir,
+        default="reports/plots",
         help="where the PNG plots go (default: reports/plots)",
     )
     report.add_argument("--root", type=existing_dir, default=Path(), help="repository root")
@@ -226,7 +226,15 @@ def _add_report(commands: argparse._SubParsersAction) -> None:
 
 def _build_bento(args: argparse.Namespace) -> int:
     from conveyor.build import build
+    from conveyor.config import read_yaml
+    from conveyor.files import read_json
 
+    # Both inputs are read before `bentoml build` (slow, and its errors name neither file).
+    if not read_yaml(args.bentofile).get("service"):
+        raise ConfigError(f"{args.bentofile}: service: required key is missing (not a bentofile?)")
+    tag = read_json(args.model_tag_file, "the registered model's tag").get("tag")
+    if not isinstance(tag, str) or not tag:
+        raise UserError(f'{args.model_tag_file}: no model tag (expected {{"tag": "name:version"}})')
     record = build(args.bentofile, args.context, args.model_tag_file, args.out)
     print(
         f"bento {record['bento_tag']} with model {record['model_tag']}; Docker build context "
@@ -260,8 +268,8 @@ def _add_build(commands: argparse._SubParsersAction) -> None:
     )
     bento.add_argument(
         "--out",
-        type=Path,
-        default=Path("build/bento"),
+        type=output_dir,
+        default="build/bento",
         help="where the .bento archive, its unpacked context and build.json go",
     )
     bento.set_defaults(func=_build_bento)

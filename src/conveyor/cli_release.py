@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from conveyor.files import atomic_path, existing_dir, require_writable_file
+from conveyor.files import atomic_path, existing_dir, output_file
 
 if TYPE_CHECKING:
     from conveyor.promote import Outcome
@@ -17,7 +17,6 @@ if TYPE_CHECKING:
 def _release_record(args: argparse.Namespace) -> int:
     from conveyor import release
 
-    require_writable_file(args.out)  # before any evidence is read: exit 2, nothing written
     gates = {
         "data": release.data_verdict(args.data_dir),
         "metrics": release.metrics_verdict(args.gate_json),
@@ -63,17 +62,10 @@ def _print_outcome(outcome: Outcome, body_out: Path | None) -> None:
     print("\n".join(outcome.lines()))
 
 
-def _require_body_out(body_out: Path | None) -> None:
-    # Before any ref moves: a push followed by a failed write would leave a branch and no PR.
-    if body_out is not None:
-        require_writable_file(body_out, "--body-out")
-
-
 def _promote(args: argparse.Namespace) -> int:
     from conveyor.promote import promote
     from conveyor.release import load_record
 
-    _require_body_out(args.body_out)
     record = load_record(args.record)
     outcome = promote(args.repo, args.env, record, remote=args.remote, push=args.push)
     _print_outcome(outcome, args.body_out)
@@ -83,7 +75,6 @@ def _promote(args: argparse.Namespace) -> int:
 def _rollback(args: argparse.Namespace) -> int:
     from conveyor.promote import rollback
 
-    _require_body_out(args.body_out)
     outcome = rollback(args.repo, args.env, to=args.to, remote=args.remote, push=args.push)
     _print_outcome(outcome, args.body_out)
     return 0
@@ -107,7 +98,9 @@ def _branch_options(parser: argparse.ArgumentParser) -> None:
         help="push the promote/<env> branch (default); --no-push only commits it locally",
     )
     parser.add_argument(
-        "--body-out", type=Path, help="write the pull request body (markdown) to this file"
+        "--body-out",
+        type=output_file,  # checked while parsing: before any ref moves
+        help="write the pull request body (markdown) to this file",
     )
     parser.add_argument("--repo", type=existing_dir, default=Path.cwd(), help=argparse.SUPPRESS)
 
@@ -131,7 +124,7 @@ def add_release_commands(commands: argparse._SubParsersAction) -> None:
     record.add_argument("--params", type=Path, default=Path("params.yaml"))
     record.add_argument("--sbom-digest", help="sha256:... of the SBOM document")
     record.add_argument("--signature", help="where the image's signature lives (cosign)")
-    record.add_argument("--out", type=Path, default=Path("build/release.json"))
+    record.add_argument("--out", type=output_file, default="build/release.json")
     record.set_defaults(func=_release_record)
     verify = kinds.add_parser(
         "verify", help="re-check a record: every gate passed, digest and fields consistent"

@@ -11,7 +11,7 @@ import argparse
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -130,4 +130,32 @@ def existing_dir(text: str) -> Path:
         raise argparse.ArgumentTypeError(
             f"{text}: {'not a folder' if path.exists() else 'no such folder'}"
         )
+    return path
+
+
+def _parse_time(check: Callable[[Path, str], None], text: str) -> Path:
+    path = Path(text)
+    try:
+        check(path, "")
+    except UserError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return path
+
+
+def output_dir(text: str) -> Path:
+    """argparse ``type`` of an output folder: checked writable while parsing (a default given as
+    a string is checked too), so a bad one is refused before any slow work or any write."""
+    return _parse_time(require_writable_dir, text)
+
+
+def output_file(text: str) -> Path:
+    """argparse ``type`` of an output file: not a folder, in a folder that can be written."""
+    return _parse_time(require_writable_file, text)
+
+
+def optional_dir(text: str) -> Path:
+    """argparse ``type`` of a folder that may be absent (nothing there), but not a file."""
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text}: not a folder")
     return path

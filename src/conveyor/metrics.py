@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from conveyor.errors import ConfigError, DataError
+from conveyor.files import read_text
 from conveyor.tools import not_an_option, run
 
 Flat = dict[str, float | None]
@@ -38,7 +39,7 @@ def read_current(path: Path) -> Flat | None:
     """Metrics of a file in the working tree, or None when the file does not exist."""
     if not path.is_file():
         return None
-    return parse(path.read_text(encoding="utf-8"), str(path))
+    return parse(read_text(path, "metrics file", error=DataError), str(path))
 
 
 def resolve_ref(ref: str, cwd: Path | None = None) -> str:

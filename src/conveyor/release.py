@@ -24,6 +24,7 @@ from pydantic import (
     field_validator,
 )
 
+from conveyor import files
 from conveyor.errors import UserError
 from conveyor.files import write_json
 from conveyor.hashing import file_md5
@@ -133,20 +134,9 @@ def parse_record(data: Any, origin: str) -> ReleaseRecord:
 
 
 def load_record(path: Path) -> ReleaseRecord:
-    """Read and validate a record file."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such release record") from None
-    except IsADirectoryError:
-        raise UserError(f"{path}: is a directory, not a release record") from None
-    except UnicodeDecodeError:
-        raise RecordRejectedError(f"{path}: not UTF-8 text, so not a release record") from None
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read ({exc.strerror})") from None
-    except json.JSONDecodeError as exc:
-        raise RecordRejectedError(f"{path}: not JSON (line {exc.lineno}: {exc.msg})") from None
-    return parse_record(data, str(path))
+    """Read and validate a record file: a file that is not a JSON object is a usage error (exit
+    2), a JSON object that is not a valid record is rejected (exit 1)."""
+    return parse_record(files.read_json(path, "release record"), str(path))
 
 
 def problems(record: ReleaseRecord) -> list[str]:
@@ -189,21 +179,15 @@ def verify(record: ReleaseRecord, origin: str) -> None:
 
 
 def _read_json(path: Path, what: str) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such file ({what})") from None
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{path}: not JSON ({what}): line {exc.lineno}: {exc.msg}") from None
+    return files.read_json(path, what)  # missing, folder, binary, not an object: exit 2
 
 
 def tests_verdict(junit: Path) -> GateVerdict:
     """The tests gate from a JUnit XML report (pytest --junitxml): passed when tests ran and none
     failed or errored."""
+    text = files.read_text(junit, "JUnit report")  # missing, folder, binary: exit 2
     try:
-        root = ET.parse(junit).getroot()  # noqa: S314 - our own test run's report, not untrusted
-    except FileNotFoundError:
-        raise UserError(f"{junit}: no such JUnit report") from None
+        root = ET.fromstring(text)  # noqa: S314 - our own test run's report, not untrusted
     except ET.ParseError as exc:
         raise UserError(f"{junit}: not JUnit XML ({exc})") from None
     suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
