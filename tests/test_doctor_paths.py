@@ -75,6 +75,5 @@ def test_doctor_on_a_missing_root_is_a_usage_error(tmp_path):
     result = _conveyor(tmp_path, "doctor", "--root", str(tmp_path / "nowhere"))
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        f"error: conveyor doctor: argument --root: {tmp_path / 'nowhere'}: no such folder "
-        "(see --help)"
+        f"error: --root {tmp_path / 'nowhere'}: no such folder"
     ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,7 +22,11 @@ class _Parser(argparse.ArgumentParser):
     Sub-parsers are made of the same class (argparse uses the parent's type)."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"error: {self.prog}: {' '.join(message.split())} (see --help)\n")
+        # "argument --out: X: cannot write there" -> "--out X: cannot write there", the form
+        # the commands' own errors take.
+        match = re.fullmatch(r"argument ([^:]+): (.*)", message, flags=re.S)
+        text = f"{match[1]} {match[2]}" if match else f"{self.prog}: {message} (see --help)"
+        self.exit(2, f"error: {' '.join(text.split())}\n")
 
 
 def _doctor(args: argparse.Namespace) -> int:
@@ -301,7 +306,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one subcommand; user errors print one line (``error: ...``) and exit with their code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # --help, --version, or a usage error already printed
+        return exit_.code if isinstance(exit_.code, int) else 2
     if not hasattr(args, "func"):
         parser.print_help()
         return 2
