@@ -71,8 +71,8 @@ def dvc_remotes(root: Path) -> list[str]:
 
 
 def _without_credentials(url: str) -> str:
-    """``scheme://user:secret@host/...`` -> ``scheme://host/...``: doctor's output is pasted
-    into issues."""
+    """The URL without the user name and password a URL may carry before its host (whatever
+    precedes '@'): doctor's output is pasted into issues."""
     scheme, sep, rest = url.partition("://")
     if sep and "@" in rest.split("/", 1)[0]:
         return f"{scheme}://{rest.split('@', 1)[1]}"
