@@ -229,10 +229,10 @@ def test_verify_accepts_a_good_record_and_rejects_bad_files(capsys, tmp_path):
     assert "not JSON (line 1" in err
     code, _, err = _cli(capsys, tmp_path, "release", "verify", str(tmp_path / "missing.json"))
     assert code == 2
-    assert "no such release record" in err
+    assert "(release record): file not found" in err
     code, _, err = _cli(capsys, tmp_path, "release", "verify", str(tmp_path))
     assert code == 2
-    assert "is a directory" in err
+    assert "is a folder, not a file" in err
     (tmp_path / "latin1.json").write_bytes(b'{"version": "caf\xe9"}')
     code, _, err = _cli(capsys, tmp_path, "release", "verify", str(tmp_path / "latin1.json"))
     assert code == 2
@@ -404,7 +404,7 @@ def test_status_shows_live_and_pending_releases(capsys, origin, work):
     ("args", "expected"),
     [
         (("promote", "--env", "qa", "--record", "{work}/r.json"), "unknown environment 'qa'"),
-        (("promote", "--env", "dev", "--record", "missing.json"), "no such release record"),
+        (("promote", "--env", "dev", "--record", "missing.json"), "file not found"),
         (("status", "--ref", "no-such-ref"), "'no-such-ref' is not a git revision"),
     ],
 )

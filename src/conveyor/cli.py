@@ -3,15 +3,30 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from conveyor import __version__
 from conveyor.cli_monitor import add_monitor_commands
 from conveyor.cli_release import add_release_commands
 from conveyor.cli_scan import add_scan_command
-from conveyor.errors import UserError
+from conveyor.errors import ConfigError, UserError
+from conveyor.files import existing_dir, optional_dir, output_dir, output_file
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose usage errors read like every other conveyor error: one line, exit 2.
+    Sub-parsers are made of the same class (argparse uses the parent's type)."""
+
+    def error(self, message: str) -> NoReturn:
+        # "argument --out: X: cannot write there" -> "--out X: cannot write there", the form
+        # the commands' own errors take.
+        match = re.fullmatch(r"argument ([^:]+): (.*)", message, flags=re.S)
+        text = f"{match[1]} {match[2]}" if match else f"{self.prog}: {message} (see --help)"
+        self.exit(2, f"error: {' '.join(text.split())}\n")
 
 
 def _doctor(args: argparse.Namespace) -> int:
@@ -83,8 +98,8 @@ def _add_check(commands: argparse._SubParsersAction) -> None:
     )
     data.add_argument(
         "--out",
-        type=Path,
-        default=Path("reports/data"),
+        type=output_dir,
+        default="reports/data",
         help="where verdict JSON, markdown and data docs go (default: reports/data)",
     )
     data.set_defaults(func=_check_data)
@@ -92,7 +107,7 @@ def _add_check(commands: argparse._SubParsersAction) -> None:
         "profile", help="propose a contract from a trusted data set, for review"
     )
     profile.add_argument("data", type=Path, help="Parquet or CSV file")
-    profile.add_argument("--out", type=Path, required=True, help="contract file to write")
+    profile.add_argument("--out", type=output_file, required=True, help="contract file to write")
     profile.add_argument("--name", help="contract name (default: the --out file's stem)")
     profile.add_argument("--key", help="comma-separated unique key columns")
     profile.add_argument(
@@ -144,11 +159,11 @@ def _add_gate(commands: argparse._SubParsersAction) -> None:
     )
     gate.add_argument(
         "--out",
-        type=Path,
-        default=Path("reports/gate"),
+        type=output_dir,
+        default="reports/gate",
         help="where gate.json and gate.md go (default: reports/gate)",
     )
-    gate.add_argument("--root", type=Path, default=Path(), help="repository root")
+    gate.add_argument("--root", type=existing_dir, default=Path(), help="repository root")
     gate.add_argument(
         "--exit-zero",
         action="store_true",
@@ -200,24 +215,24 @@ def _add_report(commands: argparse._SubParsersAction) -> None:
         "one sticky comment on the PR). Exits 0 whatever the gate says: `conveyor gate` fails "
         "the job, the report explains it.",
     )
-    report.add_argument("--out", type=Path, required=True, help="markdown file to write")
+    report.add_argument("--out", type=output_file, required=True, help="markdown file to write")
     report.add_argument("--params", type=Path, default=Path("params.yaml"))
     report.add_argument(
         "--baseline-ref", help="git ref to compare with (default: gates.baseline_ref)"
     )
     report.add_argument(
         "--data-reports",
-        type=Path,
+        type=optional_dir,
         default=Path("reports/data"),
         help="folder of data-contract markdown verdicts (default: reports/data)",
     )
     report.add_argument(
         "--plots-dir",
-        type=Path,
-        default=Path("reports/plots"),
+        type=output_dir,
+        default="reports/plots",
         help="where the PNG plots go (default: reports/plots)",
     )
-    report.add_argument("--root", type=Path, default=Path(), help="repository root")
+    report.add_argument("--root", type=existing_dir, default=Path(), help="repository root")
     report.add_argument(
         "--pr-comment",
         action="store_true",
@@ -230,7 +245,15 @@ def _add_report(commands: argparse._SubParsersAction) -> None:
 
 def _build_bento(args: argparse.Namespace) -> int:
     from conveyor.build import build
+    from conveyor.config import read_yaml
+    from conveyor.files import read_json
 
+    # Both inputs are read before `bentoml build` (slow, and its errors name neither file).
+    if not read_yaml(args.bentofile).get("service"):
+        raise ConfigError(f"{args.bentofile}: service: required key is missing (not a bentofile?)")
+    tag = read_json(args.model_tag_file, "the registered model's tag").get("tag")
+    if not isinstance(tag, str) or not tag:
+        raise UserError(f'{args.model_tag_file}: no model tag (expected {{"tag": "name:version"}})')
     record = build(args.bentofile, args.context, args.model_tag_file, args.out)
     print(
         f"bento {record['bento_tag']} with model {record['model_tag']}; Docker build context "
@@ -263,7 +286,7 @@ def _add_build(commands: argparse._SubParsersAction) -> None:
     bento.add_argument("--bentofile", type=Path, default=Path("bentofile.yaml"))
     bento.add_argument(
         "--context",
-        type=Path,
+        type=existing_dir,
         default=Path("src"),
         help="build context holding the service's packages (default: src)",
     )
@@ -275,8 +298,8 @@ def _add_build(commands: argparse._SubParsersAction) -> None:
     )
     bento.add_argument(
         "--out",
-        type=Path,
-        default=Path("build/bento"),
+        type=output_dir,
+        default="build/bento",
         help="where the .bento archive, its unpacked context and build.json go",
     )
     bento.set_defaults(func=_build_bento)
@@ -307,7 +330,7 @@ def _add_build(commands: argparse._SubParsersAction) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser; each subcommand sets ``func`` to its handler."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="conveyor",
         description="GitOps CI/CD for ML: the same commands run locally and in GitHub Actions.",
     )
@@ -316,7 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
     doctor = commands.add_parser(
         "doctor", help="check tools and show where the DVC remote and BentoML home are"
     )
-    doctor.add_argument("--root", type=Path, default=Path.cwd(), help="repository root")
+    doctor.add_argument("--root", type=existing_dir, default=Path.cwd(), help="repository root")
     doctor.set_defaults(func=_doctor)
     _add_check(commands)
     _add_gate(commands)
@@ -331,7 +354,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one subcommand; user errors print one line (``error: ...``) and exit with their code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # --help, --version, or a usage error already printed
+        return exit_.code if isinstance(exit_.code, int) else 2
     if not hasattr(args, "func"):
         parser.print_help()
         return 2

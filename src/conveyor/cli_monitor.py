@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from conveyor.files import require_writable_dir
+from conveyor.files import existing_dir, output_dir, require_writable_dir
 
 
 def _positive(text: str) -> int:
@@ -15,12 +15,14 @@ def _positive(text: str) -> int:
 
 
 def _monitor_drift(args: argparse.Namespace) -> int:
-    from conveyor.files import atomic_path, write_json
-    from conveyor.monitor import drift, plots, report
     from conveyor.monitor.config import load_monitoring
 
-    # Every usage error (params, paths, schemas, window size) is raised before anything is written.
+    # Every usage error (params, paths, schemas, window size) is raised before anything is written,
+    # and a bad params file before the plotting and data libraries are even imported.
     params = load_monitoring(args.params)
+    from conveyor.files import atomic_path, write_json
+    from conveyor.monitor import drift, plots, report
+
     result = drift.run(args.reference, args.current, params, args.root, args.last_days)
     require_writable_dir(args.out)  # exit 2, never a crash that reads as 1, "drift"
     images = plots.render(result, args.out)
@@ -62,8 +64,8 @@ def add_monitor_commands(commands: argparse._SubParsersAction) -> None:
     )
     drift.add_argument(
         "--out",
-        type=Path,
-        default=Path("reports/monitor"),
+        type=output_dir,
+        default="reports/monitor",
         help="where drift.json, drift.md and the plots go (default: reports/monitor)",
     )
     drift.add_argument(
@@ -73,7 +75,7 @@ def add_monitor_commands(commands: argparse._SubParsersAction) -> None:
         help="with a partitioned inference log: only its newest N days (log_date=YYYY-MM-DD)",
     )
     drift.add_argument("--params", type=Path, default=Path("params.yaml"))
-    drift.add_argument("--root", type=Path, default=Path(), help="repository root")
+    drift.add_argument("--root", type=existing_dir, default=Path(), help="repository root")
     drift.set_defaults(func=_monitor_drift)
     issue = kinds.add_parser(
         "issue",
@@ -86,6 +88,6 @@ def add_monitor_commands(commands: argparse._SubParsersAction) -> None:
     issue.add_argument(
         "--open-issue-json", type=Path, help="open drift issues as JSON (absent: none open)"
     )
-    issue.add_argument("--out", type=Path, required=True, help="where issue.json/issue.md go")
+    issue.add_argument("--out", type=output_dir, required=True, help="where issue.json/issue.md go")
     issue.add_argument("--run-url", help="link to the workflow run, put in the issue body")
     issue.set_defaults(func=_monitor_issue)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from conveyor.errors import UserError
-from conveyor.files import atomic_path
+from conveyor.files import atomic_path, existing_dir, output_file
 
 if TYPE_CHECKING:
     from conveyor.promote import Outcome
@@ -144,9 +144,11 @@ def _branch_options(parser: argparse.ArgumentParser) -> None:
         help="push the promote/<env> branch (default); --no-push only commits it locally",
     )
     parser.add_argument(
-        "--body-out", type=Path, help="write the pull request body (markdown) to this file"
+        "--body-out",
+        type=output_file,  # checked while parsing: before any ref moves
+        help="write the pull request body (markdown) to this file",
     )
-    parser.add_argument("--repo", type=Path, default=Path.cwd(), help=argparse.SUPPRESS)
+    parser.add_argument("--repo", type=existing_dir, default=Path.cwd(), help=argparse.SUPPRESS)
 
 
 def add_release_commands(commands: argparse._SubParsersAction) -> None:
@@ -166,7 +168,7 @@ def add_release_commands(commands: argparse._SubParsersAction) -> None:
     record.add_argument("--build-json", type=Path, default=Path("build/bento/build.json"))
     record.add_argument(
         "--data-dir",
-        type=Path,
+        type=existing_dir,
         default=Path("reports/data"),
         help="folder of the contract verdicts: committed ones are checked against dvc.lock, the "
         "working tree's must be the contracts re-run on this commit (default reports/data)",
@@ -183,7 +185,7 @@ def add_release_commands(commands: argparse._SubParsersAction) -> None:
     record.add_argument("--repo", type=Path, default=Path(), help="the git checkout (default .)")
     record.add_argument("--sbom-digest", help="sha256:... of the SBOM document")
     record.add_argument("--signature", help="where the image's signature lives (cosign)")
-    record.add_argument("--out", type=Path, default=Path("build/release.json"))
+    record.add_argument("--out", type=output_file, default="build/release.json")
     record.set_defaults(func=_release_record)
 
     on_branch = kinds.add_parser(
@@ -252,5 +254,5 @@ def add_release_commands(commands: argparse._SubParsersAction) -> None:
         "--ref", default="HEAD", help="git revision to read (default HEAD; e.g. origin/main)"
     )
     status.add_argument("--json", action="store_true", help="machine-readable output")
-    status.add_argument("--repo", type=Path, default=Path.cwd(), help=argparse.SUPPRESS)
+    status.add_argument("--repo", type=existing_dir, default=Path.cwd(), help=argparse.SUPPRESS)
     status.set_defaults(func=_status)

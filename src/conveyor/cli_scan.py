@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from conveyor.errors import UserError
-from conveyor.files import require_writable_dir
+from conveyor.files import existing_dir, require_writable_dir
 
 
 def _scan(args: argparse.Namespace) -> int:
@@ -55,7 +55,7 @@ def add_scan_command(commands: argparse._SubParsersAction) -> None:
     scan.add_argument(
         "--out", type=Path, default=Path("reports/scan"), help="default: reports/scan"
     )
-    scan.add_argument("--root", type=Path, default=Path(), help="repository root")
+    scan.add_argument("--root", type=existing_dir, default=Path(), help="repository root")
     scan.add_argument(
         "--policies",
         type=Path,

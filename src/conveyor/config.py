@@ -8,21 +8,15 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from conveyor import files
 from conveyor.errors import ConfigError
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 def read_text(path: Path) -> str:
-    """The file's text; a missing or unreadable file is a ConfigError."""
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: file not found") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    """The file's text; missing, a folder, unreadable, binary or not UTF-8: a ConfigError."""
+    return files.read_text(path, error=ConfigError)
 
 
 def parse_yaml(path: Path, text: str) -> dict[str, Any]:
@@ -37,7 +31,7 @@ def parse_yaml(path: Path, text: str) -> dict[str, Any]:
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+        raise ConfigError(f"{path}: expected a mapping at the top level, got {files.kind_of(data)}")
     return data
 
 

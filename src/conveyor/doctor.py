@@ -51,12 +51,32 @@ def package_version(name: str) -> str | None:
 
 
 def dvc_remotes(root: Path) -> list[str]:
-    """``dvc remote list`` lines for the repository at ``root`` (empty outside a DVC repository)."""
+    """The DVC remotes of the repository at ``root`` as ``name url`` (``(default)`` marked); empty
+    outside a DVC repository. Read from ``dvc config --list`` (one ``key=value`` a line, every
+    config level merged): ``dvc remote list`` prints a table that wraps a long URL over lines."""
     dvc = shutil.which("dvc", path=search_path())
     if not (root / ".dvc").is_dir() or dvc is None:
         return []
-    result = run([dvc, "remote", "list"], cwd=root, timeout=60)
-    return [line for line in result.stdout.splitlines() if line.strip()]
+    result = run([dvc, "config", "--list"], cwd=root, timeout=60)
+    urls: dict[str, str] = {}
+    default = None
+    for line in result.stdout.splitlines():
+        key, _, value = line.partition("=")
+        parts = key.split(".")
+        if len(parts) == 3 and parts[0] == "remote" and parts[2] == "url":
+            urls[parts[1]] = _without_credentials(value)
+        elif key == "core.remote":
+            default = value
+    return [f"{name} {url}{' (default)' if name == default else ''}" for name, url in urls.items()]
+
+
+def _without_credentials(url: str) -> str:
+    """The URL without the user name and password a URL may carry before its host (whatever
+    precedes '@'): doctor's output is pasted into issues."""
+    scheme, sep, rest = url.partition("://")
+    if sep and "@" in rest.split("/", 1)[0]:
+        return f"{scheme}://{rest.split('@', 1)[1]}"
+    return url
 
 
 def bentoml_home() -> Path:

@@ -98,7 +98,7 @@ def git(repo: Path, *args: str) -> str:
 
 
 def _show(repo: Path, revision: str, path: str) -> str | None:
-    result = run(["git", "show", f"{revision}:{path}"], cwd=repo, timeout=60)
+    result = run(["git", "show", "--end-of-options", f"{revision}:{path}"], cwd=repo, timeout=60)
     return result.stdout if result.returncode == 0 else None
 
 
@@ -135,7 +135,14 @@ def history(repo: Path, revision: str, env: str) -> list[Deployment]:
     commit (when it went live), not from when its branch was written.
     """
     log = git(
-        repo, "log", "--first-parent", "--format=%H %cI", revision, "--", record_path(env)
+        repo,
+        "log",
+        "--first-parent",
+        "--format=%H %cI",
+        "--end-of-options",
+        revision,
+        "--",
+        record_path(env),
     ).split()
     deployments = []
     for commit, stamp in zip(log[::2], log[1::2], strict=True):

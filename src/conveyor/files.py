@@ -1,11 +1,17 @@
-"""File writing that never leaves a half-written output behind."""
+"""Reading the files a user names, and writing outputs that are never left half-written.
+
+Every input file goes through `read_text` (and `read_json`; YAML: conveyor.config): a missing
+file, a folder, a binary or non-UTF-8 file, or the wrong JSON shape is a usage error (exit 2,
+one line), never a traceback.
+"""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -52,9 +58,104 @@ def require_writable_dir(path: Path, option: str = "--out") -> None:
     raise UserError(f"{option} {path}: cannot write there ({problem})")
 
 
+def _label(path: Path, what: str) -> str:
+    return f"{path} ({what})" if what else str(path)
+
+
+def read_text(path: Path, what: str = "", error: type[UserError] = UserError) -> str:
+    """The UTF-8 text of the file at ``path``. Missing, a folder, unreadable, binary (NUL bytes)
+    or not UTF-8: an ``error`` (a UserError) naming the path and ``what`` it should have been."""
+    label = _label(path, what)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise error(f"{label}: file not found") from None
+    except IsADirectoryError:
+        raise error(f"{label}: is a folder, not a file") from None
+    except OSError as exc:
+        raise error(f"{label}: cannot read ({exc.strerror or exc})") from None
+    if b"\x00" in data:
+        raise error(f"{label}: a binary file, not text")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise error(f"{label}: not UTF-8 text (byte {exc.start} cannot be decoded)") from None
+
+
+def kind_of(value: Any) -> str:
+    """What a decoded JSON/YAML value is, in the words of the format (for error messages)."""
+    names = {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean"}
+    if value is None:
+        return "nothing (null)"
+    return names.get(type(value), "a number" if isinstance(value, int | float) else "a value")
+
+
+def read_json(
+    path: Path,
+    what: str = "",
+    expect: type | tuple[type, ...] | None = dict,
+    error: type[UserError] = UserError,
+) -> Any:
+    """The JSON document in the file at ``path``, which must be an ``expect`` (a mapping unless
+    told otherwise; None: any value). Every problem is an ``error`` naming the path."""
+    label = _label(path, what)
+    text = read_text(path, what, error)
+    if not text.strip():
+        raise error(f"{label}: the file is empty, expected JSON")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise error(f"{label}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    if expect is not None and not isinstance(data, expect):
+        wanted = "a JSON object" if expect is dict else "another JSON value"
+        raise error(f"{label}: expected {wanted}, got {kind_of(data)}")
+    return data
+
+
 def require_writable_file(path: Path, option: str = "--out") -> None:
-    """A usage error (exit 2, one line) unless ``path`` is a file, or could be created as one,
-    in a folder this process may write. Creates nothing."""
-    if path.exists() and not path.is_file():
-        raise UserError(f"{option} {path}: cannot write there (not a file)")
+    """A usage error unless ``path`` is a file this process may write (or create): not a folder,
+    in a folder that exists or could be created. Creates nothing."""
+    if path.is_dir():
+        raise UserError(f"{option} {path}: cannot write there (a folder, expected a file)")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise UserError(f"{option} {path}: cannot write there (no permission)")
     require_writable_dir(path.parent, option=f"{option} {path}: its folder")
+
+
+def existing_dir(text: str) -> Path:
+    """argparse ``type`` of an option naming a folder that must exist: refused while parsing,
+    before any work, with one line."""
+    path = Path(text)
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(
+            f"{text}: {'not a folder' if path.exists() else 'no such folder'}"
+        )
+    return path
+
+
+def _parse_time(check: Callable[[Path, str], None], text: str) -> Path:
+    path = Path(text)
+    try:
+        check(path, "")
+    except UserError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return path
+
+
+def output_dir(text: str) -> Path:
+    """argparse ``type`` of an output folder: checked writable while parsing (a default given as
+    a string is checked too), so a bad one is refused before any slow work or any write."""
+    return _parse_time(require_writable_dir, text)
+
+
+def output_file(text: str) -> Path:
+    """argparse ``type`` of an output file: not a folder, in a folder that can be written."""
+    return _parse_time(require_writable_file, text)
+
+
+def optional_dir(text: str) -> Path:
+    """argparse ``type`` of a folder that may be absent (nothing there), but not a file."""
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text}: not a folder")
+    return path

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from conveyor.errors import ConfigError, DataError
-from conveyor.tools import run
+from conveyor.files import read_text
+from conveyor.tools import not_an_option, run
 
 Flat = dict[str, float | None]
 
@@ -38,12 +39,16 @@ def read_current(path: Path) -> Flat | None:
     """Metrics of a file in the working tree, or None when the file does not exist."""
     if not path.is_file():
         return None
-    return parse(path.read_text(encoding="utf-8"), str(path))
+    return parse(read_text(path, "metrics file", error=DataError), str(path))
 
 
 def resolve_ref(ref: str, cwd: Path | None = None) -> str:
     """The commit a ref names; a ref that does not exist is a ConfigError."""
-    result = run(["git", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], cwd=cwd)
+    ref = not_an_option(ref, "baseline ref")
+    result = run(
+        ["git", "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}"],
+        cwd=cwd,
+    )
     if result.returncode != 0:
         raise ConfigError(f"baseline ref {ref!r} does not exist in this repository")
     return result.stdout.strip()
@@ -51,7 +56,7 @@ def resolve_ref(ref: str, cwd: Path | None = None) -> str:
 
 def read_at(commit: str, path: Path, cwd: Path | None = None) -> Flat | None:
     """Metrics of ``path`` as committed at ``commit``, or None when it did not exist there."""
-    result = run(["git", "show", f"{commit}:{path.as_posix()}"], cwd=cwd)
+    result = run(["git", "show", "--end-of-options", f"{commit}:{path.as_posix()}"], cwd=cwd)
     if result.returncode != 0:
         return None
     return parse(result.stdout, f"{path} at {commit[:12]}")

@@ -19,7 +19,7 @@ from conveyor.environments import PromotionPolicy, git
 from conveyor.errors import UserError
 from conveyor.promotion_body import pull_request_body, pull_request_title
 from conveyor.release import RecordRejectedError, ReleaseRecord, verify
-from conveyor.tools import failure_reason, run
+from conveyor.tools import failure_reason, not_an_option, run
 
 PUSH_ATTEMPTS = 3
 ROLLED_BACK_FROM = "Rolled-Back-From"
@@ -63,12 +63,24 @@ def _fetch(repo: Path, remote: str, branch: str) -> str | None:
     branch. Only FETCH_HEAD is written (no ref moves), so a refused promotion leaves every ref of
     the repository as it was."""
     result = run(
-        ["git", "fetch", "--quiet", "--no-tags", "--refmap=", remote, f"refs/heads/{branch}"],
+        [
+            "git",
+            "fetch",
+            "--quiet",
+            "--no-tags",
+            "--refmap=",
+            "--end-of-options",
+            not_an_option(remote, "--remote"),
+            f"refs/heads/{branch}",
+        ],
         cwd=repo,
     )
     if result.returncode == 0:
         return (repo / ".git" / "FETCH_HEAD").read_text(encoding="utf-8").split()[0]
-    listed = run(["git", "ls-remote", "--exit-code", remote, f"refs/heads/{branch}"], cwd=repo)
+    listed = run(
+        ["git", "ls-remote", "--exit-code", "--end-of-options", remote, f"refs/heads/{branch}"],
+        cwd=repo,
+    )
     if listed.returncode == 2:  # the remote answered: it has no such branch
         return None
     said = " ".join(result.stderr.split()) or failure_reason(result)  # git's lines, all of them
@@ -76,7 +88,19 @@ def _fetch(repo: Path, remote: str, branch: str) -> str | None:
 
 
 def _is_ancestor(repo: Path, older: str, newer: str) -> bool:
-    return run(["git", "merge-base", "--is-ancestor", older, newer], cwd=repo).returncode == 0
+    return (
+        run(
+            ["git", "merge-base", "--is-ancestor", "--end-of-options", older, newer], cwd=repo
+        ).returncode
+        == 0
+    )
+
+
+def _require_plain_values(env: str, remote: str) -> None:
+    """The user's values that reach git (as a remote, in a branch name or a path) are never
+    read as options: checked before anything runs."""
+    not_an_option(env, "--env")
+    not_an_option(remote, "--remote")
 
 
 def _require_clean(repo: Path) -> None:
@@ -161,7 +185,10 @@ def _push(repo: Path, remote: str, commit: str, branch: str, expected: str | Non
     False when someone else moved it first; the caller re-reads and decides."""
     lease = f"--force-with-lease=refs/heads/{branch}:{expected or ''}"
     target = f"{commit}:refs/heads/{branch}"
-    result = run(["git", "push", "--porcelain", lease, remote, target], cwd=repo)
+    remote = not_an_option(remote, "--remote")
+    result = run(
+        ["git", "push", "--porcelain", lease, "--end-of-options", remote, target], cwd=repo
+    )
     if result.returncode == 0:
         return True
     # Refused: if the branch is no longer what we read, another promotion won the race (the
@@ -195,6 +222,7 @@ def promote(
     environment before) and a pending promotion is replaced whatever its age. Nothing is written
     (no ref, no file) unless the promotion goes through.
     """
+    _require_plain_values(env, remote)
     _require_clean(repo)
     base_branch = envs.base_branch(repo)
     verify(record, f"release {record.version}")
@@ -267,6 +295,7 @@ def _rolled_back_from(repo: Path, base: str, env: str) -> set[str]:
         repo,
         "log",
         f"--format=%(trailers:key={ROLLED_BACK_FROM},valueonly)",
+        "--end-of-options",
         base,
         "--",
         envs.record_path(env),
@@ -278,6 +307,9 @@ def rollback(
     repo: Path, env: str, *, to: str | None = None, remote: str = "origin", push: bool = True
 ) -> Outcome:
     """Prepare the promotion branch that restores the previous (or the named) release of ``env``."""
+    _require_plain_values(env, remote)
+    if to is not None:
+        not_an_option(to, "--to")
     _require_clean(repo)
     base_branch = envs.base_branch(repo)
     base = _fetch(repo, remote, base_branch)

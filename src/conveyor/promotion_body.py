@@ -58,6 +58,7 @@ def _changes(repo: Path, previous: ReleaseRecord, record: ReleaseRecord) -> list
             "log",
             "--oneline",
             f"--max-count={MAX_COMMITS + 1}",
+            "--end-of-options",
             f"{previous.git_commit}..{record.git_commit}",
         ],
         cwd=repo,

@@ -9,11 +9,15 @@ from typing import Any
 from conveyor import environments as envs
 from conveyor.errors import UserError
 from conveyor.promote import branch_of
-from conveyor.tools import run
+from conveyor.tools import not_an_option, run
 
 
 def _revision(repo: Path, ref: str) -> str | None:
-    result = run(["git", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], cwd=repo)
+    ref = not_an_option(ref, "--ref")
+    result = run(
+        ["git", "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}"],
+        cwd=repo,
+    )
     return result.stdout.strip() if result.returncode == 0 else None
 
 

@@ -7,6 +7,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from conveyor.errors import UserError
+
 
 def python_tool(module: str) -> list[str]:
     """The command of a tool installed beside conveyor (dvc, bentoml): found whether or not the
@@ -42,3 +44,14 @@ def failure_reason(result: subprocess.CompletedProcess[str]) -> str:
     """The last line the tool wrote on stderr (or stdout): usually the one that says why."""
     lines = result.stderr.strip().splitlines() or result.stdout.strip().splitlines()
     return lines[-1] if lines else f"exit code {result.returncode}, no output"
+
+
+def not_an_option(value: str, what: str) -> str:
+    """``value`` unchanged, or a usage error when it starts with '-': git (and most tools) would
+    read it as an option, and some options run commands (``--upload-pack=CMD``). Every value a
+    user gives that reaches git goes through here, and after ``--end-of-options`` as well."""
+    if value.startswith("-"):
+        raise UserError(
+            f"{what} {value!r}: must not start with '-' (it would be read as an option)"
+        )
+    return value

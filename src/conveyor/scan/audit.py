@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 from conveyor.errors import UserError
-from conveyor.files import atomic_path
+from conveyor.files import atomic_path, read_json
 from conveyor.scan.model import Finding
 from conveyor.tools import failure_reason, run
 
@@ -55,13 +54,8 @@ def audit_command(requirements: Path, report: Path) -> list[str]:
 
 def parse_report(path: Path) -> list[Finding]:
     """One finding per vulnerable package version and advisory in a pip-audit JSON report."""
-    try:
-        data: Any = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such pip-audit report") from None
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{path}: not a pip-audit JSON report ({exc.msg})") from None
-    deps = data.get("dependencies") if isinstance(data, dict) else None
+    data: Any = read_json(path, "pip-audit JSON report")  # folder, binary, not JSON: exit 2
+    deps = data.get("dependencies")
     if not isinstance(deps, list):
         raise UserError(f"{path}: not a pip-audit JSON report (no `dependencies` list)")
     findings = []
