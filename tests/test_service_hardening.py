@@ -27,7 +27,9 @@ from forecast.forecaster import HISTORY_FILE, MODEL_FILE, bundle_digest, check_b
 from forecast.request_guard import RequestGuard
 from tests import test_service
 from tests.conftest import REPO
-from tests.test_service import _call, _free_port, _start_server
+from tests.serving import call as _call
+from tests.serving import free_port as _free_port
+from tests.serving import start_server as _start_server
 
 bundle_inputs = test_service.bundle_inputs  # the fixture: a model trained on the small data
 
