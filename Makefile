@@ -22,7 +22,7 @@ export UV_PYTHON_DOWNLOADS := never
 # DVC stage commands run `python`: make it the project's.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help setup pipeline summary serve image test lint format push pull benchmark clean checkov scan monitor
+.PHONY: help setup pipeline summary serve image test test-fast lint format push pull benchmark clean checkov scan monitor
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -71,6 +71,12 @@ image: ## build the service image with buildah into build/containers (after `mak
 
 test: setup ## run the test suite (the image tests included: buildah, podman, debootstrap)
 	pytest
+
+# The loop for iterating: everything but the real image, Prometheus, pipeline and act runs
+# (those are what `make test` and CI add).
+test-fast: setup ## the unit tests: no image build, no Prometheus, no DVC pipeline, no act
+	pytest -q -m "not image and not prometheus and not pipeline" \
+	  --ignore=tests/test_workflows_act.py --deselect tests/test_workflows_hardening.py::test_act_a_failing_command_piped_into_tee_fails_only_under_shell_bash
 
 lint: setup ## ruff, formatting and file hygiene (the pre-commit hooks, on every file)
 	pre-commit run --all-files --show-diff-on-failure
