@@ -398,7 +398,7 @@ def _bad_inputs(tmp_path: Path) -> dict[str, tuple[str, Path, str]]:
     cases["--scan-json findings"] = ("--scan-json", scan_findings, "findings: expected a list")
     cases["--params outside"] = ("--params", tmp_path / "params.yaml", "not inside the repository")
     cases["--data-dir outside"] = ("--data-dir", folder, "not inside the repository")
-    cases["--out folder"] = ("--out", folder, "is a folder, not a file")
+    cases["--out folder"] = ("--out", folder, "a folder, expected a file")
     cases["--repo not git"] = ("--repo", folder, "not a git repository")
     return cases
 
