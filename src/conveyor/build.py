@@ -50,7 +50,7 @@ TAG_PATTERN = re.compile(rf"{_TAG_PART}:{_TAG_PART}")
 
 def model_tag(tag_file: Path) -> str:
     """The model tag the pipeline wrote (``{"tag": "name:version"}``), checked as BentoML's."""
-    if not tag_file.is_file():
+    if not tag_file.exists():  # other problems (a folder, bad JSON): read_json names them
         raise UserError(
             f"{tag_file}: no such file: run the pipeline first (it registers the model)"
         )
