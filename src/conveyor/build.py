@@ -27,7 +27,7 @@ from typing import Any
 import yaml
 
 from conveyor.errors import UserError
-from conveyor.files import write_json
+from conveyor.files import read_json, write_json
 from conveyor.gitinfo import head_commit, is_dirty
 from conveyor.tools import failure_reason, python_tool, run
 
@@ -41,13 +41,53 @@ def _bentoml(*args: str, env: dict[str, str], cwd: Path | None = None) -> str:
     return result.stdout
 
 
+# BentoML's tag: "name:version", each part lowercase letters, digits, "_", "-" and ".", starting
+# and ending with a letter or digit, at most 63 characters (bentoml/_internal/tag.py). Checked
+# here so that no value shaped like an option ("--help") or with a space reaches its CLI.
+_TAG_PART = r"[a-z0-9](?:[-._a-z0-9]{0,61}[a-z0-9])?"
+TAG_PATTERN = re.compile(rf"{_TAG_PART}:{_TAG_PART}")
+
+
 def model_tag(tag_file: Path) -> str:
-    """The model tag the pipeline wrote (``{"tag": ...}``)."""
-    if not tag_file.is_file():
+    """The model tag the pipeline wrote (``{"tag": "name:version"}``), checked as BentoML's."""
+    if not tag_file.exists():  # other problems (a folder, bad JSON): read_json names them
         raise UserError(
             f"{tag_file}: no such file: run the pipeline first (it registers the model)"
         )
-    return json.loads(tag_file.read_text(encoding="utf-8"))["tag"]
+    tag = read_json(tag_file, "the registered model's tag").get("tag")
+    if not isinstance(tag, str) or TAG_PATTERN.fullmatch(tag) is None:
+        raise UserError(
+            f"{tag_file}: tag {json.dumps(tag)} is not a BentoML model tag 'name:version' "
+            "(lowercase letters, digits, '_', '-', '.'; each part starts and ends with a letter "
+            "or digit): run 'make pipeline' (or 'dvc repro register') to write it"
+        )
+    return tag
+
+
+def model_store() -> str:
+    """Where BentoML keeps its models: $BENTOML_HOME, else its default (~/bentoml)."""
+    home = os.environ.get("BENTOML_HOME")
+    return home if home else f"{Path.home() / 'bentoml'} (default)"
+
+
+def require_stored_model(tag: str, tag_file: Path) -> str:
+    """The full tag of model ``tag`` in the BentoML model store; a usage error when it is not
+    there, since `bentoml build` would then package a Bento without it (and say so only after)."""
+    import bentoml  # heavy: imported only by the command that needs it
+
+    try:
+        stored = bentoml.models.get(tag)
+    except bentoml.exceptions.NotFound:
+        raise UserError(
+            f"{tag_file}: model {tag} is not in the BentoML model store ({model_store()}): "
+            "run 'make pipeline' (or 'dvc repro register') first"
+        ) from None
+    except (ValueError, OSError, bentoml.exceptions.BentoMLException) as error:
+        raise UserError(
+            f"{tag_file}: model {tag} cannot be read from the BentoML model store "
+            f"({model_store()}): {error}"
+        ) from None
+    return str(stored.tag)
 
 
 def check_dockerfile(path: Path) -> list[str]:
@@ -113,11 +153,11 @@ def _dot_free(bentofile: Path, context: Path) -> Iterator[tuple[Path, Path, Path
 
 def build(bentofile: Path, context: Path, tag_file: Path, out: Path) -> dict[str, Any]:
     """Build, export and unpack the Bento; write and return ``out/build.json``."""
-    tag = model_tag(tag_file)
+    tag = require_stored_model(model_tag(tag_file), tag_file)  # before anything is built
     env = {**os.environ, "CONVEYOR_MODEL_TAG": tag, "BENTOML_DO_NOT_TRACK": "true"}
     with _dot_free(bentofile, context) as (where, bentofile_at, context_at):
         printed = _bentoml(
-            "build", "-f", str(bentofile_at), "-o", "tag", str(context_at), env=env, cwd=where
+            "build", "-f", str(bentofile_at), "-o", "tag", "--", str(context_at), env=env, cwd=where
         )
     match = re.search(r"__tag__:(\S+)", printed)
     if match is None:
@@ -125,10 +165,21 @@ def build(bentofile: Path, context: Path, tag_file: Path, out: Path) -> dict[str
     bento = match.group(1)
     out.mkdir(parents=True, exist_ok=True)
     archive = out / f"{bento.replace(':', '-')}.bento"
-    _bentoml("export", bento, str(archive.resolve()), env=env)  # bentoml misreads relative paths
+    # bentoml misreads relative paths
+    _bentoml("export", "--", bento, str(archive.resolve()), env=env)
     unpacked = out / "context"
     with tarfile.open(archive) as tar:
         tar.extractall(unpacked, filter="data")  # refuses links and paths out of the folder
+    packaged = models_in_bento(unpacked)
+    if tag not in packaged:
+        # An image of this Bento would start without its model: leave nothing to build it from.
+        archive.unlink()
+        shutil.rmtree(unpacked)
+        raise BuildError(
+            f"bento {bento} does not hold model {tag} (its models: "
+            f"{', '.join(packaged) or 'none'}): does {bentofile}'s service declare the model "
+            "it serves?"
+        )
     problems = check_dockerfile(unpacked / DOCKERFILE)
     if problems:
         raise UserError("; ".join(problems))
@@ -137,21 +188,26 @@ def build(bentofile: Path, context: Path, tag_file: Path, out: Path) -> dict[str
     return record
 
 
+def models_in_bento(unpacked: Path) -> list[str]:
+    """The tags of the models an unpacked Bento holds, from its bento.yaml."""
+    manifest = yaml.safe_load((unpacked / "bento.yaml").read_text(encoding="utf-8")) or {}
+    # Every service of the Bento that loads a model lists it; each model counts once.
+    return sorted(
+        {m["tag"] for service in manifest.get("services", []) for m in service.get("models", [])}
+    )
+
+
 def _record(
     bento: str, model: str, unpacked: Path, archive: Path, env: dict[str, str]
 ) -> dict[str, Any]:
     manifest = yaml.safe_load((unpacked / "bento.yaml").read_text(encoding="utf-8"))
-    # Every service of the Bento that loads a model lists it; each model counts once.
-    packaged = sorted(
-        {m["tag"] for service in manifest.get("services", []) for m in service.get("models", [])}
-    )
-    info = json.loads(_bentoml("models", "get", model, "-o", "json", env=env))
+    info = json.loads(_bentoml("models", "get", "-o", "json", "--", model, env=env))
     labels = info.get("labels") or {}
     packages = (manifest.get("docker") or {}).get("python_version")
     return {
         "bento_tag": bento,
         "model_tag": model,
-        "models_in_bento": packaged,
+        "models_in_bento": models_in_bento(unpacked),
         "git_commit": head_commit(),
         "git_dirty": is_dirty(),
         "model_git_commit": labels.get("git_commit"),

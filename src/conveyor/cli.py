@@ -244,16 +244,13 @@ def _add_report(commands: argparse._SubParsersAction) -> None:
 
 
 def _build_bento(args: argparse.Namespace) -> int:
-    from conveyor.build import build
+    from conveyor.build import build, model_tag
     from conveyor.config import read_yaml
-    from conveyor.files import read_json
 
     # Both inputs are read before `bentoml build` (slow, and its errors name neither file).
     if not read_yaml(args.bentofile).get("service"):
         raise ConfigError(f"{args.bentofile}: service: required key is missing (not a bentofile?)")
-    tag = read_json(args.model_tag_file, "the registered model's tag").get("tag")
-    if not isinstance(tag, str) or not tag:
-        raise UserError(f'{args.model_tag_file}: no model tag (expected {{"tag": "name:version"}})')
+    model_tag(args.model_tag_file)  # a BentoML tag, never an option or a blank
     record = build(args.bentofile, args.context, args.model_tag_file, args.out)
     print(
         f"bento {record['bento_tag']} with model {record['model_tag']}; Docker build context "
