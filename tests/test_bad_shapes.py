@@ -166,7 +166,8 @@ def test_release_record_refuses_bad_option_values_while_parsing(
 
 def test_rollback_runs_in_a_linked_worktree(tmp_path: Path) -> None:
     """In `git worktree add` checkouts `.git` is a file: the fetched commit is read through
-    git, not from .git/FETCH_HEAD. With no release history yet, rollback gets as far as saying so."""
+    git, not from .git/FETCH_HEAD. With no release history yet, rollback gets as far as saying
+    so."""
     origin = make_remote(tmp_path)
     work = clone(origin, tmp_path / "work")
     linked = tmp_path / "linked"

@@ -66,7 +66,9 @@ def open_issue_numbers(document: Any, origin: str) -> list[int]:
             )
         state = item.get("state", "open")
         if not isinstance(state, str):
-            raise DataError(f"{origin}: issue {number}: 'state' must be a string, got {state!r:.40}")
+            raise DataError(
+                f"{origin}: issue {number}: 'state' must be a string, got {state!r:.40}"
+            )
         if state.lower() == "open":
             numbers.append(number)
     return sorted(set(numbers))
