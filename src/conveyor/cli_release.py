@@ -6,6 +6,7 @@ import argparse
 import json
 import shlex
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,6 +15,23 @@ from conveyor.files import atomic_path, existing_dir, output_file
 
 if TYPE_CHECKING:
     from conveyor.promote import Outcome
+
+
+def _checked(rule: str) -> Callable[[str], str]:
+    """argparse ``type`` of an option whose value ``conveyor.release.<rule>`` validates (a
+    ValueError saying why not): a bad value is a usage error while parsing, before any work, by
+    the record's own rule."""
+
+    def parse(text: str) -> str:
+        from conveyor import release  # pydantic loads only for the commands that use it
+
+        try:
+            getattr(release, rule)(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
+        return text
+
+    return parse
 
 
 def _release_record(args: argparse.Namespace) -> int:
@@ -163,8 +181,18 @@ def add_release_commands(commands: argparse._SubParsersAction) -> None:
         "build.json was built from (the checkout's HEAD), add the tests and scan verdicts, and "
         "write the release record. Exit 1 when a gate failed or the commit is refused.",
     )
-    record.add_argument("--version", required=True, help="release version (the git tag)")
-    record.add_argument("--image", required=True, help="REGISTRY/NAME@sha256:DIGEST as pushed")
+    record.add_argument(
+        "--version",
+        required=True,
+        type=_checked("release_version"),
+        help="release version (the git tag)",
+    )
+    record.add_argument(
+        "--image",
+        required=True,
+        type=_checked("image_digest"),
+        help="REGISTRY/NAME@sha256:DIGEST as pushed",
+    )
     record.add_argument("--build-json", type=Path, default=Path("build/bento/build.json"))
     record.add_argument(
         "--data-dir",
@@ -183,7 +211,11 @@ def add_release_commands(commands: argparse._SubParsersAction) -> None:
         help="refuse a commit that is not in this ref's history (e.g. origin/main)",
     )
     record.add_argument("--repo", type=Path, default=Path(), help="the git checkout (default .)")
-    record.add_argument("--sbom-digest", help="sha256:... of the SBOM document")
+    record.add_argument(
+        "--sbom-digest",
+        type=_checked("sha256_digest"),
+        help="sha256:... of the SBOM document",
+    )
     record.add_argument("--signature", help="where the image's signature lives (cosign)")
     record.add_argument("--out", type=output_file, default="build/release.json")
     record.set_defaults(func=_release_record)

@@ -28,6 +28,9 @@ def parse_yaml(path: Path, text: str) -> dict[str, Any]:
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(f"{path}: {where}invalid YAML: {problem}") from None
+    except RecursionError:
+        # PyYAML composes one Python frame per nesting level; a hostile file must not crash us.
+        raise ConfigError(f"{path}: nested too deeply to read as YAML") from None
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -106,6 +106,9 @@ def read_json(
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise error(f"{label}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    except RecursionError:
+        # The decoder recurses once per level: a hostile file must be refused, not a traceback.
+        raise error(f"{label}: nested too deeply to read as JSON") from None
     if expect is not None and not isinstance(data, expect):
         wanted = "a JSON object" if expect is dict else "another JSON value"
         raise error(f"{label}: expected {wanted}, got {kind_of(data)}")

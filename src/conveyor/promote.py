@@ -76,7 +76,11 @@ def _fetch(repo: Path, remote: str, branch: str) -> str | None:
         cwd=repo,
     )
     if result.returncode == 0:
-        return (repo / ".git" / "FETCH_HEAD").read_text(encoding="utf-8").split()[0]
+        # git resolves FETCH_HEAD itself: in a linked worktree `.git` is a file, not a folder.
+        head = run(["git", "rev-parse", "--verify", "--quiet", "FETCH_HEAD^{commit}"], cwd=repo)
+        if head.returncode != 0:
+            raise UserError(f"cannot read what was fetched of {branch!r}: {failure_reason(head)}")
+        return head.stdout.strip()
     listed = run(
         ["git", "ls-remote", "--exit-code", "--end-of-options", remote, f"refs/heads/{branch}"],
         cwd=repo,

@@ -72,14 +72,39 @@ class GateVerdict(_Strict):
         return data
 
 
-def _sha256_digest(value: str) -> str:
+def sha256_digest(value: str) -> str:
+    """``value`` if it is a sha256 digest; a ValueError saying why not."""
     if not DIGEST.match(value):
         raise ValueError("must be sha256: followed by 64 lowercase hex digits")
     return value
 
 
+def release_version(value: str) -> str:
+    """``value`` if it may be a release version; a ValueError saying why not. The record's
+    ``version`` and ``release record --version`` both check with this."""
+    # It becomes the pods' `version` label and a line of $GITHUB_OUTPUT: Kubernetes label
+    # rules, which also rule out newlines and spaces.
+    if not VERSION.match(value):
+        raise ValueError(
+            "must be a Kubernetes label value: up to 63 letters, digits, '.', '_' or '-', "
+            "starting and ending with a letter or digit (e.g. v1.4.0)"
+        )
+    return value
+
+
+def image_digest(reference: str) -> str:
+    """The sha256 digest an image ``reference`` (REGISTRY/NAME@sha256:DIGEST) pins; a
+    ValueError when it pins none (``release record --image`` and the record both use it)."""
+    name, at, digest = reference.rpartition("@")
+    if not at or not name or not DIGEST.match(digest):
+        raise ValueError(
+            "must be REGISTRY/NAME@sha256:DIGEST (a digest of 64 lowercase hex digits, no tag)"
+        )
+    return digest
+
+
 # An image or document digest, as registries and `sha256sum` write it (one rule, one message).
-Sha256Digest = Annotated[str, AfterValidator(_sha256_digest)]
+Sha256Digest = Annotated[str, AfterValidator(sha256_digest)]
 
 
 class Image(_Strict):
@@ -110,14 +135,7 @@ class ReleaseRecord(_Strict):
     @field_validator("version")
     @classmethod
     def _version(cls, value: str) -> str:
-        # It becomes the pods' `version` label and a line of $GITHUB_OUTPUT: Kubernetes label
-        # rules, which also rule out newlines and spaces.
-        if not VERSION.match(value):
-            raise ValueError(
-                "must be a Kubernetes label value: up to 63 letters, digits, '.', '_' or '-', "
-                "starting and ending with a letter or digit (e.g. v1.4.0)"
-            )
-        return value
+        return release_version(value)
 
     @field_validator("git_commit")
     @classmethod
@@ -166,6 +184,8 @@ def load_record(path: Path) -> ReleaseRecord:
         raise UserError(f"{path}: cannot read ({exc.strerror})") from None
     except json.JSONDecodeError as exc:
         raise UserError(f"{path}: not JSON (line {exc.lineno}: {exc.msg})") from None
+    except RecursionError:
+        raise UserError(f"{path}: nested too deeply to read as JSON") from None
     if not isinstance(data, dict):
         raise UserError(
             f"{path}: expected a JSON object (a release record), got {type(data).__name__}"
@@ -228,6 +248,8 @@ def _decode_object(raw: bytes, origin: str, what: str) -> dict[str, Any]:
         raise UserError(f"{origin}: not UTF-8 text ({what})") from None
     except json.JSONDecodeError as exc:
         raise UserError(f"{origin}: not JSON ({what}): line {exc.lineno}: {exc.msg}") from None
+    except RecursionError:
+        raise UserError(f"{origin}: nested too deeply to read as JSON ({what})") from None
     if not isinstance(data, dict):
         raise UserError(f"{origin}: expected a JSON object ({what}), got {type(data).__name__}")
     return data
@@ -423,7 +445,7 @@ def _lock_stages(top: Path, commit: str) -> dict[str, Any]:
     raw = _committed(top, commit, "dvc.lock")
     try:
         lock = yaml.safe_load(raw.decode("utf-8"))
-    except (UnicodeDecodeError, yaml.YAMLError):
+    except (UnicodeDecodeError, yaml.YAMLError, RecursionError):
         raise RecordRejectedError(f"dvc.lock at {commit[:12]}: not a YAML document") from None
     stages = lock.get("stages") if isinstance(lock, dict) else None
     if not isinstance(stages, dict):
@@ -588,11 +610,10 @@ def build_record(
 ) -> ReleaseRecord:
     """Join the build's facts, the image digest and the gate verdicts into a validated record;
     the metric and data verdicts are re-established on the built commit."""
-    _, at, digest = image.rpartition("@")
-    if not at or not digest:
-        raise UserError(
-            f"--image {image!r}: must be REGISTRY/NAME@sha256:DIGEST (a digest, no tag)"
-        )
+    try:
+        digest = image_digest(image)
+    except ValueError as exc:
+        raise UserError(f"--image {image!r}: {exc}") from None
     top = repository(repo)
     params_path = in_repository(top, params, "--params")
     folder = in_repository(top, data_dir, "--data-dir")

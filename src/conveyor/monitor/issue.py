@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+
+from conveyor.config import format_validation_error
 from conveyor.errors import DataError
 from conveyor.files import atomic_path, write_json
 from conveyor.report.escape import code
@@ -44,6 +47,8 @@ def read_json(path: Path, what: str) -> Any:
         raise DataError(f"{what} {path}: cannot read ({exc})") from None
     except json.JSONDecodeError as exc:
         raise DataError(f"{what} {path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
+    except RecursionError:
+        raise DataError(f"{what} {path}: nested too deeply to read as JSON") from None
 
 
 def open_issue_numbers(document: Any, origin: str) -> list[int]:
@@ -59,7 +64,12 @@ def open_issue_numbers(document: Any, origin: str) -> list[int]:
             raise DataError(
                 f"{origin}: expected issues with a positive integer 'number', got {item!r:.80}"
             )
-        if item.get("state", "open").lower() == "open":
+        state = item.get("state", "open")
+        if not isinstance(state, str):
+            raise DataError(
+                f"{origin}: issue {number}: 'state' must be a string, got {state!r:.40}"
+            )
+        if state.lower() == "open":
             numbers.append(number)
     return sorted(set(numbers))
 
@@ -73,10 +83,56 @@ def decide(drifted: bool, open_numbers: list[int]) -> Decision:
     return Decision("close" if number else "none", number, duplicates)
 
 
+class _Shape(BaseModel):
+    # Only the keys the issue reads are checked (drift.json carries more); those must have the
+    # types `monitor drift` writes, so a hand-made or stale file is one line, not a traceback.
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+
+class _Window(_Shape):
+    path: str | None = None
+    rows: int = 0
+
+
+class _Column(_Shape):
+    column: str
+    drifted: bool = False
+    reasons: list[str] | None = None
+
+
+class _Performance(_Shape):
+    degraded: bool = False
+    live_wape: float | None = None
+    limit: float | None = None
+    ratio: float | None = None
+    evaluated_wape: float | None = None
+
+    @model_validator(mode="after")
+    def _figures(self) -> _Performance:
+        figures = (self.live_wape, self.limit, self.ratio, self.evaluated_wape)
+        if self.degraded and None in figures:
+            raise ValueError("degraded needs live_wape, limit, ratio and evaluated_wape")
+        return self
+
+
+class _Drift(_Shape):
+    drifted: bool
+    drifted_columns: list[str] | None = None
+    current: _Window | None = None
+    reference: _Window | None = None
+    columns: list[_Column] | None = None
+    prediction: _Column | None = None
+    performance: _Performance | None = None
+
+
 def _drift_document(path: Path) -> dict[str, Any]:
     document = read_json(path, "drift report")
     if not isinstance(document, dict) or not isinstance(document.get("drifted"), bool):
         raise DataError(f"drift report {path}: not a drift.json (no boolean 'drifted' key)")
+    try:
+        _Drift.model_validate(document)
+    except ValidationError as exc:
+        raise DataError(f"drift report {format_validation_error(path, exc)}") from None
     return document
 
 

@@ -7,6 +7,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+
+from conveyor.config import format_validation_error
 from conveyor.errors import UserError
 from conveyor.files import atomic_path, read_json
 from conveyor.scan.model import Finding
@@ -52,28 +55,62 @@ def audit_command(requirements: Path, report: Path) -> list[str]:
     ]
 
 
+class _Report(BaseModel):
+    # pip-audit adds keys between releases (`description`, `fixes`, ...): ignore the ones not
+    # read, but every key that is read must have the shape it is read as.
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class _Vuln(_Report):
+    id: str
+    fix_versions: list[str] = []
+    aliases: list[str] = []
+
+
+class _Dependency(_Report):
+    name: str
+    version: str | None = None  # absent on a package pip-audit skipped (skip_reason)
+    vulns: list[_Vuln] = []
+
+    @model_validator(mode="after")
+    def _versioned(self) -> _Dependency:
+        if self.vulns and self.version is None:
+            raise ValueError("a package with vulns needs its version")
+        return self
+
+
+class _Audit(_Report):
+    dependencies: list[_Dependency]
+
+
 def parse_report(path: Path) -> list[Finding]:
     """One finding per vulnerable package version and advisory in a pip-audit JSON report."""
     data: Any = read_json(path, "pip-audit JSON report")  # folder, binary, not JSON: exit 2
-    deps = data.get("dependencies")
-    if not isinstance(deps, list):
+    if not isinstance(data.get("dependencies"), list):
         raise UserError(f"{path}: not a pip-audit JSON report (no `dependencies` list)")
+    try:
+        report = _Audit.model_validate(data)
+    except ValidationError as exc:
+        # A report of another shape is a usage error (exit 2), never a crash half-way through.
+        raise UserError(
+            f"not a pip-audit JSON report: {format_validation_error(path, exc)}"
+        ) from None
     findings = []
-    for dep in deps:
-        for vuln in dep.get("vulns") or []:
-            fixes = ", ".join(vuln.get("fix_versions") or []) or "none published yet"
-            aliases = ", ".join(vuln.get("aliases") or [])
+    for dep in report.dependencies:
+        for vuln in dep.vulns:
+            fixes = ", ".join(vuln.fix_versions) or "none published yet"
+            aliases = ", ".join(vuln.aliases)
             findings.append(
                 Finding(
-                    policy_id=vuln["id"],
-                    title=f"{dep['name']} {dep['version']} has a known vulnerability"
+                    policy_id=vuln.id,
+                    title=f"{dep.name} {dep.version} has a known vulnerability"
                     + (f" ({aliases})" if aliases else ""),
                     severity="high",
                     file="uv.lock",
                     line=1,
-                    remedy=f"upgrade {dep['name']} (fixed in: {fixes}) with `uv lock "
-                    f"--upgrade-package {dep['name']}`",
-                    resource=f"{dep['name']}=={dep['version']}",
+                    remedy=f"upgrade {dep.name} (fixed in: {fixes}) with `uv lock "
+                    f"--upgrade-package {dep.name}`",
+                    resource=f"{dep.name}=={dep.version}",
                     source="pip-audit",
                 )
             )
