@@ -145,7 +145,7 @@ def test_gate_refuses_bad_params_and_a_wrong_out(tmp_path):
     json_is_dir = tmp_path / "gate-out"
     (json_is_dir / "gate.json").mkdir(parents=True)
     cases = [
-        (("--params", binary), (str(binary), "UTF-8")),
+        (("--params", binary), (str(binary), "binary")),
         (("--params", tmp_path), (str(tmp_path),)),
         (("--params", params, "--out", as_file), ("--out",)),
         (("--params", params, "--out", json_is_dir), ("gate.json", "not a file")),
@@ -161,7 +161,7 @@ def test_report_refuses_a_wrong_out_or_plots_dir(tmp_path):
     as_file = tmp_path / "plots-file"
     as_file.write_text("keep", encoding="utf-8")
     cases = [
-        (("--out", tmp_path / "a-dir"), ("--out", "not a file")),
+        (("--out", tmp_path / "a-dir"), ("--out", "expected a file")),
         (("--out", as_file / "report.md"), ("--out",)),
         (("--out", tmp_path / "r.md", "--plots-dir", as_file), ("--plots-dir",)),
         (("--out", tmp_path / "r.md", "--params", _binary(tmp_path / "b.yaml")), ("UTF-8",)),
@@ -183,7 +183,7 @@ def test_check_profile_refuses_a_wrong_out_and_empty_data(tmp_path):
     empty.write_text("id,x\n", encoding="utf-8")
     (tmp_path / "a-dir.yaml").mkdir()
     for args, words in (
-        ((good, "--out", tmp_path / "a-dir.yaml"), ("--out", "not a file")),
+        ((good, "--out", tmp_path / "a-dir.yaml"), ("--out", "expected a file")),
         ((empty, "--out", tmp_path / "c.yaml"), ("empty",)),
     ):
         before = _snapshot(tmp_path)

@@ -140,6 +140,11 @@ def _commands(repo: Path, good: Path, out: Path) -> dict[str, Command]:
             {"--bentofile": YAML, "--context": DIR, "--model-tag-file": JSON, "--out": OUT_DIR},
             {},
         ),
+        "build image": Command(
+            ("build", "image"),
+            {"--context": DIR, "--store": OUT_DIR, "--base-cache": OUT_DIR},
+            {},
+        ),
         "scan": Command(
             ("scan", "--out", f"{out}/scan"),
             {
@@ -178,7 +183,7 @@ def _commands(repo: Path, good: Path, out: Path) -> dict[str, Command]:
             ),
             {
                 "--build-json": JSON,
-                "--gate-json": JSON,
+                "--repo": DIR,
                 "--data-dir": DIR,
                 "--tests-junit": XML,
                 "--scan-json": JSON,
@@ -188,7 +193,12 @@ def _commands(repo: Path, good: Path, out: Path) -> dict[str, Command]:
             {},
         ),
         "release verify": Command(
-            ("release", "verify", "{record}"), {"record": JSON}, {"record": f"{good}/record.json"}
+            ("release", "verify", "{record}"),
+            {"record": JSON, "--repo": DIR},
+            {"record": f"{good}/record.json"},
+        ),
+        "release on-branch": Command(
+            ("release", "on-branch", "--branch", "origin/main"), {"--repo": DIR}, {}
         ),
         "promote": Command(
             ("promote", "--env", "dev", "--record", f"{good}/record.json"),

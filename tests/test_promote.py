@@ -229,7 +229,7 @@ def test_verify_accepts_a_good_record_and_rejects_bad_files(capsys, tmp_path):
     assert "not JSON (line 1" in err
     code, _, err = _cli(capsys, tmp_path, "release", "verify", str(tmp_path / "missing.json"))
     assert code == 2
-    assert "(release record): file not found" in err
+    assert "no such release record" in err
     code, _, err = _cli(capsys, tmp_path, "release", "verify", str(tmp_path))
     assert code == 2
     assert "is a folder, not a file" in err
@@ -404,7 +404,7 @@ def test_status_shows_live_and_pending_releases(capsys, origin, work):
     ("args", "expected"),
     [
         (("promote", "--env", "qa", "--record", "{work}/r.json"), "unknown environment 'qa'"),
-        (("promote", "--env", "dev", "--record", "missing.json"), "file not found"),
+        (("promote", "--env", "dev", "--record", "missing.json"), "no such release record"),
         (("status", "--ref", "no-such-ref"), "'no-such-ref' is not a git revision"),
     ],
 )

@@ -311,14 +311,14 @@ def _add_build(commands: argparse._SubParsersAction) -> None:
     image.add_argument("--context", type=Path, default=Path("build/bento/context"))
     image.add_argument(
         "--store",
-        type=Path,
+        type=output_dir,
         default=Path("build/containers"),
         help="buildah/podman image store (graph/ and run/ inside; default: build/containers)",
     )
     image.add_argument("--name", default="localhost/conveyor-forecaster")
     image.add_argument(
         "--base-cache",
-        type=Path,
+        type=output_dir,
         default=None,
         help="where stand-in base images are cached (default: ~/.cache/conveyor)",
     )
