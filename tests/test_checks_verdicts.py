@@ -148,7 +148,7 @@ def test_gate_refuses_bad_params_and_a_wrong_out(tmp_path):
         (("--params", binary), (str(binary), "binary")),
         (("--params", tmp_path), (str(tmp_path),)),
         (("--params", params, "--out", as_file), ("--out",)),
-        (("--params", params, "--out", json_is_dir), ("gate.json", "not a file")),
+        (("--params", params, "--out", json_is_dir), ("gate.json", "expected a file")),
     ]
     for args, words in cases:
         before = _snapshot(tmp_path)
@@ -164,7 +164,7 @@ def test_report_refuses_a_wrong_out_or_plots_dir(tmp_path):
         (("--out", tmp_path / "a-dir"), ("--out", "expected a file")),
         (("--out", as_file / "report.md"), ("--out",)),
         (("--out", tmp_path / "r.md", "--plots-dir", as_file), ("--plots-dir",)),
-        (("--out", tmp_path / "r.md", "--params", _binary(tmp_path / "b.yaml")), ("UTF-8",)),
+        (("--out", tmp_path / "r.md", "--params", _binary(tmp_path / "b.yaml")), ("binary",)),
         (("--out", tmp_path / "r.md", "--data-reports", as_file), ("--data-reports",)),
         (("--out", tmp_path / "r.md", "--data-reports", tmp_path / "a-dir"), ("x.md", "UTF-8")),
     ]

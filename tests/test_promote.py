@@ -232,7 +232,7 @@ def test_verify_accepts_a_good_record_and_rejects_bad_files(capsys, tmp_path):
     assert "no such release record" in err
     code, _, err = _cli(capsys, tmp_path, "release", "verify", str(tmp_path))
     assert code == 2
-    assert "is a folder, not a file" in err
+    assert "is a directory" in err
     (tmp_path / "latin1.json").write_bytes(b'{"version": "caf\xe9"}')
     code, _, err = _cli(capsys, tmp_path, "release", "verify", str(tmp_path / "latin1.json"))
     assert code == 2
