@@ -65,6 +65,19 @@ def test_unit_tests_pass_on_the_committed_rules(tmp_path):
     assert result.stdout.count("SUCCESS") == len(UNIT_TEST_FILES)
 
 
+def test_every_unit_test_file_evaluates_recording_rules_before_alerts():
+    """promtool evaluates rule groups in random order unless told: an alert evaluated before the
+    recording rules it reads sees nothing at that step, and the test passes or fails by chance."""
+    groups = [group["name"] for group in load_rule()["spec"]["groups"]]
+    recording = [
+        g["name"] for g in load_rule()["spec"]["groups"] if any("record" in r for r in g["rules"])
+    ]
+    for path in UNIT_TEST_FILES:
+        order = yaml.safe_load(path.read_text(encoding="utf-8")).get("group_eval_order")
+        assert order and sorted(order) == sorted(groups), path.name
+        assert order[: len(recording)] == recording, path.name
+
+
 def _unit_tests() -> list[dict[str, Any]]:
     return [
         test
