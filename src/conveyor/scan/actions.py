@@ -5,8 +5,15 @@ the parsed `${{ }}` expressions and the shell each step runs in.
 - CNV_GHA_1 (composite actions; checkov runs it on workflows): remote `uses:` pinned to a SHA.
 - CNV_GHA_4: no untrusted context value (expressions.UNTRUSTED, any spelling) pasted into a
   `run:` script or an actions/github-script `script:`.
+  Also the command line of a container: `with: args`/`entrypoint` of a `docker://` step and
+  `runs.args`/`runs.entrypoint` (and pre-/post-) of a Docker action's action.yml.
 - CNV_GHA_5: a `run:` that pipes runs with pipefail (`shell: bash`, at the step or as
-  `defaults.run.shell` of the job or workflow, or `set -o pipefail` in the script)."""
+  `defaults.run.shell` of the job or workflow, or `set -o pipefail` in the script).
+- CNV_GHA_6: a `run:` that writes an untrusted value (bound by `env:`) into `$GITHUB_ENV` or
+  `$GITHUB_PATH` (envfile.py).
+
+Owner and repository names in `uses:` are compared without case, as GitHub resolves them; a
+step reached twice through a YAML alias is reported once."""
 
 from __future__ import annotations
 
@@ -16,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from conveyor.scan.envfile import untrusted_writes
 from conveyor.scan.expressions import untrusted_paths
 from conveyor.scan.model import Finding
 from conveyor.scan.settings import ScanConfig
@@ -30,6 +38,22 @@ def is_pinned(uses: str) -> bool:
     """Same rule as CNV_GHA_1: local paths, full commit SHAs and image digests pass."""
     uses = uses.strip()
     return uses.startswith("./") or bool(PINNED.match(uses) or DIGEST.match(uses))
+
+
+def action_name(uses: str) -> str:
+    """`owner/repo[/path]` of a `uses:` in lower case (GitHub matches owner and repository names
+    without case), or `docker://...` as given; "" for a local action."""
+    uses = uses.strip()
+    if uses.lower().startswith("docker://"):
+        return "docker://" + uses[len("docker://") :]
+    if uses.startswith("./"):
+        return ""
+    return uses.split("@", 1)[0].rstrip("/").lower()
+
+
+def is_docker(uses: str) -> bool:
+    """A step that runs a container image directly (`docker://`, any letter case)."""
+    return action_name(uses).startswith("docker://")
 
 
 def _child(node: yaml.Node | None, key: str) -> yaml.Node | None:
@@ -56,24 +80,62 @@ def _default_shell(node: yaml.Node | None) -> str | None:
     return str(shell.value) if isinstance(shell, yaml.ScalarNode) else None
 
 
-def _step_findings(
-    step: dict[str, Any], shell: str | None, path: Path, line: int, config: ScanConfig
+def _with(step: dict[str, Any]) -> dict[str, Any]:
+    inputs = step.get("with")
+    return inputs if isinstance(inputs, dict) else {}
+
+
+def _sinks(step: dict[str, Any]) -> list[tuple[str, object]]:
+    """(what, text) of each place where a `${{ }}` value becomes code or a command line."""
+    sinks: list[tuple[str, object]] = [("Script", step.get("run"))]
+    uses = str(step.get("uses", ""))
+    # actions/github-script evaluates `script:` as JavaScript: the same injection.
+    if action_name(uses) == "actions/github-script":
+        sinks.append(("github-script `script:`", _with(step).get("script")))
+    # A container step's args become the container's command line (and entrypoint its program).
+    if is_docker(uses):
+        sinks += [(f"Container `{key}:`", _with(step).get(key)) for key in ("args", "entrypoint")]
+    return sinks
+
+
+def _interpolation(
+    what: str, text: object, path: Path, line: int, config: ScanConfig
 ) -> list[Finding]:
-    """CNV_GHA_4 and CNV_GHA_5 for one step; ``shell`` is the inherited default, if any."""
+    """CNV_GHA_4 when ``text`` (a string, or a list of them) carries untrusted values."""
+    texts = text if isinstance(text, list) else [text]
+    untrusted: list[str] = []
+    for item in texts:
+        if isinstance(item, str):
+            untrusted += [u for u in untrusted_paths(item) if u not in untrusted]
+    if not untrusted:
+        return []
+    title = f"{what} interpolates untrusted ${{{{ }}}} values: {', '.join(untrusted)}"
+    return [_finding("CNV_GHA_4", title, path, line, config)]
+
+
+def _step_findings(
+    step: dict[str, Any],
+    shell: str | None,
+    path: Path,
+    line: int,
+    config: ScanConfig,
+    env: dict[str, Any] | None = None,
+) -> list[Finding]:
+    """CNV_GHA_4, 5 and 6 for one step; ``shell`` and ``env`` are what the job and workflow
+    give it."""
     findings = []
     run = step.get("run")
-    scripts = [run] if isinstance(run, str) else []
-    # actions/github-script evaluates `script:` as JavaScript: the same injection.
-    if str(step.get("uses", "")).startswith("actions/github-script@"):
-        script = (step.get("with") or {}).get("script")
-        scripts += [script] if isinstance(script, str) else []
-    for script in scripts:
-        untrusted = untrusted_paths(script)
-        if untrusted:
+    for what, text in _sinks(step):
+        findings += _interpolation(what, text, path, line, config)
+    if isinstance(run, str):
+        step_env = step.get("env")
+        bound = {**(env or {}), **(step_env if isinstance(step_env, dict) else {})}
+        writes = untrusted_writes(run, bound)
+        if writes:
             findings.append(
                 _finding(
-                    "CNV_GHA_4",
-                    f"Script interpolates untrusted ${{{{ }}}} values: {', '.join(untrusted)}",
+                    "CNV_GHA_6",
+                    f"run: writes untrusted values into an env file: {', '.join(writes)}",
                     path,
                     line,
                     config,
@@ -96,31 +158,64 @@ def _step_findings(
     return findings
 
 
-def scan_workflow(root: Path, path: Path) -> list[tuple[int, dict[str, Any], str | None]]:
+def _env(node: yaml.Node | None) -> dict[str, Any]:
+    """The `env:` mapping of a workflow or job node."""
+    value = yaml.safe_load(yaml.serialize(node)) if node is not None else None
+    return value if isinstance(value, dict) else {}
+
+
+Step = tuple[int, dict[str, Any], str | None, dict[str, Any]]
+
+
+def scan_workflow(root: Path, path: Path) -> list[Step]:
     """Each step of every job of a workflow: (line, step, the job's or workflow's default
-    shell)."""
+    shell, the `env:` they give it)."""
     node = yaml.compose((root / path).read_text(encoding="utf-8"))
     top = _default_shell(node)
+    top_env = _env(_child(node, "env"))
     jobs = _child(node, "jobs")
     out = []
     if isinstance(jobs, yaml.MappingNode):
         for _, job in jobs.value:
             shell = _default_shell(job) or top
-            out += [(line, step, shell) for line, step in _steps(_child(job, "steps"))]
+            env = {**top_env, **_env(_child(job, "env"))}
+            out += [(line, step, shell, env) for line, step in _steps(_child(job, "steps"))]
     return out
+
+
+def _container_action(node: yaml.Node | None, path: Path, config: ScanConfig) -> list[Finding]:
+    """CNV_GHA_4 on a Docker action's `runs:` command line (action.yml `runs.args`, entrypoints):
+    the runner passes them to `docker run`. Its inputs reach the container as `INPUT_<NAME>`
+    variables, which is the safe way."""
+    runs = _child(node, "runs")
+    using = _child(runs, "using")
+    if not (isinstance(using, yaml.ScalarNode) and str(using.value).lower() == "docker"):
+        return []
+    findings = []
+    for key in ("args", "entrypoint", "pre-entrypoint", "post-entrypoint"):
+        value = _child(runs, key)
+        if value is not None:
+            text = yaml.safe_load(yaml.serialize(value))
+            what = f"Container `runs.{key}:`"
+            findings += _interpolation(what, text, path, value.start_mark.line + 1, config)
+    return findings
 
 
 def scan_file(root: Path, path: Path, config: ScanConfig, composite: bool) -> list[Finding]:
     """Findings for a workflow or a composite action; a `# checkov:skip=ID:reason` on a step's
     first lines is honoured as in workflows (the caller records it)."""
     findings = []
+    steps: list[Step]
     if composite:
         node = yaml.compose((root / path).read_text(encoding="utf-8"))
         # A composite step has no defaults to inherit: each `run:` names its shell.
-        steps = [(line, step, None) for line, step in _steps(_child(_child(node, "runs"), "steps"))]
+        steps = [
+            (line, step, None, {}) for line, step in _steps(_child(_child(node, "runs"), "steps"))
+        ]
+        findings += _container_action(node, path, config)
     else:
         steps = scan_workflow(root, path)
-    for line, step, shell in steps:
+    for line, step, shell, env in steps:
         uses = step.get("uses")
         if composite and isinstance(uses, str) and not is_pinned(uses):
             findings.append(
@@ -128,8 +223,21 @@ def scan_file(root: Path, path: Path, config: ScanConfig, composite: bool) -> li
                     "CNV_GHA_1", "Remote action is not pinned to a commit SHA", path, line, config
                 )
             )
-        findings += _step_findings(step, shell, path, line, config)
-    return findings
+        findings += _step_findings(step, shell, path, line, config, env)
+    return _unique(findings)
+
+
+def _unique(findings: list[Finding]) -> list[Finding]:
+    """One finding per file, line and rule: steps shared through a YAML anchor and alias are one
+    node, seen once per place that reaches it."""
+    seen: set[tuple[str, str, int]] = set()
+    out = []
+    for finding in findings:
+        key = (finding.policy_id, finding.file, finding.line)
+        if key not in seen:
+            seen.add(key)
+            out.append(finding)
+    return out
 
 
 def scan_action(root: Path, path: Path, config: ScanConfig) -> list[Finding]:

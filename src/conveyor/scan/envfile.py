@@ -1,0 +1,157 @@
+"""CNV_GHA_6: an untrusted value written into `$GITHUB_ENV` or `$GITHUB_PATH` by a `run:` script.
+
+Passing a value through `env:` keeps it out of the script's code (CNV_GHA_4's remedy), but a
+script that then writes it into the env file hands it to every later step: a title holding
+`x\\nLD_PRELOAD=/tmp/evil.so` (or `BASH_ENV`, `NODE_OPTIONS`) sets a variable of the attacker's
+choosing (GitHub Security Lab, "environment variable injection"); a line in `$GITHUB_PATH` puts
+a directory first on every later step's PATH.
+
+The rule, precisely. A variable is *tainted* when it is bound by `env:` (of the step, the job or
+the workflow) to an expression that carries an untrusted context path (expressions.UNTRUSTED), when
+it is `GITHUB_HEAD_REF` (the pull request's branch name), or when the script assigns it a value
+that expands a tainted variable or reads `$GITHUB_EVENT_PATH` (the event payload). A *write* is a
+command whose output is redirected (`>`, `>>`, `tee`) into `$GITHUB_ENV` or `$GITHUB_PATH`, taken
+with the group it closes (`{ ...; } >> "$GITHUB_ENV"`, a loop, an `if`) and the heredoc bodies it
+reads. A write that expands a tainted variable is a finding, except into `$GITHUB_ENV` in the
+multi-line form `NAME<<$DELIM` whose delimiter variable is assigned a random value in the script
+(`$(openssl rand -hex 16)`, `$RANDOM`, `uuidgen`): a literal delimiter (`<<EOF`) can be closed by
+the value itself. Out of scope (docs/security.md): `$GITHUB_OUTPUT` (outputs are untrusted
+wherever they reach a script, CNV_GHA_4), values that travel through files first."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from conveyor.scan.expressions import untrusted_paths
+
+ENV_FILES = ("GITHUB_ENV", "GITHUB_PATH")
+# `>> "$GITHUB_ENV"`, `>${GITHUB_PATH}`, `| tee -a "$GITHUB_ENV"`, in any quoting.
+WRITE = re.compile(
+    r"""(?:>>?|>\||\btee\b(?:\s+-{1,2}[A-Za-z-]+)*)\s*["']?\$(?:\{(GITHUB_ENV|GITHUB_PATH)\}"""
+    r"""|(GITHUB_ENV|GITHUB_PATH)\b)"""
+)
+NAME = r"[A-Za-z_][A-Za-z0-9_]*"
+ASSIGN_START = re.compile(rf"(?:^|(?<=[\s;&|(]))({NAME})(?:\[[^\]]*\])?\+?=")
+HEREDOC = re.compile(r"<<-?\s*(['\"]?)([A-Za-z_][A-Za-z0-9_]*)\1")
+DELIMITED = re.compile(rf"{NAME}<<\s*[\"']?\$\{{?({NAME})\}}?")
+RANDOM = re.compile(r"\$\(|`|\$\{?S?RANDOM\b")
+ALWAYS_TAINTED = ("GITHUB_HEAD_REF",)
+EVENT_FILE = re.compile(r"\$\{?GITHUB_EVENT_PATH\b")
+# Words that open and close a compound command, to find the start of the group a write closes.
+OPENERS = re.compile(r"(?:^|(?<=[\s;&|(]))(?:\{|if|case|do)(?=[\s;]|$)|\(")
+CLOSERS = re.compile(r"(?:^|(?<=[\s;&|)]))(?:\}|fi|esac|done)(?=[\s;|&>)]|$)|\)")
+
+
+def _expands(text: str, names: set[str]) -> bool:
+    """Whether ``text`` expands one of the variables ``names`` (`$X`, `${X}`, `${X:-..}`...)."""
+    return any(re.search(rf"\$(?:{re.escape(n)}\b|\{{[#!]?{re.escape(n)}\b)", text) for n in names)
+
+
+def _value_end(text: str, i: int) -> int:
+    """The end of a shell word starting at ``i``: unquoted whitespace or `;&|` outside `$( )`."""
+    quote, depth = "", 0
+    while i < len(text):
+        c = text[i]
+        if quote == "'":
+            quote = "" if c == "'" else quote
+        elif c == "\\":
+            i += 1
+        elif quote == '"' and c == '"':
+            quote = ""
+        elif text.startswith("$(", i):
+            depth += 1
+            i += 1
+        elif c == ")" and depth:
+            depth -= 1
+        elif not quote and c in "'\"":
+            quote = c
+        elif not quote and not depth and (c.isspace() or c in ";&|"):
+            break
+        i += 1
+    return i
+
+
+def _assignments(script: str) -> list[tuple[str, str]]:
+    """Each `NAME=value` of the script (also after export/local/declare), with its value text."""
+    return [
+        (m.group(1), script[m.end() : _value_end(script, m.end())])
+        for m in ASSIGN_START.finditer(script)
+    ]
+
+
+def tainted_variables(script: str, env: Mapping[str, object]) -> set[str]:
+    """The variables whose value may hold untrusted text when the script writes them out."""
+    tainted = {
+        name for name, value in env.items() if isinstance(value, str) and untrusted_paths(value)
+    } | set(ALWAYS_TAINTED)
+    assignments = _assignments(script)
+    changed = True
+    while changed:  # a = $TITLE; b = "x$a" ...: follow the chain to its end
+        changed = False
+        for name, value in assignments:
+            if name not in tainted and (_expands(value, tainted) or EVENT_FILE.search(value)):
+                tainted.add(name)
+                changed = True
+    return tainted
+
+
+def _strip(text: str) -> str:
+    """The text without quoted strings and `${...}` (their braces and words are not syntax)."""
+    text = re.sub(r"\$\{[^}]*\}", "", text)
+    return re.sub(r"'[^']*'|\"(?:[^\"\\]|\\.)*\"", "", text)
+
+
+def _balance(text: str) -> int:
+    """Groups opened minus groups closed in ``text``."""
+    bare = _strip(text)
+    return len(OPENERS.findall(bare)) - len(CLOSERS.findall(bare))
+
+
+def _write_text(lines: list[str], index: int, upto: int) -> str:
+    """The command that writes at ``lines[index][:upto]``: back to the start of the group it
+    closes, plus the heredoc bodies the line reads (unquoted delimiters expand variables)."""
+    start, depth = index, _balance(lines[index][:upto])
+    while depth < 0 and start > 0:
+        start -= 1
+        depth += _balance(lines[start])
+    text = "\n".join([*lines[start:index], lines[index][:upto]])
+    for quote, delimiter in HEREDOC.findall(lines[index]):
+        if quote:
+            continue  # <<'EOF': the body is literal
+        for body in lines[index + 1 :]:
+            if body.strip() == delimiter:
+                break
+            text += "\n" + body
+    return text
+
+
+def _logical_lines(script: str) -> list[str]:
+    """The script's lines with backslash continuations joined."""
+    return script.replace("\\\n", " ").splitlines()
+
+
+def untrusted_writes(script: str, env: Mapping[str, object]) -> list[str]:
+    """For each write of a tainted value into an env file: `FILE <- $VAR` (empty when none)."""
+    tainted = tainted_variables(script, env)
+    randoms = {name for name, value in _assignments(script) if RANDOM.search(value)}
+    lines = _logical_lines(script)
+    found: list[str] = []
+    for index, line in enumerate(lines):
+        for match in WRITE.finditer(line):
+            target = match.group(1) or match.group(2)
+            text = _write_text(lines, index, match.start())
+            # tee's own file argument is not a value: only what is piped into it.
+            names = sorted(n for n in tainted if _expands(text, {n}))
+            if EVENT_FILE.search(text):
+                names.append("GITHUB_EVENT_PATH")
+            if not names:
+                continue
+            delimiters = DELIMITED.findall(text)
+            if target == "GITHUB_ENV" and delimiters and all(d in randoms for d in delimiters):
+                continue
+            for name in names:
+                entry = f"{target} <- ${name}"
+                if entry not in found:
+                    found.append(entry)
+    return found
