@@ -37,6 +37,7 @@ HEREDOC = re.compile(r"<<-?\s*(['\"]?)([A-Za-z_][A-Za-z0-9_]*)\1")
 DELIMITED = re.compile(rf"{NAME}<<\s*[\"']?\$\{{?({NAME})\}}?")
 RANDOM = re.compile(r"\$\(|`|\$\{?S?RANDOM\b")
 ALWAYS_TAINTED = ("GITHUB_HEAD_REF",)
+SEPARATOR = re.compile(r";;?|&&|\|\||(?<![>|&])&(?![>&])")
 EVENT_FILE = re.compile(r"\$\{?GITHUB_EVENT_PATH\b")
 # Words that open and close a compound command, to find the start of the group a write closes.
 OPENERS = re.compile(r"(?:^|(?<=[\s;&|(]))(?:\{|if|case|do)(?=[\s;]|$)|\(")
@@ -96,26 +97,41 @@ def tainted_variables(script: str, env: Mapping[str, object]) -> set[str]:
     return tainted
 
 
-def _strip(text: str) -> str:
-    """The text without quoted strings and `${...}` (their braces and words are not syntax)."""
-    text = re.sub(r"\$\{[^}]*\}", "", text)
-    return re.sub(r"'[^']*'|\"(?:[^\"\\]|\\.)*\"", "", text)
+def _mask(text: str) -> str:
+    """The text with quoted strings and `${...}` blanked out, same length (their braces,
+    separators and words are not syntax)."""
+
+    def blank(match: re.Match[str]) -> str:
+        return "_" * len(match.group(0))
+
+    text = re.sub(r"\$\{[^}]*\}", blank, text)
+    return re.sub(r"'[^']*'|\"(?:[^\"\\]|\\.)*\"", blank, text)
 
 
 def _balance(text: str) -> int:
     """Groups opened minus groups closed in ``text``."""
-    bare = _strip(text)
+    bare = _mask(text)
     return len(OPENERS.findall(bare)) - len(CLOSERS.findall(bare))
 
 
 def _write_text(lines: list[str], index: int, upto: int) -> str:
     """The command that writes at ``lines[index][:upto]``: back to the start of the group it
     closes, plus the heredoc bodies the line reads (unquoted delimiters expand variables)."""
-    start, depth = index, _balance(lines[index][:upto])
+    prefix = lines[index][:upto]
+    # The commands before it on its line (`a; b >> f`) are not part of it unless it closes
+    # their group (`{ a; b; } >> f`).
+    cuts = [m.end() for m in SEPARATOR.finditer(_mask(prefix))]
+    segments = [prefix[i:j] for i, j in zip([0, *cuts], [*cuts, len(prefix)], strict=True)]
+    command = segments.pop()
+    depth = _balance(command)
+    while depth < 0 and segments:
+        command = segments.pop() + command
+        depth = _balance(command)
+    start = index
     while depth < 0 and start > 0:
         start -= 1
         depth += _balance(lines[start])
-    text = "\n".join([*lines[start:index], lines[index][:upto]])
+    text = "\n".join([*lines[start:index], command])
     for quote, delimiter in HEREDOC.findall(lines[index]):
         if quote:
             continue  # <<'EOF': the body is literal
