@@ -328,9 +328,16 @@ def test_conveyor_scan_reports_each_new_spelling_once(
     (workflows / "alias.yml").write_text(
         "on: issues\npermissions: {contents: read}\njobs:\n"
         "  a:\n    runs-on: ubuntu-latest\n    steps: &steps\n"
-        "      - uses: docker://alpine:3.20\n"
+        f"      - uses: docker://alpine@sha256:{'b' * 64}\n"
         "        with: {args: 'echo ${{ github.event.issue.body }}'}\n"
         "  b:\n    runs-on: ubuntu-latest\n    steps: *steps\n"
+    )
+    (workflows / "prt.yml").write_text(
+        _workflow(
+            f"- uses: Actions/Checkout@{SHA}\n"
+            "  with: {ref: '${{ github.event.pull_request.head.sha }}'}",
+            on="pull_request_target",
+        )
     )
     out = tmp_path / "out"
     assert main(["scan", "--root", str(root), "--out", str(out)]) == 1
@@ -342,6 +349,7 @@ def test_conveyor_scan_reports_each_new_spelling_once(
         if f["policy_id"].startswith("CNV_GHA")
     )
     assert ours == [
+        ("CNV_GHA_3", "prt.yml", 7),  # checkov runs CNV_GHA_3: checkout in another letter case
         ("CNV_GHA_4", "alias.yml", 7),
         ("CNV_GHA_4", "script.yml", 7),
         ("CNV_GHA_6", "envfile.yml", 7),

@@ -36,7 +36,8 @@ def checks_out_head(step: dict[str, Any]) -> bool:
     """A step that may fetch the PR's code: a checkout of a computed ref or repository, `gh pr
     checkout`, or a git fetch/checkout of the head or of anything computed at run time."""
     uses = str(step.get("uses", ""))
-    if uses.startswith("actions/checkout@"):
+    # GitHub resolves owner and repository names without case: Actions/Checkout is checkout.
+    if uses.strip().lower().startswith("actions/checkout@"):
         inputs = step.get("with") or {}
         return any(
             PR_HEAD.search(str(inputs.get(key, ""))) or DYNAMIC.search(str(inputs.get(key, "")))
