@@ -168,6 +168,16 @@ TITLE = "  env:\n    TITLE: ${{ github.event.issue.title }}\n"
         '{\n  echo "X<<EOF"\n  echo "$TITLE"\n  echo "EOF"\n} >> "$GITHUB_ENV"',
         # Or a delimiter variable that is not random.
         'd=EOF\n{ echo "X<<$d"; echo "$TITLE"; echo "$d"; } >> "$GITHUB_ENV"',
+        # The same block spread over three writes, with a fixed delimiter.
+        'echo "X<<EOF" >> "$GITHUB_ENV"\necho "$TITLE" >> "$GITHUB_ENV"\necho EOF >> "$GITHUB_ENV"',
+        # Other ways to name the file.
+        'echo "X=$TITLE" >> "${GITHUB_ENV:?}"',
+        'echo "X=$TITLE" | tee -a /dev/stderr "$GITHUB_ENV"',
+        'f="$GITHUB_ENV"\necho "X=$TITLE" >> "$f"',
+        'exec >> "$GITHUB_ENV"\necho "A=1"\necho "X=$TITLE"',
+        # PowerShell.
+        'Add-Content -Path $env:GITHUB_ENV -Value "X=$env:TITLE"',
+        '"X=${env:title}" | Out-File -FilePath ${env:GITHUB_ENV} -Append',
     ],
 )
 def test_untrusted_values_written_to_env_files_are_found(tmp_path: Path, script: str) -> None:
@@ -209,6 +219,10 @@ def test_taint_comes_from_every_level_and_from_the_runner(
         '{\n  echo "X<<$d"\n  echo "$TITLE"\n  echo "$d"\n} >> "$GITHUB_ENV"',
         'delim="ghadelim_${RANDOM}${RANDOM}"\n'
         '{ echo "X<<${delim}"; echo "$TITLE"; echo "${delim}"; } >> "$GITHUB_ENV"',
+        # GitHub's documented form, over three writes, with a random delimiter.
+        "EOF=$(dd if=/dev/urandom bs=15 count=1 status=none | base64)\n"
+        'echo "X<<$EOF" >> "$GITHUB_ENV"\necho "$TITLE" >> "$GITHUB_ENV"\n'
+        'echo "$EOF" >> "$GITHUB_ENV"',
         # The untrusted value goes elsewhere; the env file gets a constant.
         'echo "title: $TITLE"; echo "FOO=bar" >> "$GITHUB_ENV"',
         'echo "$TITLE" > title.txt && echo "FILE=title.txt" >> "$GITHUB_ENV"',
@@ -224,6 +238,14 @@ def test_safe_env_file_writes_pass(tmp_path: Path, script: str) -> None:
     run = "\n".join("    " + line for line in script.splitlines())
     steps = f"- name: w\n{TITLE}    SHA: ${{{{ github.sha }}}}\n  run: |\n{run}"
     assert _findings(tmp_path, _workflow(steps)) == set()
+
+
+def test_a_random_delimiter_does_not_make_a_path_safe(tmp_path: Path) -> None:
+    script = (
+        'd=$(openssl rand -hex 8)\n{ echo "X<<$d"; echo "$TITLE"; echo "$d"; } >> "$GITHUB_PATH"'
+    )
+    run = "\n".join("    " + line for line in script.splitlines())
+    assert _findings(tmp_path, _workflow(f"- name: w\n{TITLE}  run: |\n{run}")) == {"CNV_GHA_6:7"}
 
 
 def test_env_file_writes_in_composite_actions_are_found(tmp_path: Path) -> None:

@@ -26,11 +26,8 @@ from collections.abc import Mapping
 from conveyor.scan.expressions import untrusted_paths
 
 ENV_FILES = ("GITHUB_ENV", "GITHUB_PATH")
-# `>> "$GITHUB_ENV"`, `>${GITHUB_PATH}`, `| tee -a "$GITHUB_ENV"`, in any quoting.
-WRITE = re.compile(
-    r"""(?:>>?|>\||\btee\b(?:\s+-{1,2}[A-Za-z-]+)*)\s*["']?\$(?:\{(GITHUB_ENV|GITHUB_PATH)\}"""
-    r"""|(GITHUB_ENV|GITHUB_PATH)\b)"""
-)
+# PowerShell: `Add-Content $env:GITHUB_ENV "X=$env:TITLE"`, `... | Out-File ${env:GITHUB_PATH}`.
+PWSH_FILE = re.compile(r"\$\{?env:(GITHUB_ENV|GITHUB_PATH)\b", re.IGNORECASE)
 NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 ASSIGN_START = re.compile(rf"(?:^|(?<=[\s;&|(]))({NAME})(?:\[[^\]]*\])?\+?=")
 HEREDOC = re.compile(r"<<-?\s*(['\"]?)([A-Za-z_][A-Za-z0-9_]*)\1")
@@ -147,27 +144,86 @@ def _logical_lines(script: str) -> list[str]:
     return script.replace("\\\n", " ").splitlines()
 
 
+def _write_pattern(script: str) -> re.Pattern[str]:
+    """Redirections into an env file, named directly or through a variable that holds its path
+    (`f=$GITHUB_ENV; ... >> "$f"`): `>> "$GITHUB_ENV"`, `>${GITHUB_PATH:?}`, `| tee -a x
+    "$GITHUB_ENV"`, in any quoting. Group 1 or 2 is the variable."""
+    names = set(ENV_FILES)
+    holds = re.compile(r"""^["']?\$\{?(GITHUB_ENV|GITHUB_PATH)\}?["']?$""")
+    names |= {name for name, value in _assignments(script) if holds.match(value)}
+    alternatives = "|".join(sorted(map(re.escape, names)))
+    return re.compile(
+        rf"""(?:>>?|>\||\btee\b[^|;&\n]*?)\s*["']?\$(?:\{{({alternatives})(?:[^}}]*)\}}"""
+        rf"""|({alternatives})\b)"""
+    )
+
+
+def _target(script: str, name: str) -> str:
+    """The env file a redirect target variable stands for."""
+    if name in ENV_FILES:
+        return name
+    value = dict(_assignments(script)).get(name, "")
+    return "GITHUB_PATH" if "GITHUB_PATH" in value else "GITHUB_ENV"
+
+
+def _writes(script: str) -> list[tuple[str, str]]:
+    """(env file, the text of the command that writes it) for each write, in script order."""
+    lines = _logical_lines(script)
+    pattern = _write_pattern(script)
+    writes = []
+    for index, line in enumerate(lines):
+        for match in pattern.finditer(line):
+            text = _write_text(lines, index, match.start())
+            if text.strip() == "exec":
+                # `exec >> "$GITHUB_ENV"`: everything the script prints from here on goes there.
+                text = "\n".join(lines[index + 1 :])
+            writes.append((_target(script, match.group(1) or match.group(2)), text))
+        for match in PWSH_FILE.finditer(line):
+            writes.append((match.group(1).upper(), line))
+    return writes
+
+
+def _inside_blocks(writes: list[tuple[str, str]], randoms: set[str]) -> set[int]:
+    """The writes that open, fill or close a `NAME<<$d` block with a random delimiter, also when
+    spread over several writes (GitHub's own example: `echo "X<<$EOF" >> "$GITHUB_ENV"`, the
+    value, `echo "$EOF" >> "$GITHUB_ENV"`)."""
+    safe: set[int] = set()
+    for start, (target, text) in enumerate(writes):
+        opening = [m for m in DELIMITED.finditer(text) if m.group(1) in randoms]
+        if target != "GITHUB_ENV" or not opening:
+            continue
+        delimiter = opening[0].group(1)
+        if _expands(text[opening[0].end() :], {delimiter}):
+            safe.add(start)  # the block opens and closes in one command
+            continue
+        for end in range(start + 1, len(writes)):
+            if writes[end][0] == "GITHUB_ENV" and _expands(writes[end][1], {delimiter}):
+                safe.update(range(start, end + 1))
+                break
+    return safe
+
+
 def untrusted_writes(script: str, env: Mapping[str, object]) -> list[str]:
     """For each write of a tainted value into an env file: `FILE <- $VAR` (empty when none)."""
     tainted = tainted_variables(script, env)
     randoms = {name for name, value in _assignments(script) if RANDOM.search(value)}
-    lines = _logical_lines(script)
+    writes = _writes(script)
+    safe = _inside_blocks(writes, randoms)
     found: list[str] = []
-    for index, line in enumerate(lines):
-        for match in WRITE.finditer(line):
-            target = match.group(1) or match.group(2)
-            text = _write_text(lines, index, match.start())
-            # tee's own file argument is not a value: only what is piped into it.
-            names = sorted(n for n in tainted if _expands(text, {n}))
-            if EVENT_FILE.search(text):
-                names.append("GITHUB_EVENT_PATH")
-            if not names:
-                continue
-            delimiters = DELIMITED.findall(text)
-            if target == "GITHUB_ENV" and delimiters and all(d in randoms for d in delimiters):
-                continue
-            for name in names:
-                entry = f"{target} <- ${name}"
-                if entry not in found:
-                    found.append(entry)
+    for index, (target, text) in enumerate(writes):
+        names = sorted(n for n in tainted if _expands(text, {n}) or _pwsh_expands(text, n))
+        if EVENT_FILE.search(text):
+            names.append("GITHUB_EVENT_PATH")
+        # Nothing untrusted may go into PATH, block or not: one line is one directory.
+        if not names or (target == "GITHUB_ENV" and index in safe):
+            continue
+        for name in names:
+            entry = f"{target} <- ${name}"
+            if entry not in found:
+                found.append(entry)
     return found
+
+
+def _pwsh_expands(text: str, name: str) -> bool:
+    """Whether PowerShell text reads the environment variable ``name`` (`$env:X`, `${env:X}`)."""
+    return bool(re.search(rf"\$\{{?env:{re.escape(name)}\b", text, re.IGNORECASE))
