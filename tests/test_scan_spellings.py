@@ -96,6 +96,38 @@ def test_a_docker_step_with_trusted_args_and_env_passes(tmp_path: Path) -> None:
     assert _findings(tmp_path, _workflow(step)) == set()
 
 
+@pytest.mark.parametrize(
+    ("job", "line"),
+    [
+        ("    container: ${{ github.event.pull_request.head.repo.full_name }}:latest\n", 6),
+        ("    container:\n      image: ${{ inputs.image }}\n", 7),
+        (
+            "    container:\n      image: alpine\n      options: ${{ github.event.issue.title }}\n",
+            8,
+        ),
+        (
+            "    services:\n      db:\n        image: postgres\n"
+            "        volumes: ['${{ github.head_ref }}:/data']\n",
+            9,
+        ),
+    ],
+)
+def test_untrusted_values_in_a_job_container_are_found(tmp_path: Path, job: str, line: int) -> None:
+    text = _workflow("- run: 'true'").replace(
+        "    runs-on: ubuntu-latest\n", "    runs-on: ubuntu-latest\n" + job
+    )
+    assert _findings(tmp_path, text) == {f"CNV_GHA_4:{line}"}
+
+
+def test_a_job_container_from_trusted_values_passes(tmp_path: Path) -> None:
+    job = "    container:\n      image: ghcr.io/${{ github.repository }}:${{ github.sha }}\n"
+    job += "      env: {TITLE: '${{ github.event.issue.title }}'}\n"
+    text = _workflow("- run: 'true'").replace(
+        "    runs-on: ubuntu-latest\n", "    runs-on: ubuntu-latest\n" + job
+    )
+    assert _findings(tmp_path, text) == set()
+
+
 DOCKER_ACTION = """name: greet
 inputs:
   who: {description: who}

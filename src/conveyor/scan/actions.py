@@ -5,8 +5,9 @@ the parsed `${{ }}` expressions and the shell each step runs in.
 - CNV_GHA_1 (composite actions; checkov runs it on workflows): remote `uses:` pinned to a SHA.
 - CNV_GHA_4: no untrusted context value (expressions.UNTRUSTED, any spelling) pasted into a
   `run:` script or an actions/github-script `script:`.
-  Also the command line of a container: `with: args`/`entrypoint` of a `docker://` step and
-  `runs.args`/`runs.entrypoint` (and pre-/post-) of a Docker action's action.yml.
+  Also the command line of a container: `with: args`/`entrypoint` of a `docker://` step,
+  `runs.args`/`runs.entrypoint` (and pre-/post-) of a Docker action's action.yml, and the
+  `image`/`options`/`volumes` of a job's `container:` or `services:`.
 - CNV_GHA_5: a `run:` that pipes runs with pipefail (`shell: bash`, at the step or as
   `defaults.run.shell` of the job or workflow, or `set -o pipefail` in the script).
 - CNV_GHA_6: a `run:` that writes an untrusted value (bound by `env:`) into `$GITHUB_ENV` or
@@ -31,6 +32,8 @@ from conveyor.scan.shell import fails_on_pipes, has_pipe, sets_pipefail
 
 PINNED = re.compile(r"^[^@\s]+@[0-9a-f]{40}$")
 DIGEST = re.compile(r"^docker://[^@\s]+@sha256:[0-9a-f]{64}$")
+# What a job's `container:` or a service hands to `docker create`.
+CONTAINER_KEYS = ("image", "options", "volumes")
 SKIP = re.compile(r"checkov:skip=([A-Z0-9_]+)(?::(.*))?")
 
 
@@ -183,6 +186,33 @@ def scan_workflow(root: Path, path: Path) -> list[Step]:
     return out
 
 
+def _job_containers(node: yaml.Node | None, path: Path, config: ScanConfig) -> list[Finding]:
+    """CNV_GHA_4 on the containers a workflow's jobs run in (`container:` and `services:`): an
+    untrusted `image` runs the attacker's image, `options`/`volumes` go to `docker create`
+    (`--privileged`, `-v /:/host`)."""
+    jobs = _child(node, "jobs")
+    findings: list[Finding] = []
+    if not isinstance(jobs, yaml.MappingNode):
+        return findings
+    for _, job in jobs.value:
+        containers = [_child(job, "container")]
+        services = _child(job, "services")
+        if isinstance(services, yaml.MappingNode):
+            containers += [service for _, service in services.value]
+        for container in containers:
+            if isinstance(container, yaml.ScalarNode):  # `container: image:tag`
+                parts = [("image", container)]
+            elif isinstance(container, yaml.MappingNode):
+                parts = [(str(k.value), v) for k, v in container.value if k.value in CONTAINER_KEYS]
+            else:
+                continue
+            for key, value in parts:
+                text = yaml.safe_load(yaml.serialize(value))
+                what = f"Job container `{key}:`"
+                findings += _interpolation(what, text, path, value.start_mark.line + 1, config)
+    return findings
+
+
 def _container_action(node: yaml.Node | None, path: Path, config: ScanConfig) -> list[Finding]:
     """CNV_GHA_4 on a Docker action's `runs:` command line (action.yml `runs.args`, entrypoints):
     the runner passes them to `docker run`. Its inputs reach the container as `INPUT_<NAME>`
@@ -215,6 +245,9 @@ def scan_file(root: Path, path: Path, config: ScanConfig, composite: bool) -> li
         findings += _container_action(node, path, config)
     else:
         steps = scan_workflow(root, path)
+        findings += _job_containers(
+            yaml.compose((root / path).read_text(encoding="utf-8")), path, config
+        )
     for line, step, shell, env in steps:
         uses = step.get("uses")
         if composite and isinstance(uses, str) and not is_pinned(uses):
