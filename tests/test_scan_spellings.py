@@ -88,6 +88,25 @@ def test_untrusted_values_in_a_docker_step_command_line_are_found(
     assert _findings(tmp_path, _workflow(step, on="issue_comment")) == {"CNV_GHA_4:7"}
 
 
+def test_a_docker_step_is_one_finding_naming_each_sink(tmp_path: Path) -> None:
+    (tmp_path / "w.yml").write_text(
+        _workflow(
+            "- uses: docker://alpine:3.20\n  with:\n"
+            "    entrypoint: ${{ github.head_ref }}\n    args: ${{ github.event.issue.body }}"
+        )
+    )
+    found = scan_file(tmp_path, Path("w.yml"), ScanConfig(), False)
+    assert [(f.policy_id, f.line) for f in found] == [("CNV_GHA_4", 7)]
+    assert "`args:`" in found[0].title and "github.event.issue.body" in found[0].title
+    assert "`entrypoint:`" in found[0].title and "github.head_ref" in found[0].title
+
+
+def test_yaml_escapes_do_not_hide_an_expression(tmp_path: Path) -> None:
+    # YAML decodes "\x24{{" to "${{" before GitHub evaluates it.
+    step = '- run: "echo \\x24{{ github.event.issue.title }} \\u0024{{ github.head_ref }}"'
+    assert _findings(tmp_path, _workflow(step)) == {"CNV_GHA_4:7"}
+
+
 def test_a_docker_step_with_trusted_args_and_env_passes(tmp_path: Path) -> None:
     step = (
         "- uses: docker://alpine:3.20\n  env:\n    BODY: ${{ github.event.comment.body }}\n"

@@ -128,8 +128,13 @@ def _step_findings(
     give it."""
     findings = []
     run = step.get("run")
-    for what, text in _sinks(step):
-        findings += _interpolation(what, text, path, line, config)
+    # One finding per step, naming every sink (a docker step's args and entrypoint both).
+    sinks = [
+        f for what, text in _sinks(step) for f in _interpolation(what, text, path, line, config)
+    ]
+    if sinks:
+        title = "; ".join(f.title for f in sinks)
+        findings.append(_finding("CNV_GHA_4", title, path, line, config))
     if isinstance(run, str):
         step_env = step.get("env")
         bound = {**(env or {}), **(step_env if isinstance(step_env, dict) else {})}
