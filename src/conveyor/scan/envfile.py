@@ -10,12 +10,14 @@ The rule, precisely. A variable is *tainted* when it is bound by `env:` (of the 
 the workflow) to an expression that carries an untrusted context path (expressions.UNTRUSTED), when
 it is `GITHUB_HEAD_REF` (the pull request's branch name), or when the script assigns it a value
 that expands a tainted variable or reads `$GITHUB_EVENT_PATH` (the event payload). A *write* is a
-command whose output is redirected (`>`, `>>`, `tee`) into `$GITHUB_ENV` or `$GITHUB_PATH`, taken
-with the group it closes (`{ ...; } >> "$GITHUB_ENV"`, a loop, an `if`) and the heredoc bodies it
-reads. A write that expands a tainted variable is a finding, except into `$GITHUB_ENV` in the
-multi-line form `NAME<<$DELIM` whose delimiter variable is assigned a random value in the script
-(`$(openssl rand -hex 16)`, `$RANDOM`, `uuidgen`): a literal delimiter (`<<EOF`) can be closed by
-the value itself. Out of scope (docs/security.md): `$GITHUB_OUTPUT` (outputs are untrusted
+command whose output is redirected (`>`, `>>`, `tee`, `exec >>`) into `$GITHUB_ENV` or
+`$GITHUB_PATH` (or `${GITHUB_ENV:?}`, or a variable holding its path), taken with the group it
+closes (`{ ...; } >> "$GITHUB_ENV"`, a loop, an `if`) and the heredoc bodies it reads; in
+PowerShell, a line naming `$env:GITHUB_ENV`. A write that expands a tainted variable is a finding,
+except into `$GITHUB_ENV` inside a multi-line block `NAME<<$DELIM` (in one command or over
+several writes) whose delimiter variable is assigned a random value in the script
+(`$(openssl rand -hex 16)`, `$RANDOM`): a literal delimiter (`<<EOF`) can be closed by the value
+itself. Out of scope (docs/security.md): `$GITHUB_OUTPUT` (outputs are untrusted
 wherever they reach a script, CNV_GHA_4), values that travel through files first."""
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ ENV_FILES = ("GITHUB_ENV", "GITHUB_PATH")
 PWSH_FILE = re.compile(r"\$\{?env:(GITHUB_ENV|GITHUB_PATH)\b", re.IGNORECASE)
 NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 ASSIGN_START = re.compile(rf"(?:^|(?<=[\s;&|(]))({NAME})(?:\[[^\]]*\])?\+?=")
-HEREDOC = re.compile(r"<<-?\s*(['\"]?)([A-Za-z_][A-Za-z0-9_]*)\1")
+# `<<EOF`, `<<-'EOF'`; not the here-string `<<<`.
+HEREDOC = re.compile(r"(?<!<)<<-?(?!<)\s*(['\"]?)([A-Za-z_][A-Za-z0-9_]*)\1")
 DELIMITED = re.compile(rf"{NAME}<<\s*[\"']?\$\{{?({NAME})\}}?")
 RANDOM = re.compile(r"\$\(|`|\$\{?S?RANDOM\b")
 ALWAYS_TAINTED = ("GITHUB_HEAD_REF",)
