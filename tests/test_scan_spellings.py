@@ -278,7 +278,7 @@ def test_taint_comes_from_every_level_and_from_the_runner(
         'echo "title: $TITLE"; echo "FOO=bar" >> "$GITHUB_ENV"',
         'echo "$TITLE" > title.txt && echo "FILE=title.txt" >> "$GITHUB_ENV"',
         # A here-string is not a heredoc: the lines after it are not written.
-        'tr -d x <<< "$SHA" >> "$GITHUB_ENV"\necho "$TITLE"\nSHA',
+        'cat <<<NOTE >> "$GITHUB_ENV"\necho "$TITLE"\nNOTE',
         # A quoted heredoc delimiter: the body is literal text, `$TITLE` is not expanded.
         "cat >> \"$GITHUB_ENV\" <<'EOF'\nB=$TITLE\nEOF",
         # $GITHUB_OUTPUT is out of this rule's scope (outputs are untrusted wherever they land).
