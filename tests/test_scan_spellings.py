@@ -226,6 +226,9 @@ TITLE = "  env:\n    TITLE: ${{ github.event.issue.title }}\n"
         'echo "X=$TITLE" | tee -a /dev/stderr "$GITHUB_ENV"',
         'f="$GITHUB_ENV"\necho "X=$TITLE" >> "$f"',
         'exec >> "$GITHUB_ENV"\necho "A=1"\necho "X=$TITLE"',
+        # The value after the file name, or the redirection first.
+        'tee -a "$GITHUB_ENV" <<< "X=$TITLE"',
+        '>> "$GITHUB_ENV" echo "X=$TITLE"',
         # PowerShell.
         'Add-Content -Path $env:GITHUB_ENV -Value "X=$env:TITLE"',
         '"X=${env:title}" | Out-File -FilePath ${env:GITHUB_ENV} -Append',
@@ -290,6 +293,31 @@ def test_taint_comes_from_every_level_and_from_the_runner(
 def test_safe_env_file_writes_pass(tmp_path: Path, script: str) -> None:
     run = "\n".join("    " + line for line in script.splitlines())
     steps = f"- name: w\n{TITLE}    SHA: ${{{{ github.sha }}}}\n  run: |\n{run}"
+    assert _findings(tmp_path, _workflow(steps)) == set()
+
+
+@pytest.mark.parametrize(
+    ("shell", "script"),
+    [
+        (
+            "python",
+            'import os\ntitle = os.environ["TITLE"]\n'
+            'with open(os.environ["GITHUB_ENV"], "a") as f:\n    f.write(f"X={title}\\n")',
+        ),
+        ("pwsh", '$t = $env:TITLE\n"X=$t" | Out-File -FilePath $env:GITHUB_ENV -Append'),
+        ("node {0}", 'require("fs").appendFileSync(process.env.GITHUB_PATH, process.env.TITLE)'),
+    ],
+)
+def test_writes_in_other_languages_are_found(tmp_path: Path, shell: str, script: str) -> None:
+    run = "\n".join("    " + line for line in script.splitlines())
+    steps = f"- name: w\n  shell: {shell}\n{TITLE}  run: |\n{run}"
+    assert _findings(tmp_path, _workflow(steps)) == {"CNV_GHA_6:7"}
+
+
+def test_a_program_that_writes_only_trusted_values_passes(tmp_path: Path) -> None:
+    script = 'import os\nwith open(os.environ["GITHUB_ENV"], "a") as f:\n    f.write("X=1\\n")'
+    run = "\n".join("    " + line for line in script.splitlines())
+    steps = f"- name: w\n  shell: python\n{TITLE}  run: |\n{run}"
     assert _findings(tmp_path, _workflow(steps)) == set()
 
 

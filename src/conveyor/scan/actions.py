@@ -138,7 +138,8 @@ def _step_findings(
     if isinstance(run, str):
         step_env = step.get("env")
         bound = {**(env or {}), **(step_env if isinstance(step_env, dict) else {})}
-        writes = untrusted_writes(run, bound)
+        effective = step.get("shell", shell)
+        writes = untrusted_writes(run, bound, str(effective) if effective is not None else None)
         if writes:
             findings.append(
                 _finding(

@@ -180,6 +180,11 @@ def _writes(script: str) -> list[tuple[str, str]]:
             if text.strip() == "exec":
                 # `exec >> "$GITHUB_ENV"`: everything the script prints from here on goes there.
                 text = "\n".join(lines[index + 1 :])
+            else:
+                # The rest of the command: `tee "$GITHUB_ENV" <<< "X=$T"`, `>> f echo "$T"`.
+                rest = line[match.end() :]
+                cut = SEPARATOR.search(_mask(rest))
+                text += " " + rest[: cut.start() if cut else len(rest)]
             writes.append((_target(script, match.group(1) or match.group(2)), text))
         for match in PWSH_FILE.finditer(line):
             writes.append((match.group(1).upper(), line))
@@ -206,8 +211,28 @@ def _inside_blocks(writes: list[tuple[str, str]], randoms: set[str]) -> set[int]
     return safe
 
 
-def untrusted_writes(script: str, env: Mapping[str, object]) -> list[str]:
-    """For each write of a tainted value into an env file: `FILE <- $VAR` (empty when none)."""
+def _is_shell(shell: str | None) -> bool:
+    """Whether GitHub runs the script with a POSIX shell (the default on Linux runners)."""
+    words = (shell or "bash").split()
+    return bool(words) and words[0].rsplit("/", 1)[-1] in ("bash", "sh", "dash", "ash", "zsh")
+
+
+def _program_writes(script: str, env: Mapping[str, object]) -> list[str]:
+    """A script in another language (`shell: python`, `pwsh`...): no parser here, so any mention
+    of an env file together with a tainted variable's name is a finding."""
+    files = [f for f in ENV_FILES if re.search(rf"\b{f}\b", script)]
+    tainted = {n for n, v in env.items() if isinstance(v, str) and untrusted_paths(v)}
+    names = sorted(n for n in tainted if re.search(rf"\b{re.escape(n)}\b", script, re.IGNORECASE))
+    if re.search(r"\bGITHUB_EVENT_PATH\b", script):
+        names.append("GITHUB_EVENT_PATH")
+    return [f"{f} <- ${n}" for f in files for n in names]
+
+
+def untrusted_writes(script: str, env: Mapping[str, object], shell: str | None = None) -> list[str]:
+    """For each write of a tainted value into an env file: `FILE <- $VAR` (empty when none).
+    ``shell`` is the step's effective shell (None: GitHub's default, bash)."""
+    if not _is_shell(shell):
+        return _program_writes(script, env)
     tainted = tainted_variables(script, env)
     randoms = {name for name, value in _assignments(script) if RANDOM.search(value)}
     writes = _writes(script)
