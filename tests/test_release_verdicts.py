@@ -394,7 +394,7 @@ def _bad_inputs(tmp_path: Path) -> dict[str, tuple[str, Path, str]]:
     cases["--tests-junit count"] = ("--tests-junit", junit_count, "tests='many' is not a count")
     cases["--tests-junit negative"] = ("--tests-junit", junit_negative, "failures='-1' is not")
     cases["--tests-junit html"] = ("--tests-junit", junit_html, "root element <html>")
-    cases["--tests-junit latin1"] = ("--tests-junit", junit_latin, "not JUnit XML")
+    cases["--tests-junit latin1"] = ("--tests-junit", junit_latin, "(JUnit report): not UTF-8")
     cases["--tests-junit folder"] = ("--tests-junit", folder, "(JUnit report): is a folder")
     cases["--scan-json findings"] = ("--scan-json", scan_findings, "findings: expected a list")
     cases["--params outside"] = ("--params", tmp_path / "params.yaml", "not inside the repository")
