@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from conveyor.cli import main
-from conveyor.promote import promote
+from conveyor.promote import Trust, promote
 from conveyor.release import load_record
 from tests.promotion_repos import (
     REPO,
@@ -44,9 +44,10 @@ def work(origin: Path, tmp_path: Path) -> Path:
 
 def _cli(capsys: pytest.CaptureFixture[str], repo: Path, *args: str) -> tuple[int, str, str]:
     repo_option = [] if args[0] == "release" else ["--repo", str(repo)]
-    if args[:2] == ("release", "verify"):
+    if args[:2] == ("release", "verify") or args[0] in ("promote", "rollback"):
         # These records name no real commit: tying verdicts to one is tests/test_release_verdicts
-        repo_option = ["--no-commit-check"]
+        # and tests/test_promote_trust
+        repo_option += ["--no-commit-check"]
     code = main([*args, *repo_option])
     out, err = capsys.readouterr()
     return code, out, err
@@ -159,7 +160,13 @@ def test_prod_waits_for_the_staging_soak_time(capsys, origin, work):
     assert "for 12.0 h of the 24 h soak prod requires" in err
     assert _remote_branch(origin, "promote/prod") is None
     later = datetime.now(UTC) + timedelta(hours=13)
-    outcome = promote(work, "prod", load_record(work.parent / "v1.0.0-prod.json"), now=later)
+    outcome = promote(
+        work,
+        "prod",
+        load_record(work.parent / "v1.0.0-prod.json"),
+        now=later,
+        trust=Trust(commit_check=False),
+    )
     assert outcome.changed
     assert _remote_branch(origin, "promote/prod") == outcome.commit
 
@@ -431,7 +438,8 @@ def snapshot(work: Path, origin: Path) -> tuple[str, ...]:
 def _live_in(work: Path, *pairs: tuple[str, str, float]) -> None:
     for version, env, days_ago in pairs:
         path = write_record(work.parent / f"{version}-{env}.json", record(version))
-        assert main(["promote", "--env", env, "--record", str(path), "--repo", str(work)]) == 0
+        args = ["promote", "--env", env, "--record", str(path), "--repo", str(work)]
+        assert main([*args, "--no-commit-check"]) == 0
         merge(work, env, days_ago=days_ago)
 
 

@@ -60,7 +60,8 @@ def _state(root: Path, work: Path, origin: Path) -> tuple[object, ...]:
 def _live_in_dev(work: Path, tmp_path: Path) -> Path:
     """v1.0.0 merged into dev: a rollback and a status have history to read."""
     path = write_record(tmp_path / "v1.json", record("v1.0.0"))
-    result = _conveyor(work, "promote", "--env", "dev", "--record", str(path))
+    # A made-up record (no real commit): tying verdicts to one is tests/test_promote_trust.
+    result = _conveyor(work, "promote", "--env", "dev", "--record", str(path), "--no-commit-check")
     assert result.returncode == 0, result.stderr
     git(work, "fetch", "--quiet", "origin")
     git(work, "merge", "--quiet", "--no-ff", "-m", "merge", "origin/promote/dev")
@@ -123,7 +124,16 @@ def test_a_remote_named_normally_still_promotes(tmp_path, origin, work):
     # The separator (--end-of-options) changes nothing for a real remote name or path.
     path = write_record(tmp_path / "v1.json", record("v1.0.0"))
     git(work, "remote", "add", "upstream", str(origin))
-    result = _conveyor(work, "promote", "--env", "dev", "--record", str(path), "--remote=upstream")
+    result = _conveyor(
+        work,
+        "promote",
+        "--env",
+        "dev",
+        "--record",
+        str(path),
+        "--remote=upstream",
+        "--no-commit-check",
+    )
     assert result.returncode == 0, result.stderr
     assert git(origin, "rev-parse", "--verify", "--quiet", "refs/heads/promote/dev")
 
