@@ -233,13 +233,13 @@ def test_verify_accepts_a_good_record_and_rejects_bad_files(capsys, tmp_path):
     (tmp_path / "broken.json").write_text("{not json")
     code, _, err = _cli(capsys, tmp_path, "release", "verify", str(tmp_path / "broken.json"))
     assert code == 2  # not a record at all: a usage error, not a gate that failed
-    assert "not JSON (line 1" in err
+    assert "(release record): not valid JSON (line 1" in err
     code, _, err = _cli(capsys, tmp_path, "release", "verify", str(tmp_path / "missing.json"))
     assert code == 2
-    assert "no such release record" in err
+    assert "(release record): file not found" in err
     code, _, err = _cli(capsys, tmp_path, "release", "verify", str(tmp_path))
     assert code == 2
-    assert "is a directory" in err
+    assert "(release record): is a folder, not a file" in err
     (tmp_path / "latin1.json").write_bytes(b'{"version": "caf\xe9"}')
     code, _, err = _cli(capsys, tmp_path, "release", "verify", str(tmp_path / "latin1.json"))
     assert code == 2
@@ -306,7 +306,7 @@ def _install_racing_hook(racer_clone: Path, racer_record: Path, victim: Path) ->
         f'[ -e "{marker}" ] && exit 0\n'
         f'touch "{marker}"\n'
         f'cd "{racer_clone}" && "{CONVEYOR}" promote --env dev --record "{racer_record}" \\\n'
-        "  >/dev/null\n"
+        "  --no-commit-check >/dev/null\n"
     )
     hook.chmod(hook.stat().st_mode | stat.S_IEXEC)
     return marker
@@ -411,7 +411,10 @@ def test_status_shows_live_and_pending_releases(capsys, origin, work):
     ("args", "expected"),
     [
         (("promote", "--env", "qa", "--record", "{work}/r.json"), "unknown environment 'qa'"),
-        (("promote", "--env", "dev", "--record", "missing.json"), "no such release record"),
+        (
+            ("promote", "--env", "dev", "--record", "missing.json"),
+            "(release record): file not found",
+        ),
         (("status", "--ref", "no-such-ref"), "'no-such-ref' is not a git revision"),
     ],
 )

@@ -30,6 +30,9 @@ def work(origin: Path, tmp_path: Path) -> Path:
 
 
 def _conveyor(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    if args[0] in ("promote", "rollback"):
+        # Made-up records (no real commit): tying verdicts to one is tests/test_promote_trust.
+        args = (*args, "--no-commit-check")
     return subprocess.run(
         [str(CONVEYOR), *args],
         cwd=cwd,
@@ -60,8 +63,7 @@ def _state(root: Path, work: Path, origin: Path) -> tuple[object, ...]:
 def _live_in_dev(work: Path, tmp_path: Path) -> Path:
     """v1.0.0 merged into dev: a rollback and a status have history to read."""
     path = write_record(tmp_path / "v1.json", record("v1.0.0"))
-    # A made-up record (no real commit): tying verdicts to one is tests/test_promote_trust.
-    result = _conveyor(work, "promote", "--env", "dev", "--record", str(path), "--no-commit-check")
+    result = _conveyor(work, "promote", "--env", "dev", "--record", str(path))
     assert result.returncode == 0, result.stderr
     git(work, "fetch", "--quiet", "origin")
     git(work, "merge", "--quiet", "--no-ff", "-m", "merge", "origin/promote/dev")
@@ -124,16 +126,7 @@ def test_a_remote_named_normally_still_promotes(tmp_path, origin, work):
     # The separator (--end-of-options) changes nothing for a real remote name or path.
     path = write_record(tmp_path / "v1.json", record("v1.0.0"))
     git(work, "remote", "add", "upstream", str(origin))
-    result = _conveyor(
-        work,
-        "promote",
-        "--env",
-        "dev",
-        "--record",
-        str(path),
-        "--remote=upstream",
-        "--no-commit-check",
-    )
+    result = _conveyor(work, "promote", "--env", "dev", "--record", str(path), "--remote=upstream")
     assert result.returncode == 0, result.stderr
     assert git(origin, "rev-parse", "--verify", "--quiet", "refs/heads/promote/dev")
 
