@@ -468,6 +468,38 @@ def test_promoting_a_release_that_no_environment_runs_fails_with_an_annotation(
     ],
     ids=["promote.yml", "promote-next.yml"],
 )
+def _genuine_record(work: Path, tmp_path: Path, env: dict[str, str]) -> Path:
+    """`conveyor release record` of v1.2.3 at ``work``'s HEAD: promotion ties its data and
+    metric verdicts to that commit, so a made-up record would be refused."""
+    from tests.promotion_repos import digest_of
+
+    junit = tmp_path / "junit.xml"
+    junit.write_text('<testsuite name="pytest" tests="1" failures="0" errors="0"/>')
+    scan = tmp_path / "scan.json"
+    scan.write_text(json.dumps({"passed": True, "findings": []}))
+    build = tmp_path / "build.json"
+    head = _git(work, "rev-parse", "HEAD")
+    build.write_text(
+        json.dumps({"bento_tag": "svc:1", "model_tag": "m:1", "data_md5": None, "git_commit": head})
+    )
+    out = tmp_path / "record.json"
+    image = f"ghcr.io/your-org/conveyor-forecaster@{digest_of('v1.2.3')}"
+    made = subprocess.run(
+        [
+            *("conveyor", "release", "record", "--version", "v1.2.3", "--image", image),
+            *("--build-json", str(build), "--tests-junit", str(junit)),
+            *("--scan-json", str(scan), "--out", str(out)),
+        ],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    )
+    assert made.returncode == 0, made.stdout + made.stderr
+    return out
+
+
 def test_promote_pushes_the_environment_branch_and_stops_at_the_pull_request(
     sandbox: Sandbox, tmp_path: Path, workflow: str, event: str, payload: dict
 ) -> None:
@@ -475,7 +507,7 @@ def test_promote_pushes_the_environment_branch_and_stops_at_the_pull_request(
     # repository's name through the `github` remote). Release v1.2.3 is live in dev (its
     # promotion merged); promoting to staging pushes promote/staging to origin with the
     # record, then stops where `gh pr create` needs GitHub.
-    from tests.promotion_repos import git, merge, record, write_record
+    from tests.promotion_repos import git, merge
 
     origin = tmp_path / "origin.git"
     git(tmp_path, "init", "--quiet", "--bare", "--initial-branch=main", str(origin))
@@ -486,8 +518,8 @@ def test_promote_pushes_the_environment_branch_and_stops_at_the_pull_request(
     git(work, "remote", "add", "origin", str(origin))
     git(work, "checkout", "--quiet", "-B", "main", sandbox.base)
     git(work, "push", "--quiet", "origin", "main")
-    release = write_record(tmp_path / "record.json", record("v1.2.3"))
     env = {**os.environ, "PATH": f"{REPO / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}"}
+    release = _genuine_record(work, tmp_path, env)
     promoted = subprocess.run(
         ["conveyor", "promote", "--env", "dev", "--record", str(release)],
         cwd=work,
@@ -523,7 +555,7 @@ def test_a_refused_rollback_fails_the_job(sandbox: Sandbox, tmp_path: Path) -> N
     # default `bash -e` the pipe's status is tee's, so a refusal passed green. dev has had one
     # release only: the rollback is refused, and with `defaults.run.shell: bash` (-eo pipefail)
     # the step and the job fail.
-    from tests.promotion_repos import git, merge, record, write_record
+    from tests.promotion_repos import git, merge
 
     origin = tmp_path / "origin.git"
     git(tmp_path, "init", "--quiet", "--bare", "--initial-branch=main", str(origin))
@@ -534,8 +566,8 @@ def test_a_refused_rollback_fails_the_job(sandbox: Sandbox, tmp_path: Path) -> N
     git(work, "remote", "add", "origin", str(origin))
     git(work, "checkout", "--quiet", "-B", "main", sandbox.base)
     git(work, "push", "--quiet", "origin", "main")
-    release = write_record(tmp_path / "record.json", record("v1.2.3"))
     env = {**os.environ, "PATH": f"{REPO / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}"}
+    release = _genuine_record(work, tmp_path, env)
     promoted = subprocess.run(
         ["conveyor", "promote", "--env", "dev", "--record", str(release)],
         cwd=work,
