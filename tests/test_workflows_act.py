@@ -29,6 +29,7 @@ import polars as pl
 import pytest
 import yaml
 
+from conveyor.signature import RECORD_TYPE
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.pipeline
@@ -243,6 +244,8 @@ class Sandbox:
             "ACT_UV": str(REPO / ".tools" / "bin" / "uv"),
             "ACT_CACHE_DIR": str(self.cache),
             "ACT_ARTIFACT_DIR": str(artifacts),
+            # What ml-release attested on each image, for the cosign stand-in (tests/act).
+            "ACT_ATTESTATIONS": str(self.root / "attestations"),
             "BENTOML_HOME": str(self.root / "bentoml"),
         }
         args = [
@@ -468,9 +471,10 @@ def test_promoting_a_release_that_no_environment_runs_fails_with_an_annotation(
     ],
     ids=["promote.yml", "promote-next.yml"],
 )
-def _genuine_record(work: Path, tmp_path: Path, env: dict[str, str]) -> Path:
+def _genuine_record(work: Path, tmp_path: Path, env: dict[str, str], root: Path) -> Path:
     """`conveyor release record` of v1.2.3 at ``work``'s HEAD: promotion ties its data and
-    metric verdicts to that commit, so a made-up record would be refused."""
+    metric verdicts to that commit, so a made-up record would be refused. It is left where the
+    cosign stand-in (tests/act) finds what ml-release attested: ``root``/attestations."""
     from tests.promotion_repos import digest_of
 
     junit = tmp_path / "junit.xml"
@@ -497,6 +501,10 @@ def _genuine_record(work: Path, tmp_path: Path, env: dict[str, str]) -> Path:
         env=env,
     )
     assert made.returncode == 0, made.stdout + made.stderr
+    # The record ml-release would have attested on the image, for the cosign stand-in.
+    attestations = root / "attestations"
+    attestations.mkdir(exist_ok=True)
+    shutil.copy(out, attestations / f"{image.rpartition(':')[2]}.json")
     return out
 
 
@@ -519,7 +527,7 @@ def test_promote_pushes_the_environment_branch_and_stops_at_the_pull_request(
     git(work, "checkout", "--quiet", "-B", "main", sandbox.base)
     git(work, "push", "--quiet", "origin", "main")
     env = {**os.environ, "PATH": f"{REPO / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}"}
-    release = _genuine_record(work, tmp_path, env)
+    release = _genuine_record(work, tmp_path, env, sandbox.root)
     promoted = subprocess.run(
         ["conveyor", "promote", "--env", "dev", "--record", str(release)],
         cwd=work,
@@ -545,6 +553,10 @@ def test_promote_pushes_the_environment_branch_and_stops_at_the_pull_request(
     )
     pushed = git(origin, "show", "promote/staging:deploy/environments/staging/release.json")
     assert json.loads(pushed)["version"] == "v1.2.3"
+    # The record was checked against what ml-release attested, under the documented signer rule.
+    asked = (box.artifacts / f"staging-{workflow}" / "cosign-args.txt").read_text().splitlines()
+    assert asked[:3] == ["verify-attestation", "--type", RECORD_TYPE], asked
+    assert asked[asked.index("--certificate-github-workflow-repository") + 1] == "acme/conveyor"
     # GitHub's runners have no git identity: the step gives the commit the Actions bot's.
     author = git(origin, "log", "-1", "--format=%an <%ae>", "promote/staging")
     assert author == "github-actions[bot] <41898282+github-actions[bot]@users.noreply.github.com>"
@@ -567,7 +579,7 @@ def test_a_refused_rollback_fails_the_job(sandbox: Sandbox, tmp_path: Path) -> N
     git(work, "checkout", "--quiet", "-B", "main", sandbox.base)
     git(work, "push", "--quiet", "origin", "main")
     env = {**os.environ, "PATH": f"{REPO / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}"}
-    release = _genuine_record(work, tmp_path, env)
+    release = _genuine_record(work, tmp_path, env, sandbox.root)
     promoted = subprocess.run(
         ["conveyor", "promote", "--env", "dev", "--record", str(release)],
         cwd=work,
