@@ -457,20 +457,6 @@ def test_promoting_a_release_that_no_environment_runs_fails_with_an_annotation(
     assert "conveyor promote" not in run.log
 
 
-@pytest.mark.parametrize(
-    ("workflow", "event", "payload"),
-    [
-        # by hand: promote.yml, environment and version
-        (
-            "promote.yml",
-            "workflow_dispatch",
-            {"inputs": {"environment": "staging", "version": "v1.2.3", "rollback": False}},
-        ),
-        # by itself: dev's release.json changed on main -> the staging PR
-        ("promote-next.yml", "push", {"ref": "refs/heads/main"}),
-    ],
-    ids=["promote.yml", "promote-next.yml"],
-)
 def _genuine_record(work: Path, tmp_path: Path, env: dict[str, str], root: Path) -> Path:
     """`conveyor release record` of v1.2.3 at ``work``'s HEAD: promotion ties its data and
     metric verdicts to that commit, so a made-up record would be refused. It is left where the
@@ -508,6 +494,20 @@ def _genuine_record(work: Path, tmp_path: Path, env: dict[str, str], root: Path)
     return out
 
 
+@pytest.mark.parametrize(
+    ("workflow", "event", "payload"),
+    [
+        # by hand: promote.yml, environment and version
+        (
+            "promote.yml",
+            "workflow_dispatch",
+            {"inputs": {"environment": "staging", "version": "v1.2.3", "rollback": False}},
+        ),
+        # by itself: dev's release.json changed on main -> the staging PR
+        ("promote-next.yml", "push", {"ref": "refs/heads/main"}),
+    ],
+    ids=["promote.yml", "promote-next.yml"],
+)
 def test_promote_pushes_the_environment_branch_and_stops_at_the_pull_request(
     sandbox: Sandbox, tmp_path: Path, workflow: str, event: str, payload: dict
 ) -> None:
