@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from conveyor.cli import main
-from conveyor.promote import promote
+from conveyor.promote import Trust, promote
 from conveyor.release import load_record
 from tests.promotion_repos import (
     REPO,
@@ -44,9 +44,10 @@ def work(origin: Path, tmp_path: Path) -> Path:
 
 def _cli(capsys: pytest.CaptureFixture[str], repo: Path, *args: str) -> tuple[int, str, str]:
     repo_option = [] if args[0] == "release" else ["--repo", str(repo)]
-    if args[:2] == ("release", "verify"):
+    if args[:2] == ("release", "verify") or args[0] in ("promote", "rollback"):
         # These records name no real commit: tying verdicts to one is tests/test_release_verdicts
-        repo_option = ["--no-commit-check"]
+        # and tests/test_promote_trust
+        repo_option += ["--no-commit-check"]
     code = main([*args, *repo_option])
     out, err = capsys.readouterr()
     return code, out, err
@@ -159,7 +160,13 @@ def test_prod_waits_for_the_staging_soak_time(capsys, origin, work):
     assert "for 12.0 h of the 24 h soak prod requires" in err
     assert _remote_branch(origin, "promote/prod") is None
     later = datetime.now(UTC) + timedelta(hours=13)
-    outcome = promote(work, "prod", load_record(work.parent / "v1.0.0-prod.json"), now=later)
+    outcome = promote(
+        work,
+        "prod",
+        load_record(work.parent / "v1.0.0-prod.json"),
+        now=later,
+        trust=Trust(commit_check=False),
+    )
     assert outcome.changed
     assert _remote_branch(origin, "promote/prod") == outcome.commit
 
@@ -226,13 +233,13 @@ def test_verify_accepts_a_good_record_and_rejects_bad_files(capsys, tmp_path):
     (tmp_path / "broken.json").write_text("{not json")
     code, _, err = _cli(capsys, tmp_path, "release", "verify", str(tmp_path / "broken.json"))
     assert code == 2  # not a record at all: a usage error, not a gate that failed
-    assert "not JSON (line 1" in err
+    assert "(release record): not valid JSON (line 1" in err
     code, _, err = _cli(capsys, tmp_path, "release", "verify", str(tmp_path / "missing.json"))
     assert code == 2
-    assert "no such release record" in err
+    assert "(release record): file not found" in err
     code, _, err = _cli(capsys, tmp_path, "release", "verify", str(tmp_path))
     assert code == 2
-    assert "is a directory" in err
+    assert "(release record): is a folder, not a file" in err
     (tmp_path / "latin1.json").write_bytes(b'{"version": "caf\xe9"}')
     code, _, err = _cli(capsys, tmp_path, "release", "verify", str(tmp_path / "latin1.json"))
     assert code == 2
@@ -299,7 +306,7 @@ def _install_racing_hook(racer_clone: Path, racer_record: Path, victim: Path) ->
         f'[ -e "{marker}" ] && exit 0\n'
         f'touch "{marker}"\n'
         f'cd "{racer_clone}" && "{CONVEYOR}" promote --env dev --record "{racer_record}" \\\n'
-        "  >/dev/null\n"
+        "  --no-commit-check >/dev/null\n"
     )
     hook.chmod(hook.stat().st_mode | stat.S_IEXEC)
     return marker
@@ -404,7 +411,10 @@ def test_status_shows_live_and_pending_releases(capsys, origin, work):
     ("args", "expected"),
     [
         (("promote", "--env", "qa", "--record", "{work}/r.json"), "unknown environment 'qa'"),
-        (("promote", "--env", "dev", "--record", "missing.json"), "no such release record"),
+        (
+            ("promote", "--env", "dev", "--record", "missing.json"),
+            "(release record): file not found",
+        ),
         (("status", "--ref", "no-such-ref"), "'no-such-ref' is not a git revision"),
     ],
 )
@@ -431,7 +441,8 @@ def snapshot(work: Path, origin: Path) -> tuple[str, ...]:
 def _live_in(work: Path, *pairs: tuple[str, str, float]) -> None:
     for version, env, days_ago in pairs:
         path = write_record(work.parent / f"{version}-{env}.json", record(version))
-        assert main(["promote", "--env", env, "--record", str(path), "--repo", str(work)]) == 0
+        args = ["promote", "--env", env, "--record", str(path), "--repo", str(work)]
+        assert main([*args, "--no-commit-check"]) == 0
         merge(work, env, days_ago=days_ago)
 
 

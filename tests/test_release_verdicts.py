@@ -180,7 +180,9 @@ def test_a_good_commit_gets_a_record_that_verify_ties_to_it(capsys, repo, tmp_pa
     head = run(repo, "git", "rev-parse", "HEAD").stdout.strip()
     assert written.git_commit == head
     assert written.gates["metrics"].passed and written.gates["data"].passed
-    assert written.gates["metrics"].inputs["baseline_commit"] == head
+    # No release tag before this commit: a first release, and the verdict says so.
+    assert written.gates["metrics"].inputs["baseline_commit"] == "none (first release)"
+    assert "no previous release: regression rules not applied" in written.gates["metrics"].summary
     assert written.gates["data"].inputs["raw:data/raw.csv"].startswith("md5:")
     code, out, err = cli(capsys, "release", "verify", str(path), "--repo", str(repo))
     assert code == 0, err
@@ -385,16 +387,15 @@ def _bad_inputs(tmp_path: Path) -> dict[str, tuple[str, Path, str]]:
         ("--scan-json", "security scan verdict"),
     ):
         cases[f"{option} list"] = (option, listed, "expected a JSON object")
-        cases[f"{option} folder"] = (option, folder, "is a directory, not a file")
+        cases[f"{option} folder"] = (option, folder, f"({what}): is a folder, not a file")
         cases[f"{option} latin1"] = (option, latin, "not UTF-8 text")
-        cases[f"{option} broken"] = (option, broken, "not JSON")
-        cases[f"{option} missing"] = (option, tmp_path / "missing.json", "no such file")
-        assert what
+        cases[f"{option} broken"] = (option, broken, "not valid JSON (line")
+        cases[f"{option} missing"] = (option, tmp_path / "missing.json", "file not found")
     cases["--tests-junit count"] = ("--tests-junit", junit_count, "tests='many' is not a count")
     cases["--tests-junit negative"] = ("--tests-junit", junit_negative, "failures='-1' is not")
     cases["--tests-junit html"] = ("--tests-junit", junit_html, "root element <html>")
-    cases["--tests-junit latin1"] = ("--tests-junit", junit_latin, "not JUnit XML")
-    cases["--tests-junit folder"] = ("--tests-junit", folder, "is a directory")
+    cases["--tests-junit latin1"] = ("--tests-junit", junit_latin, "(JUnit report): not UTF-8")
+    cases["--tests-junit folder"] = ("--tests-junit", folder, "(JUnit report): is a folder")
     cases["--scan-json findings"] = ("--scan-json", scan_findings, "findings: expected a list")
     cases["--params outside"] = ("--params", tmp_path / "params.yaml", "not inside the repository")
     cases["--data-dir outside"] = ("--data-dir", folder, "not inside the repository")
@@ -432,11 +433,11 @@ def test_bad_inputs_get_one_line_exit_2_and_nothing_written(capsys, repo, tmp_pa
 @pytest.mark.parametrize(
     ("content", "expected"),
     [
-        (b"[1, 2]", "expected a JSON object (a release record), got list"),
-        (b'{"version": "caf\xe9"}', "not UTF-8 text"),
-        (b"{not json", "not JSON (line 1"),
-        (b"", "not JSON (line 1"),
-        (None, "is a directory"),
+        (b"[1, 2]", "(release record): expected a JSON object, got a list"),
+        (b'{"version": "caf\xe9"}', "(release record): not UTF-8 text"),
+        (b"{not json", "(release record): not valid JSON (line 1"),
+        (b"", "(release record): the file is empty, expected JSON"),
+        (None, "(release record): is a folder, not a file"),
     ],
 )
 def test_verify_of_a_file_that_is_no_record_is_a_usage_error(capsys, tmp_path, content, expected):

@@ -29,6 +29,7 @@ import polars as pl
 import pytest
 import yaml
 
+from conveyor.signature import RECORD_TYPE
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.pipeline
@@ -243,6 +244,8 @@ class Sandbox:
             "ACT_UV": str(REPO / ".tools" / "bin" / "uv"),
             "ACT_CACHE_DIR": str(self.cache),
             "ACT_ARTIFACT_DIR": str(artifacts),
+            # What ml-release attested on each image, for the cosign stand-in (tests/act).
+            "ACT_ATTESTATIONS": str(self.root / "attestations"),
             "BENTOML_HOME": str(self.root / "bentoml"),
         }
         args = [
@@ -454,6 +457,43 @@ def test_promoting_a_release_that_no_environment_runs_fails_with_an_annotation(
     assert "conveyor promote" not in run.log
 
 
+def _genuine_record(work: Path, tmp_path: Path, env: dict[str, str], root: Path) -> Path:
+    """`conveyor release record` of v1.2.3 at ``work``'s HEAD: promotion ties its data and
+    metric verdicts to that commit, so a made-up record would be refused. It is left where the
+    cosign stand-in (tests/act) finds what ml-release attested: ``root``/attestations."""
+    from tests.promotion_repos import digest_of
+
+    junit = tmp_path / "junit.xml"
+    junit.write_text('<testsuite name="pytest" tests="1" failures="0" errors="0"/>')
+    scan = tmp_path / "scan.json"
+    scan.write_text(json.dumps({"passed": True, "findings": []}))
+    build = tmp_path / "build.json"
+    head = _git(work, "rev-parse", "HEAD")
+    build.write_text(
+        json.dumps({"bento_tag": "svc:1", "model_tag": "m:1", "data_md5": None, "git_commit": head})
+    )
+    out = tmp_path / "record.json"
+    image = f"ghcr.io/your-org/conveyor-forecaster@{digest_of('v1.2.3')}"
+    made = subprocess.run(
+        [
+            *("conveyor", "release", "record", "--version", "v1.2.3", "--image", image),
+            *("--build-json", str(build), "--tests-junit", str(junit)),
+            *("--scan-json", str(scan), "--out", str(out)),
+        ],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    )
+    assert made.returncode == 0, made.stdout + made.stderr
+    # The record ml-release would have attested on the image, for the cosign stand-in.
+    attestations = root / "attestations"
+    attestations.mkdir(exist_ok=True)
+    shutil.copy(out, attestations / f"{image.rpartition(':')[2]}.json")
+    return out
+
+
 @pytest.mark.parametrize(
     ("workflow", "event", "payload"),
     [
@@ -475,7 +515,7 @@ def test_promote_pushes_the_environment_branch_and_stops_at_the_pull_request(
     # repository's name through the `github` remote). Release v1.2.3 is live in dev (its
     # promotion merged); promoting to staging pushes promote/staging to origin with the
     # record, then stops where `gh pr create` needs GitHub.
-    from tests.promotion_repos import git, merge, record, write_record
+    from tests.promotion_repos import git, merge
 
     origin = tmp_path / "origin.git"
     git(tmp_path, "init", "--quiet", "--bare", "--initial-branch=main", str(origin))
@@ -486,8 +526,8 @@ def test_promote_pushes_the_environment_branch_and_stops_at_the_pull_request(
     git(work, "remote", "add", "origin", str(origin))
     git(work, "checkout", "--quiet", "-B", "main", sandbox.base)
     git(work, "push", "--quiet", "origin", "main")
-    release = write_record(tmp_path / "record.json", record("v1.2.3"))
     env = {**os.environ, "PATH": f"{REPO / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}"}
+    release = _genuine_record(work, tmp_path, env, sandbox.root)
     promoted = subprocess.run(
         ["conveyor", "promote", "--env", "dev", "--record", str(release)],
         cwd=work,
@@ -513,6 +553,10 @@ def test_promote_pushes_the_environment_branch_and_stops_at_the_pull_request(
     )
     pushed = git(origin, "show", "promote/staging:deploy/environments/staging/release.json")
     assert json.loads(pushed)["version"] == "v1.2.3"
+    # The record was checked against what ml-release attested, under the documented signer rule.
+    asked = (box.artifacts / f"staging-{workflow}" / "cosign-args.txt").read_text().splitlines()
+    assert asked[:3] == ["verify-attestation", "--type", RECORD_TYPE], asked
+    assert asked[asked.index("--certificate-github-workflow-repository") + 1] == "acme/conveyor"
     # GitHub's runners have no git identity: the step gives the commit the Actions bot's.
     author = git(origin, "log", "-1", "--format=%an <%ae>", "promote/staging")
     assert author == "github-actions[bot] <41898282+github-actions[bot]@users.noreply.github.com>"
@@ -523,7 +567,7 @@ def test_a_refused_rollback_fails_the_job(sandbox: Sandbox, tmp_path: Path) -> N
     # default `bash -e` the pipe's status is tee's, so a refusal passed green. dev has had one
     # release only: the rollback is refused, and with `defaults.run.shell: bash` (-eo pipefail)
     # the step and the job fail.
-    from tests.promotion_repos import git, merge, record, write_record
+    from tests.promotion_repos import git, merge
 
     origin = tmp_path / "origin.git"
     git(tmp_path, "init", "--quiet", "--bare", "--initial-branch=main", str(origin))
@@ -534,8 +578,8 @@ def test_a_refused_rollback_fails_the_job(sandbox: Sandbox, tmp_path: Path) -> N
     git(work, "remote", "add", "origin", str(origin))
     git(work, "checkout", "--quiet", "-B", "main", sandbox.base)
     git(work, "push", "--quiet", "origin", "main")
-    release = write_record(tmp_path / "record.json", record("v1.2.3"))
     env = {**os.environ, "PATH": f"{REPO / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}"}
+    release = _genuine_record(work, tmp_path, env, sandbox.root)
     promoted = subprocess.run(
         ["conveyor", "promote", "--env", "dev", "--record", str(release)],
         cwd=work,

@@ -14,7 +14,7 @@ from conveyor.errors import UserError
 from conveyor.files import atomic_path, existing_dir, output_file
 
 if TYPE_CHECKING:
-    from conveyor.promote import Outcome
+    from conveyor.promote import Outcome, Trust
 
 
 def _checked(rule: str) -> Callable[[str], str]:
@@ -117,8 +117,32 @@ def _release_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _trust(args: argparse.Namespace) -> Trust:
+    from conveyor.promote import Trust
+    from conveyor.signature import SignerPolicy
+
+    if not args.source_repository and (args.workflow_repository or args.workflow_ref):
+        raise UserError("--workflow-repository/--workflow-ref need --source-repository")
+    if args.source_repository:  # a bad value is a usage error before anything runs
+        SignerPolicy(
+            source_repository=args.source_repository,
+            workflow_repository=args.workflow_repository or args.source_repository,
+            version="v0.0.0",
+            workflow_ref=args.workflow_ref,
+        )
+    return Trust(
+        commit_check=args.commit_check,
+        source_repository=args.source_repository,
+        workflow_repository=args.workflow_repository,
+        workflow_ref=args.workflow_ref,
+        require_signature=args.require_signature,
+    )
+
+
 def _print_outcome(outcome: Outcome, body_out: Path | None) -> None:
     # stdout carries only key=value lines, so a workflow can append it to $GITHUB_OUTPUT as is.
+    for line in outcome.unchecked:
+        print(f"warning: {line}", file=sys.stderr)
     print(outcome.message, file=sys.stderr)
     if body_out and outcome.body:
         with atomic_path(body_out) as tmp:
@@ -130,8 +154,9 @@ def _promote(args: argparse.Namespace) -> int:
     from conveyor.promote import promote
     from conveyor.release import load_record
 
+    trust = _trust(args)
     record = load_record(args.record)
-    outcome = promote(args.repo, args.env, record, remote=args.remote, push=args.push)
+    outcome = promote(args.repo, args.env, record, remote=args.remote, push=args.push, trust=trust)
     _print_outcome(outcome, args.body_out)
     return 0
 
@@ -139,7 +164,10 @@ def _promote(args: argparse.Namespace) -> int:
 def _rollback(args: argparse.Namespace) -> int:
     from conveyor.promote import rollback
 
-    outcome = rollback(args.repo, args.env, to=args.to, remote=args.remote, push=args.push)
+    trust = _trust(args)
+    outcome = rollback(
+        args.repo, args.env, to=args.to, remote=args.remote, push=args.push, trust=trust
+    )
     _print_outcome(outcome, args.body_out)
     return 0
 
@@ -167,6 +195,36 @@ def _branch_options(parser: argparse.ArgumentParser) -> None:
         help="write the pull request body (markdown) to this file",
     )
     parser.add_argument("--repo", type=existing_dir, default=Path.cwd(), help=argparse.SUPPRESS)
+    _trust_options(parser)
+
+
+def _trust_options(parser: argparse.ArgumentParser) -> None:
+    """What a promotion checks beyond the record's own fields (conveyor.promote.Trust)."""
+    parser.add_argument(
+        "--commit-check",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="re-establish the data and metric verdicts from the record's commit in this "
+        "checkout (default); --no-commit-check skips it and says so",
+    )
+    parser.add_argument(
+        "--source-repository",
+        help="OWNER/NAME whose tag push ran the release: the record must be the one its "
+        "release signed (cosign verify-attestation); without it the signature is not checked",
+    )
+    parser.add_argument(
+        "--workflow-repository",
+        help="OWNER/NAME holding ml-release.yml (default: the source repository)",
+    )
+    parser.add_argument(
+        "--workflow-ref",
+        help="the ref the caller's `uses: ...ml-release.yml@REF` pins (exact identity)",
+    )
+    parser.add_argument(
+        "--require-signature",
+        action="store_true",
+        help="exit 2 when the signature cannot be checked (cosign missing) instead of saying so",
+    )
 
 
 def add_release_commands(commands: argparse._SubParsersAction) -> None:

@@ -135,21 +135,24 @@ def evaluate(gates: Gates, baseline_ref: str | None = None, root: Path = Path())
     return _evaluate(gates, ref, commit, current, root)
 
 
-def evaluate_at(gates: Gates, commit: str, baseline_commit: str, root: Path = Path()) -> GateResult:
+def evaluate_at(
+    gates: Gates, commit: str, baseline_commit: str | None, root: Path = Path()
+) -> GateResult:
     """Evaluate every rule against the metrics committed at ``commit`` (the working tree is not
-    read), with ``baseline_commit`` as the baseline: what a release re-checks on its tag."""
+    read), with ``baseline_commit`` as the baseline: what a release re-checks on its tag. None:
+    no baseline (a first release), so every regression rule is "no baseline"."""
     current = {f: read_at(commit, f, cwd=root) for f in {rule.file for rule in gates.rules}}
-    return _evaluate(gates, baseline_commit, baseline_commit, current, root)
+    return _evaluate(gates, baseline_commit or "none", baseline_commit, current, root)
 
 
 def _evaluate(
-    gates: Gates, ref: str, commit: str, current: dict[Path, Flat | None], root: Path
+    gates: Gates, ref: str, commit: str | None, current: dict[Path, Flat | None], root: Path
 ) -> GateResult:
-    baseline = {f: read_at(commit, f, cwd=root) for f in current}
+    baseline = {f: read_at(commit, f, cwd=root) if commit else None for f in current}
     checks = []
     for rule in gates.rules:
         checks.extend(_rule_checks(rule, current[rule.file], baseline[rule.file]))
-    return GateResult(ref, commit, checks)
+    return GateResult(ref, commit or "none", checks)
 
 
 def _rule_checks(rule: GateRule, current: Flat | None, baseline: Flat | None) -> list[Check]:

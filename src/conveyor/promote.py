@@ -8,6 +8,7 @@ gitops-promoter's one PR per environment, with git alone: no controller to run.
 
 from __future__ import annotations
 
+import shlex
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -15,10 +16,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from conveyor import environments as envs
+from conveyor import signature
 from conveyor.environments import PromotionPolicy, git
 from conveyor.errors import UserError
 from conveyor.promotion_body import pull_request_body, pull_request_title
-from conveyor.release import RecordRejectedError, ReleaseRecord, verify
+from conveyor.release import (
+    RecordRejectedError,
+    ReleaseRecord,
+    commit_problems,
+    content_digest,
+    verify,
+)
 from conveyor.tools import failure_reason, not_an_option, run
 
 PUSH_ATTEMPTS = 3
@@ -43,6 +51,7 @@ class Outcome:
     body: str = ""
     commit: str = ""
     pull_request: bool = False  # the branch proposes a release: its PR should be open
+    unchecked: tuple[str, ...] = ()  # trust checks that did not run, said on stderr
 
     def lines(self) -> list[str]:
         return [
@@ -52,6 +61,74 @@ class Outcome:
             f"commit={self.commit}",
             f"title={self.title}",
         ]
+
+
+@dataclass(frozen=True)
+class Trust:
+    """What a promotion checks beyond the record's own fields, which anyone who can edit the
+    file can rewrite and re-seal (record_digest is an unkeyed hash).
+
+    ``commit_check``: the data and metric verdicts are re-established from the record's commit
+    in the repository. ``source_repository`` (and the workflow's repository and ref): the record
+    must be the one ml-release signed there (a cosign attestation on the image), which alone
+    vouches for the tests and security verdicts; ``require_signature`` refuses to run without
+    cosign rather than skip that check."""
+
+    commit_check: bool = True
+    source_repository: str | None = None
+    workflow_repository: str | None = None
+    workflow_ref: str | None = None
+    require_signature: bool = False
+
+    def signer(self, record: ReleaseRecord) -> signature.SignerPolicy | None:
+        """Who may have signed ``record``'s release (None: no signer rule given)."""
+        if self.source_repository is None:
+            return None
+        return signature.SignerPolicy(
+            source_repository=self.source_repository,
+            workflow_repository=self.workflow_repository or self.source_repository,
+            version=record.version,
+            workflow_ref=self.workflow_ref,
+        )
+
+
+def trust_problems(repo: Path, record: ReleaseRecord, trust: Trust) -> tuple[list[str], list[str]]:
+    """(why the record is not the one its release made, what was not checked and why)."""
+    found: list[str] = []
+    unchecked: list[str] = []
+    if trust.commit_check:
+        found += commit_problems(record, repo)
+    else:
+        unchecked.append("data and metric verdicts NOT tied to a commit (--no-commit-check)")
+    signer = trust.signer(record)
+    if signer is None:
+        unchecked.append(
+            "signature NOT checked (no --source-repository): the tests and security verdicts "
+            "are only as trustworthy as this file"
+        )
+    elif not signature.cosign_available():
+        command = shlex.join(signature.attestation_args(signer, record.image.reference))
+        unchecked.append(f"signature NOT checked: cosign is not on PATH; run: {command}")
+    else:
+        reason = signature.record_check(
+            signer, record.image.reference, record.model_dump(mode="json"), content_digest
+        )
+        if reason is not None:
+            found.append(f"signature check: {reason}")
+    return found, unchecked
+
+
+def require_trust(repo: Path, record: ReleaseRecord, trust: Trust, origin: str) -> list[str]:
+    """Refuse (exit 1, one line naming every mismatch) a record its release did not make; the
+    checks that could not run, for the caller to say so."""
+    if trust.require_signature and trust.source_repository is None:
+        raise UserError("--require-signature needs --source-repository")
+    if trust.require_signature and not signature.cosign_available():
+        raise UserError("--require-signature: cosign is not on PATH (install it first)")
+    found, unchecked = trust_problems(repo, record, trust)
+    if found:
+        raise RecordRejectedError(f"{origin}: not the record its release made: " + "; ".join(found))
+    return unchecked
 
 
 def branch_of(env: str) -> str:
@@ -218,18 +295,21 @@ def promote(
     push: bool = True,
     rollback_from: ReleaseRecord | None = None,
     now: datetime | None = None,
+    trust: Trust | None = None,
 ) -> Outcome:
     """Prepare (and push) the promotion branch of ``env`` for ``record``.
 
     Idempotent: a release already live, or already pending on the branch, changes nothing.
     ``rollback_from`` marks a rollback: the order rules are skipped (the release was live in this
     environment before) and a pending promotion is replaced whatever its age. Nothing is written
-    (no ref, no file) unless the promotion goes through.
+    (no ref, no file) unless the promotion goes through. ``trust`` (default: every check)
+    refuses a record its release did not make; what it could not check is in ``unchecked``.
     """
     _require_plain_values(env, remote)
     _require_clean(repo)
     base_branch = envs.base_branch(repo)
     verify(record, f"release {record.version}")
+    unchecked = require_trust(repo, record, trust or Trust(), f"release {record.version}")
     now = now or datetime.now(UTC)
     branch = branch_of(env)
     if not push:
@@ -243,7 +323,7 @@ def promote(
         current = envs.live(repo, base, env)
         if current and current.record.image.digest == record.image.digest:
             message = f"{record.version} is already live in {env}"
-            return Outcome(env, branch, False, message)
+            return Outcome(env, branch, False, message, unchecked=tuple(unchecked))
         if rollback_from is None:
             _check_order(repo, base, policy, env, record, now)
         pending_commit = _fetch(repo, remote, branch)
@@ -260,7 +340,17 @@ def promote(
                 repo, env, record, previous, superseded=None, rollback=rolling_back
             )
             message = f"{record.version} is already pending on {branch}"
-            return Outcome(env, branch, False, message, title, body, pending_commit or "", True)
+            return Outcome(
+                env,
+                branch,
+                False,
+                message,
+                title,
+                body,
+                pending_commit or "",
+                True,
+                tuple(unchecked),
+            )
         if pending and not rolling_back and pending.created_at > record.created_at:
             raise PromotionRefusedError(
                 f"{branch} carries {pending.version}, newer than {record.version}: not replacing "
@@ -277,7 +367,8 @@ def promote(
         if not push:
             git(repo, "branch", "--force", branch, commit)  # to inspect; checked free above
         where = f"pushed to {remote}" if push else "committed locally, not pushed (--no-push)"
-        return Outcome(env, branch, True, f"{title}: {branch} {where}", title, body, commit, True)
+        message = f"{title}: {branch} {where}"
+        return Outcome(env, branch, True, message, title, body, commit, True, tuple(unchecked))
     raise UserError(f"{branch} kept moving while promoting ({PUSH_ATTEMPTS} attempts); re-run it")
 
 
@@ -308,7 +399,13 @@ def _rolled_back_from(repo: Path, base: str, env: str) -> set[str]:
 
 
 def rollback(
-    repo: Path, env: str, *, to: str | None = None, remote: str = "origin", push: bool = True
+    repo: Path,
+    env: str,
+    *,
+    to: str | None = None,
+    remote: str = "origin",
+    push: bool = True,
+    trust: Trust | None = None,
 ) -> Outcome:
     """Prepare the promotion branch that restores the previous (or the named) release of ``env``."""
     _require_plain_values(env, remote)
@@ -349,4 +446,4 @@ def rollback(
         verify(target, f"release {target.version} from {env}'s history")
     except RecordRejectedError as exc:
         raise RecordRejectedError(f"cannot roll back: {exc}") from None
-    return promote(repo, env, target, remote=remote, push=push, rollback_from=current)
+    return promote(repo, env, target, remote=remote, push=push, rollback_from=current, trust=trust)

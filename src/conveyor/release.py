@@ -31,14 +31,18 @@ from pydantic import (
 from conveyor import gitinfo
 from conveyor.config import parse_yaml
 from conveyor.errors import ConfigError, UserError
-from conveyor.files import write_json
+from conveyor.files import read_json, read_text, write_json
 from conveyor.gate import Gates, evaluate_at
+from conveyor.tools import run
 
 SCHEMA_VERSION = 1
 DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 COMMIT = re.compile(r"^[0-9a-f]{40}$")
 VERSION = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$")
 GATES = ("tests", "data", "metrics", "security")
+# A release tag, as ml-release.yml accepts it (vMAJOR.MINOR.PATCH[-PRERELEASE]).
+RELEASE_TAG = re.compile(r"^v(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z.-]+)?$")
+FIRST_RELEASE = "none (first release)"
 CLOCK_SKEW = timedelta(minutes=5)
 
 
@@ -172,25 +176,7 @@ def load_record(path: Path) -> ReleaseRecord:
     """Read and validate a record file. A file that is no record at all (missing, a folder, not
     UTF-8, not a JSON object) is a usage error (exit 2); a record that breaks the schema is a
     rejected record (exit 1)."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such release record") from None
-    except IsADirectoryError:
-        raise UserError(f"{path}: is a directory, not a release record") from None
-    except UnicodeDecodeError:
-        raise UserError(f"{path}: not UTF-8 text, so not a release record") from None
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read ({exc.strerror})") from None
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{path}: not JSON (line {exc.lineno}: {exc.msg})") from None
-    except RecursionError:
-        raise UserError(f"{path}: nested too deeply to read as JSON") from None
-    if not isinstance(data, dict):
-        raise UserError(
-            f"{path}: expected a JSON object (a release record), got {type(data).__name__}"
-        )
-    return parse_record(data, str(path))
+    return parse_record(read_json(path, "release record"), str(path))
 
 
 def problems(record: ReleaseRecord) -> list[str]:
@@ -240,34 +226,13 @@ def verify(record: ReleaseRecord, origin: str) -> None:
 # recomputes from the commit.
 
 
-def _decode_object(raw: bytes, origin: str, what: str) -> dict[str, Any]:
-    """A JSON object from ``raw``; anything else is one UserError naming ``origin``."""
+def _blob_object(raw: bytes) -> dict[str, Any] | None:
+    """The JSON object a committed file (git blob, not a file on disk) holds; None if none."""
     try:
-        data = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise UserError(f"{origin}: not UTF-8 text ({what})") from None
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{origin}: not JSON ({what}): line {exc.lineno}: {exc.msg}") from None
-    except RecursionError:
-        raise UserError(f"{origin}: nested too deeply to read as JSON ({what})") from None
-    if not isinstance(data, dict):
-        raise UserError(f"{origin}: expected a JSON object ({what}), got {type(data).__name__}")
-    return data
-
-
-def _read_bytes(path: Path, what: str) -> bytes:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such file ({what})") from None
-    except IsADirectoryError:
-        raise UserError(f"{path}: is a directory, not a file ({what})") from None
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read ({what}): {exc.strerror}") from None
-
-
-def _read_json(path: Path, what: str) -> dict[str, Any]:
-    return _decode_object(_read_bytes(path, what), str(path), what)
+        data = json.loads(raw)
+    except (ValueError, RecursionError):  # not UTF-8 or not JSON: no verdict at all
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def _count(suite: ET.Element, key: str, junit: Path) -> int:
@@ -284,9 +249,9 @@ def _count(suite: ET.Element, key: str, junit: Path) -> int:
 def tests_verdict(junit: Path) -> GateVerdict:
     """The tests gate from a JUnit XML report (pytest --junitxml): passed when tests ran and none
     failed or errored."""
-    raw = _read_bytes(junit, "JUnit report")
+    text = read_text(junit, "JUnit report")
     try:
-        root = ET.fromstring(raw)  # noqa: S314 - our own test run's report, not untrusted
+        root = ET.fromstring(text)  # noqa: S314 - our own test run's report, not untrusted
     except ET.ParseError as exc:
         raise UserError(f"{junit}: not JUnit XML ({exc})") from None
     suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
@@ -303,7 +268,7 @@ def tests_verdict(junit: Path) -> GateVerdict:
 
 def security_verdict(scan_json: Path) -> GateVerdict:
     """The security gate from ``conveyor scan``'s scan.json."""
-    scan = _read_json(scan_json, "security scan verdict")
+    scan = read_json(scan_json, "security scan verdict")
     findings = scan.get("findings")
     if findings is None:
         findings = []
@@ -372,6 +337,55 @@ def _committed(top: Path, commit: str, path: str) -> bytes:
     return raw
 
 
+def _version_key(tag: str) -> tuple[Any, ...]:
+    """Semantic-version order of a release tag: a pre-release sorts before its release."""
+    major, minor, patch, pre = RELEASE_TAG.match(tag).groups()  # type: ignore[union-attr]
+    parts = [
+        (0, int(p), "") if p.isdigit() else (1, 0, p)
+        for p in (pre or "-").lstrip("-").split(".")
+        if p
+    ]
+    return (int(major), int(minor), int(patch), pre is None, parts)
+
+
+def previous_release(top: Path, commit: str) -> tuple[str, str] | None:
+    """(tag, commit) of the highest release tag in ``commit``'s history other than the tags on
+    ``commit`` itself: the release a new one must not regress from. None for a first release."""
+    listed = run(
+        [
+            "git",
+            "for-each-ref",
+            f"--merged={commit}",
+            "--format=%(refname:strip=2)%00%(objectname)%00%(*objectname)",
+            "refs/tags/",
+        ],
+        cwd=top,
+        timeout=60,
+    )
+    if listed.returncode != 0:
+        raise RecordRejectedError(f"cannot list the release tags of {top}: {listed.stderr.strip()}")
+    tags = []
+    for line in listed.stdout.splitlines():
+        name, target, peeled = [*line.split("\0"), "", ""][:3]
+        tagged = peeled or target  # an annotated tag points at its tag object
+        if RELEASE_TAG.match(name) and tagged != commit:
+            tags.append((name, tagged))
+    return max(tags, key=lambda tag: _version_key(tag[0]), default=None)
+
+
+def _baseline(top: Path, commit: str, pinned: str | None) -> tuple[str, str | None]:
+    """The regression baseline of a release at ``commit`` (``pinned``, else the previous
+    release) and how to name it; (FIRST_RELEASE, None) when there is none."""
+    if pinned is None:
+        previous = previous_release(top, commit)
+        if previous is None:
+            return FIRST_RELEASE, None
+        return previous[1], f"previous release {previous[0]} ({previous[1][:12]})"
+    if pinned == FIRST_RELEASE:
+        return pinned, None
+    return require_commit(top, pinned), pinned[:12]
+
+
 def metrics_verdict_at(
     top: Path,
     commit: str,
@@ -382,8 +396,10 @@ def metrics_verdict_at(
     """The metric gate evaluated again from ``params`` (its ``gates:``) and the metrics files
     committed at ``commit``; gate.json is not read. Each metrics file must be the one the
     commit's dvc.lock says the pipeline made, and (``fresh``: the checkout where the release job
-    re-ran the evaluation) the same once computed again. The baseline is ``gates.baseline_ref``
-    (HEAD means the commit itself), unless ``baseline_commit`` pins it."""
+    re-ran the evaluation) the same once computed again. The baseline of the regression rules is
+    the previous release (``previous_release``; ``gates.baseline_ref`` is the pull requests'
+    baseline, not a release's), unless ``baseline_commit`` pins it; a first release has none and
+    its regression rules are reported as not applied."""
     origin = f"{params} at {commit[:12]}"
     raw = _committed(top, commit, params)
     try:
@@ -392,15 +408,11 @@ def metrics_verdict_at(
         raise RecordRejectedError(f"{origin}: not UTF-8 text") from None
     except (ConfigError, ValidationError) as exc:
         raise RecordRejectedError(f"{origin}: gates: not a valid gates section ({exc})") from None
-    if baseline_commit is None:
-        ref = gates.baseline_ref
-        baseline_commit = commit if ref == "HEAD" else gitinfo.resolve_commit(ref, top)
-        if baseline_commit is None:
-            raise RecordRejectedError(f"{origin}: gates.baseline_ref {ref!r} does not exist here")
-    else:
-        require_commit(top, baseline_commit)
+    baseline_commit, against = _baseline(top, commit, baseline_commit)
     try:
-        result = evaluate_at(gates, commit, baseline_commit, root=top)
+        result = evaluate_at(
+            gates, commit, None if baseline_commit == FIRST_RELEASE else baseline_commit, root=top
+        )
     except UserError as exc:  # a committed metrics file that is not JSON: the gate cannot pass
         raise RecordRejectedError(f"metric gate at {commit[:12]}: {exc}") from None
     canonical = json.dumps(gates.model_dump(mode="json"), sort_keys=True).encode()
@@ -427,10 +439,13 @@ def metrics_verdict_at(
             if again != content:
                 why.append("differs when computed again on this commit")
         unproven += [f"{file}: {reason}" for reason in why]
-    summary = (
-        f"{len(result.failures)} of {len(result.checks)} rules failed against "
-        f"{baseline_commit[:12]} (re-evaluated at {commit[:12]})"
+    summary = f"{len(result.failures)} of {len(result.checks)} rules failed " + (
+        f"against {against}" if against else "(no previous release: regression rules not applied)"
     )
+    summary += f" (re-evaluated at {commit[:12]})"
+    failed = [f"{check.metric} {check.reason}" for check in result.failures]
+    if failed:
+        summary += f": {'; '.join(failed[:3])}" + ("; ..." if len(failed) > 3 else "")
     if unproven:
         summary += f"; metrics not established: {'; '.join(unproven)}"
     return GateVerdict(
@@ -501,17 +516,16 @@ def _one_data_verdict(
 ) -> tuple[list[str], dict[str, str]]:
     """Why one committed contract verdict does not stand, and the inputs it was computed from."""
     md5 = hashlib.md5(raw, usedforsecurity=False).hexdigest()
-    try:
-        verdict = _decode_object(raw, path, "data-contract verdict")
-    except UserError as exc:
-        return [str(exc)], {name: f"md5:{md5}"}
+    verdict = _blob_object(raw)
+    if verdict is None:
+        return [f"{path}: not a JSON object (data-contract verdict)"], {name: f"md5:{md5}"}
     why = [] if verdict.get("passed") is True else ["failed"]
     lineage, deps = _lineage_problems(path, raw, stages, committed)
     why += lineage
     if fresh is not None:
         again = fresh / Path(path).name
         try:
-            rechecked = _read_json(again, "data-contract verdict")
+            rechecked = read_json(again, "data-contract verdict")
         except UserError:
             why.append(f"not re-checked on this commit ({again} is missing or unreadable)")
         else:
@@ -568,8 +582,10 @@ def commit_problems(record: ReleaseRecord, top: Path) -> list[str]:
         commit = require_commit(top, record.git_commit)
     except UserError as exc:
         return [str(exc)]
+    # The metric gate's baseline is derived again (the previous release tag), never taken from
+    # the record: a record naming a weaker baseline does not match.
     rebuild = {
-        "metrics": lambda i: metrics_verdict_at(top, commit, i["params"], i["baseline_commit"]),
+        "metrics": lambda i: metrics_verdict_at(top, commit, i["params"]),
         "data": lambda i: data_verdict_at(top, commit, i["folder"]),
     }
     found = []
@@ -586,10 +602,15 @@ def commit_problems(record: ReleaseRecord, top: Path) -> list[str]:
             found.append(f"gate {name!r} cannot be re-established at {commit[:12]}: {exc}")
             continue
         if redone.passed != verdict.passed or redone.inputs != verdict.inputs:
+            differ = sorted(
+                key
+                for key in (redone.inputs or {}).keys() | verdict.inputs.keys()
+                if (redone.inputs or {}).get(key) != verdict.inputs.get(key)
+            )
             found.append(
                 f"gate {name!r} does not match commit {commit[:12]}: re-established there it "
                 f"{'passes' if redone.passed else 'fails'} ({redone.summary})"
-                + ("" if redone.inputs == verdict.inputs else "; its inputs differ")
+                + (f"; its inputs differ ({', '.join(differ)})" if differ else "")
             )
     return found
 
@@ -617,7 +638,7 @@ def build_record(
     top = repository(repo)
     params_path = in_repository(top, params, "--params")
     folder = in_repository(top, data_dir, "--data-dir")
-    build = _read_json(build_json, "conveyor build bento output")
+    build = read_json(build_json, "conveyor build bento output")
     commit = build.get("git_commit")
     if not isinstance(commit, str) or not COMMIT.match(commit):
         raise UserError(f"{build_json}: git_commit: must be a full 40-hex git commit")

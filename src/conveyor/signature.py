@@ -16,15 +16,23 @@ branch `@refs/heads/evil`, a repository `conveyor-evil`) can contain it.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import re
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from conveyor.errors import UserError
 from conveyor.tools import failure_reason, run
 
 ISSUER = "https://token.actions.githubusercontent.com"
 WORKFLOW = ".github/workflows/ml-release.yml"
+# The in-toto predicate type of the release record that ml-release attests on the image
+# (`cosign attest --type RECORD_TYPE --predicate release/record.json IMAGE`).
+RECORD_TYPE = "https://conveyor.invalid/attestations/release-record/v1"  # a name, never fetched
 TRIGGER = "push"  # a release is a pushed tag; pull_request jobs may hold id-token: write too
 REPOSITORY = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
 # The refs a caller may pin the reusable workflow at: a release tag (v1, v1.4, v1.4.0, v1.4.0-rc.1)
@@ -73,11 +81,11 @@ class SignerPolicy:
             return ["--certificate-identity", base + self.workflow_ref]
         return ["--certificate-identity-regexp", f"^{_escape(base)}{PINNED_REF}$"]
 
-    def cosign_args(self, image: str) -> list[str]:
+    def cosign_args(self, image: str, command: tuple[str, ...] = ("verify",)) -> list[str]:
         """The complete `cosign verify` command line for ``image`` (by digest)."""
         return [
             "cosign",
-            "verify",
+            *command,
             *self.identity(),
             *("--certificate-oidc-issuer", ISSUER),
             *("--certificate-github-workflow-repository", self.source_repository),
@@ -97,3 +105,65 @@ def check(policy: SignerPolicy, image: str) -> str | None:
     cosign's reason."""
     result = run(policy.cosign_args(image), timeout=300)
     return None if result.returncode == 0 else failure_reason(result)
+
+
+def attestation_args(policy: SignerPolicy, image: str) -> list[str]:
+    """`cosign verify-attestation` of the release record attested on ``image``, under the same
+    signer rule as the image's signature."""
+    return policy.cosign_args(image, ("verify-attestation", "--type", RECORD_TYPE))
+
+
+def _predicate_records(line: str) -> list[dict[str, Any]]:
+    """The release records one line of `cosign verify-attestation` output carries (a DSSE
+    envelope whose base64 payload is an in-toto statement; cosign puts a custom predicate
+    either as is or, as a string, under ``Data``)."""
+    try:
+        envelope = json.loads(line)
+        statement = json.loads(base64.b64decode(envelope["payload"], validate=True))
+        predicate = statement["predicate"]
+    except (ValueError, TypeError, KeyError, binascii.Error, RecursionError):
+        return []
+    if isinstance(predicate, dict) and isinstance(predicate.get("Data"), str):
+        try:
+            predicate = json.loads(predicate["Data"])
+        except (ValueError, RecursionError):
+            return []
+    return [predicate] if isinstance(predicate, dict) else []
+
+
+def signed_records(output: str) -> list[dict[str, Any]]:
+    """Every release record in the output of a `cosign verify-attestation` that succeeded."""
+    return [found for line in output.splitlines() for found in _predicate_records(line)]
+
+
+def _differences(signed: dict[str, Any], record: dict[str, Any]) -> list[str]:
+    """The fields (gates one by one) in which ``record`` departs from ``signed``."""
+    fields = sorted((signed.keys() | record.keys()) - {"gates", "record_digest"})
+    found = [key for key in fields if signed.get(key) != record.get(key)]
+    gates = signed.get("gates"), record.get("gates")
+    if all(isinstance(side, dict) for side in gates):
+        old, new = gates
+        found += [f"gates.{n}" for n in sorted(old.keys() | new.keys()) if old.get(n) != new.get(n)]
+    elif gates[0] != gates[1]:
+        found.append("gates")
+    return found
+
+
+def record_check(
+    policy: SignerPolicy,
+    image: str,
+    record: dict[str, Any],
+    digest: Callable[[dict[str, Any]], str],
+) -> str | None:
+    """None when ``image`` carries a release-record attestation, signed under ``policy``, of
+    exactly ``record`` (equal content ``digest``); else why not, naming the fields that differ."""
+    result = run(attestation_args(policy, image), timeout=300)
+    if result.returncode != 0:
+        return f"no release record signed under the signer rule ({failure_reason(result)})"
+    signed = signed_records(result.stdout)
+    if any(digest(found) == digest(record) for found in signed):
+        return None
+    if len(signed) == 1:
+        differ = ", ".join(_differences(signed[0], record)) or "its content"
+        return f"this record differs from the one its release signed in: {differ}"
+    return f"none of the {len(signed)} release records signed for the image is this one"

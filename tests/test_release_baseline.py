@@ -1,0 +1,134 @@
+"""A release's metric gate compares with the previous release (issue 14, item 2).
+
+`gates.baseline_ref: HEAD` made every `max_regression` rule compare the tagged commit with
+itself, so none could fail at release. The baseline is now the highest release tag
+(vMAJOR.MINOR.PATCH, as ml-release.yml accepts) in the tagged commit's history, not counting
+the tags on that commit; a first release says its regression rules were not applied. Real git
+and DVC; the record's inputs carry the baseline and `release verify` derives it again.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from conveyor.release import FIRST_RELEASE, ReleaseRecord, load_record, seal
+from tests.test_release_verdicts import (
+    IMAGE,
+    build_json,
+    cli,
+    commit,
+    evidence,
+    run,
+    template,  # noqa: F401 - a fixture, used by name
+)
+
+GATES = """\
+gates:
+  baseline_ref: HEAD
+  rules:
+    - metric: metrics/metrics.json:model.wape
+      better: lower
+      max: 0.5
+      max_regression: {atol: 0.02}
+"""
+
+
+@pytest.fixture
+def repo(template: Path, tmp_path: Path) -> Path:  # noqa: F811 - the fixture
+    """The pipeline repository (wape 0.4) with a regression rule, released as v1.0.0 (an
+    annotated tag, as `git tag -a` makes)."""
+    copy = tmp_path / "repo"
+    shutil.copytree(template, copy, symlinks=True)
+    params = copy / "params.yaml"
+    text = params.read_text()
+    params.write_text(text[: text.index("gates:")] + GATES)
+    commit(copy, "a regression rule")
+    run(copy, "git", "tag", "-a", "-m", "release v1.0.0", "v1.0.0")
+    return copy
+
+
+def _model(repo: Path, wape: float, message: str) -> str:
+    """Re-run the pipeline with a model of this wape and commit it; tag it v1.1.0 (the tag the
+    release job runs for) plus a tag that is no release."""
+    params = repo / "params.yaml"
+    params.write_text(params.read_text().replace("wape: 0.4\n", f"wape: {wape}\n"))
+    run(repo, sys.executable, "-m", "dvc", "repro", "-q")
+    head = commit(repo, message)
+    run(repo, "git", "tag", "v1.1.0")
+    run(repo, "git", "tag", "latest")
+    return head
+
+
+def _record(capsys, repo: Path, tmp_path: Path) -> tuple[int, str, str, Path]:
+    out = tmp_path / "out" / "record.json"
+    code, stdout, err = cli(
+        capsys,
+        *("release", "record", "--version", "v1.1.0", "--image", IMAGE),
+        *("--build-json", str(build_json(repo, tmp_path))),
+        *("--repo", str(repo), "--data-dir", str(repo / "reports/data")),
+        *("--params", str(repo / "params.yaml"), "--out", str(out)),
+        *evidence(tmp_path),
+    )
+    return code, stdout, err, out
+
+
+def _tag_commit(repo: Path, tag: str) -> str:
+    return run(repo, "git", "rev-parse", f"{tag}^{{commit}}").stdout.strip()
+
+
+def test_a_model_that_regressed_past_the_previous_release_is_refused(capsys, repo, tmp_path):
+    _model(repo, 0.45, "a worse model, still under max 0.5")
+    code, out, err, path = _record(capsys, repo, tmp_path)
+    assert code == 1, err
+    refusals = [line for line in out.splitlines() if "not promotable" in line]
+    assert len(refusals) == 1, out
+    v1 = _tag_commit(repo, "v1.0.0")
+    assert "gate 'metrics' did not pass: 1 of 1 rules failed against previous release " in out
+    assert f"v1.0.0 ({v1[:12]})" in refusals[0]
+    assert "0.05 worse than baseline, more than the allowed 0.02" in refusals[0]
+    written = load_record(path)
+    assert written.gates["metrics"].inputs["baseline_commit"] == v1
+
+
+def test_a_good_second_release_is_tied_to_the_first_and_verify_derives_it(capsys, repo, tmp_path):
+    head = _model(repo, 0.41, "a model within the regression limit")
+    code, out, err, path = _record(capsys, repo, tmp_path)
+    assert code == 0, out + err
+    v1 = _tag_commit(repo, "v1.0.0")
+    metrics = load_record(path).gates["metrics"]
+    assert metrics.inputs["baseline_commit"] == v1
+    assert f"against previous release v1.0.0 ({v1[:12]})" in metrics.summary
+    code, out, err = cli(capsys, "release", "verify", str(path), "--repo", str(repo))
+    assert code == 0, err
+    assert f"tied to {head[:12]}" in out
+    # A record claiming a weaker baseline (none at all), re-sealed, does not match its commit.
+    data = json.loads(path.read_text())
+    data["gates"]["metrics"]["inputs"]["baseline_commit"] = FIRST_RELEASE
+    forged = tmp_path / "forged.json"
+    forged.write_text(json.dumps(seal(ReleaseRecord.model_validate(data)).model_dump(mode="json")))
+    code, _, err = cli(capsys, "release", "verify", str(forged), "--repo", str(repo))
+    assert code == 1
+    assert "gate 'metrics' does not match commit" in err
+    assert "its inputs differ (baseline_commit)" in err
+
+
+def test_the_highest_earlier_release_is_the_baseline_and_the_first_one_says_so(
+    capsys, repo, tmp_path
+):
+    from conveyor.release import previous_release
+
+    first = _tag_commit(repo, "v1.0.0")
+    assert previous_release(repo, first) is None  # only its own tag: a first release
+    head = _model(repo, 0.41, "second")
+    run(repo, "git", "tag", "v0.9.0", first)  # an older version on the same commit
+    run(repo, "git", "tag", "v1.0.1-rc.1", first)  # a pre-release of a later version
+    assert previous_release(repo, head) == ("v1.0.1-rc.1", first)
+    run(repo, "git", "tag", "v1.0.1", first)  # the release sorts after its pre-release
+    assert previous_release(repo, head) == ("v1.0.1", first)
+    run(repo, "git", "tag", "v9.0.0", head)  # a tag on the released commit is not its baseline
+    assert previous_release(repo, head) == ("v1.0.1", first)
