@@ -31,7 +31,7 @@ from pydantic import (
 from conveyor import gitinfo
 from conveyor.config import parse_yaml
 from conveyor.errors import ConfigError, UserError
-from conveyor.files import write_json
+from conveyor.files import require_regular, write_json
 from conveyor.gate import Gates, evaluate_at
 
 SCHEMA_VERSION = 1
@@ -256,6 +256,7 @@ def _decode_object(raw: bytes, origin: str, what: str) -> dict[str, Any]:
 
 
 def _read_bytes(path: Path, what: str) -> bytes:
+    require_regular(path, what)  # a FIFO would block the read for ever
     try:
         return path.read_bytes()
     except FileNotFoundError:

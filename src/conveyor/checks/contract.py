@@ -11,6 +11,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from conveyor.checks.pii import TEXT_PATTERNS
 from conveyor.config import load_model
 
+# A contract name: it becomes a file name and part of verdict names (`conveyor check profile
+# --name` is held to it too).
+NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]*$"
+
 ColumnType = Literal["string", "integer", "float", "date", "boolean"]
 
 
@@ -93,7 +97,7 @@ class Pii(_Strict):
 class Contract(_Strict):
     """A data contract: columns, table-level rules and the PII guard."""
 
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")
+    name: str = Field(pattern=NAME_PATTERN)
     description: str = ""
     key: list[str] = Field(default_factory=list)
     rows: Band = Band(min=1)
