@@ -172,6 +172,7 @@ def load_record(path: Path) -> ReleaseRecord:
     """Read and validate a record file. A file that is no record at all (missing, a folder, not
     UTF-8, not a JSON object) is a usage error (exit 2); a record that breaks the schema is a
     rejected record (exit 1)."""
+    require_regular(path, "release record")  # a FIFO would block the read for ever
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
