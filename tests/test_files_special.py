@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -96,3 +97,28 @@ def test_the_cli_refuses_a_fifo_for_any_path_option_before_its_handler(tmp_path:
     assert result.returncode == 2
     assert result.stderr.splitlines() == [f"error: {fifo}: a named pipe (FIFO), not a regular file"]
     assert result.stdout == ""
+
+
+def test_scan_reports_a_fifo_in_a_scanned_folder_as_not_checked(tmp_path: Path) -> None:
+    """A folder outside git is walked: a FIFO in it was opened by the scan, which then hung.
+    Now it is a finding like any file the scan cannot read."""
+    root = tmp_path / "project"
+    shutil.copytree(REPO / "policies", root / "policies")
+    (root / "conf").mkdir()
+    (root / "conf" / "settings.yaml").write_text("a: 1\n", encoding="utf-8")
+    os.mkfifo(root / "conf" / "pipe.yaml")
+    env = {**os.environ, "BC_SKIP_MAPPING": "TRUE", "CKV_SKIP_PACKAGE_UPDATE_CHECK": "true"}
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "conveyor"), "scan", "--out", str(tmp_path / "out")],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+        timeout=300,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    failed = [line for line in result.stdout.splitlines() if line.startswith("FAIL")]
+    assert len(failed) == 1, result.stdout
+    expected = "CNV_SCAN_1 conf/pipe.yaml:1: File was not checked: a named pipe (FIFO)"
+    assert expected in failed[0], failed
