@@ -4,15 +4,21 @@ SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
+# The checkout may sit anywhere: under a dot-directory, at a path with spaces or of 200+
+# characters. Make splits targets and prerequisites on spaces, so they are all relative to the
+# checkout (recipes run there); the one absolute path, PATH's entry, is only ever exported.
 PYTHON ?= python3
 UV_VERSION := 0.13.9
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 # A pinned uv, bootstrapped from PyPI into .tools/ (an older uv may not read uv.lock).
 # `make UV=uv ...` uses the one on PATH instead.
-UV ?= $(CURDIR)/.tools/bin/uv
+UV_PINNED := .tools/bin/uv
+UV ?= $(UV_PINNED)
 # Bootstrap the pinned uv only when it is the one in use (a uv on PATH is not a file to make).
-UV_BOOTSTRAP := $(filter $(CURDIR)/.tools/bin/uv,$(UV))
+UV_BOOTSTRAP := $(filter $(UV_PINNED),$(UV))
+# Extra pytest arguments for `make test` / `make test-fast`, e.g. PYTEST_ARGS="-k gate -x".
+PYTEST_ARGS ?=
 
 # Quiet and offline: no telemetry, no update checks, never download a Python.
 export DVC_NO_ANALYTICS := 1
@@ -25,23 +31,23 @@ export PATH := $(BIN):$(PATH)
 .PHONY: help setup pipeline summary serve image test test-fast lint format push pull benchmark clean checkov scan monitor
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' "$(firstword $(MAKEFILE_LIST))" | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-$(CURDIR)/.tools/bin/uv:
+$(UV_PINNED):
 	$(PYTHON) -m venv .tools
 	.tools/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
 $(VENV)/.synced: pyproject.toml uv.lock | $(UV_BOOTSTRAP)
-	$(UV) sync --frozen --python $(PYTHON)
+	"$(UV)" sync --frozen --python $(PYTHON)
 	touch $@
 
 # checkov pins old packaging/networkx/dpath: it gets its own venv, never the project's (TOOLCHAIN.md).
 CHECKOV_VERSION := 3.3.30
-CHECKOV := $(CURDIR)/.tools/checkov/bin/checkov
+CHECKOV := .tools/checkov/bin/checkov
 
 $(CHECKOV): | $(UV_BOOTSTRAP)
-	$(UV) venv --quiet --python $(PYTHON) .tools/checkov
-	$(UV) pip install --quiet --python .tools/checkov/bin/python checkov==$(CHECKOV_VERSION)
+	"$(UV)" venv --quiet --python $(PYTHON) .tools/checkov
+	"$(UV)" pip install --quiet --python .tools/checkov/bin/python checkov==$(CHECKOV_VERSION)
 
 checkov: $(CHECKOV) ## install the pinned checkov into .tools/checkov (its own venv)
 
@@ -70,13 +76,14 @@ image: ## build the service image with buildah into build/containers (after `mak
 	conveyor build image --context build/bento/context --store build/containers
 
 test: setup ## run the test suite (the image tests included: buildah, podman, debootstrap)
-	pytest
+	pytest $(PYTEST_ARGS)
 
 # The loop for iterating: everything but the real image, Prometheus, pipeline and act runs
 # (those are what `make test` and CI add).
 test-fast: setup ## the unit tests: no image build, no Prometheus, no DVC pipeline, no act
 	pytest -q -m "not image and not prometheus and not pipeline" \
-	  --ignore=tests/test_workflows_act.py --deselect tests/test_workflows_hardening.py::test_act_a_failing_command_piped_into_tee_fails_only_under_shell_bash
+	  --ignore=tests/test_workflows_act.py --deselect tests/test_workflows_hardening.py::test_act_a_failing_command_piped_into_tee_fails_only_under_shell_bash \
+	  $(PYTEST_ARGS)
 
 lint: setup ## ruff, formatting and file hygiene (the pre-commit hooks, on every file)
 	pre-commit run --all-files --show-diff-on-failure
@@ -97,7 +104,7 @@ benchmark: setup ## 1M and 10M rows: prepare + train, then data-contract validat
 	python benchmarks/drift_scale.py
 
 scan: setup ## security gate: checkov + our policies + secrets, pip-audit on uv.lock (needs PyPI)
-	BC_SKIP_MAPPING=TRUE CKV_SKIP_PACKAGE_UPDATE_CHECK=true conveyor scan --deps --uv $(UV) --out reports/scan
+	BC_SKIP_MAPPING=TRUE CKV_SKIP_PACKAGE_UPDATE_CHECK=true conveyor scan --deps --uv "$(UV)" --out reports/scan
 
 monitor: setup ## drift check of CURRENT= (inference-log folder or file) against the training features
 	@test -n "$(CURRENT)" || { echo "usage: make monitor CURRENT=path (a Parquet/CSV file or a folder of Parquet)"; exit 2; }

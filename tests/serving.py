@@ -13,6 +13,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
@@ -105,8 +106,19 @@ def call(
         return status, text
 
 
-def start_server(env: dict[str, str], log_path: Path) -> tuple[subprocess.Popen, str, IO[str]]:
-    """`bentoml serve` of the service on a free loopback port, once /readyz answers 200."""
+def is_ready(base: str, log_path: Path) -> bool:
+    """The service is ready: /readyz answers 200 (a model loaded in some worker)."""
+    return call(f"{base}/readyz", method="GET")[0] == 200
+
+
+def start_server(
+    env: dict[str, str],
+    log_path: Path,
+    ready: Callable[[str, Path], bool] = is_ready,
+    seconds: float = STARTUP_SECONDS,
+) -> tuple[subprocess.Popen, str, IO[str]]:
+    """`bentoml serve` of the service on a free loopback port, once ``ready(base, log_path)``
+    (by default: once /readyz answers 200)."""
     port = free_port()
     log = log_path.open("w")
     process = subprocess.Popen(
@@ -128,13 +140,13 @@ def start_server(env: dict[str, str], log_path: Path) -> tuple[subprocess.Popen,
         start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + STARTUP_SECONDS
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
             log.close()
             pytest.fail(f"bentoml serve exited: {log_path.read_text()}")
         try:
-            if call(f"{base}/readyz", method="GET")[0] == 200:
+            if ready(base, log_path):
                 return process, base, log
         except OSError:
             pass
@@ -142,4 +154,4 @@ def start_server(env: dict[str, str], log_path: Path) -> tuple[subprocess.Popen,
     os.killpg(process.pid, signal.SIGKILL)
     process.wait(timeout=30)
     log.close()
-    pytest.fail("service not ready in time")
+    pytest.fail(f"service not ready in time: {log_path.read_text()[-3000:]}")

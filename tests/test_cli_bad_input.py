@@ -50,20 +50,25 @@ OUT_DIR = "out dir"
 OUT_FILE = "out file"
 
 BAD_CONTENT = ("empty", "directory", "binary", "non-utf8")
+# "fifo" (a named pipe) everywhere: opening one blocks until something writes to it, so a
+# command that opens it before checking what it is hangs (the run's timeout turns that into a
+# failure here).
 CASES = {
-    YAML: ("missing", *BAD_CONTENT, "list", "scalar", "syntax"),
-    JSON: ("missing", *BAD_CONTENT, "list", "scalar", "syntax"),
-    JSON_DOC: ("missing", *BAD_CONTENT, "syntax"),
-    DATA: ("missing", *BAD_CONTENT),
-    DATA_OR_DIR: ("missing", "empty", "binary", "non-utf8"),
-    XML: ("missing", *BAD_CONTENT, "syntax"),
-    FILE: ("missing", "directory"),
-    DIR: ("missing", "a file"),
-    DIR_OR_NONE: ("a file",),
-    PATHS: ("missing",),
-    OUT_DIR: ("a file", "under a file"),
-    OUT_FILE: ("directory", "under a file"),
+    YAML: ("missing", *BAD_CONTENT, "list", "scalar", "syntax", "fifo"),
+    JSON: ("missing", *BAD_CONTENT, "list", "scalar", "syntax", "fifo"),
+    JSON_DOC: ("missing", *BAD_CONTENT, "syntax", "fifo"),
+    DATA: ("missing", *BAD_CONTENT, "fifo"),
+    DATA_OR_DIR: ("missing", "empty", "binary", "non-utf8", "fifo"),
+    XML: ("missing", *BAD_CONTENT, "syntax", "fifo"),
+    FILE: ("missing", "directory", "fifo"),
+    DIR: ("missing", "a file", "fifo"),
+    DIR_OR_NONE: ("a file", "fifo"),
+    PATHS: ("missing", "fifo"),
+    OUT_DIR: ("a file", "under a file", "fifo"),
+    OUT_FILE: ("directory", "under a file", "fifo"),
 }
+# Seconds a case may take: a refusal is quick (start-up and imports), a hang is not.
+TIMEOUT = 180
 SUFFIX = {YAML: ".yaml", JSON: ".json", JSON_DOC: ".json", XML: ".xml", FILE: ".txt"}
 CONTENT = {
     "empty": {None: b""},
@@ -330,6 +335,8 @@ def _make_bad(bad: Path, kind: str, case: str) -> None:
         (path / "something").write_text("x")
     elif case in ("a file",):
         path.write_text("not a folder\n")
+    elif case == "fifo":
+        os.mkfifo(path)
     elif case in ("missing", "under a file"):
         return
     else:
@@ -398,15 +405,18 @@ def _refs(fx: dict[str, Path]) -> tuple[str, str]:
 def _run(case: Case, cwd: Path, env: dict[str, str]) -> str | None:
     """None when the case ends as it must; else what went wrong."""
     started = time.monotonic()
-    result = subprocess.run(
-        [str(CONVEYOR), *case.argv],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        check=False,
-        env=env,
-        timeout=300,
-    )
+    try:
+        result = subprocess.run(
+            [str(CONVEYOR), *case.argv],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            check=False,
+            env=env,
+            timeout=TIMEOUT,
+        )
+    except subprocess.TimeoutExpired:
+        return f"{case.command} {case.option} {case.case!r} ({case.kind}): hung ({TIMEOUT} s)"
     seconds = time.monotonic() - started
     lines = result.stderr.strip().splitlines()
     problems = []
@@ -454,3 +464,102 @@ def test_every_subcommand_refuses_bad_input_with_one_line_and_exit_2(fixture) ->
     assert not (fx["root"] / "outputs").exists()
     assert _refs(fx) == refs
     shutil.rmtree(home, ignore_errors=True)
+
+
+# --- numbers and names ----------------------------------------------------------------------
+
+# Spellings of "not a meaningful number": NaN and infinities (1e400 overflows to one), signs
+# and separators, other scripts' digits, fractions where a whole number is expected, blanks.
+NOT_FINITE = ("nan", "NaN", "inf", "-inf", "Infinity", "1e400", "", " ", "abc", "0x10")
+NOT_WHOLE = (*NOT_FINITE, "1.5", "1e3", "+3", " 3", "3_0", "\u0663")
+# Each numeric option: a valid command line without it, its bad values, and one good value.
+NUMERIC: dict[tuple[str, str], tuple[tuple[str, ...], tuple[str, ...], str]] = {
+    ("check profile", "--tolerance"): (
+        ("check", "profile", "{good}/w.csv", "--out", "{out}/c.yaml"),
+        (*NOT_FINITE, "-5", "-0.01"),
+        "0",
+    ),
+    ("check profile", "--max-age-days"): (
+        ("check", "profile", "{good}/w.csv", "--out", "{out}/c.yaml"),
+        (*NOT_WHOLE, "-3"),
+        "0",
+    ),
+    ("report", "--pr"): (("report", "--out", "{out}/r.md"), (*NOT_WHOLE, "-1", "0"), "12"),
+    ("monitor drift", "--last-days"): (
+        (
+            *("monitor", "drift", "--reference", "{good}/w.csv"),
+            *("--current", "{good}/w.csv", "--out", "{out}/m"),
+        ),
+        (*NOT_WHOLE, "-2", "0"),
+        "7",
+    ),
+}
+# A contract name is held to the rule of a contract file's `name:`.
+BAD_NAMES = ("Bad Name!", "UPPER", "_leading", ".hidden", "a/b", "../up", "tab\there", "é", "")
+
+
+def _numeric_actions() -> set[tuple[str, str]]:
+    """Every option of every subcommand that takes a number (by its type)."""
+    found = set()
+    for name, parser in _leaves(build_parser()):
+        for action in parser._actions:
+            kind = getattr(action.type, "__name__", "")
+            if action.type in (int, float) or kind in ("whole_number", "finite_number"):
+                found.add((name, action.option_strings[-1]))
+    return found
+
+
+def test_every_numeric_option_has_a_checked_type_and_a_row() -> None:
+    leaves = dict(_leaves(build_parser()))
+    bare = [
+        (name, action.option_strings)
+        for name, parser in leaves.items()
+        for action in parser._actions
+        if action.type in (int, float)
+    ]
+    assert not bare, f"use conveyor.cli_types for numeric options: {bare}"
+    assert _numeric_actions() == set(NUMERIC), "give every numeric option a row in NUMERIC"
+
+
+def _refused(argv: list[str], cwd: Path) -> str | None:
+    result = subprocess.run(
+        [str(CONVEYOR), *argv], cwd=cwd, capture_output=True, text=True, check=False, timeout=120
+    )
+    lines = result.stderr.strip().splitlines()
+    if result.returncode == 2 and len(lines) == 1 and "Traceback" not in result.stderr:
+        return None
+    return f"{argv[-2:]}: exit {result.returncode}: {result.stderr.strip()[-300:]}"
+
+
+def test_numbers_and_names_are_refused_while_parsing(tmp_path: Path) -> None:
+    good, out = tmp_path / "good", tmp_path / "outputs"
+    good.mkdir()
+    (good / "w.csv").write_text(_reference_csv(), encoding="utf-8")
+    runs: list[list[str]] = []
+    for (_, option), (args, bad_values, _) in NUMERIC.items():
+        argv = [a.format(good=good, out=out) for a in args]
+        runs += [[*argv, f"{option}={value}"] for value in bad_values]
+    profile = ["check", "profile", str(good / "w.csv"), "--out", str(out / "c.yaml")]
+    runs += [[*profile, f"--name={name}"] for name in BAD_NAMES]
+    # Without --name the --out file's name is the contract's name: held to the same rule.
+    runs.append(["check", "profile", str(good / "w.csv"), "--out", str(out / "Bad Name.yaml")])
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        failures = [f for f in pool.map(lambda argv: _refused(argv, tmp_path), runs) if f]
+    assert not failures, f"{len(failures)} of {len(runs)} accepted or crashed:\n" + "\n".join(
+        failures
+    )
+    assert not out.exists()
+
+
+def test_the_good_values_of_the_numeric_options_are_accepted_by_the_parser() -> None:
+    """The refusals above are not a parser that refuses everything: each row's good value (and a
+    well-formed contract name) parses to the number or name it spells."""
+    parser = build_parser()
+    for (_, option), (args, _, value) in NUMERIC.items():
+        argv = [a.format(good="g", out="o") for a in args]
+        parsed = parser.parse_args([*argv, option, value])
+        assert getattr(parsed, option[2:].replace("-", "_")) == float(value), option
+    parsed = parser.parse_args(
+        ["check", "profile", "w.csv", "--out", "o.yaml", "--name", "a-b.c_1"]
+    )
+    assert parsed.name == "a-b.c_1"

@@ -27,7 +27,6 @@ from forecast.request_guard import RequestGuard
 from tests import test_service
 from tests.conftest import REPO
 from tests.serving import call as _call
-from tests.serving import free_port as _free_port
 from tests.serving import register_model
 from tests.serving import start_server as _start_server
 
@@ -178,7 +177,12 @@ def test_an_oversized_chunked_body_gets_413_like_a_declared_one_and_is_counted(s
     assert _counted(served, 413, before_413 + 2) == before_413 + 2
     assert _requests_total(served, 500) == before_500
     log = _log_after(served, offset, "status=413", count=2)
-    assert log.count("status=413") == 2
+    lines = _request_lines(log)
+    assert len(lines) == 2 and all("status=413" in line for line in lines), log
+    assert all(
+        (_reason(line) or "").startswith("streamed request body is larger than the limit")
+        for line in lines
+    ), lines
     assert "Traceback" not in log and "[ERROR]" not in log
 
 
@@ -224,6 +228,7 @@ def test_a_client_gone_mid_body_leaves_one_line_and_no_5xx(served, framing):
     lines = _request_lines(log)
     assert len(lines) == 1, log
     assert "path=/forecast" in lines[0] and "status=499" in lines[0]
+    assert _reason(lines[0]) == "client closed the request"
     assert "Traceback" not in log
     assert _counted(served, 499, before_499 + 1) == before_499 + 1
     assert _requests_total(served, 500) == before_500
@@ -335,9 +340,20 @@ def test_price_given_as_integer_predicts_the_same_as_the_float(served):
 # -- issue 13: what a refused request and an unavailable model leave in the log ----------------
 
 
-def test_each_refused_request_logs_one_line_without_a_traceback(served):
-    """BentoML logged every 400 at ERROR with its traceback; now one INFO line saying why (and
-    never the values sent), beside the access-log line every request has."""
+def _access_lines(log: str, status: int) -> list[str]:
+    return [line for line in _request_lines(log) if f"status={status}," in line]
+
+
+def _reason(line: str) -> str | None:
+    """What an access line says after `refused:` (BentoML's formatter may add the trace ids)."""
+    match = re.search(r" refused: (.*?)(?: \(trace=[^)]*\))?$", line)
+    return match[1] if match else None
+
+
+def test_each_refused_request_logs_one_line_with_its_status_and_reason(served):
+    """One line per request, refused or not: BentoML's access line, which has the status, says
+    why after `refused:` (the first problem, never the values sent). BentoML logged every 400 at
+    ERROR with its traceback, and then a separate reason line beside the access line."""
     offset = served["log"].stat().st_size
     bad = [
         {"rows": [_row(served, price="3.5")]},
@@ -347,55 +363,34 @@ def test_each_refused_request_logs_one_line_without_a_traceback(served):
     ]
     for body in bad:
         assert _call(f"{served['base']}/forecast", json.dumps(body).encode())[0] == 400
-    log = _log_after(served, offset, "status=400", count=len(bad))
+    # Refused by the guard before the app: the same one line, with its own reason.
+    assert _call(f"{served['base']}/forecast", b"x=1", "text/plain")[0] == 415
+    assert _call(f"{served['base']}/forecast", json.dumps({"rows": [_row(served)]}).encode())[
+        0
+    ] == (200)
+    # Requests were answered one after another: once the last one's line is there, all are.
+    log = _log_after(served, offset, "status=200")
     assert "Traceback" not in log and "[ERROR]" not in log
-    refused = [line for line in log.splitlines() if "refused POST /forecast: 400" in line]
+    lines = _request_lines(log)
+    assert len(lines) == len(bad) + 2, log  # one per request, nothing else
+    refused = _access_lines(log, 400)
     assert len(refused) == len(bad), log
-    assert all("[INFO]" in line for line in refused)
-    assert "rows.0.price: Input should be a valid number [float_type]" in refused[0]
-    assert "unknown club/item club_404/item_0001" in refused[1]
-    assert "(and 1 more)" in refused[3] and "do-not-log-me" not in log
-    # Nothing else: per request, the reason line and the access line.
-    assert len(_request_lines(log)) == 2 * len(bad)
+    assert all("[INFO]" in line and "method=POST,path=/forecast" in line for line in refused)
+    reasons = [_reason(line) or "" for line in refused]
+    assert reasons[0] == "rows.0.price: Input should be a valid number [float_type]"
+    assert "unknown club/item club_404/item_0001" in reasons[1]
+    assert "(and 1 more)" in reasons[3] and "do-not-log-me" not in log
+    (unsupported,) = _access_lines(log, 415)
+    assert _reason(unsupported) == "content-type must be application/json (got text/plain)"
+    (answered,) = _access_lines(log, 200)
+    assert _reason(answered) is None and "refused" not in answered
 
 
-def _start_unready(env: dict[str, str], log_path: Path) -> tuple[subprocess.Popen, str, Any]:
-    """`bentoml serve` that must come up without its model: once /livez answers and both
-    workers have finished starting."""
-    port = _free_port()
-    log = log_path.open("w")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "bentoml",
-            "serve",
-            "forecast.service:DemandForecaster",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        cwd=REPO,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"bentoml serve exited: {log_path.read_text()}")
-        started = log_path.read_text().count("Service demand_forecaster initialized") == 2
-        try:
-            if started and _call(f"{base}/livez", method="GET")[0] == 200:
-                return process, base, log
-        except OSError:
-            pass
-        time.sleep(0.5)
-    os.killpg(process.pid, 9)
-    pytest.fail(f"service not live in time: {log_path.read_text()}")
+def _live_and_started(base: str, log_path: Path) -> bool:
+    """Ready enough for a service that must come up without its model: /livez answers and both
+    workers have finished starting (/readyz would never answer 200)."""
+    started = log_path.read_text().count("Service demand_forecaster initialized") == 2
+    return started and _call(f"{base}/livez", method="GET")[0] == 200
 
 
 def _stop(process: subprocess.Popen) -> None:
@@ -434,7 +429,7 @@ def test_a_missing_or_corrupt_model_leaves_the_service_live_unready_with_one_lin
         "CONVEYOR_MODEL_TAG": tag,
     }
     log_path = tmp_path / "serve.log"
-    process, base, log = _start_unready(env, log_path)
+    process, base, log = _start_server(env, log_path, _live_and_started, STARTUP_SECONDS)
     try:
         for _ in range(3):  # not a slow start: it stays unready
             assert _call(f"{base}/livez", method="GET")[0] == 200

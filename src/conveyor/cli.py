@@ -13,8 +13,15 @@ from conveyor import __version__
 from conveyor.cli_monitor import add_monitor_commands
 from conveyor.cli_release import add_release_commands
 from conveyor.cli_scan import add_scan_command
+from conveyor.cli_types import contract_name, finite_number, whole_number
 from conveyor.errors import ConfigError, UserError
-from conveyor.files import existing_dir, optional_dir, output_dir, output_file
+from conveyor.files import (
+    existing_dir,
+    optional_dir,
+    output_dir,
+    output_file,
+    require_regular,
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -68,8 +75,12 @@ def _check_profile(args: argparse.Namespace) -> int:
     from conveyor.files import atomic_path, require_writable_file
 
     require_writable_file(args.out)
-    frame = read_frame(args.data, None)
     name = args.name or args.out.stem
+    try:
+        contract_name(name)  # --name was checked while parsing; the default is checked here
+    except argparse.ArgumentTypeError as exc:
+        raise UserError(f"--out {args.out}: {exc} (its file name; give --name)") from None
+    frame = read_frame(args.data, None)
     key = [k for k in args.key.split(",") if k] if args.key else []
     missing = [k for k in key if k not in frame.columns]
     if missing:
@@ -108,17 +119,19 @@ def _add_check(commands: argparse._SubParsersAction) -> None:
     )
     profile.add_argument("data", type=Path, help="Parquet or CSV file")
     profile.add_argument("--out", type=output_file, required=True, help="contract file to write")
-    profile.add_argument("--name", help="contract name (default: the --out file's stem)")
+    profile.add_argument(
+        "--name", type=contract_name, help="contract name (default: the --out file's stem)"
+    )
     profile.add_argument("--key", help="comma-separated unique key columns")
     profile.add_argument(
         "--tolerance",
-        type=float,
+        type=finite_number(0),
         default=0.25,
         help="relative width of distribution bands (default 0.25)",
     )
     profile.add_argument(
         "--max-age-days",
-        type=int,
+        type=whole_number(0, "days"),
         default=7,
         help="freshness: latest date at most this old (default 7)",
     )
@@ -238,7 +251,9 @@ def _add_report(commands: argparse._SubParsersAction) -> None:
         action="store_true",
         help="post or update the sticky PR comment (GITHUB_TOKEN, GITHUB_REPOSITORY)",
     )
-    report.add_argument("--pr", type=int, help="pull request number (default: from the event)")
+    report.add_argument(
+        "--pr", type=whole_number(1), help="pull request number (default: from the event)"
+    )
     report.add_argument("--repo", help="owner/name (default: GITHUB_REPOSITORY)")
     report.set_defaults(func=_report)
 
@@ -348,6 +363,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _refuse_special_files(args: argparse.Namespace) -> None:
+    """Every path argument (defaults included) that names a FIFO, a device or a socket is a
+    usage error before any handler runs: opening a FIFO would block the command for ever."""
+    for value in vars(args).values():
+        for path in value if isinstance(value, list) else [value]:
+            if isinstance(path, Path):
+                require_regular(path)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one subcommand; user errors print one line (``error: ...``) and exit with their code."""
     parser = build_parser()
@@ -359,6 +383,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        _refuse_special_files(args)
         return args.func(args)
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)

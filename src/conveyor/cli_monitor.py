@@ -5,13 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from conveyor.cli_types import whole_number
 from conveyor.files import existing_dir, output_dir, require_writable_dir
-
-
-def _positive(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number of days >= 1 (got {text!r})")
-    return int(text)
 
 
 def _monitor_drift(args: argparse.Namespace) -> int:
@@ -70,7 +65,7 @@ def add_monitor_commands(commands: argparse._SubParsersAction) -> None:
     )
     drift.add_argument(
         "--last-days",
-        type=_positive,
+        type=whole_number(1, "days"),
         metavar="N",
         help="with a partitioned inference log: only its newest N days (log_date=YYYY-MM-DD)",
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -62,10 +63,42 @@ def _label(path: Path, what: str) -> str:
     return f"{path} ({what})" if what else str(path)
 
 
+# What a path that is neither a file nor a folder is, in words (os.stat's st_mode).
+_SPECIAL = {
+    stat.S_IFIFO: "a named pipe (FIFO)",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+}
+
+
+def special_kind(path: Path) -> str | None:
+    """What ``path`` is when it exists but is neither a regular file nor a folder (a FIFO, a
+    device, a socket; symbolic links followed), else None. Asked of ``stat``, never by opening:
+    opening a FIFO blocks until something writes to it."""
+    try:
+        mode = path.stat().st_mode
+    except (OSError, ValueError):
+        return None  # missing or unreadable: the reader says so in its own words
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    return _SPECIAL.get(stat.S_IFMT(mode), "not a regular file")
+
+
+def require_regular(path: Path, what: str = "", error: type[UserError] = UserError) -> None:
+    """An ``error`` when ``path`` is a FIFO, a device or a socket: refused before it is opened,
+    so a command never hangs on it (or reads a device without end)."""
+    kind = special_kind(path)
+    if kind:
+        raise error(f"{_label(path, what)}: {kind}, not a regular file")
+
+
 def read_text(path: Path, what: str = "", error: type[UserError] = UserError) -> str:
-    """The UTF-8 text of the file at ``path``. Missing, a folder, unreadable, binary (NUL bytes)
-    or not UTF-8: an ``error`` (a UserError) naming the path and ``what`` it should have been."""
+    """The UTF-8 text of the file at ``path``. Missing, a folder, a FIFO or device, unreadable,
+    binary (NUL bytes) or not UTF-8: an ``error`` (a UserError) naming the path and ``what`` it
+    should have been."""
     label = _label(path, what)
+    require_regular(path, what, error)
     try:
         data = path.read_bytes()
     except FileNotFoundError:

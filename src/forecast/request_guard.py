@@ -26,6 +26,8 @@ import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from forecast.service_logs import note_refusal
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -148,6 +150,7 @@ async def _drain(receive: Receive, limit: int) -> None:
 
 
 async def _refuse(send: Send, status: int, message: str) -> None:
+    note_refusal(message)  # said on the request's access line (forecast.service_logs)
     body = json.dumps({"error": message}).encode()
     await send(
         {

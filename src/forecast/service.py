@@ -36,7 +36,12 @@ from pydantic_core import PydanticCustomError
 from starlette.responses import JSONResponse
 
 from forecast.request_guard import RequestGuard
-from forecast.service_logs import quiet_lightgbm, quiet_refusals, report_unavailable
+from forecast.service_logs import (
+    RequestReasons,
+    quiet_lightgbm,
+    quiet_refusals,
+    report_unavailable,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -281,6 +286,9 @@ class DemandForecaster:
         return self.forecaster.inputs(frame)
 
 
+# Outermost of ours (added first): the reason of a refusal, by the guard or the handler, is kept
+# for the request's one log line.
+DemandForecaster.add_asgi_middleware(RequestReasons)
 # Before a body is parsed: JSON content type only, and no body larger than a valid request.
 DemandForecaster.add_asgi_middleware(
     RequestGuard,

@@ -8,8 +8,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from conveyor.checks.pii import TEXT_PATTERNS
+from conveyor.checks.pii import HASHED_ID_COLUMNS, TEXT_PATTERNS
 from conveyor.config import load_model
+
+# A contract name: it becomes a file name and part of verdict names (`conveyor check profile
+# --name` is held to it too).
+NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]*$"
 
 ColumnType = Literal["string", "integer", "float", "date", "boolean"]
 
@@ -78,8 +82,9 @@ class Pii(_Strict):
     """The PII guard: no personal data in text, and identifiers of people only as hashes."""
 
     text_patterns: list[str] = Field(default_factory=lambda: list(TEXT_PATTERNS))
-    # Columns whose name matches this regex identify people: values must be SHA-256 hex.
-    hashed_id_columns: str = r"(?i)(member|customer|loyalty|card)_?(id|number|no)"
+    # Columns whose name matches this regex identify people: values must be SHA-256 hex. It is
+    # matched against the name as written and as lowercase snake_case words (pii.column_words).
+    hashed_id_columns: str = HASHED_ID_COLUMNS
 
     @field_validator("text_patterns")
     @classmethod
@@ -93,7 +98,7 @@ class Pii(_Strict):
 class Contract(_Strict):
     """A data contract: columns, table-level rules and the PII guard."""
 
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")
+    name: str = Field(pattern=NAME_PATTERN)
     description: str = ""
     key: list[str] = Field(default_factory=list)
     rows: Band = Band(min=1)

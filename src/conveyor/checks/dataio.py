@@ -8,10 +8,12 @@ import pandas as pd
 
 from conveyor.checks.contract import Contract
 from conveyor.errors import DataError
+from conveyor.files import require_regular
 
 
 def read_frame(path: Path, contract: Contract | None) -> pd.DataFrame:
     """The data at ``path``; a missing or unreadable file is a DataError (usage error, exit 2)."""
+    require_regular(path, "", DataError)  # a FIFO would block the read for ever
     if not path.is_file():
         raise DataError(f"{path}: no such data file")
     suffix = path.suffix.lower()

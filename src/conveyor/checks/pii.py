@@ -25,11 +25,34 @@ TEXT_PATTERNS: dict[str, str] = {
 # A hashed identifier: SHA-256 as lowercase hex.
 HASHED_ID = r"^[0-9a-f]{64}$"
 
+# Column names (in the snake_case of `column_words`) that identify a person: their values must
+# be hashes. Whole words only, so `discard_no` or `membership_tier` are not ids.
+HASHED_ID_COLUMNS = (
+    r"(?:^|_)(?:member|mbr|customer|cust|client|loyalty|card|user|person)_?"
+    r"(?:id|number|num|no|nr)(?:_|$)"
+)
+
 # One pass over a value finds every kind; the email pattern first, as its local part may be digits.
 _ANY = re.compile("|".join(f"(?:{pattern})" for pattern in TEXT_PATTERNS.values()))
 _EMAIL = re.compile(TEXT_PATTERNS["email"])
 _ALNUM = re.compile(r"[A-Za-z0-9]")
 _HASHED = re.compile(HASHED_ID)
+# Where camelCase and PascalCase put a word break: `customerId`, `CustomerID`, `HTTPServer`.
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_SEPARATORS = re.compile(r"[^0-9A-Za-z]+")
+
+
+def column_words(name: str) -> str:
+    """A column name as lowercase words joined by ``_``, whatever its case and separators:
+    ``Customer ID``, ``customer-id``, ``CustomerID``, ``customerId`` -> ``customer_id``."""
+    return _SEPARATORS.sub("_", _CAMEL.sub("_", name)).strip("_").lower()
+
+
+def is_hashed_id_column(name: str, pattern: str | re.Pattern[str] = HASHED_ID_COLUMNS) -> bool:
+    """Whether ``name`` (as written, or in the words of `column_words`) matches ``pattern``: one
+    spelling of a person's id column is the same column as every other spelling."""
+    regex = re.compile(pattern) if isinstance(pattern, str) else pattern
+    return bool(regex.search(name) or regex.search(column_words(name)))
 
 
 def mask(value: object) -> str:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from conveyor.checks.contract import Column, Contract
-from conveyor.checks.pii import HASHED_ID, TEXT_PATTERNS
+from conveyor.checks.pii import HASHED_ID, TEXT_PATTERNS, is_hashed_id_column
 
 Severity = Literal["critical", "error"]
 SEVERITY_ORDER: dict[str, int] = {"critical": 0, "error": 1}
@@ -204,7 +204,7 @@ def _pii_rules(contract: Contract, columns: list[str], text_columns: list[str]) 
     rules = []
     id_column = re.compile(contract.pii.hashed_id_columns)
     for name in columns:
-        if id_column.search(name):
+        if is_hashed_id_column(name, id_column):
             rules.append(
                 Rule(
                     f"pii.hashed_id.{name}",

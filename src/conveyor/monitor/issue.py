@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from conveyor.config import format_validation_error
 from conveyor.errors import DataError
-from conveyor.files import atomic_path, write_json
+from conveyor.files import atomic_path, require_regular, write_json
 from conveyor.report.escape import code
 
 LABEL = "drift"
@@ -39,6 +39,7 @@ class Decision:
 
 def read_json(path: Path, what: str) -> Any:
     """Parse a JSON file; missing or malformed: a one-line DataError."""
+    require_regular(path, what, DataError)  # a FIFO would block the read for ever
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:

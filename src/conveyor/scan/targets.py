@@ -10,6 +10,7 @@ from pathlib import Path
 import yaml
 
 from conveyor.errors import UserError
+from conveyor.files import special_kind
 from conveyor.scan.model import Finding
 from conveyor.tools import run
 
@@ -93,7 +94,11 @@ def excluded(files: list[Path], globs: list[str]) -> set[Path]:
 
 
 def unreadable(root: Path, path: Path, max_bytes: int) -> str | None:
-    """Why no check can read the file (too large, not UTF-8 text), or None when it can."""
+    """Why no check can read the file (a FIFO or device, too large, not UTF-8 text), or None
+    when it can."""
+    kind = special_kind(root / path)
+    if kind:  # asked of stat: opening a FIFO would block the scan for ever
+        return f"{kind}, not a regular file"
     size = (root / path).stat().st_size
     if size > max_bytes:
         return f"{size / 1e6:.1f} MB, over the scan's limit of {max_bytes / 1e6:g} MB (max_file_mb)"
