@@ -14,7 +14,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 import yaml
 from pydantic import (
@@ -34,7 +34,7 @@ from conveyor.errors import ConfigError, UserError
 from conveyor.files import write_json
 from conveyor.gate import Gates, evaluate_at
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Final = 1  # Final: its type is Literal[1], the schema field's
 DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 COMMIT = re.compile(r"^[0-9a-f]{40}$")
 VERSION = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$")
@@ -66,7 +66,7 @@ class GateVerdict(_Strict):
     @model_serializer(mode="wrap")
     def _without_empty_inputs(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         # Records written before `inputs` existed keep their record_digest.
-        data = handler(self)
+        data: dict[str, Any] = handler(self)
         if data.get("inputs") is None:
             data.pop("inputs", None)
         return data
@@ -568,7 +568,7 @@ def commit_problems(record: ReleaseRecord, top: Path) -> list[str]:
         commit = require_commit(top, record.git_commit)
     except UserError as exc:
         return [str(exc)]
-    rebuild = {
+    rebuild: dict[str, Callable[[dict[str, Any]], GateVerdict]] = {
         "metrics": lambda i: metrics_verdict_at(top, commit, i["params"], i["baseline_commit"]),
         "data": lambda i: data_verdict_at(top, commit, i["folder"]),
     }

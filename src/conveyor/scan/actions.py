@@ -117,7 +117,9 @@ def scan_file(root: Path, path: Path, config: ScanConfig, composite: bool) -> li
     if composite:
         node = yaml.compose((root / path).read_text(encoding="utf-8"))
         # A composite step has no defaults to inherit: each `run:` names its shell.
-        steps = [(line, step, None) for line, step in _steps(_child(_child(node, "runs"), "steps"))]
+        steps: list[tuple[int, dict[str, Any], str | None]] = [
+            (line, step, None) for line, step in _steps(_child(_child(node, "runs"), "steps"))
+        ]
     else:
         steps = scan_workflow(root, path)
     for line, step, shell in steps:
