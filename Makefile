@@ -78,7 +78,7 @@ test-fast: setup ## the unit tests: no image build, no Prometheus, no DVC pipeli
 	pytest -q -m "not image and not prometheus and not pipeline" \
 	  --ignore=tests/test_workflows_act.py --deselect tests/test_workflows_hardening.py::test_act_a_failing_command_piped_into_tee_fails_only_under_shell_bash
 
-lint: setup ## ruff, formatting and file hygiene (the pre-commit hooks, on every file)
+lint: setup ## ruff, formatting, mypy, import layers, file hygiene (the pre-commit hooks, every file)
 	pre-commit run --all-files --show-diff-on-failure
 
 format: setup ## apply ruff's fixes and formatting
