@@ -19,8 +19,6 @@ from typing import Annotated, Any, Final, Literal
 import yaml
 from pydantic import (
     AfterValidator,
-    BaseModel,
-    ConfigDict,
     Field,
     SerializerFunctionWrapHandler,
     ValidationError,
@@ -29,7 +27,7 @@ from pydantic import (
 )
 
 from conveyor import gitinfo
-from conveyor.config import parse_yaml
+from conveyor.config import Strict, parse_yaml
 from conveyor.errors import ConfigError, UserError
 from conveyor.files import write_json
 from conveyor.gate import Gates, evaluate_at
@@ -48,11 +46,7 @@ class RecordRejectedError(UserError):
     exit_code = 1
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class GateVerdict(_Strict):
+class GateVerdict(Strict):
     """One gate's outcome, with a line a person can read and the evidence file it came from.
 
     ``inputs`` ties a verdict to the commit it was established on: the hashes of what it was
@@ -107,12 +101,12 @@ def image_digest(reference: str) -> str:
 Sha256Digest = Annotated[str, AfterValidator(sha256_digest)]
 
 
-class Image(_Strict):
+class Image(Strict):
     reference: str = Field(description="registry/name@sha256:..., what the cluster pulls")
     digest: Sha256Digest
 
 
-class ReleaseRecord(_Strict):
+class ReleaseRecord(Strict):
     """Schema version 1 of the release record (``conveyor release record``)."""
 
     schema_version: Literal[1] = SCHEMA_VERSION
