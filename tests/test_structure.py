@@ -119,3 +119,29 @@ def test_mypy_is_strict_about_an_unannotated_function(tmp_path: Path) -> None:
     assert result.returncode == 1, result.stdout
     assert "hashing.py:" in result.stdout
     assert "[no-untyped-def]" in result.stdout
+
+
+PACKAGES = ("conveyor.checks", "conveyor.monitor", "conveyor.report", "conveyor.scan")
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_other_packages_import_only_the_declared_public_surface(package: str) -> None:
+    """Each name in a package's ``__all__`` is one of its modules, and every module of it that
+    another package imports is declared there (read from the import graph, lazy imports too)."""
+    import importlib
+    import importlib.util
+
+    import grimp
+
+    public = importlib.import_module(package).__all__
+    for name in public:
+        assert importlib.util.find_spec(f"{package}.{name}") is not None, name
+    graph = grimp.build_graph("conveyor", "forecast")
+    used = {
+        module.removeprefix(f"{package}.").split(".")[0]
+        for module in graph.find_descendants(package)
+        for importer in graph.find_modules_that_directly_import(module)
+        if importer != package and not importer.startswith(f"{package}.")
+    }
+    assert used, "no other package imports it: the check would prove nothing"
+    assert used <= set(public), f"imported from outside, not in __all__: {used - set(public)}"
