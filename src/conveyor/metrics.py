@@ -5,11 +5,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    # typing.TypeIs is Python 3.13; typing_extensions comes with pydantic (type checking only).
-    from typing_extensions import TypeIs
+from typing import Any, TypeGuard
 
 from conveyor.errors import ConfigError, DataError
 from conveyor.files import read_text
@@ -66,6 +62,6 @@ def read_at(commit: str, path: Path, cwd: Path | None = None) -> Flat | None:
     return parse(result.stdout, f"{path} at {commit[:12]}")
 
 
-def is_number(value: float | None) -> TypeIs[float]:
+def is_number(value: float | None) -> TypeGuard[float]:
     """True for a finite number (not None, NaN or infinite)."""
     return value is not None and math.isfinite(value)
