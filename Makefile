@@ -85,7 +85,7 @@ test-fast: setup ## the unit tests: no image build, no Prometheus, no DVC pipeli
 	  --ignore=tests/test_workflows_act.py --deselect tests/test_workflows_hardening.py::test_act_a_failing_command_piped_into_tee_fails_only_under_shell_bash \
 	  $(PYTEST_ARGS)
 
-lint: setup ## ruff, formatting and file hygiene (the pre-commit hooks, on every file)
+lint: setup ## ruff, formatting, mypy, import layers, file hygiene (the pre-commit hooks, every file)
 	pre-commit run --all-files --show-diff-on-failure
 
 format: setup ## apply ruff's fixes and formatting

@@ -20,6 +20,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
+from conveyor.config import bentofile_packages
 from forecast import train
 from forecast.features import build_features
 from forecast.forecaster import Forecaster, RequestError, write_bundle
@@ -376,6 +377,10 @@ def test_build_bento_exports_a_checked_docker_context(service, bundle_inputs, tm
     record = json.loads((tmp_path / "out/build.json").read_text())
     assert record["model_tag"] == service["tag"]
     assert record["models_in_bento"] == [service["tag"]]
+    # The versions of what the bentofile declares (holidays, pyyaml: never a hard-coded name).
+    assert set(record["packages"]) == {"bentoml", *bentofile_packages(REPO / "bentofile.yaml")}
+    assert {"lightgbm", "polars", "holidays", "pyyaml"} <= set(record["packages"])
+    assert all(record["packages"].values())  # each one installed, with its version
     dockerfile = (tmp_path / "out/context/env/docker/Dockerfile").read_text()
     assert "\nUSER bentoml" in dockerfile and "\nHEALTHCHECK " in dockerfile
     # The UID the Deployment runs as (deploy/base/deployment.yaml), above the node's system UIDs.

@@ -26,6 +26,7 @@ from typing import Any
 
 import yaml
 
+from conveyor.config import bentofile_packages
 from conveyor.errors import UserError
 from conveyor.files import read_json, write_json
 from conveyor.gitinfo import head_commit, is_dirty
@@ -153,6 +154,7 @@ def _dot_free(bentofile: Path, context: Path) -> Iterator[tuple[Path, Path, Path
 
 def build(bentofile: Path, context: Path, tag_file: Path, out: Path) -> dict[str, Any]:
     """Build, export and unpack the Bento; write and return ``out/build.json``."""
+    packages = bentofile_packages(bentofile)  # the record lists their versions
     tag = require_stored_model(model_tag(tag_file), tag_file)  # before anything is built
     env = {**os.environ, "CONVEYOR_MODEL_TAG": tag, "BENTOML_DO_NOT_TRACK": "true"}
     with _dot_free(bentofile, context) as (where, bentofile_at, context_at):
@@ -183,7 +185,7 @@ def build(bentofile: Path, context: Path, tag_file: Path, out: Path) -> dict[str
     problems = check_dockerfile(unpacked / DOCKERFILE)
     if problems:
         raise UserError("; ".join(problems))
-    record = _record(bento, tag, unpacked, archive, env)
+    record = _record(bento, tag, unpacked, archive, env, packages)
     write_json(out / "build.json", record)
     return record
 
@@ -198,7 +200,12 @@ def models_in_bento(unpacked: Path) -> list[str]:
 
 
 def _record(
-    bento: str, model: str, unpacked: Path, archive: Path, env: dict[str, str]
+    bento: str,
+    model: str,
+    unpacked: Path,
+    archive: Path,
+    env: dict[str, str],
+    declared: list[str],
 ) -> dict[str, Any]:
     manifest = yaml.safe_load((unpacked / "bento.yaml").read_text(encoding="utf-8"))
     info = json.loads(_bentoml("models", "get", "-o", "json", "--", model, env=env))
@@ -217,10 +224,8 @@ def _record(
         "dockerfile": str(unpacked / DOCKERFILE),
         "image_python": packages,
         "build_python": platform.python_version(),
-        "packages": {
-            name: _version(name)
-            for name in ("bentoml", "lightgbm", "polars", "pyarrow", "numpy", "pandas", "pydantic")
-        },
+        # the versions the build ran with, of BentoML and of what the bentofile declares
+        "packages": {name: _version(name) for name in dict.fromkeys(["bentoml", *declared])},
     }
 
 

@@ -7,7 +7,7 @@ import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, cast
 
 from conveyor import __version__
 from conveyor.cli_monitor import add_monitor_commands
@@ -92,7 +92,7 @@ def _check_profile(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_check(commands: argparse._SubParsersAction) -> None:
+def _add_check(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     check = commands.add_parser("check", help="data contracts (Great Expectations)")
     kinds = check.add_subparsers(dest="check", metavar="KIND", required=True)
     data = kinds.add_parser(
@@ -154,7 +154,7 @@ def _gate(args: argparse.Namespace) -> int:
     return 0 if result.passed or args.exit_zero else 1
 
 
-def _add_gate(commands: argparse._SubParsersAction) -> None:
+def _add_gate(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     gate = commands.add_parser(
         "gate",
         help="check metrics against params.yaml `gates:`; exit 0 pass, 1 fail, 2 usage error",
@@ -220,7 +220,7 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_report(commands: argparse._SubParsersAction) -> None:
+def _add_report(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     report = commands.add_parser(
         "report",
         help="one markdown report for the PR: gate, data contracts, diffs, plots",
@@ -286,7 +286,7 @@ def _build_image(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_build(commands: argparse._SubParsersAction) -> None:
+def _add_build(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     build = commands.add_parser("build", help="package the model for serving")
     kinds = build.add_subparsers(dest="build", metavar="KIND", required=True)
     bento = kinds.add_parser(
@@ -347,7 +347,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="GitOps CI/CD for ML: the same commands run locally and in GitHub Actions.",
     )
     parser.add_argument("--version", action="version", version=f"conveyor {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    # Its parsers are _Parser, an ArgumentParser: the command modules add to it as one.
+    commands = cast(
+        "argparse._SubParsersAction[argparse.ArgumentParser]",
+        parser.add_subparsers(dest="command", metavar="COMMAND"),
+    )
     doctor = commands.add_parser(
         "doctor", help="check tools and show where the DVC remote and BentoML home are"
     )
@@ -384,7 +388,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         _refuse_special_files(args)
-        return args.func(args)
+        code: int = args.func(args)
+        return code
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return error.exit_code

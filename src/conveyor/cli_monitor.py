@@ -38,7 +38,7 @@ def _monitor_issue(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_monitor_commands(commands: argparse._SubParsersAction) -> None:
+def add_monitor_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     monitor = commands.add_parser("monitor", help="drift of production data; the drift issue")
     kinds = monitor.add_subparsers(dest="monitor", metavar="KIND", required=True)
     drift = kinds.add_parser(

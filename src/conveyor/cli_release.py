@@ -227,7 +227,7 @@ def _trust_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_release_commands(commands: argparse._SubParsersAction) -> None:
+def add_release_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register release, promote, rollback and status on the top-level parser."""
     release = commands.add_parser("release", help="release records: build and verify")
     kinds = release.add_subparsers(dest="release", metavar="ACTION", required=True)

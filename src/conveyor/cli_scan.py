@@ -26,9 +26,10 @@ def _scan(args: argparse.Namespace) -> int:
 
         report = out / "pip-audit.json"
         reqs = audit.export_requirements(root, args.uv, out / "requirements.lock.txt")
-        result = run(audit.audit_command(reqs, report), cwd=root)
-        if result.returncode not in (0, 1) or not report.is_file():
-            raise UserError(f"pip-audit failed: {(result.stderr or result.stdout).strip()[-300:]}")
+        audited_run = run(audit.audit_command(reqs, report), cwd=root)
+        if audited_run.returncode not in (0, 1) or not report.is_file():
+            failed = (audited_run.stderr or audited_run.stdout).strip()[-300:]
+            raise UserError(f"pip-audit failed: {failed}")
         extra = audit.parse_report(report)
         audited = len(json.loads(report.read_text(encoding="utf-8"))["dependencies"])
         print(f"pip-audit: {audited} locked packages, {len(extra)} known vulnerabilities")
@@ -40,7 +41,7 @@ def _scan(args: argparse.Namespace) -> int:
     return 0 if result.clean else 1
 
 
-def add_scan_command(commands: argparse._SubParsersAction) -> None:
+def add_scan_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     scan = commands.add_parser(
         "scan",
         help="security scan (checkov + conveyor policies, secrets); exit 0 clean, 1 findings",

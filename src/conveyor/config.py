@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from conveyor import files
 from conveyor.errors import ConfigError
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+class Strict(BaseModel):
+    """The base of every model read from a file (params, contracts, policies, records)."""
+
+    # An unknown key is an error: a misspelt knob or threshold must fail loudly, not silently
+    # fall back to its default. Frozen: what was validated is what the run uses.
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def read_text(path: Path) -> str:
@@ -41,6 +50,29 @@ def parse_yaml(path: Path, text: str) -> dict[str, Any]:
 def read_yaml(path: Path) -> dict[str, Any]:
     """Read a YAML mapping from ``path``; missing file, bad syntax or non-mapping: ConfigError."""
     return parse_yaml(path, read_text(path))
+
+
+# The distribution name that starts a requirement (PEP 508): "polars>=1.20" -> "polars".
+_REQUIREMENT_NAME = re.compile(r"^\s*([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)")
+
+
+def bentofile_packages(path: Path) -> list[str]:
+    """The distribution names of a bentofile's ``python.packages``, in its order: what the
+    service needs at run time, declared once (doctor and the build record read it here). None
+    declared: an empty list."""
+    python = read_yaml(path).get("python") or {}
+    if not isinstance(python, dict):
+        raise ConfigError(f"{path}: python: expected a mapping, got {files.kind_of(python)}")
+    packages = python.get("packages") or []
+    if not isinstance(packages, list):
+        raise ConfigError(f"{path}: python.packages: expected a list of requirements")
+    names = []
+    for requirement in packages:
+        match = _REQUIREMENT_NAME.match(requirement) if isinstance(requirement, str) else None
+        if match is None:
+            raise ConfigError(f"{path}: python.packages: not a requirement: {requirement!r}")
+        names.append(match.group(1))
+    return list(dict.fromkeys(names))
 
 
 def _line_of(text: str, loc: tuple[int | str, ...]) -> int | None:

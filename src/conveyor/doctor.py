@@ -11,11 +11,15 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from conveyor import __version__
+from conveyor.config import bentofile_packages
+from conveyor.errors import ConfigError
 from conveyor.tools import run
 
 REQUIRED_TOOLS = ("git", "dvc")
 OPTIONAL_TOOLS = ("uv",)
-PACKAGES = ("dvc", "bentoml", "great-expectations", "lightgbm", "polars", "pydantic")
+# The toolkit's own packages; the model's come from the bentofile (see model_packages).
+PACKAGES = ("dvc", "bentoml", "great-expectations", "pydantic")
+BENTOFILE = "bentofile.yaml"
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,18 @@ def bentoml_home() -> Path:
     return Path(os.environ.get("BENTOML_HOME", Path.home() / "bentoml")).expanduser()
 
 
+def model_packages(root: Path) -> tuple[list[str], Check | None]:
+    """The service's packages from ``root/bentofile.yaml``, and a problem line when that file
+    exists but cannot be read (no bentofile: a repository that does not serve, nothing to list)."""
+    path = root / BENTOFILE
+    if not path.exists():
+        return [], None
+    try:
+        return bentofile_packages(path), None
+    except ConfigError as exc:
+        return [], Check("bentofile", str(exc), ok=False)
+
+
 def run_checks(root: Path) -> list[Check]:
     """Every check, in report order."""
     checks = [
@@ -100,7 +116,10 @@ def run_checks(root: Path) -> list[Check]:
                 ok=found is not None or not required,
             )
         )
-    for package in PACKAGES:
+    model, problem = model_packages(root)
+    if problem:
+        checks.append(problem)
+    for package in dict.fromkeys([*PACKAGES, *model]):
         checks.append(Check(f"package {package}", package_version(package) or "not installed"))
     remotes = dvc_remotes(root)
     checks.append(Check("dvc remote", "; ".join(remotes) if remotes else "none configured"))

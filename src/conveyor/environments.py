@@ -12,9 +12,9 @@ from datetime import datetime
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
-from conveyor.config import format_validation_error, load_model, parse_yaml, read_yaml
+from conveyor.config import Strict, format_validation_error, load_model, parse_yaml, read_yaml
 from conveyor.errors import ConfigError, UserError
 from conveyor.release import ReleaseRecord, parse_record
 from conveyor.tools import failure_reason, run
@@ -25,17 +25,13 @@ RECORD_FILE = "release.json"
 COMPONENT_FILE = "release/kustomization.yaml"
 
 
-class EnvironmentRule(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class EnvironmentRule(Strict):
     requires: str | None = None
     soak_hours: float = Field(default=0, ge=0)
 
 
-class PromotionPolicy(BaseModel):
+class PromotionPolicy(Strict):
     """``policies/promotion.yaml``: environments in promotion order, and what each requires."""
-
-    model_config = ConfigDict(extra="forbid")
 
     base_branch: str = "main"
     image_name: str = Field(min_length=1)

@@ -10,20 +10,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from conveyor.config import load_model
+from conveyor.config import Strict, load_model
 from conveyor.errors import ConfigError
 from conveyor.metrics import Flat, is_number, read_at, read_current, resolve_ref
 
 PASS, FAIL, NO_BASELINE = "pass", "fail", "no baseline"
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Tolerance(_Strict):
+class Tolerance(Strict):
     """How much worse than the baseline is allowed: ``atol + rtol * |baseline|`` (numpy.isclose)."""
 
     atol: float = Field(0.0, ge=0)
@@ -34,7 +30,7 @@ class Tolerance(_Strict):
         return self.atol + self.rtol * abs(baseline)
 
 
-class GateRule(_Strict):
+class GateRule(Strict):
     """One rule on one metric, or on every metric a ``*`` pattern matches (e.g. each slice)."""
 
     metric: str = Field(pattern=r"^[^:]+:[^:]+$", description="FILE:dotted.key, * for one level")
@@ -64,7 +60,7 @@ class GateRule(_Strict):
         return self.metric.split(":", 1)[1]
 
 
-class Gates(_Strict):
+class Gates(Strict):
     """The `gates:` section of params.yaml."""
 
     baseline_ref: str = "HEAD"

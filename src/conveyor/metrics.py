@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from conveyor.errors import ConfigError, DataError
 from conveyor.files import read_text
@@ -62,6 +62,6 @@ def read_at(commit: str, path: Path, cwd: Path | None = None) -> Flat | None:
     return parse(result.stdout, f"{path} at {commit[:12]}")
 
 
-def is_number(value: float | None) -> bool:
+def is_number(value: float | None) -> TypeGuard[float]:
     """True for a finite number (not None, NaN or infinite)."""
     return value is not None and math.isfinite(value)

@@ -14,13 +14,11 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 import yaml
 from pydantic import (
     AfterValidator,
-    BaseModel,
-    ConfigDict,
     Field,
     SerializerFunctionWrapHandler,
     ValidationError,
@@ -29,13 +27,13 @@ from pydantic import (
 )
 
 from conveyor import gitinfo
-from conveyor.config import parse_yaml
+from conveyor.config import Strict, parse_yaml
 from conveyor.errors import ConfigError, UserError
 from conveyor.files import read_json, read_text, write_json
 from conveyor.gate import Gates, evaluate_at
 from conveyor.tools import run
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Final = 1  # Final: its type is Literal[1], the schema field's
 DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 COMMIT = re.compile(r"^[0-9a-f]{40}$")
 VERSION = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$")
@@ -52,11 +50,7 @@ class RecordRejectedError(UserError):
     exit_code = 1
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class GateVerdict(_Strict):
+class GateVerdict(Strict):
     """One gate's outcome, with a line a person can read and the evidence file it came from.
 
     ``inputs`` ties a verdict to the commit it was established on: the hashes of what it was
@@ -70,7 +64,7 @@ class GateVerdict(_Strict):
     @model_serializer(mode="wrap")
     def _without_empty_inputs(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         # Records written before `inputs` existed keep their record_digest.
-        data = handler(self)
+        data: dict[str, Any] = handler(self)
         if data.get("inputs") is None:
             data.pop("inputs", None)
         return data
@@ -111,12 +105,12 @@ def image_digest(reference: str) -> str:
 Sha256Digest = Annotated[str, AfterValidator(sha256_digest)]
 
 
-class Image(_Strict):
+class Image(Strict):
     reference: str = Field(description="registry/name@sha256:..., what the cluster pulls")
     digest: Sha256Digest
 
 
-class ReleaseRecord(_Strict):
+class ReleaseRecord(Strict):
     """Schema version 1 of the release record (``conveyor release record``)."""
 
     schema_version: Literal[1] = SCHEMA_VERSION
@@ -584,7 +578,7 @@ def commit_problems(record: ReleaseRecord, top: Path) -> list[str]:
         return [str(exc)]
     # The metric gate's baseline is derived again (the previous release tag), never taken from
     # the record: a record naming a weaker baseline does not match.
-    rebuild = {
+    rebuild: dict[str, Callable[[dict[str, Any]], GateVerdict]] = {
         "metrics": lambda i: metrics_verdict_at(top, commit, i["params"]),
         "data": lambda i: data_verdict_at(top, commit, i["folder"]),
     }

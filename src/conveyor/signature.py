@@ -140,11 +140,10 @@ def _differences(signed: dict[str, Any], record: dict[str, Any]) -> list[str]:
     """The fields (gates one by one) in which ``record`` departs from ``signed``."""
     fields = sorted((signed.keys() | record.keys()) - {"gates", "record_digest"})
     found = [key for key in fields if signed.get(key) != record.get(key)]
-    gates = signed.get("gates"), record.get("gates")
-    if all(isinstance(side, dict) for side in gates):
-        old, new = gates
+    old, new = signed.get("gates"), record.get("gates")
+    if isinstance(old, dict) and isinstance(new, dict):
         found += [f"gates.{n}" for n in sorted(old.keys() | new.keys()) if old.get(n) != new.get(n)]
-    elif gates[0] != gates[1]:
+    elif old != new:
         found.append("gates")
     return found
 

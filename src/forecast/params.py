@@ -6,19 +6,14 @@ import datetime as dt
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
+from pydantic import ConfigDict, Field, PositiveInt, model_validator
 
-from conveyor.config import load_model
+from conveyor.config import Strict, load_model
 
 DEFAULT_PARAMS = Path("params.yaml")
 
 
-class _Strict(BaseModel):
-    # Unknown keys are errors: a misspelt knob must not be silently ignored.
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class SourceParams(_Strict):
+class SourceParams(Strict):
     """Where raw sales come from: the built-in generator, a file, or a DuckDB query."""
 
     kind: Literal["synthetic", "file", "duckdb"] = "synthetic"
@@ -34,7 +29,7 @@ class SourceParams(_Strict):
         return self
 
 
-class SyntheticParams(_Strict):
+class SyntheticParams(Strict):
     """Knobs of the deterministic wholesale-club sales generator."""
 
     seed: int = 42
@@ -46,7 +41,7 @@ class SyntheticParams(_Strict):
     stockout_rate: float = Field(0.01, ge=0, le=1)
 
 
-class DataParams(_Strict):
+class DataParams(Strict):
     """Raw data: its source, the generator's knobs, and the holiday calendar."""
 
     source: SourceParams = SourceParams()
@@ -54,7 +49,7 @@ class DataParams(_Strict):
     holidays_country: str = Field("US", min_length=2, max_length=3)
 
 
-class FeatureParams(_Strict):
+class FeatureParams(Strict):
     """Forecast horizon and the history-based features computed for it."""
 
     horizon_days: PositiveInt = 28
@@ -74,7 +69,7 @@ class FeatureParams(_Strict):
         return self
 
 
-class TrainParams(_Strict):
+class TrainParams(Strict):
     """LightGBM hyper-parameters (see the README for why LightGBM)."""
 
     objective: Literal["tweedie", "poisson", "regression", "regression_l1"] = "tweedie"
@@ -91,20 +86,20 @@ class TrainParams(_Strict):
     num_threads: int = Field(0, ge=0)
 
 
-class EvaluateParams(_Strict):
+class EvaluateParams(Strict):
     """Time-based holdout and the columns whose values define metric slices."""
 
     holdout_days: PositiveInt = 28
     slices: list[str] = Field(default_factory=lambda: ["region", "category"])
 
 
-class ModelStoreParams(_Strict):
+class ModelStoreParams(Strict):
     """Name under which the trained model is saved to the BentoML model store."""
 
     model_name: str = Field("demand_forecaster", pattern=r"^[a-z0-9][a-z0-9_.-]*$")
 
 
-class PipelineParams(_Strict):
+class PipelineParams(Strict):
     """Everything the forecasting stages read from params.yaml."""
 
     # Other top-level sections (gates, monitoring, ...) belong to conveyor, not to the model.

@@ -6,10 +6,10 @@ import datetime as dt
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from conveyor.checks.pii import HASHED_ID_COLUMNS, TEXT_PATTERNS
-from conveyor.config import load_model
+from conveyor.config import Strict, load_model
 
 # A contract name: it becomes a file name and part of verdict names (`conveyor check profile
 # --name` is held to it too).
@@ -18,11 +18,7 @@ NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]*$"
 ColumnType = Literal["string", "integer", "float", "date", "boolean"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Band(_Strict):
+class Band(Strict):
     """A closed interval [min, max]; either end may be open (null)."""
 
     min: float | None = None
@@ -35,7 +31,7 @@ class Band(_Strict):
         return self
 
 
-class Distribution(_Strict):
+class Distribution(Strict):
     """Bands for a column's statistics, usually learned from trusted data (`check profile`)."""
 
     mean: Band | None = None
@@ -51,7 +47,7 @@ class Distribution(_Strict):
         return value
 
 
-class Column(_Strict):
+class Column(Strict):
     """What one column must hold."""
 
     type: ColumnType
@@ -63,7 +59,7 @@ class Column(_Strict):
     distribution: Distribution | None = None
 
 
-class Freshness(_Strict):
+class Freshness(Strict):
     """The latest date lies at most ``max_age_days`` before the reference date, never after it."""
 
     column: str
@@ -78,7 +74,7 @@ class Freshness(_Strict):
         return self.reference_date
 
 
-class Pii(_Strict):
+class Pii(Strict):
     """The PII guard: no personal data in text, and identifiers of people only as hashes."""
 
     text_patterns: list[str] = Field(default_factory=lambda: list(TEXT_PATTERNS))
@@ -95,7 +91,7 @@ class Pii(_Strict):
         return value
 
 
-class Contract(_Strict):
+class Contract(Strict):
     """A data contract: columns, table-level rules and the PII guard."""
 
     name: str = Field(pattern=NAME_PATTERN)

@@ -98,7 +98,7 @@ class GreatExpectationsBackend(CheckBackend):
         )
 
         site = f"conveyor-{out_dir.resolve()}"
-        if site not in (self._context.get_config().data_docs_sites or {}):
+        if site not in (self._context.config.data_docs_sites or {}):
             self._context.add_data_docs_site(
                 site_name=site,
                 site_config={
@@ -135,27 +135,27 @@ def _expectation(rule: Rule) -> Any:
         "row_count": lambda r: gxe.ExpectTableRowCountToBeBetween(
             min_value=r.params["min"], max_value=r.params["max"]
         ),
-        "exists": lambda r: gxe.ExpectColumnToExist(column=r.column),
+        "exists": lambda r: gxe.ExpectColumnToExist(column=_column(r)),
         "type": _type_expectation,
-        "not_null": lambda r: gxe.ExpectColumnValuesToNotBeNull(column=r.column),
+        "not_null": lambda r: gxe.ExpectColumnValuesToNotBeNull(column=_column(r)),
         "between": lambda r: gxe.ExpectColumnValuesToBeBetween(
-            column=r.column, min_value=_bound(r.params["min"]), max_value=_bound(r.params["max"])
+            column=_column(r), min_value=_bound(r.params["min"]), max_value=_bound(r.params["max"])
         ),
         "in_set": lambda r: gxe.ExpectColumnValuesToBeInSet(
-            column=r.column, value_set=r.params["values"]
+            column=_column(r), value_set=r.params["values"]
         ),
         "regex": lambda r: gxe.ExpectColumnValuesToMatchRegex(
-            column=r.column, regex=r.params["regex"]
+            column=_column(r), regex=r.params["regex"]
         ),
         "not_regex": lambda r: gxe.ExpectColumnValuesToNotMatchRegex(
-            column=r.column, regex=r.params["regex"]
+            column=_column(r), regex=r.params["regex"]
         ),
         "unique_key": _unique_expectation,
         "mean": lambda r: gxe.ExpectColumnMeanToBeBetween(
-            column=r.column, min_value=r.params["min"], max_value=r.params["max"]
+            column=_column(r), min_value=r.params["min"], max_value=r.params["max"]
         ),
         "quantiles": lambda r: gxe.ExpectColumnQuantileValuesToBeBetween(
-            column=r.column,
+            column=_column(r),
             quantile_ranges={
                 "quantiles": r.params["quantiles"],
                 "value_ranges": r.params["ranges"],
@@ -163,13 +163,13 @@ def _expectation(rule: Rule) -> Any:
         ),
         # "at most X zeros" is "not zero for at least 1 - X of the rows".
         "zero_share": lambda r: gxe.ExpectColumnValuesToNotBeInSet(
-            column=r.column, value_set=[0], mostly=max(1 - r.params["max"], 1e-9)
+            column=_column(r), value_set=[0], mostly=max(1 - r.params["max"], 1e-9)
         ),
         "max_at_least": lambda r: gxe.ExpectColumnMaxToBeBetween(
-            column=r.column, min_value=_bound(r.params["min"])
+            column=_column(r), min_value=_bound(r.params["min"])
         ),
         "max_at_most": lambda r: gxe.ExpectColumnMaxToBeBetween(
-            column=r.column, max_value=_bound(r.params["max"])
+            column=_column(r), max_value=_bound(r.params["max"])
         ),
     }
     expectation = builders[rule.check](rule)
@@ -182,9 +182,9 @@ def _type_expectation(rule: Rule) -> Any:
 
     if rule.params["type"] == "string":
         # pandas 3 stores text as the "str" dtype, which GX recognises only this way.
-        return gxe.ExpectColumnValuesToBeOfType(column=rule.column, type_="str")
+        return gxe.ExpectColumnValuesToBeOfType(column=_column(rule), type_="str")
     return gxe.ExpectColumnValuesToBeInTypeList(
-        column=rule.column, type_list=PANDAS_TYPES[rule.params["type"]]
+        column=_column(rule), type_list=PANDAS_TYPES[rule.params["type"]]
     )
 
 
@@ -197,7 +197,14 @@ def _unique_expectation(rule: Rule) -> Any:
     return gxe.ExpectCompoundColumnsToBeUnique(column_list=columns)
 
 
-def _bound(value: object) -> object:
+def _column(rule: Rule) -> str:
+    """The column of a column-level rule (rules.py gives each one; GX would refuse None too)."""
+    if rule.column is None:
+        raise ValueError(f"rule {rule.id} ({rule.check}) names no column")
+    return rule.column
+
+
+def _bound(value: object) -> Any:
     # Dates in contracts compare against datetime64 columns as timestamps.
     return pd.Timestamp(value) if isinstance(value, date) else value
 
@@ -230,7 +237,7 @@ def _observed_text(rule: Rule, result: dict[str, Any]) -> str:
     if isinstance(observed, float):
         return f"{observed:.4g}" if math.isfinite(observed) else str(observed)
     if isinstance(observed, pd.Timestamp):
-        return observed.date().isoformat()
+        return str(observed.date().isoformat())
     return str(observed)
 
 
@@ -273,7 +280,8 @@ def _redacted(result: dict[str, Any], rule: Rule, hashed: set[str]) -> dict[str,
             for entry in out["partial_unexpected_counts"]
         ]
     # Whatever else GX kept (observed values, details): PII-shaped text masked.
-    return pii.scrub(out)
+    scrubbed: dict[str, Any] = pii.scrub(out)
+    return scrubbed
 
 
 def _exception_message(info: Any) -> str | None:

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from conveyor.checks.contract import Column, Contract
+from conveyor.checks.contract import Column, Contract, Freshness
 from conveyor.checks.pii import HASHED_ID, TEXT_PATTERNS, is_hashed_id_column
 
 Severity = Literal["critical", "error"]
@@ -88,7 +88,7 @@ def value_rules(
         if name in columns:
             rules.extend(_column_rules(name, column))
     if contract.freshness and contract.freshness.column in columns:
-        rules.extend(_freshness_rules(contract))
+        rules.extend(_freshness_rules(contract.freshness))
     rules.extend(_pii_rules(contract, all_columns, text_columns))
     return rules
 
@@ -175,8 +175,7 @@ def _column_rules(name: str, column: Column) -> list[Rule]:
     return rules
 
 
-def _freshness_rules(contract: Contract) -> list[Rule]:
-    fresh = contract.freshness
+def _freshness_rules(fresh: Freshness) -> list[Rule]:
     reference = fresh.reference()
     oldest_latest = reference - dt.timedelta(days=fresh.max_age_days)
     return [

@@ -69,7 +69,7 @@ def redact(results: list[RuleResult]) -> list[RuleResult]:
 
 
 def _is_text(column: pd.Series) -> bool:
-    return pd.api.types.is_string_dtype(column) or column.dtype == object
+    return bool(pd.api.types.is_string_dtype(column) or column.dtype == object)
 
 
 def check_out_dir(out_dir: Path, contracts: list[str]) -> None:

@@ -5,19 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
+from pydantic import Field, PositiveInt, model_validator
 
-from conveyor.config import load_model
+from conveyor.config import Strict, load_model
 
 Kind = Literal["numeric", "categorical"]
 
 
-class _Strict(BaseModel):
-    # A misspelt threshold must fail loudly, not silently fall back to a default.
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Thresholds(_Strict):
+class Thresholds(Strict):
     """Limits beyond which a column counts as drifted (each is an effect size, not a p-value:
     with millions of rows every p-value is tiny)."""
 
@@ -29,7 +24,7 @@ class Thresholds(_Strict):
     wape_ratio: float = Field(1.25, ge=1, description="live WAPE / evaluated WAPE at most this")
 
 
-class MonitoringParams(_Strict):
+class MonitoringParams(Strict):
     """Everything `conveyor monitor drift` reads from params.yaml."""
 
     features: dict[str, Kind] = Field(min_length=1)

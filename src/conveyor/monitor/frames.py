@@ -7,11 +7,15 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeAlias
 
 import numpy as np
 import polars as pl
 
 from conveyor.errors import DataError
+
+# A polars dtype as polars hands it out: an instance (pl.Int64()) or the class itself (pl.Int64).
+DType: TypeAlias = "pl.DataType | type[pl.DataType]"
 
 # Exceptions polars raises for unreadable, corrupt or inconsistent files.
 _READ_ERRORS = (pl.exceptions.PolarsError, OSError, ValueError)
@@ -59,14 +63,14 @@ def _widest_schema(files: list[Path]) -> pl.Schema | None:
         return None
     if all(schema == schemas[0] for schema in schemas):
         return None
-    merged: dict[str, pl.DataType] = {}
+    merged: dict[str, DType] = {}
     for schema in schemas:
         for name, dtype in schema.items():
             merged[name] = _wider(merged[name], dtype) if name in merged else dtype
     return pl.Schema(merged)
 
 
-def _wider(a: pl.DataType, b: pl.DataType) -> pl.DataType:
+def _wider(a: DType, b: DType) -> DType:
     if a == b or not (a.is_numeric() and b.is_numeric()):
         return a  # not a width difference: the read reports the mismatch
     if a.is_integer() and b.is_integer():

@@ -47,7 +47,7 @@ def target_from_env(pull_request: int | None, repository: str | None) -> Target:
         )
         if not value
     ]
-    if missing:
+    if missing or pull_request is None:  # None is in `missing` already: said for mypy
         raise UserError(f"--pr-comment needs {', '.join(missing)}")
     api = os.environ.get("GITHUB_API_URL", DEFAULT_API).rstrip("/")
     return Target(api, str(repository), int(pull_request), str(token))

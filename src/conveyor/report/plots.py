@@ -10,7 +10,7 @@ import csv
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from conveyor.config import read_yaml
 from conveyor.errors import DataError
@@ -39,7 +39,9 @@ def plot_specs(dvc_yaml: Path) -> list[PlotSpec]:
             x_field = body.get("x")
             x = x_field if isinstance(x_field, dict) else dict.fromkeys(y, x_field)
             if y and all(x.get(f) for f in y):
-                specs.append(PlotSpec(title, body.get("template", "linear"), x, y))
+                # every x field is set (just checked): the mapping is what PlotSpec declares
+                x_fields = cast("dict[str, str]", x)
+                specs.append(PlotSpec(title, body.get("template", "linear"), x_fields, y))
     return specs
 
 

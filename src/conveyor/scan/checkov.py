@@ -8,10 +8,10 @@ import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast, get_args
 
 from conveyor.errors import UserError
-from conveyor.scan.model import Finding, Suppressed
+from conveyor.scan.model import Finding, Severity, Suppressed
 from conveyor.scan.settings import ScanConfig
 from conveyor.tools import failure_reason, run
 
@@ -120,9 +120,8 @@ def parse(reports: Any, root: Path) -> CheckovOutput:
 def to_finding(check: dict[str, Any], config: ScanConfig) -> Finding:
     """A failed checkov check as a Finding, with our severity and remedy where we have them."""
     policy = config.policies.get(check["check_id"])
-    severity = policy.severity if policy else (check.get("severity") or "medium").lower()
-    if severity not in ("critical", "high", "medium", "low"):
-        severity = "medium"
+    named = policy.severity if policy else (check.get("severity") or "medium").lower()
+    severity = cast("Severity", named if named in get_args(Severity) else "medium")
     # checkov names its checks as the rule to meet ("Ensure ...", "Do not admit ..."): without a
     # remedy of ours, that rule is what to change, with checkov's guideline link when it has one.
     fallback = "change the resource so that the rule above holds"

@@ -7,6 +7,7 @@ import dataclasses
 import json
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from conveyor.files import atomic_path
 from conveyor.scan import actions, checkov, suppress, targets
@@ -86,8 +87,8 @@ def scan(
             findings.append(_unread(path, kind))
 
     own = [(w, False) for w in found.workflows] + [(a, True) for a in found.actions]
-    for path, composite in own:
-        for finding in actions.scan_file(root, path, config, composite):
+    for own_path, composite in own:
+        for finding in actions.scan_file(root, own_path, config, composite):
             skip = actions.inline_skip(root, finding)
             if skip is None:
                 findings.append(finding)
@@ -170,7 +171,7 @@ def _readable(
     return readable, findings, left_out
 
 
-def _belongs(check: dict, framework_files: dict[str, set[str]]) -> bool:
+def _belongs(check: dict[str, Any], framework_files: dict[str, set[str]]) -> bool:
     kind = check.get("_check_type")
     return kind not in framework_files or check["_file"] in framework_files[kind]
 

@@ -4,19 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from conveyor.config import load_model
+from conveyor.config import Strict, load_model
 from conveyor.scan.model import Severity
 
 POLICY_DIR = Path("policies/checkov")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Exclusion(_Strict):
+class Exclusion(Strict):
     """A path glob left out of the policy checks, and why. Its files are still searched for
     secrets, and an exclusion never covers the repository's own .github/ (GitHub runs it)."""
 
@@ -24,7 +20,7 @@ class Exclusion(_Strict):
     reason: str = Field(min_length=10)
 
 
-class Unscanned(_Strict):
+class Unscanned(Strict):
     """One file that no check reads, not even the secrets scan (too large, binary...), and why.
     Listed file by file: a glob would let new files in unread."""
 
@@ -32,21 +28,21 @@ class Unscanned(_Strict):
     reason: str = Field(min_length=10)
 
 
-class GlobalSkip(_Strict):
+class GlobalSkip(Strict):
     """A checkov check that does not apply to this repository at all, and why."""
 
     id: str = Field(pattern=r"^[A-Z][A-Z0-9_]+$")
     reason: str = Field(min_length=10)
 
 
-class PolicyInfo(_Strict):
+class PolicyInfo(Strict):
     """Severity and the one-line remedy printed with a finding."""
 
     severity: Severity
     remedy: str = Field(min_length=5)
 
 
-class ScanConfig(_Strict):
+class ScanConfig(Strict):
     """The scan's settings (see policies/checkov/config.yaml)."""
 
     allowed_registries: list[str] = Field(default_factory=list)
@@ -58,7 +54,7 @@ class ScanConfig(_Strict):
     policies: dict[str, PolicyInfo] = Field(default_factory=dict)
 
 
-class BaselineEntry(_Strict):
+class BaselineEntry(Strict):
     """One reviewed suppression: a policy at a file (optionally one resource), with its reason.
     An empty reason is kept so that the scan can report it as a finding of its own."""
 
@@ -68,7 +64,7 @@ class BaselineEntry(_Strict):
     reason: str = ""
 
 
-class Baseline(_Strict):
+class Baseline(Strict):
     """policies/checkov/baseline.yaml."""
 
     suppressions: list[BaselineEntry] = Field(default_factory=list)
