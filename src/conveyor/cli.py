@@ -361,7 +361,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except UserError as error:
+        from conveyor.github import annotate_error
+
         print(f"error: {error}", file=sys.stderr)
+        annotate_error(str(error))  # on Actions, the run's summary shows why it failed
         return error.exit_code
 
 

@@ -117,30 +117,76 @@ def _release_verify(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_outcome(outcome: Outcome, body_out: Path | None) -> None:
-    # stdout carries only key=value lines, so a workflow can append it to $GITHUB_OUTPUT as is.
+def _print_outcome(outcome: Outcome, args: argparse.Namespace) -> None:
+    # stdout carries only key=value lines, so a workflow can read them as step outputs.
+    from conveyor import github
+
     print(outcome.message, file=sys.stderr)
+    body_out = args.body_out or (Path(f"promote-{outcome.env}.md") if args.pull_request else None)
     if body_out and outcome.body:
         with atomic_path(body_out) as tmp:
             tmp.write_text(outcome.body, encoding="utf-8")
-    print("\n".join(outcome.lines()))
+    _print_lines(outcome.lines(), args.github_output)
+    # After the push and its outputs: a failed gh call leaves the branch, and a re-run opens it.
+    if args.pull_request and outcome.pull_request and body_out:
+        title = outcome.title or f"Promote to {outcome.env}"
+        url = github.upsert_pull_request(outcome.branch, args.base, title, body_out, args.repo)
+        _print_lines([f"pull_request_url={url}"], args.github_output)
+        github.add_to_summary(f"{outcome.title or outcome.env}: {url}")
+
+
+def _print_lines(lines: list[str], github_output: bool) -> None:
+    from conveyor import github
+
+    print("\n".join(lines), flush=True)
+    if github_output:
+        github.set_outputs(dict(line.split("=", 1) for line in lines))
+
+
+def _prepare_push(args: argparse.Namespace) -> None:
+    """With --pull-request: the base branch, and git's push credential from GH_TOKEN."""
+    import os
+
+    from conveyor import environments, github
+
+    if not args.pull_request:
+        return
+    if not args.push:
+        raise UserError("--pull-request needs the branch pushed: drop --no-push")
+    args.base = args.base or environments.base_branch(args.repo)
+    os.environ.update(github.push_environment(github.token(), os.environ))
+
+
+def _record_file(args: argparse.Namespace) -> Path:
+    """--record, else the record of --version where it runs, else --from-environment's."""
+    from conveyor import environments
+
+    if args.record:
+        return Path(args.record)
+    if args.version:
+        return environments.record_file_of(args.repo, args.version)
+    if args.from_environment:
+        return environments.record_file_in(args.repo, args.from_environment)
+    raise UserError("promote needs --record, --version (a release tag) or --from-environment")
 
 
 def _promote(args: argparse.Namespace) -> int:
     from conveyor.promote import promote
     from conveyor.release import load_record
 
-    record = load_record(args.record)
+    record = load_record(_record_file(args))
+    _prepare_push(args)
     outcome = promote(args.repo, args.env, record, remote=args.remote, push=args.push)
-    _print_outcome(outcome, args.body_out)
+    _print_outcome(outcome, args)
     return 0
 
 
 def _rollback(args: argparse.Namespace) -> int:
     from conveyor.promote import rollback
 
-    outcome = rollback(args.repo, args.env, to=args.to, remote=args.remote, push=args.push)
-    _print_outcome(outcome, args.body_out)
+    _prepare_push(args)
+    outcome = rollback(args.repo, args.env, to=args.to or None, remote=args.remote, push=args.push)
+    _print_outcome(outcome, args)
     return 0
 
 
@@ -165,6 +211,20 @@ def _branch_options(parser: argparse.ArgumentParser) -> None:
         "--body-out",
         type=output_file,  # checked while parsing: before any ref moves
         help="write the pull request body (markdown) to this file",
+    )
+    parser.add_argument(
+        "--pull-request",
+        action="store_true",
+        help="then open (or update) the branch's one pull request with gh (token: GH_TOKEN, also "
+        "used to push; on GitHub Actions the commit is the Actions bot's)",
+    )
+    parser.add_argument(
+        "--base", help="branch the pull request targets (default: the policy's base_branch)"
+    )
+    parser.add_argument(
+        "--github-output",
+        action="store_true",
+        help="also append the key=value lines to $GITHUB_OUTPUT (a workflow step's outputs)",
     )
     parser.add_argument("--repo", type=existing_dir, default=Path.cwd(), help=argparse.SUPPRESS)
 
@@ -268,9 +328,19 @@ def add_release_commands(commands: argparse._SubParsersAction) -> None:
         help="write a release into an environment on branch promote/<env> and push it",
         description="Verify the record, enforce policies/promotion.yaml, commit the overlay's "
         "digest and release.json on promote/<env> (built on the base branch), push it. Prints "
-        "key=value lines for $GITHUB_OUTPUT. Exit 1 when the policy refuses.",
+        "key=value lines for $GITHUB_OUTPUT. Exit 1 when the policy refuses, or when no "
+        "environment runs --version.",
     )
-    promote.add_argument("--record", type=Path, required=True, help="release record (JSON)")
+    # Empty values count as not given: a workflow passes its inputs whether set or not.
+    promote.add_argument("--record", help="release record (JSON)")
+    promote.add_argument(
+        "--version", help="without --record: the release's record where an environment runs it"
+    )
+    promote.add_argument(
+        "--from-environment",
+        metavar="ENV",
+        help="without --record and --version: promote what runs in ENV (its release.json)",
+    )
     _branch_options(promote)
     promote.set_defaults(func=_promote)
 
