@@ -79,6 +79,16 @@ def _release_on_branch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _release_name(args: argparse.Namespace) -> int:
+    from conveyor import github
+    from conveyor.release_names import release_names
+
+    names = release_names(args.tag, args.registry, args.image_name)
+    _print_lines([f"{key}={value}" for key, value in names.items()], args.github_output)
+    github.add_to_summary(f"release {names['version']}: {names['image']}")
+    return 0
+
+
 def _release_verify(args: argparse.Namespace) -> int:
     from conveyor import release, signature
 
@@ -229,6 +239,22 @@ def _branch_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repo", type=existing_dir, default=Path.cwd(), help=argparse.SUPPRESS)
 
 
+def _add_release_name(kinds: argparse._SubParsersAction) -> None:
+    name = kinds.add_parser(
+        "name",
+        help="check a release tag is semver; print version= and image= (REGISTRY/NAME)",
+        description="The first step of a release: a tag that is not vMAJOR.MINOR.PATCH[-pre] "
+        "fails (exit 1) before anything is built; the image name is lower-cased.",
+    )
+    name.add_argument("--tag", required=True, help="the pushed tag (github.ref_name)")
+    name.add_argument("--registry", required=True, help="registry host, e.g. ghcr.io")
+    name.add_argument("--image-name", required=True, help="OWNER/NAME in the registry")
+    name.add_argument(
+        "--github-output", action="store_true", help="also append the lines to $GITHUB_OUTPUT"
+    )
+    name.set_defaults(func=_release_name)
+
+
 def add_release_commands(commands: argparse._SubParsersAction) -> None:
     """Register release, promote, rollback and status on the top-level parser."""
     release = commands.add_parser("release", help="release records: build and verify")
@@ -322,6 +348,8 @@ def add_release_commands(commands: argparse._SubParsersAction) -> None:
         help="the ref the caller's `uses: ...ml-release.yml@REF` pins (exact identity)",
     )
     verify.set_defaults(func=_release_verify)
+
+    _add_release_name(kinds)
 
     promote = commands.add_parser(
         "promote",

@@ -71,6 +71,24 @@ def _append(variable: str, text: str) -> None:
         raise UserError(f"${variable} {target}: cannot write ({exc.strerror})") from None
 
 
+# Quiet and offline for every later step of the job: no telemetry, no interpreter downloads.
+QUIET_ENVIRONMENT = {
+    "DVC_NO_ANALYTICS": "1",
+    "BENTOML_DO_NOT_TRACK": "true",
+    "GX_ANALYTICS_ENABLED": "False",
+    "UV_PYTHON_DOWNLOADS": "never",
+}
+
+
+def export_environment(prefix: Path) -> None:
+    """Put the virtual environment at ``prefix`` on the job's PATH ($GITHUB_PATH) with
+    VIRTUAL_ENV and the quiet settings ($GITHUB_ENV): what later steps of the job inherit. The
+    values are this environment's own path and fixed text, nothing a pull request controls."""
+    _append("GITHUB_PATH", f"{prefix / 'bin'}\n")
+    values = {"VIRTUAL_ENV": str(prefix), **QUIET_ENVIRONMENT}
+    _append("GITHUB_ENV", "".join(f"{key}={_one_line(key, v)}\n" for key, v in values.items()))
+
+
 def token(environ: Mapping[str, str] | None = None) -> str | None:
     """The GitHub token from the environment (GH_TOKEN, else GITHUB_TOKEN), or None."""
     environ = environ if environ is not None else os.environ
