@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from conveyor.errors import UserError
-from conveyor.files import atomic_path, existing_dir, output_file
+from conveyor.files import atomic_path, existing_dir, output_file, path_or_none
 
 if TYPE_CHECKING:
     from conveyor.promote import Outcome
@@ -171,8 +171,8 @@ def _record_file(args: argparse.Namespace) -> Path:
     """--record, else the record of --version where it runs, else --from-environment's."""
     from conveyor import environments
 
-    if args.record:
-        return Path(args.record)
+    if args.record is not None:
+        return args.record
     if args.version:
         return environments.record_file_of(args.repo, args.version)
     if args.from_environment:
@@ -360,7 +360,7 @@ def add_release_commands(commands: argparse._SubParsersAction) -> None:
         "environment runs --version.",
     )
     # Empty values count as not given: a workflow passes its inputs whether set or not.
-    promote.add_argument("--record", help="release record (JSON)")
+    promote.add_argument("--record", type=path_or_none, help="release record (JSON)")
     promote.add_argument(
         "--version", help="without --record: the release's record where an environment runs it"
     )
