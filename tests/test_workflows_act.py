@@ -583,7 +583,7 @@ jobs:
 def test_monitor_reports_drift_and_stops_at_the_issue_api(sandbox: Sandbox, tmp_path: Path) -> None:
     # ml-monitor.yml as a repository calls it, with a production window whose prices tripled:
     # the drift step finds it, its report is kept, and the run stops where conveyor's
-    # `gh issue list` needs GitHub (the issue decision itself is tested in tests/test_monitor_issue.py).
+    # `gh issue list` needs GitHub (the issue itself: tests/test_monitor_issue*.py).
     work = tmp_path / "work"
     _git(tmp_path, "clone", "-q", str(sandbox.repo), str(work))
     _git(work, "remote", "set-url", "origin", "https://github.com/acme/conveyor.git")
