@@ -47,8 +47,7 @@ def _monitor_issue(args: argparse.Namespace) -> int:
         from conveyor import github
         from conveyor.files import write_json
 
-        # Checked first: a bad drift.json is refused before GitHub is asked anything.
-        issue.write(args.drift, None, args.out, args.run_url)
+        issue.read_drift(args.drift)  # a bad drift.json is refused before GitHub is asked
         open_issues = args.out / "open-issues.json"
         write_json(open_issues, github.open_issues(issue.LABEL))
     decision = issue.write(args.drift, open_issues, args.out, args.run_url)

@@ -125,6 +125,11 @@ class _Drift(_Shape):
     performance: _Performance | None = None
 
 
+def read_drift(path: Path) -> dict[str, Any]:
+    """drift.json as `monitor drift` writes it; anything else is a one-line DataError."""
+    return _drift_document(path)
+
+
 def _drift_document(path: Path) -> dict[str, Any]:
     document = read_json(path, "drift report")
     if not isinstance(document, dict) or not isinstance(document.get("drifted"), bool):
