@@ -155,6 +155,10 @@ def test_a_failed_gh_call_leaves_the_pushed_branch_for_a_rerun(work, origin, tmp
          "promote needs --record, --version (a release tag) or --from-environment"),
         (("--version", "v1.0.0", "--pull-request", "--no-push"), 2,
          "--pull-request needs the branch pushed: drop --no-push"),
+        (("--from-environment", "../../policies"), 2,
+         "unknown environment '../../policies' (policies/promotion.yaml has: dev, staging, prod)"),
+        (("--version", "v1.0.0", "--pull-request", "--base=--upload-pack=x"), 2,
+         "--base '--upload-pack=x': must not start with '-' (it would be read as an option)"),
     ],
 )  # fmt: skip
 def test_a_record_that_cannot_be_found_is_one_line_and_nothing_moves(

@@ -158,12 +158,14 @@ def _prepare_push(args: argparse.Namespace) -> None:
     import os
 
     from conveyor import environments, github
+    from conveyor.tools import not_an_option
 
     if not args.pull_request:
         return
     if not args.push:
         raise UserError("--pull-request needs the branch pushed: drop --no-push")
-    args.base = args.base or environments.base_branch(args.repo)
+    # The base reaches gh as a value: never an option.
+    args.base = not_an_option(args.base or environments.base_branch(args.repo), "--base")
     os.environ.update(github.push_environment(github.token(), os.environ))
 
 

@@ -108,6 +108,7 @@ def record_path(env: str) -> str:
 
 def record_file_in(root: Path, env: str) -> Path:
     """The release record live in ``env`` in the checkout at ``root``; exit 1 when none is."""
+    load_policy(root).rule(env)  # an environment of the policy, never a path of its own
     path = root / record_path(env)
     if not path.is_file():
         raise RecordNotFoundError(f"{record_path(env)}: nothing runs in {env} yet")
