@@ -403,7 +403,7 @@ def test_a_release_tag_off_the_default_branch_is_refused_before_any_build(
     assert not (sandbox.artifacts / "release-v6.6.6" / "build-push.json").exists()
 
 
-def test_a_release_tag_that_is_not_semver_fails_in_the_first_step(sandbox: Sandbox) -> None:
+def test_a_release_tag_that_is_not_semver_fails_before_anything_is_built(sandbox: Sandbox) -> None:
     run = _release(sandbox, "banana")
     assert run.returncode != 0
     assert run.jobs.get("release") == "failure", run.failed_because()
