@@ -205,6 +205,11 @@ def _commands(repo: Path, good: Path, out: Path) -> dict[str, Command]:
         "release on-branch": Command(
             ("release", "on-branch", "--branch", "origin/main"), {"--repo": DIR}, {}
         ),
+        "release name": Command(
+            ("release", "name", "--tag", "v1.0.0", "--registry", "r.io", "--image-name", "a/b"),
+            {},
+            {},
+        ),
         "promote": Command(
             ("promote", "--env", "dev", "--record", f"{good}/record.json"),
             {"--record": JSON, "--body-out": OUT_FILE, "--repo": DIR},

@@ -406,7 +406,7 @@ def test_a_release_tag_off_the_default_branch_is_refused_before_any_build(
     assert not (sandbox.artifacts / "release-v6.6.6" / "build-push.json").exists()
 
 
-def test_a_release_tag_that_is_not_semver_fails_in_the_first_step(sandbox: Sandbox) -> None:
+def test_a_release_tag_that_is_not_semver_fails_before_anything_is_built(sandbox: Sandbox) -> None:
     run = _release(sandbox, "banana")
     assert run.returncode != 0
     assert run.jobs.get("release") == "failure", run.failed_because()
@@ -454,7 +454,7 @@ def test_promoting_a_release_that_no_environment_runs_fails_with_an_annotation(
         "promote: no environment runs release 'v9.9.9': promote it to the first environment "
         "from its release run"
     ) in run.errors, run.failed_because()
-    assert "conveyor promote" not in run.log
+    assert "pushed to origin" not in run.log  # the record is looked up before anything moves
 
 
 def _genuine_record(work: Path, tmp_path: Path, env: dict[str, str], root: Path) -> Path:
@@ -548,9 +548,9 @@ def test_promote_pushes_the_environment_branch_and_stops_at_the_pull_request(
     assert run.jobs.get("promote") == "failure", run.failed_because()  # no GitHub for the PR
     assert "branch=promote/staging" in run.log, run.failed_because()
     assert "changed=true" in run.log
-    assert any("open or update the promotion pull request" in s for s in run.failed_steps), (
-        run.failed_steps
-    )
+    # conveyor pushed, then stopped at the PR (gh) in the same step: no GitHub here.
+    assert any("conveyor promote --pull-request" in s for s in run.failed_steps), run.failed_steps
+    assert "the GitHub CLI (gh) is not on PATH" in run.failed_because()
     pushed = git(origin, "show", "promote/staging:deploy/environments/staging/release.json")
     assert json.loads(pushed)["version"] == "v1.2.3"
     # The record was checked against what ml-release attested, under the documented signer rule.
@@ -626,8 +626,8 @@ jobs:
 
 def test_monitor_reports_drift_and_stops_at_the_issue_api(sandbox: Sandbox, tmp_path: Path) -> None:
     # ml-monitor.yml as a repository calls it, with a production window whose prices tripled:
-    # the drift step finds it, its report is kept, and the run stops where `gh issue list`
-    # needs GitHub (the issue decision itself is tested in tests/test_monitor_issue.py).
+    # the drift step finds it, its report is kept, and the run stops where conveyor's
+    # `gh issue list` needs GitHub (the issue itself: tests/test_monitor_issue*.py).
     work = tmp_path / "work"
     _git(tmp_path, "clone", "-q", str(sandbox.repo), str(work))
     _git(work, "remote", "set-url", "origin", "https://github.com/acme/conveyor.git")
@@ -645,7 +645,7 @@ def test_monitor_reports_drift_and_stops_at_the_issue_api(sandbox: Sandbox, tmp_
     run = box.run_workflow("monitor", "workflow_dispatch", "drift-check.yml", {})
     assert run.jobs.get("drift") == "failure", run.failed_because()  # no GitHub for the issue
     assert "drift=true" in run.log, run.failed_because()
-    assert any("the open drift issues, if any" in step for step in run.failed_steps), (
+    assert any("open, update or close the drift issue" in step for step in run.failed_steps), (
         run.failed_steps
     )
     report = box.artifacts / "monitor" / "drift" / "reports" / "monitor"

@@ -38,10 +38,18 @@ class _Parser(argparse.ArgumentParser):
 
 def _doctor(args: argparse.Namespace) -> int:
     from conveyor import doctor
+    from conveyor.github import annotate_error, export_environment
 
+    if args.github_env:
+        export_environment(Path(sys.prefix))
     checks = doctor.run_checks(args.root)
-    print(doctor.render(checks))
-    return 0 if all(check.ok for check in checks) else 1
+    required = doctor.required_files(args.root, args.require)
+    print(doctor.render(checks + required))
+    for check in required:
+        if not check.ok:  # on Actions: an annotation on the file the job needs
+            name = check.name.removeprefix("file ").partition(":")[0]
+            annotate_error(f"{name} {check.detail}", file=name)
+    return 0 if all(check.ok for check in checks + required) else 1
 
 
 def _check_data(args: argparse.Namespace) -> int:
@@ -139,19 +147,31 @@ def _add_check(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _gate(args: argparse.Namespace) -> int:
-    from conveyor import gate
+    from conveyor import gate, github
     from conveyor.files import atomic_path, require_writable_file, write_json
     from conveyor.report import gate_table
 
-    gates = gate.load_gates(args.params)
-    for name in ("gate.json", "gate.md"):
-        require_writable_file(args.out / name)
-    result = gate.evaluate(gates, args.baseline_ref, root=args.root)
-    write_json(args.out / "gate.json", result.to_json())
-    with atomic_path(args.out / "gate.md") as tmp:
-        tmp.write_text(gate_table.markdown(result), encoding="utf-8")
-    print(gate_table.text(result))
-    return 0 if result.passed or args.exit_zero else 1
+    passed = False
+    try:
+        gates = gate.load_gates(args.params)
+        for name in ("gate.json", "gate.md"):
+            require_writable_file(args.out / name)
+        result = gate.evaluate(gates, args.baseline_ref, root=args.root)
+        write_json(args.out / "gate.json", result.to_json())
+        with atomic_path(args.out / "gate.md") as tmp:
+            tmp.write_text(gate_table.markdown(result), encoding="utf-8")
+        print(gate_table.text(result))
+        passed = result.passed
+    finally:
+        # The step's `passed` output is "false" whenever the gate did not pass, ran or not.
+        if args.github_output:
+            github.set_outputs({"passed": "true" if passed else "false"})
+    if not passed and not args.exit_zero:  # the DVC stage's verdict is not the job's failure
+        github.annotate_error(
+            f"metric gate failed: see the table above and {args.out / 'gate.md'}",
+            file=str(args.params),
+        )
+    return 0 if passed or args.exit_zero else 1
 
 
 def _add_gate(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -182,14 +202,20 @@ def _add_gate(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         action="store_true",
         help="write and print the verdict but exit 0 (the DVC stage: experiments still finish)",
     )
+    gate.add_argument(
+        "--github-output",
+        action="store_true",
+        help="append passed=true|false to $GITHUB_OUTPUT (a workflow step's output)",
+    )
     gate.set_defaults(func=_gate)
 
 
 def _report(args: argparse.Namespace) -> int:
     from conveyor import gate
+    from conveyor import github as conveyor_github
     from conveyor.config import read_text
     from conveyor.files import atomic_path, require_writable_dir, require_writable_file
-    from conveyor.report import document, plots
+    from conveyor.report import document, github, plots
 
     gates = gate.load_gates(args.params)
     require_writable_file(args.out)
@@ -211,9 +237,13 @@ def _report(args: argparse.Namespace) -> int:
     with atomic_path(args.out) as tmp:
         tmp.write_text(body, encoding="utf-8")
     print(f"report: {args.out} ({len(body):,} characters, {len(images)} plots in {args.plots_dir})")
-    if args.pr_comment:
-        from conveyor.report import github
-
+    if args.job_summary:
+        conveyor_github.add_to_summary(body)
+    if args.pr_comment == "auto" and not github.commentable_from_env(args.pr):
+        conveyor_github.notice(
+            "no token or not a pull request: the report goes to the job summary only"
+        )
+    elif args.pr_comment:
         target = github.target_from_env(args.pr, args.repo)
         action, url = github.upsert_comment(target, body, document.MARKER)
         print(f"report: {action} the pull-request comment {url}")
@@ -248,8 +278,16 @@ def _add_report(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     report.add_argument("--root", type=existing_dir, default=Path(), help="repository root")
     report.add_argument(
         "--pr-comment",
+        nargs="?",
+        const="always",
+        choices=("always", "auto"),
+        help="post or update the sticky PR comment (GITHUB_TOKEN, GITHUB_REPOSITORY); `auto`: "
+        "only when a token and a pull request are there (a fork's run, a push: summary only)",
+    )
+    report.add_argument(
+        "--job-summary",
         action="store_true",
-        help="post or update the sticky PR comment (GITHUB_TOKEN, GITHUB_REPOSITORY)",
+        help="also append the report to the job summary ($GITHUB_STEP_SUMMARY)",
     )
     report.add_argument(
         "--pr", type=whole_number(1), help="pull request number (default: from the event)"
@@ -356,6 +394,20 @@ def build_parser() -> argparse.ArgumentParser:
         "doctor", help="check tools and show where the DVC remote and BentoML home are"
     )
     doctor.add_argument("--root", type=existing_dir, default=Path.cwd(), help="repository root")
+    doctor.add_argument(
+        "--require",
+        nargs="+",
+        default=[],
+        metavar="FILE[:KEY]",
+        help="files the project needs (FILE:KEY: with a top-level KEY section, e.g. "
+        "params.yaml:gates); a missing one fails with exit 1",
+    )
+    doctor.add_argument(
+        "--github-env",
+        action="store_true",
+        help="on GitHub Actions: put this environment on the job's PATH, quiet and offline "
+        "($GITHUB_PATH, $GITHUB_ENV) for the later steps",
+    )
     doctor.set_defaults(func=_doctor)
     _add_check(commands)
     _add_gate(commands)
@@ -391,7 +443,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.func(args)
         return code
     except UserError as error:
+        from conveyor.github import annotate_error
+
         print(f"error: {error}", file=sys.stderr)
+        annotate_error(str(error))  # on Actions, the run's summary shows why it failed
         return error.exit_code
 
 

@@ -15,6 +15,7 @@ def _monitor_drift(args: argparse.Namespace) -> int:
     # Every usage error (params, paths, schemas, window size) is raised before anything is written,
     # and a bad params file before the plotting and data libraries are even imported.
     params = load_monitoring(args.params)
+    from conveyor import github
     from conveyor.files import atomic_path, write_json
     from conveyor.monitor import drift, plots, report
 
@@ -25,16 +26,30 @@ def _monitor_drift(args: argparse.Namespace) -> int:
         tmp.write_text(report.markdown(result, images), encoding="utf-8")
     write_json(args.out / "drift.json", result.to_json() | {"plots": images})
     print(report.terminal(result))
-    return 1 if result.drifted else 0
+    if args.github_output:
+        github.set_outputs({"drift": "true" if result.drifted else "false"})
+    if args.job_summary:
+        github.add_to_summary((args.out / "drift.md").read_text(encoding="utf-8"))
+    return 1 if result.drifted and not args.exit_zero else 0
 
 
 def _monitor_issue(args: argparse.Namespace) -> int:
     from conveyor.monitor import issue
 
     require_writable_dir(args.out)  # exit 2, never a crash that reads as 1, "drift"
-    decision = issue.write(args.drift, args.open_issue_json, args.out, args.run_url)
+    open_issues = args.open_issue_json
+    if args.apply and open_issues is None:
+        from conveyor import github
+        from conveyor.files import write_json
+
+        issue.read_drift(args.drift)  # a bad drift.json is refused before GitHub is asked
+        open_issues = args.out / "open-issues.json"
+        write_json(open_issues, github.open_issues(issue.LABEL))
+    decision = issue.write(args.drift, open_issues, args.out, args.run_url)
     print(f"action={decision.action}")
     print(f"number={decision.number or ''}")
+    if args.apply:
+        print(issue.apply(decision, args.out / "issue.md"))
     return 0
 
 
@@ -69,6 +84,15 @@ def add_monitor_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
         metavar="N",
         help="with a partitioned inference log: only its newest N days (log_date=YYYY-MM-DD)",
     )
+    drift.add_argument(
+        "--exit-zero", action="store_true", help="exit 0 on drift too (a workflow reads `drift`)"
+    )
+    drift.add_argument(
+        "--github-output", action="store_true", help="append drift=true|false to $GITHUB_OUTPUT"
+    )
+    drift.add_argument(
+        "--job-summary", action="store_true", help="append drift.md to $GITHUB_STEP_SUMMARY"
+    )
     drift.add_argument("--params", type=Path, default=Path("params.yaml"))
     drift.add_argument("--root", type=existing_dir, default=Path(), help="repository root")
     drift.set_defaults(func=_monitor_drift)
@@ -76,8 +100,8 @@ def add_monitor_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
         "issue",
         help="decide open|update|close|none for the one `drift` issue; write its body",
         description="Reads drift.json and the currently open `drift` issues (gh issue list "
-        "--label drift --state open --json number); writes issue.json and issue.md. The "
-        "workflow makes the API call.",
+        "--label drift --state open --json number); writes issue.json and issue.md. With "
+        "--apply, opens, updates or closes the issue with gh.",
     )
     issue.add_argument("--drift", type=Path, required=True, help="drift.json of `monitor drift`")
     issue.add_argument(
@@ -85,4 +109,10 @@ def add_monitor_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
     )
     issue.add_argument("--out", type=output_dir, required=True, help="where issue.json/issue.md go")
     issue.add_argument("--run-url", help="link to the workflow run, put in the issue body")
+    issue.add_argument(
+        "--apply",
+        action="store_true",
+        help="then carry the decision out with gh (token: GH_TOKEN); without --open-issue-json "
+        "the open `drift` issues are listed with gh first",
+    )
     issue.set_defaults(func=_monitor_issue)

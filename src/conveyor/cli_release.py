@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from conveyor.errors import UserError
-from conveyor.files import atomic_path, existing_dir, output_file
+from conveyor.files import atomic_path, existing_dir, output_file, path_or_none
 
 if TYPE_CHECKING:
     from conveyor.promote import Outcome, Trust
@@ -79,6 +79,16 @@ def _release_on_branch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _release_name(args: argparse.Namespace) -> int:
+    from conveyor import github
+    from conveyor.release_names import release_names
+
+    names = release_names(args.tag, args.registry, args.image_name)
+    _print_lines([f"{key}={value}" for key, value in names.items()], args.github_output)
+    github.add_to_summary(f"release {names['version']}: {names['image']}")
+    return 0
+
+
 def _release_verify(args: argparse.Namespace) -> int:
     from conveyor import release, signature
 
@@ -139,15 +149,63 @@ def _trust(args: argparse.Namespace) -> Trust:
     )
 
 
-def _print_outcome(outcome: Outcome, body_out: Path | None) -> None:
-    # stdout carries only key=value lines, so a workflow can append it to $GITHUB_OUTPUT as is.
+def _print_outcome(outcome: Outcome, args: argparse.Namespace) -> None:
+    # stdout carries only key=value lines, so a workflow can read them as step outputs.
+    from conveyor import github
+
     for line in outcome.unchecked:
         print(f"warning: {line}", file=sys.stderr)
+
     print(outcome.message, file=sys.stderr)
+    body_out = args.body_out or (Path(f"promote-{outcome.env}.md") if args.pull_request else None)
     if body_out and outcome.body:
         with atomic_path(body_out) as tmp:
             tmp.write_text(outcome.body, encoding="utf-8")
-    print("\n".join(outcome.lines()))
+    _print_lines(outcome.lines(), args.github_output)
+    # After the push and its outputs: a failed gh call leaves the branch, and a re-run opens it.
+    if args.pull_request and outcome.pull_request and body_out:
+        title = outcome.title or f"Promote to {outcome.env}"
+        url = github.upsert_pull_request(outcome.branch, args.base, title, body_out, args.repo)
+        _print_lines([f"pull_request_url={url}"], args.github_output)
+        github.add_to_summary(f"{outcome.title or outcome.env}: {url}")
+
+
+def _print_lines(lines: list[str], github_output: bool) -> None:
+    from conveyor import github
+
+    print("\n".join(lines), flush=True)
+    if github_output:
+        github.set_outputs(dict(line.split("=", 1) for line in lines))
+
+
+def _prepare_push(args: argparse.Namespace) -> None:
+    """With --pull-request: the base branch, and git's push credential from GH_TOKEN."""
+    import os
+
+    from conveyor import environments, github
+    from conveyor.tools import not_an_option
+
+    if not args.pull_request:
+        return
+    if not args.push:
+        raise UserError("--pull-request needs the branch pushed: drop --no-push")
+    # The base reaches gh as a value: never an option.
+    args.base = not_an_option(args.base or environments.base_branch(args.repo), "--base")
+    os.environ.update(github.push_environment(github.token(), os.environ))
+
+
+def _record_file(args: argparse.Namespace) -> Path:
+    """--record, else the record of --version where it runs, else --from-environment's."""
+    from conveyor import environments
+
+    if args.record is not None:
+        record: Path = args.record
+        return record
+    if args.version:
+        return environments.record_file_of(args.repo, args.version)
+    if args.from_environment:
+        return environments.record_file_in(args.repo, args.from_environment)
+    raise UserError("promote needs --record, --version (a release tag) or --from-environment")
 
 
 def _promote(args: argparse.Namespace) -> int:
@@ -155,9 +213,10 @@ def _promote(args: argparse.Namespace) -> int:
     from conveyor.release import load_record
 
     trust = _trust(args)
-    record = load_record(args.record)
+    record = load_record(_record_file(args))
+    _prepare_push(args)
     outcome = promote(args.repo, args.env, record, remote=args.remote, push=args.push, trust=trust)
-    _print_outcome(outcome, args.body_out)
+    _print_outcome(outcome, args)
     return 0
 
 
@@ -165,10 +224,11 @@ def _rollback(args: argparse.Namespace) -> int:
     from conveyor.promote import rollback
 
     trust = _trust(args)
+    _prepare_push(args)
     outcome = rollback(
-        args.repo, args.env, to=args.to, remote=args.remote, push=args.push, trust=trust
+        args.repo, args.env, to=args.to or None, remote=args.remote, push=args.push, trust=trust
     )
-    _print_outcome(outcome, args.body_out)
+    _print_outcome(outcome, args)
     return 0
 
 
@@ -193,6 +253,20 @@ def _branch_options(parser: argparse.ArgumentParser) -> None:
         "--body-out",
         type=output_file,  # checked while parsing: before any ref moves
         help="write the pull request body (markdown) to this file",
+    )
+    parser.add_argument(
+        "--pull-request",
+        action="store_true",
+        help="then open (or update) the branch's one pull request with gh (token: GH_TOKEN, also "
+        "used to push; on GitHub Actions the commit is the Actions bot's)",
+    )
+    parser.add_argument(
+        "--base", help="branch the pull request targets (default: the policy's base_branch)"
+    )
+    parser.add_argument(
+        "--github-output",
+        action="store_true",
+        help="also append the key=value lines to $GITHUB_OUTPUT (a workflow step's outputs)",
     )
     parser.add_argument("--repo", type=existing_dir, default=Path.cwd(), help=argparse.SUPPRESS)
     _trust_options(parser)
@@ -225,6 +299,22 @@ def _trust_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="exit 2 when the signature cannot be checked (cosign missing) instead of saying so",
     )
+
+
+def _add_release_name(kinds: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    name = kinds.add_parser(
+        "name",
+        help="check a release tag is semver; print version= and image= (REGISTRY/NAME)",
+        description="The first step of a release: a tag that is not vMAJOR.MINOR.PATCH[-pre] "
+        "fails (exit 1) before anything is built; the image name is lower-cased.",
+    )
+    name.add_argument("--tag", required=True, help="the pushed tag (github.ref_name)")
+    name.add_argument("--registry", required=True, help="registry host, e.g. ghcr.io")
+    name.add_argument("--image-name", required=True, help="OWNER/NAME in the registry")
+    name.add_argument(
+        "--github-output", action="store_true", help="also append the lines to $GITHUB_OUTPUT"
+    )
+    name.set_defaults(func=_release_name)
 
 
 def add_release_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -321,14 +411,26 @@ def add_release_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
     )
     verify.set_defaults(func=_release_verify)
 
+    _add_release_name(kinds)
+
     promote = commands.add_parser(
         "promote",
         help="write a release into an environment on branch promote/<env> and push it",
         description="Verify the record, enforce policies/promotion.yaml, commit the overlay's "
         "digest and release.json on promote/<env> (built on the base branch), push it. Prints "
-        "key=value lines for $GITHUB_OUTPUT. Exit 1 when the policy refuses.",
+        "key=value lines for $GITHUB_OUTPUT. Exit 1 when the policy refuses, or when no "
+        "environment runs --version.",
     )
-    promote.add_argument("--record", type=Path, required=True, help="release record (JSON)")
+    # Empty values count as not given: a workflow passes its inputs whether set or not.
+    promote.add_argument("--record", type=path_or_none, help="release record (JSON)")
+    promote.add_argument(
+        "--version", help="without --record: the release's record where an environment runs it"
+    )
+    promote.add_argument(
+        "--from-environment",
+        metavar="ENV",
+        help="without --record and --version: promote what runs in ENV (its release.json)",
+    )
     _branch_options(promote)
     promote.set_defaults(func=_promote)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import shutil
 import sys
 from dataclasses import dataclass
@@ -132,3 +133,28 @@ def render(checks: list[Check]) -> str:
     """One aligned line per check; problems are marked so they stand out."""
     width = max(len(c.name) for c in checks)
     return "\n".join(f"{'ok ' if c.ok else '!! '}{c.name:<{width}}  {c.detail}" for c in checks)
+
+
+def required_files(root: Path, items: list[str]) -> list[Check]:
+    """One check per required item: FILE must exist under ``root``; FILE:key also needs a
+    top-level ``key:`` section in it (a cheap line match: the commands that read the file
+    validate it). Space-separated items in one argument are split (a workflow input)."""
+    checks = []
+    for item in (word for argument in items for word in argument.split()):
+        name, _, key = item.partition(":")
+        path = root / name
+        if not path.is_file():
+            detail, ok = "is missing: conveyor's workflows need it (see docs/adopting.md)", False
+        elif key and not re.search(rf"^{re.escape(key)}:", _text(path), flags=re.M):
+            detail, ok = f"has no top-level '{key}:' section (see docs/adopting.md)", False
+        else:
+            detail, ok = "present", True
+        checks.append(Check(f"file {item}", detail, ok))
+    return checks
+
+
+def _text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return ""  # unreadable: reported as lacking the section

@@ -102,6 +102,37 @@ def record_path(env: str) -> str:
     return f"{ENVIRONMENTS.as_posix()}/{env}/{RECORD_FILE}"
 
 
+def record_file_in(root: Path, env: str) -> Path:
+    """The release record live in ``env`` in the checkout at ``root``; exit 1 when none is."""
+    load_policy(root).rule(env)  # an environment of the policy, never a path of its own
+    path = root / record_path(env)
+    if not path.is_file():
+        raise RecordNotFoundError(f"{record_path(env)}: nothing runs in {env} yet")
+    return path
+
+
+def record_file_of(root: Path, version: str) -> Path:
+    """The record of release ``version`` as an environment of the checkout runs it (the release
+    is promoted from where it already runs); exit 1 when no environment runs it."""
+    for path in sorted((root / ENVIRONMENTS).glob(f"*/{RECORD_FILE}")):
+        try:
+            found = json.loads(path.read_text(encoding="utf-8")).get("version")
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+            continue  # not a record: the promotion itself reads and refuses what is chosen
+        if found == version:
+            return path
+    raise RecordNotFoundError(
+        f"no environment runs release {version!r}: promote it to the first environment from "
+        "its release run"
+    )
+
+
+class RecordNotFoundError(UserError):
+    """The release asked for runs nowhere (yet): a failed check, exit 1."""
+
+    exit_code = 1
+
+
 def record_at(repo: Path, revision: str, env: str) -> ReleaseRecord | None:
     """The release record of ``env`` at ``revision``; None when the environment has none yet."""
     text = _show(repo, revision, record_path(env))

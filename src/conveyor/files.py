@@ -195,3 +195,8 @@ def optional_dir(text: str) -> Path:
     if path.exists() and not path.is_dir():
         raise argparse.ArgumentTypeError(f"{text}: not a folder")
     return path
+
+
+def path_or_none(text: str) -> Path | None:
+    """argparse ``type`` of a path a workflow may pass empty (an input left unset): None then."""
+    return Path(text) if text else None

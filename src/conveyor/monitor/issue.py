@@ -126,6 +126,11 @@ class _Drift(_Shape):
     performance: _Performance | None = None
 
 
+def read_drift(path: Path) -> dict[str, Any]:
+    """drift.json as `monitor drift` writes it; anything else is a one-line DataError."""
+    return _drift_document(path)
+
+
 def _drift_document(path: Path) -> dict[str, Any]:
     document = read_json(path, "drift report")
     if not isinstance(document, dict) or not isinstance(document.get("drifted"), bool):
@@ -232,3 +237,33 @@ def write(drift_path: Path, open_issues: Path | None, out: Path, run_url: str | 
         },
     )
     return decision
+
+
+LABEL_COLOR = "D93F0B"
+LABEL_DESCRIPTION = "Production data drifted from the training data (conveyor monitor)"
+
+
+def apply(decision: Decision, body_file: Path) -> str:
+    """Carry the decision out on GitHub (gh): open, update or close the one drift issue, and
+    close later duplicates; return a line saying what was done."""
+    from conveyor import github
+
+    if decision.action == "open":
+        # The label may not exist yet in a new repository (no-op when it does).
+        github.ensure_label(LABEL, LABEL_COLOR, LABEL_DESCRIPTION)
+        done = f"drift issue opened: {github.create_issue(LABEL, TITLE, body_file)}"
+    elif decision.action == "update" and decision.number:
+        github.edit_issue(decision.number, TITLE, body_file)
+        done = f"drift issue #{decision.number} updated"
+    elif decision.action == "close" and decision.number:
+        github.close_issue(decision.number, comment_file=body_file)
+        done = f"drift issue #{decision.number} closed: drift cleared"
+    else:
+        done = "drift issue: nothing to do"
+    # One issue only: later duplicates (opened by hand, or by a race) are closed.
+    for duplicate in decision.duplicates:
+        github.close_issue(
+            duplicate,
+            comment=f"Duplicate of #{decision.number}: conveyor keeps one drift issue.",
+        )
+    return done

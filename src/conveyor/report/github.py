@@ -53,6 +53,22 @@ def target_from_env(pull_request: int | None, repository: str | None) -> Target:
     return Target(api, str(repository), int(pull_request), str(token))
 
 
+def commentable_from_env(pull_request: int | None) -> bool:
+    """True when the environment has a token and a pull request to comment on (`auto` mode)."""
+    if not (os.environ.get("GITHUB_TOKEN") or os.environ.get("GH_TOKEN")):
+        return False
+    if pull_request is not None:
+        return True
+    event_path = os.environ.get("GITHUB_EVENT_PATH")
+    if not event_path or os.environ.get("GITHUB_EVENT_NAME", "pull_request") != "pull_request":
+        return False
+    try:
+        event = json.loads(Path(event_path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(event, dict) and bool((event.get("pull_request") or {}).get("number"))
+
+
 def upsert_comment(target: Target, body: str, marker: str) -> tuple[str, str]:
     """Update the comment holding ``marker``, or create it; return (action, comment URL)."""
     base = f"{target.api_url}/repos/{target.repository}/issues"

@@ -1,0 +1,182 @@
+"""The one place conveyor talks to GitHub through `gh`, and to the Actions runner.
+
+Pull requests and issues are upserted (one per branch, one per label: updated, never piled up),
+the bot identity and the push token are set here once for promote and rollback, and a step's
+outputs, job summary and annotations are written by these helpers instead of shell in the YAML.
+`gh` is called with argument lists (no shell) and reads its token from ``GH_TOKEN``; no token is
+ever printed. GitHub itself cannot run in the tests: they put a recording `gh` on PATH.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from conveyor.errors import UserError
+from conveyor.tools import failure_reason, run
+
+# GitHub's runners have no git identity: promotion and rollback commits are the Actions bot's.
+BOT_NAME = "github-actions[bot]"
+BOT_EMAIL = "41898282+github-actions[bot]@users.noreply.github.com"
+TOKEN_VARIABLES = ("GH_TOKEN", "GITHUB_TOKEN")
+
+
+def on_actions(environ: Mapping[str, str] | None = None) -> bool:
+    """True inside a GitHub Actions (or act) job."""
+    return (environ if environ is not None else os.environ).get("GITHUB_ACTIONS") == "true"
+
+
+def annotate_error(message: str, file: str | None = None) -> None:
+    """An ::error:: annotation on Actions (the run's summary lists it); nothing elsewhere."""
+    if on_actions():
+        where = f" file={file}" if file else ""
+        # Newlines would end the workflow command early: GitHub's escape for them is %0A.
+        text = message.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+        print(f"::error{where}::{text}", flush=True)
+
+
+def notice(message: str) -> None:
+    """A ::notice:: annotation on Actions; a plain line elsewhere."""
+    print(f"::notice::{message}" if on_actions() else message, flush=True)
+
+
+def set_outputs(values: Mapping[str, str]) -> None:
+    """Append key=value lines to the step's $GITHUB_OUTPUT (a no-op outside Actions)."""
+    _append("GITHUB_OUTPUT", "".join(f"{key}={_one_line(key, v)}\n" for key, v in values.items()))
+
+
+def add_to_summary(markdown: str) -> None:
+    """Append markdown to the job summary ($GITHUB_STEP_SUMMARY; a no-op outside Actions)."""
+    _append("GITHUB_STEP_SUMMARY", markdown if markdown.endswith("\n") else markdown + "\n")
+
+
+def _one_line(key: str, value: str) -> str:
+    if "\n" in value or "\r" in value:
+        raise UserError(f"step output {key}: a value of one line expected, got {value!r:.60}")
+    return value
+
+
+def _append(variable: str, text: str) -> None:
+    target = os.environ.get(variable)
+    if not target:
+        return
+    try:
+        with Path(target).open("a", encoding="utf-8") as handle:
+            handle.write(text)
+    except OSError as exc:
+        raise UserError(f"${variable} {target}: cannot write ({exc.strerror})") from None
+
+
+# Quiet and offline for every later step of the job: no telemetry, no interpreter downloads.
+QUIET_ENVIRONMENT = {
+    "DVC_NO_ANALYTICS": "1",
+    "BENTOML_DO_NOT_TRACK": "true",
+    "GX_ANALYTICS_ENABLED": "False",
+    "UV_PYTHON_DOWNLOADS": "never",
+}
+
+
+def export_environment(prefix: Path) -> None:
+    """Put the virtual environment at ``prefix`` on the job's PATH ($GITHUB_PATH) with
+    VIRTUAL_ENV and the quiet settings ($GITHUB_ENV): what later steps of the job inherit. The
+    values are this environment's own path and fixed text, nothing a pull request controls."""
+    _append("GITHUB_PATH", f"{prefix / 'bin'}\n")
+    values = {"VIRTUAL_ENV": str(prefix), **QUIET_ENVIRONMENT}
+    _append("GITHUB_ENV", "".join(f"{key}={_one_line(key, v)}\n" for key, v in values.items()))
+
+
+def token(environ: Mapping[str, str] | None = None) -> str | None:
+    """The GitHub token from the environment (GH_TOKEN, else GITHUB_TOKEN), or None."""
+    environ = environ if environ is not None else os.environ
+    return next((environ[name] for name in TOKEN_VARIABLES if environ.get(name)), None)
+
+
+def push_environment(secret: str | None, environ: Mapping[str, str]) -> dict[str, str]:
+    """Environment for git that pushes to github.com with ``secret`` (when given) and, on
+    Actions, commits as the Actions bot unless an identity is set (runners have none). The token
+    travels in the process environment only (never in a git config file, never on a command
+    line) as an extra header; it is masked in the log first, as GitHub masks only the raw secret,
+    not its base64 form."""
+    env = dict(environ)
+    if secret:
+        basic = base64.b64encode(f"x-access-token:{secret}".encode()).decode()
+        if on_actions(environ):
+            print(f"::add-mask::{basic}", flush=True)
+        index = int(env.get("GIT_CONFIG_COUNT") or 0)  # keep whatever config the caller passed
+        env["GIT_CONFIG_COUNT"] = str(index + 1)
+        env[f"GIT_CONFIG_KEY_{index}"] = "http.https://github.com/.extraheader"
+        env[f"GIT_CONFIG_VALUE_{index}"] = f"AUTHORIZATION: basic {basic}"
+    if on_actions(environ):  # a person's own promotion keeps their identity
+        for role in ("AUTHOR", "COMMITTER"):
+            env.setdefault(f"GIT_{role}_NAME", BOT_NAME)
+            env.setdefault(f"GIT_{role}_EMAIL", BOT_EMAIL)
+    return env
+
+
+def gh(args: Sequence[str], cwd: Path | None = None) -> str:
+    """Run `gh ARGS` and return its stdout; a failure is one line naming the gh subcommand."""
+    program = shutil.which("gh")
+    if program is None:
+        raise UserError(f"gh {' '.join(args[:2])}: the GitHub CLI (gh) is not on PATH")
+    result = run([program, *args], cwd=cwd, timeout=120)
+    if result.returncode != 0:
+        raise UserError(f"gh {' '.join(args[:2])} failed: {failure_reason(result)}")
+    return result.stdout.strip()
+
+
+def upsert_pull_request(head: str, base: str, title: str, body_file: Path, cwd: Path) -> str:
+    """Update the open pull request from ``head`` into ``base``, or open it; return its URL.
+    ``base`` is always given: the one PR of a promotion branch targets the policy's branch."""
+    listing = ["pr", "list", "--head", head, "--base", base, "--state", "open"]
+    found = gh([*listing, "--json", "url", "--jq", ".[0].url"], cwd)
+    details = ["--title", title, "--body-file", str(body_file)]
+    if found:
+        gh(["pr", "edit", found, *details], cwd)
+        return found
+    created = gh(["pr", "create", "--head", head, "--base", base, *details], cwd)
+    # gh prints the new PR's URL last (after any warning lines).
+    return created.splitlines()[-1] if created else ""
+
+
+def open_issues(label: str, cwd: Path | None = None) -> list[dict[str, Any]]:
+    """The open issues carrying ``label`` (number and state), at most 100."""
+    listing = ["issue", "list", "--label", label, "--state", "open", "--limit", "100"]
+    text = gh([*listing, "--json", "number,state"], cwd)
+    try:
+        issues = json.loads(text or "[]")
+    except json.JSONDecodeError:
+        raise UserError(f"gh issue list: not JSON ({text[:60]!r})") from None
+    if not isinstance(issues, list):
+        raise UserError(f"gh issue list: expected a list, got {type(issues).__name__}")
+    return issues
+
+
+def ensure_label(label: str, color: str, description: str, cwd: Path | None = None) -> None:
+    """Create ``label`` or leave it as it is (`--force` makes an existing label a no-op)."""
+    gh(["label", "create", label, "--color", color, "--force", "--description", description], cwd)
+
+
+def create_issue(label: str, title: str, body_file: Path, cwd: Path | None = None) -> str:
+    """Open an issue; return what gh prints (its URL)."""
+    return gh(
+        ["issue", "create", "--label", label, "--title", title, "--body-file", str(body_file)], cwd
+    )
+
+
+def edit_issue(number: int, title: str, body_file: Path, cwd: Path | None = None) -> None:
+    """Replace an issue's title and body."""
+    gh(["issue", "edit", str(number), "--title", title, "--body-file", str(body_file)], cwd)
+
+
+def close_issue(number: int, comment_file: Path | None = None, comment: str = "") -> None:
+    """Comment on an issue (from a file, or a line of text), then close it."""
+    if comment_file is not None:
+        gh(["issue", "comment", str(number), "--body-file", str(comment_file)])
+        gh(["issue", "close", str(number)])
+    else:
+        gh(["issue", "close", str(number), "--comment", comment])
