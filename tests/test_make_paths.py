@@ -16,7 +16,10 @@ from tests.test_doctor_paths import _awkward_clone
 
 def _make(clone: Path, *args: str) -> subprocess.CompletedProcess[str]:
     # Nothing of this session's environment decides which uv or venv the clone's make uses.
-    env = {k: v for k, v in os.environ.items() if k not in ("UV", "VIRTUAL_ENV", "PYTEST_ARGS")}
+    # MAKELEVEL/MAKEFLAGS: run as a user would from a shell, not as a sub-make of `make test`
+    # (whose messages say `make[1]:`).
+    outer = ("UV", "VIRTUAL_ENV", "PYTEST_ARGS", "MAKELEVEL", "MAKEFLAGS", "MFLAGS")
+    env = {k: v for k, v in os.environ.items() if k not in outer}
     return subprocess.run(
         ["make", "--no-print-directory", *args],
         cwd=clone,

@@ -225,7 +225,8 @@ def test_a_client_gone_mid_body_leaves_one_line_and_no_5xx(served, framing):
         )
         time.sleep(0.5)  # the server is now waiting for the rest
     log = _log_after(served, offset, "status=499")
-    lines = _request_lines(log)
+    # An earlier test's last 200 may be logged late by the other worker: only this request counts.
+    lines = [line for line in _request_lines(log) if "status=200" not in line]
     assert len(lines) == 1, log
     assert "path=/forecast" in lines[0] and "status=499" in lines[0]
     assert _reason(lines[0]) == "client closed the request"
@@ -376,10 +377,15 @@ def test_each_refused_request_logs_one_line_with_its_status_and_reason(served):
     refused = _access_lines(log, 400)
     assert len(refused) == len(bad), log
     assert all("[INFO]" in line and "method=POST,path=/forecast" in line for line in refused)
-    reasons = [_reason(line) or "" for line in refused]
-    assert reasons[0] == "rows.0.price: Input should be a valid number [float_type]"
-    assert "unknown club/item club_404/item_0001" in reasons[1]
-    assert "(and 1 more)" in reasons[3] and "do-not-log-me" not in log
+    # Two workers write the log: lines of consecutive requests may land in either order.
+    reasons = sorted(_reason(line) or "" for line in refused)
+    assert "rows.0.price: Input should be a valid number [float_type]" in reasons
+    assert sum("unknown club/item club_404/item_0001" in reason for reason in reasons) == 1
+    assert sum("(and 1 more)" in reason for reason in reasons) == 1
+    assert (
+        sum(reason.startswith("rows: List should have at least 1 item") for reason in reasons) == 1
+    )
+    assert "do-not-log-me" not in log
     (unsupported,) = _access_lines(log, 415)
     assert _reason(unsupported) == "content-type must be application/json (got text/plain)"
     (answered,) = _access_lines(log, 200)

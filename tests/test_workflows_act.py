@@ -266,6 +266,11 @@ class Sandbox:
             args += ["--env", f"{key}={value}"]
         os_env = {**os.environ, "ACT_DISABLE_VERSION_CHECK": "1"}
         os_env.pop("GITHUB_TOKEN", None)  # act would hand it to the report step: no comment here
+        # act runs the jobs on this host: a git identity exported here (CI's own) would reach the
+        # steps, while GitHub's runners have none (promotion commits are then the Actions bot's).
+        for role in ("AUTHOR", "COMMITTER"):
+            for part in ("NAME", "EMAIL"):
+                os_env.pop(f"GIT_{role}_{part}", None)
         result = subprocess.run(
             args, cwd=self.repo, capture_output=True, text=True, check=False, env=os_env
         )
