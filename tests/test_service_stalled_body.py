@@ -11,6 +11,7 @@ import os
 import re
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -20,6 +21,7 @@ from bentoml._internal.server.http.traffic import TimeoutMiddleware
 
 from forecast.request_guard import RequestGuard
 from tests import test_service
+from tests.conftest import REPO
 from tests.serving import call, register_model, start_server
 from tests.test_service_hardening import _log_after, _reason, _request_lines, _series
 
@@ -267,3 +269,59 @@ def test_a_stalled_client_gets_408_counted_as_4xx_with_one_refused_line(served, 
     assert _count(served, "5..") == before_5xx
     # The server is still answering.
     assert call(f"{served['base']}/livez", method="GET")[0] == 200
+
+
+# What `bentoml serve` does in a worker: import the service, load BentoML's configuration (the
+# decorator's defaults, then BENTOML_CONFIG_OPTIONS), then build the app and its middlewares.
+BODY_SECONDS_SCRIPT = """
+import json
+import forecast.service as service
+service.DemandForecaster.inject_config()
+print(json.dumps(service.body_seconds()))
+"""
+
+
+@pytest.mark.parametrize(
+    ("body_env", "config", "expected"),
+    [
+        (None, "", 10.0),  # the default, a third of the default 30 s traffic timeout
+        (None, "services.demand_forecaster.traffic.timeout=6", 3.0),  # capped at half of it
+        ("2.5", "", 2.5),
+        ("45", "", 15.0),  # longer than the traffic timeout: capped, or every stall is a 504
+    ],
+)
+def test_the_body_deadline_stays_below_the_traffic_timeout_in_effect(
+    tmp_path, body_env, config, expected
+):
+    env = {k: v for k, v in os.environ.items() if k != "CONVEYOR_BODY_TIMEOUT_SECONDS"}
+    env |= {"BENTOML_HOME": str(tmp_path), "BENTOML_CONFIG_OPTIONS": config}
+    if body_env is not None:
+        env["CONVEYOR_BODY_TIMEOUT_SECONDS"] = body_env
+    result = subprocess.run(
+        [sys.executable, "-c", BODY_SECONDS_SCRIPT],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == expected
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "0", "-1", "ten", ""])
+def test_a_body_deadline_that_is_no_positive_number_stops_the_service_at_start(tmp_path, value):
+    env = {**os.environ, "BENTOML_HOME": str(tmp_path), "CONVEYOR_BODY_TIMEOUT_SECONDS": value}
+    result = subprocess.run(
+        [sys.executable, "-c", "import forecast.service"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert (
+        result.stderr.strip().splitlines()[-1] == f"ValueError: CONVEYOR_BODY_TIMEOUT_SECONDS="
+        f"{value!r}: must be a positive number of seconds"
+    )
