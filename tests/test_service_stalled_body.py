@@ -23,7 +23,13 @@ from forecast.request_guard import RequestGuard
 from tests import test_service
 from tests.conftest import REPO
 from tests.serving import call, register_model, start_server
-from tests.test_service_hardening import _log_after, _reason, _request_lines, _series
+from tests.test_service_hardening import (
+    _log_after,
+    _reason,
+    _request_lines,
+    _series,
+    _settled_offset,
+)
 
 bundle_inputs = test_service.bundle_inputs  # the fixture: a model trained on the small data
 
@@ -233,7 +239,7 @@ def test_a_stalled_client_gets_408_counted_as_4xx_with_one_refused_line(served, 
     """The reviewer's repro (Content-Length 200, 30 bytes sent, then waiting): a 408 at the body
     deadline, before the traffic timeout's 504; counted under 408, nothing under 5xx; one
     access line with `refused:` and the reason."""
-    offset = served["log"].stat().st_size
+    offset = _settled_offset(served)
     before_408, before_5xx = _count(served, "408"), _count(served, "5..")
     start = b'{"rows":[{"club_id":"club_001"'
     framed = start if framing == "content-length" else b"%x\r\n%s\r\n" % (len(start), start)
