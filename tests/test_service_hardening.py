@@ -140,6 +140,16 @@ def _post_chunked(served: dict, pieces: Iterator[bytes]) -> tuple[int, dict]:
         connection.close()
 
 
+def _settled_offset(served: dict) -> int:
+    """The log's size once it has stopped growing for 0.3 s: a worker can write the access line
+    of an earlier request just after its client had the answer (seen as a stray 200 line)."""
+    size = -1
+    while (now := served["log"].stat().st_size) != size:
+        size = now
+        time.sleep(0.3)
+    return size
+
+
 def _log_after(served: dict, offset: int, until: str, count: int = 1, wait: float = 30) -> str:
     """The server log written after byte ``offset``, once ``until`` appears ``count`` times."""
     deadline = time.monotonic() + wait
@@ -156,7 +166,7 @@ def _log_after(served: dict, offset: int, until: str, count: int = 1, wait: floa
 def test_an_oversized_chunked_body_gets_413_like_a_declared_one_and_is_counted(served):
     """Without a Content-Length the body is counted as it streams: the same 413 as the declared
     size gets (was: a 500), recorded in bentoml_service_request_total; no 5xx, no traceback."""
-    offset = served["log"].stat().st_size
+    offset = _settled_offset(served)
     before_413, before_500 = _requests_total(served, 413), _requests_total(served, 500)
     row = json.dumps(_row(served)).encode()
     rows = LIMIT // len(row) + 100  # just over the limit
@@ -210,7 +220,7 @@ def _request_lines(log: str) -> list[str]:
 def test_a_client_gone_mid_body_leaves_one_line_and_no_5xx(served, framing):
     """The body stops half-way and the socket closes: one access-log line (499, a 4xx), counted;
     no 500, no traceback (was: a 500 with a ClientDisconnect traceback)."""
-    offset = served["log"].stat().st_size
+    offset = _settled_offset(served)
     before_499, before_500 = _requests_total(served, 499), _requests_total(served, 500)
     headers = (
         "Content-Length: 5000" if framing == "content-length" else "Transfer-Encoding: chunked"
@@ -355,7 +365,7 @@ def test_each_refused_request_logs_one_line_with_its_status_and_reason(served):
     """One line per request, refused or not: BentoML's access line, which has the status, says
     why after `refused:` (the first problem, never the values sent). BentoML logged every 400 at
     ERROR with its traceback, and then a separate reason line beside the access line."""
-    offset = served["log"].stat().st_size
+    offset = _settled_offset(served)
     bad = [
         {"rows": [_row(served, price="3.5")]},
         {"rows": [_row(served, club_id="club_404")]},  # refused by the model, not the schema

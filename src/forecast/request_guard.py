@@ -11,7 +11,13 @@ On the guarded paths (POST /forecast):
 - the guard reads the body itself before the app sees it, so a client that disconnects half-way
   is answered here, with 499 ("client closed request", nginx's code; the client never reads it,
   but the access log and ``bentoml_service_request_total`` record it as a 4xx), instead of
-  reaching the framework as a 500 with a traceback.
+  reaching the framework as a 500 with a traceback;
+- a client that stops sending (a body shorter than its Content-Length, a chunked body without
+  its last chunk, a byte now and then) is answered 408 once ``body_seconds`` have passed since
+  the request began. BentoML's traffic timeout, which runs outside every user middleware, would
+  otherwise answer it with a 504 that the 5xx alert counts: any client could page on-call. The
+  deadline covers the whole body, not the time between two pieces, and also bounds the reading
+  of a body already refused (413, 415), so that refusal is still sent in time.
 
 On every path: an exception that escapes the app before a response started is answered here with
 a 500 (logged once, with its traceback: it is a bug). BentoML adds user middlewares inside its
@@ -21,6 +27,8 @@ Starlette's error handler, which answers outside every middleware, it would not 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -35,19 +43,35 @@ Send = Callable[[Message], Awaitable[None]]
 App = Callable[[Scope, Receive, Send], Awaitable[None]]
 DRAIN_LIMIT = 256 * 1024 * 1024  # beyond this the connection is simply closed
 CLIENT_CLOSED_REQUEST = 499
+REQUEST_TIMEOUT = 408
+
+
+class _StalledError(Exception):
+    """The client did not send its whole body before the deadline."""
+
 
 logger = logging.getLogger(__name__)
 
 
 class RequestGuard:
     """Checks POSTs to ``paths``: a JSON content type and a body within ``max_bytes``, declared
-    or streamed; answers 500 itself for an exception that escapes the app on any path."""
+    or streamed, within ``body_seconds`` (a number, or a function called once when the server
+    builds its app, after BentoML has loaded its configuration); answers 500 itself for an
+    exception that escapes the app on any path."""
 
-    def __init__(self, app: App, paths: tuple[str, ...], max_bytes: int, hint: str = "") -> None:
+    def __init__(
+        self,
+        app: App,
+        paths: tuple[str, ...],
+        max_bytes: int,
+        hint: str = "",
+        body_seconds: float | Callable[[], float] = 10.0,
+    ) -> None:
         self.app = app
         self.paths = paths
         self.max_bytes = max_bytes
         self.hint = hint  # what the client should do instead, e.g. the row limit
+        self.body_seconds = body_seconds() if callable(body_seconds) else body_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -56,25 +80,41 @@ class RequestGuard:
         if scope.get("method") != "POST" or scope["path"] not in self.paths:
             await _counted_errors(self.app, scope, receive, send)
             return
+        deadline = asyncio.get_running_loop().time() + self.body_seconds
+        try:
+            await self._guarded(scope, receive, send, deadline)
+        except _StalledError:
+            await _refuse(
+                send,
+                REQUEST_TIMEOUT,
+                f"request body not received within {self.body_seconds:g} seconds",
+                close=True,  # the rest of the body may still come: not a request to read next
+            )
+
+    async def _guarded(self, scope: Scope, receive: Receive, send: Send, deadline: float) -> None:
+        """Refuse from the headers, or read the body (before ``deadline``) and run the app."""
+        timed = _before(deadline, receive)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         content_type = headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type != "application/json":
-            await _drain(receive, DRAIN_LIMIT)
+            await _drain_in_time(timed, DRAIN_LIMIT)
             shown = content_type or "none"
             await _refuse(send, 415, f"content-type must be application/json (got {shown})")
             return
         length = headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
-            await _drain(receive, DRAIN_LIMIT)
+            await _drain_in_time(timed, DRAIN_LIMIT)
             await self._too_large(send, f"request body of {length} bytes is larger")
             return
-        body = await _read_body(receive, self.max_bytes)
+        body = await _read_body(timed, self.max_bytes)
         if body is None:  # the client went away before sending all of it
             await _refuse(send, CLIENT_CLOSED_REQUEST, "client closed the request")
             return
         if isinstance(body, int):  # streamed past the limit (and the rest read and dropped)
             await self._too_large(send, "streamed request body is larger")
             return
+        # The app gets the untimed receive(): once the body is read, waiting for a disconnect
+        # is the app's business, not a stalled client.
         await _counted_errors(self.app, scope, _replay(body, receive), send)
 
     async def _too_large(self, send: Send, what: str) -> None:
@@ -100,11 +140,31 @@ async def _read_body(receive: Receive, limit: int) -> bytes | int | None:
         more = message.get("more_body", False)
         if size > limit:
             if more:  # after the last piece, receive() would wait for a disconnect instead
-                await _drain(receive, DRAIN_LIMIT - size)
+                await _drain_in_time(receive, DRAIN_LIMIT - size)
             return size
         chunks.append(chunk)
         if not more:
             return b"".join(chunks)
+
+
+def _before(deadline: float, receive: Receive) -> Receive:
+    """A receive() that raises _StalledError once ``deadline`` (the loop's clock) has passed."""
+
+    async def timed() -> Message:
+        try:
+            async with asyncio.timeout_at(deadline):
+                return await receive()
+        except TimeoutError:
+            raise _StalledError from None
+
+    return timed
+
+
+async def _drain_in_time(receive: Receive, limit: int) -> None:
+    """_drain() of a body already refused: a client that stalls meanwhile gets that refusal
+    at the deadline, not a 408 (its reason is known already)."""
+    with contextlib.suppress(_StalledError):
+        await _drain(receive, limit)
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
@@ -149,17 +209,14 @@ async def _drain(receive: Receive, limit: int) -> None:
             return
 
 
-async def _refuse(send: Send, status: int, message: str) -> None:
+async def _refuse(send: Send, status: int, message: str, close: bool = False) -> None:
     note_refusal(message)  # said on the request's access line (forecast.service_logs)
     body = json.dumps({"error": message}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

@@ -57,6 +57,26 @@ ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 # Larger than any valid request (MAX_ROWS rows of at most ~250 bytes, ids of 64 characters
 # included); a bigger body is refused from its headers alone.
 MAX_BODY_BYTES = int(os.environ.get("CONVEYOR_MAX_BODY_BYTES", str(MAX_ROWS * 400 + 4096)))
+# BentoML's traffic timeout: an answer not started by then is a 504 (a server error).
+TRAFFIC_TIMEOUT_SECONDS = 30
+# Seconds a client has to send its whole body (a stalled one gets a 408, see
+# forecast.request_guard); capped below the traffic timeout in effect (body_seconds()).
+BODY_SECONDS_TEXT = os.environ.get("CONVEYOR_BODY_TIMEOUT_SECONDS", "10")
+
+
+def _positive_seconds(name: str, text: str) -> float:
+    """``text`` as a positive, finite number of seconds; ValueError naming ``name`` otherwise
+    (at import: a misconfigured server stops at start, not on its first request)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise ValueError(f"{name}={text!r}: must be a positive number of seconds")
+    return value
+
+
+BODY_SECONDS = _positive_seconds("CONVEYOR_BODY_TIMEOUT_SECONDS", BODY_SECONDS_TEXT)
 
 Identifier = Annotated[
     str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
@@ -116,6 +136,18 @@ def _store_path() -> str:
 MODEL_TAG, MODEL_PROBLEM = find_model()
 
 
+def body_seconds() -> float:
+    """The guard's deadline for a request body: $CONVEYOR_BODY_TIMEOUT_SECONDS (10), at most half
+    the traffic timeout in effect (the decorator's, or BentoML configuration's), so a stalled
+    client gets its 408 well before the 504. Called when a worker builds its app."""
+    from bentoml._internal.configuration.containers import BentoMLContainer
+
+    services = BentoMLContainer.config.services.get() or {}
+    traffic = (services.get(SERVICE_NAME) or {}).get("traffic") or {}
+    timeout = float(traffic.get("timeout") or TRAFFIC_TIMEOUT_SECONDS)
+    return min(BODY_SECONDS, timeout / 2)
+
+
 def _iso_date_text(value: object) -> object:
     if not isinstance(value, str) or not ISO_DATE.match(value):
         raise ValueError("must be a date written YYYY-MM-DD")
@@ -166,7 +198,10 @@ def rejected(error: Exception, reason: str) -> ValidationError:
     return ValidationError.from_exception_data("Input", [{"type": detail, "loc": ("rows",)}])
 
 
-@bentoml.service(name="demand_forecaster", traffic={"timeout": 30}, workers=2)
+SERVICE_NAME = "demand_forecaster"
+
+
+@bentoml.service(name=SERVICE_NAME, traffic={"timeout": TRAFFIC_TIMEOUT_SECONDS}, workers=2)
 class DemandForecaster:
     """Serves the forecaster bundle stored in the BentoML model store."""
 
@@ -295,4 +330,5 @@ DemandForecaster.add_asgi_middleware(
     paths=("/forecast",),
     max_bytes=MAX_BODY_BYTES,
     hint=f"send at most {MAX_ROWS} rows per request",
+    body_seconds=body_seconds,
 )
