@@ -9,7 +9,11 @@ the parsed `${{ }}` expressions and the shell each step runs in.
   `runs.args`/`runs.entrypoint` (and pre-/post-) of a Docker action's action.yml, and the
   `image`/`options`/`volumes` of a job's `container:` or `services:`.
 - CNV_GHA_5: a `run:` that pipes runs with pipefail (`shell: bash`, at the step or as
-  `defaults.run.shell` of the job or workflow, or `set -o pipefail` in the script).
+  `defaults.run.shell` of the job or workflow, or `set -o pipefail` in the script), read in
+  script order (`set +o pipefail` turns it off again).
+
+Untrusted, besides expressions.UNTRUSTED: `matrix.x` of a job whose matrix is built from an
+untrusted value. Trusted: `env.X` bound by the workflow, job or step `env:` to a clean value.
 - CNV_GHA_6: a `run:` that writes an untrusted value (bound by `env:`) into `$GITHUB_ENV` or
   `$GITHUB_PATH` (envfile.py).
 

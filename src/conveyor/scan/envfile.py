@@ -9,9 +9,10 @@ a directory first on every later step's PATH.
 The rule, precisely. A variable is *tainted* when it is bound by `env:` (of the step, the job or
 the workflow) to an expression that carries an untrusted context path (expressions.UNTRUSTED), when
 it is `GITHUB_HEAD_REF` (the pull request's branch name), or when the script assigns it a value
-that expands a tainted variable or reads `$GITHUB_EVENT_PATH` (the event payload). A *write* is a
-command whose output is redirected (`>`, `>>`, `tee`, `exec >>`) into `$GITHUB_ENV` or
-`$GITHUB_PATH` (or `${GITHUB_ENV:?}`, or a variable holding its path), taken with the group it
+that expands a tainted variable or reads `$GITHUB_EVENT_PATH` (the event payload). A *write* is
+any command that names `$GITHUB_ENV` or `$GITHUB_PATH`, however it reaches the file (`>>`, `&>>`,
+`tee`, `exec >>`, `dd of=`, `cp /dev/stdin`, `$(printenv GITHUB_ENV)`, `${{ github.env }}`, a
+variable holding its path or name), taken with the group it
 closes (`{ ...; } >> "$GITHUB_ENV"`, a loop, an `if`) and the heredoc bodies it reads; in
 PowerShell, a line naming `$env:GITHUB_ENV`. A write that expands a tainted variable is a finding,
 except into `$GITHUB_ENV` inside a multi-line block `NAME<<$DELIM` (in one command or over
