@@ -301,6 +301,7 @@ class Trust:
         )
 
     def adding(self, *untrusted: Path) -> Trust:
+        """This trust with more untrusted paths."""
         return Trust(self.untrusted + untrusted, self.trusted)
 
 
