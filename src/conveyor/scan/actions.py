@@ -9,7 +9,11 @@ the parsed `${{ }}` expressions and the shell each step runs in.
   `runs.args`/`runs.entrypoint` (and pre-/post-) of a Docker action's action.yml, and the
   `image`/`options`/`volumes` of a job's `container:` or `services:`.
 - CNV_GHA_5: a `run:` that pipes runs with pipefail (`shell: bash`, at the step or as
-  `defaults.run.shell` of the job or workflow, or `set -o pipefail` in the script).
+  `defaults.run.shell` of the job or workflow, or `set -o pipefail` in the script), read in
+  script order (`set +o pipefail` turns it off again).
+
+Untrusted, besides expressions.UNTRUSTED: `matrix.x` of a job whose matrix is built from an
+untrusted value. Trusted: `env.X` bound by the workflow, job or step `env:` to a clean value.
 - CNV_GHA_6: a `run:` that writes an untrusted value (bound by `env:`) into `$GITHUB_ENV` or
   `$GITHUB_PATH` (envfile.py).
 
@@ -25,10 +29,10 @@ from typing import Any
 import yaml
 
 from conveyor.scan.envfile import untrusted_writes
-from conveyor.scan.expressions import untrusted_paths
+from conveyor.scan.expressions import DEFAULT, Trust, untrusted_paths
 from conveyor.scan.model import Finding
 from conveyor.scan.settings import ScanConfig
-from conveyor.scan.shell import fails_on_pipes, has_pipe, sets_pipefail
+from conveyor.scan.shell import fails_on_pipes, unguarded_pipes
 
 PINNED = re.compile(r"^[^@\s]+@[0-9a-f]{40}$")
 DIGEST = re.compile(r"^docker://[^@\s]+@sha256:[0-9a-f]{64}$")
@@ -83,9 +87,13 @@ def _default_shell(node: yaml.Node | None) -> str | None:
     return str(shell.value) if isinstance(shell, yaml.ScalarNode) else None
 
 
-def _with(step: dict[str, Any]) -> dict[str, Any]:
+def _inputs(step: dict[str, Any], name: str) -> list[object]:
+    """The step's `with:` values for input ``name``: the runner matches input names without
+    case (`Script:` is `script:`), so every spelling counts."""
     inputs = step.get("with")
-    return inputs if isinstance(inputs, dict) else {}
+    if not isinstance(inputs, dict):
+        return []
+    return [value for key, value in inputs.items() if str(key).strip().lower() == name]
 
 
 def _sinks(step: dict[str, Any]) -> list[tuple[str, object]]:
@@ -94,22 +102,32 @@ def _sinks(step: dict[str, Any]) -> list[tuple[str, object]]:
     uses = str(step.get("uses", ""))
     # actions/github-script evaluates `script:` as JavaScript: the same injection.
     if action_name(uses) == "actions/github-script":
-        sinks.append(("github-script `script:`", _with(step).get("script")))
+        sinks += [("github-script `script:`", v) for v in _inputs(step, "script")]
     # A container step's args become the container's command line (and entrypoint its program).
     if is_docker(uses):
-        sinks += [(f"Container `{key}:`", _with(step).get(key)) for key in ("args", "entrypoint")]
+        for key in ("args", "entrypoint"):
+            sinks += [(f"Container `{key}:`", v) for v in _inputs(step, key)]
     return sinks
 
 
+def _strings(value: object) -> list[str]:
+    """Every string inside a YAML value (lists and mappings, keys included)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [s for item in value for s in _strings(item)]
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in _strings(k) + _strings(v)]
+    return []
+
+
 def _interpolation(
-    what: str, text: object, path: Path, line: int, config: ScanConfig
+    what: str, text: object, path: Path, line: int, config: ScanConfig, trust: Trust = DEFAULT
 ) -> list[Finding]:
     """CNV_GHA_4 when ``text`` (a string, or a list of them) carries untrusted values."""
-    texts = text if isinstance(text, list) else [text]
     untrusted: list[str] = []
-    for item in texts:
-        if isinstance(item, str):
-            untrusted += [u for u in untrusted_paths(item) if u not in untrusted]
+    for item in _strings(text):
+        untrusted += [u for u in untrusted_paths(item, trust) if u not in untrusted]
     if not untrusted:
         return []
     title = f"{what} interpolates untrusted ${{{{ }}}} values: {', '.join(untrusted)}"
@@ -123,23 +141,30 @@ def _step_findings(
     line: int,
     config: ScanConfig,
     env: dict[str, Any] | None = None,
+    trust: Trust = DEFAULT,
 ) -> list[Finding]:
-    """CNV_GHA_4, 5 and 6 for one step; ``shell`` and ``env`` are what the job and workflow
-    give it."""
+    """CNV_GHA_4, 5 and 6 for one step; ``shell``, ``env`` and ``trust`` are what the job and
+    workflow give it."""
     findings = []
     run = step.get("run")
+    step_env = step.get("env")
+    step_env = step_env if isinstance(step_env, dict) else {}
+    inside = bound_trust(trust, [step_env])  # the step's own env is in its scripts' context
     # One finding per step, naming every sink (a docker step's args and entrypoint both).
     sinks = [
-        f for what, text in _sinks(step) for f in _interpolation(what, text, path, line, config)
+        f
+        for what, text in _sinks(step)
+        for f in _interpolation(what, text, path, line, config, inside)
     ]
     if sinks:
         title = "; ".join(f.title for f in sinks)
         findings.append(_finding("CNV_GHA_4", title, path, line, config))
     if isinstance(run, str):
-        step_env = step.get("env")
-        bound = {**(env or {}), **(step_env if isinstance(step_env, dict) else {})}
+        bound = {**(env or {}), **step_env}
         effective = step.get("shell", shell)
-        writes = untrusted_writes(run, bound, str(effective) if effective is not None else None)
+        writes = untrusted_writes(
+            run, bound, str(effective) if effective is not None else None, trust
+        )
         if writes:
             findings.append(
                 _finding(
@@ -150,14 +175,20 @@ def _step_findings(
                     config,
                 )
             )
-    if isinstance(run, str) and has_pipe(run):
-        effective = step.get("shell", shell)
-        effective = str(effective) if effective is not None else None
-        if fails_on_pipes(effective) is False and not sets_pipefail(run):
+    effective = step.get("shell", shell)
+    effective = str(effective) if effective is not None else None
+    pipefail = fails_on_pipes(effective)
+    if isinstance(run, str) and pipefail is not None:
+        # In script order: `set +o pipefail` turns bash's off, a pipe before
+        # `set -o pipefail` runs without it.
+        unguarded = unguarded_pipes(run, pipefail)
+        if unguarded:
+            at = run.count("\n", 0, unguarded[0]) + 1
             findings.append(
                 _finding(
                     "CNV_GHA_5",
-                    f"run: pipes without pipefail (shell: {effective or 'default, bash -e'}): "
+                    f"run: pipes without pipefail (shell: {effective or 'default, bash -e'}, "
+                    f"script line {at}): "
                     "a failing command before the last `|` does not fail the step",
                     path,
                     line,
@@ -173,12 +204,58 @@ def _env(node: yaml.Node | None) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-Step = tuple[int, dict[str, Any], str | None, dict[str, Any]]
+def bound_trust(trust: Trust, layers: list[dict[str, Any]]) -> Trust:
+    """``trust`` after `env:` mappings (workflow, job, step, in that order, each overriding the
+    last): `env.NAME` bound to a value with no untrusted path is trusted, one bound to an
+    untrusted value is not. Names are compared without case, as expressions read them. An
+    earlier step could still rebind NAME through $GITHUB_ENV: that write is CNV_GHA_6's."""
+    clean = {t[1] for t in trust.trusted if len(t) == 2 and t[0] == "env"}
+    for layer in layers:
+        tainted = {str(name).lower() for name, value in layer.items() if _tainted(value, trust)}
+        clean = (clean | {str(name).lower() for name in layer}) - tainted
+    others = tuple(t for t in trust.trusted if t[:1] != ("env",))
+    return Trust(trust.untrusted, others + tuple(("env", name) for name in sorted(clean)))
+
+
+def _tainted(value: object, trust: Trust) -> bool:
+    return any(untrusted_paths(text, trust) for text in _strings(value))
+
+
+def matrix_trust(job: yaml.Node | None, trust: Trust = DEFAULT) -> Trust:
+    """``trust`` plus the job's matrix values built from untrusted ones: `matrix.title` when
+    `strategy.matrix.title` (or an `include:` entry's `title`) carries `${{ github.event.* }}`,
+    the whole `matrix` when the matrix or its `include:` is itself such an expression."""
+    node = _child(_child(job, "strategy"), "matrix")
+    if node is None:
+        return trust
+    matrix = yaml.safe_load(yaml.serialize(node))
+    if not isinstance(matrix, dict):
+        return trust.adding(("matrix",)) if _tainted(matrix, trust) else trust
+    added: list[tuple[str, ...]] = []
+    for key, value in matrix.items():
+        name = str(key).lower()
+        if name == "exclude":
+            continue  # removes combinations, adds no value
+        if name != "include":
+            if _tainted(value, trust):
+                added.append(("matrix", name))
+            continue
+        entries = value if isinstance(value, list) else [value]
+        for entry in entries:
+            if not isinstance(entry, dict):
+                if _tainted(entry, trust):
+                    added.append(("matrix",))
+                continue
+            added += [("matrix", str(k).lower()) for k, v in entry.items() if _tainted(v, trust)]
+    return trust.adding(*added)
+
+
+Step = tuple[int, dict[str, Any], str | None, dict[str, Any], Trust]
 
 
 def scan_workflow(root: Path, path: Path) -> list[Step]:
     """Each step of every job of a workflow: (line, step, the job's or workflow's default
-    shell, the `env:` they give it)."""
+    shell, the `env:` they give it, the trust of the job's contexts)."""
     node = yaml.compose((root / path).read_text(encoding="utf-8"))
     top = _default_shell(node)
     top_env = _env(_child(node, "env"))
@@ -187,8 +264,10 @@ def scan_workflow(root: Path, path: Path) -> list[Step]:
     if isinstance(jobs, yaml.MappingNode):
         for _, job in jobs.value:
             shell = _default_shell(job) or top
-            env = {**top_env, **_env(_child(job, "env"))}
-            out += [(line, step, shell, env) for line, step in _steps(_child(job, "steps"))]
+            job_env = _env(_child(job, "env"))
+            env = {**top_env, **job_env}
+            trust = bound_trust(matrix_trust(job), [top_env, job_env])
+            out += [(line, step, shell, env, trust) for line, step in _steps(_child(job, "steps"))]
     return out
 
 
@@ -212,10 +291,12 @@ def _job_containers(node: yaml.Node | None, path: Path, config: ScanConfig) -> l
                 parts = [(str(k.value), v) for k, v in container.value if k.value in CONTAINER_KEYS]
             else:
                 continue
+            trust = matrix_trust(job)  # a container's image may come from the matrix
             for key, value in parts:
                 text = yaml.safe_load(yaml.serialize(value))
                 what = f"Job container `{key}:`"
-                findings += _interpolation(what, text, path, value.start_mark.line + 1, config)
+                line = value.start_mark.line + 1
+                findings += _interpolation(what, text, path, line, config, trust)
     return findings
 
 
@@ -246,7 +327,8 @@ def scan_file(root: Path, path: Path, config: ScanConfig, composite: bool) -> li
         node = yaml.compose((root / path).read_text(encoding="utf-8"))
         # A composite step has no defaults to inherit: each `run:` names its shell.
         steps = [
-            (line, step, None, {}) for line, step in _steps(_child(_child(node, "runs"), "steps"))
+            (line, step, None, {}, DEFAULT)
+            for line, step in _steps(_child(_child(node, "runs"), "steps"))
         ]
         findings += _container_action(node, path, config)
     else:
@@ -254,7 +336,7 @@ def scan_file(root: Path, path: Path, config: ScanConfig, composite: bool) -> li
         findings += _job_containers(
             yaml.compose((root / path).read_text(encoding="utf-8")), path, config
         )
-    for line, step, shell, env in steps:
+    for line, step, shell, env, trust in steps:
         uses = step.get("uses")
         if composite and isinstance(uses, str) and not is_pinned(uses):
             findings.append(
@@ -262,7 +344,7 @@ def scan_file(root: Path, path: Path, config: ScanConfig, composite: bool) -> li
                     "CNV_GHA_1", "Remote action is not pinned to a commit SHA", path, line, config
                 )
             )
-        findings += _step_findings(step, shell, path, line, config, env)
+        findings += _step_findings(step, shell, path, line, config, env, trust)
     return _unique(findings)
 
 

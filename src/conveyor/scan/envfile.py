@@ -9,9 +9,10 @@ a directory first on every later step's PATH.
 The rule, precisely. A variable is *tainted* when it is bound by `env:` (of the step, the job or
 the workflow) to an expression that carries an untrusted context path (expressions.UNTRUSTED), when
 it is `GITHUB_HEAD_REF` (the pull request's branch name), or when the script assigns it a value
-that expands a tainted variable or reads `$GITHUB_EVENT_PATH` (the event payload). A *write* is a
-command whose output is redirected (`>`, `>>`, `tee`, `exec >>`) into `$GITHUB_ENV` or
-`$GITHUB_PATH` (or `${GITHUB_ENV:?}`, or a variable holding its path), taken with the group it
+that expands a tainted variable or reads `$GITHUB_EVENT_PATH` (the event payload). A *write* is
+any command that names `$GITHUB_ENV` or `$GITHUB_PATH`, however it reaches the file (`>>`, `&>>`,
+`tee`, `exec >>`, `dd of=`, `cp /dev/stdin`, `$(printenv GITHUB_ENV)`, `${{ github.env }}`, a
+variable holding its path or name), taken with the group it
 closes (`{ ...; } >> "$GITHUB_ENV"`, a loop, an `if`) and the heredoc bodies it reads; in
 PowerShell, a line naming `$env:GITHUB_ENV`. A write that expands a tainted variable is a finding,
 except into `$GITHUB_ENV` inside a multi-line block `NAME<<$DELIM` (in one command or over
@@ -25,7 +26,15 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from conveyor.scan.expressions import untrusted_paths
+from conveyor.scan.expressions import (
+    DEFAULT,
+    WILD,
+    ExpressionError,
+    Trust,
+    expressions_in,
+    paths_of,
+    untrusted_paths,
+)
 
 ENV_FILES = ("GITHUB_ENV", "GITHUB_PATH")
 # PowerShell: `Add-Content $env:GITHUB_ENV "X=$env:TITLE"`, `... | Out-File ${env:GITHUB_PATH}`.
@@ -81,10 +90,12 @@ def _assignments(script: str) -> list[tuple[str, str]]:
     ]
 
 
-def tainted_variables(script: str, env: Mapping[str, object]) -> set[str]:
+def tainted_variables(script: str, env: Mapping[str, object], trust: Trust = DEFAULT) -> set[str]:
     """The variables whose value may hold untrusted text when the script writes them out."""
     tainted = {
-        name for name, value in env.items() if isinstance(value, str) and untrusted_paths(value)
+        name
+        for name, value in env.items()
+        if isinstance(value, str) and untrusted_paths(value, trust)
     } | set(ALWAYS_TAINTED)
     assignments = _assignments(script)
     changed = True
@@ -147,45 +158,92 @@ def _logical_lines(script: str) -> list[str]:
     return script.replace("\\\n", " ").splitlines()
 
 
-def _write_pattern(script: str) -> re.Pattern[str]:
-    """Redirections into an env file, named directly or through a variable that holds its path
-    (`f=$GITHUB_ENV; ... >> "$f"`): `>> "$GITHUB_ENV"`, `>${GITHUB_PATH:?}`, `| tee -a x
-    "$GITHUB_ENV"`, in any quoting. Group 1 or 2 is the variable."""
-    names = set(ENV_FILES)
-    holds = re.compile(r"""^["']?\$\{?(GITHUB_ENV|GITHUB_PATH)\}?["']?$""")
-    names |= {name for name, value in _assignments(script) if holds.match(value)}
-    alternatives = "|".join(sorted(map(re.escape, names)))
-    return re.compile(
-        rf"""(?:>>?|>\||\btee\b[^|;&\n]*?)\s*["']?\$(?:\{{({alternatives})(?:[^}}]*)\}}"""
-        rf"""|({alternatives})\b)"""
-    )
+def _env_file_expression(text: str) -> str | None:
+    """The env file a `${{ }}` in ``text`` names (`${{ github.env }}`, `${{ github['path'] }}`),
+    GITHUB_ENV for a computed `github[x]`, None when none does."""
+    for expression in expressions_in(text):
+        try:
+            paths = paths_of(expression)
+        except ExpressionError:
+            continue
+        for path in paths:
+            if path[:1] == ("github",) and len(path) == 2 and path[1] in ("env", "path", WILD):
+                return "GITHUB_PATH" if path[1] == "path" else "GITHUB_ENV"
+    return None
 
 
-def _target(script: str, name: str) -> str:
-    """The env file a redirect target variable stands for."""
-    if name in ENV_FILES:
-        return name
-    value = dict(_assignments(script)).get(name, "")
-    return "GITHUB_PATH" if "GITHUB_PATH" in value else "GITHUB_ENV"
+def _holders(script: str) -> dict[str, str]:
+    """Variable name -> the env file it holds the path of, following assignments (`f=$GITHUB_ENV`,
+    `f=$(printenv GITHUB_PATH)`, `n=GITHUB_ENV` for `${!n}`, `g=$f`...)."""
+    holders = {name: name for name in ENV_FILES}
+    assignments = _assignments(script)
+    changed = True
+    while changed:
+        changed = False
+        for name, value in assignments:
+            if name in holders:
+                continue
+            target = _mentioned(value, holders)
+            if target:
+                holders[name] = target
+                changed = True
+    return holders
+
+
+def _mentioned(text: str, holders: dict[str, str]) -> str | None:
+    """The env file ``text`` mentions, by name, by a variable holding it or by expression."""
+    for match in _mention_pattern(holders).finditer(text):
+        return holders[match.group(1) or match.group(2) or match.group(3)]
+    return _env_file_expression(text)
+
+
+def _mention_pattern(holders: dict[str, str]) -> re.Pattern[str]:
+    """`$F`, `${F...}`, `${!F}` for a holder F, and the bare words GITHUB_ENV / GITHUB_PATH
+    (`printenv GITHUB_ENV`, `os.environ["GITHUB_PATH"]`)."""
+    alternatives = "|".join(sorted(map(re.escape, holders)))
+    files = "|".join(ENV_FILES)
+    return re.compile(rf"\$\{{[#!]?({alternatives})\b[^}}]*\}}|\$({alternatives})\b|\b({files})\b")
+
+
+def _mentions(line: str, holders: dict[str, str]) -> list[tuple[int, int, str]]:
+    """(start, end, env file) of each place in a line that names an env file."""
+    found = [
+        (m.start(), m.end(), holders[m.group(1) or m.group(2) or m.group(3)])
+        for m in _mention_pattern(holders).finditer(line)
+    ]
+    pos = 0
+    while (start := line.find("${{", pos)) != -1:
+        end = line.find("}}", start)
+        end = len(line) if end == -1 else end + 2
+        target = _env_file_expression(line[start:end])
+        if target:
+            found.append((start, end, target))
+        pos = end
+    return sorted(found)
+
+
+EXEC = re.compile(r"\s*exec(?:\s+\d*[<>&|]+)*\s*[\"']?\s*")
 
 
 def _writes(script: str) -> list[tuple[str, str]]:
-    """(env file, the text of the command that writes it) for each write, in script order."""
+    """(env file, the text of the command that names it) for each command that names an env
+    file, however (a redirect, `tee`, `dd of=`, `cp /dev/stdin`, `$(printenv GITHUB_ENV)`,
+    `${{ github.env }}`): any command that reaches the file may write it, so every one counts."""
     lines = _logical_lines(script)
-    pattern = _write_pattern(script)
+    holders = _holders(script)
     writes = []
     for index, line in enumerate(lines):
-        for match in pattern.finditer(line):
-            text = _write_text(lines, index, match.start())
-            if text.strip() == "exec":
+        for start, end, target in _mentions(line, holders):
+            text = _write_text(lines, index, start)
+            if EXEC.fullmatch(text.split("\n")[-1]) and "\n" not in text:
                 # `exec >> "$GITHUB_ENV"`: everything the script prints from here on goes there.
                 text = "\n".join(lines[index + 1 :])
             else:
                 # The rest of the command: `tee "$GITHUB_ENV" <<< "X=$T"`, `>> f echo "$T"`.
-                rest = line[match.end() :]
+                rest = line[end:]
                 cut = SEPARATOR.search(_mask(rest))
                 text += " " + rest[: cut.start() if cut else len(rest)]
-            writes.append((_target(script, match.group(1) or match.group(2)), text))
+            writes.append((target, text))
         for match in PWSH_FILE.finditer(line):
             writes.append((match.group(1).upper(), line))
     return writes
@@ -217,23 +275,29 @@ def _is_shell(shell: str | None) -> bool:
     return bool(words) and words[0].rsplit("/", 1)[-1] in ("bash", "sh", "dash", "ash", "zsh")
 
 
-def _program_writes(script: str, env: Mapping[str, object]) -> list[str]:
+def _program_writes(script: str, env: Mapping[str, object], trust: Trust = DEFAULT) -> list[str]:
     """A script in another language (`shell: python`, `pwsh`...): no parser here, so any mention
     of an env file together with a tainted variable's name is a finding."""
     files = [f for f in ENV_FILES if re.search(rf"\b{f}\b", script)]
-    tainted = {n for n, v in env.items() if isinstance(v, str) and untrusted_paths(v)}
+    by_expression = _env_file_expression(script)
+    if by_expression and by_expression not in files:
+        files.append(by_expression)
+    tainted = {n for n, v in env.items() if isinstance(v, str) and untrusted_paths(v, trust)}
     names = sorted(n for n in tainted if re.search(rf"\b{re.escape(n)}\b", script, re.IGNORECASE))
     if re.search(r"\bGITHUB_EVENT_PATH\b", script):
         names.append("GITHUB_EVENT_PATH")
     return [f"{f} <- ${n}" for f in files for n in names]
 
 
-def untrusted_writes(script: str, env: Mapping[str, object], shell: str | None = None) -> list[str]:
+def untrusted_writes(
+    script: str, env: Mapping[str, object], shell: str | None = None, trust: Trust = DEFAULT
+) -> list[str]:
     """For each write of a tainted value into an env file: `FILE <- $VAR` (empty when none).
-    ``shell`` is the step's effective shell (None: GitHub's default, bash)."""
+    ``shell`` is the step's effective shell (None: GitHub's default, bash); ``trust`` says which
+    contexts are untrusted where the `env:` values are evaluated (the job's matrix...)."""
     if not _is_shell(shell):
-        return _program_writes(script, env)
-    tainted = tainted_variables(script, env)
+        return _program_writes(script, env, trust)
+    tainted = tainted_variables(script, env, trust)
     randoms = {name for name, value in _assignments(script) if RANDOM.search(value)}
     writes = _writes(script)
     safe = _inside_blocks(writes, randoms)

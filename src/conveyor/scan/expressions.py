@@ -242,7 +242,73 @@ def _overlaps(path: Path, untrusted: Path) -> bool:
     return all(a == b or WILD in (a, b) for a, b in zip(path, untrusted, strict=False))
 
 
-def untrusted_paths(text: str) -> list[str]:
+# Event fields that GitHub fills with a number, a boolean, a SHA or a timestamp, never with text
+# someone chose: `github.event.pull_request.number`. A field counts only on a path made of the
+# webhook objects below (a `[*]` where the object is a list), so `github.event.client_payload.id`,
+# `github.event.inputs.number` or `github.event[x].id` stay untrusted.
+EVENT_OBJECTS = {
+    "issue", "pull_request", "comment", "review", "sender", "user", "repository", "repo",
+    "head", "base", "owner", "organization", "release", "discussion", "milestone",
+    "workflow_run", "workflow_job", "check_run", "check_suite", "deployment",
+    "deployment_status", "installation", "head_commit", "merge_group",
+}  # fmt: skip
+EVENT_LISTS = {"commits", "pull_requests", "labels", "assignees", "requested_reviewers"}
+FIXED_FIELDS = {
+    "id", "number", "sha", "head_sha", "before", "after", "run_id", "run_number",
+    "run_attempt", "created_at", "updated_at", "closed_at", "merged_at", "forced", "draft",
+    "merged", "locked", "fork", "private", "additions", "deletions", "changed_files",
+    "review_comments",
+}  # fmt: skip
+# Fields that are counts on a pull request or an issue but lists or text elsewhere
+# (`github.event.commits` is the push's commits, with their messages).
+FIXED_ON = {("pull_request", "commits"), ("pull_request", "comments"), ("issue", "comments")}
+
+
+def is_fixed_event_field(path: Path) -> bool:
+    """Whether ``path`` is an event field that holds no chosen text (a number, a SHA...)."""
+    if path[:2] != ("github", "event") or len(path) < 3:
+        return False
+    *objects, field = path[2:]
+    parent = "" if not objects else objects[-1]
+    if field not in FIXED_FIELDS and (parent, field) not in FIXED_ON:
+        return False
+    for i, name in enumerate(objects):
+        if name == WILD:
+            # Only an index into a list of webhook objects may be any.
+            if i == 0 or objects[i - 1] not in EVENT_LISTS:
+                return False
+        elif name not in EVENT_OBJECTS | EVENT_LISTS:
+            return False
+    return True
+
+
+@dataclass(frozen=True)
+class Trust:
+    """Which context paths carry untrusted text where an expression is evaluated: UNTRUSTED,
+    plus what the job adds (`matrix.x` built from the event), minus concrete paths known to be
+    clean (`env.PY` bound to a literal)."""
+
+    untrusted: tuple[Path, ...] = UNTRUSTED
+    trusted: tuple[Path, ...] = ()
+
+    def is_untrusted(self, path: Path) -> bool:
+        """Whether the value at ``path`` may hold untrusted text."""
+        if not any(_overlaps(path, u) for u in self.untrusted) or is_fixed_event_field(path):
+            return False
+        return not any(
+            len(path) >= len(t) and all(a == b != WILD for a, b in zip(path, t, strict=False))
+            for t in self.trusted
+        )
+
+    def adding(self, *untrusted: Path) -> Trust:
+        """This trust with more untrusted paths."""
+        return Trust(self.untrusted + untrusted, self.trusted)
+
+
+DEFAULT = Trust()
+
+
+def untrusted_paths(text: str, trust: Trust = DEFAULT) -> list[str]:
     """The untrusted context paths (dotted, `*` for any) that reach the value of any `${{ }}` in
     ``text``; an expression that does not parse is reported as such (it cannot be vouched for)."""
     found: list[str] = []
@@ -253,7 +319,7 @@ def untrusted_paths(text: str) -> list[str]:
             found.append(f"unparsable expression ({exc})")
             continue
         for path in paths:
-            if any(_overlaps(path, u) for u in UNTRUSTED):
+            if trust.is_untrusted(path):
                 dotted = ".".join(path)
                 if dotted not in found:
                     found.append(dotted)

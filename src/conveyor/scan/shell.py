@@ -7,43 +7,107 @@ from __future__ import annotations
 import re
 
 HEREDOC = re.compile(r"<<-?\s*(['\"]?)([A-Za-z_][A-Za-z0-9_]*)\1")
-# `set -o pipefail`, `set -euo pipefail`, `set -e -o pipefail` (but not `set +o pipefail`).
-SETS_PIPEFAIL = re.compile(r"(?m)^\s*set\s+(?:-[A-Za-z]+\s+)*-[A-Za-z]*o\s+pipefail\b")
+
+
+def _code(script: str) -> str:
+    """The script with everything that is not shell syntax blanked out, same length (newlines
+    kept): quoted strings, escaped characters, comments, heredoc bodies, `${{ }}` expressions."""
+    out = list(script)
+    i, quote, heredocs = 0, "", []
+    text = script
+
+    def blank(start: int, end: int) -> None:
+        for j in range(start, min(end, len(out))):
+            if out[j] != "\n":
+                out[j] = "_"
+
+    while i < len(text):
+        c = text[i]
+        if quote == "'":
+            blank(i, i + 1)
+            quote = "" if c == "'" else quote
+        elif c == "\\":
+            blank(i, i + 2)
+            i += 1  # the next character is literal
+        elif quote == '"':
+            blank(i, i + 1)
+            quote = "" if c == '"' else quote
+        elif text.startswith("${{", i):
+            end = text.find("}}", i)
+            end = len(text) if end == -1 else end + 2
+            blank(i, end)
+            i = end - 1
+        elif c in "'\"":
+            blank(i, i + 1)
+            quote = c
+        elif c == "#" and (i == 0 or text[i - 1] in " \t\n;&|("):
+            end = _line_end(text, i)
+            blank(i, end)  # a comment runs to the end of the line
+            i = end - 1
+        elif c == "<" and (match := HEREDOC.match(text, i)):
+            heredocs.append(match.group(2))
+            i = match.end() - 1
+        elif c == "\n" and heredocs:
+            end = _skip_heredocs(text, i + 1, heredocs)
+            blank(i + 1, end)
+            i = end - 1
+            heredocs = []
+        i += 1
+    return "".join(out)
+
+
+# A `|` or `|&` between commands: not `||`, not the `>|` redirection.
+PIPE = re.compile(r"(?<![|>])\|(?!\|)")
+# `set`/`shopt` where a command starts, with its words up to the end of the command.
+SETTING = re.compile(
+    r"(?:^|(?<=[;&|({\n])|(?<=\bthen)|(?<=\bdo)|(?<=\belse))[ \t]*(set|shopt)\b([^;&|)\n]*)"
+)
+
+
+def _pipefail_changes(words: list[str], command: str) -> bool | None:
+    """What a `set` or `shopt` command does to pipefail: True on, False off, None nothing."""
+    state = None
+    if command == "shopt":
+        flags = "".join(w[1:] for w in words if w.startswith("-"))
+        if "o" in flags and "pipefail" in words and ("s" in flags or "u" in flags):
+            state = "s" in flags
+        return state
+    i = 0
+    while i < len(words):
+        word = words[i]
+        i += 1
+        if word[:1] in "-+" and word != "--":
+            # `-euo pipefail`: each `o` takes the next word as an option name.
+            for _ in range(word.count("o")):
+                if i < len(words) and words[i] == "pipefail":
+                    state = word[0] == "-"
+                i += 1
+    return state
+
+
+def unguarded_pipes(script: str, pipefail: bool) -> list[int]:
+    """The offsets of the pipes that run without pipefail, reading the script in order from
+    ``pipefail`` (the shell's own setting): `set -o pipefail` turns it on for what follows,
+    `set +o pipefail` (or `shopt -u -o pipefail`) off."""
+    code = _code(script)
+    events: list[tuple[int, bool | None]] = [(m.start(), None) for m in PIPE.finditer(code)]
+    for match in SETTING.finditer(code):
+        change = _pipefail_changes(match.group(2).split(), match.group(1))
+        if change is not None:
+            events.append((match.start(1), change))
+    found = []
+    for position, change in sorted(events, key=lambda e: e[0]):
+        if change is None and not pipefail:
+            found.append(position)
+        elif change is not None:
+            pipefail = change
+    return found
 
 
 def has_pipe(script: str) -> bool:
     """Whether the script has a `|` or `|&` between commands: not `||`, not inside quotes, a
     comment, a heredoc body or a `${{ }}` expression, not the `>|` redirection."""
-    i, quote, heredocs = 0, "", []
-    text = script
-    while i < len(text):
-        c = text[i]
-        if quote == "'":
-            quote = "" if c == "'" else quote
-        elif c == "\\":
-            i += 1  # the next character is literal
-        elif quote == '"':
-            quote = "" if c == '"' else quote
-        elif text.startswith("${{", i):
-            end = text.find("}}", i)
-            i = len(text) if end == -1 else end + 1
-        elif c in "'\"":
-            quote = c
-        elif c == "#" and (i == 0 or text[i - 1] in " \t\n;&|("):
-            i = _line_end(text, i) - 1  # a comment runs to the end of the line
-        elif c == "<" and (match := HEREDOC.match(text, i)):
-            heredocs.append(match.group(2))
-            i = match.end() - 1
-        elif c == "\n" and heredocs:
-            i = _skip_heredocs(text, i + 1, heredocs) - 1
-            heredocs = []
-        elif c == "|":
-            if text.startswith("||", i):
-                i += 1
-            elif i == 0 or text[i - 1] != ">":
-                return True
-        i += 1
-    return False
+    return bool(PIPE.search(_code(script)))
 
 
 def _line_end(text: str, i: int) -> int:
@@ -64,8 +128,13 @@ def _skip_heredocs(text: str, i: int, delimiters: list[str]) -> int:
 
 
 def sets_pipefail(script: str) -> bool:
-    """Whether the script runs `set -o pipefail` (or `set -euo pipefail` and the like) itself."""
-    return bool(SETS_PIPEFAIL.search(script))
+    """Whether the script runs `set -o pipefail` (or `set -euo pipefail` and the like) itself
+    before its first pipe and never turns it off again."""
+    code = _code(script)
+    turns_on = any(
+        _pipefail_changes(m.group(2).split(), m.group(1)) for m in SETTING.finditer(code)
+    )
+    return turns_on and not unguarded_pipes(script, pipefail=False)
 
 
 def fails_on_pipes(shell: str | None) -> bool | None:
