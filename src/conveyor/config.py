@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
+import pydantic
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -13,6 +14,13 @@ from conveyor import files
 from conveyor.errors import ConfigError
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
+
+# A threshold or bound read from a file: a finite number written as a number. `.nan` would make
+# every comparison false (a gate that passes everything), `.inf` a bound that is no bound, and
+# `true` or "0.5" are typos that lax parsing would silently turn into 1.0 or 0.5.
+Number = Annotated[float, pydantic.Strict(), pydantic.AllowInfNan(False)]
+# A count read from a file (rows): a whole number, not `true`, "10" or 1.5.
+Count = Annotated[int, pydantic.Strict()]
 
 
 class Strict(BaseModel):

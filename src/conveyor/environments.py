@@ -14,7 +14,14 @@ from pathlib import Path
 import yaml
 from pydantic import Field, ValidationError, model_validator
 
-from conveyor.config import Strict, format_validation_error, load_model, parse_yaml, read_yaml
+from conveyor.config import (
+    Number,
+    Strict,
+    format_validation_error,
+    load_model,
+    parse_yaml,
+    read_yaml,
+)
 from conveyor.errors import ConfigError, UserError
 from conveyor.release import ReleaseRecord, parse_record
 from conveyor.tools import failure_reason, run
@@ -27,7 +34,7 @@ COMPONENT_FILE = "release/kustomization.yaml"
 
 class EnvironmentRule(Strict):
     requires: str | None = None
-    soak_hours: float = Field(default=0, ge=0)
+    soak_hours: Number = Field(default=0, ge=0)
 
 
 class PromotionPolicy(Strict):

@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from conveyor.config import Strict, load_model
+from conveyor.config import Number, Strict, load_model
 from conveyor.errors import ConfigError
 from conveyor.metrics import Flat, is_number, read_at, read_current, resolve_ref
 
@@ -22,8 +22,8 @@ PASS, FAIL, NO_BASELINE = "pass", "fail", "no baseline"
 class Tolerance(Strict):
     """How much worse than the baseline is allowed: ``atol + rtol * |baseline|`` (numpy.isclose)."""
 
-    atol: float = Field(0.0, ge=0)
-    rtol: float = Field(0.0, ge=0)
+    atol: Number = Field(0.0, ge=0)
+    rtol: Number = Field(0.0, ge=0)
 
     def limit(self, baseline: float) -> float:
         """The largest allowed regression from ``baseline``."""
@@ -35,8 +35,8 @@ class GateRule(Strict):
 
     metric: str = Field(pattern=r"^[^:]+:[^:]+$", description="FILE:dotted.key, * for one level")
     better: Literal["lower", "higher"] | None = None
-    min: float | None = None
-    max: float | None = None
+    min: Number | None = None
+    max: Number | None = None
     max_regression: Tolerance | None = None
 
     @model_validator(mode="after")

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, PlainValidator, field_validator, model_validator
 
 from conveyor.checks.pii import HASHED_ID_COLUMNS, TEXT_PATTERNS
-from conveyor.config import Strict, load_model
+from conveyor.config import Count, Number, Strict, load_model
 
 # A contract name: it becomes a file name and part of verdict names (`conveyor check profile
 # --name` is held to it too).
@@ -18,14 +19,47 @@ NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]*$"
 ColumnType = Literal["string", "integer", "float", "date", "boolean"]
 
 
+def _bound(value: object) -> float | dt.date:
+    """A column's min or max: a finite number, or a date (YAML date or ISO text)."""
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            raise ValueError("expected a finite number or a date")
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise ValueError("expected a finite number or a date")
+
+
+# One validator rather than a union, so a bad bound gets one plain message, not one per branch.
+Bound = Annotated[float | dt.date, PlainValidator(_bound)]
+
+
 class Band(Strict):
     """A closed interval [min, max]; either end may be open (null)."""
 
-    min: float | None = None
-    max: float | None = None
+    min: Number | None = None
+    max: Number | None = None
 
     @model_validator(mode="after")
     def _ordered(self) -> Band:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        return self
+
+
+class Rows(Strict):
+    """Bounds on the row count: whole numbers; either end may be open (null)."""
+
+    min: Count | None = 1  # at least 1 (Contract says why)
+    max: Count | None = Field(None, ge=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Rows:
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
         return self
@@ -35,12 +69,12 @@ class Distribution(Strict):
     """Bands for a column's statistics, usually learned from trusted data (`check profile`)."""
 
     mean: Band | None = None
-    quantiles: dict[float, Band] = Field(default_factory=dict)
-    max_zero_share: float | None = Field(None, ge=0, le=1)
+    quantiles: dict[Number, Band] = Field(default_factory=dict)
+    max_zero_share: Number | None = Field(None, ge=0, le=1)
 
     @field_validator("quantiles")
     @classmethod
-    def _quantiles_in_range(cls, value: dict[float, Band]) -> dict[float, Band]:
+    def _quantiles_in_range(cls, value: dict[Number, Band]) -> dict[Number, Band]:
         bad = [q for q in value if not 0 <= q <= 1]
         if bad:
             raise ValueError(f"quantiles must be between 0 and 1, got {bad}")
@@ -52,8 +86,8 @@ class Column(Strict):
 
     type: ColumnType
     nullable: bool = False
-    min: float | dt.date | None = None
-    max: float | dt.date | None = None
+    min: Bound | None = None
+    max: Bound | None = None
     allowed: list[str | int | float | bool] | None = None
     regex: str | None = None
     distribution: Distribution | None = None
@@ -97,7 +131,7 @@ class Contract(Strict):
     name: str = Field(pattern=NAME_PATTERN)
     description: str = ""
     key: list[str] = Field(default_factory=list)
-    rows: Band = Band(min=1)
+    rows: Rows = Rows()
     allow_extra_columns: bool = False
     freshness: Freshness | None = None
     columns: dict[str, Column] = Field(min_length=1)

@@ -6,6 +6,7 @@ the process. Results are stored in that context so GX can render its HTML data d
 
 from __future__ import annotations
 
+import html
 import math
 from collections.abc import Callable
 from datetime import date
@@ -57,6 +58,8 @@ class GreatExpectationsBackend(CheckBackend):
         self._stored: list[Any] = []
         # Columns of hashed person ids in any run: raw ids in them never reach the data docs.
         self._hashed_columns: set[str] = set()
+        # Results already made safe for the docs (write_docs may run more than once).
+        self._rendered: set[int] = set()
 
     def validate(
         self, suite: str, frame: pd.DataFrame, rules: list[Rule], key_columns: list[str]
@@ -111,9 +114,18 @@ class GreatExpectationsBackend(CheckBackend):
                 },
             )
         for suite, batch, result, rules in self._stored:
-            for outcome in result.results:
-                rule = rules[outcome.expectation_config.meta["rule"]]
-                outcome.result = _redacted(outcome.result or {}, rule, self._hashed_columns)
+            if id(result) not in self._rendered:
+                for outcome in result.results:
+                    rule = rules[outcome.expectation_config.meta["rule"]]
+                    redacted = _redacted(outcome.result or {}, rule, self._hashed_columns)
+                    # GX copies some values, column names and kwargs into its HTML unescaped
+                    # (table cells, observed column lists): data text is escaped here, once,
+                    # so a value or header like `<img onerror=...>` is shown, never run.
+                    outcome.result = _html_escaped(redacted)
+                    config = outcome.expectation_config
+                    config.kwargs = _html_escaped(config.kwargs)
+                    config.meta = _html_escaped(config.meta)
+                self._rendered.add(id(result))
             key = ValidationResultIdentifier(
                 expectation_suite_identifier=ExpectationSuiteIdentifier(name=suite),
                 run_id=RunIdentifier(run_name="conveyor"),
@@ -282,6 +294,18 @@ def _redacted(result: dict[str, Any], rule: Rule, hashed: set[str]) -> dict[str,
     # Whatever else GX kept (observed values, details): PII-shaped text masked.
     scrubbed: dict[str, Any] = pii.scrub(out)
     return scrubbed
+
+
+def _html_escaped(value: Any) -> Any:
+    """``value`` with every string in it (keys too) HTML-escaped: what GX may paste into HTML.
+    Where GX escapes as well the text shows doubly escaped (``&amp;lt;``): legible, and safe."""
+    if isinstance(value, str):
+        return html.escape(value)
+    if isinstance(value, dict):
+        return {_html_escaped(k): _html_escaped(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_html_escaped(v) for v in value]
+    return value
 
 
 def _exception_message(info: Any) -> str | None:

@@ -25,12 +25,17 @@ TEXT_PATTERNS: dict[str, str] = {
 # A hashed identifier: SHA-256 as lowercase hex.
 HASHED_ID = r"^[0-9a-f]{64}$"
 
-# Column names (in the snake_case of `column_words`) that identify a person: their values must
-# be hashes. Whole words only, so `discard_no` or `membership_tier` are not ids.
-HASHED_ID_COLUMNS = (
-    r"(?:^|_)(?:member|mbr|customer|cust|client|loyalty|card|user|person)_?"
-    r"(?:id|number|num|no|nr)(?:_|$)"
+# Words naming a person (or the account that stands for one) and words naming an identifier.
+_PERSON = (
+    r"(?:member|membership|mbr|customer|cust|client|loyalty|card|cardholder|user|person|account"
+    r"|acct|subscriber|shopper|patron)"
 )
+_ID = r"(?:id|identifier|uuid|guid|key|ref|number|num|no|nr|nbr)"
+# Column names (in the snake_case of `column_words`) that identify a person: their values must
+# be hashes. Person word then id word (`membership_id`, `customer_id2`, `user_uuid`, `cust#` as
+# `cust_no`) or id word then person word (`id_customer`). Whole words only, so `discard_no`,
+# `membership_tier` or `customer_count` are not ids.
+HASHED_ID_COLUMNS = rf"(?:^|_)(?:{_PERSON}_?{_ID}\d*|{_ID}_{_PERSON})(?:_|$)"
 
 # One pass over a value finds every kind; the email pattern first, as its local part may be digits.
 _ANY = re.compile("|".join(f"(?:{pattern})" for pattern in TEXT_PATTERNS.values()))
@@ -45,7 +50,9 @@ _SEPARATORS = re.compile(r"[^0-9A-Za-z]+")
 def column_words(name: str) -> str:
     """A column name as lowercase words joined by ``_``, whatever its case and separators:
     ``Customer ID``, ``customer-id``, ``CustomerID``, ``customerId`` -> ``customer_id``."""
-    return _SEPARATORS.sub("_", _CAMEL.sub("_", name)).strip("_").lower()
+    # `#` reads as "number" (`cust#` is `cust_no`); any other symbol only separates words.
+    words = _CAMEL.sub("_", name.replace("#", "_no_"))
+    return _SEPARATORS.sub("_", words).strip("_").lower()
 
 
 def is_hashed_id_column(name: str, pattern: str | re.Pattern[str] = HASHED_ID_COLUMNS) -> bool:

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, PositiveInt, model_validator
 
-from conveyor.config import Strict, load_model
+from conveyor.config import Number, Strict, load_model
 
 Kind = Literal["numeric", "categorical"]
 
@@ -16,12 +16,12 @@ class Thresholds(Strict):
     """Limits beyond which a column counts as drifted (each is an effect size, not a p-value:
     with millions of rows every p-value is tiny)."""
 
-    psi: float = Field(0.25, gt=0, description="categorical: population stability index")
-    ks: float = Field(0.2, gt=0, le=1, description="numeric: Kolmogorov-Smirnov statistic D")
-    unseen_share: float = Field(0.01, ge=0, le=1, description="share of never-seen categories")
-    null_share_increase: float = Field(0.05, ge=0, le=1, description="more missing than reference")
-    prediction_ks: float = Field(0.2, gt=0, le=1, description="prediction drift: KS statistic D")
-    wape_ratio: float = Field(1.25, ge=1, description="live WAPE / evaluated WAPE at most this")
+    psi: Number = Field(0.25, gt=0, description="categorical: population stability index")
+    ks: Number = Field(0.2, gt=0, le=1, description="numeric: Kolmogorov-Smirnov statistic D")
+    unseen_share: Number = Field(0.01, ge=0, le=1, description="share of never-seen categories")
+    null_share_increase: Number = Field(0.05, ge=0, le=1, description="more missing than reference")
+    prediction_ks: Number = Field(0.2, gt=0, le=1, description="prediction drift: KS statistic D")
+    wape_ratio: Number = Field(1.25, ge=1, description="live WAPE / evaluated WAPE at most this")
 
 
 class MonitoringParams(Strict):
