@@ -116,11 +116,11 @@ def test_gate_with_a_bad_github_output_writes_no_verdict(tmp_path, kind):
                 "--github-output",
             ),
             "GITHUB_OUTPUT",
-        ),  # fmt: skip
+        ),
         (
             ("release", "name", "--tag", "v1.0.0", "--registry", "ghcr.io", "--image-name", "a/b"),
             "GITHUB_STEP_SUMMARY",
-        ),  # fmt: skip
+        ),
         (("doctor", "--github-env"), "GITHUB_PATH"),
         (("doctor", "--github-env"), "GITHUB_ENV"),
     ],
@@ -135,11 +135,17 @@ def test_a_fifo_target_is_refused_not_waited_on(tmp_path, command, variable):
 
 
 def test_a_target_that_can_be_created_is_written(tmp_path):
-    output = tmp_path / "new" / "output"  # a folder the runner has not made yet
-    result = _run(
-        tmp_path, "release", "name", "--tag", "v1.0.0", "--registry", "ghcr.io", "--image-name",
-        "Acme/Model", "--github-output", GITHUB_OUTPUT=str(output),
-    )  # fmt: skip
+    def name(output: Path) -> subprocess.CompletedProcess[str]:
+        return _run(
+            tmp_path, "release", "name", "--tag", "v1.0.0", "--registry", "ghcr.io",
+            "--image-name", "Acme/Model", "--github-output", GITHUB_OUTPUT=str(output),
+        )  # fmt: skip
+
+    missing_folder = tmp_path / "new" / "output"
+    _refused(name(missing_folder), "$GITHUB_OUTPUT", "no folder")
+    assert not (tmp_path / "new").exists()
+    output = tmp_path / "output"  # not there yet: the first step of the job creates it
+    result = name(output)
     assert result.returncode == 0, result.stderr
     assert output.read_text() == "version=v1.0.0\nimage=ghcr.io/acme/model\n"
 
@@ -149,10 +155,11 @@ def test_a_target_that_can_be_created_is_written(tmp_path):
 
 def test_pull_request_without_gh_moves_no_ref(tmp_path, origin, work):
     good = _live_in_dev(work, tmp_path)
+    path = _no_gh_path(tmp_path)
     before = _state(tmp_path, work, origin)
     result = _run(
         work, "promote", "--env", "staging", "--record", str(good), "--no-commit-check",
-        "--pull-request", PATH=_no_gh_path(tmp_path),
+        "--pull-request", PATH=path,
     )  # fmt: skip
     _refused(result, "--pull-request", "gh")
     assert _state(tmp_path, work, origin) == before

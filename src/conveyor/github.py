@@ -68,14 +68,21 @@ TARGET_VARIABLES = ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY", "GITHUB_ENV", "GITHU
 
 def check_targets(variables: Sequence[str]) -> None:
     """A usage error (exit 2, one line) unless each of ``variables`` that is set names a
-    regular file, or one that can be created, this process may write. Run right after parsing:
-    a bad target refused after the work (a pushed branch, a written gate.json) leaves the
-    work half done, and a FIFO there would block the command for ever. Creates nothing."""
+    regular file this process may write, or one it may create in an existing folder. Run
+    right after parsing: a bad target refused after the work (a pushed branch, a written
+    gate.json) leaves the work half done, and a FIFO there would block the command for ever.
+    Creates nothing."""
     for variable in variables:
         target = os.environ.get(variable)
-        if target:
-            require_regular(Path(target), f"${variable}")
-            require_writable_file(Path(target), f"${variable}")
+        if not target:
+            continue
+        path, option = Path(target), f"${variable}"
+        require_regular(path, option)
+        require_writable_file(path, option)
+        # The runner makes the folder; append creates the file only, so a missing folder is
+        # refused here rather than after the work.
+        if not path.parent.is_dir():
+            raise UserError(f"{option} {path}: cannot write there (no folder {path.parent})")
 
 
 def _append(variable: str, text: str) -> None:
