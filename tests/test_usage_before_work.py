@@ -179,6 +179,7 @@ def test_pull_request_body_is_not_left_in_the_checkout(tmp_path, origin, work):
     body_file = Path(gh.calls()[-1][gh.calls()[-1].index("--body-file") + 1])
     assert not body_file.is_relative_to(work)
     assert not body_file.exists()  # a temporary file, removed after gh read it
+    assert "**staging**" in (gh.bodies()[-1] or "")  # ... that held the body when gh read it
     assert git(work, "status", "--porcelain", "--untracked-files=all") == ""
 
 
