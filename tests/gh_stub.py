@@ -17,7 +17,11 @@ from pathlib import Path
 here = Path({folder!r})
 argv = sys.argv[1:]
 with (here / "calls.jsonl").open("a") as log:
-    log.write(json.dumps({{"argv": argv, "token": bool(os.environ.get("GH_TOKEN"))}}) + "\\n")
+    body = None
+    if "--body-file" in argv:
+        body = Path(argv[argv.index("--body-file") + 1]).read_text()
+    entry = {{"argv": argv, "token": bool(os.environ.get("GH_TOKEN")), "body": body}}
+    log.write(json.dumps(entry) + "\\n")
 answers = json.loads((here / "answers.json").read_text())
 answer = answers.get(" ".join(argv[:2]), "")
 if isinstance(answer, dict) and "exit" in answer:
@@ -49,6 +53,11 @@ class GhStub:
         if not log.exists():
             return []
         return [json.loads(line)["argv"] for line in log.read_text().splitlines()]
+
+    def bodies(self) -> list[str | None]:
+        """The text of each call's --body-file when gh read it (the file may be gone since)."""
+        log = self.path / "calls.jsonl"
+        return [json.loads(line)["body"] for line in log.read_text().splitlines()]
 
     def tokens(self) -> list[bool]:
         log = self.path / "calls.jsonl"

@@ -31,10 +31,9 @@ def work(origin: Path, tmp_path: Path) -> Path:
 
 
 def _conveyor(work: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    # The records here are made up (their commit is not in the repository): what these tests
-    # prove is the GitHub side, so the commit check (tests/test_promote_trust.py) is skipped.
-    if args and args[0] in ("promote", "rollback"):
-        args = (args[0], "--no-commit-check", *args[1:])
+    if args[0] in ("promote", "rollback"):
+        # Made-up records (no real commit): tying verdicts to one is tests/test_promote_trust.
+        args = (*args, "--no-commit-check")
     return subprocess.run(
         [str(CONVEYOR), *args], cwd=work, env=env, capture_output=True, text=True, check=False
     )
@@ -44,7 +43,7 @@ def _live(work: Path, env: str, version: str, tmp_path: Path) -> None:
     """``version`` live in ``env`` on main (its promotion merged), and the checkout on main."""
     release = write_record(tmp_path / f"{version}.json", record(version))
     result = subprocess.run(
-        [str(CONVEYOR), "promote", "--no-commit-check", "--env", env, "--record", str(release)],
+        [str(CONVEYOR), "promote", "--env", env, "--record", str(release), "--no-commit-check"],
         cwd=work,
         env={**GhStub(tmp_path / "unused").env(), **IDENTITY},
         capture_output=True,
@@ -88,7 +87,10 @@ def test_promote_by_version_opens_the_pr_against_the_base_as_the_bot(work, origi
     assert create[:6] == ["pr", "create", "--head", "promote/staging", "--base", "main"]
     assert create[create.index("--title") + 1].startswith("Promote staging to v1.2.3")
     body = Path(create[create.index("--body-file") + 1])
-    assert "**staging**" in (work / body).read_text()
+    assert "**staging**" in (gh.bodies()[1] or "")
+    # Without --body-out the body was a temporary file: the checkout is left clean.
+    assert not body.exists() and not (work / body).exists()
+    assert git(work, "status", "--porcelain", "--untracked-files=all") == ""
     assert gh.tokens() == [True, True]  # gh reads the token from its environment
     # Step outputs and the job summary, written by conveyor (no `tee`, no shell in the YAML).
     written = _outputs(outputs)
@@ -133,8 +135,10 @@ def test_a_failed_gh_call_leaves_the_pushed_branch_for_a_rerun(work, origin, tmp
     result = _conveyor(work, env, *args)
     assert result.returncode == 2
     # One line says what was pushed, one why the PR call failed.
-    said = [line for line in result.stderr.splitlines() if not line.startswith("warning:")]
-    assert said[1:] == ["error: gh pr list failed: HTTP 401: Bad credentials"]
+    assert result.stderr.strip().splitlines()[-1:] == [
+        "error: gh pr list failed: HTTP 401: Bad credentials"
+    ]
+    assert "promote/dev pushed to origin" in result.stderr
     assert "branch=promote/dev" in result.stdout  # the outputs came before the gh call
     tip = git(origin, "rev-parse", "promote/dev")
     # The re-run finds the release pending and opens its PR.

@@ -40,6 +40,7 @@ def _doctor(args: argparse.Namespace) -> int:
     from conveyor import doctor
     from conveyor.github import annotate_error, export_environment
 
+    doctor.requirements(args.require)  # a usage error before anything is written
     if args.github_env:
         export_environment(Path(sys.prefix))
     checks = doctor.run_checks(args.root)
@@ -428,6 +429,25 @@ def _refuse_special_files(args: argparse.Namespace) -> None:
                 require_regular(path)
 
 
+# The options that make a command write a runner file, and the files each writes. The job
+# summary is checked whenever the runner sets it: several commands add to it unasked.
+_GITHUB_TARGETS = {
+    "github_output": ("GITHUB_OUTPUT",),
+    "github_env": ("GITHUB_ENV", "GITHUB_PATH"),
+}
+
+
+def _check_github_targets(args: argparse.Namespace) -> None:
+    """Every runner file this command will write is checked before any work (exit 2)."""
+    from conveyor.github import check_targets
+
+    wanted = ["GITHUB_STEP_SUMMARY"]
+    for option, variables in _GITHUB_TARGETS.items():
+        if getattr(args, option, False):
+            wanted += variables
+    check_targets(wanted)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one subcommand; user errors print one line (``error: ...``) and exit with their code."""
     parser = build_parser()
@@ -440,6 +460,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         _refuse_special_files(args)
+        _check_github_targets(args)
         code: int = args.func(args)
         return code
     except UserError as error:

@@ -37,6 +37,11 @@ def _monitor_issue(args: argparse.Namespace) -> int:
     from conveyor.monitor import issue
 
     require_writable_dir(args.out)  # exit 2, never a crash that reads as 1, "drift"
+    if args.apply:
+        from conveyor import github
+
+        # Before anything is written or printed: no decision announced that cannot be applied.
+        github.require_gh("--apply")
     open_issues = args.open_issue_json
     if args.apply and open_issues is None:
         from conveyor import github

@@ -6,6 +6,7 @@ import argparse
 import json
 import shlex
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -32,6 +33,12 @@ def _checked(rule: str) -> Callable[[str], str]:
         return text
 
     return parse
+
+
+def _optional(parse: Callable[[str], str]) -> Callable[[str], str]:
+    """``parse``, except that an empty value stays empty (not given: a workflow passes its
+    inputs whether set or not)."""
+    return lambda text: parse(text) if text else text
 
 
 def _release_record(args: argparse.Namespace) -> int:
@@ -157,15 +164,20 @@ def _print_outcome(outcome: Outcome, args: argparse.Namespace) -> None:
         print(f"warning: {line}", file=sys.stderr)
 
     print(outcome.message, file=sys.stderr)
-    body_out = args.body_out or (Path(f"promote-{outcome.env}.md") if args.pull_request else None)
-    if body_out and outcome.body:
-        with atomic_path(body_out) as tmp:
+    if args.body_out and outcome.body:
+        with atomic_path(args.body_out) as tmp:
             tmp.write_text(outcome.body, encoding="utf-8")
     _print_lines(outcome.lines(), args.github_output)
     # After the push and its outputs: a failed gh call leaves the branch, and a re-run opens it.
-    if args.pull_request and outcome.pull_request and body_out:
+    if args.pull_request and outcome.pull_request:
         title = outcome.title or f"Promote to {outcome.env}"
-        url = github.upsert_pull_request(outcome.branch, args.base, title, body_out, args.repo)
+        # gh reads the body from a file: without --body-out, a temporary one, so the checkout
+        # is left as it was (no untracked promote-<env>.md).
+        with tempfile.TemporaryDirectory(prefix="conveyor-pr-") as folder:
+            body_file = args.body_out or Path(folder) / f"promote-{outcome.env}.md"
+            if not args.body_out:
+                body_file.write_text(outcome.body or "", encoding="utf-8")
+            url = github.upsert_pull_request(outcome.branch, args.base, title, body_file, args.repo)
         _print_lines([f"pull_request_url={url}"], args.github_output)
         github.add_to_summary(f"{outcome.title or outcome.env}: {url}")
 
@@ -189,6 +201,7 @@ def _prepare_push(args: argparse.Namespace) -> None:
         return
     if not args.push:
         raise UserError("--pull-request needs the branch pushed: drop --no-push")
+    github.require_gh("--pull-request")  # before any ref moves: never a pushed branch, no PR
     # The base reaches gh as a value: never an option.
     args.base = not_an_option(args.base or environments.base_branch(args.repo), "--base")
     os.environ.update(github.push_environment(github.token(), os.environ))
@@ -198,6 +211,17 @@ def _record_file(args: argparse.Namespace) -> Path:
     """--record, else the record of --version where it runs, else --from-environment's."""
     from conveyor import environments
 
+    given = [
+        option
+        for option, value in (
+            ("--record", args.record),
+            ("--version", args.version),
+            ("--from-environment", args.from_environment),
+        )
+        if value
+    ]
+    if len(given) > 1:  # one would be ignored silently: a different release than asked for
+        raise UserError(f"{' and '.join(given)} are mutually exclusive: give one")
     if args.record is not None:
         record: Path = args.record
         return record
@@ -424,7 +448,9 @@ def add_release_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
     # Empty values count as not given: a workflow passes its inputs whether set or not.
     promote.add_argument("--record", type=path_or_none, help="release record (JSON)")
     promote.add_argument(
-        "--version", help="without --record: the release's record where an environment runs it"
+        "--version",
+        type=_optional(_checked("release_version")),
+        help="without --record: the release's record where an environment runs it",
     )
     promote.add_argument(
         "--from-environment",

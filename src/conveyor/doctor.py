@@ -13,7 +13,8 @@ from pathlib import Path
 
 from conveyor import __version__
 from conveyor.config import bentofile_packages
-from conveyor.errors import ConfigError
+from conveyor.errors import ConfigError, UserError
+from conveyor.files import special_kind
 from conveyor.tools import run
 
 REQUIRED_TOOLS = ("git", "dvc")
@@ -135,21 +136,43 @@ def render(checks: list[Check]) -> str:
     return "\n".join(f"{'ok ' if c.ok else '!! '}{c.name:<{width}}  {c.detail}" for c in checks)
 
 
+def requirements(items: list[str]) -> list[tuple[str, str]]:
+    """The (FILE, KEY) pairs of --require (KEY empty when not given). Space-separated items in
+    one argument are split (a workflow input). A usage error (exit 2) for an argument with no
+    item, and for an item with no file or an empty key (``params.yaml:``): each would check
+    nothing while reading as a check that passed."""
+    pairs = []
+    for argument in items:
+        words = argument.split()
+        if not words:
+            raise UserError(f"--require {argument!r}: no FILE[:KEY] in it")
+        for item in words:
+            name, colon, key = item.partition(":")
+            if not name or (colon and not key):
+                raise UserError(
+                    f"--require {item}: expected FILE or FILE:KEY (e.g. params.yaml:gates)"
+                )
+            pairs.append((name, key))
+    return pairs
+
+
 def required_files(root: Path, items: list[str]) -> list[Check]:
-    """One check per required item: FILE must exist under ``root``; FILE:key also needs a
-    top-level ``key:`` section in it (a cheap line match: the commands that read the file
-    validate it). Space-separated items in one argument are split (a workflow input)."""
+    """One check per required item: FILE must be a regular file under ``root``; FILE:key also
+    needs a top-level ``key:`` section in it (a cheap line match: the commands that read the file
+    validate it). A path that is something else says what it is, never "missing"."""
     checks = []
-    for item in (word for argument in items for word in argument.split()):
-        name, _, key = item.partition(":")
+    for name, key in requirements(items):
         path = root / name
-        if not path.is_file():
+        kind = "a folder" if path.is_dir() else special_kind(path)
+        if kind:
+            detail, ok = f"is {kind}, not a file: conveyor's workflows need the file", False
+        elif not path.is_file():
             detail, ok = "is missing: conveyor's workflows need it (see docs/adopting.md)", False
         elif key and not re.search(rf"^{re.escape(key)}:", _text(path), flags=re.M):
             detail, ok = f"has no top-level '{key}:' section (see docs/adopting.md)", False
         else:
             detail, ok = "present", True
-        checks.append(Check(f"file {item}", detail, ok))
+        checks.append(Check(f"file {name}:{key}" if key else f"file {name}", detail, ok))
     return checks
 
 

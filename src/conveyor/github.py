@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from conveyor.errors import UserError
+from conveyor.files import require_regular, require_writable_file
 from conveyor.tools import failure_reason, run
 
 # GitHub's runners have no git identity: promotion and rollback commits are the Actions bot's.
@@ -61,10 +62,34 @@ def _one_line(key: str, value: str) -> str:
     return value
 
 
+# The files a step writes for the runner: outputs, job summary, environment and PATH.
+TARGET_VARIABLES = ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY", "GITHUB_ENV", "GITHUB_PATH")
+
+
+def check_targets(variables: Sequence[str]) -> None:
+    """A usage error (exit 2, one line) unless each of ``variables`` that is set names a
+    regular file this process may write, or one it may create in an existing folder. Run
+    right after parsing: a bad target refused after the work (a pushed branch, a written
+    gate.json) leaves the work half done, and a FIFO there would block the command for ever.
+    Creates nothing."""
+    for variable in variables:
+        target = os.environ.get(variable)
+        if not target:
+            continue
+        path, option = Path(target), f"${variable}"
+        require_regular(path, option)
+        require_writable_file(path, option)
+        # The runner makes the folder; append creates the file only, so a missing folder is
+        # refused here rather than after the work.
+        if not path.parent.is_dir():
+            raise UserError(f"{option} {path}: cannot write there (no folder {path.parent})")
+
+
 def _append(variable: str, text: str) -> None:
     target = os.environ.get(variable)
     if not target:
         return
+    check_targets([variable])  # never open a FIFO: it would block
     try:
         with Path(target).open("a", encoding="utf-8") as handle:
             handle.write(text)
@@ -118,11 +143,18 @@ def push_environment(secret: str | None, environ: Mapping[str, str]) -> dict[str
     return env
 
 
-def gh(args: Sequence[str], cwd: Path | None = None) -> str:
-    """Run `gh ARGS` and return its stdout; a failure is one line naming the gh subcommand."""
+def require_gh(purpose: str) -> str:
+    """The path of `gh`, or a usage error naming what needed it: checked before any work that
+    would be left half done (a pushed branch, a written issue body) when gh is missing."""
     program = shutil.which("gh")
     if program is None:
-        raise UserError(f"gh {' '.join(args[:2])}: the GitHub CLI (gh) is not on PATH")
+        raise UserError(f"{purpose}: the GitHub CLI (gh) is not on PATH")
+    return program
+
+
+def gh(args: Sequence[str], cwd: Path | None = None) -> str:
+    """Run `gh ARGS` and return its stdout; a failure is one line naming the gh subcommand."""
+    program = require_gh(f"gh {' '.join(args[:2])}")
     result = run([program, *args], cwd=cwd, timeout=120)
     if result.returncode != 0:
         raise UserError(f"gh {' '.join(args[:2])} failed: {failure_reason(result)}")
