@@ -296,7 +296,8 @@ def _trust_options(parser: argparse.ArgumentParser) -> None:
         action=argparse.BooleanOptionalAction,
         default=True,
         help="re-establish the data and metric verdicts from the record's commit in this "
-        "checkout (default); --no-commit-check skips it and says so",
+        "checkout, and refuse a commit that is not on the remote's base branch (default); "
+        "--no-commit-check skips both and says so",
     )
     parser.add_argument(
         "--source-repository",
