@@ -1,10 +1,12 @@
 """A release's metric gate compares with the previous release (issue 14, item 2).
 
 `gates.baseline_ref: HEAD` made every `max_regression` rule compare the tagged commit with
-itself, so none could fail at release. The baseline is now the highest release tag
-(vMAJOR.MINOR.PATCH, as ml-release.yml accepts) in the tagged commit's history, not counting
-the tags on that commit; a first release says its regression rules were not applied. Real git
-and DVC; the record's inputs carry the baseline and `release verify` derives it again.
+itself, so none could fail at release. The baseline is the highest release version
+(vMAJOR.MINOR.PATCH, as ml-release.yml accepts) whose record is committed in an environment
+(deploy/environments/<env>/release.json) in the released commit's history, not counting a
+release of that commit itself: a tag alone is no evidence that a release passed. A first release
+says its regression rules were not applied. Real git and DVC; the record's inputs carry the
+baseline and `release verify` derives it again.
 """
 
 from __future__ import annotations
@@ -38,10 +40,26 @@ gates:
 """
 
 
+def promote_record(repo: Path, record: Path, env: str = "dev") -> str:
+    """Commit ``record`` as ``env``'s live release, as a merged promotion leaves it."""
+    target = repo / "deploy/environments" / env / "release.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(record, target)
+    return commit(repo, f"promote {json.loads(record.read_text())['version']} to {env}")
+
+
+def released_as(repo: Path, record: Path, version: str, source: str, env: str) -> str:
+    """Commit a copy of ``record`` (re-sealed) as release ``version`` of commit ``source``."""
+    data = json.loads(record.read_text()) | {"version": version, "git_commit": source}
+    copy = record.with_name(f"{version}.json")
+    copy.write_text(json.dumps(seal(ReleaseRecord.model_validate(data)).model_dump(mode="json")))
+    return promote_record(repo, copy, env)
+
+
 @pytest.fixture
-def repo(template: Path, tmp_path: Path) -> Path:  # noqa: F811 - the fixture
+def repo(capsys, template: Path, tmp_path: Path) -> Path:  # noqa: F811 - the fixture
     """The pipeline repository (wape 0.4) with a regression rule, released as v1.0.0 (an
-    annotated tag, as `git tag -a` makes)."""
+    annotated tag, as `git tag -a` makes) and promoted to dev (its record committed)."""
     copy = tmp_path / "repo"
     shutil.copytree(template, copy, symlinks=True)
     params = copy / "params.yaml"
@@ -49,6 +67,9 @@ def repo(template: Path, tmp_path: Path) -> Path:  # noqa: F811 - the fixture
     params.write_text(text[: text.index("gates:")] + GATES)
     commit(copy, "a regression rule")
     run(copy, "git", "tag", "-a", "-m", "release v1.0.0", "v1.0.0")
+    code, out, err, path = _record(capsys, copy, tmp_path / "v1.0.0", "v1.0.0")
+    assert code == 0, out + err
+    promote_record(copy, path)
     return copy
 
 
@@ -64,11 +85,14 @@ def _model(repo: Path, wape: float, message: str) -> str:
     return head
 
 
-def _record(capsys, repo: Path, tmp_path: Path) -> tuple[int, str, str, Path]:
+def _record(
+    capsys, repo: Path, tmp_path: Path, version: str = "v1.1.0"
+) -> tuple[int, str, str, Path]:
+    tmp_path.mkdir(parents=True, exist_ok=True)
     out = tmp_path / "out" / "record.json"
     code, stdout, err = cli(
         capsys,
-        *("release", "record", "--version", "v1.1.0", "--image", IMAGE),
+        *("release", "record", "--version", version, "--image", IMAGE),
         *("--build-json", str(build_json(repo, tmp_path))),
         *("--repo", str(repo), "--data-dir", str(repo / "reports/data")),
         *("--params", str(repo / "params.yaml"), "--out", str(out)),
@@ -117,18 +141,38 @@ def test_a_good_second_release_is_tied_to_the_first_and_verify_derives_it(capsys
     assert "its inputs differ (baseline_commit)" in err
 
 
-def test_the_highest_earlier_release_is_the_baseline_and_the_first_one_says_so(
+def test_the_highest_earlier_promoted_release_is_the_baseline_and_the_first_one_says_so(
     capsys, repo, tmp_path
 ):
     from conveyor.release import previous_release
 
     first = _tag_commit(repo, "v1.0.0")
-    assert previous_release(repo, first) is None  # only its own tag: a first release
+    record = repo / "deploy/environments/dev/release.json"
+    saved = tmp_path / "v1.0.0.json"
+    shutil.copyfile(record, saved)
+    assert previous_release(repo, first) is None  # nothing promoted before it: a first release
     head = _model(repo, 0.41, "second")
-    run(repo, "git", "tag", "v0.9.0", first)  # an older version on the same commit
-    run(repo, "git", "tag", "v1.0.1-rc.1", first)  # a pre-release of a later version
-    assert previous_release(repo, head) == ("v1.0.1-rc.1", first)
-    run(repo, "git", "tag", "v1.0.1", first)  # the release sorts after its pre-release
-    assert previous_release(repo, head) == ("v1.0.1", first)
-    run(repo, "git", "tag", "v9.0.0", head)  # a tag on the released commit is not its baseline
-    assert previous_release(repo, head) == ("v1.0.1", first)
+    assert previous_release(repo, head) == ("v1.0.0", first)
+    released_as(repo, saved, "v0.9.0", first, "staging")  # an older version, another env
+    released_as(repo, saved, "v1.0.1-rc.1", first, "staging")  # a pre-release of a later one
+    later = commit(repo, "after the pre-release")
+    assert previous_release(repo, later) == ("v1.0.1-rc.1", first)
+    released_as(repo, saved, "v1.0.1", first, "prod")  # the release sorts after its pre-release
+    later = commit(repo, "after the release")
+    assert previous_release(repo, later) == ("v1.0.1", first)
+    # A record of a commit outside the released commit's history is not its baseline, nor one
+    # that is no record, nor one whose gates did not all pass.
+    side = run(repo, "git", "commit-tree", "HEAD^{tree}", "-p", first, "-m", "side").stdout
+    released_as(repo, saved, "v9.0.0", side.strip(), "qa")
+    (repo / "deploy/environments/qa2").mkdir()
+    (repo / "deploy/environments/qa2/release.json").write_text('{"version": "v9.9.9"}')
+    data = json.loads(saved.read_text()) | {"version": "v8.0.0"}
+    data["gates"]["tests"]["passed"] = False
+    (repo / "deploy/environments/qa3").mkdir()
+    (repo / "deploy/environments/qa3/release.json").write_text(
+        json.dumps(seal(ReleaseRecord.model_validate(data)).model_dump(mode="json"))
+    )
+    run(repo, "git", "add", "-A")
+    run(repo, "git", "commit", "-q", "--amend", "--no-edit")
+    latest = run(repo, "git", "rev-parse", "HEAD").stdout.strip()
+    assert previous_release(repo, latest) == ("v1.0.1", first)

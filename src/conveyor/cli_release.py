@@ -16,6 +16,7 @@ from conveyor.files import atomic_path, existing_dir, output_file, path_or_none
 
 if TYPE_CHECKING:
     from conveyor.promote import Outcome, Trust
+    from conveyor.release import ReleaseRecord
 
 
 def _checked(rule: str) -> Callable[[str], str]:
@@ -96,6 +97,20 @@ def _release_name(args: argparse.Namespace) -> int:
     return 0
 
 
+def _commit_problems(record: ReleaseRecord, repo: Path, branch: str | None) -> list[str]:
+    """Why the record is not its commit's, nor (``branch``) a commit of that branch's history."""
+    from conveyor import release
+
+    top = release.repository(repo)
+    found = release.commit_problems(record, top)
+    if branch is not None:
+        try:
+            release.on_branch(top, record.git_commit, branch)
+        except release.RecordRejectedError as exc:
+            found.append(str(exc))
+    return found
+
+
 def _release_verify(args: argparse.Namespace) -> int:
     from conveyor import release, signature
 
@@ -110,9 +125,11 @@ def _release_verify(args: argparse.Namespace) -> int:
             version=record.version,
             workflow_ref=args.workflow_ref,
         )
+    if args.branch is not None and not args.commit_check:
+        raise UserError("--branch needs the commit check: drop --no-commit-check")
     found = release.problems(record)
     if args.commit_check:
-        found += release.commit_problems(record, release.repository(args.repo))
+        found += _commit_problems(record, args.repo, args.branch)
     signed = False
     if policy is not None:
         command = shlex.join(policy.cosign_args(record.image.reference))
@@ -303,7 +320,8 @@ def _trust_options(parser: argparse.ArgumentParser) -> None:
         action=argparse.BooleanOptionalAction,
         default=True,
         help="re-establish the data and metric verdicts from the record's commit in this "
-        "checkout (default); --no-commit-check skips it and says so",
+        "checkout, and refuse a commit that is not on the remote's base branch (default); "
+        "--no-commit-check skips both and says so",
     )
     parser.add_argument(
         "--source-repository",
@@ -420,6 +438,11 @@ def add_release_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
         default=True,
         help="tie the verdicts to the record's commit (default); --no-commit-check skips it "
         "and says so",
+    )
+    verify.add_argument(
+        "--branch",
+        help="refuse a record whose commit is not in this branch's history (e.g. origin/main): "
+        "a release ships only what reached the default branch through review",
     )
     verify.add_argument(
         "--source-repository",

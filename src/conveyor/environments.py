@@ -7,6 +7,7 @@ What is merged on the base branch is what Argo CD syncs, so "live" here means "o
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -23,7 +24,8 @@ from conveyor.config import (
     read_yaml,
 )
 from conveyor.errors import ConfigError, UserError
-from conveyor.release import ReleaseRecord, parse_record
+from conveyor.gitinfo import show_file
+from conveyor.release import ReleaseRecord, decode_record
 from conveyor.tools import failure_reason, run
 
 POLICY = Path("policies/promotion.yaml")
@@ -101,8 +103,15 @@ def git(repo: Path, *args: str) -> str:
 
 
 def _show(repo: Path, revision: str, path: str) -> str | None:
-    result = run(["git", "show", "--end-of-options", f"{revision}:{path}"], cwd=repo, timeout=60)
-    return result.stdout if result.returncode == 0 else None
+    """The text of ``path`` at ``revision``; None when it is not a file there. A file that is
+    not UTF-8 is a usage error naming it (exit 2), never a traceback."""
+    raw = show_file(revision, path, repo)
+    if raw is None:
+        return None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UserError(f"{revision[:12]}:{path}: not UTF-8 text") from None
 
 
 def record_path(env: str) -> str:
@@ -142,15 +151,10 @@ class RecordNotFoundError(UserError):
 
 def record_at(repo: Path, revision: str, env: str) -> ReleaseRecord | None:
     """The release record of ``env`` at ``revision``; None when the environment has none yet."""
-    text = _show(repo, revision, record_path(env))
-    if text is None:
+    raw = show_file(revision, record_path(env), repo)
+    if raw is None:
         return None
-    origin = f"{revision}:{record_path(env)}"
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{origin}: not JSON (line {exc.lineno}: {exc.msg})") from None
-    return parse_record(data, origin)
+    return decode_record(raw, f"{revision}:{record_path(env)}")
 
 
 @dataclass(frozen=True)
@@ -179,8 +183,17 @@ def history(repo: Path, revision: str, env: str) -> list[Deployment]:
         record_path(env),
     ).split()
     deployments = []
-    for commit, stamp in zip(log[::2], log[1::2], strict=True):
-        record = record_at(repo, commit, env)
+    for index, (commit, stamp) in enumerate(zip(log[::2], log[1::2], strict=True)):
+        try:
+            record = record_at(repo, commit, env)
+        except UserError as exc:
+            if index == 0:
+                raise  # what runs now must be known: the caller says why it is not
+            # An earlier file that is no valid record never deployed anything (promotion
+            # refuses one): an operator rolling back in an incident needs the releases that
+            # did, so it is passed over, and said.
+            print(f"warning: {exc} (passed over in {env}'s history)", file=sys.stderr)
+            continue
         if record is not None:  # a commit that deleted the record is not a release
             deployments.append(Deployment(record, commit, datetime.fromisoformat(stamp)))
     return deployments

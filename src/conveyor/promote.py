@@ -309,7 +309,8 @@ def promote(
     _require_clean(repo)
     base_branch = envs.base_branch(repo)
     verify(record, f"release {record.version}")
-    unchecked = require_trust(repo, record, trust or Trust(), f"release {record.version}")
+    trust = trust or Trust()
+    unchecked = require_trust(repo, record, trust, f"release {record.version}")
     now = now or datetime.now(UTC)
     branch = branch_of(env)
     if not push:
@@ -320,6 +321,13 @@ def promote(
             raise UserError(f"remote {remote!r} has no branch {base_branch!r}")
         policy = envs.policy_at(repo, base)
         policy.rule(env)
+        if trust.commit_check and not _is_ancestor(repo, record.git_commit, base):
+            # A release ships only what reached the base branch through review: a commit made
+            # on a side branch (or absent here) never passed the pull request's gates.
+            raise RecordRejectedError(
+                f"release {record.version}: commit {record.git_commit[:12]} is not on "
+                f"{remote}/{base_branch}'s history: promote only releases of reviewed commits"
+            )
         current = envs.live(repo, base, env)
         if current and current.record.image.digest == record.image.digest:
             message = f"{record.version} is already live in {env}"

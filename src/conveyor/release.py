@@ -29,7 +29,7 @@ from pydantic import (
 from conveyor import gitinfo
 from conveyor.config import Strict, parse_yaml
 from conveyor.errors import ConfigError, UserError
-from conveyor.files import read_json, read_text, write_json
+from conveyor.files import kind_of, read_json, read_text, write_json
 from conveyor.gate import Gates, evaluate_at
 from conveyor.tools import run
 
@@ -166,11 +166,30 @@ def parse_record(data: Any, origin: str) -> ReleaseRecord:
         raise RecordRejectedError(f"{origin}: {key}: {first['msg']}") from None
 
 
+# One rule for every reader of a record (a file, or a blob of an environment's history): bytes
+# that are no record at all (not UTF-8, not JSON, not a JSON object) are a usage error (exit 2,
+# the command was pointed at the wrong thing); a JSON object that breaks the schema, or a record
+# that must not ship, is a rejected record (exit 1, a check that failed).
+
+
 def load_record(path: Path) -> ReleaseRecord:
-    """Read and validate a record file. A file that is no record at all (missing, a folder, not
-    UTF-8, not a JSON object) is a usage error (exit 2); a record that breaks the schema is a
-    rejected record (exit 1)."""
+    """Read and validate a record file (exit 2: no record at all; exit 1: a bad record)."""
     return parse_record(read_json(path, "release record"), str(path))
+
+
+def decode_record(raw: bytes, origin: str) -> ReleaseRecord:
+    """Validate a record from its bytes as committed (a git blob), by load_record's rule."""
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise UserError(f"{origin}: not UTF-8 text (release record)") from None
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{origin}: not JSON (line {exc.lineno}: {exc.msg})") from None
+    except RecursionError:
+        raise UserError(f"{origin}: nested too deeply to read as JSON") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{origin}: expected a JSON object, got {kind_of(data)} (release record)")
+    return parse_record(data, origin)
 
 
 def problems(record: ReleaseRecord) -> list[str]:
@@ -342,29 +361,67 @@ def _version_key(tag: str) -> tuple[Any, ...]:
     return (int(major), int(minor), int(patch), pre is None, parts)
 
 
-def previous_release(top: Path, commit: str) -> tuple[str, str] | None:
-    """(tag, commit) of the highest release tag in ``commit``'s history other than the tags on
-    ``commit`` itself: the release a new one must not regress from. None for a first release."""
+# Where promotion commits the record of each environment's live release
+# (environments.record_path): `git log` reads them from any commit's history.
+PROMOTED_RECORDS = "deploy/environments/*/release.json"
+PROMOTED_RECORD = re.compile(r"^deploy/environments/[^/]+/release\.json$")
+
+
+def _promoted_records(top: Path, commit: str) -> list[ReleaseRecord]:
+    """Every release record committed to an environment in ``commit``'s history, newest first;
+    files that are no valid, sealed record of passed gates are not evidence and are left out."""
     listed = run(
         [
             "git",
-            "for-each-ref",
-            f"--merged={commit}",
-            "--format=%(refname:strip=2)%00%(objectname)%00%(*objectname)",
-            "refs/tags/",
+            "log",
+            "--format=%H",
+            "--name-only",
+            "--no-renames",
+            "--diff-filter=AM",
+            "--end-of-options",
+            commit,
+            "--",
+            PROMOTED_RECORDS,
         ],
         cwd=top,
-        timeout=60,
+        timeout=120,
     )
     if listed.returncode != 0:
-        raise RecordRejectedError(f"cannot list the release tags of {top}: {listed.stderr.strip()}")
-    tags = []
+        raise RecordRejectedError(f"cannot read the promotions of {top}: {listed.stderr.strip()}")
+    found, at = [], None
     for line in listed.stdout.splitlines():
-        name, target, peeled = [*line.split("\0"), "", ""][:3]
-        tagged = peeled or target  # an annotated tag points at its tag object
-        if RELEASE_TAG.match(name) and tagged != commit:
-            tags.append((name, tagged))
-    return max(tags, key=lambda tag: _version_key(tag[0]), default=None)
+        if COMMIT.match(line):
+            at = line
+        elif at is not None and PROMOTED_RECORD.match(line):
+            data = _blob_object(gitinfo.show_file(at, line, top) or b"")
+            try:
+                record = ReleaseRecord.model_validate(data)
+            except ValidationError:
+                continue
+            if not problems(record):
+                found.append(record)
+    return found
+
+
+def previous_release(top: Path, commit: str) -> tuple[str, str] | None:
+    """(version, commit) of the release a new one at ``commit`` must not regress from: the
+    highest release version (vMAJOR.MINOR.PATCH[-PRE]) whose record is committed in an
+    environment (deploy/environments/<env>/release.json) in ``commit``'s history, for a commit
+    in that history other than ``commit`` itself. None when no earlier release was promoted.
+
+    A tag is no evidence that a release passed: anyone who can push a tag can tag a release
+    that `release record` refused. A record on the default branch is: it was written by
+    `release record` (every gate passed) and promotion checked it again before it merged."""
+    candidates: dict[tuple[str, str], None] = {}
+    for record in _promoted_records(top, commit):
+        if RELEASE_TAG.match(record.version) and record.git_commit != commit:
+            candidates.setdefault((record.version, record.git_commit))
+    released = [
+        (version, source)
+        for version, source in candidates
+        if gitinfo.is_ancestor(source, commit, top)
+    ]
+    return max(released, key=lambda release: _version_key(release[0]), default=None)
 
 
 def _baseline(top: Path, commit: str, pinned: str | None) -> tuple[str, str | None]:
@@ -398,10 +455,18 @@ def metrics_verdict_at(
     raw = _committed(top, commit, params)
     try:
         gates = Gates.model_validate(parse_yaml(Path(origin), raw.decode("utf-8")).get("gates"))
+    # A gates section that cannot be read is a bad input, as for `conveyor gate` (exit 2), not a
+    # failed gate: the gate was never evaluated. (`release verify` reports it as a mismatch.)
     except UnicodeDecodeError:
-        raise RecordRejectedError(f"{origin}: not UTF-8 text") from None
-    except (ConfigError, ValidationError) as exc:
-        raise RecordRejectedError(f"{origin}: gates: not a valid gates section ({exc})") from None
+        raise ConfigError(f"{origin}: not UTF-8 text") from None
+    except ConfigError as exc:
+        raise ConfigError(f"{origin}: gates: not a valid gates section ({exc})") from None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(part) for part in first["loc"])
+        raise ConfigError(
+            f"{origin}: gates: not a valid gates section ({key}: {first['msg']})"
+        ) from None
     baseline_commit, against = _baseline(top, commit, baseline_commit)
     try:
         result = evaluate_at(
@@ -576,8 +641,8 @@ def commit_problems(record: ReleaseRecord, top: Path) -> list[str]:
         commit = require_commit(top, record.git_commit)
     except UserError as exc:
         return [str(exc)]
-    # The metric gate's baseline is derived again (the previous release tag), never taken from
-    # the record: a record naming a weaker baseline does not match.
+    # The metric gate's baseline is derived again (the previous promoted release), never taken
+    # from the record: a record naming a weaker baseline does not match.
     rebuild: dict[str, Callable[[dict[str, Any]], GateVerdict]] = {
         "metrics": lambda i: metrics_verdict_at(top, commit, i["params"]),
         "data": lambda i: data_verdict_at(top, commit, i["folder"]),
