@@ -258,5 +258,8 @@ def test_no_commit_check_says_so(capsys, project, tmp_path):
     genuine = _release(work, tmp_path / "release")
     code, _, err = _promote(capsys, work, genuine, "--no-commit-check")
     assert code == 0, err
-    assert "warning: data and metric verdicts NOT tied to a commit (--no-commit-check)" in err
+    assert (
+        "warning: data and metric verdicts NOT tied to a commit, nor the commit to the base "
+        "branch (--no-commit-check)" in err
+    )
     assert "warning: signature NOT checked (no --source-repository)" in err

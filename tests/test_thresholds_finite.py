@@ -98,6 +98,9 @@ BAD_CONTRACTS = [
     ("columns: {a: {type: integer, distribution: {max_zero_share: .nan}}}", "max_zero_share"),
     ("columns: {a: {type: integer, distribution: {quantiles: {.nan: {min: 1}}}}}", "quantiles"),
     ("columns: {a: {type: integer, distribution: {quantiles: {0.5: {max: .inf}}}}}", "quantiles"),
+    ("columns: {a: {type: date}}\nfreshness: {column: a, max_age_days: true}", "max_age_days"),
+    ("columns: {a: {type: date}}\nfreshness: {column: a, max_age_days: '3000'}", "max_age_days"),
+    ("columns: {a: {type: date}}\nfreshness: {column: a, max_age_days: 1.5}", "max_age_days"),
 ]
 
 
@@ -139,6 +142,20 @@ def test_monitoring_refuses_a_threshold_that_is_no_finite_number(
         encoding="utf-8",
     )
     with pytest.raises(ConfigError, match=rf"monitoring\.thresholds\.{field}"):
+        load_monitoring(params)
+
+
+@pytest.mark.parametrize("bad", ["true", "'10'", "2.5", ".nan"])
+@pytest.mark.parametrize("field", ["min_rows", "sample_rows", "bins", "seed"])
+def test_monitoring_refuses_a_count_that_is_no_whole_number(
+    tmp_path: Path, field: str, bad: str
+) -> None:
+    """Counts are written as whole numbers: `true` is not 1 and "10" is not 10."""
+    params = tmp_path / "params.yaml"
+    params.write_text(
+        f"monitoring:\n  features: {{x: numeric}}\n  {field}: {bad}\n", encoding="utf-8"
+    )
+    with pytest.raises(ConfigError, match=rf"monitoring\.{field}"):
         load_monitoring(params)
 
 

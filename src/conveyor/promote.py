@@ -99,7 +99,10 @@ def trust_problems(repo: Path, record: ReleaseRecord, trust: Trust) -> tuple[lis
     if trust.commit_check:
         found += commit_problems(record, repo)
     else:
-        unchecked.append("data and metric verdicts NOT tied to a commit (--no-commit-check)")
+        unchecked.append(
+            "data and metric verdicts NOT tied to a commit, nor the commit to the base branch "
+            "(--no-commit-check)"
+        )
     signer = trust.signer(record)
     if signer is None:
         unchecked.append(

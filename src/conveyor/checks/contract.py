@@ -97,7 +97,7 @@ class Freshness(Strict):
     """The latest date lies at most ``max_age_days`` before the reference date, never after it."""
 
     column: str
-    max_age_days: int = Field(ge=0)
+    max_age_days: Count = Field(ge=0)
     # A fixed date for historical data sets; "today" (UTC) for live ones.
     reference_date: dt.date | Literal["today"] = "today"
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, PositiveInt, model_validator
+from pydantic import Field, model_validator
 
-from conveyor.config import Number, Strict, load_model
+from conveyor.config import Count, Number, Strict, load_model
 
 Kind = Literal["numeric", "categorical"]
 
@@ -34,10 +34,10 @@ class MonitoringParams(Strict):
         None, pattern=r"^[^:]+:[^:]+$", description="FILE:dotted.key of the model's test WAPE"
     )
     thresholds: Thresholds = Thresholds()
-    min_rows: PositiveInt = 100  # a smaller window cannot support a verdict either way
-    sample_rows: PositiveInt = 200_000  # KS / Wasserstein sample per side (seeded)
-    seed: int = 0
-    bins: int = Field(10, ge=2, le=100)  # quantile bins of the reference for numeric PSI
+    min_rows: Count = Field(100, ge=1)  # a smaller window cannot support a verdict either way
+    sample_rows: Count = Field(200_000, ge=1)  # KS / Wasserstein sample per side (seeded)
+    seed: Count = 0
+    bins: Count = Field(10, ge=2, le=100)  # quantile bins of the reference for numeric PSI
 
     @model_validator(mode="after")
     def _distinct_roles(self) -> MonitoringParams:
