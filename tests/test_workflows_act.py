@@ -264,7 +264,17 @@ class Sandbox:
         ]
         for key, value in env.items():
             args += ["--env", f"{key}={value}"]
-        os_env = {**os.environ, "ACT_DISABLE_VERSION_CHECK": "1"}
+        # GitHub cannot be reached here: a `gh` that says so, as a runner's gh would fail without
+        # GitHub (conveyor refuses to push at all when there is no gh on PATH).
+        gh_dir = self.root / "no-github"
+        gh_dir.mkdir(exist_ok=True)
+        (gh_dir / "gh").write_text("#!/bin/sh\necho 'no GitHub here (act)' >&2\nexit 1\n")
+        (gh_dir / "gh").chmod(0o755)
+        os_env = {
+            **os.environ,
+            "ACT_DISABLE_VERSION_CHECK": "1",
+            "PATH": f"{gh_dir}{os.pathsep}{os.environ['PATH']}",
+        }
         os_env.pop("GITHUB_TOKEN", None)  # act would hand it to the report step: no comment here
         # act runs the jobs on this host: a git identity exported here (CI's own) would reach the
         # steps, while GitHub's runners have none (promotion commits are then the Actions bot's).
@@ -555,7 +565,7 @@ def test_promote_pushes_the_environment_branch_and_stops_at_the_pull_request(
     assert "changed=true" in run.log
     # conveyor pushed, then stopped at the PR (gh) in the same step: no GitHub here.
     assert any("conveyor promote --pull-request" in s for s in run.failed_steps), run.failed_steps
-    assert "the GitHub CLI (gh) is not on PATH" in run.failed_because()
+    assert "gh pr list failed: no GitHub here (act)" in run.failed_because()
     pushed = git(origin, "show", "promote/staging:deploy/environments/staging/release.json")
     assert json.loads(pushed)["version"] == "v1.2.3"
     # The record was checked against what ml-release attested, under the documented signer rule.
