@@ -10,6 +10,7 @@ import pytest
 
 from forecast.generate import generate_sales
 from forecast.params import PipelineParams, SyntheticParams, load_params
+from tests.promotion_repos import clone, make_remote
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -55,3 +56,15 @@ def default_sales(repo_params: PipelineParams) -> pl.DataFrame:
 def synthetic_params() -> SyntheticParams:
     """Generator knobs for a small data set."""
     return SyntheticParams(**SMALL)
+
+
+@pytest.fixture
+def origin(tmp_path: Path) -> Path:
+    """A bare repository on disk holding the promotion layout: the `origin` remote."""
+    return make_remote(tmp_path)
+
+
+@pytest.fixture
+def work(origin: Path, tmp_path: Path) -> Path:
+    """A clone of ``origin`` to promote from."""
+    return clone(origin, tmp_path / "work")

@@ -14,20 +14,10 @@ from pathlib import Path
 import pytest
 
 from tests.gh_stub import GhStub
-from tests.promotion_repos import IDENTITY, clone, git, make_remote, merge, record, write_record
+from tests.promotion_repos import IDENTITY, git, merge, record, write_record
 
 CONVEYOR = Path(sys.executable).parent / "conveyor"
 PR_URL = "https://github.com/acme/conveyor/pull/7"
-
-
-@pytest.fixture
-def origin(tmp_path: Path) -> Path:
-    return make_remote(tmp_path)
-
-
-@pytest.fixture
-def work(origin: Path, tmp_path: Path) -> Path:
-    return clone(origin, tmp_path / "work")
 
 
 def _conveyor(work: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

@@ -23,23 +23,12 @@ from tests.promotion_repos import (
     digest_of,
     evidence_args,
     git,
-    make_remote,
     merge,
     record,
     write_record,
 )
 
 CONVEYOR = Path(sys.executable).parent / "conveyor"
-
-
-@pytest.fixture
-def origin(tmp_path: Path) -> Path:
-    return make_remote(tmp_path)
-
-
-@pytest.fixture
-def work(origin: Path, tmp_path: Path) -> Path:
-    return clone(origin, tmp_path / "work")
 
 
 def _cli(capsys: pytest.CaptureFixture[str], repo: Path, *args: str) -> tuple[int, str, str]:

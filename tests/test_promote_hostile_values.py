@@ -11,22 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.promotion_repos import IDENTITY, REPO, clone, git, make_remote, record, write_record
+from tests.promotion_repos import IDENTITY, REPO, git, record, write_record
 
 CONVEYOR = Path(sys.executable).parent / "conveyor"
 
 # `git fetch --upload-pack=CMD` runs CMD through the shell: it writes PWNED where git runs.
 UPLOAD_PACK = "--upload-pack=touch PWNED"
-
-
-@pytest.fixture
-def origin(tmp_path: Path) -> Path:
-    return make_remote(tmp_path)
-
-
-@pytest.fixture
-def work(origin: Path, tmp_path: Path) -> Path:
-    return clone(origin, tmp_path / "work")
 
 
 def _conveyor(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -14,22 +14,12 @@ from pathlib import Path
 import pytest
 
 from tests.gh_stub import GhStub
-from tests.promotion_repos import IDENTITY, REPO, clone, git, make_remote
+from tests.promotion_repos import IDENTITY, REPO, git
 from tests.test_monitor_issue import DRIFTED
 from tests.test_promote_hostile_values import _live_in_dev, _state
 
 CONVEYOR = Path(sys.executable).parent / "conveyor"
 PR_URL = "https://github.com/acme/conveyor/pull/7"
-
-
-@pytest.fixture
-def origin(tmp_path: Path) -> Path:
-    return make_remote(tmp_path)
-
-
-@pytest.fixture
-def work(origin: Path, tmp_path: Path) -> Path:
-    return clone(origin, tmp_path / "work")
 
 
 def _no_gh_path(tmp_path: Path) -> str:
