@@ -14,6 +14,7 @@ from pydantic import Field, model_validator
 
 from conveyor.config import Number, Strict, load_model
 from conveyor.errors import ConfigError
+from conveyor.gitinfo import head_commit, toplevel
 from conveyor.metrics import Flat, is_number, read_at, read_current, resolve_ref
 
 PASS, FAIL, NO_BASELINE = "pass", "fail", "no baseline"
@@ -125,7 +126,10 @@ def load_gates(params: Path) -> Gates:
 def evaluate(gates: Gates, baseline_ref: str | None = None, root: Path = Path()) -> GateResult:
     """Evaluate every rule against the working tree's metrics and those at the baseline ref."""
     ref = baseline_ref or gates.baseline_ref
-    commit = resolve_ref(ref, cwd=root)
+    # A repository before its first commit has no HEAD to compare with: that is the "no
+    # baseline" of a new repository, not a mistyped ref (any other missing ref stays an error).
+    unborn = ref == "HEAD" and toplevel(root) is not None and head_commit(root) is None
+    commit = None if unborn else resolve_ref(ref, cwd=root)
     files = {rule.file for rule in gates.rules}
     current = {f: read_current(root / f) for f in files}
     return _evaluate(gates, ref, commit, current, root)
