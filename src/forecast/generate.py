@@ -35,21 +35,24 @@ STOCKOUT_DAYS = 3  # a stock-out lasts this many days
 def generate_sales(params: SyntheticParams, holidays_country: str = "US") -> pl.DataFrame:
     """Return one row per (club, item, date) with the raw sales schema (see forecast.schema)."""
     rng = np.random.default_rng(params.seed)
+    # Unset, the catalogue takes the first draws of the one generator (the bytes of every
+    # data set made before catalogue_seed existed are unchanged).
+    chain = rng if params.catalogue_seed is None else np.random.default_rng(params.catalogue_seed)
     n_clubs, n_items, n_days = params.n_clubs, params.n_items, params.n_days
     dates = np.datetime64(params.start_date, "D") + np.arange(n_days)
     end = params.start_date + dt.timedelta(days=n_days - 1)
 
     club_region = np.array([REGIONS[i % len(REGIONS)] for i in range(n_clubs)])
-    club_size = rng.lognormal(0.0, 0.3, n_clubs)
-    club_growth = rng.normal(0.03, 0.04, n_clubs)  # yearly trend per club
-    club_price = rng.uniform(0.96, 1.04, n_clubs)  # regional price level
+    club_size = chain.lognormal(0.0, 0.3, n_clubs)
+    club_growth = chain.normal(0.03, 0.04, n_clubs)  # yearly trend per club
+    club_price = chain.uniform(0.96, 1.04, n_clubs)  # regional price level
 
     names = list(CATEGORIES)
     item_category = np.array([names[i % len(names)] for i in range(n_items)])
     cat = np.array([CATEGORIES[c] for c in item_category])
-    item_base = rng.lognormal(np.log(cat[:, 0]), 0.5)
-    item_price = np.round(rng.lognormal(np.log(cat[:, 1]), 0.3), 2)
-    item_elasticity = np.minimum(cat[:, 2] + rng.normal(0, 0.25, n_items), -0.2)
+    item_base = chain.lognormal(np.log(cat[:, 0]), 0.5)
+    item_price = np.round(chain.lognormal(np.log(cat[:, 1]), 0.3), 2)
+    item_elasticity = np.minimum(cat[:, 2] + chain.normal(0, 0.25, n_items), -0.2)
 
     # Per-day factors, shape (n_days,) or (n_items, n_days).
     day_index = np.arange(n_days)

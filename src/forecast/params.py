@@ -33,6 +33,10 @@ class SyntheticParams(Strict):
     """Knobs of the deterministic wholesale-club sales generator."""
 
     seed: int = 42
+    # The chain itself (club sizes and price levels, item demand, prices and elasticities) is
+    # drawn from this seed when set, the days (promotions, demand noise, stock-outs) from
+    # `seed`: another `seed` with the same catalogue_seed is a later window of the same chain.
+    catalogue_seed: int | None = None
     n_clubs: PositiveInt = 10
     n_items: PositiveInt = 60
     start_date: dt.date = dt.date(2023, 1, 1)

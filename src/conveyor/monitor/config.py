@@ -22,12 +22,18 @@ class Thresholds(Strict):
     null_share_increase: Number = Field(0.05, ge=0, le=1, description="more missing than reference")
     prediction_ks: Number = Field(0.2, gt=0, le=1, description="prediction drift: KS statistic D")
     wape_ratio: Number = Field(1.25, ge=1, description="live WAPE / evaluated WAPE at most this")
+    key_shift: Number = Field(
+        0.1, gt=0, description="numeric within a key: typical relative change of per-key medians"
+    )
 
 
 class MonitoringParams(Strict):
     """Everything `conveyor monitor drift` reads from params.yaml."""
 
     features: dict[str, Kind] = Field(min_length=1)
+    # numeric feature -> the key column its values are compared within (e.g. price: item_id),
+    # besides the pooled KS (see conveyor/monitor/keyed.py)
+    within: dict[str, str] = Field(default_factory=dict)
     prediction: str = "prediction"  # the model's output column (compared when both sides have it)
     actual: str | None = None  # the observed target, when the current window carries it
     evaluated_wape: str | None = Field(
@@ -44,6 +50,11 @@ class MonitoringParams(Strict):
         for role, column in (("prediction", self.prediction), ("actual", self.actual)):
             if column in self.features:
                 raise ValueError(f"{role} column {column!r} is also listed under features")
+        for column, key in self.within.items():
+            if self.features.get(column) != "numeric":
+                raise ValueError(f"within: {column!r} is not a numeric column under features")
+            if key == column:
+                raise ValueError(f"within: {column!r} cannot be compared within itself")
         if self.actual is not None and self.evaluated_wape is None:
             raise ValueError("actual needs evaluated_wape (FILE:key of the model's test WAPE)")
         return self

@@ -17,7 +17,7 @@ import polars as pl
 
 from conveyor.errors import ConfigError, DataError
 from conveyor.metrics import read_current
-from conveyor.monitor import stats
+from conveyor.monitor import keyed, stats
 from conveyor.monitor.config import MonitoringParams
 from conveyor.monitor.frames import Window, missing_mask, open_window, sample_indices
 
@@ -73,6 +73,8 @@ class DriftResult:
                 "numeric": "Kolmogorov-Smirnov D (scipy.stats.ks_2samp) gates; Wasserstein "
                 "distance / reference std (scipy.stats.wasserstein_distance) and PSI over "
                 f"{self.params.bins} reference-quantile bins (numpy) are reported",
+                "within": "numeric columns of monitoring.within also gate on the typical "
+                "relative change of their per-key medians (exp of the median log-ratio - 1)",
                 "categorical": "PSI over categories (scipy.special.rel_entr, empty shares "
                 f"floored at {stats.EPSILON:g}) and the share of never-seen categories",
                 "sampling": "KS and Wasserstein on a seeded uniform sample without replacement "
@@ -141,6 +143,12 @@ def _check_schemas(ref: Window, cur: Window, params: MonitoringParams) -> None:
             raise DataError(
                 f"{window.origin}: missing monitored column(s) {', '.join(missing)} "
                 f"(params.yaml monitoring.features; it has: {', '.join(window.schema)})"
+            )
+        absent = sorted({key for key in params.within.values() if key not in window.schema})
+        if absent:
+            raise DataError(
+                f"{window.origin}: missing key column(s) {', '.join(absent)} "
+                f"(params.yaml monitoring.within; it has: {', '.join(window.schema)})"
             )
     problems = []
     for name, kind in params.features.items():
@@ -213,13 +221,31 @@ def _compare(
 ) -> stats.ColumnDrift:
     limits = params.thresholds
     if kind == "numeric":
-        return _numeric(name, ref, cur, params, limits.ks, "feature")
+        result = _numeric(name, ref, cur, params, limits.ks, "feature")
+        if name in params.within:
+            _within(result, ref, cur, params.within[name], limits.key_shift)
+        return result
     ref_counts, ref_missing = _counts(ref.column(name))
     cur_counts, cur_missing = _counts(cur.column(name))
     result = stats.categorical(name, ref_counts, cur_counts, limits.psi, limits.unseen_share)
     stats.judge_missing(result, ref_missing, cur_missing, limits.null_share_increase)
     result.plot = _shares(ref_counts, cur_counts)
     return result
+
+
+def _within(result: stats.ColumnDrift, ref: Window, cur: Window, key: str, limit: float) -> None:
+    """Judge the column's typical change within ``key`` (monitoring.within)."""
+    shift = keyed.median_shift(ref, cur, result.column, key)
+    result.key = key
+    if shift is None:
+        return  # no key with positive values on both sides: the pooled figures decide
+    result.key_shift = shift.shift
+    result.judge(
+        f"median shift within {key}",
+        abs(shift.shift),
+        limit,
+        f"the typical {key} is {shift.shift:+.0%} against training ({shift.keys} keys)",
+    )
 
 
 def _prediction(

@@ -18,13 +18,26 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value:.1%}"
 
 
+HEADER = (
+    "| column | kind | verdict | PSI | KS D | Wasserstein (sd) | within key | unseen | missing "
+    "| why |\n|---|---|---|---|---|---|---|---|---|---|"
+)
+
+
+def _within(c: ColumnDrift) -> str:
+    if c.key is None:
+        return "-"
+    shift = "not measured" if c.key_shift is None else f"{c.key_shift:+.1%}"
+    return f"{shift} ({code(c.key, cell=True)})"
+
+
 def _row(c: ColumnDrift) -> str:
     verdict = "**drift**" if c.drifted else "ok"
     why = code("; ".join(c.reasons), cell=True) or "-"
     return (
         f"| {code(c.column, cell=True)} | {c.kind} | {verdict} | {_num(c.psi)} | {_num(c.ks)} | "
-        f"{_num(c.wasserstein)} | {_pct(c.unseen_share)} | {_pct(c.null_share[0])} → "
-        f"{_pct(c.null_share[1])} | {why} |"
+        f"{_num(c.wasserstein)} | {_within(c)} | {_pct(c.unseen_share)} | "
+        f"{_pct(c.null_share[0])} → {_pct(c.null_share[1])} | {why} |"
     )
 
 
@@ -53,8 +66,7 @@ def markdown(result: DriftResult, plots: dict[str, str] | None = None) -> str:
         "",
         f"Reference: {code(result.reference['path'])} · current: {code(result.current['path'])}",
         "",
-        "| column | kind | verdict | PSI | KS D | Wasserstein (sd) | unseen | missing | why |",
-        "|---|---|---|---|---|---|---|---|---|",
+        HEADER,
         *(_row(c) for c in result.columns),
     ]
     if result.prediction is not None:
@@ -62,8 +74,7 @@ def markdown(result: DriftResult, plots: dict[str, str] | None = None) -> str:
             "",
             "### Predictions",
             "",
-            "| column | kind | verdict | PSI | KS D | Wasserstein (sd) | unseen | missing | why |",
-            "|---|---|---|---|---|---|---|---|---|",
+            HEADER,
             _row(result.prediction),
         ]
     if result.performance is not None:
@@ -86,8 +97,10 @@ def markdown(result: DriftResult, plots: dict[str, str] | None = None) -> str:
         "",
         f"Thresholds (params.yaml `monitoring.thresholds`): PSI > {t.psi:g}, KS D > {t.ks:g}, "
         f"unseen share > {t.unseen_share:g}, missing share +{t.null_share_increase:g}, "
-        f"prediction KS D > {t.prediction_ks:g}, live WAPE > {t.wape_ratio:g} x evaluated. "
-        "KS D gates numeric columns, PSI categorical ones; the other figures are for reading.",
+        f"prediction KS D > {t.prediction_ks:g}, live WAPE > {t.wape_ratio:g} x evaluated, "
+        f"median shift within a key > {t.key_shift:.0%}. KS D (and, for `monitoring.within` "
+        "columns, the shift within their key) gates numeric columns, PSI categorical ones; the "
+        "other figures are for reading.",
         "",
     ]
     return "\n".join(lines)

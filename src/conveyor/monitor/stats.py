@@ -32,6 +32,8 @@ class ColumnDrift:
     ks_pvalue: float | None = None
     wasserstein: float | None = None  # in reference standard deviations
     unseen_share: float | None = None
+    key_shift: float | None = None  # typical relative change within monitoring.within's key
+    key: str | None = None
     unseen: list[str] = field(default_factory=list)
     plot: dict[str, object] = field(default_factory=dict)  # what plots.py draws
 
