@@ -106,6 +106,11 @@ def workspace(tmp_path_factory) -> Iterator[Path]:
             "--key",
             "club_id,item_id,date",
         )
+    # The batch's contract counts the default data's series x horizon days: the small data's.
+    forecasts = yaml.safe_load((root / "policies/data/forecasts.yaml").read_text())
+    series_days = SMALL["n_clubs"] * SMALL["n_items"] * params["features"]["horizon_days"]
+    forecasts["rows"] = {"min": series_days, "max": series_days}
+    (root / "policies/data/forecasts.yaml").write_text(yaml.safe_dump(forecasts, sort_keys=False))
     shutil.rmtree(root / "data")
     _run(root, "git", "init", "-q", "-b", "main")
     _run(root, "git", "add", "-A")
@@ -135,6 +140,11 @@ def test_repro_produces_every_output(workspace):
     assert json.loads(shown.stdout) == metrics
     for plot in ("forecast_vs_actual.csv", "error_by_slice.csv", "feature_importance.csv"):
         assert (workspace / "plots" / plot).is_file()
+    # The batch stage forecast every series for the horizon and its contract passed.
+    batch = json.loads((workspace / "reports/batch/forecasts.json").read_text())
+    assert batch["passed"] is True
+    assert batch["rows"] == SMALL["n_clubs"] * SMALL["n_items"] * 28
+    assert len(list((workspace / "data/forecasts").glob("forecast_date=*/part-0.parquet"))) == 28
 
 
 def test_validation_stages_pass_and_leave_verdicts(workspace):

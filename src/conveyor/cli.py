@@ -61,8 +61,8 @@ def _check_data(args: argparse.Namespace) -> int:
     # Every usage error (bad contract, missing file) surfaces before GX's slow import.
     jobs = [(load_contract(c), d) for c, d in zip(args.pairs[::2], args.pairs[1::2], strict=True)]
     for _, data in jobs:
-        if not data.is_file():
-            raise UserError(f"{data}: no such data file")
+        if not (data.is_file() or data.is_dir()):  # a folder: its Parquet files, as one table
+            raise UserError(f"{data}: no such data file or folder")
     from conveyor.checks.run import check, check_out_dir, write_outputs
 
     check_out_dir(args.out, [contract.name for contract, _ in jobs])

@@ -53,6 +53,13 @@ def _register(args: argparse.Namespace, params: PipelineParams) -> str:
     return f"register: BentoML model {tag}"
 
 
+def _batch(args: argparse.Namespace, params: PipelineParams) -> str:
+    from forecast import batch
+
+    rows, tag = batch.run(params, args.out, args.tag_file, args.model, args.raw, args.plan)
+    return f"batch: {rows:,} forecasts with {tag} -> {args.out}"
+
+
 def _summary(args: argparse.Namespace, params: PipelineParams) -> str:
     from forecast import summary
 
@@ -92,6 +99,16 @@ STAGES: dict[str, tuple[Callable[[argparse.Namespace, PipelineParams], str], dic
             "out": "models/bentoml_model.json",
         },
     ),
+    "batch": (
+        _batch,
+        {
+            "tag-file": "models/bentoml_model.json",
+            "model": "models/model.txt",
+            "raw": "data/raw/sales.parquet",
+            "out": "data/forecasts",
+            "plan": "",
+        },
+    ),
     "summary": (_summary, {"metrics": "metrics/metrics.json", "slices": "metrics/slices.json"}),
 }
 
@@ -104,7 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (_, paths) in STAGES.items():
         sub = commands.add_parser(name, help=f"run the {name} stage")
         for option, default in paths.items():
-            sub.add_argument(f"--{option}", type=Path, default=Path(default))
+            # An empty default: an optional input (None unless given).
+            sub.add_argument(f"--{option}", type=Path, default=Path(default) if default else None)
     return parser
 
 

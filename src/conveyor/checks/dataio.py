@@ -14,6 +14,8 @@ from conveyor.files import require_regular
 def read_frame(path: Path, contract: Contract | None) -> pd.DataFrame:
     """The data at ``path``; a missing or unreadable file is a DataError (usage error, exit 2)."""
     require_regular(path, "", DataError)  # a FIFO would block the read for ever
+    if path.is_dir():
+        return _read_folder(path)
     if not path.is_file():
         raise DataError(f"{path}: no such data file")
     suffix = path.suffix.lower()
@@ -28,6 +30,21 @@ def read_frame(path: Path, contract: Contract | None) -> pd.DataFrame:
     except (OSError, ValueError) as exc:
         raise DataError(f"{path}: cannot read: {str(exc).splitlines()[0]}") from None
     raise DataError(f"{path}: unsupported file type {suffix!r} (use .parquet or .csv)")
+
+
+def _read_folder(folder: Path) -> pd.DataFrame:
+    """Every Parquet file below ``folder`` as one table (a partitioned output such as
+    `name=value/part-0.parquet`): the columns the files hold, partition names not added."""
+    import pyarrow.dataset as ds
+
+    files = sorted(p for p in folder.rglob("*.parquet") if p.is_file())
+    if not files:
+        raise DataError(f"{folder}: a folder with no .parquet file below it")
+    try:
+        table = ds.dataset([str(f) for f in files], format="parquet").to_table()
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{folder}: cannot read: {str(exc).splitlines()[0]}") from None
+    return table.to_pandas(date_as_object=False)
 
 
 def _parse_dates(frame: pd.DataFrame, contract: Contract | None) -> pd.DataFrame:

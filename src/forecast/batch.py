@@ -1,0 +1,208 @@
+"""The `batch` stage: forecast every club x item for each day of the horizon after the history
+ends, with the model the register stage stored, into Parquet partitioned by forecast day.
+
+Replenishment plans from these forecasts, not from one HTTP row at a time. Each series is priced
+at its regular price (the highest of its last PRICE_MEMORY days, so the price ratio is 1) and
+off promotion, unless a plan (Parquet: club_id, item_id, date, price, promo) says otherwise for a
+row. The model is loaded exactly as the service loads it (the bundle's files are checked against
+the version the register stage derived from them), so the forecasts are the released model's.
+
+Each row carries the series' largest daily sales in the bundled history (``history_max``) and the
+ratio of the forecast to it, so the output's data contract can bound the forecast against what
+the series has ever sold.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import polars as pl
+
+from conveyor.errors import DataError, UserError
+from conveyor.files import read_json
+from forecast.forecaster import (
+    HISTORY_FILE,
+    BundleError,
+    Forecaster,
+    bundle_digest,
+    check_bundle,
+    write_bundle,
+)
+from forecast.params import PipelineParams
+from forecast.schema import KEYS, SERIES_KEYS, TARGET
+
+PLAN_COLUMNS = {"club_id": pl.String, "item_id": pl.String, "date": pl.Date}
+OUTPUT_COLUMNS = [
+    "club_id",
+    "item_id",
+    "date",
+    "price",
+    "promo",
+    "forecast",
+    "history_max",
+    "forecast_to_history_max",
+    "model_tag",
+]
+
+
+def _tag(tag_file: Path) -> str:
+    tag = read_json(tag_file, "the registered model's tag").get("tag")
+    if not isinstance(tag, str) or ":" not in tag:
+        raise UserError(f"{tag_file}: no model tag 'name:version': run the register stage first")
+    return tag
+
+
+def pipeline_bundle(
+    tag_file: Path, model: Path, raw: Path, params: PipelineParams, folder: Path
+) -> str:
+    """Write into ``folder`` the bundle the register stage stored, from the pipeline's own
+    outputs (no model store needed: a CI runner that restored `register` from DVC's run-cache
+    has none); its content must hash to the registered version. The registered tag."""
+    tag = _tag(tag_file)
+    for path, what in ((model, "--model"), (raw, "--raw")):
+        if not path.is_file():
+            raise UserError(f"{what} {path}: no such file: run the pipeline first")
+    write_bundle(folder, model, raw, params.features, params.data.holidays_country)
+    version = tag.partition(":")[2]
+    found = bundle_digest(folder)
+    if found != version:
+        raise UserError(
+            f"{model} and {raw} make model version {found}, but {tag_file} names {tag}: "
+            "run the register stage again (dvc repro register)"
+        )
+    return tag
+
+
+def stored_bundle(tag: str) -> tuple[str, Path]:
+    """Model ``tag``'s checked folder in the BentoML store (in the image: the Bento's own
+    model); its full tag."""
+    import bentoml  # heavy: imported only by the stage that needs it
+
+    try:
+        stored = bentoml.models.get(tag)
+    except bentoml.exceptions.NotFound:
+        raise UserError(f"model {tag} is not in the BentoML model store") from None
+    except (ValueError, bentoml.exceptions.BentoMLException) as error:
+        raise UserError(f"model {tag}: {error}") from None
+    folder = Path(stored.path)
+    try:
+        check_bundle(folder, stored.tag.version)
+    except BundleError as error:
+        raise UserError(f"model {stored.tag}: {error}") from None
+    return str(stored.tag), folder
+
+
+def requests(forecaster: Forecaster, plan: pl.DataFrame | None) -> pl.DataFrame:
+    """Every series for every day of the window, at its regular price and off promotion,
+    with the plan's price and promo where it names the row."""
+    rows = forecaster.window_table.select(
+        *KEYS,
+        pl.col("_history_price_max").alias("price"),
+        pl.lit(0, pl.Int8).alias("promo"),
+    )
+    if plan is None:
+        return rows
+    first, last = forecaster.window
+    unknown = plan.join(rows, on=list(KEYS), how="anti")
+    if unknown.height:
+        club, item, day = unknown.row(0)[:3]
+        raise DataError(
+            f"plan: row {club}/{item}/{day} is not a series and day of the forecast window "
+            f"({first} .. {last}, {forecaster.series.height} series)"
+        )
+    planned = plan.select(*KEYS, pl.col("price").alias("_price"), pl.col("promo").alias("_promo"))
+    return rows.join(planned, on=list(KEYS), how="left").select(
+        *KEYS,
+        pl.coalesce("_price", "price").alias("price"),
+        pl.coalesce(pl.col("_promo").cast(pl.Int8), "promo").alias("promo"),
+    )
+
+
+def read_plan(path: Path) -> pl.DataFrame:
+    """The plan's rows, checked: the key columns, a positive price, promo 0 or 1, no duplicate."""
+    try:
+        plan = pl.read_parquet(path)
+    except (OSError, pl.exceptions.PolarsError) as error:
+        raise DataError(f"{path}: cannot read the plan: {str(error).splitlines()[0]}") from None
+    missing = [c for c in (*PLAN_COLUMNS, "price", "promo") if c not in plan.columns]
+    if missing:
+        raise DataError(f"{path}: the plan has no column(s) {', '.join(missing)}")
+    plan = plan.select(*KEYS, "price", "promo")
+    try:
+        plan = plan.cast({**PLAN_COLUMNS, "price": pl.Float64, "promo": pl.Int8})
+    except pl.exceptions.PolarsError as error:
+        raise DataError(f"{path}: {str(error).splitlines()[0]}") from None
+    if plan.select(KEYS).is_duplicated().any():
+        raise DataError(f"{path}: the plan names a club, item and day more than once")
+    bad = plan.filter(~(pl.col("price") > 0) | ~pl.col("promo").is_in([0, 1]))
+    if bad.height:
+        raise DataError(f"{path}: price must be > 0 and promo 0 or 1 (row {bad.row(0)})")
+    return plan
+
+
+def forecast(
+    forecaster: Forecaster, plan: pl.DataFrame | None, tag: str, bundle: Path
+) -> pl.DataFrame:
+    """The forecast table: one row per series and window day."""
+    rows = requests(forecaster, plan)
+    peak = (
+        pl.read_parquet(bundle / HISTORY_FILE, columns=[*SERIES_KEYS, TARGET])
+        .group_by(SERIES_KEYS)
+        .agg(pl.col(TARGET).max().cast(pl.Float64).alias("history_max"))
+    )
+    return (
+        rows.with_columns(pl.Series("forecast", forecaster.predict(rows)))
+        .join(peak, on=list(SERIES_KEYS), how="left", maintain_order="left")
+        .with_columns(
+            # A series that never sold has no scale: its ratio is the forecast over one unit.
+            (pl.col("forecast") / pl.max_horizontal("history_max", pl.lit(1.0))).alias(
+                "forecast_to_history_max"
+            ),
+            pl.lit(tag).alias("model_tag"),
+        )
+        .select(OUTPUT_COLUMNS)
+    )
+
+
+def write_partitions(table: pl.DataFrame, out: Path) -> int:
+    """Write ``out/forecast_date=YYYY-MM-DD/part-0.parquet`` per day, replacing ``out`` whole
+    (a folder built beside it, then swapped in: no reader sees half a batch)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    try:
+        for (day,), part in table.sort(KEYS).group_by("date", maintain_order=True):
+            folder = staging / f"forecast_date={day.isoformat()}"
+            folder.mkdir()
+            part.write_parquet(folder / "part-0.parquet")
+        if out.exists():
+            shutil.rmtree(out)
+        staging.rename(out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return table.height
+
+
+def run(
+    params: PipelineParams,
+    out: Path,
+    tag_file: Path,
+    model: Path,
+    raw: Path,
+    plan_path: Path | None = None,
+) -> tuple[int, str]:
+    """Forecast the registered model's window into ``out``; (rows, model tag). The model is
+    $CONVEYOR_MODEL_TAG from the BentoML store when set (the service image, as a CronJob),
+    else rebuilt from the pipeline's outputs and checked against ``tag_file``."""
+    plan = read_plan(plan_path) if plan_path is not None else None
+    with tempfile.TemporaryDirectory(prefix="forecast-batch-") as work:
+        if os.environ.get("CONVEYOR_MODEL_TAG"):
+            tag, bundle = stored_bundle(os.environ["CONVEYOR_MODEL_TAG"])
+        else:
+            bundle = Path(work)
+            tag = pipeline_bundle(tag_file, model, raw, params, bundle)
+        forecaster = Forecaster.load(bundle)
+        table = forecast(forecaster, plan, tag, bundle)
+    return write_partitions(table, out), tag
