@@ -11,7 +11,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 GUIDE = REPO / "docs" / "adopting.md"
-REUSABLE = ("ml-ci.yml", "ml-release.yml", "ml-promote.yml", "ml-monitor.yml")
+REUSABLE = ("ml-ci.yml", "ml-release.yml", "ml-promote.yml", "ml-monitor.yml", "ml-main.yml")
 
 
 def _inputs(workflow: str) -> dict[str, dict]:

@@ -16,8 +16,15 @@ from tests.conftest import REPO
 BIN = REPO / ".venv" / "bin"
 WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.yml"))
 ACTIONS = sorted(REPO.glob("pipelines/*/action.yml"))
-REUSABLE = ("ml-ci.yml", "ml-release.yml", "ml-promote.yml", "ml-monitor.yml")
-CALLERS = ("pull-request.yml", "release.yml", "promote.yml", "promote-next.yml", "monitor.yml")
+REUSABLE = ("ml-ci.yml", "ml-release.yml", "ml-promote.yml", "ml-monitor.yml", "ml-main.yml")
+CALLERS = (
+    "pull-request.yml",
+    "release.yml",
+    "promote.yml",
+    "promote-next.yml",
+    "monitor.yml",
+    "main.yml",
+)
 PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40} # v\d+(\.\d+)*$")
 
 

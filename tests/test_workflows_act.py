@@ -281,8 +281,17 @@ class Sandbox:
         for role in ("AUTHOR", "COMMITTER"):
             for part in ("NAME", "EMAIL"):
                 os_env.pop(f"GIT_{role}_{part}", None)
+        # No input: act runs the steps on a terminal of its own, where a tool's question (DVC:
+        # "Missing cache for directory ... continue? [y/n]") would wait for ever; with stdin
+        # closed it reads end-of-file, as on GitHub's runners, where no terminal is attached.
         result = subprocess.run(
-            args, cwd=self.repo, capture_output=True, text=True, check=False, env=os_env
+            args,
+            cwd=self.repo,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            check=False,
+            env=os_env,
         )
         return _parse(result.returncode, result.stdout + result.stderr)
 
@@ -667,3 +676,69 @@ def test_monitor_reports_drift_and_stops_at_the_issue_api(sandbox: Sandbox, tmp_
     drift = json.loads((report / "drift.json").read_text())
     assert drift["drifted"] is True
     assert "price" in (report / "drift.md").read_text()
+
+
+def _merge_to_main(sandbox: Sandbox, label: str, change: Callable[[Path], object]) -> Run:
+    """Commit ``change`` on main (as a merge would) and run main.yml on its push event."""
+    _git(sandbox.repo, "checkout", "-q", "-B", "main", sandbox.base)
+    change(sandbox.repo)
+    _git(sandbox.repo, "add", "-A")
+    _git(sandbox.repo, "commit", "-q", "-m", f"merge: {label}")
+    payload = {
+        "ref": "refs/heads/main",
+        "after": _git(sandbox.repo, "rev-parse", "HEAD"),
+        "repository": {"full_name": "acme/conveyor", "default_branch": "main"},
+    }
+    return sandbox.run_workflow(label, "push", "main.yml", payload)
+
+
+def _dvc(sandbox: Sandbox, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "PATH": f"{REPO / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}",
+        "BENTOML_HOME": str(sandbox.root / "bentoml"),
+    }
+    return subprocess.run(
+        ["dvc", *args], cwd=sandbox.repo, capture_output=True, text=True, check=False, env=env
+    )
+
+
+def _more_rounds(repo: Path, rounds: int) -> None:
+    params_file = repo / "params.yaml"
+    params = yaml.safe_load(params_file.read_text())
+    params["train"]["num_boost_round"] += rounds
+    params_file.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def test_a_merge_to_main_pushes_what_it_trained_to_the_dvc_remote(sandbox: Sandbox) -> None:
+    """The contributor ran the pipeline and committed dvc.lock but never pushed: main.yml
+    trains what the remote lacks and pushes it, so the next pull request restores it."""
+
+    def retrained_not_pushed(repo: Path) -> None:
+        _more_rounds(repo, 3)
+        result = _dvc(sandbox, "repro")
+        assert result.returncode == 0, result.stdout + result.stderr
+
+    run = _merge_to_main(sandbox, "main-pushes", retrained_not_pushed)
+    assert run.jobs.get("outputs") == "success", run.failed_because()
+    assert "Running stage 'train'" in run.log  # the remote had nothing for these params
+    status = _dvc(sandbox, "status", "--cloud")
+    assert status.returncode == 0, status.stderr
+    assert "in sync" in status.stdout, status.stdout
+
+
+def test_a_merge_whose_dvc_lock_is_stale_pushes_nothing(sandbox: Sandbox) -> None:
+    """params.yaml changed, dvc.lock not updated: the outputs would belong to no commit."""
+    run = _merge_to_main(sandbox, "main-stale-lock", lambda repo: _more_rounds(repo, 5))
+    assert run.jobs.get("outputs") == "failure", run.failed_because()
+    assert any("the outputs are the ones dvc.lock names" in s for s in run.failed_steps), (
+        run.failed_because()
+    )
+    assert (
+        "dvc push --run-cache" not in run.log.split("the outputs are the ones dvc.lock names")[-1]
+    )
+    # What the stale run trained never reached the remote.
+    _dvc(sandbox, "repro")  # the same outputs, now in the sandbox's own cache
+    status = _dvc(sandbox, "status", "--cloud")
+    assert "new:" in status.stdout, status.stdout
+    _git(sandbox.repo, "checkout", "-q", "--", ".")
