@@ -7,9 +7,9 @@ import math
 from pathlib import Path
 from typing import Any, TypeGuard
 
+from conveyor import git
 from conveyor.errors import ConfigError, DataError
 from conveyor.files import read_text
-from conveyor.tools import not_an_option, run
 
 Flat = dict[str, float | None]
 
@@ -44,22 +44,18 @@ def read_current(path: Path) -> Flat | None:
 
 def resolve_ref(ref: str, cwd: Path | None = None) -> str:
     """The commit a ref names; a ref that does not exist is a ConfigError."""
-    ref = not_an_option(ref, "baseline ref")
-    result = run(
-        ["git", "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}"],
-        cwd=cwd,
-    )
-    if result.returncode != 0:
+    commit = git.resolve_commit(ref, cwd, what="baseline ref")
+    if commit is None:
         raise ConfigError(f"baseline ref {ref!r} does not exist in this repository")
-    return result.stdout.strip()
+    return commit
 
 
 def read_at(commit: str, path: Path, cwd: Path | None = None) -> Flat | None:
     """Metrics of ``path`` as committed at ``commit``, or None when it did not exist there."""
-    result = run(["git", "show", "--end-of-options", f"{commit}:{path.as_posix()}"], cwd=cwd)
-    if result.returncode != 0:
+    text = git.show_text(commit, path.as_posix(), cwd)
+    if text is None:
         return None
-    return parse(result.stdout, f"{path} at {commit[:12]}")
+    return parse(text, f"{path} at {commit[:12]}")
 
 
 def is_number(value: float | None) -> TypeGuard[float]:
