@@ -6,3 +6,7 @@ Read it as Kargo's promotion steps, with git alone: ``promote.plan`` decides wha
 worktree and pushes it with a lease; the workflow then opens the pull request, and merging it is
 what deploys.
 """
+
+# The modules other packages use (the CLI commands promote, rollback and status; the record
+# lookups of `promote --version/--from-environment`); pull_request is promote's own.
+__all__ = ["environments", "policy", "promote", "rollback", "status", "trust"]
