@@ -12,9 +12,10 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from conveyor import git
 from conveyor.config import Number, Strict, load_model
 from conveyor.errors import ConfigError
-from conveyor.metrics import Flat, is_number, read_at, read_current, resolve_ref
+from conveyor.metrics import Flat, is_number, parse, read_current
 
 PASS, FAIL, NO_BASELINE = "pass", "fail", "no baseline"
 
@@ -120,6 +121,20 @@ class GateResult:
 def load_gates(params: Path) -> Gates:
     """The `gates:` section of ``params``, validated."""
     return load_model(params, Gates, section="gates")
+
+
+def resolve_ref(ref: str, cwd: Path | None = None) -> str:
+    """The commit a baseline ref names; a ref that does not exist is a ConfigError."""
+    commit = git.resolve_commit(ref, cwd, what="baseline ref")
+    if commit is None:
+        raise ConfigError(f"baseline ref {ref!r} does not exist in this repository")
+    return commit
+
+
+def read_at(commit: str, path: Path, cwd: Path | None = None) -> Flat | None:
+    """Metrics of ``path`` as committed at ``commit``, or None when it did not exist there."""
+    text = git.show_text(commit, path.as_posix(), cwd)
+    return None if text is None else parse(text, f"{path} at {commit[:12]}")
 
 
 def evaluate(gates: Gates, baseline_ref: str | None = None, root: Path = Path()) -> GateResult:

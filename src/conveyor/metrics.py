@@ -1,4 +1,4 @@
-"""Metrics files: small JSON documents kept in git, read now or at any git ref, flattened."""
+"""Metrics files: small JSON documents kept in git, flattened (gate reads them at a git ref too)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ import math
 from pathlib import Path
 from typing import Any, TypeGuard
 
-from conveyor import git
-from conveyor.errors import ConfigError, DataError
+from conveyor.errors import DataError
 from conveyor.files import read_text
 
 Flat = dict[str, float | None]
@@ -40,22 +39,6 @@ def read_current(path: Path) -> Flat | None:
     if not path.is_file():
         return None
     return parse(read_text(path, "metrics file", error=DataError), str(path))
-
-
-def resolve_ref(ref: str, cwd: Path | None = None) -> str:
-    """The commit a ref names; a ref that does not exist is a ConfigError."""
-    commit = git.resolve_commit(ref, cwd, what="baseline ref")
-    if commit is None:
-        raise ConfigError(f"baseline ref {ref!r} does not exist in this repository")
-    return commit
-
-
-def read_at(commit: str, path: Path, cwd: Path | None = None) -> Flat | None:
-    """Metrics of ``path`` as committed at ``commit``, or None when it did not exist there."""
-    text = git.show_text(commit, path.as_posix(), cwd)
-    if text is None:
-        return None
-    return parse(text, f"{path} at {commit[:12]}")
 
 
 def is_number(value: float | None) -> TypeGuard[float]:

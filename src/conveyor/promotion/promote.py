@@ -68,53 +68,51 @@ class Outcome:
 
 
 @dataclass(frozen=True)
-class NoOp:
-    """The release is already live in the environment: nothing to write."""
+class _Step:
+    """What every plan names: the environment, its promotion branch, and the trust checks that
+    did not run (said on stderr)."""
 
     env: str
     branch: str
-    message: str
-    unchecked: tuple[str, ...] = ()
+    unchecked: tuple[str, ...] = field(default=(), kw_only=True)
 
 
 @dataclass(frozen=True)
-class Pending:
+class NoOp(_Step):
+    """The release is already live in the environment: nothing to write."""
+
+    message: str
+
+
+@dataclass(frozen=True)
+class Pending(_Step):
     """The release already waits on the promotion branch (``commit``): its PR should be open."""
 
-    env: str
-    branch: str
     message: str
     title: str
     body: str
     commit: str
-    unchecked: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
-class Refused:
+class Refused(_Step):
     """The policy forbids this promotion now; ``reasons`` say which rule and what to do."""
 
-    env: str
-    branch: str
     reasons: tuple[str, ...]
-    unchecked: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
-class Change:
+class Change(_Step):
     """What a promotion writes: ``files`` (path -> content) committed on ``parent`` with
     ``message``, pushed to ``branch`` only while the remote's branch is still ``expected``
     (None: the remote has no such branch)."""
 
-    env: str
-    branch: str
     parent: str
     files: Mapping[str, str]
     message: str
     title: str
     body: str
     expected: str | None
-    unchecked: tuple[str, ...] = field(default=())
 
 
 Plan = NoOp | Pending | Refused | Change
@@ -251,11 +249,11 @@ def plan(
         _require_reviewed(repo, record, base, f"{remote}/{onto}")
     current = envs.live(repo, base, env)
     if current and current.record.image.digest == record.image.digest:
-        return NoOp(env, branch, f"{record.version} is already live in {env}", unchecked)
+        return NoOp(env, branch, f"{record.version} is already live in {env}", unchecked=unchecked)
     if rollback_from is None:
         reasons = _order_problems(repo, base, policy, env, record, now or datetime.now(UTC))
         if reasons:
-            return Refused(env, branch, tuple(reasons), unchecked)
+            return Refused(env, branch, tuple(reasons), unchecked=unchecked)
     expected = git.fetch_branch(repo, remote, branch)
     pending = _pending(repo, env, base, expected, current)
     # A pending branch still based on the current base is updated by a new commit on top (a
@@ -270,19 +268,19 @@ def plan(
             repo, env, record, previous, superseded=None, rollback=rolling_back
         )
         message = f"{record.version} is already pending on {branch}"
-        return Pending(env, branch, message, title, body, expected, unchecked)
+        return Pending(env, branch, message, title, body, expected, unchecked=unchecked)
     if pending and not rolling_back and pending.created_at > record.created_at:
         reason = (
             f"{branch} carries {pending.version}, newer than {record.version}: not replacing "
             f"it (merge its pull request, or delete the branch {branch} to drop it)"
         )
-        return Refused(env, branch, (reason,), unchecked)
+        return Refused(env, branch, (reason,), unchecked=unchecked)
     parent = expected if extend and expected else base
     envs.require_overlay(env, envs.overlay_at(repo, parent, env))
     body = pull_request_body(repo, env, record, previous, superseded=pending, rollback=rolling_back)
     files = envs.release_files(policy, env, record)
     message = f"{title}\n\n{_trailers(record, rollback_from)}"
-    return Change(env, branch, parent, files, message, title, body, expected, unchecked)
+    return Change(env, branch, parent, files, message, title, body, expected, unchecked=unchecked)
 
 
 def _commit(repo: Path, change: Change) -> str:
