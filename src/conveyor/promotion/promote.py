@@ -217,6 +217,31 @@ def _trailers(record: ReleaseRecord, rollback_from: ReleaseRecord | None) -> str
     return trailers
 
 
+def _read_base(
+    repo: Path, remote: str, onto: str, env: str, record: ReleaseRecord, trust: Trust
+) -> tuple[str, PromotionPolicy]:
+    """The remote base branch's commit and the policy committed there (which must know
+    ``env``); with the commit check, ``record``'s commit must be in that branch's history."""
+    base = fetch_base(repo, remote, onto)
+    policy = policy_at(repo, base)
+    policy.rule(env)
+    if trust.commit_check:
+        _require_reviewed(repo, record, base, f"{remote}/{onto}")
+    return base, policy
+
+
+def _read_branch(
+    repo: Path, remote: str, env: str, base: str, current: envs.Deployment | None
+) -> tuple[str | None, ReleaseRecord | None, bool]:
+    """The promotion branch on the remote: its commit (the lease), the release pending on it,
+    and whether a new commit goes on top of it. A branch still based on the current base is
+    extended (a fast-forward: the PR keeps its history); a stale one is rebuilt on the base."""
+    expected = git.fetch_branch(repo, remote, branch_of(env))
+    pending = _pending(repo, env, base, expected, current)
+    extend = expected is not None and git.is_ancestor(base, expected, repo)
+    return expected, pending, extend
+
+
 def plan(
     repo: Path,
     env: str,
@@ -242,11 +267,7 @@ def plan(
     trust = trust or Trust()
     unchecked = tuple(require_trust(repo, record, trust, f"release {record.version}"))
     branch = branch_of(env)
-    base = fetch_base(repo, remote, onto)
-    policy = policy_at(repo, base)
-    policy.rule(env)
-    if trust.commit_check:
-        _require_reviewed(repo, record, base, f"{remote}/{onto}")
+    base, policy = _read_base(repo, remote, onto, env, record, trust)
     current = envs.live(repo, base, env)
     if current and current.record.image.digest == record.image.digest:
         return NoOp(env, branch, f"{record.version} is already live in {env}", unchecked=unchecked)
@@ -254,11 +275,7 @@ def plan(
         reasons = _order_problems(repo, base, policy, env, record, now or datetime.now(UTC))
         if reasons:
             return Refused(env, branch, tuple(reasons), unchecked=unchecked)
-    expected = git.fetch_branch(repo, remote, branch)
-    pending = _pending(repo, env, base, expected, current)
-    # A pending branch still based on the current base is updated by a new commit on top (a
-    # fast-forward: the PR keeps its history); a stale one is rebuilt on the base.
-    extend = expected is not None and git.is_ancestor(base, expected, repo)
+    expected, pending, extend = _read_branch(repo, remote, env, base, current)
     previous = current.record if current else None
     rolling_back = rollback_from is not None
     title = pull_request_title(env, record, previous, rollback=rolling_back)
