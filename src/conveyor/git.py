@@ -10,6 +10,8 @@ from conveyor.errors import UserError
 from conveyor.tools import failure_reason, not_an_option
 from conveyor.tools import run as run_tool
 
+NETWORK_TIMEOUT = 600  # fetch, ls-remote and push reach the remote: a slow host is no failure
+
 
 def run(repo: Path | None, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """Run ``git ARGS`` in ``repo`` and return its result, failed or not (the caller decides)."""
@@ -111,16 +113,17 @@ def fetch_branch(repo: Path, remote: str, branch: str) -> str | None:
     the repository as it was."""
     remote = not_an_option(remote, "--remote")
     ref = f"refs/heads/{branch}"
-    result = run(
-        repo, "fetch", "--quiet", "--no-tags", "--refmap=", "--end-of-options", remote, ref
-    )
+    fetch = ("fetch", "--quiet", "--no-tags", "--refmap=", "--end-of-options", remote, ref)
+    result = run(repo, *fetch, timeout=NETWORK_TIMEOUT)
     if result.returncode == 0:
         # git resolves FETCH_HEAD itself: in a linked worktree `.git` is a file, not a folder.
         head = run(repo, "rev-parse", "--verify", "--quiet", "FETCH_HEAD^{commit}")
         if head.returncode != 0:
             raise UserError(f"cannot read what was fetched of {branch!r}: {failure_reason(head)}")
         return head.stdout.strip()
-    listed = run(repo, "ls-remote", "--exit-code", "--end-of-options", remote, ref)
+    listed = run(
+        repo, "ls-remote", "--exit-code", "--end-of-options", remote, ref, timeout=NETWORK_TIMEOUT
+    )
     if listed.returncode == 2:  # the remote answered: it has no such branch
         return None
     said = " ".join(result.stderr.split()) or failure_reason(result)  # git's lines, all of them
@@ -135,4 +138,5 @@ def push_with_lease(
     lease = f"--force-with-lease=refs/heads/{branch}:{expected or ''}"
     target = f"{commit}:refs/heads/{branch}"
     remote = not_an_option(remote, "--remote")
-    return run(repo, "push", "--porcelain", lease, "--end-of-options", remote, target)
+    push = ("push", "--porcelain", lease, "--end-of-options", remote, target)
+    return run(repo, *push, timeout=NETWORK_TIMEOUT)
