@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conveyor.environments import load_policy
+from conveyor.promotion.policy import load_policy
 
 REPO = Path(__file__).resolve().parents[1]
 ENVIRONMENTS = ("dev", "staging", "prod")
@@ -98,7 +98,7 @@ def test_argocd_applications_point_at_the_overlays():
 def test_promoted_overlays_pass_the_security_scan(tmp_path):
     """What Argo CD would apply after a promotion (a real digest in every environment) passes
     `conveyor scan`: checkov's Kubernetes checks and our own policies, on the rendered overlays."""
-    from conveyor.environments import write_release
+    from conveyor.promotion.environments import write_release
     from conveyor.release import ReleaseRecord
     from conveyor.scan.run import scan
     from tests.promotion_repos import record

@@ -15,7 +15,8 @@ import pytest
 import yaml
 
 from conveyor.cli import main
-from conveyor.promote import Trust, promote
+from conveyor.promotion.promote import promote
+from conveyor.promotion.trust import Trust
 from conveyor.release import load_record
 from tests.promotion_repos import (
     REPO,

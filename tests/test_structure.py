@@ -121,7 +121,13 @@ def test_mypy_is_strict_about_an_unannotated_function(tmp_path: Path) -> None:
     assert "[no-untyped-def]" in result.stdout
 
 
-PACKAGES = ("conveyor.checks", "conveyor.monitor", "conveyor.report", "conveyor.scan")
+PACKAGES = (
+    "conveyor.checks",
+    "conveyor.monitor",
+    "conveyor.promotion",
+    "conveyor.report",
+    "conveyor.scan",
+)
 
 
 @pytest.mark.parametrize("package", PACKAGES)

@@ -14,9 +14,9 @@ import yaml
 
 from conveyor.checks.contract import load_contract
 from conveyor.config import load_model
-from conveyor.environments import PromotionPolicy
 from conveyor.errors import ConfigError
 from conveyor.monitor.config import load_monitoring
+from conveyor.promotion.policy import PromotionPolicy
 
 # As YAML text, so each reaches the loader exactly as a hand-written file would.
 BAD_NUMBERS = [".nan", ".inf", "-.inf", "true", '"0.5"', "1e400", "[1]"]

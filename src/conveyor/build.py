@@ -29,7 +29,7 @@ import yaml
 from conveyor.config import bentofile_packages
 from conveyor.errors import UserError
 from conveyor.files import read_json, write_json
-from conveyor.gitinfo import head_commit, is_dirty
+from conveyor.git import head_commit, is_dirty
 from conveyor.tools import failure_reason, python_tool, run
 
 DOCKERFILE = Path("env/docker/Dockerfile")

@@ -15,7 +15,8 @@ from conveyor.errors import UserError
 from conveyor.files import atomic_path, existing_dir, output_file, path_or_none
 
 if TYPE_CHECKING:
-    from conveyor.promote import Outcome, Trust
+    from conveyor.promotion.promote import Outcome
+    from conveyor.promotion.trust import Trust
     from conveyor.release import ReleaseRecord
 
 
@@ -76,10 +77,10 @@ def _release_record(args: argparse.Namespace) -> int:
 
 
 def _release_on_branch(args: argparse.Namespace) -> int:
-    from conveyor import gitinfo, release
+    from conveyor import git, release
 
     top = release.repository(args.repo)
-    commit = gitinfo.resolve_commit(args.commit, top)
+    commit = git.resolve_commit(args.commit, top)
     if commit is None:
         raise UserError(f"--commit {args.commit}: no such commit in {top}")
     release.on_branch(top, commit, args.branch)
@@ -152,7 +153,7 @@ def _release_verify(args: argparse.Namespace) -> int:
 
 
 def _trust(args: argparse.Namespace) -> Trust:
-    from conveyor.promote import Trust
+    from conveyor.promotion.trust import Trust
     from conveyor.signature import SignerPolicy
 
     if not args.source_repository and (args.workflow_repository or args.workflow_ref):
@@ -211,7 +212,8 @@ def _prepare_push(args: argparse.Namespace) -> None:
     """With --pull-request: the base branch, and git's push credential from GH_TOKEN."""
     import os
 
-    from conveyor import environments, github
+    from conveyor import github
+    from conveyor.promotion import policy
     from conveyor.tools import not_an_option
 
     if not args.pull_request:
@@ -220,13 +222,13 @@ def _prepare_push(args: argparse.Namespace) -> None:
         raise UserError("--pull-request needs the branch pushed: drop --no-push")
     github.require_gh("--pull-request")  # before any ref moves: never a pushed branch, no PR
     # The base reaches gh as a value: never an option.
-    args.base = not_an_option(args.base or environments.base_branch(args.repo), "--base")
+    args.base = not_an_option(args.base or policy.base_branch(args.repo), "--base")
     os.environ.update(github.push_environment(github.token(), os.environ))
 
 
 def _record_file(args: argparse.Namespace) -> Path:
     """--record, else the record of --version where it runs, else --from-environment's."""
-    from conveyor import environments
+    from conveyor.promotion import environments
 
     given = [
         option
@@ -250,7 +252,7 @@ def _record_file(args: argparse.Namespace) -> Path:
 
 
 def _promote(args: argparse.Namespace) -> int:
-    from conveyor.promote import promote
+    from conveyor.promotion.promote import promote
     from conveyor.release import load_record
 
     trust = _trust(args)
@@ -262,7 +264,7 @@ def _promote(args: argparse.Namespace) -> int:
 
 
 def _rollback(args: argparse.Namespace) -> int:
-    from conveyor.promote import rollback
+    from conveyor.promotion.rollback import rollback
 
     trust = _trust(args)
     _prepare_push(args)
@@ -274,7 +276,7 @@ def _rollback(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from conveyor import status
+    from conveyor.promotion import status
 
     rows = status.collect(args.repo, args.ref)
     print(json.dumps(rows, indent=2) if args.json else status.render(rows))
@@ -314,7 +316,7 @@ def _branch_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _trust_options(parser: argparse.ArgumentParser) -> None:
-    """What a promotion checks beyond the record's own fields (conveyor.promote.Trust)."""
+    """What a promotion checks beyond the record's own fields (conveyor.promotion.trust.Trust)."""
     parser.add_argument(
         "--commit-check",
         action=argparse.BooleanOptionalAction,

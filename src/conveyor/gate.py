@@ -12,10 +12,10 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from conveyor import git
 from conveyor.config import Number, Strict, load_model
 from conveyor.errors import ConfigError
-from conveyor.gitinfo import head_commit, toplevel
-from conveyor.metrics import Flat, is_number, read_at, read_current, resolve_ref
+from conveyor.metrics import Flat, is_number, parse, read_current
 
 PASS, FAIL, NO_BASELINE = "pass", "fail", "no baseline"
 
@@ -123,12 +123,26 @@ def load_gates(params: Path) -> Gates:
     return load_model(params, Gates, section="gates")
 
 
+def resolve_ref(ref: str, cwd: Path | None = None) -> str:
+    """The commit a baseline ref names; a ref that does not exist is a ConfigError."""
+    commit = git.resolve_commit(ref, cwd, what="baseline ref")
+    if commit is None:
+        raise ConfigError(f"baseline ref {ref!r} does not exist in this repository")
+    return commit
+
+
+def read_at(commit: str, path: Path, cwd: Path | None = None) -> Flat | None:
+    """Metrics of ``path`` as committed at ``commit``, or None when it did not exist there."""
+    text = git.show_text(commit, path.as_posix(), cwd)
+    return None if text is None else parse(text, f"{path} at {commit[:12]}")
+
+
 def evaluate(gates: Gates, baseline_ref: str | None = None, root: Path = Path()) -> GateResult:
     """Evaluate every rule against the working tree's metrics and those at the baseline ref."""
     ref = baseline_ref or gates.baseline_ref
     # A repository before its first commit has no HEAD to compare with: that is the "no
     # baseline" of a new repository, not a mistyped ref (any other missing ref stays an error).
-    unborn = ref == "HEAD" and toplevel(root) is not None and head_commit(root) is None
+    unborn = ref == "HEAD" and git.toplevel(root) is not None and git.head_commit(root) is None
     commit = None if unborn else resolve_ref(ref, cwd=root)
     files = {rule.file for rule in gates.rules}
     current = {f: read_current(root / f) for f in files}

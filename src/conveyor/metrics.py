@@ -1,4 +1,4 @@
-"""Metrics files: small JSON documents kept in git, read now or at any git ref, flattened."""
+"""Metrics files: small JSON documents kept in git, flattened (gate reads them at a git ref too)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,8 @@ import math
 from pathlib import Path
 from typing import Any, TypeGuard
 
-from conveyor.errors import ConfigError, DataError
+from conveyor.errors import DataError
 from conveyor.files import read_text
-from conveyor.tools import not_an_option, run
 
 Flat = dict[str, float | None]
 
@@ -40,26 +39,6 @@ def read_current(path: Path) -> Flat | None:
     if not path.is_file():
         return None
     return parse(read_text(path, "metrics file", error=DataError), str(path))
-
-
-def resolve_ref(ref: str, cwd: Path | None = None) -> str:
-    """The commit a ref names; a ref that does not exist is a ConfigError."""
-    ref = not_an_option(ref, "baseline ref")
-    result = run(
-        ["git", "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}"],
-        cwd=cwd,
-    )
-    if result.returncode != 0:
-        raise ConfigError(f"baseline ref {ref!r} does not exist in this repository")
-    return result.stdout.strip()
-
-
-def read_at(commit: str, path: Path, cwd: Path | None = None) -> Flat | None:
-    """Metrics of ``path`` as committed at ``commit``, or None when it did not exist there."""
-    result = run(["git", "show", "--end-of-options", f"{commit}:{path.as_posix()}"], cwd=cwd)
-    if result.returncode != 0:
-        return None
-    return parse(result.stdout, f"{path} at {commit[:12]}")
 
 
 def is_number(value: float | None) -> TypeGuard[float]:

@@ -26,12 +26,11 @@ from pydantic import (
     model_serializer,
 )
 
-from conveyor import gitinfo
+from conveyor import git
 from conveyor.config import Strict, parse_yaml
 from conveyor.errors import ConfigError, UserError
 from conveyor.files import kind_of, read_json, read_text, write_json
 from conveyor.gate import Gates, evaluate_at
-from conveyor.tools import run
 
 SCHEMA_VERSION: Final = 1  # Final: its type is Literal[1], the schema field's
 DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
@@ -301,7 +300,7 @@ def _sha256(raw: bytes) -> str:
 
 def repository(path: Path) -> Path:
     """The top folder of the git repository ``path`` is in (a usage error when none)."""
-    top = gitinfo.toplevel(path)
+    top = git.toplevel(path)
     if top is None:
         raise UserError(f"--repo {path}: not a git repository")
     return top
@@ -323,7 +322,7 @@ def in_repository(top: Path, path: Path | str, option: str) -> str:
 
 def require_commit(top: Path, commit: str) -> str:
     """The commit, checked to exist in the repository (exit 1 when it does not: unprovable)."""
-    if not COMMIT.match(commit) or gitinfo.resolve_commit(commit, top) != commit:
+    if not COMMIT.match(commit) or git.resolve_commit(commit, top) != commit:
         raise RecordRejectedError(
             f"commit {commit} is not in the repository {top}: its verdicts cannot be checked "
             "(fetch it: the checkout needs the full history)"
@@ -334,9 +333,9 @@ def require_commit(top: Path, commit: str) -> str:
 def on_branch(top: Path, commit: str, branch: str) -> None:
     """Refuse (exit 1) a commit that is not in ``branch``'s history: a release ships only what
     the default branch's reviews and gates saw."""
-    if gitinfo.resolve_commit(branch, top) is None:
+    if git.resolve_commit(branch, top) is None:
         raise UserError(f"--branch {branch}: no such branch or ref in {top} (fetch it)")
-    if not gitinfo.is_ancestor(commit, branch, top):
+    if not git.is_ancestor(commit, branch, top):
         raise RecordRejectedError(
             f"commit {commit[:12]} is not on {branch}'s history: release only tags of commits "
             f"that reached {branch} through review"
@@ -344,7 +343,7 @@ def on_branch(top: Path, commit: str, branch: str) -> None:
 
 
 def _committed(top: Path, commit: str, path: str) -> bytes:
-    raw = gitinfo.show_file(commit, path, top)
+    raw = git.show_file(commit, path, top)
     if raw is None:
         raise RecordRejectedError(f"{path} at {commit[:12]}: no such file")
     return raw
@@ -362,7 +361,7 @@ def _version_key(tag: str) -> tuple[Any, ...]:
 
 
 # Where promotion commits the record of each environment's live release
-# (environments.record_path): `git log` reads them from any commit's history.
+# (promotion.environments.record_path): `git log` reads them from any commit's history.
 PROMOTED_RECORDS = "deploy/environments/*/release.json"
 PROMOTED_RECORD = re.compile(r"^deploy/environments/[^/]+/release\.json$")
 
@@ -370,21 +369,17 @@ PROMOTED_RECORD = re.compile(r"^deploy/environments/[^/]+/release\.json$")
 def _promoted_records(top: Path, commit: str) -> list[ReleaseRecord]:
     """Every release record committed to an environment in ``commit``'s history, newest first;
     files that are no valid, sealed record of passed gates are not evidence and are left out."""
-    listed = run(
-        [
-            "git",
-            "log",
-            "--format=%H",
-            "--name-only",
-            "--no-renames",
-            "--diff-filter=AM",
-            "--end-of-options",
-            commit,
-            "--",
-            PROMOTED_RECORDS,
-        ],
-        cwd=top,
-        timeout=120,
+    listed = git.run(
+        top,
+        "log",
+        "--format=%H",
+        "--name-only",
+        "--no-renames",
+        "--diff-filter=AM",
+        "--end-of-options",
+        commit,
+        "--",
+        PROMOTED_RECORDS,
     )
     if listed.returncode != 0:
         raise RecordRejectedError(f"cannot read the promotions of {top}: {listed.stderr.strip()}")
@@ -393,7 +388,7 @@ def _promoted_records(top: Path, commit: str) -> list[ReleaseRecord]:
         if COMMIT.match(line):
             at = line
         elif at is not None and PROMOTED_RECORD.match(line):
-            data = _blob_object(gitinfo.show_file(at, line, top) or b"")
+            data = _blob_object(git.show_file(at, line, top) or b"")
             try:
                 record = ReleaseRecord.model_validate(data)
             except ValidationError:
@@ -417,9 +412,7 @@ def previous_release(top: Path, commit: str) -> tuple[str, str] | None:
         if RELEASE_TAG.match(record.version) and record.git_commit != commit:
             candidates.setdefault((record.version, record.git_commit))
     released = [
-        (version, source)
-        for version, source in candidates
-        if gitinfo.is_ancestor(source, commit, top)
+        (version, source) for version, source in candidates if git.is_ancestor(source, commit, top)
     ]
     return max(released, key=lambda release: _version_key(release[0]), default=None)
 
@@ -483,12 +476,12 @@ def metrics_verdict_at(
     stages = _lock_stages(top, commit)
     unproven = []
     for file in sorted({rule.file.as_posix() for rule in gates.rules}):
-        content = gitinfo.show_file(commit, file, top)
+        content = git.show_file(commit, file, top)
         inputs[file] = "absent" if content is None else _sha256(content)
         if content is None:
             continue  # the rules on it fail: no metric
         why, _ = _lineage_problems(
-            file, content, stages, lambda dep: gitinfo.show_file(commit, dep, top)
+            file, content, stages, lambda dep: git.show_file(commit, dep, top)
         )
         if fresh is not None:
             try:
@@ -600,7 +593,7 @@ def data_verdict_at(
     """The data gate: every contract verdict committed in ``folder`` at ``commit`` passed, is the
     one dvc.lock records there, was computed on the data the pipeline produced, and (``fresh``:
     the folder the release job re-ran the contracts into) passed again."""
-    paths = [p for p in gitinfo.list_files(commit, folder, top) if p.endswith(".json")]
+    paths = [p for p in git.list_files(commit, folder, top) if p.endswith(".json")]
     if not paths:
         raise RecordRejectedError(f"{folder} at {commit[:12]}: no data-contract verdicts (*.json)")
     stages = _lock_stages(top, commit)
@@ -613,7 +606,7 @@ def data_verdict_at(
             path,
             stages,
             fresh,
-            lambda dep: gitinfo.show_file(commit, dep, top),
+            lambda dep: git.show_file(commit, dep, top),
         )
         inputs |= found
         if why:
@@ -707,7 +700,7 @@ def build_record(
             f"{commit[:12]} (git_dirty): it is not that commit's model"
         )
     require_commit(top, commit)
-    head = gitinfo.head_commit(top) or "no commit"
+    head = git.head_commit(top) or "no commit"
     if head != commit:
         raise RecordRejectedError(
             f"{build_json} was built at {commit[:12]} but {top} is at {head[:12]}: "

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from conveyor.files import write_json
-from conveyor.gitinfo import head_commit, is_dirty
+from conveyor.git import head_commit, is_dirty
 from conveyor.hashing import file_md5
 from forecast.forecaster import MODEL_FILE, write_bundle
 from forecast.params import PipelineParams

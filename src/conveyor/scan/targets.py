@@ -9,10 +9,10 @@ from pathlib import Path
 
 import yaml
 
+from conveyor import git
 from conveyor.errors import UserError
 from conveyor.files import special_kind
 from conveyor.scan.model import Finding
-from conveyor.tools import run
 
 # Never ours to scan: environments, caches, VCS internals.
 SKIP_DIRS = {
@@ -54,10 +54,10 @@ def _walk(root: Path, start: Path) -> list[Path]:
 
 def _git_files(root: Path) -> list[Path] | None:
     """Tracked and untracked-but-not-ignored files: what a commit could carry."""
-    result = run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=root)
-    if result.returncode != 0:
+    listed = git.work_tree_files(root)
+    if listed is None:
         return None
-    return [Path(p) for p in result.stdout.split("\0") if p and (root / p).is_file()]
+    return [Path(p) for p in listed if (root / p).is_file()]
 
 
 def collect(root: Path, paths: list[Path]) -> list[Path]:

@@ -6,19 +6,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from conveyor import environments as envs
+from conveyor import git
 from conveyor.errors import UserError
-from conveyor.promote import branch_of
-from conveyor.tools import not_an_option, run
-
-
-def _revision(repo: Path, ref: str) -> str | None:
-    ref = not_an_option(ref, "--ref")
-    result = run(
-        ["git", "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}"],
-        cwd=repo,
-    )
-    return result.stdout.strip() if result.returncode == 0 else None
+from conveyor.promotion import environments as envs
+from conveyor.promotion.environments import branch_of
+from conveyor.promotion.policy import policy_at
 
 
 def _age(seconds: float) -> str:
@@ -32,17 +24,17 @@ def collect(
     repo: Path, ref: str, now: datetime | None = None, remote: str = "origin"
 ) -> list[dict[str, Any]]:
     """One row per environment of the policy, in promotion order, read at ``ref``."""
-    revision = _revision(repo, ref)
+    revision = git.resolve_commit(ref, repo, what="--ref")
     if revision is None:
         raise UserError(f"{ref!r} is not a git revision here (fetch it, or pass --ref)")
-    policy = envs.policy_at(repo, revision)
+    policy = policy_at(repo, revision)
     now = now or datetime.now(UTC)
     rows = []
     for env in policy.environments:
         deployment = envs.live(repo, revision, env)
         # The branch as the remote has it (what the PR shows), else a local one (--no-push).
-        pending_at = _revision(repo, f"{remote}/{branch_of(env)}") or _revision(
-            repo, branch_of(env)
+        pending_at = git.resolve_commit(f"{remote}/{branch_of(env)}", repo) or git.resolve_commit(
+            branch_of(env), repo
         )
         pending = envs.record_at(repo, pending_at, env) if pending_at else None
         row: dict[str, Any] = {"environment": env, "version": None, "digest": None}

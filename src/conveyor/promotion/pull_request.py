@@ -1,12 +1,13 @@
-"""The promotion pull request's title and body: what ships, what it replaces, and the evidence."""
+"""The promotion pull request's title and body (`promote --body-out`): what ships, what it
+replaces, and the evidence."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+from conveyor import git
 from conveyor.release import ReleaseRecord
-from conveyor.tools import run
 
 MAX_COMMITS = 20
 
@@ -52,16 +53,13 @@ def _changes(repo: Path, previous: ReleaseRecord, record: ReleaseRecord) -> list
         rows.append(f"| {label} | {old} | {new}{'' if old != new else ' (unchanged)'} |")
     lines = ["| | live now | this PR |", "|---|---|---|", *rows]
     # The commits between the two releases, when this clone has both (a shallow one may not).
-    log = run(
-        [
-            "git",
-            "log",
-            "--oneline",
-            f"--max-count={MAX_COMMITS + 1}",
-            "--end-of-options",
-            f"{previous.git_commit}..{record.git_commit}",
-        ],
-        cwd=repo,
+    log = git.run(
+        repo,
+        "log",
+        "--oneline",
+        f"--max-count={MAX_COMMITS + 1}",
+        "--end-of-options",
+        f"{previous.git_commit}..{record.git_commit}",
     )
     if log.returncode == 0 and log.stdout.strip():
         commits = log.stdout.strip().splitlines()

@@ -1,5 +1,5 @@
-"""Deployment environments as git sees them: the promotion policy, and each environment's live
-release, read from (and written to) its kustomize overlay at any git revision.
+"""Deployment environments as git records them: each environment's live release, read from (and
+written to) its kustomize overlay at any git revision, and the branch that proposes its next one.
 
 What is merged on the base branch is what Argo CD syncs, so "live" here means "on the base branch".
 """
@@ -13,108 +13,25 @@ from datetime import datetime
 from pathlib import Path
 
 import yaml
-from pydantic import Field, ValidationError, model_validator
 
-from conveyor.config import (
-    Number,
-    Strict,
-    format_validation_error,
-    load_model,
-    parse_yaml,
-    read_yaml,
-)
-from conveyor.errors import ConfigError, UserError
-from conveyor.gitinfo import show_file
+from conveyor import git
+from conveyor.errors import UserError
+from conveyor.promotion.policy import PromotionPolicy, load_policy
 from conveyor.release import ReleaseRecord, decode_record
-from conveyor.tools import failure_reason, run
 
-POLICY = Path("policies/promotion.yaml")
 ENVIRONMENTS = Path("deploy/environments")
 RECORD_FILE = "release.json"
 COMPONENT_FILE = "release/kustomization.yaml"
+OVERLAY_FILE = "kustomization.yaml"
 
 
-class EnvironmentRule(Strict):
-    requires: str | None = None
-    soak_hours: Number = Field(default=0, ge=0)
-
-
-class PromotionPolicy(Strict):
-    """``policies/promotion.yaml``: environments in promotion order, and what each requires."""
-
-    base_branch: str = "main"
-    image_name: str = Field(min_length=1)
-    registries: list[str] = Field(min_length=1)
-    environments: dict[str, EnvironmentRule] = Field(min_length=1)
-
-    @model_validator(mode="after")
-    def _requirements_exist(self) -> PromotionPolicy:
-        names = list(self.environments)
-        for name, rule in self.environments.items():
-            if rule.requires is None:
-                continue
-            if rule.requires not in self.environments:
-                raise ValueError(f"environment {name!r} requires unknown {rule.requires!r}")
-            if names.index(rule.requires) >= names.index(name):
-                raise ValueError(f"environment {name!r} must come after {rule.requires!r}")
-        return self
-
-    def rule(self, env: str) -> EnvironmentRule:
-        """The rule of ``env``; an unknown environment is a usage error listing the known ones."""
-        if env not in self.environments:
-            known = ", ".join(self.environments)
-            raise UserError(f"unknown environment {env!r} (policies/promotion.yaml has: {known})")
-        return self.environments[env]
-
-
-def load_policy(root: Path) -> PromotionPolicy:
-    """Read and validate the promotion policy in the checkout at ``root``."""
-    return load_model(root / POLICY, PromotionPolicy)
-
-
-def base_branch(root: Path) -> str:
-    """The branch to promote onto, from the checkout's policy (only this key is read locally:
-    the rules themselves come from that branch, see policy_at)."""
-    branch = read_yaml(root / POLICY).get("base_branch", "main")
-    if not isinstance(branch, str) or not branch:
-        raise ConfigError(f"{POLICY}: base_branch: must be a branch name (got {branch!r})")
-    return branch
-
-
-def policy_at(repo: Path, revision: str) -> PromotionPolicy:
-    """The promotion policy as committed at ``revision``: the reviewed one on the base branch
-    rules a promotion, not an edit in the promoter's checkout."""
-    origin = Path(f"{revision[:12]}:{POLICY.as_posix()}")
-    text = _show(repo, revision, POLICY.as_posix())
-    if text is None:
-        raise UserError(f"{origin}: the base branch has no promotion policy")
-    try:
-        return PromotionPolicy.model_validate(parse_yaml(origin, text))
-    except ValidationError as exc:
-        raise ConfigError(format_validation_error(origin, exc, text)) from None
-
-
-def git(repo: Path, *args: str) -> str:
-    """Run git in ``repo``; a failure is a UserError carrying git's own last line."""
-    result = run(["git", *args], cwd=repo, timeout=120)
-    if result.returncode != 0:
-        raise UserError(f"git {args[0]} failed: {failure_reason(result)}")
-    return result.stdout
-
-
-def _show(repo: Path, revision: str, path: str) -> str | None:
-    """The text of ``path`` at ``revision``; None when it is not a file there. A file that is
-    not UTF-8 is a usage error naming it (exit 2), never a traceback."""
-    raw = show_file(revision, path, repo)
-    if raw is None:
-        return None
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise UserError(f"{revision[:12]}:{path}: not UTF-8 text") from None
+def branch_of(env: str) -> str:
+    """The branch whose one pull request proposes ``env``'s next release."""
+    return f"promote/{env}"
 
 
 def record_path(env: str) -> str:
+    """Where ``env``'s live release record is committed."""
     return f"{ENVIRONMENTS.as_posix()}/{env}/{RECORD_FILE}"
 
 
@@ -151,7 +68,7 @@ class RecordNotFoundError(UserError):
 
 def record_at(repo: Path, revision: str, env: str) -> ReleaseRecord | None:
     """The release record of ``env`` at ``revision``; None when the environment has none yet."""
-    raw = show_file(revision, record_path(env), repo)
+    raw = git.show_file(revision, record_path(env), repo)
     if raw is None:
         return None
     return decode_record(raw, f"{revision}:{record_path(env)}")
@@ -172,7 +89,7 @@ def history(repo: Path, revision: str, env: str) -> list[Deployment]:
     First-parent history is the base branch's own: a merged promotion counts from its merge
     commit (when it went live), not from when its branch was written.
     """
-    log = git(
+    log = git.output(
         repo,
         "log",
         "--first-parent",
@@ -235,18 +152,39 @@ def component_yaml(policy: PromotionPolicy, record: ReleaseRecord) -> str:
     return header + yaml.safe_dump(component, sort_keys=False)
 
 
+def release_files(policy: PromotionPolicy, env: str, record: ReleaseRecord) -> dict[str, str]:
+    """What a promotion of ``record`` to ``env`` writes: path in the repository -> content."""
+    return {
+        f"{ENVIRONMENTS.as_posix()}/{env}/{COMPONENT_FILE}": component_yaml(policy, record),
+        record_path(env): json.dumps(record.model_dump(mode="json"), indent=2, sort_keys=True)
+        + "\n",
+    }
+
+
+def require_overlay(env: str, present: bool) -> None:
+    """Refuse an environment that has no kustomize overlay to write the release into."""
+    if not present:
+        raise UserError(f"{ENVIRONMENTS / env}: no kustomize overlay for environment {env!r}")
+
+
+def overlay_at(repo: Path, revision: str, env: str) -> bool:
+    """True when ``env`` has a kustomize overlay at ``revision``."""
+    path = f"{ENVIRONMENTS.as_posix()}/{env}/{OVERLAY_FILE}"
+    return git.show_file(revision, path, repo) is not None
+
+
+def write_files(worktree: Path, files: dict[str, str]) -> list[str]:
+    """Write ``files`` (path -> content) under ``worktree``; return the paths written."""
+    for path, content in files.items():
+        target = worktree / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(content, encoding="utf-8")
+    return list(files)
+
+
 def write_release(
     worktree: Path, policy: PromotionPolicy, env: str, record: ReleaseRecord
 ) -> list[str]:
     """Write the environment's release component and record; return the paths written."""
-    folder = worktree / ENVIRONMENTS / env
-    if not (folder / "kustomization.yaml").is_file():
-        raise UserError(f"{ENVIRONMENTS / env}: no kustomize overlay for environment {env!r}")
-    component = folder / COMPONENT_FILE
-    component.parent.mkdir(parents=True, exist_ok=True)
-    component.write_text(component_yaml(policy, record), encoding="utf-8")
-    (folder / RECORD_FILE).write_text(
-        json.dumps(record.model_dump(mode="json"), indent=2, sort_keys=True) + "\n",
-        encoding="utf-8",
-    )
-    return [f"{ENVIRONMENTS.as_posix()}/{env}/{COMPONENT_FILE}", record_path(env)]
+    require_overlay(env, (worktree / ENVIRONMENTS / env / OVERLAY_FILE).is_file())
+    return write_files(worktree, release_files(policy, env, record))

@@ -1,0 +1,12 @@
+"""Promotion by pull request: the policy, each environment's live release as git records it, the
+pull request's text, promote (plan, then apply), rollback and status.
+
+Read it as Kargo's promotion steps, with git alone: ``promote.plan`` decides what the branch
+``promote/<env>`` must carry (reading only), ``promote.apply`` commits it in a throw-away
+worktree and pushes it with a lease; the workflow then opens the pull request, and merging it is
+what deploys.
+"""
+
+# The modules other packages use (the CLI commands promote, rollback and status; the record
+# lookups of `promote --version/--from-environment`); pull_request is promote's own.
+__all__ = ["environments", "policy", "promote", "rollback", "status", "trust"]

@@ -1,0 +1,83 @@
+"""What a promotion checks beyond the release record's own fields: that the record is the one its
+release made (its commit's verdicts, its signature), and what could not be checked."""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+
+from conveyor import signature
+from conveyor.errors import UserError
+from conveyor.release import RecordRejectedError, ReleaseRecord, commit_problems, content_digest
+
+
+@dataclass(frozen=True)
+class Trust:
+    """What a promotion checks beyond the record's own fields, which anyone who can edit the
+    file can rewrite and re-seal (record_digest is an unkeyed hash).
+
+    ``commit_check``: the data and metric verdicts are re-established from the record's commit
+    in the repository. ``source_repository`` (and the workflow's repository and ref): the record
+    must be the one ml-release signed there (a cosign attestation on the image), which alone
+    vouches for the tests and security verdicts; ``require_signature`` refuses to run without
+    cosign rather than skip that check."""
+
+    commit_check: bool = True
+    source_repository: str | None = None
+    workflow_repository: str | None = None
+    workflow_ref: str | None = None
+    require_signature: bool = False
+
+    def signer(self, record: ReleaseRecord) -> signature.SignerPolicy | None:
+        """Who may have signed ``record``'s release (None: no signer rule given)."""
+        if self.source_repository is None:
+            return None
+        return signature.SignerPolicy(
+            source_repository=self.source_repository,
+            workflow_repository=self.workflow_repository or self.source_repository,
+            version=record.version,
+            workflow_ref=self.workflow_ref,
+        )
+
+
+def trust_problems(repo: Path, record: ReleaseRecord, trust: Trust) -> tuple[list[str], list[str]]:
+    """(why the record is not the one its release made, what was not checked and why)."""
+    found: list[str] = []
+    unchecked: list[str] = []
+    if trust.commit_check:
+        found += commit_problems(record, repo)
+    else:
+        unchecked.append(
+            "data and metric verdicts NOT tied to a commit, nor the commit to the base branch "
+            "(--no-commit-check)"
+        )
+    signer = trust.signer(record)
+    if signer is None:
+        unchecked.append(
+            "signature NOT checked (no --source-repository): the tests and security verdicts "
+            "are only as trustworthy as this file"
+        )
+    elif not signature.cosign_available():
+        command = shlex.join(signature.attestation_args(signer, record.image.reference))
+        unchecked.append(f"signature NOT checked: cosign is not on PATH; run: {command}")
+    else:
+        reason = signature.record_check(
+            signer, record.image.reference, record.model_dump(mode="json"), content_digest
+        )
+        if reason is not None:
+            found.append(f"signature check: {reason}")
+    return found, unchecked
+
+
+def require_trust(repo: Path, record: ReleaseRecord, trust: Trust, origin: str) -> list[str]:
+    """Refuse (exit 1, one line naming every mismatch) a record its release did not make; the
+    checks that could not run, for the caller to say so."""
+    if trust.require_signature and trust.source_repository is None:
+        raise UserError("--require-signature needs --source-repository")
+    if trust.require_signature and not signature.cosign_available():
+        raise UserError("--require-signature: cosign is not on PATH (install it first)")
+    found, unchecked = trust_problems(repo, record, trust)
+    if found:
+        raise RecordRejectedError(f"{origin}: not the record its release made: " + "; ".join(found))
+    return unchecked
