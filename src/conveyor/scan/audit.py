@@ -17,13 +17,14 @@ from conveyor.tools import failure_reason, run
 
 
 def export_requirements(root: Path, uv: str, target: Path) -> Path:
-    """uv.lock as a hashed requirements file (every group): exactly what gets installed."""
+    """uv.lock as a hashed requirements file (every group and extra): what gets installed."""
     result = run(
         [
             uv,
             "export",
             "--frozen",
             "--all-groups",
+            "--all-extras",
             "--no-emit-project",
             "--format",
             "requirements-txt",
