@@ -6,11 +6,14 @@ import argparse
 import json
 from pathlib import Path
 
+from conveyor import extras
 from conveyor.errors import UserError
 from conveyor.files import existing_dir, require_writable_dir
 
 
 def _scan(args: argparse.Namespace) -> int:
+    if args.deps:
+        extras.require("scan", "conveyor scan --deps")
     from conveyor.scan import audit
     from conveyor.scan.run import scan, terminal_lines, write_outputs
 
