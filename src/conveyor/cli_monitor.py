@@ -11,7 +11,7 @@ from conveyor.files import existing_dir, output_dir, require_writable_dir
 
 
 def _monitor_drift(args: argparse.Namespace) -> int:
-    extras.require("monitor", "conveyor monitor drift")
+    extras.require("monitor drift")
     from conveyor.monitor.config import load_monitoring
 
     # Every usage error (params, paths, schemas, window size) is raised before anything is written,

@@ -13,7 +13,7 @@ from conveyor.files import existing_dir, require_writable_dir
 
 def _scan(args: argparse.Namespace) -> int:
     if args.deps:
-        extras.require("scan", "conveyor scan --deps")
+        extras.require("scan --deps")
     from conveyor.scan import audit
     from conveyor.scan.run import scan, terminal_lines, write_outputs
 

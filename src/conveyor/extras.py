@@ -9,6 +9,7 @@ Only the distributions' metadata is looked at: nothing heavy is imported to find
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, requires, version
 
 from conveyor.errors import UserError
@@ -16,6 +17,16 @@ from conveyor.errors import UserError
 DISTRIBUTION = "conveyor"
 # The extras in the order people meet them; `all` is every one of them.
 EXTRAS = ("checks", "report", "monitor", "serve", "scan", "pipeline")
+# The commands that need an extra (subcommand, then an option that must be given too): the
+# handlers call require() with these keys, and `conveyor doctor` finds them in dvc.yaml.
+COMMANDS = {
+    "check data": "checks",
+    "check profile": "checks",
+    "report": "report",
+    "monitor drift": "monitor",
+    "build bento": "serve",
+    "scan --deps": "scan",
+}
 
 # "great-expectations<2,>=1.3; extra == 'checks'": the name, its extras, the marker's extra.
 _REQUIREMENT = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[([^\]]*)\])?([^;]*)(?:;(.*))?$")
@@ -82,8 +93,23 @@ def install_hint(extra: str) -> str:
     return f"pip install '{DISTRIBUTION}[{extra}]'"
 
 
-def require(extra: str, command: str) -> None:
-    """Return when ``extra`` is installed; else a MissingExtraError naming it, before the command
-    imports anything of it. ``command`` is what the user typed, e.g. ``conveyor check data``."""
+def require(command: str) -> None:
+    """Return when the extra ``command`` needs (a key of COMMANDS) is installed; else a
+    MissingExtraError naming it, raised before the command imports anything of it."""
+    extra = COMMANDS[command]
     if missing(extra):
-        raise MissingExtraError(f"{command} needs {DISTRIBUTION}[{extra}]: {install_hint(extra)}")
+        raise MissingExtraError(
+            f"{DISTRIBUTION} {command} needs {DISTRIBUTION}[{extra}]: {install_hint(extra)}"
+        )
+
+
+def command_extra(words: Sequence[str]) -> tuple[str, str] | None:
+    """(command, extra) when the words after ``conveyor`` run a command that needs an extra:
+    ``["check", "data", "c.yaml", "d.csv"]`` -> ``("check data", "checks")``."""
+    for command, extra in COMMANDS.items():
+        names = command.split()
+        subcommand = [n for n in names if not n.startswith("-")]
+        options = [n for n in names if n.startswith("-")]
+        if list(words[: len(subcommand)]) == subcommand and all(o in words for o in options):
+            return command, extra
+    return None
