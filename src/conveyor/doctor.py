@@ -33,7 +33,7 @@ WORKFLOW_EXTRAS = {
     "ml-monitor.yml": ("pipeline", "monitor"),
 }
 # The words a shell command line is cut at: `a && conveyor report` is two commands.
-_SEPARATORS = {"&&", "||", ";", "|", "&"}
+_SEPARATORS = {"&&", "||", ";", "|", "&", ";;", "(", ")"}
 
 
 @dataclass(frozen=True)
@@ -117,8 +117,11 @@ def model_packages(root: Path) -> tuple[list[str], Check | None]:
 def conveyor_commands(line: str) -> list[list[str]]:
     """The words after each ``conveyor`` (or ``python -m conveyor.cli``) in a shell command
     line, up to the end of that command."""
+    # punctuation_chars: `a;b` and `a&&b` are cut at the operator, as a shell does.
+    lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
     try:
-        words = shlex.split(line, comments=True)
+        words = list(lexer)
     except ValueError:  # an unbalanced quote: the words as written are good enough here
         words = line.split()
     found = []
@@ -220,8 +223,10 @@ def run_checks(root: Path) -> list[Check]:
     model, problem = model_packages(root)
     if problem:
         checks.append(problem)
-    for package in model:
-        checks.append(Check(f"package {package}", package_version(package) or "not installed"))
+    for package in model:  # the service's: `conveyor build bento` and serving need each one
+        found = package_version(package)
+        detail = found or f"{BENTOFILE} declares it: not installed"
+        checks.append(Check(f"package {package}", detail, ok=found is not None))
     remotes = dvc_remotes(root)
     checks.append(Check("dvc remote", "; ".join(remotes) if remotes else "none configured"))
     checks.append(Check("dvc cache", str(root / ".dvc" / "cache")))
