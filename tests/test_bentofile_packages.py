@@ -91,7 +91,8 @@ def test_doctor_lists_the_packages_the_bentofile_declares(tmp_path):
     # The model's packages come from the bentofile only: this one names no lightgbm.
     assert "package lightgbm" not in lines
     # ...and the toolkit's own libraries are listed by extra, with their versions.
-    assert "bentoml 1.4" in lines["extra serve"] and "needed by bentofile.yaml" in lines["extra serve"]
+    serve = lines["extra serve"]
+    assert "bentoml 1.4" in serve and "needed by bentofile.yaml" in serve
 
 
 def test_doctor_without_a_bentofile_lists_no_packages(tmp_path):
