@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import tomllib
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,7 +101,7 @@ def _venv(root: Path, wheel: Path, *extra: str) -> Venv:
         str(REPO),
         "--no-default-groups",
         *with_extras,
-        "--no-emit-project",
+        "--no-emit-workspace",
         "--format",
         "pylock.toml",
         "--output-file",
@@ -118,6 +119,28 @@ def _venv(root: Path, wheel: Path, *extra: str) -> Venv:
 def core(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Venv:
     """A clean venv holding conveyor and its core dependencies only (`pip install conveyor`)."""
     return _venv(tmp_path_factory.mktemp("core") / "env", wheel)
+
+
+def test_the_wheel_holds_conveyor_and_not_the_example_model(wheel: Path, tmp_path: Path) -> None:
+    tops = {name.split("/")[0] for name in zipfile.ZipFile(wheel).namelist()}
+    assert tops == {"conveyor", "conveyor-0.1.0.dist-info"}
+    # The example model is a package of its own (a workspace member): its wheel holds
+    # src/forecast/ and depends on conveyor.
+    _uv(
+        "build",
+        "--wheel",
+        "--offline",
+        "--quiet",
+        "--out-dir",
+        str(tmp_path),
+        str(REPO / "packages" / "forecast"),
+    )
+    (model,) = tmp_path.glob("forecast-*.whl")
+    names = zipfile.ZipFile(model).namelist()
+    sources = sorted(p.name for p in (REPO / "src" / "forecast").glob("*.py"))
+    assert sorted(n.removeprefix("forecast/") for n in names if n.endswith(".py")) == sources
+    metadata = zipfile.ZipFile(model).read("forecast-0.1.0.dist-info/METADATA").decode()
+    assert "Requires-Dist: conveyor[serve]" in metadata
 
 
 def test_the_core_install_has_none_of_the_extras_libraries(core: Venv) -> None:

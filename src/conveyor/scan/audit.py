@@ -33,7 +33,8 @@ class DirectReference:
 def export_requirements(root: Path, uv: str, target: Path) -> tuple[Path, list[DirectReference]]:
     """uv.lock as a hashed requirements file (every group and extra): what gets installed from
     an index, for pip-audit. The direct references are left out of it and returned: pip-audit
-    refuses a requirement without a hash (`conveyor @ git+...`, a path), failing the whole run."""
+    refuses a requirement without a hash (`conveyor @ git+...`, a path), failing the whole run.
+    The workspace's own packages (the project, its members) are not dependencies: not listed."""
     result = run(
         [
             uv,
@@ -41,7 +42,7 @@ def export_requirements(root: Path, uv: str, target: Path) -> tuple[Path, list[D
             "--frozen",
             "--all-groups",
             "--all-extras",
-            "--no-emit-project",
+            "--no-emit-workspace",  # the repository's own packages: source, not dependencies
             "--format",
             "requirements-txt",
         ],
