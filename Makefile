@@ -51,7 +51,7 @@ $(CHECKOV): | $(UV_BOOTSTRAP)
 
 checkov: $(CHECKOV) ## install the pinned checkov into .tools/checkov (its own venv)
 
-setup: $(VENV)/.synced $(CHECKOV) ## create or update .venv from uv.lock (all groups) and checkov
+setup: $(VENV)/.synced $(CHECKOV) ## create or update .venv from uv.lock (all extras and groups) and checkov
 
 pipeline: setup ## run the whole DVC pipeline on the built-in data, print the metrics and the gate
 	dvc repro

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn, cast
 
-from conveyor import __version__
+from conveyor import __version__, extras
 from conveyor.cli_monitor import add_monitor_commands
 from conveyor.cli_release import add_release_commands
 from conveyor.cli_scan import add_scan_command
@@ -54,6 +54,7 @@ def _doctor(args: argparse.Namespace) -> int:
 
 
 def _check_data(args: argparse.Namespace) -> int:
+    extras.require("check data")
     if len(args.pairs) % 2:
         raise UserError("check data takes CONTRACT DATA pairs: got an odd number of paths")
     from conveyor.checks.contract import load_contract
@@ -79,6 +80,7 @@ def _check_data(args: argparse.Namespace) -> int:
 
 
 def _check_profile(args: argparse.Namespace) -> int:
+    extras.require("check profile")
     from conveyor.checks.dataio import read_frame
     from conveyor.checks.profile import propose, to_yaml
     from conveyor.files import atomic_path, require_writable_file
@@ -212,6 +214,7 @@ def _add_gate(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
 
 
 def _report(args: argparse.Namespace) -> int:
+    extras.require("report")
     from conveyor import gate
     from conveyor import github as conveyor_github
     from conveyor.config import read_text
@@ -298,6 +301,7 @@ def _add_report(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 
 def _build_bento(args: argparse.Namespace) -> int:
+    extras.require("build bento")
     from conveyor.build import build, model_tag
     from conveyor.config import read_yaml
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from conveyor import extras
 from conveyor.cli_types import whole_number
 from conveyor.files import existing_dir, output_dir, require_writable_dir
 
 
 def _monitor_drift(args: argparse.Namespace) -> int:
+    extras.require("monitor drift")
     from conveyor.monitor.config import load_monitoring
 
     # Every usage error (params, paths, schemas, window size) is raised before anything is written,

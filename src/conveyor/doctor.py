@@ -5,23 +5,35 @@ from __future__ import annotations
 import os
 import platform
 import re
+import shlex
 import shutil
 import sys
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from conveyor import __version__
-from conveyor.config import bentofile_packages
+from conveyor import __version__, extras
+from conveyor.config import bentofile_packages, read_yaml
 from conveyor.errors import ConfigError, UserError
 from conveyor.files import special_kind
 from conveyor.tools import run
 
-REQUIRED_TOOLS = ("git", "dvc")
-OPTIONAL_TOOLS = ("uv",)
-# The toolkit's own packages; the model's come from the bentofile (see model_packages).
-PACKAGES = ("dvc", "bentoml", "great-expectations", "pydantic")
+REQUIRED_TOOLS = ("git",)
+# dvc is required where the repository has a pipeline (dvc.yaml): it comes with conveyor[pipeline].
+OPTIONAL_TOOLS = ("dvc", "uv")
 BENTOFILE = "bentofile.yaml"
+DVC_YAML = "dvc.yaml"
+# conveyor's reusable workflows and the extras their jobs' commands need (the data stages'
+# `conveyor check data` is found in dvc.yaml itself): ml-ci runs the pipeline, `conveyor report`
+# and `conveyor scan --deps`; ml-release `dvc repro` and `conveyor build bento`; ml-monitor
+# `dvc pull` and `conveyor monitor drift`.
+WORKFLOW_EXTRAS = {
+    "ml-ci.yml": ("pipeline", "report", "scan"),
+    "ml-release.yml": ("pipeline", "serve"),
+    "ml-monitor.yml": ("pipeline", "monitor"),
+}
+# The words a shell command line is cut at: `a && conveyor report` is two commands.
+_SEPARATORS = {"&&", "||", ";", "|", "&", ";;", "(", ")"}
 
 
 @dataclass(frozen=True)
@@ -102,27 +114,119 @@ def model_packages(root: Path) -> tuple[list[str], Check | None]:
         return [], Check("bentofile", str(exc), ok=False)
 
 
+def conveyor_commands(line: str) -> list[list[str]]:
+    """The words after each ``conveyor`` (or ``python -m conveyor.cli``) in a shell command
+    line, up to the end of that command."""
+    # punctuation_chars: `a;b` and `a&&b` are cut at the operator, as a shell does.
+    lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    try:
+        words = list(lexer)
+    except ValueError:  # an unbalanced quote: the words as written are good enough here
+        words = line.split()
+    found = []
+    for index, word in enumerate(words):
+        module = index > 0 and words[index - 1] == "-m" and word in ("conveyor", "conveyor.cli")
+        if word == "conveyor" or word.endswith("/conveyor") or module:
+            rest = words[index + 1 :]
+            ends = [i for i, w in enumerate(rest) if w in _SEPARATORS]
+            found.append(rest[: ends[0]] if ends else rest)
+    return found
+
+
+def _stage_commands(root: Path) -> list[tuple[str, str]]:
+    """(stage, command line) of every stage of ``root/dvc.yaml`` (a foreach stage's ``do``)."""
+    stages = read_yaml(root / DVC_YAML).get("stages") or {}
+    pairs = []
+    for name, stage in stages.items() if isinstance(stages, dict) else []:
+        body = stage.get("do", stage) if isinstance(stage, dict) else {}
+        cmd = body.get("cmd") if isinstance(body, dict) else None
+        for line in cmd if isinstance(cmd, list) else [cmd]:
+            if isinstance(line, str):
+                pairs.append((str(name), line))
+    return pairs
+
+
+def needed_extras(root: Path) -> tuple[dict[str, list[str]], list[Check]]:
+    """Each extra the repository's own files need -> why (the first reason first), and a problem
+    line for a dvc.yaml that cannot be read. Read: dvc.yaml (the pipeline; each stage's
+    `conveyor ...` commands), bentofile.yaml (a service to build), and the callers of conveyor's
+    reusable workflows in .github/workflows/."""
+    needs: dict[str, list[str]] = {}
+    problems = []
+    if (root / DVC_YAML).is_file():
+        needs.setdefault("pipeline", []).append(DVC_YAML)
+        try:
+            for stage, line in _stage_commands(root):
+                for words in conveyor_commands(line):
+                    found = extras.command_extra(words)
+                    if found:
+                        reason = f"{DVC_YAML} stage {stage}: conveyor {found[0]}"
+                        needs.setdefault(found[1], []).append(reason)
+        except ConfigError as exc:
+            problems.append(Check(DVC_YAML, str(exc), ok=False))
+    if (root / BENTOFILE).is_file():
+        needs.setdefault("serve", []).append(BENTOFILE)
+    workflows = root / ".github" / "workflows"
+    for path in sorted(workflows.glob("*.y*ml")) if workflows.is_dir() else []:
+        text = _text(path)
+        for workflow, needed in WORKFLOW_EXTRAS.items():
+            if re.search(rf"^\s*(?:-\s*)?uses:\s*\S*{re.escape(workflow)}\b", text, flags=re.M):
+                for extra in needed:
+                    reason = f".github/workflows/{path.name}: calls {workflow}"
+                    needs.setdefault(extra, []).append(reason)
+    return needs, problems
+
+
+def extra_checks(root: Path) -> list[Check]:
+    """One line per extra: installed or not, and whether this repository's files need it. A
+    needed extra that is missing is a problem naming the command that installs it."""
+    needs, checks = needed_extras(root)
+    for extra in extras.EXTRAS:
+        missing = extras.missing(extra)
+        reasons = needs.get(extra, [])
+        why = f"needed by {reasons[0]}" if reasons else "not needed by this repository's files"
+        if len(reasons) > 1:
+            why += f" and {len(reasons) - 1} more"
+        if not missing:
+            versions = ", ".join(
+                f"{name} {package_version(name)}" for name in extras.distributions(extra)
+            )
+            checks.append(Check(f"extra {extra}", f"installed ({versions}); {why}"))
+        elif reasons:
+            detail = f"MISSING ({', '.join(missing)}): {why}; {extras.install_hint(extra)}"
+            checks.append(Check(f"extra {extra}", detail, ok=False))
+        else:
+            checks.append(Check(f"extra {extra}", f"not installed; {why}"))
+    return checks
+
+
 def run_checks(root: Path) -> list[Check]:
     """Every check, in report order."""
     checks = [
         Check("conveyor", __version__),
         Check("python", f"{platform.python_version()} ({sys.executable})"),
     ]
-    for tool in REQUIRED_TOOLS + OPTIONAL_TOOLS:
+    # A pipeline makes dvc required: every job runs or pulls it.
+    required = REQUIRED_TOOLS + (("dvc",) if (root / DVC_YAML).is_file() else ())
+    for tool in dict.fromkeys(REQUIRED_TOOLS + OPTIONAL_TOOLS):
         found = tool_version(tool)
-        required = tool in REQUIRED_TOOLS
+        needed = tool in required
         checks.append(
             Check(
                 tool,
-                found or ("MISSING" if required else "not found (optional)"),
-                ok=found is not None or not required,
+                found or ("MISSING" if needed else "not found (optional)"),
+                ok=found is not None or not needed,
             )
         )
+    checks += extra_checks(root)
     model, problem = model_packages(root)
     if problem:
         checks.append(problem)
-    for package in dict.fromkeys([*PACKAGES, *model]):
-        checks.append(Check(f"package {package}", package_version(package) or "not installed"))
+    for package in model:  # the service's: `conveyor build bento` and serving need each one
+        found = package_version(package)
+        detail = found or f"{BENTOFILE} declares it: not installed"
+        checks.append(Check(f"package {package}", detail, ok=found is not None))
     remotes = dvc_remotes(root)
     checks.append(Check("dvc remote", "; ".join(remotes) if remotes else "none configured"))
     checks.append(Check("dvc cache", str(root / ".dvc" / "cache")))

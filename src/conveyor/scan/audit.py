@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import sys
+import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,15 +18,31 @@ from conveyor.scan.model import Finding
 from conveyor.tools import failure_reason, run
 
 
-def export_requirements(root: Path, uv: str, target: Path) -> Path:
-    """uv.lock as a hashed requirements file (every group): exactly what gets installed."""
+@dataclass(frozen=True)
+class DirectReference:
+    """A locked package that comes from a git repository, a path or a URL, not an index: it has
+    no version on PyPI to look up and no hash uv can export, so pip-audit cannot audit it."""
+
+    name: str
+    kind: str  # git, path or URL
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.kind})"
+
+
+def export_requirements(root: Path, uv: str, target: Path) -> tuple[Path, list[DirectReference]]:
+    """uv.lock as a hashed requirements file (every group and extra): what gets installed from
+    an index, for pip-audit. The direct references are left out of it and returned: pip-audit
+    refuses a requirement without a hash (`conveyor @ git+...`, a path), failing the whole run.
+    The workspace's own packages (the project, its members) are not dependencies: not listed."""
     result = run(
         [
             uv,
             "export",
             "--frozen",
             "--all-groups",
-            "--no-emit-project",
+            "--all-extras",
+            "--no-emit-workspace",  # the repository's own packages: source, not dependencies
             "--format",
             "requirements-txt",
         ],
@@ -32,9 +50,78 @@ def export_requirements(root: Path, uv: str, target: Path) -> Path:
     )
     if result.returncode != 0:
         raise UserError(f"uv export failed: {failure_reason(result)}")
+    auditable, direct = split_requirements(result.stdout, _local_names(root))
     with atomic_path(target) as tmp:
-        tmp.write_text(result.stdout, encoding="utf-8")
-    return target
+        tmp.write_text(auditable, encoding="utf-8")
+    return target, direct
+
+
+def split_requirements(text: str, local_names: dict[str, str]) -> tuple[str, list[DirectReference]]:
+    """An exported requirements file -> (the file without its direct references, those
+    references). An entry is its first line plus the indented lines under it (hashes, `# via`).
+    ``local_names`` names the packages a bare path stands for (`../lib` -> its package)."""
+    kept: list[str] = []
+    direct: list[DirectReference] = []
+    skipping = False
+    for line in text.splitlines(keepends=True):
+        if line[:1].isspace():  # a continuation of the entry above
+            if not skipping:
+                kept.append(line)
+            continue
+        reference = _direct_reference(line.strip().removesuffix("\\").strip(), local_names)
+        skipping = reference is not None
+        if reference is None:
+            kept.append(line)
+        else:
+            direct.append(reference)
+    return "".join(kept), direct
+
+
+def _direct_reference(first: str, local_names: dict[str, str]) -> DirectReference | None:
+    """The direct reference an entry's first line makes, or None (a pin, a comment, an option)."""
+    editable = first.startswith("-e ")
+    spec = first.removeprefix("-e ").split(";", maxsplit=1)[0].strip()
+    if not spec or spec.startswith("#") or (spec.startswith("-") and not editable):
+        return None  # a comment or an option line (--index-url ...)
+    if " @ " not in spec and "==" in spec:
+        return None  # a pin from an index, with its hashes
+    if " @ " in spec:
+        name, url = (part.strip() for part in spec.split(" @ ", 1))
+        name = name.split("[")[0]
+    else:
+        url = spec
+        name = local_names.get(url.removeprefix("file://").rstrip("/"), url)
+    if url.startswith("git+"):
+        kind = "git"
+    elif editable or url.startswith(("file:", ".", "/", "~")):
+        kind = "path"
+    else:
+        kind = "URL"
+    return DirectReference(name, kind)
+
+
+def _local_names(root: Path) -> dict[str, str]:
+    """Path -> package name of uv.lock's path sources (directory, editable, archive file), in
+    the forms an export writes them (relative to ``root``, with or without `./`)."""
+    try:
+        lock = tomllib.loads((root / "uv.lock").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return {}  # `uv export --frozen` has just read it: no lock here means no names to add
+    names = {}
+    for package in lock.get("package", []):
+        source = package.get("source", {}) if isinstance(package, dict) else {}
+        for key in ("directory", "editable", "path"):
+            value = source.get(key) if isinstance(source, dict) else None
+            if isinstance(value, str) and "name" in package:
+                for form in (value, f"./{value}", str((root / value).resolve())):
+                    names[form.rstrip("/")] = str(package["name"])
+    return names
+
+
+def has_requirements(requirements: Path) -> bool:
+    """Whether a requirements file names any package (not only comments and options)."""
+    lines = requirements.read_text(encoding="utf-8").splitlines()
+    return any(line[:1].isalnum() for line in lines)
 
 
 def audit_command(requirements: Path, report: Path) -> list[str]:
