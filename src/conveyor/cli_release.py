@@ -43,13 +43,15 @@ def _optional(parse: Callable[[str], str]) -> Callable[[str], str]:
 
 
 def _release_record(args: argparse.Namespace) -> int:
-    from conveyor import release
+    from conveyor import champion, release
     from conveyor.files import require_writable_dir
 
     # Every usage error before any work, and nothing written when one is found.
     if args.out.is_dir():
         raise UserError(f"--out {args.out}: is a folder, not a file")
     require_writable_dir(args.out.parent, "--out")
+    top = release.repository(args.repo)
+    branch = args.branch or champion.default_branch(top)
     gates = {}
     if args.tests_junit:
         gates["tests"] = release.tests_verdict(args.tests_junit)
@@ -63,7 +65,9 @@ def _release_record(args: argparse.Namespace) -> int:
         params=args.params,
         data_dir=args.data_dir,
         gates=gates,
-        branch=args.branch,
+        # The champion live at the default branch's tip: the ref must exist (exit 2 when not).
+        baseline=lambda top, _: champion.baseline_at(top, champion.branch_commit(top, branch)),
+        branch=branch,
         sbom_digest=args.sbom_digest,
         signature=args.signature,
     )
@@ -99,10 +103,10 @@ def _release_name(args: argparse.Namespace) -> int:
 
 def _commit_problems(record: ReleaseRecord, repo: Path, branch: str | None) -> list[str]:
     """Why the record is not its commit's, nor (``branch``) a commit of that branch's history."""
-    from conveyor import release
+    from conveyor import champion, release
 
     top = release.repository(repo)
-    found = release.commit_problems(record, top)
+    found = champion.record_problems(record, top, branch)
     if branch is not None:
         try:
             release.on_branch(top, record.git_commit, branch)
@@ -398,7 +402,9 @@ def add_release_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
     )
     record.add_argument(
         "--branch",
-        help="refuse a commit that is not in this ref's history (e.g. origin/main)",
+        help="the default branch (default: origin/ and the policy's base_branch): the commit "
+        "must be on its history, and the regression baseline is the release live at its tip in "
+        "the policy's last environment that has one (exit 2 when the ref is missing)",
     )
     record.add_argument("--repo", type=Path, default=Path(), help="the git checkout (default .)")
     record.add_argument(
@@ -441,8 +447,9 @@ def add_release_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
     )
     verify.add_argument(
         "--branch",
-        help="refuse a record whose commit is not in this branch's history (e.g. origin/main): "
-        "a release ships only what reached the default branch through review",
+        help="refuse a record whose commit, or the default-branch commit its baseline was read "
+        "at, is not in this branch's history (e.g. origin/main): a release ships only what "
+        "reached the default branch through review",
     )
     verify.add_argument(
         "--source-repository",

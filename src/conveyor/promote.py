@@ -15,16 +15,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from conveyor import champion, signature
 from conveyor import environments as envs
-from conveyor import signature
 from conveyor.environments import PromotionPolicy, git
 from conveyor.errors import UserError
 from conveyor.promotion_body import pull_request_body, pull_request_title
 from conveyor.release import (
+    Baseline,
     RecordRejectedError,
     ReleaseRecord,
-    commit_problems,
     content_digest,
+    recorded_baseline,
     verify,
 )
 from conveyor.tools import failure_reason, not_an_option, run
@@ -97,7 +98,7 @@ def trust_problems(repo: Path, record: ReleaseRecord, trust: Trust) -> tuple[lis
     found: list[str] = []
     unchecked: list[str] = []
     if trust.commit_check:
-        found += commit_problems(record, repo)
+        found += champion.record_problems(record, repo)
     else:
         unchecked.append(
             "data and metric verdicts NOT tied to a commit, nor the commit to the base branch "
@@ -330,6 +331,14 @@ def promote(
             raise RecordRejectedError(
                 f"release {record.version}: commit {record.git_commit[:12]} is not on "
                 f"{remote}/{base_branch}'s history: promote only releases of reviewed commits"
+            )
+        source = (recorded_baseline(record) or Baseline("")).source
+        if trust.commit_check and source is not None and not _is_ancestor(repo, source, base):
+            # The champion was derived again where the record says it was read: that must be
+            # the base branch, not a side branch where no champion was live.
+            raise RecordRejectedError(
+                f"release {record.version}: its baseline was read at {source}, which "
+                f"is not on {remote}/{base_branch}'s history"
             )
         current = envs.live(repo, base, env)
         if current and current.record.image.digest == record.image.digest:
