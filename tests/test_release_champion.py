@@ -15,7 +15,13 @@ import json
 import shutil
 from pathlib import Path
 
+from conveyor.cli import main
 from conveyor.release import FIRST_RELEASE, ReleaseRecord, load_record, seal
+from tests.test_promote_trust import (  # noqa: F401 - a fixture, used by name
+    _refs,
+    _release,
+    project,
+)
 from tests.test_release_baseline import (  # noqa: F401 - a fixture, used by name
     _model,
     _record,
@@ -220,3 +226,28 @@ def test_verify_refuses_a_record_whose_baseline_was_swapped_or_dropped(capsys, r
         _forge(path, baseline_source=side, baseline_commit=FIRST_RELEASE), "--branch", "main"
     )
     assert f"baseline source {side[:12]} is not on main's history" in err
+
+
+# --- promotion derives the champion again, where the base branch says ----------------------------
+
+
+def test_promote_refuses_a_baseline_read_off_the_base_branch(capsys, project, tmp_path):  # noqa: F811 - the fixture
+    """A record whose baseline was read on a side branch where nothing runs (consistent in
+    itself) is refused by promote: the champion is the base branch's. Nothing moves."""
+    work, origin = project
+    genuine = _release(work, tmp_path / "release")
+    run(work, "git", "checkout", "-q", "-b", "side")
+    side = commit(work, "a branch where no release runs")
+    run(work, "git", "checkout", "-q", "main")
+    forged = _forge(genuine, baseline_source=side)
+    before = _refs(origin, work)
+    capsys.readouterr()  # only what promote says
+    code = main(["promote", "--env", "dev", "--record", str(forged), "--repo", str(work)])
+    out, err = capsys.readouterr()
+    assert code == 1, err
+    assert f"its baseline was read at {side}, which is not on origin/main's history" in err
+    assert len(err.strip().splitlines()) == 1 and out == ""
+    assert _refs(origin, work) == before
+    # The genuine record, read on main, promotes.
+    code = main(["promote", "--env", "dev", "--record", str(genuine), "--repo", str(work)])
+    assert code == 0, capsys.readouterr().err
