@@ -225,6 +225,7 @@ def _prepare_push(args: argparse.Namespace) -> None:
     github.require_gh("--pull-request")  # before any ref moves: never a pushed branch, no PR
     # The base reaches gh as a value: never an option.
     args.base = not_an_option(args.base or environments.base_branch(args.repo), "--base")
+    github.require_gh_login("--pull-request")  # logged out: the same, found before the push
     os.environ.update(github.push_environment(github.token(), os.environ))
 
 
