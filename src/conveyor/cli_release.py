@@ -66,7 +66,7 @@ def _release_record(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         gates=gates,
         # The champion live at the default branch's tip: the ref must exist (exit 2 when not).
-        baseline=lambda top, _: champion.baseline_at(top, champion.branch_commit(top, branch)),
+        baseline=lambda top: champion.baseline_at(top, champion.branch_commit(top, branch)),
         branch=branch,
         sbom_digest=args.sbom_digest,
         signature=args.signature,

@@ -634,7 +634,7 @@ def build_record(
     params: Path,
     data_dir: Path,
     gates: dict[str, GateVerdict],
-    baseline: Callable[[Path, str], Baseline],
+    baseline: Callable[[Path], Baseline],
     branch: str | None = None,
     sbom_digest: str | None = None,
     signature: str | None = None,
@@ -642,7 +642,7 @@ def build_record(
 ) -> ReleaseRecord:
     """Join the build's facts, the image digest and the gate verdicts into a validated record;
     the metric and data verdicts are re-established on the built commit, the regression rules
-    against ``baseline(top, commit)`` (called once every usage error is ruled out)."""
+    against ``baseline(top)`` (called once every usage error is ruled out)."""
     try:
         digest = image_digest(image)
     except ValueError as exc:
@@ -669,7 +669,7 @@ def build_record(
     if branch is not None:
         on_branch(top, commit, branch)
     established = {
-        "metrics": metrics_verdict_at(top, commit, baseline(top, commit), params_path, top),
+        "metrics": metrics_verdict_at(top, commit, baseline(top), params_path, top),
         "data": data_verdict_at(top, commit, folder, fresh=top / folder),
     }
     data = {
