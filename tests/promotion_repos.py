@@ -129,4 +129,7 @@ def evidence_args(build_json: Path, junit: Path) -> list[str]:
         *("--data-dir", str(REPO / "reports/data")),
         *("--params", str(REPO / "params.yaml")),
         *("--tests-junit", str(junit)),
+        # A checkout need not have origin/main: its own HEAD stands for the default branch
+        # (the baseline is read there: nothing is promoted in the repository itself).
+        *("--branch", "HEAD"),
     ]

@@ -107,7 +107,9 @@ def test_rollback_updates_the_open_pr_against_the_base(work, origin, tmp_path):
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert f"pull_request_url={PR_URL}" in result.stdout.splitlines()
-    listing, edit = gh.calls()
+    # No token in the environment: gh's own login is asked first, before any ref moves.
+    auth, listing, edit = gh.calls()
+    assert auth == ["auth", "status"]
     assert listing[:6] == ["pr", "list", "--head", "promote/dev", "--base", "main"]
     assert edit[:3] == ["pr", "edit", PR_URL]
     assert edit[edit.index("--title") + 1].startswith("Roll back dev to v1.0.0")

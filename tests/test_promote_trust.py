@@ -35,9 +35,12 @@ IMAGE = f"ghcr.io/your-org/forecaster@{DIGEST}"  # a registry policies/promotion
 SIGNER = ("--source-repository", "acme/forecaster", "--workflow-repository", "acme/conveyor")
 
 
-def _release(repo: Path, where: Path, *, tests_ok: bool = True, scan_ok: bool = True) -> Path:
-    """`conveyor release record` at ``repo``'s HEAD with the given tests and scan outcomes; the
-    record is written even when a gate failed (exit 1), as the release job does."""
+def _release(
+    repo: Path, where: Path, *extra: str, tests_ok: bool = True, scan_ok: bool = True
+) -> Path:
+    """`conveyor release record` at ``repo``'s HEAD with the given tests and scan outcomes (and
+    ``extra`` options); the record is written even when a gate failed (exit 1), as the release
+    job does."""
     where.mkdir(parents=True, exist_ok=True)
     junit = where / "junit.xml"
     failures = 0 if tests_ok else 2
@@ -53,6 +56,7 @@ def _release(repo: Path, where: Path, *, tests_ok: bool = True, scan_ok: bool = 
             *("--repo", str(repo), "--data-dir", str(repo / "reports/data")),
             *("--params", str(repo / "params.yaml")),
             *("--tests-junit", str(junit), "--scan-json", str(scan), "--out", str(out)),
+            *extra,
         ]
     )
     assert code in (0, 1)

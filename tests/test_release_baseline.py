@@ -1,12 +1,11 @@
 """A release's metric gate compares with the previous release (issue 14, item 2).
 
 `gates.baseline_ref: HEAD` made every `max_regression` rule compare the tagged commit with
-itself, so none could fail at release. The baseline is the highest release version
-(vMAJOR.MINOR.PATCH, as ml-release.yml accepts) whose record is committed in an environment
-(deploy/environments/<env>/release.json) in the released commit's history, not counting a
-release of that commit itself: a tag alone is no evidence that a release passed. A first release
-says its regression rules were not applied. Real git and DVC; the record's inputs carry the
-baseline and `release verify` derives it again.
+itself, so none could fail at release. The baseline is the champion: the release live in the
+promotion policy's last environment that has one, at the default branch's tip
+(tests/test_release_champion.py covers how it is found). A tag alone is no evidence that a
+release passed. A first release says its regression rules were not applied. Real git and DVC;
+the record's inputs carry the baseline and `release verify` derives it again.
 """
 
 from __future__ import annotations
@@ -97,6 +96,7 @@ def _record(
         *("--repo", str(repo), "--data-dir", str(repo / "reports/data")),
         *("--params", str(repo / "params.yaml"), "--out", str(out)),
         *evidence(tmp_path),
+        *("--branch", "main"),  # no remote here: main is the default branch
     )
     return code, stdout, err, out
 
@@ -139,40 +139,3 @@ def test_a_good_second_release_is_tied_to_the_first_and_verify_derives_it(capsys
     assert code == 1
     assert "gate 'metrics' does not match commit" in err
     assert "its inputs differ (baseline_commit)" in err
-
-
-def test_the_highest_earlier_promoted_release_is_the_baseline_and_the_first_one_says_so(
-    capsys, repo, tmp_path
-):
-    from conveyor.release import previous_release
-
-    first = _tag_commit(repo, "v1.0.0")
-    record = repo / "deploy/environments/dev/release.json"
-    saved = tmp_path / "v1.0.0.json"
-    shutil.copyfile(record, saved)
-    assert previous_release(repo, first) is None  # nothing promoted before it: a first release
-    head = _model(repo, 0.41, "second")
-    assert previous_release(repo, head) == ("v1.0.0", first)
-    released_as(repo, saved, "v0.9.0", first, "staging")  # an older version, another env
-    released_as(repo, saved, "v1.0.1-rc.1", first, "staging")  # a pre-release of a later one
-    later = commit(repo, "after the pre-release")
-    assert previous_release(repo, later) == ("v1.0.1-rc.1", first)
-    released_as(repo, saved, "v1.0.1", first, "prod")  # the release sorts after its pre-release
-    later = commit(repo, "after the release")
-    assert previous_release(repo, later) == ("v1.0.1", first)
-    # A record of a commit outside the released commit's history is not its baseline, nor one
-    # that is no record, nor one whose gates did not all pass.
-    side = run(repo, "git", "commit-tree", "HEAD^{tree}", "-p", first, "-m", "side").stdout
-    released_as(repo, saved, "v9.0.0", side.strip(), "qa")
-    (repo / "deploy/environments/qa2").mkdir()
-    (repo / "deploy/environments/qa2/release.json").write_text('{"version": "v9.9.9"}')
-    data = json.loads(saved.read_text()) | {"version": "v8.0.0"}
-    data["gates"]["tests"]["passed"] = False
-    (repo / "deploy/environments/qa3").mkdir()
-    (repo / "deploy/environments/qa3/release.json").write_text(
-        json.dumps(seal(ReleaseRecord.model_validate(data)).model_dump(mode="json"))
-    )
-    run(repo, "git", "add", "-A")
-    run(repo, "git", "commit", "-q", "--amend", "--no-edit")
-    latest = run(repo, "git", "rev-parse", "HEAD").stdout.strip()
-    assert previous_release(repo, latest) == ("v1.0.1", first)

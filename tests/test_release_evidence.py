@@ -72,7 +72,8 @@ def test_no_promoted_release_means_no_baseline_whatever_the_tags(capsys, repo, t
     code, out, err, path = _record(capsys, repo, tmp_path / "r", "v1.1.0")
     assert code == 0, out + err
     assert load_baseline(path) == "none (first release)"
-    assert "no previous release: regression rules not applied" in out + path.read_text()
+    assert "no previous release live at " in path.read_text()
+    assert ": regression rules not applied" in path.read_text()
 
 
 # --- 12: a commit off the base branch -----------------------------------------------------------
@@ -87,7 +88,8 @@ def test_promote_and_verify_refuse_a_commit_that_is_not_on_the_base_branch(
     run(work, "git", "checkout", "-q", "-b", "side")
     (work / "NOTES.md").write_text("only on a side branch\n")
     side = commit(work, "a commit that never reached main")
-    path = _release(work, tmp_path / "side")
+    # Recorded with the side branch as the default branch: what a release job must refuse.
+    path = _release(work, tmp_path / "side", "--branch", "side")
     assert json.loads(path.read_text())["git_commit"] == side
     capsys.readouterr()
     code, _, err = cli(capsys, "release", "verify", str(path), "--repo", str(work))

@@ -15,7 +15,7 @@ import pytest
 
 from conveyor.cli import main
 from conveyor.release import ReleaseRecord, load_record, seal
-from tests.promotion_repos import IDENTITY
+from tests.promotion_repos import IDENTITY, REPO
 
 DIGEST = "sha256:" + "ab" * 32
 IMAGE = f"ghcr.io/acme/forecaster@{DIGEST}"
@@ -112,6 +112,9 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (repo / "params.yaml").write_text(PARAMS)
     (repo / "policies/data").mkdir(parents=True)
     (repo / "policies/data/raw.yaml").write_text("min_rows: 10\n")
+    # The promotion policy names the environments whose live release is the champion (the
+    # regression baseline of a release), read on main.
+    shutil.copy(REPO / "policies/promotion.yaml", repo / "policies/promotion.yaml")
     (repo / "evaluate.py").write_text(EVALUATE)
     commit(repo, "project")
     run(repo, sys.executable, "-m", "dvc", "repro", "-q")
@@ -168,6 +171,7 @@ def record(capsys, repo: Path, tmp_path: Path, *extra: str, build: Path | None =
         *("--params", str(repo / "params.yaml")),
         *("--out", str(out)),
         *evidence(tmp_path),
+        *("--branch", "main"),  # no remote here: main is the default branch
         *extra,
     )
     return code, stdout, err, out
@@ -182,7 +186,8 @@ def test_a_good_commit_gets_a_record_that_verify_ties_to_it(capsys, repo, tmp_pa
     assert written.gates["metrics"].passed and written.gates["data"].passed
     # No release tag before this commit: a first release, and the verdict says so.
     assert written.gates["metrics"].inputs["baseline_commit"] == "none (first release)"
-    assert "no previous release: regression rules not applied" in written.gates["metrics"].summary
+    summary = written.gates["metrics"].summary
+    assert f"(no previous release live at {head[:12]}: regression rules not applied)" in summary
     assert written.gates["data"].inputs["raw:data/raw.csv"].startswith("md5:")
     code, out, err = cli(capsys, "release", "verify", str(path), "--repo", str(repo))
     assert code == 0, err

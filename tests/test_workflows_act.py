@@ -265,10 +265,15 @@ class Sandbox:
         for key, value in env.items():
             args += ["--env", f"{key}={value}"]
         # GitHub cannot be reached here: a `gh` that says so, as a runner's gh would fail without
-        # GitHub (conveyor refuses to push at all when there is no gh on PATH).
+        # GitHub (conveyor refuses to push at all when there is no gh on PATH, or a logged-out
+        # one). Its `auth status` answers as a runner's gh does with the job's GH_TOKEN, which act
+        # leaves empty: logged in.
         gh_dir = self.root / "no-github"
         gh_dir.mkdir(exist_ok=True)
-        (gh_dir / "gh").write_text("#!/bin/sh\necho 'no GitHub here (act)' >&2\nexit 1\n")
+        (gh_dir / "gh").write_text(
+            '#!/bin/sh\n[ "$1 $2" = "auth status" ] && exit 0\n'
+            "echo 'no GitHub here (act)' >&2\nexit 1\n"
+        )
         (gh_dir / "gh").chmod(0o755)
         os_env = {
             **os.environ,

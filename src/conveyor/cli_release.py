@@ -46,11 +46,14 @@ def _optional(parse: Callable[[str], str]) -> Callable[[str], str]:
 def _release_record(args: argparse.Namespace) -> int:
     from conveyor import release
     from conveyor.files import require_writable_dir
+    from conveyor.promotion import champion
 
     # Every usage error before any work, and nothing written when one is found.
     if args.out.is_dir():
         raise UserError(f"--out {args.out}: is a folder, not a file")
     require_writable_dir(args.out.parent, "--out")
+    top = release.repository(args.repo)
+    branch = args.branch or champion.default_branch(top)
     gates = {}
     if args.tests_junit:
         gates["tests"] = release.tests_verdict(args.tests_junit)
@@ -64,7 +67,9 @@ def _release_record(args: argparse.Namespace) -> int:
         params=args.params,
         data_dir=args.data_dir,
         gates=gates,
-        branch=args.branch,
+        # The champion live at the default branch's tip: the ref must exist (exit 2 when not).
+        baseline=lambda top: champion.baseline_at(top, champion.branch_commit(top, branch)),
+        branch=branch,
         sbom_digest=args.sbom_digest,
         signature=args.signature,
     )
@@ -101,9 +106,10 @@ def _release_name(args: argparse.Namespace) -> int:
 def _commit_problems(record: ReleaseRecord, repo: Path, branch: str | None) -> list[str]:
     """Why the record is not its commit's, nor (``branch``) a commit of that branch's history."""
     from conveyor import release
+    from conveyor.promotion import champion
 
     top = release.repository(repo)
-    found = release.commit_problems(record, top)
+    found = champion.record_problems(record, top, branch)
     if branch is not None:
         try:
             release.on_branch(top, record.git_commit, branch)
@@ -223,6 +229,7 @@ def _prepare_push(args: argparse.Namespace) -> None:
     github.require_gh("--pull-request")  # before any ref moves: never a pushed branch, no PR
     # The base reaches gh as a value: never an option.
     args.base = not_an_option(args.base or policy.base_branch(args.repo), "--base")
+    github.require_gh_login("--pull-request")  # logged out: the same, found before the push
     os.environ.update(github.push_environment(github.token(), os.environ))
 
 
@@ -400,7 +407,9 @@ def add_release_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
     )
     record.add_argument(
         "--branch",
-        help="refuse a commit that is not in this ref's history (e.g. origin/main)",
+        help="the default branch (default: origin/ and the policy's base_branch): the commit "
+        "must be on its history, and the regression baseline is the release live at its tip in "
+        "the policy's last environment that has one (exit 2 when the ref is missing)",
     )
     record.add_argument("--repo", type=Path, default=Path(), help="the git checkout (default .)")
     record.add_argument(
@@ -443,8 +452,9 @@ def add_release_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
     )
     verify.add_argument(
         "--branch",
-        help="refuse a record whose commit is not in this branch's history (e.g. origin/main): "
-        "a release ships only what reached the default branch through review",
+        help="refuse a record whose commit, or the default-branch commit its baseline was read "
+        "at, is not in this branch's history (e.g. origin/main): a release ships only what "
+        "reached the default branch through review",
     )
     verify.add_argument(
         "--source-repository",

@@ -83,6 +83,21 @@ def check_targets(variables: Sequence[str]) -> None:
         # refused here rather than after the work.
         if not path.parent.is_dir():
             raise UserError(f"{option} {path}: cannot write there (no folder {path.parent})")
+        _open_for_append(path, option)
+
+
+def _open_for_append(path: Path, option: str) -> None:
+    """Open an existing target (or a symbolic link) for append as the write will, then close
+    it: a dangling link, a link loop or a file the kernel will not let us write passes every
+    look at its metadata (root passes `os.access`) and fails only when written. Without
+    O_CREAT nothing is created; a FIFO never gets here (require_regular)."""
+    if not os.path.lexists(path):
+        return  # the write creates it: its folder was checked
+    try:
+        handle = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_NOCTTY)
+    except OSError as exc:
+        raise UserError(f"{option} {path}: cannot write there ({exc.strerror})") from None
+    os.close(handle)
 
 
 def _append(variable: str, text: str) -> None:
@@ -150,6 +165,21 @@ def require_gh(purpose: str) -> str:
     if program is None:
         raise UserError(f"{purpose}: the GitHub CLI (gh) is not on PATH")
     return program
+
+
+def require_gh_login(purpose: str, environ: Mapping[str, str] | None = None) -> None:
+    """A usage error unless `gh` is on PATH and can authenticate: a token in the environment
+    (GH_TOKEN, GITHUB_TOKEN: gh uses it as it is), else a login that `gh auth status` accepts.
+    Checked before any ref moves: a logged-out gh failed only after the branch was pushed."""
+    program = require_gh(purpose)
+    if token(environ) is not None:
+        return
+    result = run([program, "auth", "status"], timeout=60)
+    if result.returncode != 0:
+        raise UserError(
+            f"{purpose}: gh is not logged in ({failure_reason(result)}): run `gh auth login`, "
+            "or set GH_TOKEN"
+        )
 
 
 def gh(args: Sequence[str], cwd: Path | None = None) -> str:

@@ -12,6 +12,7 @@ import json
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
@@ -37,8 +38,6 @@ DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 COMMIT = re.compile(r"^[0-9a-f]{40}$")
 VERSION = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$")
 GATES = ("tests", "data", "metrics", "security")
-# A release tag, as ml-release.yml accepts it (vMAJOR.MINOR.PATCH[-PRERELEASE]).
-RELEASE_TAG = re.compile(r"^v(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z.-]+)?$")
 FIRST_RELEASE = "none (first release)"
 CLOCK_SKEW = timedelta(minutes=5)
 
@@ -334,7 +333,10 @@ def on_branch(top: Path, commit: str, branch: str) -> None:
     """Refuse (exit 1) a commit that is not in ``branch``'s history: a release ships only what
     the default branch's reviews and gates saw."""
     if git.resolve_commit(branch, top) is None:
-        raise UserError(f"--branch {branch}: no such branch or ref in {top} (fetch it)")
+        raise UserError(
+            f"--branch {branch}: no such branch or ref in {top} (fetch it: actions/checkout "
+            "needs fetch-depth: 0)"
+        )
     if not git.is_ancestor(commit, branch, top):
         raise RecordRejectedError(
             f"commit {commit[:12]} is not on {branch}'s history: release only tags of commits "
@@ -349,101 +351,48 @@ def _committed(top: Path, commit: str, path: str) -> bytes:
     return raw
 
 
-def _version_key(tag: str) -> tuple[Any, ...]:
-    """Semantic-version order of a release tag: a pre-release sorts before its release."""
-    major, minor, patch, pre = RELEASE_TAG.match(tag).groups()  # type: ignore[union-attr]
-    parts = [
-        (0, int(p), "") if p.isdigit() else (1, 0, p)
-        for p in (pre or "-").lstrip("-").split(".")
-        if p
-    ]
-    return (int(major), int(minor), int(patch), pre is None, parts)
+@dataclass(frozen=True)
+class Baseline:
+    """The regression baseline of a release: the champion's commit (FIRST_RELEASE when none
+    is live), the base-branch commit it was read from, and how a verdict names it. Found by
+    ``conveyor.promotion.champion`` (it reads the promotion policy, a layer above this one)."""
+
+    commit: str
+    source: str | None = None
+    label: str | None = None
 
 
-# Where promotion commits the record of each environment's live release
-# (promotion.environments.record_path): `git log` reads them from any commit's history.
-PROMOTED_RECORDS = "deploy/environments/*/release.json"
-PROMOTED_RECORD = re.compile(r"^deploy/environments/[^/]+/release\.json$")
+def recorded_baseline(record: ReleaseRecord) -> Baseline | None:
+    """The baseline ``record``'s metric verdict says it was evaluated against; None when the
+    verdict names none (no inputs, or no baseline_commit)."""
+    verdict = record.gates.get("metrics")
+    inputs = verdict.inputs if verdict is not None else None
+    if not inputs or "baseline_commit" not in inputs:
+        return None
+    return Baseline(inputs["baseline_commit"], inputs.get("baseline_source"))
 
 
-def _promoted_records(top: Path, commit: str) -> list[ReleaseRecord]:
-    """Every release record committed to an environment in ``commit``'s history, newest first;
-    files that are no valid, sealed record of passed gates are not evidence and are left out."""
-    listed = git.run(
-        top,
-        "log",
-        "--format=%H",
-        "--name-only",
-        "--no-renames",
-        "--diff-filter=AM",
-        "--end-of-options",
-        commit,
-        "--",
-        PROMOTED_RECORDS,
-    )
-    if listed.returncode != 0:
-        raise RecordRejectedError(f"cannot read the promotions of {top}: {listed.stderr.strip()}")
-    found, at = [], None
-    for line in listed.stdout.splitlines():
-        if COMMIT.match(line):
-            at = line
-        elif at is not None and PROMOTED_RECORD.match(line):
-            data = _blob_object(git.show_file(at, line, top) or b"")
-            try:
-                record = ReleaseRecord.model_validate(data)
-            except ValidationError:
-                continue
-            if not problems(record):
-                found.append(record)
-    return found
-
-
-def previous_release(top: Path, commit: str) -> tuple[str, str] | None:
-    """(version, commit) of the release a new one at ``commit`` must not regress from: the
-    highest release version (vMAJOR.MINOR.PATCH[-PRE]) whose record is committed in an
-    environment (deploy/environments/<env>/release.json) in ``commit``'s history, for a commit
-    in that history other than ``commit`` itself. None when no earlier release was promoted.
-
-    A tag is no evidence that a release passed: anyone who can push a tag can tag a release
-    that `release record` refused. A record on the default branch is: it was written by
-    `release record` (every gate passed) and promotion checked it again before it merged."""
-    candidates: dict[tuple[str, str], None] = {}
-    for record in _promoted_records(top, commit):
-        if RELEASE_TAG.match(record.version) and record.git_commit != commit:
-            candidates.setdefault((record.version, record.git_commit))
-    released = [
-        (version, source) for version, source in candidates if git.is_ancestor(source, commit, top)
-    ]
-    return max(released, key=lambda release: _version_key(release[0]), default=None)
-
-
-def _baseline(top: Path, commit: str, pinned: str | None) -> tuple[str, str | None]:
-    """The regression baseline of a release at ``commit`` (``pinned``, else the previous
-    release) and how to name it; (FIRST_RELEASE, None) when there is none."""
-    if pinned is None:
-        previous = previous_release(top, commit)
-        if previous is None:
-            return FIRST_RELEASE, None
-        return previous[1], f"previous release {previous[0]} ({previous[1][:12]})"
-    if pinned == FIRST_RELEASE:
-        return pinned, None
-    return require_commit(top, pinned), pinned[:12]
+def _pinned(top: Path, baseline: Baseline) -> tuple[str, str | None]:
+    """The baseline commit, checked to exist, and how to name it (None: a first release)."""
+    if baseline.commit == FIRST_RELEASE:
+        return FIRST_RELEASE, None
+    return require_commit(top, baseline.commit), baseline.label or baseline.commit[:12]
 
 
 def metrics_verdict_at(
     top: Path,
     commit: str,
+    baseline: Baseline,
     params: str = "params.yaml",
-    baseline_commit: str | None = None,
     fresh: Path | None = None,
 ) -> GateVerdict:
     """The metric gate evaluated again from ``params`` (its ``gates:``) and the metrics files
     committed at ``commit``; gate.json is not read. Each metrics file must be the one the
     commit's dvc.lock says the pipeline made, and (``fresh``: the checkout where the release job
-    re-ran the evaluation) the same once computed again. The baseline of the regression rules is
-    the previous release (``previous_release``; ``gates.baseline_ref`` is the pull requests'
-    baseline, not a release's), unless ``baseline_commit`` pins it; a first release has none and
-    its regression rules are reported as not applied."""
+    re-ran the evaluation) the same once computed again. The regression rules compare with
+    ``baseline`` (the champion, ``conveyor.promotion.champion``; ``gates.baseline_ref`` is the pull
+    requests' baseline, not a release's); a first release has none and says they were not
+    applied."""
     origin = f"{params} at {commit[:12]}"
     raw = _committed(top, commit, params)
     try:
@@ -460,7 +409,7 @@ def metrics_verdict_at(
         raise ConfigError(
             f"{origin}: gates: not a valid gates section ({key}: {first['msg']})"
         ) from None
-    baseline_commit, against = _baseline(top, commit, baseline_commit)
+    baseline_commit, against = _pinned(top, baseline)
     try:
         result = evaluate_at(
             gates, commit, None if baseline_commit == FIRST_RELEASE else baseline_commit, root=top
@@ -468,11 +417,10 @@ def metrics_verdict_at(
     except UserError as exc:  # a committed metrics file that is not JSON: the gate cannot pass
         raise RecordRejectedError(f"metric gate at {commit[:12]}: {exc}") from None
     canonical = json.dumps(gates.model_dump(mode="json"), sort_keys=True).encode()
-    inputs = {
-        "params": params,
-        "baseline_commit": baseline_commit,
-        f"{params}:gates": _sha256(canonical),
-    }
+    inputs = {"params": params, "baseline_commit": baseline_commit}
+    if baseline.source is not None:  # records made before the champion rule name none
+        inputs["baseline_source"] = baseline.source
+    inputs[f"{params}:gates"] = _sha256(canonical)
     stages = _lock_stages(top, commit)
     unproven = []
     for file in sorted({rule.file.as_posix() for rule in gates.rules}):
@@ -492,7 +440,11 @@ def metrics_verdict_at(
                 why.append("differs when computed again on this commit")
         unproven += [f"{file}: {reason}" for reason in why]
     summary = f"{len(result.failures)} of {len(result.checks)} rules failed " + (
-        f"against {against}" if against else "(no previous release: regression rules not applied)"
+        f"against {against}"
+        if against
+        else "(no previous release"
+        + (f" live at {baseline.source[:12]}" if baseline.source else "")
+        + ": regression rules not applied)"
     )
     summary += f" (re-evaluated at {commit[:12]})"
     failed = [f"{check.metric} {check.reason}" for check in result.failures]
@@ -627,17 +579,24 @@ def data_verdict_at(
     )
 
 
-def commit_problems(record: ReleaseRecord, top: Path) -> list[str]:
-    """Why the record's metric and data verdicts are not what its commit yields; empty when
-    they are. Re-establishes both from ``top``'s git objects (no data needed)."""
+def commit_problems(record: ReleaseRecord, top: Path, baseline: Baseline | None) -> list[str]:
+    """Why the record's metric and data verdicts are not what its commit yields against
+    ``baseline``; empty when they are. Re-establishes both from ``top``'s git objects (no data
+    needed). The caller derives ``baseline`` (``conveyor.promotion.champion``): taken from the
+    record, a forged weaker one would match; None when it could not be derived (said by the
+    caller)."""
     try:
         commit = require_commit(top, record.git_commit)
     except UserError as exc:
         return [str(exc)]
-    # The metric gate's baseline is derived again (the previous promoted release), never taken
-    # from the record: a record naming a weaker baseline does not match.
+
+    def metrics(inputs: dict[str, Any]) -> GateVerdict:
+        if baseline is None:
+            raise UserError("its regression baseline could not be derived")
+        return metrics_verdict_at(top, commit, baseline, inputs["params"])
+
     rebuild: dict[str, Callable[[dict[str, Any]], GateVerdict]] = {
-        "metrics": lambda i: metrics_verdict_at(top, commit, i["params"]),
+        "metrics": metrics,
         "data": lambda i: data_verdict_at(top, commit, i["folder"]),
     }
     found = []
@@ -676,13 +635,15 @@ def build_record(
     params: Path,
     data_dir: Path,
     gates: dict[str, GateVerdict],
+    baseline: Callable[[Path], Baseline],
     branch: str | None = None,
     sbom_digest: str | None = None,
     signature: str | None = None,
     now: datetime | None = None,
 ) -> ReleaseRecord:
     """Join the build's facts, the image digest and the gate verdicts into a validated record;
-    the metric and data verdicts are re-established on the built commit."""
+    the metric and data verdicts are re-established on the built commit, the regression rules
+    against ``baseline(top)`` (called once every usage error is ruled out)."""
     try:
         digest = image_digest(image)
     except ValueError as exc:
@@ -709,7 +670,7 @@ def build_record(
     if branch is not None:
         on_branch(top, commit, branch)
     established = {
-        "metrics": metrics_verdict_at(top, commit, params_path, fresh=top),
+        "metrics": metrics_verdict_at(top, commit, baseline(top), params_path, top),
         "data": data_verdict_at(top, commit, folder, fresh=top / folder),
     }
     data = {

@@ -81,6 +81,36 @@ class Distribution(Strict):
         return value
 
 
+# What a bound of each column type must be (``_bound`` gives numbers as floats): a date bound on
+# a number column, or the reverse, would load and then fail every row as bad data (exit 1).
+BOUND_KINDS: dict[str, tuple[type, str]] = {
+    "integer": (float, "a number"),
+    "float": (float, "a number"),
+    "date": (dt.date, "a date"),
+}
+
+
+def _fits(value: object, column_type: str) -> bool:
+    """Whether ``value`` may be in the allowed set of a ``column_type`` column: `allowed: [1, 2]`
+    on a string column never matches "1", for the same reason as a bound of the wrong kind."""
+    if isinstance(value, bool):  # a bool is an int to Python: told apart first
+        return column_type == "boolean"
+    return {
+        "string": isinstance(value, str),
+        "integer": isinstance(value, int),
+        "float": isinstance(value, int | float),
+        "date": isinstance(value, str),  # ISO text; the backend compares it
+    }.get(column_type, False)
+
+
+def _kind(value: object) -> str:
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, dt.date):
+        return "a date"
+    return "a number" if isinstance(value, int | float) else "text"
+
+
 class Column(Strict):
     """What one column must hold."""
 
@@ -91,6 +121,36 @@ class Column(Strict):
     allowed: list[str | int | float | bool] | None = None
     regex: str | None = None
     distribution: Distribution | None = None
+
+    @model_validator(mode="after")
+    def _bounds_fit_the_type(self) -> Column:
+        """A bound or an allowed value the column's type can never hold is a contract error
+        (exit 2), not a data failure: the data is not at fault."""
+        wanted = BOUND_KINDS.get(self.type)
+        for end in ("min", "max"):
+            bound = getattr(self, end)
+            if bound is None:
+                continue
+            if wanted is None:
+                raise ValueError(f"{end} {bound}: a {self.type} column has no min/max")
+            if not isinstance(bound, wanted[0]):
+                raise ValueError(
+                    f"{end} {bound} is {_kind(bound)}, but the column is {self.type}: "
+                    f"its bounds must be {wanted[1]}"
+                )
+        if self.min is not None and self.max is not None and self.min > self.max:  # type: ignore[operator]
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        for value in self.allowed or []:
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(
+                    f"allowed: {value} is not a finite number (a missing value is `nullable`)"
+                )
+            if not _fits(value, self.type):
+                raise ValueError(
+                    f"allowed value {value!r} is {_kind(value)}, but the column is {self.type}"
+                    + (" (quote it to make it text)" if self.type == "string" else "")
+                )
+        return self
 
 
 class Freshness(Strict):

@@ -1,5 +1,6 @@
 """Promotion by pull request: the policy, each environment's live release as git records it, the
-pull request's text, promote (plan, then apply), rollback and status.
+champion (the live release a new one must not regress from), the pull request's text, promote
+(plan, then apply), rollback and status.
 
 Read it as Kargo's promotion steps, with git alone: ``promote.plan`` decides what the branch
 ``promote/<env>`` must carry (reading only), ``promote.apply`` commits it in a throw-away
@@ -8,5 +9,6 @@ what deploys.
 """
 
 # The modules other packages use (the CLI commands promote, rollback and status; the record
-# lookups of `promote --version/--from-environment`); pull_request is promote's own.
-__all__ = ["environments", "policy", "promote", "rollback", "status", "trust"]
+# lookups of `promote --version/--from-environment`; the champion `release record/verify`
+# derive); pull_request is promote's own.
+__all__ = ["champion", "environments", "policy", "promote", "rollback", "status", "trust"]

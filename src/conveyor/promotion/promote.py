@@ -30,7 +30,13 @@ from conveyor.promotion.environments import branch_of
 from conveyor.promotion.policy import PromotionPolicy, base_branch, policy_at
 from conveyor.promotion.pull_request import pull_request_body, pull_request_title
 from conveyor.promotion.trust import Trust, require_trust
-from conveyor.release import RecordRejectedError, ReleaseRecord, verify
+from conveyor.release import (
+    Baseline,
+    RecordRejectedError,
+    ReleaseRecord,
+    recorded_baseline,
+    verify,
+)
 from conveyor.tools import failure_reason, not_an_option
 
 PUSH_ATTEMPTS = 3
@@ -161,6 +167,17 @@ def _require_reviewed(repo: Path, record: ReleaseRecord, base: str, where: str) 
         )
 
 
+def _require_baseline_on(repo: Path, record: ReleaseRecord, base: str, where: str) -> None:
+    """The champion was derived again where the record says it was read: that must be the
+    base branch, not a side branch where no champion was live."""
+    source = (recorded_baseline(record) or Baseline("")).source
+    if source is not None and not git.is_ancestor(source, base, repo):
+        raise RecordRejectedError(
+            f"release {record.version}: its baseline was read at {source}, which "
+            f"is not on {where}'s history"
+        )
+
+
 def _order_problems(
     repo: Path, base: str, policy: PromotionPolicy, env: str, record: ReleaseRecord, now: datetime
 ) -> list[str]:
@@ -227,6 +244,7 @@ def _read_base(
     policy.rule(env)
     if trust.commit_check:
         _require_reviewed(repo, record, base, f"{remote}/{onto}")
+        _require_baseline_on(repo, record, base, f"{remote}/{onto}")
     return base, policy
 
 

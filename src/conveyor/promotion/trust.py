@@ -9,7 +9,8 @@ from pathlib import Path
 
 from conveyor import signature
 from conveyor.errors import UserError
-from conveyor.release import RecordRejectedError, ReleaseRecord, commit_problems, content_digest
+from conveyor.promotion import champion
+from conveyor.release import RecordRejectedError, ReleaseRecord, content_digest
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ def trust_problems(repo: Path, record: ReleaseRecord, trust: Trust) -> tuple[lis
     found: list[str] = []
     unchecked: list[str] = []
     if trust.commit_check:
-        found += commit_problems(record, repo)
+        found += champion.record_problems(record, repo)
     else:
         unchecked.append(
             "data and metric verdicts NOT tied to a commit, nor the commit to the base branch "

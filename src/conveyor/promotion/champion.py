@@ -1,0 +1,163 @@
+"""The champion: the release a new one must not regress from, read from the default branch.
+
+The champion is the release live in the last environment of the promotion policy's order (prod)
+that has one, as committed at the tip of the default branch: what is merged there is what Argo CD
+runs. Read there, and not in the released commit's history, because a promotion merged after a
+model commit is not in that commit's history, and an old commit re-released under a new tag has
+only older promotions behind it: either way there would be "no previous release" and the
+regression rules would not apply. Only the policy's environments count (a record committed in any
+other folder is no release), and the champion's own record must still hold at its commit: its
+seal (an unkeyed hash, anyone can re-seal) proves nothing alone.
+
+The release record names the champion's commit and the base-branch commit it was read from
+(``inputs.baseline_commit`` / ``baseline_source`` of its metric verdict), so ``release verify``
+and promotion derive the same champion again from that commit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from conveyor import git
+from conveyor.errors import UserError
+from conveyor.promotion import environments
+from conveyor.promotion import policy as promotion_policy
+from conveyor.release import (
+    FIRST_RELEASE,
+    Baseline,
+    RecordRejectedError,
+    ReleaseRecord,
+    commit_problems,
+    decode_record,
+    problems,
+    recorded_baseline,
+)
+
+REMOTE = "origin"  # the remote ml-release's checkout fetches (actions/checkout names it so)
+
+
+@dataclass(frozen=True)
+class Champion:
+    """The release live in ``env`` at base-branch commit ``source``."""
+
+    env: str
+    record: ReleaseRecord
+    source: str
+
+    @property
+    def baseline(self) -> Baseline:
+        label = (
+            f"previous release {self.record.version} ({self.record.git_commit[:12]}), "
+            f"live in {self.env} at {self.source[:12]}"
+        )
+        return Baseline(self.record.git_commit, self.source, label)
+
+
+def default_branch(top: Path) -> str:
+    """``origin/<base_branch>`` of the checkout's promotion policy (``origin/main`` without one:
+    the lookup at that ref then refuses for want of a policy)."""
+    policy = top / promotion_policy.POLICY
+    return f"{REMOTE}/{promotion_policy.base_branch(top) if policy.is_file() else 'main'}"
+
+
+def branch_commit(top: Path, branch: str, option: str = "--branch") -> str:
+    """The commit ``branch`` names in ``top``; a usage error (exit 2) when it names none: without
+    the default branch the champion is unknown, and a missing one must never read as "none"."""
+    commit = git.resolve_commit(branch, top)
+    if commit is None:
+        raise UserError(
+            f"{option} {branch}: no such branch or ref in {top}: the regression baseline is read "
+            "at the default branch's tip (fetch it: actions/checkout needs fetch-depth: 0)"
+        )
+    return commit
+
+
+def _sound(record: ReleaseRecord, top: Path, origin: str) -> ReleaseRecord:
+    """``record`` when its release stands: sealed, every gate passed, and its own metric and data
+    verdicts re-established at its commit against the baseline it recorded (pinned, so the check
+    does not recurse through every earlier champion). Refused (exit 1) otherwise: passing over it
+    would mean "no baseline" again."""
+    found = problems(record) + commit_problems(record, top, recorded_baseline(record))
+    if found:
+        raise RecordRejectedError(
+            f"{origin}: the champion ({record.version}) does not stand, so no release can be "
+            f"compared with it: {'; '.join(found)}"
+        )
+    return record
+
+
+def champion_at(top: Path, source: str) -> Champion | None:
+    """The champion at base-branch commit ``source``: the record of the last environment of the
+    policy (as committed there) that has one. Falls back along the order (prod, then staging,
+    then dev) because before anything reached prod, the furthest-promoted release is the best
+    the team has vouched for; None when no environment has a release (a first release)."""
+    policy = promotion_policy.policy_at(top, source)
+    for env in reversed(list(policy.environments)):
+        path = environments.record_path(env)
+        raw = git.show_file(source, path, top)
+        if raw is None:
+            continue
+        origin = f"{path} at {source[:12]}"
+        try:
+            record = decode_record(raw, origin)
+        except UserError as exc:  # no record at all where a release should be: refused
+            raise RecordRejectedError(f"the champion does not stand: {exc}") from None
+        return Champion(env, _sound(record, top, origin), source)
+    return None
+
+
+def baseline_at(top: Path, source: str) -> Baseline:
+    """The baseline of a release made while ``source`` was the default branch's tip."""
+    champion = champion_at(top, source)
+    if champion is None:
+        return Baseline(FIRST_RELEASE, source)
+    return champion.baseline
+
+
+def baseline_problems(
+    record: ReleaseRecord, top: Path, branch: str | None
+) -> tuple[list[str], Baseline | None]:
+    """(why ``record``'s baseline is not the champion it names, the baseline derived again).
+
+    The champion is derived again at the base-branch commit the record names; that commit must
+    contain the released commit (the release read it then) and, with ``branch``, be on that
+    branch's history. A first release whose base-branch commit had a champion fails."""
+    recorded = recorded_baseline(record)
+    if recorded is None:
+        return [], None  # commit_problems names a metric verdict without inputs
+    if recorded.source is None:
+        return [
+            "gate 'metrics' names no baseline_source (the default branch's commit its baseline "
+            "was read at): its regression baseline cannot be derived again"
+        ], None
+    source = recorded.source
+    if git.resolve_commit(source, top) != source:
+        return [f"baseline source {source} is not in the repository {top} (fetch it)"], None
+    found = []
+    if not git.is_ancestor(record.git_commit, source, top):
+        found.append(
+            f"baseline source {source[:12]} does not contain commit {record.git_commit[:12]}: "
+            "the release reads its baseline at the default branch's tip, after its commit"
+        )
+    if branch is not None and not git.is_ancestor(source, branch, top):
+        found.append(f"baseline source {source[:12]} is not on {branch}'s history")
+    try:
+        expected = baseline_at(top, source)
+    except UserError as exc:
+        return [*found, str(exc)], None
+    if recorded.commit != expected.commit:
+        first = recorded.commit == FIRST_RELEASE
+        named = "no baseline (first release)" if first else f"baseline {recorded.commit[:12]}"
+        found.append(
+            f"gate 'metrics' names {named}, but at {source[:12]} the baseline is "
+            f"{expected.label or 'none (first release)'}"
+        )
+    return found, expected
+
+
+def record_problems(record: ReleaseRecord, top: Path, branch: str | None = None) -> list[str]:
+    """Why the record's metric and data verdicts are not what its commit yields against the
+    champion derived again (``baseline_problems``); empty when they are."""
+    found, baseline = baseline_problems(record, top, branch)
+    return found + commit_problems(record, top, baseline)
