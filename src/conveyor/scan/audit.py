@@ -37,6 +37,20 @@ def export_requirements(root: Path, uv: str, target: Path) -> Path:
     return target
 
 
+def audit_lock(root: Path, uv: str, out: Path) -> tuple[int, list[Finding]]:
+    """pip-audit on ``root``'s uv.lock (needs the network: CI, `make scan`): the number of
+    locked packages audited, and one finding per known vulnerability. Its requirements file and
+    JSON report are left in ``out``."""
+    report = out / "pip-audit.json"
+    requirements = export_requirements(root, uv, out / "requirements.lock.txt")
+    audited = run(audit_command(requirements, report), cwd=root)
+    if audited.returncode not in (0, 1) or not report.is_file():  # 1: vulnerabilities found
+        failed = (audited.stderr or audited.stdout).strip()[-300:]
+        raise UserError(f"pip-audit failed: {failed}")
+    findings = parse_report(report)
+    return len(read_json(report, "pip-audit JSON report")["dependencies"]), findings
+
+
 def audit_command(requirements: Path, report: Path) -> list[str]:
     """pip-audit on pinned, hashed requirements: no resolver, no install (--disable-pip)."""
     return [

@@ -1,13 +1,16 @@
-"""Subcommands for the security gate: scan."""
+"""`conveyor scan`: the security gate (checkov, our policies, secrets; pip-audit with --deps)."""
 
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from conveyor.errors import UserError
-from conveyor.files import existing_dir, require_writable_dir
+from conveyor.cli import options
+from conveyor.files import require_writable_dir
+
+if TYPE_CHECKING:
+    from conveyor.scan.model import Finding
 
 
 def _scan(args: argparse.Namespace) -> int:
@@ -19,19 +22,9 @@ def _scan(args: argparse.Namespace) -> int:
     out = args.out if args.out.is_absolute() else root / args.out
     # Before a scan of seconds: an unwritable --out is a usage error (exit 2), not findings.
     require_writable_dir(out)
-    extra = []
+    extra: list[Finding] = []
     if args.deps:
-        # pip-audit asks PyPI's advisory data: this part needs the network (CI, `make scan`).
-        from conveyor.tools import run
-
-        report = out / "pip-audit.json"
-        reqs = audit.export_requirements(root, args.uv, out / "requirements.lock.txt")
-        audited_run = run(audit.audit_command(reqs, report), cwd=root)
-        if audited_run.returncode not in (0, 1) or not report.is_file():
-            failed = (audited_run.stderr or audited_run.stdout).strip()[-300:]
-            raise UserError(f"pip-audit failed: {failed}")
-        extra = audit.parse_report(report)
-        audited = len(json.loads(report.read_text(encoding="utf-8"))["dependencies"])
+        audited, extra = audit.audit_lock(root, args.uv, out)
         print(f"pip-audit: {audited} locked packages, {len(extra)} known vulnerabilities")
     elif args.deps_report:
         extra = audit.parse_report(args.deps_report)
@@ -41,7 +34,8 @@ def _scan(args: argparse.Namespace) -> int:
     return 0 if result.clean else 1
 
 
-def add_scan_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add(commands: options.Commands) -> None:
+    """Register `scan`."""
     scan = commands.add_parser(
         "scan",
         help="security scan (checkov + conveyor policies, secrets); exit 0 clean, 1 findings",
@@ -56,7 +50,7 @@ def add_scan_command(commands: argparse._SubParsersAction[argparse.ArgumentParse
     scan.add_argument(
         "--out", type=Path, default=Path("reports/scan"), help="default: reports/scan"
     )
-    scan.add_argument("--root", type=existing_dir, default=Path(), help="repository root")
+    options.root(scan)
     scan.add_argument(
         "--policies",
         type=Path,
