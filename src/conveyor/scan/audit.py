@@ -45,8 +45,7 @@ def audit_lock(root: Path, uv: str, out: Path) -> tuple[int, list[Finding]]:
     requirements = export_requirements(root, uv, out / "requirements.lock.txt")
     audited = run(audit_command(requirements, report), cwd=root)
     if audited.returncode not in (0, 1) or not report.is_file():  # 1: vulnerabilities found
-        failed = (audited.stderr or audited.stdout).strip()[-300:]
-        raise UserError(f"pip-audit failed: {failed}")
+        raise UserError(f"pip-audit failed: {failure_reason(audited)}")
     findings = parse_report(report)
     return len(read_json(report, "pip-audit JSON report")["dependencies"]), findings
 
