@@ -40,8 +40,7 @@ def _build_image(args: argparse.Namespace) -> int:
 
 def add(commands: options.Commands) -> None:
     """Register `build bento` and `build image`."""
-    build = commands.add_parser("build", help="package the model for serving")
-    kinds = build.add_subparsers(dest="build", metavar="KIND", required=True)
+    kinds = options.group(commands, "build", "package the model for serving")
     bento = kinds.add_parser(
         "bento",
         help="build and export the Bento with the pipeline's model; write build.json",

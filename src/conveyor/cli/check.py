@@ -61,8 +61,7 @@ def _check_profile(args: argparse.Namespace) -> int:
 
 def add(commands: options.Commands) -> None:
     """Register `check data` and `check profile`."""
-    check = commands.add_parser("check", help="data contracts (Great Expectations)")
-    kinds = check.add_subparsers(dest="check", metavar="KIND", required=True)
+    kinds = options.group(commands, "check", "data contracts (Great Expectations)")
     data = kinds.add_parser(
         "data",
         help="validate data sets against contracts; exit 0 pass, 1 violated, 2 usage error",

@@ -61,8 +61,7 @@ def _monitor_issue(args: argparse.Namespace) -> int:
 
 def add(commands: options.Commands) -> None:
     """Register `monitor drift` and `monitor issue`."""
-    monitor = commands.add_parser("monitor", help="drift of production data; the drift issue")
-    kinds = monitor.add_subparsers(dest="monitor", metavar="KIND", required=True)
+    kinds = options.group(commands, "monitor", "drift of production data; the drift issue")
     drift = kinds.add_parser(
         "drift",
         help="compare a current window with the reference; exit 0 no drift, 1 drift, 2 usage",

@@ -17,6 +17,12 @@ if TYPE_CHECKING:
     Commands: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
 
 
+def group(commands: Commands, name: str, help_text: str, metavar: str = "KIND") -> Commands:
+    """A command group (``conveyor NAME KIND ...``): what its subcommands are added to."""
+    parser = commands.add_parser(name, help=help_text)
+    return parser.add_subparsers(dest=name, metavar=metavar, required=True)
+
+
 def root(parser: argparse.ArgumentParser, default: Path | None = None) -> None:
     """``--root``: the repository the command reads (default: the working directory)."""
     parser.add_argument(

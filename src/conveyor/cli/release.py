@@ -134,8 +134,7 @@ def _add_release_name(kinds: options.Commands) -> None:
 
 def add(commands: options.Commands) -> None:
     """Register `release record`, `on-branch`, `verify` and `name`."""
-    release = commands.add_parser("release", help="release records: build and verify")
-    kinds = release.add_subparsers(dest="release", metavar="ACTION", required=True)
+    kinds = options.group(commands, "release", "release records: build and verify", "ACTION")
     record = kinds.add_parser(
         "record",
         help="join build.json, the image digest and every gate verdict into release.json; "
