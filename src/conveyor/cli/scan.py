@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from conveyor.cli import options
 from conveyor.files import require_writable_dir
-
-if TYPE_CHECKING:
-    from conveyor.scan.model import Finding
 
 
 def _scan(args: argparse.Namespace) -> int:
@@ -22,12 +18,11 @@ def _scan(args: argparse.Namespace) -> int:
     out = args.out if args.out.is_absolute() else root / args.out
     # Before a scan of seconds: an unwritable --out is a usage error (exit 2), not findings.
     require_writable_dir(out)
-    extra: list[Finding] = []
     if args.deps:
         audited, extra = audit.audit_lock(root, args.uv, out)
         print(f"pip-audit: {audited} locked packages, {len(extra)} known vulnerabilities")
-    elif args.deps_report:
-        extra = audit.parse_report(args.deps_report)
+    else:
+        extra = audit.parse_report(args.deps_report) if args.deps_report else []
     result = scan(root, args.paths, policy_dir, out, extra)
     write_outputs(result, out)
     print("\n".join(terminal_lines(result)))
