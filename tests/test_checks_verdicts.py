@@ -156,15 +156,27 @@ def test_gate_refuses_bad_params_and_a_wrong_out(tmp_path):
         assert _snapshot(tmp_path) == before
 
 
+def _gate_verdict(root: Path) -> Path:
+    """A gate.json as `conveyor gate` writes it: one passing check."""
+    check = {"metric": "m.json:a", "baseline": None, "current": 0.5, "delta": None}
+    check |= {"limit": "<= 1", "verdict": "pass", "reason": "within bounds"}
+    verdict = {"passed": True, "baseline_ref": "HEAD", "baseline_commit": "none"}
+    verdict |= {"checks_total": 1, "checks_failed": 0, "checks_without_baseline": 0}
+    path = root / "gate.json"
+    path.write_text(json.dumps(verdict | {"checks": [check]}), encoding="utf-8")
+    return path
+
+
 def test_report_refuses_a_wrong_out_or_plots_dir(tmp_path):
-    params = _gate_project(tmp_path)
+    gate = _gate_verdict(tmp_path)
     as_file = tmp_path / "plots-file"
     as_file.write_text("keep", encoding="utf-8")
     cases = [
         (("--out", tmp_path / "a-dir"), ("--out", "expected a file")),
         (("--out", as_file / "report.md"), ("--out",)),
         (("--out", tmp_path / "r.md", "--plots-dir", as_file), ("--plots-dir",)),
-        (("--out", tmp_path / "r.md", "--params", _binary(tmp_path / "b.yaml")), ("binary",)),
+        (("--out", tmp_path / "r.md", "--gate", _binary(tmp_path / "b.json")), ("binary",)),
+        (("--out", tmp_path / "r.md", "--gate", tmp_path / "none.json"), ("conveyor gate",)),
         (("--out", tmp_path / "r.md", "--data-reports", as_file), ("--data-reports",)),
         (("--out", tmp_path / "r.md", "--data-reports", tmp_path / "a-dir"), ("x.md", "UTF-8")),
     ]
@@ -172,7 +184,7 @@ def test_report_refuses_a_wrong_out_or_plots_dir(tmp_path):
     (tmp_path / "a-dir" / "x.md").write_bytes("caf\u00e9".encode("latin-1"))
     for args, words in cases:
         before = _snapshot(tmp_path)
-        run = _conveyor("report", "--params", params, *args, "--root", tmp_path, cwd=tmp_path)
+        run = _conveyor("report", "--gate", gate, *args, "--root", tmp_path, cwd=tmp_path)
         _refused(run, *words)
         assert _snapshot(tmp_path) == before
 

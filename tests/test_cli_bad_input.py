@@ -133,7 +133,7 @@ def _commands(repo: Path, good: Path, out: Path) -> dict[str, Command]:
             ("report", "--out", f"{out}/report.md", "--plots-dir", f"{out}/plots"),
             {
                 "--out": OUT_FILE,
-                "--params": YAML,
+                "--gate": JSON,
                 "--data-reports": DIR_OR_NONE,
                 "--plots-dir": OUT_DIR,
                 "--root": DIR,
@@ -522,7 +522,7 @@ def test_every_numeric_option_has_a_checked_type_and_a_row() -> None:
         for action in parser._actions
         if action.type in (int, float)
     ]
-    assert not bare, f"use conveyor.cli_types for numeric options: {bare}"
+    assert not bare, f"use conveyor.cli.types for numeric options: {bare}"
     assert _numeric_actions() == set(NUMERIC), "give every numeric option a row in NUMERIC"
 
 

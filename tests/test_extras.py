@@ -238,10 +238,10 @@ def with_report(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Venv:
 def test_one_extra_installed_lets_its_command_go_on(with_report: Venv, tmp_path: Path) -> None:
     assert "matplotlib" in with_report.distributions()
     assert "great-expectations" not in with_report.distributions()
-    # `report` is past the extra check: it now reads params.yaml (absent here).
+    # `report` is past the extra check: it now reads the gate's verdict (absent here).
     result = with_report.conveyor(tmp_path, "report", "--out", "r.md")
     assert result.returncode == 2 and "needs conveyor[" not in result.stderr, result.stderr
-    assert "params.yaml" in result.stderr
+    assert "no gate verdict: run `conveyor gate` first" in result.stderr
     # Another command still names its own extra.
     other = with_report.conveyor(tmp_path, "check", "profile", str(CONTRACT), "--out", "c.yaml")
     assert "needs conveyor[checks]" in other.stderr

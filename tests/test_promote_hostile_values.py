@@ -88,7 +88,7 @@ HOSTILE = {
         "{tmp}/g",
     ),
     "report --baseline-ref": (
-        *("report", "--params", str(REPO / "params.yaml"), "--out", "{tmp}/report.md"),
+        *("report", "--out", "{tmp}/report.md"),
         *("--plots-dir", "{tmp}/plots", "--baseline-ref=--output=PWNED"),
     ),
 }

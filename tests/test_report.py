@@ -13,18 +13,18 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from conveyor.errors import UserError
-from conveyor.report import document, github, plots
+from conveyor.report import comment, plots, pull_request
 from tests.conftest import REPO
 
 
 def test_long_reports_are_cut_under_githubs_limit():
     text = "\n".join(f"| row {i} | {'x' * 50} |" for i in range(5000))
-    fitted = document.fit(text)
-    assert len(fitted) <= document.COMMENT_LIMIT
+    fitted = pull_request.fit(text)
+    assert len(fitted) <= comment.COMMENT_LIMIT
     assert "Report truncated to fit a GitHub comment" in fitted
     kept = fitted.split("\n\n---\n")[0]
     assert text.startswith(kept) and kept.endswith("|")  # cut at a line boundary
-    assert document.fit("short") == "short"
+    assert pull_request.fit("short") == "short"
 
 
 def test_plots_declared_in_dvc_yaml_render_to_png(tmp_path):
@@ -110,9 +110,9 @@ def test_sticky_comment_is_created_once_then_updated(fake_github, monkeypatch):
     monkeypatch.setenv("GITHUB_TOKEN", token)
     monkeypatch.setenv("GITHUB_API_URL", fake_github)
     monkeypatch.setenv("GITHUB_REPOSITORY", "acme/forecast")
-    target = github.target_from_env(7, None)
+    target = comment.target_from_env(7, None)
 
-    first = github.upsert_comment(target, f"{document.MARKER}\nfirst run", document.MARKER)
+    first = comment.upsert_comment(target, f"{comment.MARKER}\nfirst run", comment.MARKER)
     assert first == ("created", "https://github.invalid/c/1030")
     methods = [(m, p.split("?")[0]) for m, p, _, _ in _FakeGitHub.requests]
     assert methods == [
@@ -123,12 +123,12 @@ def test_sticky_comment_is_created_once_then_updated(fake_github, monkeypatch):
     assert all(auth == f"Bearer {token}" for *_, auth in _FakeGitHub.requests)
 
     _FakeGitHub.requests.clear()
-    second = github.upsert_comment(target, f"{document.MARKER}\nsecond run", document.MARKER)
+    second = comment.upsert_comment(target, f"{comment.MARKER}\nsecond run", comment.MARKER)
     assert second[0] == "updated"
     method, path, payload, _ = _FakeGitHub.requests[-1]
     assert (method, path) == ("PATCH", "/repos/acme/forecast/issues/comments/1030")
-    assert payload == {"body": f"{document.MARKER}\nsecond run"}
-    assert sum(document.MARKER in c["body"] for c in _FakeGitHub.comments) == 1
+    assert payload == {"body": f"{comment.MARKER}\nsecond run"}
+    assert sum(comment.MARKER in c["body"] for c in _FakeGitHub.comments) == 1
 
 
 def test_pr_number_comes_from_the_event(tmp_path, monkeypatch):
@@ -138,7 +138,7 @@ def test_pr_number_comes_from_the_event(tmp_path, monkeypatch):
     monkeypatch.setenv("GITHUB_TOKEN", "x")
     monkeypatch.setenv("GITHUB_REPOSITORY", "acme/forecast")
     monkeypatch.delenv("GITHUB_API_URL", raising=False)
-    target = github.target_from_env(None, None)
+    target = comment.target_from_env(None, None)
     assert (target.pull_request, target.api_url) == (42, "https://api.github.com")
 
 
@@ -146,12 +146,12 @@ def test_missing_token_or_pr_is_named(monkeypatch):
     for name in ("GITHUB_TOKEN", "GH_TOKEN", "GITHUB_REPOSITORY", "GITHUB_EVENT_PATH"):
         monkeypatch.delenv(name, raising=False)
     with pytest.raises(UserError, match=r"GITHUB_TOKEN.*GITHUB_REPOSITORY.*pull request number"):
-        github.target_from_env(None, None)
+        comment.target_from_env(None, None)
 
 
 def test_api_errors_do_not_leak_the_token(fake_github, monkeypatch):
     token = "-".join(["never", "printed"])
-    target = github.Target(fake_github, "acme/missing", 1, token)
+    target = comment.Target(fake_github, "acme/missing", 1, token)
     _FakeGitHub.comments = []
 
     def refuse(self) -> None:
@@ -160,5 +160,5 @@ def test_api_errors_do_not_leak_the_token(fake_github, monkeypatch):
 
     monkeypatch.setattr(_FakeGitHub, "do_GET", refuse)
     with pytest.raises(UserError, match="answered 404") as caught:
-        github.upsert_comment(target, "body", document.MARKER)
+        comment.upsert_comment(target, "body", comment.MARKER)
     assert token not in str(caught.value)

@@ -20,7 +20,7 @@ from conveyor.monitor import report as drift_report
 from conveyor.monitor.config import MonitoringParams
 from conveyor.monitor.drift import DriftResult
 from conveyor.monitor.stats import ColumnDrift
-from conveyor.report import document, gate_table
+from conveyor.report import comment, gate_table, pull_request
 from conveyor.report.escape import code, one_line
 
 # Each one would do something in a GitHub comment if it were pasted in as markdown.
@@ -167,18 +167,18 @@ def test_the_whole_pr_report_is_inert(tmp_path):
     }
     params = {"params.yaml": {v: {"old": v, "new": [v]} for v in HOSTILE}}
     diffs = {
-        "Metrics diff": document.diff_table("metrics", changes),
-        "Params diff": document.diff_table("params", params),
+        "Metrics diff": pull_request.diff_table("metrics", changes),
+        "Params diff": pull_request.diff_table("params", params),
     }
     plot = tmp_path / "out" / "my plots (1)" / "error-by-slice.png"
     images = [(HOSTILE[0], plot), (HOSTILE[5], plot)]
-    body = document.build(_gate_result(), [data_md], diffs, images, tmp_path / "out")
+    body = pull_request.build(_gate_result(), [data_md], diffs, images, tmp_path / "out")
     tokens = assert_inert(
         body, allowed_links=frozenset({"my%20plots%20%281%29/error-by-slice.png"})
     )
     assert sum(t.type == "link_open" for t in _inline_children(tokens)) == 2  # the two plots
     assert sum(t.type == "table_open" for t in tokens) == 4  # gate, data, metrics, params
-    assert body.startswith(document.MARKER)
+    assert body.startswith(comment.MARKER)
 
 
 def _drift_result() -> DriftResult:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conveyor.report.github import commentable_from_env
+from conveyor.report.comment import commentable_from_env
 from tests.test_gate import METRICS, SLICES, _write_metrics, repo  # noqa: F401 - the fixture
 
 

@@ -10,14 +10,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from conveyor import git
-from conveyor.config import Number, Strict, load_model
-from conveyor.errors import ConfigError
+from conveyor.config import Number, Strict, format_validation_error, load_model
+from conveyor.errors import ConfigError, UserError
+from conveyor.files import read_json
 from conveyor.metrics import Flat, is_number, parse, read_current
 
 PASS, FAIL, NO_BASELINE = "pass", "fail", "no baseline"
+VERDICT_FILE = "gate.json"  # what `conveyor gate` writes in its --out folder
 
 
 class Tolerance(Strict):
@@ -116,6 +118,52 @@ class GateResult:
             "checks_without_baseline": sum(c.verdict == NO_BASELINE for c in self.checks),
             "checks": [asdict(check) | {"delta": check.delta} for check in self.checks],
         }
+
+
+class _CheckRecord(Strict):
+    """One check as gate.json holds it."""
+
+    metric: str
+    baseline: float | None
+    current: float | None
+    delta: float | None
+    limit: str
+    verdict: Literal["pass", "fail", "no baseline"]
+    reason: str
+
+
+class _ResultRecord(Strict):
+    """gate.json: :meth:`GateResult.to_json`, read back."""
+
+    passed: bool
+    baseline_ref: str
+    baseline_commit: str
+    checks_total: int
+    checks_failed: int
+    checks_without_baseline: int
+    checks: list[_CheckRecord]
+
+
+def load_result(path: Path) -> GateResult:
+    """The verdict ``conveyor gate`` wrote to ``path``. Missing, of another shape, or with a
+    summary its checks contradict (``passed``, the counts): a usage error naming the file."""
+    if not path.exists() and not path.is_symlink():
+        raise UserError(f"{path}: no gate verdict: run `conveyor gate` first (it writes it)")
+    data = read_json(path, "gate verdict")
+    try:
+        record = _ResultRecord.model_validate(data)
+    except ValidationError as exc:
+        raise UserError(f"gate verdict {format_validation_error(path, exc)}") from None
+    checks = [Check(**c.model_dump(exclude={"delta"})) for c in record.checks]
+    result = GateResult(record.baseline_ref, record.baseline_commit, checks)
+    summary = result.to_json()
+    for key in ("passed", "checks_total", "checks_failed", "checks_without_baseline"):
+        if summary[key] != data[key]:
+            raise UserError(
+                f"{path}: {key} is {data[key]!r} but its checks say {summary[key]!r} "
+                "(not written by `conveyor gate`: run it again)"
+            )
+    return result
 
 
 def load_gates(params: Path) -> Gates:

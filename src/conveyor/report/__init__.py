@@ -1,4 +1,4 @@
 """Verdicts rendered for people: terminal tables, markdown for pull requests, PNG plots."""
 
 # The modules the CLI uses, and `escape`: the markdown escaping that checks and monitor share.
-__all__ = ["document", "escape", "gate_table", "github", "plots"]
+__all__ = ["comment", "escape", "gate_table", "plots", "pull_request"]

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
-from conveyor.gate import FAIL, NO_BASELINE, Check, GateResult
+from conveyor.files import atomic_path, require_writable_file, write_json
+from conveyor.gate import FAIL, NO_BASELINE, VERDICT_FILE, Check, GateResult
 from conveyor.report.escape import code, one_line
 
 HEADERS = ("metric", "baseline", "current", "delta", "limit", "verdict")
@@ -87,3 +89,16 @@ def markdown(result: GateResult, max_rows: int = 200) -> str:
 def _ordered(result: GateResult) -> list[Check]:
     rank = {FAIL: 0, NO_BASELINE: 1}
     return sorted(result.checks, key=lambda c: rank.get(c.verdict, 2))
+
+
+def require_writable(out: Path) -> None:
+    """A usage error unless both files of :func:`write` can be written in ``out``."""
+    for name in (VERDICT_FILE, "gate.md"):
+        require_writable_file(out / name)
+
+
+def write(result: GateResult, out: Path) -> None:
+    """The verdict `conveyor report` and a release read (gate.json), and its table (gate.md)."""
+    write_json(out / VERDICT_FILE, result.to_json())
+    with atomic_path(out / "gate.md") as tmp:
+        tmp.write_text(markdown(result), encoding="utf-8")

@@ -124,6 +124,24 @@ def has_requirements(requirements: Path) -> bool:
     return any(line[:1].isalnum() for line in lines)
 
 
+def audit_lock(root: Path, uv: str, out: Path) -> tuple[int, list[Finding], list[DirectReference]]:
+    """pip-audit on ``root``'s uv.lock (needs the network: CI, `make scan`): the number of
+    locked packages audited, one finding per known vulnerability, and the direct references
+    (git, path, URL) left out because no index version can be looked up for them. Its
+    requirements file and JSON report are left in ``out``; with nothing left to audit, pip-audit
+    is not started (nor the network asked)."""
+    report = out / "pip-audit.json"
+    requirements, direct = export_requirements(root, uv, out / "requirements.lock.txt")
+    if not has_requirements(requirements):
+        return 0, [], direct
+    audited = run(audit_command(requirements, report), cwd=root)
+    if audited.returncode not in (0, 1) or not report.is_file():  # 1: vulnerabilities found
+        raise UserError(f"pip-audit failed: {failure_reason(audited)}")
+    findings = parse_report(report)
+    count = len(read_json(report, "pip-audit JSON report")["dependencies"])
+    return count, findings, direct
+
+
 def audit_command(requirements: Path, report: Path) -> list[str]:
     """pip-audit on pinned, hashed requirements: no resolver, no install (--disable-pip)."""
     return [

@@ -58,3 +58,25 @@ def contract_name(text: str) -> str:
             "starting with a letter or digit)"
         )
     return text
+
+
+def checked(rule: str) -> Callable[[str], str]:
+    """A value that ``conveyor.release.<rule>`` accepts (it raises a ValueError saying why not):
+    a bad value is a usage error while parsing, before any work, by the record's own rule."""
+
+    def parse(text: str) -> str:
+        from conveyor import release  # pydantic loads only for the commands that use it
+
+        try:
+            getattr(release, rule)(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
+        return text
+
+    return parse
+
+
+def optional(parse: Callable[[str], str]) -> Callable[[str], str]:
+    """``parse``, except that an empty value stays empty (not given: a workflow passes its
+    inputs whether set or not)."""
+    return lambda text: parse(text) if text else text

@@ -1,5 +1,6 @@
-"""One sticky pull-request comment through GitHub's REST API: found by a hidden marker and
-updated in place on every push, never a new comment per run.
+"""The report's one sticky pull-request comment, through GitHub's REST API (urllib, the
+workflow's token): found by a hidden marker and updated in place on every push, never a new
+comment per run. (Pull requests and issues go through `gh`, in conveyor.github.)
 
 The real call runs on GitHub's runners with the workflow's token; tests point ``api_url`` at a
 local HTTP server and check every request up to that boundary.
@@ -15,10 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from conveyor import github
 from conveyor.errors import UserError
 
 DEFAULT_API = "https://api.github.com"
 PAGE_SIZE = 100
+MARKER = "<!-- conveyor:report -->"  # finds our comment again, so one PR has one comment
+COMMENT_LIMIT = 65_536  # GitHub's maximum comment body, in characters
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,18 @@ def commentable_from_env(pull_request: int | None) -> bool:
     except (OSError, ValueError):
         return False
     return isinstance(event, dict) and bool((event.get("pull_request") or {}).get("number"))
+
+
+def publish(body: str, mode: str | None, pull_request: int | None, repo: str | None) -> str:
+    """``--pr-comment [always|auto]``: post or update the comment; say what was done. ``auto``
+    without a token or a pull request (a fork's run, a push): a notice, and no comment."""
+    if not mode:
+        return ""
+    if mode == "auto" and not commentable_from_env(pull_request):
+        github.notice("no token or not a pull request: the report goes to the job summary only")
+        return ""
+    action, url = upsert_comment(target_from_env(pull_request, repo), body, MARKER)
+    return f"{action} the pull-request comment {url}"
 
 
 def upsert_comment(target: Target, body: str, marker: str) -> tuple[str, str]:

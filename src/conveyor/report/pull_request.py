@@ -1,7 +1,8 @@
-"""`conveyor report`: one markdown document for the PR comment and the job summary.
+"""`conveyor report`: the pull request's markdown document, for its comment and the job summary.
 
-Gate verdict first (headline, then table), then the data contracts, the metrics and params diffs
-against the baseline (from DVC), and links to the plots rendered as PNG beside the report.
+Gate verdict first (headline, then table: read from the gate.json `conveyor gate` wrote, never
+evaluated again), then the data contracts, the metrics and params diffs against the gate's
+baseline (from DVC), and links to the plots rendered as PNG beside the report.
 """
 
 from __future__ import annotations
@@ -9,22 +10,72 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from conveyor import gate
 from conveyor.config import read_text
-from conveyor.gate import GateResult
-from conveyor.report import gate_table
+from conveyor.errors import UserError
+from conveyor.files import atomic_path, require_writable_dir, require_writable_file
+from conveyor.gate import GateResult, resolve_ref
+from conveyor.report import gate_table, plots
+from conveyor.report.comment import COMMENT_LIMIT, MARKER
 from conveyor.report.escape import code
 from conveyor.tools import failure_reason, python_tool, run
 
-MARKER = "<!-- conveyor:report -->"  # finds our comment again, so one PR has one comment
-COMMENT_LIMIT = 65_536  # GitHub's maximum comment body, in characters
 TRUNCATION_NOTE = (
     "\n\n---\n_Report truncated to fit a GitHub comment: {omitted:,} characters omitted. "
     "The full report is in the workflow's artifacts._\n"
 )
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What the report is made of: the gate verdict, the data-contract verdicts (markdown), and
+    the repository whose DVC diffs and plots it shows."""
+
+    gate: GateResult
+    data_reports: list[Path]
+    root: Path
+
+
+def read_inputs(gate_file: Path, baseline_ref: str | None, data_dir: Path, root: Path) -> Inputs:
+    """Every input, read and checked before anything is drawn or written. ``baseline_ref``, when
+    given, must be the ref the gate ran against: a report never shows another baseline's gate."""
+    asked = resolve_ref(baseline_ref, cwd=root) if baseline_ref else None
+    result = gate.load_result(gate_file)
+    if asked is not None and asked != result.baseline_commit:
+        raise UserError(
+            f"{gate_file}: the gate ran against {result.baseline_ref!r} "
+            f"({result.baseline_commit[:12]}), not --baseline-ref {baseline_ref!r} "
+            f"({asked[:12]}): run `conveyor gate --baseline-ref {baseline_ref}` first"
+        )
+    if data_dir.exists() and not data_dir.is_dir():
+        raise UserError(f"--data-reports {data_dir}: not a folder")
+    data_reports = sorted(data_dir.glob("*.md")) if data_dir.is_dir() else []
+    for path in data_reports:
+        read_text(path)  # an unreadable verdict is refused before any plot is drawn
+    return Inputs(result, data_reports, root)
+
+
+def write(inputs: Inputs, out: Path, plots_dir: Path) -> tuple[str, int]:
+    """Render the plots into ``plots_dir`` and the report into ``out``: (body, plots drawn)."""
+    require_writable_file(out)
+    require_writable_dir(plots_dir, "--plots-dir")
+    baseline, root = inputs.gate.baseline_commit, inputs.root
+    diffs = {
+        "Metrics diff": dvc_diff("metrics", baseline, root),
+        "Params diff": dvc_diff("params", baseline, root),
+    }
+    dvc_yaml = root / "dvc.yaml"
+    specs = plots.plot_specs(dvc_yaml) if dvc_yaml.is_file() else []
+    images = plots.render(specs, root, plots_dir)
+    body = build(inputs.gate, inputs.data_reports, diffs, images, out.parent)
+    with atomic_path(out) as tmp:
+        tmp.write_text(body, encoding="utf-8")
+    return body, len(images)
 
 
 def dvc_diff(kind: str, baseline_commit: str, root: Path) -> str:

@@ -1,14 +1,13 @@
-"""Subcommands for the security gate: scan."""
+"""`conveyor scan`: the security gate (checkov, our policies, secrets; pip-audit with --deps)."""
 
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from conveyor import extras
-from conveyor.errors import UserError
-from conveyor.files import existing_dir, require_writable_dir
+from conveyor.cli import options
+from conveyor.files import require_writable_dir
 
 
 def _scan(args: argparse.Namespace) -> int:
@@ -22,34 +21,21 @@ def _scan(args: argparse.Namespace) -> int:
     out = args.out if args.out.is_absolute() else root / args.out
     # Before a scan of seconds: an unwritable --out is a usage error (exit 2), not findings.
     require_writable_dir(out)
-    extra = []
     if args.deps:
-        # pip-audit asks PyPI's advisory data: this part needs the network (CI, `make scan`).
-        from conveyor.tools import run
-
-        report = out / "pip-audit.json"
-        reqs, direct = audit.export_requirements(root, args.uv, out / "requirements.lock.txt")
+        audited, extra, direct = audit.audit_lock(root, args.uv, out)
         for reference in direct:  # no index version to look up: listed, and no failure
             print(f"not audited: {reference}")
-        if audit.has_requirements(reqs):
-            audited_run = run(audit.audit_command(reqs, report), cwd=root)
-            if audited_run.returncode not in (0, 1) or not report.is_file():
-                failed = (audited_run.stderr or audited_run.stdout).strip()[-300:]
-                raise UserError(f"pip-audit failed: {failed}")
-            extra = audit.parse_report(report)
-            audited = len(json.loads(report.read_text(encoding="utf-8"))["dependencies"])
-        else:
-            audited = 0  # only direct references: nothing for pip-audit (nor the network)
         print(f"pip-audit: {audited} locked packages, {len(extra)} known vulnerabilities")
-    elif args.deps_report:
-        extra = audit.parse_report(args.deps_report)
+    else:
+        extra = audit.parse_report(args.deps_report) if args.deps_report else []
     result = scan(root, args.paths, policy_dir, out, extra)
     write_outputs(result, out)
     print("\n".join(terminal_lines(result)))
     return 0 if result.clean else 1
 
 
-def add_scan_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add(commands: options.Commands) -> None:
+    """Register `scan`."""
     scan = commands.add_parser(
         "scan",
         help="security scan (checkov + conveyor policies, secrets); exit 0 clean, 1 findings",
@@ -64,7 +50,7 @@ def add_scan_command(commands: argparse._SubParsersAction[argparse.ArgumentParse
     scan.add_argument(
         "--out", type=Path, default=Path("reports/scan"), help="default: reports/scan"
     )
-    scan.add_argument("--root", type=existing_dir, default=Path(), help="repository root")
+    options.root(scan)
     scan.add_argument(
         "--policies",
         type=Path,

@@ -6,8 +6,9 @@ import argparse
 from pathlib import Path
 
 from conveyor import extras
-from conveyor.cli_types import whole_number
-from conveyor.files import existing_dir, output_dir, require_writable_dir
+from conveyor.cli import options
+from conveyor.cli.types import whole_number
+from conveyor.files import output_dir, require_writable_dir
 
 
 def _monitor_drift(args: argparse.Namespace) -> int:
@@ -60,9 +61,9 @@ def _monitor_issue(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_monitor_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    monitor = commands.add_parser("monitor", help="drift of production data; the drift issue")
-    kinds = monitor.add_subparsers(dest="monitor", metavar="KIND", required=True)
+def add(commands: options.Commands) -> None:
+    """Register `monitor drift` and `monitor issue`."""
+    kinds = options.group(commands, "monitor", "drift of production data; the drift issue")
     drift = kinds.add_parser(
         "drift",
         help="compare a current window with the reference; exit 0 no drift, 1 drift, 2 usage",
@@ -79,29 +80,18 @@ def add_monitor_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
         required=True,
         help="current window: a Parquet/CSV file or a folder of Parquet files (inference log)",
     )
-    drift.add_argument(
-        "--out",
-        type=output_dir,
-        default="reports/monitor",
-        help="where drift.json, drift.md and the plots go (default: reports/monitor)",
-    )
+    options.out_dir(drift, "reports/monitor", "drift.json, drift.md and the plots")
     drift.add_argument(
         "--last-days",
         type=whole_number(1, "days"),
         metavar="N",
         help="with a partitioned inference log: only its newest N days (log_date=YYYY-MM-DD)",
     )
-    drift.add_argument(
-        "--exit-zero", action="store_true", help="exit 0 on drift too (a workflow reads `drift`)"
-    )
-    drift.add_argument(
-        "--github-output", action="store_true", help="append drift=true|false to $GITHUB_OUTPUT"
-    )
-    drift.add_argument(
-        "--job-summary", action="store_true", help="append drift.md to $GITHUB_STEP_SUMMARY"
-    )
-    drift.add_argument("--params", type=Path, default=Path("params.yaml"))
-    drift.add_argument("--root", type=existing_dir, default=Path(), help="repository root")
+    options.exit_zero(drift, "exit 0 on drift too (a workflow reads `drift`)")
+    options.github_output(drift, "drift=true|false")
+    options.job_summary(drift, "drift.md")
+    options.params(drift, "`monitoring:`")
+    options.root(drift)
     drift.set_defaults(func=_monitor_drift)
     issue = kinds.add_parser(
         "issue",
