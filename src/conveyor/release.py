@@ -362,6 +362,33 @@ class Baseline:
     label: str | None = None
 
 
+@dataclass(frozen=True)
+class Canonical:
+    """The files a release's metric and data gates are re-established from: the gates file and
+    the contract-verdict folder the project's release job uses (``release record``'s --params and
+    --data-dir defaults). A record naming others chose its own rules, so it is refused: a
+    side file holding looser gates would otherwise pass."""
+
+    params: str = "params.yaml"
+    folder: str = "reports/data"
+
+    def problems(self, record: ReleaseRecord) -> list[str]:
+        """Why ``record``'s metric or data verdict names other inputs than these."""
+        found = []
+        for gate, key, expected, option in (
+            ("metrics", "params", self.params, "--params"),
+            ("data", "folder", self.folder, "--data-dir"),
+        ):
+            verdict = record.gates.get(gate)
+            named = (verdict.inputs or {}).get(key) if verdict is not None else None
+            if named is not None and named != expected:
+                found.append(
+                    f"gate {gate!r} was evaluated from {named!r}, not from {expected!r} "
+                    f"(the project's {option}): a record does not choose its own rules"
+                )
+        return found
+
+
 def recorded_baseline(record: ReleaseRecord) -> Baseline | None:
     """The baseline ``record``'s metric verdict says it was evaluated against; None when the
     verdict names none (no inputs, or no baseline_commit)."""
@@ -579,12 +606,22 @@ def data_verdict_at(
     )
 
 
-def commit_problems(record: ReleaseRecord, top: Path, baseline: Baseline | None) -> list[str]:
+def commit_problems(
+    record: ReleaseRecord,
+    top: Path,
+    baseline: Baseline | None,
+    canonical: Canonical | None = None,
+) -> list[str]:
     """Why the record's metric and data verdicts are not what its commit yields against
-    ``baseline``; empty when they are. Re-establishes both from ``top``'s git objects (no data
+    ``baseline``, from the ``canonical`` gates file and data folder (default: params.yaml and
+    reports/data); empty when they are. Re-establishes both from ``top``'s git objects (no data
     needed). The caller derives ``baseline`` (``conveyor.promotion.champion``): taken from the
     record, a forged weaker one would match; None when it could not be derived (said by the
     caller)."""
+    # Named by the caller, never by the record: the record's inputs only have to agree.
+    wrong = (canonical or Canonical()).problems(record)
+    if wrong:
+        return wrong
     try:
         commit = require_commit(top, record.git_commit)
     except UserError as exc:

@@ -11,6 +11,7 @@ from conveyor.errors import UserError
 from conveyor.files import existing_dir, output_dir
 
 if TYPE_CHECKING:
+    from conveyor.release import Canonical
     from conveyor.signature import SignerPolicy
 
     # What a command module adds its subcommands to (``commands.add_parser(...)``).
@@ -38,6 +39,30 @@ def params(parser: argparse.ArgumentParser, holding: str = "") -> None:
         type=Path,
         default=Path("params.yaml"),
         help=f"the params file{section} (default: params.yaml)",
+    )
+
+
+def canonical_inputs(parser: argparse.ArgumentParser) -> None:
+    """``--params`` and ``--data-dir``: the gates file and contract-verdict folder a record's
+    verdicts must have been made from (``release record``'s defaults), read back by
+    :func:`canonical`."""
+    params(parser, "`gates:` a release's metric verdict must come from")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path("reports/data"),
+        help="folder of the contract verdicts a release's data verdict must come from "
+        "(default reports/data)",
+    )
+
+
+def canonical(args: argparse.Namespace, top: Path) -> Canonical:
+    """The ``--params`` / ``--data-dir`` of :func:`canonical_inputs`, as repository paths."""
+    from conveyor.release import Canonical, in_repository
+
+    return Canonical(
+        in_repository(top, args.params, "--params"),
+        in_repository(top, args.data_dir, "--data-dir"),
     )
 
 

@@ -27,10 +27,12 @@ if TYPE_CHECKING:
 
 def _trust(args: argparse.Namespace) -> Trust:
     from conveyor.promotion import trust
+    from conveyor.release import repository
 
     options.signer_policy(args, "v0.0.0")  # a bad value is a usage error before anything runs
     return trust.Trust(
         commit_check=args.commit_check,
+        canonical=options.canonical(args, repository(args.repo)),
         source_repository=args.source_repository,
         workflow_repository=args.workflow_repository,
         workflow_ref=args.workflow_ref,
@@ -178,6 +180,7 @@ def _trust_options(parser: argparse.ArgumentParser) -> None:
         "and refuse a commit that is not on the remote's base branch (default); "
         "--no-commit-check skips both and says so",
     )
+    options.canonical_inputs(parser)
     options.signer(
         parser,
         "OWNER/NAME whose tag push ran the release: the record must be the one its release "

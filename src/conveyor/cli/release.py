@@ -28,6 +28,10 @@ def _release_record(args: argparse.Namespace) -> int:
     require_writable_dir(args.out.parent, "--out")
     top = release.repository(args.repo)
     branch = args.branch or champion.default_branch(top)
+    canonical = release.Canonical(
+        release.in_repository(top, args.params, "--params"),
+        release.in_repository(top, args.data_dir, "--data-dir"),
+    )
     gates = {}
     if args.tests_junit:
         gates["tests"] = release.tests_verdict(args.tests_junit)
@@ -42,7 +46,9 @@ def _release_record(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         gates=gates,
         # The champion live at the default branch's tip: the ref must exist (exit 2 when not).
-        baseline=lambda top: champion.baseline_at(top, champion.branch_commit(top, branch)),
+        baseline=lambda top: champion.baseline_at(
+            top, champion.branch_commit(top, branch), canonical
+        ),
         branch=branch,
         sbom_digest=args.sbom_digest,
         signature=args.signature,
@@ -77,13 +83,16 @@ def _release_name(args: argparse.Namespace) -> int:
     return 0
 
 
-def _commit_problems(record: ReleaseRecord, repo: Path, branch: str | None) -> list[str]:
-    """Why the record is not its commit's, nor (``branch``) a commit of that branch's history."""
+def _commit_problems(
+    record: ReleaseRecord, args: argparse.Namespace, branch: str | None
+) -> list[str]:
+    """Why the record is not its commit's (made from the project's --params and --data-dir),
+    nor (``branch``) a commit of that branch's history."""
     from conveyor import release
     from conveyor.promotion import champion
 
-    top = release.repository(repo)
-    found = champion.record_problems(record, top, branch)
+    top = release.repository(args.repo)
+    found = champion.record_problems(record, top, branch, options.canonical(args, top))
     if branch is not None:
         try:
             release.on_branch(top, record.git_commit, branch)
@@ -102,7 +111,7 @@ def _release_verify(args: argparse.Namespace) -> int:
         raise UserError("--branch needs the commit check: drop --no-commit-check")
     found = release.problems(record)
     if args.commit_check:
-        found += _commit_problems(record, args.repo, args.branch)
+        found += _commit_problems(record, args, args.branch)
     signed = False
     if policy is not None:
         command = shlex.join(policy.cosign_args(record.image.reference))
@@ -212,6 +221,7 @@ def add(commands: options.Commands) -> None:
         verify,
         "tie the verdicts to the record's commit (default); --no-commit-check skips it and says so",
     )
+    options.canonical_inputs(verify)
     verify.add_argument(
         "--branch",
         help="refuse a record whose commit, or the default-branch commit its baseline was read "

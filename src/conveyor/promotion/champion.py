@@ -26,10 +26,12 @@ from conveyor.promotion import policy as promotion_policy
 from conveyor.release import (
     FIRST_RELEASE,
     Baseline,
+    Canonical,
     RecordRejectedError,
     ReleaseRecord,
     commit_problems,
     decode_record,
+    metrics_verdict_at,
     problems,
     recorded_baseline,
 )
@@ -73,12 +75,14 @@ def branch_commit(top: Path, branch: str, option: str = "--branch") -> str:
     return commit
 
 
-def _sound(record: ReleaseRecord, top: Path, origin: str) -> ReleaseRecord:
+def _sound(
+    record: ReleaseRecord, top: Path, origin: str, canonical: Canonical | None
+) -> ReleaseRecord:
     """``record`` when its release stands: sealed, every gate passed, and its own metric and data
     verdicts re-established at its commit against the baseline it recorded (pinned, so the check
     does not recurse through every earlier champion). Refused (exit 1) otherwise: passing over it
     would mean "no baseline" again."""
-    found = problems(record) + commit_problems(record, top, recorded_baseline(record))
+    found = problems(record) + commit_problems(record, top, recorded_baseline(record), canonical)
     if found:
         raise RecordRejectedError(
             f"{origin}: the champion ({record.version}) does not stand, so no release can be "
@@ -87,7 +91,7 @@ def _sound(record: ReleaseRecord, top: Path, origin: str) -> ReleaseRecord:
     return record
 
 
-def champion_at(top: Path, source: str) -> Champion | None:
+def champion_at(top: Path, source: str, canonical: Canonical | None = None) -> Champion | None:
     """The champion at base-branch commit ``source``: the record of the last environment of the
     policy (as committed there) that has one. Falls back along the order (prod, then staging,
     then dev) because before anything reached prod, the furthest-promoted release is the best
@@ -103,20 +107,20 @@ def champion_at(top: Path, source: str) -> Champion | None:
             record = decode_record(raw, origin)
         except UserError as exc:  # no record at all where a release should be: refused
             raise RecordRejectedError(f"the champion does not stand: {exc}") from None
-        return Champion(env, _sound(record, top, origin), source)
+        return Champion(env, _sound(record, top, origin, canonical), source)
     return None
 
 
-def baseline_at(top: Path, source: str) -> Baseline:
+def baseline_at(top: Path, source: str, canonical: Canonical | None = None) -> Baseline:
     """The baseline of a release made while ``source`` was the default branch's tip."""
-    champion = champion_at(top, source)
+    champion = champion_at(top, source, canonical)
     if champion is None:
         return Baseline(FIRST_RELEASE, source)
     return champion.baseline
 
 
 def baseline_problems(
-    record: ReleaseRecord, top: Path, branch: str | None
+    record: ReleaseRecord, top: Path, branch: str | None, canonical: Canonical | None = None
 ) -> tuple[list[str], Baseline | None]:
     """(why ``record``'s baseline is not the champion it names, the baseline derived again).
 
@@ -143,7 +147,7 @@ def baseline_problems(
     if branch is not None and not git.is_ancestor(source, branch, top):
         found.append(f"baseline source {source[:12]} is not on {branch}'s history")
     try:
-        expected = baseline_at(top, source)
+        expected = baseline_at(top, source, canonical)
     except UserError as exc:
         return [*found, str(exc)], None
     if recorded.commit != expected.commit:
@@ -156,8 +160,39 @@ def baseline_problems(
     return found, expected
 
 
-def record_problems(record: ReleaseRecord, top: Path, branch: str | None = None) -> list[str]:
+def record_problems(
+    record: ReleaseRecord,
+    top: Path,
+    branch: str | None = None,
+    canonical: Canonical | None = None,
+) -> list[str]:
     """Why the record's metric and data verdicts are not what its commit yields against the
-    champion derived again (``baseline_problems``); empty when they are."""
-    found, baseline = baseline_problems(record, top, branch)
-    return found + commit_problems(record, top, baseline)
+    champion derived again (``baseline_problems``), from the ``canonical`` gates file and data
+    folder; empty when they are."""
+    wrong = (canonical or Canonical()).problems(record)
+    if wrong:  # its own rules chosen: nothing it names is worth deriving again
+        return wrong
+    found, baseline = baseline_problems(record, top, branch, canonical)
+    return found + commit_problems(record, top, baseline, canonical)
+
+
+def live_regression(
+    record: ReleaseRecord, top: Path, base: str, canonical: Canonical | None = None
+) -> str | None:
+    """Why ``record`` regresses from the champion live at base-branch commit ``base`` (its
+    commit's metric gate evaluated again against that champion); None when it does not.
+
+    A record is checked against the champion of its release day; a better release may have gone
+    live since (released later, promoted first). Re-checked only when that champion differs
+    from the one the record names: the same one was checked when the record was verified."""
+    canonical = canonical or Canonical()
+    live = baseline_at(top, base, canonical)
+    recorded = recorded_baseline(record)
+    if live.commit in (FIRST_RELEASE, record.git_commit) or (
+        recorded is not None and recorded.commit == live.commit
+    ):
+        return None  # no champion, the record's own commit, or the one already checked
+    verdict = metrics_verdict_at(top, record.git_commit, live, canonical.params)
+    if verdict.passed:
+        return None
+    return f"{record.version} regresses from the champion, {live.label}: {verdict.summary}"

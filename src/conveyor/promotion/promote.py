@@ -25,6 +25,7 @@ from pathlib import Path
 
 from conveyor import git
 from conveyor.errors import UserError
+from conveyor.promotion import champion
 from conveyor.promotion import environments as envs
 from conveyor.promotion.environments import branch_of
 from conveyor.promotion.policy import PromotionPolicy, base_branch, policy_at
@@ -274,9 +275,13 @@ def plan(
     into FETCH_HEAD; no ref, no file is written).
 
     ``rollback_from`` marks a rollback: the order rules are skipped (the release was live in this
-    environment before) and a pending promotion is replaced whatever its age. ``trust`` (default:
-    every check) refuses a record its release did not make; what it could not check is in
-    ``unchecked``. A bad value or record is an error; a policy refusal is a ``Refused`` plan.
+    environment before), and so is the champion check (a rollback restores an earlier, possibly
+    worse, release on purpose), and a pending promotion is replaced whatever its age. A forward
+    promotion is refused when the record's metric gate fails against the champion live at the
+    fetched base tip (``champion.live_regression``), if that is not the champion it recorded.
+    ``trust`` (default: every check) refuses a record its release did not make; what it could
+    not check is in ``unchecked``. A bad value or record is an error; a policy refusal is a
+    ``Refused`` plan.
     """
     require_plain_values(env, remote)
     require_clean(repo)
@@ -291,6 +296,12 @@ def plan(
         return NoOp(env, branch, f"{record.version} is already live in {env}", unchecked=unchecked)
     if rollback_from is None:
         reasons = _order_problems(repo, base, policy, env, record, now or datetime.now(UTC))
+        if trust.commit_check and not reasons:
+            # A rollback restores an earlier release on purpose: only a forward promotion must
+            # not regress from what is live now (a better release may have gone live since
+            # this record was made).
+            regression = champion.live_regression(record, repo, base, trust.canonical)
+            reasons = [regression] if regression else []
         if reasons:
             return Refused(env, branch, tuple(reasons), unchecked=unchecked)
     expected, pending, extend = _read_branch(repo, remote, env, base, current)

@@ -4,13 +4,13 @@ release made (its commit's verdicts, its signature), and what could not be check
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from conveyor import signature
 from conveyor.errors import UserError
 from conveyor.promotion import champion
-from conveyor.release import RecordRejectedError, ReleaseRecord, content_digest
+from conveyor.release import Canonical, RecordRejectedError, ReleaseRecord, content_digest
 
 
 @dataclass(frozen=True)
@@ -22,9 +22,11 @@ class Trust:
     in the repository. ``source_repository`` (and the workflow's repository and ref): the record
     must be the one ml-release signed there (a cosign attestation on the image), which alone
     vouches for the tests and security verdicts; ``require_signature`` refuses to run without
-    cosign rather than skip that check."""
+    cosign rather than skip that check. ``canonical``: the gates file and data folder the
+    verdicts are re-established from (the project's, never the ones the record names)."""
 
     commit_check: bool = True
+    canonical: Canonical = field(default_factory=Canonical)
     source_repository: str | None = None
     workflow_repository: str | None = None
     workflow_ref: str | None = None
@@ -47,11 +49,11 @@ def trust_problems(repo: Path, record: ReleaseRecord, trust: Trust) -> tuple[lis
     found: list[str] = []
     unchecked: list[str] = []
     if trust.commit_check:
-        found += champion.record_problems(record, repo)
+        found += champion.record_problems(record, repo, canonical=trust.canonical)
     else:
         unchecked.append(
-            "data and metric verdicts NOT tied to a commit, nor the commit to the base branch "
-            "(--no-commit-check)"
+            "data and metric verdicts NOT tied to a commit, nor the commit to the base branch, "
+            "nor compared with the champion live there (--no-commit-check)"
         )
     signer = trust.signer(record)
     if signer is None:
