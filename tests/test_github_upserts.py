@@ -70,18 +70,20 @@ def test_promote_by_version_opens_the_pr_against_the_base_as_the_bot(work, origi
     # On Actions, the commit is the Actions bot's (runners have no git identity).
     author = git(origin, "log", "-1", "--format=%an <%ae>", "promote/staging")
     assert author == "github-actions[bot] <41898282+github-actions[bot]@users.noreply.github.com>"
-    # One PR per environment: looked up, then created, always against the policy's base branch.
-    calls = gh.calls()
+    # gh's login (here: the token) checked first, before any ref moved; then one PR per
+    # environment: looked up, then created, always against the policy's base branch.
+    auth, *calls = gh.calls()
+    assert auth == ["auth", "status"]
     assert calls[0][:6] == ["pr", "list", "--head", "promote/staging", "--base", "main"]
     create = calls[1]
     assert create[:6] == ["pr", "create", "--head", "promote/staging", "--base", "main"]
     assert create[create.index("--title") + 1].startswith("Promote staging to v1.2.3")
     body = Path(create[create.index("--body-file") + 1])
-    assert "**staging**" in (gh.bodies()[1] or "")
+    assert "**staging**" in (gh.bodies()[2] or "")
     # Without --body-out the body was a temporary file: the checkout is left clean.
     assert not body.exists() and not (work / body).exists()
     assert git(work, "status", "--porcelain", "--untracked-files=all") == ""
-    assert gh.tokens() == [True, True]  # gh reads the token from its environment
+    assert gh.tokens() == [True, True, True]  # gh reads the token from its environment
     # Step outputs and the job summary, written by conveyor (no `tee`, no shell in the YAML).
     written = _outputs(outputs)
     assert written["branch"] == "promote/staging"

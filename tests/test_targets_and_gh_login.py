@@ -5,8 +5,8 @@
   path's metadata, and root passes `os.access`); the command then failed after its work. The
   check now opens each target for append (creating nothing) and refuses with one line, exit 2;
 - `gh` on PATH but logged out: `promote --pull-request` pushed the branch, then gh failed. Now
-  `gh auth status` (or a token in GH_TOKEN / GITHUB_TOKEN, which gh uses as it is) is checked
-  before any ref moves.
+  `gh auth status` (which also checks a token in GH_TOKEN / GITHUB_TOKEN with GitHub) is asked
+  before any ref moves, a token given or not (a revoked token: tests/test_promote_champion_now.py).
 
 Real git (a bare remote on disk), the real `conveyor` command; a recording `gh` stand-in.
 """
@@ -116,13 +116,10 @@ def _not_gh(files: Any) -> list[tuple[str, int]]:
 
 
 def test_a_token_in_the_environment_is_what_gh_uses(tmp_path, origin, work):
-    """GH_TOKEN set: gh authenticates with it whatever its stored login, so no `auth status`
-    is asked, and the promotion goes through to its pull request."""
+    """GH_TOKEN set: `auth status` is still asked (gh checks the token with GitHub; the stub
+    accepts it), and the promotion goes through to its pull request."""
     good = _live_in_dev(work, tmp_path)
-    gh = GhStub(
-        tmp_path / "gh",
-        {"auth status": {"exit": 1, "stderr": LOGGED_OUT}, "pr list": "", "pr create": PR_URL},
-    )
+    gh = GhStub(tmp_path / "gh", {"auth status": "", "pr list": "", "pr create": PR_URL})
     secret = "-".join(["not", "a", "real", "token"])  # built here: no secret-shaped literal
     result = _run(
         work, "promote", "--env", "staging", "--record", str(good), "--no-commit-check",
@@ -130,4 +127,8 @@ def test_a_token_in_the_environment_is_what_gh_uses(tmp_path, origin, work):
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert f"pull_request_url={PR_URL}" in result.stdout
-    assert [call[:2] for call in gh.calls()] == [["pr", "list"], ["pr", "create"]]
+    assert [call[:2] for call in gh.calls()] == [
+        ["auth", "status"],
+        ["pr", "list"],
+        ["pr", "create"],
+    ]

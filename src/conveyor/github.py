@@ -168,18 +168,26 @@ def require_gh(purpose: str) -> str:
 
 
 def require_gh_login(purpose: str, environ: Mapping[str, str] | None = None) -> None:
-    """A usage error unless `gh` is on PATH and can authenticate: a token in the environment
-    (GH_TOKEN, GITHUB_TOKEN: gh uses it as it is), else a login that `gh auth status` accepts.
-    Checked before any ref moves: a logged-out gh failed only after the branch was pushed."""
+    """A usage error unless `gh` is on PATH and `gh auth status` accepts its credentials: the
+    token in the environment (GH_TOKEN, GITHUB_TOKEN), else its stored login. Always asked, a
+    token too (gh checks it with GitHub): a revoked or mistyped token is only found by using
+    it. Checked before any ref moves: otherwise the branch was pushed, then gh failed."""
     program = require_gh(purpose)
-    if token(environ) is not None:
-        return
+    environ = environ if environ is not None else os.environ
     result = run([program, "auth", "status"], timeout=60)
-    if result.returncode != 0:
+    if result.returncode == 0:
+        return
+    # Name the variable, never its value (the reason is gh's own line, which masks tokens).
+    variable = next((name for name in TOKEN_VARIABLES if environ.get(name)), None)
+    if variable is not None:
         raise UserError(
-            f"{purpose}: gh is not logged in ({failure_reason(result)}): run `gh auth login`, "
-            "or set GH_TOKEN"
+            f"{purpose}: gh rejects the token in {variable} ({failure_reason(result)}): "
+            "set a valid token (repo and pull-request write access)"
         )
+    raise UserError(
+        f"{purpose}: gh is not logged in ({failure_reason(result)}): run `gh auth login`, "
+        "or set GH_TOKEN"
+    )
 
 
 def gh(args: Sequence[str], cwd: Path | None = None) -> str:
