@@ -264,6 +264,6 @@ def test_no_commit_check_says_so(capsys, project, tmp_path):
     assert code == 0, err
     assert (
         "warning: data and metric verdicts NOT tied to a commit, nor the commit to the base "
-        "branch (--no-commit-check)" in err
+        "branch, nor compared with the champion live there (--no-commit-check)" in err
     )
     assert "warning: signature NOT checked (no --source-repository)" in err
