@@ -231,3 +231,47 @@ def test_a_revoked_token_is_refused_before_any_ref_moves(tmp_path, origin, work)
     assert gh.calls() == [["auth", "status"]]  # asked with the token, nothing after it
     after = _state(tmp_path, work, origin)
     assert after[1:] == before[1:]  # no promote/staging, here or on origin
+
+
+# --- 4: a champion that vanished is refused, never "no previous release" ------------------------
+
+
+def test_a_deployed_environment_without_its_record_is_refused(capsys, repo, tmp_path):  # noqa: F811
+    """dev deploys v1.0.0's digest (its release component, as a merged promotion leaves it); a
+    commit drops only release.json. The next release must not read "no previous release"."""
+    live = json.loads((repo / "deploy/environments/dev/release.json").read_text())
+    component = repo / "deploy/environments/dev/release/kustomization.yaml"
+    component.parent.mkdir(parents=True, exist_ok=True)
+    text = (REPO / "deploy/environments/dev/release/kustomization.yaml").read_text()
+    component.write_text(text.replace("sha256:" + "0" * 64, live["image"]["digest"]))
+    commit(repo, "dev runs v1.0.0")
+    run(repo, "git", "rm", "-q", "deploy/environments/dev/release.json")
+    tip = commit(repo, "tidy: drop stale evidence file")
+    _model(repo, 0.49, "much worse model")
+    code, out, err, path = _record(capsys, repo, tmp_path / "r", "v1.1.0")
+    assert code == 1, out + err
+    head = run(repo, "git", "rev-parse", "HEAD").stdout.strip()
+    assert err.strip() == (
+        f"error: deploy/environments/dev at {head[:12]} deploys {live['image']['digest'][:19]} "
+        "but has no release.json: the champion's evidence is gone (restore it, or promote a "
+        "release there), so no release can be compared with it"
+    )
+    assert head != tip and not path.exists()
+
+
+def test_an_environment_dropped_from_the_policy_is_refused(capsys, repo, tmp_path):  # noqa: F811
+    """prod runs v1.0.0; a policy edit renames prod to production (the folder left in place,
+    Argo CD still syncs it): the champion must not silently vanish."""
+    record = tmp_path / "v1.json"
+    shutil.copyfile(repo / "deploy/environments/dev/release.json", record)
+    run(repo, "git", "rm", "-q", "deploy/environments/dev/release.json")
+    promote_record(repo, record, "prod")
+    policy = repo / "policies/promotion.yaml"
+    policy.write_text(policy.read_text().replace("  prod:\n", "  production:\n"))
+    commit(repo, "rename prod")
+    _model(repo, 0.49, "much worse model")
+    code, out, err, path = _record(capsys, repo, tmp_path / "r", "v1.1.0")
+    assert code == 1, out + err
+    assert err.strip().startswith("error: deploy/environments/prod at ")
+    assert "policies/promotion.yaml names no environment 'prod'" in err
+    assert len(err.strip().splitlines()) == 1 and not path.exists()

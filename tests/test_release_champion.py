@@ -121,15 +121,19 @@ def test_an_old_commit_re_released_under_a_new_tag_is_compared_with_the_champion
 
 def test_a_record_in_a_folder_the_policy_does_not_name_is_no_baseline(capsys, repo, tmp_path):  # noqa: F811 - the fixture
     """A re-sealed record committed in deploy/environments/qa (no environment of the policy)
-    names the worse model as a high release: it does not count; dev's v1.0.0 does."""
-    v1 = _tag_commit(repo, "v1.0.0")
+    names the worse model as a high release: it is never the baseline. The release is refused
+    loudly (a release may run there that nothing compares with), naming the folder and the
+    policy, and no record is written."""
     worse = _model(repo, 0.45, "a worse model")
-    released_as(repo, _saved(repo, tmp_path), "v9.0.0", worse, "qa")
+    tip = released_as(repo, _saved(repo, tmp_path), "v9.0.0", worse, "qa")
     code, out, err, path = _record(capsys, repo, tmp_path / "c", "v1.1.1")
     assert code == 1, out + err
-    assert f"against previous release v1.0.0 ({v1[:12]}), live in dev" in out
-    assert "0.05 worse than baseline" in out
-    assert load_record(path).gates["metrics"].inputs["baseline_commit"] == v1
+    assert err.strip() == (
+        f"error: deploy/environments/qa at {tip[:12]} holds a release, but "
+        "policies/promotion.yaml names no environment 'qa': name it there (or remove the "
+        "folder), or the champion it may run is not compared with"
+    )
+    assert not path.exists()
 
 
 def test_a_hand_edited_champion_is_refused_not_skipped(capsys, repo, tmp_path):  # noqa: F811 - the fixture

@@ -16,6 +16,7 @@ and promotion derive the same champion again from that commit.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,12 +92,59 @@ def _sound(
     return record
 
 
+# A digest the release component pins; all zeros is the placeholder of an environment that has
+# never had a release (deploy/environments/<env>/release/kustomization.yaml as shipped).
+_DIGEST = re.compile(r"^\s*digest:\s*[\"']?(sha256:[0-9a-f]{64})", re.MULTILINE)
+_PLACEHOLDER = "sha256:" + "0" * 64
+
+
+def _deployed(top: Path, source: str, env: str) -> str | None:
+    """The digest ``env``'s release component deploys at ``source`` (None: none, or the
+    placeholder)."""
+    path = f"{environments.ENVIRONMENTS.as_posix()}/{env}/{environments.COMPONENT_FILE}"
+    raw = git.show_file(source, path, top)
+    found = _DIGEST.search(raw.decode("utf-8", "replace")) if raw is not None else None
+    return found.group(1) if found and found.group(1) != _PLACEHOLDER else None
+
+
+def _require_no_hidden_release(
+    top: Path, source: str, policy: promotion_policy.PromotionPolicy
+) -> None:
+    """Refuse (exit 1) a champion that vanished rather than fall back to "no previous release":
+    an environment folder the policy does not name that holds a release (a renamed `prod:` in
+    the policy, the folder still synced), or an environment that deploys a digest with no
+    release.json beside it (the evidence deleted, the release still running)."""
+    root = environments.ENVIRONMENTS.as_posix()
+    for folder in git.list_files(source, root, top):
+        env = folder.rsplit("/", 1)[-1]
+        if env in policy.environments:
+            continue
+        if git.show_file(source, environments.record_path(env), top) is not None or _deployed(
+            top, source, env
+        ):
+            raise RecordRejectedError(
+                f"{folder} at {source[:12]} holds a release, but {promotion_policy.POLICY} names "
+                f"no environment {env!r}: name it there (or remove the folder), or the champion "
+                "it may run is not compared with"
+            )
+    for env in policy.environments:
+        digest = _deployed(top, source, env)
+        if digest and git.show_file(source, environments.record_path(env), top) is None:
+            raise RecordRejectedError(
+                f"{root}/{env} at {source[:12]} deploys {digest[:19]} but has no "
+                f"{environments.RECORD_FILE}: the champion's evidence is gone (restore it, or "
+                "promote a release there), so no release can be compared with it"
+            )
+
+
 def champion_at(top: Path, source: str, canonical: Canonical | None = None) -> Champion | None:
     """The champion at base-branch commit ``source``: the record of the last environment of the
     policy (as committed there) that has one. Falls back along the order (prod, then staging,
     then dev) because before anything reached prod, the furthest-promoted release is the best
-    the team has vouched for; None when no environment has a release (a first release)."""
+    the team has vouched for; None when no environment has a release (a first release). A
+    release the policy cannot see (``_require_no_hidden_release``) is refused, never "none"."""
     policy = promotion_policy.policy_at(top, source)
+    _require_no_hidden_release(top, source, policy)
     for env in reversed(list(policy.environments)):
         path = environments.record_path(env)
         raw = git.show_file(source, path, top)
