@@ -40,9 +40,25 @@ def write_json(target: Path, data: Any) -> None:
         tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
+@contextmanager
+def _looking_at(path: Path, option: str) -> Iterator[None]:
+    """Turn an OSError raised while looking at ``path`` (a name component over 255 bytes, a
+    loop of links, an unreadable folder on the way) into a usage error: pathlib's ``exists``
+    and ``is_dir`` swallow only "no such file", the rest would be a traceback."""
+    try:
+        yield
+    except OSError as exc:
+        raise UserError(f"{option} {path}: cannot use this path ({exc.strerror or exc})") from None
+
+
 def require_writable_dir(path: Path, option: str = "--out") -> None:
     """A usage error (exit 2, one line) unless ``path`` is a folder, or could be created as one,
     that this process may write. Creates nothing: a refused command leaves no trace."""
+    with _looking_at(path, option):
+        _require_writable_dir(path, option)
+
+
+def _require_writable_dir(path: Path, option: str) -> None:
     probe = path
     while not probe.exists():
         if probe.parent == probe:
@@ -151,6 +167,11 @@ def read_json(
 def require_writable_file(path: Path, option: str = "--out") -> None:
     """A usage error unless ``path`` is a file this process may write (or create): not a folder,
     in a folder that exists or could be created. Creates nothing."""
+    with _looking_at(path, option):
+        _require_writable_file(path, option)
+
+
+def _require_writable_file(path: Path, option: str) -> None:
     if path.is_dir():
         raise UserError(f"{option} {path}: cannot write there (a folder, expected a file)")
     if path.exists() and not os.access(path, os.W_OK):
@@ -162,10 +183,13 @@ def existing_dir(text: str) -> Path:
     """argparse ``type`` of an option naming a folder that must exist: refused while parsing,
     before any work, with one line."""
     path = Path(text)
-    if not path.is_dir():
-        raise argparse.ArgumentTypeError(
-            f"{text}: {'not a folder' if path.exists() else 'no such folder'}"
-        )
+    try:
+        if not path.is_dir():
+            raise argparse.ArgumentTypeError(
+                f"{text}: {'not a folder' if path.exists() else 'no such folder'}"
+            )
+    except OSError as exc:  # a name over 255 bytes, a loop of links: exists() raises those
+        raise argparse.ArgumentTypeError(f"{text}: cannot use this path ({exc.strerror})") from None
     return path
 
 
@@ -192,8 +216,11 @@ def output_file(text: str) -> Path:
 def optional_dir(text: str) -> Path:
     """argparse ``type`` of a folder that may be absent (nothing there), but not a file."""
     path = Path(text)
-    if path.exists() and not path.is_dir():
-        raise argparse.ArgumentTypeError(f"{text}: not a folder")
+    try:
+        if path.exists() and not path.is_dir():
+            raise argparse.ArgumentTypeError(f"{text}: not a folder")
+    except OSError as exc:  # as in existing_dir
+        raise argparse.ArgumentTypeError(f"{text}: cannot use this path ({exc.strerror})") from None
     return path
 
 

@@ -258,23 +258,28 @@ def _count(suite: ET.Element, key: str, junit: Path) -> int:
 
 
 def tests_verdict(junit: Path) -> GateVerdict:
-    """The tests gate from a JUnit XML report (pytest --junitxml): passed when tests ran and none
-    failed or errored."""
+    """The tests gate from a JUnit XML report (pytest --junitxml): passed when at least one test
+    ran (skipped ones did not) and none failed or errored."""
     text = read_text(junit, "JUnit report")
     try:
         root = ET.fromstring(text)  # noqa: S314 - our own test run's report, not untrusted
     except ET.ParseError as exc:
         raise UserError(f"{junit}: not JUnit XML ({exc})") from None
-    suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
     if root.tag not in ("testsuite", "testsuites"):
         raise UserError(f"{junit}: not JUnit XML (root element <{root.tag}>)")
-    count = {k: sum(_count(s, k, junit) for s in suites) for k in ("tests", "failures", "errors")}
+    # Suites may nest (one per file or class under a run's suite): the innermost ones hold
+    # the counts; an outer suite's own counts repeat theirs, so only the leaves are summed.
+    suites = [s for s in root.iter("testsuite") if s.find("testsuite") is None]
+    keys = ("tests", "skipped", "failures", "errors")
+    count = {k: sum(_count(s, k, junit) for s in suites) for k in keys}
     bad = count["failures"] + count["errors"]
-    return GateVerdict(
-        passed=count["tests"] > 0 and bad == 0,
-        summary=f"{count['tests']} tests, {count['failures']} failed, {count['errors']} errors",
-        source=str(junit),
-    )
+    ran = count["tests"] - count["skipped"]
+    summary = f"{count['tests']} tests, {count['failures']} failed, {count['errors']} errors"
+    if count["skipped"]:
+        summary += f", {count['skipped']} skipped"
+    if ran <= 0:
+        summary += ": no test ran"  # all skipped, or none collected, proves nothing
+    return GateVerdict(passed=ran > 0 and bad == 0, summary=summary, source=str(junit))
 
 
 def security_verdict(scan_json: Path) -> GateVerdict:

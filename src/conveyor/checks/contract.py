@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -21,6 +22,10 @@ ColumnType = Literal["string", "integer", "float", "date", "boolean"]
 
 def _bound(value: object) -> float | dt.date:
     """A column's min or max: a finite number, or a date (YAML date or ISO text)."""
+    if isinstance(value, dt.datetime):
+        # A date column holds days: comparing a day with a time of day has no answer (and
+        # raised a TypeError against a date bound).
+        raise ValueError("expected a finite number or a date (YYYY-MM-DD), not a date and time")
     if isinstance(value, dt.date):
         return value
     if isinstance(value, int | float) and not isinstance(value, bool):
@@ -37,6 +42,23 @@ def _bound(value: object) -> float | dt.date:
 
 # One validator rather than a union, so a bad bound gets one plain message, not one per branch.
 Bound = Annotated[float | dt.date, PlainValidator(_bound)]
+
+
+def _allowed_value(value: object) -> str | int | float | bool | dt.date:
+    """One value of `allowed`: text, a number, true/false or a date (YAML's unquoted
+    2024-01-05); whether it fits the column's type is the column's check."""
+    if isinstance(value, dt.datetime):
+        raise ValueError("expected text, a number, true/false or a date, not a date and time")
+    if isinstance(value, str | int | float | bool | dt.date):
+        return value
+    raise ValueError("expected text, a number, true/false or a date")
+
+
+AllowedValue = Annotated[str | int | float | bool | dt.date, PlainValidator(_allowed_value)]
+
+# The rules that only make sense on some column types: refused at load, before any data is read,
+# rather than a backend error or a check that can never pass.
+NUMERIC = ("integer", "float")
 
 
 class Band(Strict):
@@ -99,7 +121,7 @@ def _fits(value: object, column_type: str) -> bool:
         "string": isinstance(value, str),
         "integer": isinstance(value, int),
         "float": isinstance(value, int | float),
-        "date": isinstance(value, str),  # ISO text; the backend compares it
+        "date": isinstance(value, dt.date),  # ISO text: as_date
     }.get(column_type, False)
 
 
@@ -118,7 +140,7 @@ class Column(Strict):
     nullable: bool = False
     min: Bound | None = None
     max: Bound | None = None
-    allowed: list[str | int | float | bool] | None = None
+    allowed: list[AllowedValue] | None = None
     regex: str | None = None
     distribution: Distribution | None = None
 
@@ -145,12 +167,49 @@ class Column(Strict):
                 raise ValueError(
                     f"allowed: {value} is not a finite number (a missing value is `nullable`)"
                 )
-            if not _fits(value, self.type):
+            if self.type == "date" and isinstance(value, str):
+                as_date(value)  # ISO text is a date; anything else is refused in its words
+            elif not _fits(value, self.type):
                 raise ValueError(
                     f"allowed value {value!r} is {_kind(value)}, but the column is {self.type}"
                     + (" (quote it to make it text)" if self.type == "string" else "")
                 )
         return self
+
+    @model_validator(mode="after")
+    def _rules_fit_the_type(self) -> Column:
+        """A pattern only on text, statistics only on numbers; a pattern must compile."""
+        if self.regex is not None:
+            if self.type != "string":
+                raise ValueError(f"regex: {_a(self.type)} column has no text to match")
+            try:
+                re.compile(self.regex)
+            except re.error as exc:
+                raise ValueError(f"regex {self.regex!r} is not a valid pattern ({exc})") from None
+        if self.distribution is not None and self.type not in NUMERIC:
+            used = self.distribution.model_dump(exclude_defaults=True)
+            raise ValueError(
+                f"distribution ({', '.join(used) or 'empty'}): {_a(self.type)} column has no "
+                "mean, quantiles or zeros; distribution is for integer and float columns"
+            )
+        return self
+
+
+def _a(word: str) -> str:
+    return f"{'an' if word[0] in 'aeiou' else 'a'} {word}"
+
+
+def as_date(value: str | int | float | bool | dt.date) -> str | int | float | bool | dt.date:
+    """An allowed value of a date column as a date: ISO text (quoted) is read as one, so the
+    rule compares days, never text that no date value equals."""
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            raise ValueError(
+                f"allowed value {value!r} is not a date (YYYY-MM-DD), but the column is date"
+            ) from None
+    return value
 
 
 class Freshness(Strict):
@@ -204,6 +263,12 @@ class Contract(Strict):
             raise ValueError(f"key names column(s) {unknown} that are not under columns")
         if self.freshness and self.freshness.column not in self.columns:
             raise ValueError(f"freshness.column {self.freshness.column!r} is not under columns")
+        if self.freshness and self.columns[self.freshness.column].type != "date":
+            kind = self.columns[self.freshness.column].type
+            raise ValueError(
+                f"freshness.column {self.freshness.column!r} is {_a(kind)} column: "
+                "freshness needs a date column"
+            )
         if self.rows.min is not None and self.rows.min < 1:
             raise ValueError("rows.min must be at least 1: an empty data set never passes")
         return self

@@ -154,7 +154,7 @@ def _expectation(rule: Rule) -> Any:
             column=_column(r), min_value=_bound(r.params["min"]), max_value=_bound(r.params["max"])
         ),
         "in_set": lambda r: gxe.ExpectColumnValuesToBeInSet(
-            column=_column(r), value_set=r.params["values"]
+            column=_column(r), value_set=[_bound(v) for v in r.params["values"]]
         ),
         "regex": lambda r: gxe.ExpectColumnValuesToMatchRegex(
             column=_column(r), regex=r.params["regex"]

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from conveyor.checks.contract import Column, Contract, Freshness
+from conveyor.checks.contract import Column, Contract, Freshness, as_date
 from conveyor.checks.pii import HASHED_ID, TEXT_PATTERNS, is_hashed_id_column
 
 Severity = Literal["critical", "error"]
@@ -119,7 +119,12 @@ def _column_rules(name: str, column: Column) -> list[Rule]:
                 "in_set",
                 f"one of {{{shown}}}",
                 name,
-                {"values": column.allowed},
+                # A date column's ISO text values are dates: compared as days, not as text.
+                {
+                    "values": [as_date(v) for v in column.allowed]
+                    if column.type == "date"
+                    else column.allowed
+                },
             )
         )
     if column.regex is not None:

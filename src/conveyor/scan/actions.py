@@ -10,7 +10,8 @@ the parsed `${{ }}` expressions and the shell each step runs in.
   `image`/`options`/`volumes` of a job's `container:` or `services:`.
 - CNV_GHA_5: a `run:` that pipes runs with pipefail (`shell: bash`, at the step or as
   `defaults.run.shell` of the job or workflow, or `set -o pipefail` in the script), read in
-  script order (`set +o pipefail` turns it off again).
+  script order (`set +o pipefail` turns it off again); the quoted script of `bash -c '...'`
+  runs in a new shell without pipefail and is read on its own.
 
 Untrusted, besides expressions.UNTRUSTED: `matrix.x` of a job whose matrix is built from an
 untrusted value. Trusted: `env.X` bound by the workflow, job or step `env:` to a clean value.

@@ -85,11 +85,43 @@ def _pipefail_changes(words: list[str], command: str) -> bool | None:
     return state
 
 
+# `bash -c '...'` (or sh, dash, zsh, ksh; options before `-c`) where a command starts: its
+# quoted script runs in a new shell that does not inherit `set -o pipefail`.
+INNER_SHELL = re.compile(
+    r"(?:^|(?<=[;&|({\n])|(?<=\bthen)|(?<=\bdo)|(?<=\belse))[ \t]*(?:exec[ \t]+)?"
+    r"(?:[^\s;&|()]*/)?(?:bash|sh|dash|zsh|ksh)((?:[ \t]+(?:[-+][A-Za-z]+|pipefail))+)[ \t]+"
+)
+QUOTED = re.compile(r"'([^']*)'|\"((?:[^\"\\]|\\.)*)\"", re.DOTALL)
+
+
+def _inner_scripts(script: str, code: str) -> list[tuple[int, str, bool]]:
+    """Each quoted script run by `bash -c` (and the like): its offset in ``script``, its text
+    and whether its shell starts with pipefail (`bash -o pipefail -c`)."""
+    found = []
+    for match in INNER_SHELL.finditer(code):
+        words = match.group(1).split()
+        if not any(w.startswith("-") and "c" in w for w in words):
+            continue
+        quoted = QUOTED.match(script, match.end())
+        if quoted is None:
+            continue  # a variable or unquoted word: nothing to read
+        body = quoted.group(1) if quoted.group(1) is not None else quoted.group(2)
+        found.append((quoted.start() + 1, body, _pipefail_changes(words, "set") is True))
+    return found
+
+
 def unguarded_pipes(script: str, pipefail: bool) -> list[int]:
     """The offsets of the pipes that run without pipefail, reading the script in order from
     ``pipefail`` (the shell's own setting): `set -o pipefail` turns it on for what follows,
-    `set +o pipefail` (or `shopt -u -o pipefail`) off."""
+    `set +o pipefail` (or `shopt -u -o pipefail`) off. A script in quotes given to `bash -c`
+    (or `sh -c`) runs in a new shell, without pipefail unless its own options set it: its
+    pipes are read there."""
     code = _code(script)
+    inner = [
+        start + offset
+        for start, body, own in _inner_scripts(script, code)
+        for offset in unguarded_pipes(body, own)
+    ]
     events: list[tuple[int, bool | None]] = [(m.start(), None) for m in PIPE.finditer(code)]
     for match in SETTING.finditer(code):
         change = _pipefail_changes(match.group(2).split(), match.group(1))
@@ -101,7 +133,7 @@ def unguarded_pipes(script: str, pipefail: bool) -> list[int]:
             found.append(position)
         elif change is not None:
             pipefail = change
-    return found
+    return sorted(found + inner)
 
 
 def has_pipe(script: str) -> bool:
