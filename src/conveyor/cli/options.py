@@ -45,12 +45,17 @@ def params(parser: argparse.ArgumentParser, holding: str = "") -> None:
 def canonical_inputs(parser: argparse.ArgumentParser) -> None:
     """``--params`` and ``--data-dir``: the gates file and contract-verdict folder a record's
     verdicts must have been made from (``release record``'s defaults), read back by
-    :func:`canonical`."""
-    params(parser, "`gates:` a release's metric verdict must come from")
+    :func:`canonical`. Names inside the repository compared with the record's, never opened
+    here (the verdicts are re-established from git), so they are text, not checked paths."""
+    parser.add_argument(
+        "--params",
+        default="params.yaml",
+        help="the params file whose `gates:` a release's metric verdict must come from "
+        "(default params.yaml)",
+    )
     parser.add_argument(
         "--data-dir",
-        type=Path,
-        default=Path("reports/data"),
+        default="reports/data",
         help="folder of the contract verdicts a release's data verdict must come from "
         "(default reports/data)",
     )
