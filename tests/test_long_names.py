@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.test_usage_before_work import RELEASE_NAME
+
 REPO = Path(__file__).resolve().parents[1]
 CONVEYOR = Path(sys.executable).parent / "conveyor"
 # Built at run time: a digest-shaped string is never committed as a literal.
@@ -30,17 +32,7 @@ COMMANDS = {
     "scan --out": (["scan", "--out", "{long}"], None),
     "doctor --root": (["doctor", "--root", "{long}"], None),
     "GITHUB_OUTPUT": (
-        [
-            "release",
-            "name",
-            "--tag",
-            "v1.0.0",
-            "--registry",
-            "ghcr.io",
-            "--image-name",
-            "a/b",
-            "--github-output",
-        ],
+        [*RELEASE_NAME, "--github-output"],
         "GITHUB_OUTPUT",
     ),
     "GITHUB_STEP_SUMMARY": (["doctor"], "GITHUB_STEP_SUMMARY"),

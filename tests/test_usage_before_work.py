@@ -90,21 +90,24 @@ def test_gate_with_a_bad_github_output_writes_no_verdict(tmp_path, kind):
     assert not out.exists()
 
 
+# A command that writes step outputs and needs nothing else: `release name`.
+RELEASE_NAME = (
+    "release",
+    "name",
+    "--tag",
+    "v1.0.0",
+    "--registry",
+    "ghcr.io",
+    "--image-name",
+    "a/b",
+)
+
+
 @pytest.mark.parametrize(
     ("command", "variable"),
     [
         (
-            (
-                "release",
-                "name",
-                "--tag",
-                "v1.0.0",
-                "--registry",
-                "ghcr.io",
-                "--image-name",
-                "a/b",
-                "--github-output",
-            ),
+            (*RELEASE_NAME, "--github-output"),
             "GITHUB_OUTPUT",
         ),
         (
