@@ -82,7 +82,7 @@ test: setup ## run the test suite (the image tests included: buildah, podman, de
 # (those are what `make test` and CI add).
 test-fast: setup ## the unit tests: no image build, no Prometheus, no DVC pipeline, no act
 	pytest -q -m "not image and not prometheus and not pipeline" \
-	  --ignore=tests/test_workflows_act.py --deselect tests/test_workflows_hardening.py::test_act_a_failing_command_piped_into_tee_fails_only_under_shell_bash \
+	  --ignore=tests/e2e/test_workflows_act.py --deselect tests/project/test_workflows_hardening.py::test_act_a_failing_command_piped_into_tee_fails_only_under_shell_bash \
 	  $(PYTEST_ARGS)
 
 lint: setup ## ruff, formatting, mypy, import layers, file hygiene (the pre-commit hooks, every file)

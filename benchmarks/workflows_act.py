@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.update(DVC_NO_ANALYTICS="1", BENTOML_DO_NOT_TRACK="true", GX_ANALYTICS_ENABLED="False")
 
-from tests.test_workflows_act import Sandbox  # noqa: E402  (after the path and quiet env)
+from tests.e2e.test_workflows_act import Sandbox  # noqa: E402  (after the path and quiet env)
 
 
 def _baseline(sandbox: Sandbox) -> float:

@@ -4,7 +4,8 @@ before any cluster does that a sync would fail with "resource :Namespace is not 
 Ported from argoproj/argo-cd v3.5.1 (Apache-2.0): pkg/apis/application/v1alpha1/
 app_project_types.go (IsSourcePermitted, isDestinationMatched, IsGroupKindNamePermitted),
 types.go (isResourceInList, isNamedResourceInList: Go's filepath.Match), util/glob (gobwas/glob)
-and util/git.NormalizeGitURL. tests/test_crds.py replays Argo CD's own test tables against it.
+and util/git.NormalizeGitURL. tests/project/test_crds.py replays Argo CD's own test tables
+against it.
 """
 
 from __future__ import annotations

@@ -1,70 +1,8 @@
-"""Shared fixtures: small, fast versions of the real params and data (never mocks)."""
+"""What every test shares: quiet, offline tools. Fixtures live beside the tests that use them."""
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
-
-import polars as pl
-import pytest
-
-from forecast.generate import generate_sales
-from forecast.params import PipelineParams, SyntheticParams, load_params
-from tests.promotion_repos import clone, make_remote
-
-REPO = Path(__file__).resolve().parents[1]
 
 # Quiet and offline for every tool a test may start.
 os.environ.update(DVC_NO_ANALYTICS="1", BENTOML_DO_NOT_TRACK="true", GX_ANALYTICS_ENABLED="False")
-
-SMALL = {"n_clubs": 3, "n_items": 12, "n_days": 480, "seed": 7}
-
-
-@pytest.fixture(scope="session")
-def repo_params() -> PipelineParams:
-    """The repository's own params.yaml, validated."""
-    return load_params(REPO / "params.yaml")
-
-
-@pytest.fixture(scope="session")
-def small_params(repo_params: PipelineParams) -> PipelineParams:
-    """The repository's params with a small synthetic data set and a quick model."""
-    synthetic = repo_params.data.synthetic.model_copy(update=SMALL)
-    return repo_params.model_copy(
-        update={
-            "data": repo_params.data.model_copy(update={"synthetic": synthetic}),
-            # One thread: on a busy 2-core machine LightGBM's OpenMP threads spin against each
-            # other (a 0.6 s training took 45 s under load); the model is too small to gain.
-            "train": repo_params.train.model_copy(update={"num_boost_round": 60, "num_threads": 1}),
-        }
-    )
-
-
-@pytest.fixture(scope="session")
-def small_sales(small_params: PipelineParams) -> pl.DataFrame:
-    """Generated raw sales for 3 clubs x 12 items x 480 days."""
-    return generate_sales(small_params.data.synthetic, small_params.data.holidays_country)
-
-
-@pytest.fixture(scope="session")
-def default_sales(repo_params: PipelineParams) -> pl.DataFrame:
-    """The pipeline's default data set (what `make pipeline` generates)."""
-    return generate_sales(repo_params.data.synthetic, repo_params.data.holidays_country)
-
-
-@pytest.fixture
-def synthetic_params() -> SyntheticParams:
-    """Generator knobs for a small data set."""
-    return SyntheticParams(**SMALL)
-
-
-@pytest.fixture
-def origin(tmp_path: Path) -> Path:
-    """A bare repository on disk holding the promotion layout: the `origin` remote."""
-    return make_remote(tmp_path)
-
-
-@pytest.fixture
-def work(origin: Path, tmp_path: Path) -> Path:
-    """A clone of ``origin`` to promote from."""
-    return clone(origin, tmp_path / "work")

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import REPO
+from tests.paths import REPO
 
 MONITORING = REPO / "deploy" / "monitoring"
 RULES = MONITORING / "prometheus-rule.yaml"

@@ -1,6 +1,6 @@
 """Run an image with podman the way Kubernetes runs a Deployment's container: the security
 context, env, ports, emptyDir volumes and limits come from the rendered manifests
-(`kubectl kustomize`), never from a copy written by hand. Used by tests/test_image.py and
+(`kubectl kustomize`), never from a copy written by hand. Used by tests/e2e/test_image.py and
 benchmarks/image_build.py."""
 
 from __future__ import annotations

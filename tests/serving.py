@@ -1,6 +1,6 @@
 """Starting the real service for a test: a small model trained and registered into a private
-BentoML home, and `bentoml serve` of it on a free loopback port (tests/test_service.py and the
-Prometheus end-to-end test share these)."""
+BentoML home, and `bentoml serve` of it on a free loopback port (tests/forecast/test_service.py and
+the Prometheus end-to-end test share these)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ import pytest
 from forecast import train
 from forecast.features import build_features
 from forecast.params import PipelineParams, load_params
-from tests.conftest import REPO
+from tests.paths import REPO
 
 STARTUP_SECONDS = 90
 

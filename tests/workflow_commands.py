@@ -2,8 +2,8 @@
 
 The house rule (docs: DESIGN.md, "Workflows only set up, call, and publish") is one command per
 `run:`; the logic lives in the CLI, where it is tested. A step that still needs several commands
-says why in a first line ``# several commands: <why>``. tests/test_workflow_commands.py holds
-the count to its ceiling; run this file to see the list:
+says why in a first line ``# several commands: <why>``. tests/project/test_workflow_commands.py
+holds the count to its ceiling; run this file to see the list:
 
     .venv/bin/python -m tests.workflow_commands
 """

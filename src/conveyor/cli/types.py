@@ -1,9 +1,10 @@
 """argparse ``type``s for the numbers and names a user types: refused while parsing, with one
 line and exit 2, before any file is read or written.
 
-Every numeric option of every subcommand uses one of these (tests/test_cli_bad_input.py checks
-that none is a bare ``int`` or ``float``): a NaN, an infinity or a negative value where it means
-nothing must never reach a gate, a band or a date window.
+Every numeric option of every subcommand uses one of these
+(tests/conveyor/cli/test_cli_bad_input.py checks that none is a bare ``int`` or ``float``): a
+NaN, an infinity or a negative value where it means nothing must never reach a gate, a band or a
+date window.
 """
 
 from __future__ import annotations

@@ -1,0 +1,750 @@
+"""The pull-request workflow, run for real with act on this machine (no Docker, no GitHub).
+
+pull-request.yml calls ml-ci.yml, whose jobs call the composite actions in pipelines/, which call
+the real `pre-commit`, `pytest`, `dvc` and `conveyor`. act runs every `run:` step on the host
+(`-P ubuntu-latest=-self-hosted`); the third-party actions are replaced by the stand-ins in
+tests/act/ (see its README). The boundary: nothing is sent to GitHub (no PR comment, no code
+scanning upload, no artifact service) - those steps run up to their local stand-in.
+
+Each scenario is a pull request in a throw-away copy of this repository: a clone of the
+checkout's HEAD plus this issue's workflow files, a DVC remote on disk holding the pipeline's
+outputs and run-cache, and the project's .venv restored through the cache stand-in (as an exact
+cache hit restores it on GitHub), so no run installs anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import polars as pl
+import pytest
+import yaml
+
+from conveyor.signature import RECORD_TYPE
+from tests.paths import REPO
+
+pytestmark = pytest.mark.pipeline
+
+ACT = REPO / ".venv" / "bin" / "act"
+STANDINS = REPO / "tests" / "act"
+# Files of this issue laid over the clone of HEAD (the rest of the working tree may be another
+# person's work in progress: the copy tests the committed project plus the workflows).
+OVERLAY = (
+    ".github",
+    "pipelines",
+    ".actrc",
+    ".pre-commit-config.yaml",
+    ".gitignore",
+    "pyproject.toml",
+    "uv.lock",
+)
+SMOKE_TEST = '''"""The copy's test suite: the test job must run pytest and pass or fail with it."""
+
+import subprocess
+
+
+def test_conveyor_runs() -> None:
+    result = subprocess.run(["conveyor", "--version"], capture_output=True, text=True, check=False)
+    assert result.returncode == 0
+    assert result.stdout.startswith("conveyor ")
+'''
+
+
+def _pins() -> dict[str, str]:
+    """`uses:` of every remote action the workflows name (owner/repo[/path]@sha)."""
+    found: set[str] = set()
+    for path in [*(REPO / ".github" / "workflows").glob("*.yml"), *REPO.glob("pipelines/*/*.yml")]:
+        for line in path.read_text().splitlines():
+            stripped = line.strip().removeprefix("- ")
+            if stripped.startswith("uses:") and "@" in stripped and "./" not in stripped:
+                found.add(stripped.split()[1])
+    return {ref: ref.split("@")[0] for ref in found}
+
+
+def _local_repositories() -> list[str]:
+    """--local-repository flags: each pinned action the tested jobs use -> its stand-in."""
+    standin = {
+        "actions/checkout": STANDINS / "checkout",
+        "actions/setup-python": STANDINS / "setup-python",
+        "astral-sh/setup-uv": STANDINS / "setup-uv",
+        "actions/cache": STANDINS / "cache",
+        "actions/upload-artifact": STANDINS / "upload-artifact",
+        "github/codeql-action/upload-sarif": STANDINS / "codeql-action",
+        "aws-actions/configure-aws-credentials": STANDINS / "configure-aws-credentials",
+        "docker/setup-buildx-action": STANDINS / "setup-buildx-action",
+        "docker/login-action": STANDINS / "login-action",
+        "docker/build-push-action": STANDINS / "build-push-action",
+        "anchore/sbom-action": STANDINS / "sbom-action",
+        "sigstore/cosign-installer": STANDINS / "cosign-installer",
+        "actions/attest-build-provenance": STANDINS / "attest-build-provenance",
+        "actions/download-artifact": STANDINS / "download-artifact",
+    }
+    flags = []
+    for ref, action in _pins().items():
+        if action in standin:
+            repo_ref = ref.replace("/upload-sarif@", "@")  # act maps the repository, then the path
+            flags += ["--local-repository", f"{repo_ref}={standin[action]}"]
+    return flags
+
+
+def _git(cwd: Path, *args: str) -> str:
+    result = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        pytest.fail(f"git {' '.join(args)}: {result.stderr}")
+    return result.stdout.strip()
+
+
+@dataclass
+class Run:
+    """One act run: its exit code, each job's result, annotations and job wall times."""
+
+    returncode: int
+    jobs: dict[str, str] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+    failed_steps: list[str] = field(default_factory=list)
+    log: str = ""
+
+    def failed_because(self) -> str:
+        return "\n".join(self.errors) + "\n" + self.log[-6000:]
+
+
+def _parse(returncode: int, stdout: str) -> Run:
+    run = Run(returncode, log=stdout)
+    spans: dict[str, list[datetime]] = {}
+    for line in stdout.splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        job = entry.get("jobID")
+        if job and "time" in entry:
+            spans.setdefault(job, []).append(datetime.fromisoformat(entry["time"]))
+        if job and "jobResult" in entry:
+            run.jobs[job] = entry["jobResult"]
+        if entry.get("stepResult") == "failure":
+            run.failed_steps.append(entry.get("msg", "").strip())
+        if entry.get("command") == "error":
+            run.errors.append(f"{job}: {entry.get('arg', '').strip()}")
+    run.seconds = {job: (max(t) - min(t)).total_seconds() for job, t in spans.items()}
+    return run
+
+
+class Sandbox:
+    """A throw-away repository, DVC remote, cache and artifact folders for act runs."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.repo = root / "repo"
+        self.artifacts = root / "artifacts"
+        self.cache = root / "cache"
+        self.base = ""
+
+    def build(self) -> None:
+        _git(self.root, "clone", "-q", str(REPO), str(self.repo))
+        for name in OVERLAY:
+            source, target = REPO / name, self.repo / name
+            if source.is_dir():
+                shutil.rmtree(target, ignore_errors=True)
+                shutil.copytree(source, target)
+            elif source.is_file():
+                shutil.copy2(source, target)
+        # The copy's own test suite is one quick test (make test runs the real one).
+        shutil.rmtree(self.repo / "tests")
+        (self.repo / "tests").mkdir()
+        (self.repo / "tests" / "test_smoke.py").write_text(SMOKE_TEST)
+        # The scan job's `make scan` asks PyPI about vulnerabilities (pip-audit) and tests never
+        # reach the internet: the copy's caller turns it off with ml-ci's own `scan` input
+        # (tests/conveyor/scan/test_scan.py covers the command; test_workflows.py the job's wiring).
+        caller = self.repo / ".github" / "workflows" / "pull-request.yml"
+        caller.write_text(caller.read_text() + "    with:\n      scan: false\n")
+        self._fill_dvc_remote()
+        # act names the repository after the origin remote.
+        _git(self.repo, "remote", "set-url", "origin", "https://github.com/acme/conveyor.git")
+        _git(self.repo, "add", "-A")
+        _git(self.repo, "commit", "-q", "-m", "base: the project with its workflows")
+        self.base = _git(self.repo, "rev-parse", "HEAD")
+        self._seed_env_cache()
+
+    def _fill_dvc_remote(self, from_checkout: bool = True) -> None:
+        """A DVC remote on disk holding the outputs and run-cache of the committed dvc.lock,
+        as `dvc push --run-cache` leaves a team's remote. The checkout's DVC cache seeds it when
+        it has them; otherwise (a fresh clone) the pipeline runs here once and pushes."""
+        remote = self.root / "dvc-remote"
+        remote.mkdir()
+        if from_checkout and (REPO / ".dvc" / "cache").is_dir():
+            shutil.copytree(REPO / ".dvc" / "cache", remote, dirs_exist_ok=True)
+        config = self.repo / ".dvc" / "config"
+        config.write_text(config.read_text().replace("../.dvc-remote", str(remote)))
+        env = {
+            **os.environ,
+            "PATH": f"{REPO / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}",
+            "BENTOML_HOME": str(self.root / "bentoml"),
+        }
+        for command in (["dvc", "repro", "--pull"], ["dvc", "push", "--run-cache"]):
+            result = subprocess.run(
+                command, cwd=self.repo, capture_output=True, text=True, check=False, env=env
+            )
+            if result.returncode != 0:
+                pytest.fail(f"{' '.join(command)}: {result.stdout}\n{result.stderr}")
+
+    def _seed_env_cache(self) -> None:
+        """The .venv an exact cache hit restores: the project's own environment (same lock)."""
+        listing = subprocess.run(
+            ["sha256sum", "pyproject.toml", "uv.lock"],
+            cwd=self.repo,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        lock = hashlib.sha256(listing.encode()).hexdigest()
+        key = f"conveyor-venv-Linux-py{platform.python_version()}-{lock}"
+        (self.cache / key).mkdir(parents=True)
+        (self.cache / key / ".venv").symlink_to(REPO / ".venv")
+
+    def pull_request(self, name: str, change: Callable[[Path], object]) -> str:
+        """Branch ``name`` off the base with ``change`` applied and committed; its head sha."""
+        _git(self.repo, "checkout", "-q", "-B", name, self.base)
+        change(self.repo)
+        _git(self.repo, "add", "-A")
+        _git(self.repo, "commit", "-q", "--allow-empty", "-m", f"PR: {name}")
+        return _git(self.repo, "rev-parse", "HEAD")
+
+    def act(self, name: str, head: str) -> Run:
+        """Run pull-request.yml on a pull_request event for branch ``name``."""
+        payload = {
+            "number": 7,
+            "pull_request": {
+                "number": 7,
+                "base": {"ref": "main", "sha": self.base},
+                "head": {"ref": name, "sha": head},
+            },
+            "repository": {"full_name": "acme/conveyor"},
+        }
+        return self.run_workflow(name, "pull_request", "pull-request.yml", payload)
+
+    def run_workflow(
+        self, label: str, event: str, workflow: str, payload: dict, *flags: str
+    ) -> Run:
+        """act EVENT on .github/workflows/WORKFLOW with PAYLOAD; artifacts in a folder per label."""
+        event_file = self.root / f"{label}.json"
+        event_file.write_text(json.dumps(payload))
+        artifacts = self.artifacts / label
+        artifacts.mkdir(parents=True)
+        env = {
+            "ACT_UV": str(REPO / ".tools" / "bin" / "uv"),
+            "ACT_CACHE_DIR": str(self.cache),
+            "ACT_ARTIFACT_DIR": str(artifacts),
+            # What ml-release attested on each image, for the cosign stand-in (tests/act).
+            "ACT_ATTESTATIONS": str(self.root / "attestations"),
+            "BENTOML_HOME": str(self.root / "bentoml"),
+        }
+        args = [
+            str(ACT),
+            event,
+            "-e",
+            str(event_file),
+            "-W",
+            f".github/workflows/{workflow}",
+            "--action-cache-path",
+            str(self.root / "act-cache"),
+            "--json",
+            "--no-cache-server",  # the cache stand-in restores from ACT_CACHE_DIR
+            *flags,
+            *_local_repositories(),
+        ]
+        for key, value in env.items():
+            args += ["--env", f"{key}={value}"]
+        # GitHub cannot be reached here: a `gh` that says so, as a runner's gh would fail without
+        # GitHub (conveyor refuses to push at all when there is no gh on PATH, or a logged-out
+        # one). Its `auth status` answers as a runner's gh does with the job's GH_TOKEN, which act
+        # leaves empty: logged in.
+        gh_dir = self.root / "no-github"
+        gh_dir.mkdir(exist_ok=True)
+        (gh_dir / "gh").write_text(
+            '#!/bin/sh\n[ "$1 $2" = "auth status" ] && exit 0\n'
+            "echo 'no GitHub here (act)' >&2\nexit 1\n"
+        )
+        (gh_dir / "gh").chmod(0o755)
+        os_env = {
+            **os.environ,
+            "ACT_DISABLE_VERSION_CHECK": "1",
+            "PATH": f"{gh_dir}{os.pathsep}{os.environ['PATH']}",
+        }
+        os_env.pop("GITHUB_TOKEN", None)  # act would hand it to the report step: no comment here
+        # act runs the jobs on this host: a git identity exported here (CI's own) would reach the
+        # steps, while GitHub's runners have none (promotion commits are then the Actions bot's).
+        for role in ("AUTHOR", "COMMITTER"):
+            for part in ("NAME", "EMAIL"):
+                os_env.pop(f"GIT_{role}_{part}", None)
+        # No input: act runs the steps on a terminal of its own, where a tool's question (DVC:
+        # "Missing cache for directory ... continue? [y/n]") would wait for ever; with stdin
+        # closed it reads end-of-file, as on GitHub's runners, where no terminal is attached.
+        result = subprocess.run(
+            args,
+            cwd=self.repo,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            check=False,
+            env=os_env,
+        )
+        return _parse(result.returncode, result.stdout + result.stderr)
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Sandbox:
+    box = Sandbox(tmp_path_factory.mktemp("act"))
+    box.build()
+    return box
+
+
+def test_pull_request_passes_on_the_repository_as_it_is(sandbox: Sandbox) -> None:
+    head = sandbox.pull_request("docs-only", lambda repo: (repo / "NOTES.md").write_text("hi\n"))
+    run = sandbox.act("docs-only", head)
+    gates = {"lint", "test", "data", "train-and-gate"}
+    assert {job: run.jobs.get(job) for job in gates} == dict.fromkeys(gates, "success"), (
+        run.failed_because()
+    )
+    assert run.returncode == 0, run.failed_because()
+    assert "scan" not in run.jobs  # turned off in the copy (see Sandbox.build)
+    # Nothing retrained: every stage came from the remote's outputs and run-cache.
+    assert "Running stage" not in run.log
+    assert "Stage 'train' didn't change, skipping" in run.log
+    # The report and its plots are published as artifacts (not to a third-party host).
+    report = sandbox.artifacts / "docs-only" / "ml-report"
+    assert (report / "reports" / "report.md").read_text().count("|") > 10
+    assert list((report / "reports" / "plots").glob("*.png"))
+    verdict = json.loads((report / "reports" / "gate" / "gate.json").read_text())
+    assert verdict["passed"] is True
+    print(f"act wall times (s): {run.seconds}")
+
+
+def _worse_model(repo: Path) -> None:
+    params_file = repo / "params.yaml"
+    params = yaml.safe_load(params_file.read_text())
+    params["train"].update(num_boost_round=8, learning_rate=0.02)
+    params_file.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def test_pull_request_fails_at_the_gate_when_params_make_the_model_worse(
+    sandbox: Sandbox,
+) -> None:
+    head = sandbox.pull_request("worse-model", _worse_model)
+    run = sandbox.act("worse-model", head)
+    assert run.returncode != 0
+    assert run.jobs.get("data") == "success", run.failed_because()
+    assert run.jobs.get("train-and-gate") == "failure", run.failed_because()
+    assert any("metric gate failed" in error for error in run.errors), run.failed_because()
+    # The report still explains the failure (summary and artifact) and the verdict is recorded.
+    verdict = json.loads(
+        (
+            sandbox.artifacts / "worse-model" / "ml-report" / "reports" / "gate" / "gate.json"
+        ).read_text()
+    )
+    assert verdict["passed"] is False
+    assert "Running stage 'train'" in run.log
+
+
+def _corrupt_data(repo: Path) -> None:
+    """Point the pipeline at a sales file with negative sales and an e-mail in a column."""
+    sales = pl.read_parquet(repo / "data" / "raw" / "sales.parquet")  # pulled from the remote
+    bad = sales.with_columns(
+        pl.when(pl.int_range(pl.len()) % 500 == 0)
+        .then(-5)
+        .otherwise(pl.col("units_sold"))
+        .cast(sales.schema["units_sold"])
+        .alias("units_sold"),
+        pl.when(pl.int_range(pl.len()) == 3)
+        .then(pl.lit("jane.doe@example.com"))
+        .otherwise(pl.col("region"))
+        .alias("region"),
+    )
+    (repo / "data" / "external").mkdir(parents=True)
+    bad.write_parquet(repo / "data" / "external" / "sales.parquet")
+    params_file = repo / "params.yaml"
+    params = yaml.safe_load(params_file.read_text())
+    params["data"]["source"] = {"kind": "file", "path": "data/external/sales.parquet"}
+    params_file.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def test_pull_request_fails_at_data_when_the_data_is_corrupted(sandbox: Sandbox) -> None:
+    head = sandbox.pull_request("corrupt-data", _corrupt_data)
+    run = sandbox.act("corrupt-data", head)
+    assert run.returncode != 0
+    assert run.jobs.get("data") == "failure", run.failed_because()
+    # Bad data never yields a model: the training job does not run.
+    assert run.jobs.get("train-and-gate") != "success"
+    assert "Running stage 'train'" not in run.log
+    contracts = sandbox.artifacts / "corrupt-data" / "data-contracts" / "reports" / "data"
+    verdict = json.loads((contracts / "raw_sales.json").read_text())
+    assert verdict["passed"] is False
+
+
+def test_pull_request_without_gates_fails_early_with_an_annotation(sandbox: Sandbox) -> None:
+    def drop_gates(repo: Path) -> None:
+        params_file = repo / "params.yaml"
+        params = yaml.safe_load(params_file.read_text())
+        del params["gates"]
+        params_file.write_text(yaml.safe_dump(params, sort_keys=False))
+
+    head = sandbox.pull_request("no-gates", drop_gates)
+    run = sandbox.act("no-gates", head)
+    assert run.jobs.get("train-and-gate") == "failure", run.failed_because()
+    assert any("params.yaml has no top-level 'gates:' section" in e for e in run.errors), (
+        run.failed_because()
+    )
+    assert "Running stage" not in run.log
+
+
+def _release(sandbox: Sandbox, tag: str, commit: str | None = None) -> Run:
+    _git(sandbox.repo, "checkout", "-q", "-B", "main", sandbox.base)
+    # What actions/checkout's full fetch leaves on GitHub: the default branch as origin/main.
+    _git(sandbox.repo, "update-ref", "refs/remotes/origin/main", sandbox.base)
+    if commit is not None:
+        _git(sandbox.repo, "checkout", "-q", "--detach", commit)
+    payload = {
+        "ref": f"refs/tags/{tag}",
+        "ref_type": "tag",
+        "repository": {"full_name": "acme/conveyor", "default_branch": "main"},
+    }
+    return sandbox.run_workflow(f"release-{tag}", "push", "release.yml", payload)
+
+
+def test_a_release_tag_off_the_default_branch_is_refused_before_any_build(
+    sandbox: Sandbox,
+) -> None:
+    side = sandbox.pull_request("side", lambda repo: None)  # a commit main never got
+    run = _release(sandbox, "v6.6.6", commit=side)
+    assert run.jobs.get("release") == "failure", run.failed_because()
+    assert any(
+        f"commit {side[:12]} is not on origin/main's history" in line
+        for line in run.log.splitlines()
+    ), run.failed_because()
+    assert "conveyor build bento" not in run.log
+    assert "Running stage" not in run.log
+    assert not (sandbox.artifacts / "release-v6.6.6" / "build-push.json").exists()
+
+
+def test_a_release_tag_that_is_not_semver_fails_before_anything_is_built(sandbox: Sandbox) -> None:
+    run = _release(sandbox, "banana")
+    assert run.returncode != 0
+    assert run.jobs.get("release") == "failure", run.failed_because()
+    assert "release: release tag 'banana' is not semver (vMAJOR.MINOR.PATCH, e.g. v1.2.3)" in (
+        run.errors
+    ), run.failed_because()
+    assert "conveyor build bento" not in run.log
+    assert not (sandbox.artifacts / "release-banana" / "build-push.json").exists()
+    assert "dev" not in run.jobs or run.jobs["dev"] != "success"
+
+
+def test_a_release_builds_the_bento_and_stops_at_the_docker_boundary(sandbox: Sandbox) -> None:
+    # Up to the boundary: the tag passes, the model is re-registered from the DVC remote, the
+    # Bento is built and its Docker context checked; build-push's stand-in records its inputs
+    # and stops (no Docker engine). Push, SBOM, signing and provenance run on GitHub only.
+    run = _release(sandbox, "v1.2.3")
+    assert run.jobs.get("release") == "failure", run.failed_because()
+    assert any("no Docker engine here" in error for error in run.errors), run.failed_because()
+    # The only step that failed is build-push (and the stand-in's script inside it).
+    assert run.failed_steps[-1].startswith("❌  Failure - Main docker/build-push-action@"), (
+        run.failed_steps
+    )
+    assert len(run.failed_steps) == 2, run.failed_steps
+    assert not any("not semver" in error for error in run.errors)
+    recorded = json.loads((sandbox.artifacts / "release-v1.2.3" / "build-push.json").read_text())
+    assert recorded["context"] == "build/bento/context"
+    assert recorded["file"] == "build/bento/context/env/docker/Dockerfile"
+    assert "env/docker/Dockerfile" in recorded["context_files"]
+    assert "HEALTHCHECK" in recorded["dockerfile"]
+    assert recorded["tags"] == ["ghcr.io/acme/conveyor:v1.2.3"]
+    assert recorded["push"] == "true"
+    assert "org.opencontainers.image.version=v1.2.3" in recorded["labels"]
+    login = json.loads((sandbox.artifacts / "release-v1.2.3" / "docker-login.json").read_text())
+    assert login["registry"] == "ghcr.io"
+
+
+def test_promoting_a_release_that_no_environment_runs_fails_with_an_annotation(
+    sandbox: Sandbox,
+) -> None:
+    _git(sandbox.repo, "checkout", "-q", "-B", "main", sandbox.base)
+    payload = {"inputs": {"environment": "staging", "version": "v9.9.9", "rollback": False}}
+    run = sandbox.run_workflow("promote-unknown", "workflow_dispatch", "promote.yml", payload)
+    assert run.jobs.get("promote") == "failure", run.failed_because()
+    assert (
+        "promote: no environment runs release 'v9.9.9': promote it to the first environment "
+        "from its release run"
+    ) in run.errors, run.failed_because()
+    assert "pushed to origin" not in run.log  # the record is looked up before anything moves
+
+
+def _genuine_record(work: Path, tmp_path: Path, env: dict[str, str], root: Path) -> Path:
+    """`conveyor release record` of v1.2.3 at ``work``'s HEAD: promotion ties its data and
+    metric verdicts to that commit, so a made-up record would be refused. It is left where the
+    cosign stand-in (tests/act) finds what ml-release attested: ``root``/attestations."""
+    from tests.promotion_repos import digest_of
+
+    junit = tmp_path / "junit.xml"
+    junit.write_text('<testsuite name="pytest" tests="1" failures="0" errors="0"/>')
+    scan = tmp_path / "scan.json"
+    scan.write_text(json.dumps({"passed": True, "findings": []}))
+    build = tmp_path / "build.json"
+    head = _git(work, "rev-parse", "HEAD")
+    build.write_text(
+        json.dumps({"bento_tag": "svc:1", "model_tag": "m:1", "data_md5": None, "git_commit": head})
+    )
+    out = tmp_path / "record.json"
+    image = f"ghcr.io/your-org/conveyor-forecaster@{digest_of('v1.2.3')}"
+    made = subprocess.run(
+        [
+            *("conveyor", "release", "record", "--version", "v1.2.3", "--image", image),
+            *("--build-json", str(build), "--tests-junit", str(junit)),
+            *("--scan-json", str(scan), "--out", str(out)),
+        ],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    )
+    assert made.returncode == 0, made.stdout + made.stderr
+    # The record ml-release would have attested on the image, for the cosign stand-in.
+    attestations = root / "attestations"
+    attestations.mkdir(exist_ok=True)
+    shutil.copy(out, attestations / f"{image.rpartition(':')[2]}.json")
+    return out
+
+
+@pytest.mark.parametrize(
+    ("workflow", "event", "payload"),
+    [
+        # by hand: promote.yml, environment and version
+        (
+            "promote.yml",
+            "workflow_dispatch",
+            {"inputs": {"environment": "staging", "version": "v1.2.3", "rollback": False}},
+        ),
+        # by itself: dev's release.json changed on main -> the staging PR
+        ("promote-next.yml", "push", {"ref": "refs/heads/main"}),
+    ],
+    ids=["promote.yml", "promote-next.yml"],
+)
+def test_promote_pushes_the_environment_branch_and_stops_at_the_pull_request(
+    sandbox: Sandbox, tmp_path: Path, workflow: str, event: str, payload: dict
+) -> None:
+    # Real git up to the boundary: `origin` is a bare repository on disk (act finds the
+    # repository's name through the `github` remote). Release v1.2.3 is live in dev (its
+    # promotion merged); promoting to staging pushes promote/staging to origin with the
+    # record, then stops where `gh pr create` needs GitHub.
+    from tests.promotion_repos import git, merge
+
+    origin = tmp_path / "origin.git"
+    git(tmp_path, "init", "--quiet", "--bare", "--initial-branch=main", str(origin))
+    work = tmp_path / "work"
+    git(tmp_path, "clone", "--quiet", str(sandbox.repo), str(work))
+    git(work, "remote", "rename", "origin", "github")
+    git(work, "remote", "set-url", "github", "https://github.com/acme/conveyor.git")
+    git(work, "remote", "add", "origin", str(origin))
+    git(work, "checkout", "--quiet", "-B", "main", sandbox.base)
+    git(work, "push", "--quiet", "origin", "main")
+    env = {**os.environ, "PATH": f"{REPO / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}"}
+    release = _genuine_record(work, tmp_path, env, sandbox.root)
+    promoted = subprocess.run(
+        ["conveyor", "promote", "--env", "dev", "--record", str(release)],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**env, "GIT_AUTHOR_NAME": "p", "GIT_AUTHOR_EMAIL": "p@conveyor.invalid"},
+    )
+    assert promoted.returncode == 0, promoted.stderr
+    merge(work, "dev")
+    git(work, "checkout", "--quiet", "main")
+
+    box = Sandbox(sandbox.root)  # same env cache and artifacts, this working copy
+    box.repo, box.base = work, sandbox.base
+    run = box.run_workflow(
+        f"staging-{workflow}", event, workflow, payload, "--remote-name", "github"
+    )
+    assert run.jobs.get("promote") == "failure", run.failed_because()  # no GitHub for the PR
+    assert "branch=promote/staging" in run.log, run.failed_because()
+    assert "changed=true" in run.log
+    # conveyor pushed, then stopped at the PR (gh) in the same step: no GitHub here.
+    assert any("conveyor promote --pull-request" in s for s in run.failed_steps), run.failed_steps
+    assert "gh pr list failed: no GitHub here (act)" in run.failed_because()
+    pushed = git(origin, "show", "promote/staging:deploy/environments/staging/release.json")
+    assert json.loads(pushed)["version"] == "v1.2.3"
+    # The record was checked against what ml-release attested, under the documented signer rule.
+    asked = (box.artifacts / f"staging-{workflow}" / "cosign-args.txt").read_text().splitlines()
+    assert asked[:3] == ["verify-attestation", "--type", RECORD_TYPE], asked
+    assert asked[asked.index("--certificate-github-workflow-repository") + 1] == "acme/conveyor"
+    # GitHub's runners have no git identity: the step gives the commit the Actions bot's.
+    author = git(origin, "log", "-1", "--format=%an <%ae>", "promote/staging")
+    assert author == "github-actions[bot] <41898282+github-actions[bot]@users.noreply.github.com>"
+
+
+def test_a_refused_rollback_fails_the_job(sandbox: Sandbox, tmp_path: Path) -> None:
+    # Issue 14, item 3: the rollback step pipes `conveyor rollback` into `tee`. Under GitHub's
+    # default `bash -e` the pipe's status is tee's, so a refusal passed green. dev has had one
+    # release only: the rollback is refused, and with `defaults.run.shell: bash` (-eo pipefail)
+    # the step and the job fail.
+    from tests.promotion_repos import git, merge
+
+    origin = tmp_path / "origin.git"
+    git(tmp_path, "init", "--quiet", "--bare", "--initial-branch=main", str(origin))
+    work = tmp_path / "work"
+    git(tmp_path, "clone", "--quiet", str(sandbox.repo), str(work))
+    git(work, "remote", "rename", "origin", "github")
+    git(work, "remote", "set-url", "github", "https://github.com/acme/conveyor.git")
+    git(work, "remote", "add", "origin", str(origin))
+    git(work, "checkout", "--quiet", "-B", "main", sandbox.base)
+    git(work, "push", "--quiet", "origin", "main")
+    env = {**os.environ, "PATH": f"{REPO / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}"}
+    release = _genuine_record(work, tmp_path, env, sandbox.root)
+    promoted = subprocess.run(
+        ["conveyor", "promote", "--env", "dev", "--record", str(release)],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**env, "GIT_AUTHOR_NAME": "p", "GIT_AUTHOR_EMAIL": "p@conveyor.invalid"},
+    )
+    assert promoted.returncode == 0, promoted.stderr
+    merge(work, "dev")
+    git(work, "checkout", "--quiet", "main")
+    tip = git(origin, "rev-parse", "promote/dev")
+
+    box = Sandbox(sandbox.root)
+    box.repo, box.base = work, sandbox.base
+    # workflow_dispatch inputs arrive as strings in the event, as GitHub sends them
+    payload = {"inputs": {"environment": "dev", "version": "", "rollback": "true"}}
+    run = box.run_workflow(
+        "rollback-refused", "workflow_dispatch", "promote.yml", payload, "--remote-name", "github"
+    )
+    assert "dev has had only v1.2.3: nothing earlier to roll back to" in run.log, (
+        run.failed_because()
+    )
+    assert run.jobs.get("promote") == "failure", run.failed_because()
+    assert any("conveyor rollback" in step for step in run.failed_steps), run.failed_steps
+    assert git(origin, "rev-parse", "promote/dev") == tip  # nothing pushed
+
+
+MONITOR_CALLER = """\
+name: drift-check
+on: workflow_dispatch
+permissions: {}
+jobs:
+  monitor:
+    uses: ./.github/workflows/ml-monitor.yml
+    with:
+      current: data/window/current.parquet
+    permissions:
+      contents: read  # read the code
+      id-token: write  # OIDC to the data's cloud role
+      issues: write  # the drift issue
+"""
+
+
+def test_monitor_reports_drift_and_stops_at_the_issue_api(sandbox: Sandbox, tmp_path: Path) -> None:
+    # ml-monitor.yml as a repository calls it, with a production window whose prices tripled:
+    # the drift step finds it, its report is kept, and the run stops where conveyor's
+    # `gh issue list` needs GitHub (the issue itself:
+    # tests/conveyor/monitor/test_monitor_issue*.py).
+    work = tmp_path / "work"
+    _git(tmp_path, "clone", "-q", str(sandbox.repo), str(work))
+    _git(work, "remote", "set-url", "origin", "https://github.com/acme/conveyor.git")
+    _git(work, "checkout", "-q", "-B", "main", sandbox.base)
+    reference = pl.read_parquet(sandbox.repo / "data" / "features" / "features.parquet")
+    window = reference.sample(5000, seed=1).with_columns(pl.col("price") * 3)
+    (work / "data" / "window").mkdir(parents=True)
+    window.write_parquet(work / "data" / "window" / "current.parquet")
+    (work / ".github" / "workflows" / "drift-check.yml").write_text(MONITOR_CALLER)
+    _git(work, "add", "-A")
+    _git(work, "commit", "-q", "-m", "a production window")
+
+    box = Sandbox(sandbox.root)
+    box.repo, box.base = work, sandbox.base
+    run = box.run_workflow("monitor", "workflow_dispatch", "drift-check.yml", {})
+    assert run.jobs.get("drift") == "failure", run.failed_because()  # no GitHub for the issue
+    assert "drift=true" in run.log, run.failed_because()
+    assert any("open, update or close the drift issue" in step for step in run.failed_steps), (
+        run.failed_steps
+    )
+    report = box.artifacts / "monitor" / "drift" / "reports" / "monitor"
+    drift = json.loads((report / "drift.json").read_text())
+    assert drift["drifted"] is True
+    assert "price" in (report / "drift.md").read_text()
+
+
+def _merge_to_main(sandbox: Sandbox, label: str, change: Callable[[Path], object]) -> Run:
+    """Commit ``change`` on main (as a merge would) and run main.yml on its push event."""
+    _git(sandbox.repo, "checkout", "-q", "-B", "main", sandbox.base)
+    change(sandbox.repo)
+    _git(sandbox.repo, "add", "-A")
+    _git(sandbox.repo, "commit", "-q", "-m", f"merge: {label}")
+    payload = {
+        "ref": "refs/heads/main",
+        "after": _git(sandbox.repo, "rev-parse", "HEAD"),
+        "repository": {"full_name": "acme/conveyor", "default_branch": "main"},
+    }
+    return sandbox.run_workflow(label, "push", "main.yml", payload)
+
+
+def _dvc(sandbox: Sandbox, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "PATH": f"{REPO / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}",
+        "BENTOML_HOME": str(sandbox.root / "bentoml"),
+    }
+    return subprocess.run(
+        ["dvc", *args], cwd=sandbox.repo, capture_output=True, text=True, check=False, env=env
+    )
+
+
+def _more_rounds(repo: Path, rounds: int) -> None:
+    params_file = repo / "params.yaml"
+    params = yaml.safe_load(params_file.read_text())
+    params["train"]["num_boost_round"] += rounds
+    params_file.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def test_a_merge_to_main_pushes_what_it_trained_to_the_dvc_remote(sandbox: Sandbox) -> None:
+    """The contributor ran the pipeline and committed dvc.lock but never pushed: main.yml
+    trains what the remote lacks and pushes it, so the next pull request restores it."""
+
+    def retrained_not_pushed(repo: Path) -> None:
+        _more_rounds(repo, 3)
+        result = _dvc(sandbox, "repro")
+        assert result.returncode == 0, result.stdout + result.stderr
+
+    run = _merge_to_main(sandbox, "main-pushes", retrained_not_pushed)
+    assert run.jobs.get("outputs") == "success", run.failed_because()
+    assert "Running stage 'train'" in run.log  # the remote had nothing for these params
+    status = _dvc(sandbox, "status", "--cloud")
+    assert status.returncode == 0, status.stderr
+    assert "in sync" in status.stdout, status.stdout
+
+
+def test_a_merge_whose_dvc_lock_is_stale_pushes_nothing(sandbox: Sandbox) -> None:
+    """params.yaml changed, dvc.lock not updated: the outputs would belong to no commit."""
+    run = _merge_to_main(sandbox, "main-stale-lock", lambda repo: _more_rounds(repo, 5))
+    assert run.jobs.get("outputs") == "failure", run.failed_because()
+    assert any("the outputs are the ones dvc.lock names" in s for s in run.failed_steps), (
+        run.failed_because()
+    )
+    assert (
+        "dvc push --run-cache" not in run.log.split("the outputs are the ones dvc.lock names")[-1]
+    )
+    # What the stale run trained never reached the remote.
+    _dvc(sandbox, "repro")  # the same outputs, now in the sandbox's own cache
+    status = _dvc(sandbox, "status", "--cloud")
+    assert "new:" in status.stdout, status.stdout
+    _git(sandbox.repo, "checkout", "-q", "--", ".")

@@ -1,0 +1,194 @@
+"""Batch forecasts (`python -m forecast batch`, the dvc.yaml `batch` stage): every club x item for
+each day of the horizon, with the registered model, checked by the `forecasts` contract."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+import yaml
+
+from forecast.forecaster import Forecaster
+from forecast.schema import KEYS
+from tests.paths import REPO
+from tests.serving import register_model, train_small_model
+
+CONVEYOR = Path(sys.executable).parent / "conveyor"
+
+
+@pytest.fixture(scope="module")
+def registered(tmp_path_factory, small_sales, small_params) -> dict[str, object]:
+    """The small model trained and registered in a BentoML home of its own."""
+    inputs = train_small_model(tmp_path_factory.mktemp("batch"), small_sales, small_params)
+    home = tmp_path_factory.mktemp("bentoml-home")
+    tag = register_model(inputs, small_params, home)
+    return {**inputs, "home": home, "tag": tag, "tag_file": inputs["work"] / "bentoml_model.json"}
+
+
+def _batch(registered: dict, out: Path, *extra: str, env: dict[str, str] | None = None):
+    return subprocess.run(
+        [
+            sys.executable, "-m", "forecast", "batch",
+            "--tag-file", str(registered["tag_file"]),
+            "--model", str(registered["model"]),
+            "--raw", str(registered["raw"]),
+            "--out", str(out), *extra,
+        ],
+        cwd=REPO,
+        env={**os.environ, "BENTOML_HOME": str(registered["home"]), **(env or {})},
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def batch(registered, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("forecasts") / "forecasts"
+    result = _batch(registered, out)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("batch: 1,008 forecasts with ")
+    return out
+
+
+def _read(out: Path) -> pl.DataFrame:
+    return pl.read_parquet(sorted(out.rglob("*.parquet"))).sort(KEYS)
+
+
+def _stored_forecaster(registered: dict) -> Forecaster:
+    name, version = str(registered["tag"]).split(":")
+    return Forecaster.load(Path(registered["home"]) / "models" / name / version)
+
+
+def test_every_series_and_day_once_with_the_registered_model(registered, batch) -> None:
+    table = _read(batch)
+    forecaster = _stored_forecaster(registered)
+    first, last = forecaster.window
+    assert table.height == forecaster.series.height * 28 == 3 * 12 * 28
+    assert not table.select(KEYS).is_duplicated().any()
+    assert (table["date"].min(), table["date"].max()) == (first, last)
+    assert set(table["model_tag"]) == {registered["tag"]}
+    # One partition per forecast day, each holding that day only.
+    parts = sorted(p.name for p in batch.iterdir())
+    assert parts[0] == f"forecast_date={first.isoformat()}" and len(parts) == 28
+    # The forecasts are what the stored (registered) model answers for the same rows.
+    expected = forecaster.predict(table.select(*KEYS, "price", "promo"))
+    assert table["forecast"].to_list() == pytest.approx(expected.tolist(), rel=1e-9)
+    assert (table["forecast"] >= 0).all()
+    assert (table["promo"] == 0).all()  # no plan: off promotion, at the regular price
+
+
+def test_the_image_path_from_the_model_store_gives_the_same_batch(registered, batch, tmp_path):
+    """What the CronJob runs: $CONVEYOR_MODEL_TAG from the store instead of pipeline outputs."""
+    out = tmp_path / "from-store"
+    result = _batch(registered, out, env={"CONVEYOR_MODEL_TAG": str(registered["tag"])})
+    assert result.returncode == 0, result.stderr
+    assert _read(out).equals(_read(batch))
+
+
+def test_a_plan_sets_promotions_and_prices_of_the_rows_it_names(registered, batch, tmp_path):
+    table = _read(batch)
+    club, item = table.row(0)[:2]
+    series = table.filter((pl.col("club_id") == club) & (pl.col("item_id") == item))
+    plan = series.select(*KEYS, "price", pl.lit(1, pl.Int8).alias("promo"))
+    plan = plan.with_columns(pl.col("price") * 0.8)
+    plan.write_parquet(tmp_path / "plan.parquet")
+    out = tmp_path / "planned"
+    result = _batch(registered, out, "--plan", str(tmp_path / "plan.parquet"))
+    assert result.returncode == 0, result.stderr
+    planned = _read(out)
+    named = pl.col("club_id").eq(club) & pl.col("item_id").eq(item)
+    assert planned.filter(~named).equals(table.filter(~named))
+    changed = planned.filter(named)
+    assert (changed["promo"] == 1).all()
+    assert changed["price"].to_list() == pytest.approx((series["price"] * 0.8).to_list())
+    # A 20% discount on promotion sells more than the regular price off promotion.
+    assert changed["forecast"].sum() > series["forecast"].sum()
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("other version", "run the register stage again"),
+        ("unknown plan row", "is not a series and day of the forecast window"),
+        ("plan without promo", "the plan has no column(s) promo"),
+        ("negative plan price", "price must be > 0"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_nothing_written(
+    registered, batch, tmp_path, case, message
+) -> None:
+    registered = dict(registered)
+    extra: list[str] = []
+    table = _read(batch)
+    if case == "other version":
+        name = str(registered["tag"]).split(":")[0]
+        registered["tag_file"] = tmp_path / "tag.json"
+        registered["tag_file"].write_text(json.dumps({"tag": f"{name}:0123456789abcdef0123"}))
+    else:
+        plan = table.head(3).select(*KEYS, "price", "promo")
+        if case == "unknown plan row":
+            plan = plan.with_columns(pl.lit("club_999").alias("club_id"))
+        elif case == "plan without promo":
+            plan = plan.drop("promo")
+        else:
+            plan = plan.with_columns(pl.lit(-1.0).alias("price"))
+        plan.write_parquet(tmp_path / "plan.parquet")
+        extra = ["--plan", str(tmp_path / "plan.parquet")]
+    out = tmp_path / "out"
+    shutil.copytree(batch, out)  # an earlier batch: left as it was
+    result = _batch(registered, out, *extra)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.stderr
+    assert _read(out).equals(table)
+
+
+def _contract(tmp_path: Path, rows: int) -> Path:
+    """policies/data/forecasts.yaml with the row count of the small data's batch."""
+    contract = yaml.safe_load((REPO / "policies/data/forecasts.yaml").read_text())
+    contract["rows"] = {"min": rows, "max": rows}
+    path = tmp_path / "forecasts.yaml"
+    path.write_text(yaml.safe_dump(contract))
+    return path
+
+
+def _check(contract: Path, data: Path, out: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(CONVEYOR), "check", "data", str(contract), str(data), "--out", str(out)],
+        capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+
+
+def test_the_contract_passes_the_batch_and_fails_a_corrupted_one(batch, tmp_path) -> None:
+    contract = _contract(tmp_path, 3 * 12 * 28)
+    good = _check(contract, batch, tmp_path / "good")
+    assert good.returncode == 0, good.stdout + good.stderr
+    # Corrupt a copy: one series missing, one forecast negative, one 10x its best day.
+    table = _read(batch)
+    club, item = table.row(0)[:2]
+    corrupt = table.filter(~(pl.col("club_id").eq(club) & pl.col("item_id").eq(item)))
+    corrupt = corrupt.with_columns(
+        pl.when(pl.int_range(pl.len()) == 5)
+        .then(-1.0)
+        .otherwise(pl.col("forecast"))
+        .alias("forecast"),
+        pl.when(pl.int_range(pl.len()) == 7)
+        .then(10.0)
+        .otherwise(pl.col("forecast_to_history_max"))
+        .alias("forecast_to_history_max"),
+    )
+    bad = tmp_path / "bad"
+    for (day,), part in corrupt.group_by("date"):
+        (bad / f"forecast_date={day}").mkdir(parents=True)
+        part.write_parquet(bad / f"forecast_date={day}" / "part-0.parquet")
+    result = _check(contract, bad, tmp_path / "verdict")
+    assert result.returncode == 1, result.stdout + result.stderr
+    verdict = json.loads((tmp_path / "verdict" / "forecasts.json").read_text())
+    failed = {rule["id"] for rule in verdict["rules"] if not rule["passed"]}
+    assert {"table.rows", "forecast.range", "forecast_to_history_max.range"} <= failed, failed
+    assert verdict["rows"] == table.height - 28
