@@ -197,7 +197,7 @@ def run_check(data: DataSet, profile: bool) -> dict[str, Any]:
     read = time.perf_counter()
     hwm["read"] = _hwm_mb()
     # (c) the validation alone, on the frame read in (b).
-    from conveyor.checks.run import check_frame
+    from conveyor.checks.validate import check_frame
 
     profiler = None
     if profile:

@@ -16,7 +16,7 @@ from conveyor import git
 from conveyor.config import Number, Strict, format_validation_error, load_model
 from conveyor.errors import ConfigError, UserError
 from conveyor.files import read_json
-from conveyor.metrics import Flat, is_number, parse, read_current
+from conveyor.metric_files import Flat, is_number, parse, read_current
 
 PASS, FAIL, NO_BASELINE = "pass", "fail", "no baseline"
 VERDICT_FILE = "gate.json"  # what `conveyor gate` writes in its --out folder

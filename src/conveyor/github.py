@@ -1,10 +1,13 @@
-"""The one place conveyor talks to GitHub through `gh`, and to the Actions runner.
+"""The one place conveyor talks to GitHub (through `gh`, or its REST API) and to the Actions runner.
 
 Pull requests and issues are upserted (one per branch, one per label: updated, never piled up),
 the bot identity and the push token are set here once for promote and rollback, and a step's
 outputs, job summary and annotations are written by these helpers instead of shell in the YAML.
 `gh` is called with argument lists (no shell) and reads its token from ``GH_TOKEN``; no token is
-ever printed. GitHub itself cannot run in the tests: they put a recording `gh` on PATH.
+ever printed. A pull request's sticky comment goes through the REST API (urllib and the
+workflow's token: no gh needed on the runner), found again by a hidden marker and updated in place.
+GitHub itself cannot run in the tests: they put a recording `gh` on PATH and point the REST API
+at a local HTTP server.
 """
 
 from __future__ import annotations
@@ -13,7 +16,10 @@ import base64
 import json
 import os
 import shutil
+import urllib.error
+import urllib.request
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +31,8 @@ from conveyor.tools import failure_reason, run
 BOT_NAME = "github-actions[bot]"
 BOT_EMAIL = "41898282+github-actions[bot]@users.noreply.github.com"
 TOKEN_VARIABLES = ("GH_TOKEN", "GITHUB_TOKEN")
+DEFAULT_API = "https://api.github.com"
+PAGE_SIZE = 100
 
 
 def on_actions(environ: Mapping[str, str] | None = None) -> bool:
@@ -250,3 +258,98 @@ def close_issue(number: int, comment_file: Path | None = None, comment: str = ""
         gh(["issue", "close", str(number)])
     else:
         gh(["issue", "close", str(number), "--comment", comment])
+
+
+# Pull-request comments through the REST API.
+
+
+@dataclass(frozen=True)
+class CommentTarget:
+    """Where the comment goes, and the token that may write it (never printed)."""
+
+    api_url: str
+    repository: str
+    pull_request: int
+    token: str
+
+
+def comment_target_from_env(pull_request: int | None, repository: str | None) -> CommentTarget:
+    """Fill what was not given from the Actions environment; name whatever is missing."""
+    token = os.environ.get("GITHUB_TOKEN") or os.environ.get("GH_TOKEN")
+    repository = repository or os.environ.get("GITHUB_REPOSITORY")
+    if pull_request is None and os.environ.get("GITHUB_EVENT_PATH"):
+        event = json.loads(Path(os.environ["GITHUB_EVENT_PATH"]).read_text(encoding="utf-8"))
+        pull_request = (event.get("pull_request") or {}).get("number")
+    missing = [
+        name
+        for name, value in (
+            ("GITHUB_TOKEN", token),
+            ("GITHUB_REPOSITORY or --repo", repository),
+            ("a pull request number (--pr, or a pull_request event)", pull_request),
+        )
+        if not value
+    ]
+    if missing or pull_request is None:  # None is in `missing` already: said for mypy
+        raise UserError(f"a pull-request comment needs {', '.join(missing)}")
+    api = os.environ.get("GITHUB_API_URL", DEFAULT_API).rstrip("/")
+    return CommentTarget(api, str(repository), int(pull_request), str(token))
+
+
+def can_comment_from_env(pull_request: int | None) -> bool:
+    """True when the environment has a token and a pull request to comment on (`auto` mode)."""
+    if not (os.environ.get("GITHUB_TOKEN") or os.environ.get("GH_TOKEN")):
+        return False
+    if pull_request is not None:
+        return True
+    event_path = os.environ.get("GITHUB_EVENT_PATH")
+    if not event_path or os.environ.get("GITHUB_EVENT_NAME", "pull_request") != "pull_request":
+        return False
+    try:
+        event = json.loads(Path(event_path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(event, dict) and bool((event.get("pull_request") or {}).get("number"))
+
+
+def upsert_comment(target: CommentTarget, body: str, marker: str) -> tuple[str, str]:
+    """Update the comment holding ``marker``, or create it; return (action, comment URL)."""
+    base = f"{target.api_url}/repos/{target.repository}/issues"
+    existing = _find(target, f"{base}/{target.pull_request}/comments", marker)
+    if existing is None:
+        created = _request(target, "POST", f"{base}/{target.pull_request}/comments", {"body": body})
+        return "created", created.get("html_url", "")
+    updated = _request(target, "PATCH", f"{base}/comments/{existing}", {"body": body})
+    return "updated", updated.get("html_url", "")
+
+
+def _find(target: CommentTarget, url: str, marker: str) -> int | None:
+    page = 1
+    while True:
+        comments = _request(target, "GET", f"{url}?per_page={PAGE_SIZE}&page={page}")
+        for comment in comments:
+            if marker in (comment.get("body") or ""):
+                return int(comment["id"])
+        if len(comments) < PAGE_SIZE:
+            return None
+        page += 1
+
+
+def _request(
+    target: CommentTarget, method: str, url: str, payload: dict[str, Any] | None = None
+) -> Any:
+    data = json.dumps(payload).encode() if payload is not None else None
+    request = urllib.request.Request(url, data=data, method=method)  # noqa: S310 - https API URL
+    request.add_header("Authorization", f"Bearer {target.token}")
+    request.add_header("Accept", "application/vnd.github+json")
+    request.add_header("X-GitHub-Api-Version", "2022-11-28")
+    request.add_header("User-Agent", "conveyor")
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+            return json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        # The URL and status only: the token is in a header and never reaches the message.
+        raise UserError(f"GitHub API {method} {url} answered {exc.code} {exc.reason}") from None
+    except urllib.error.URLError as exc:
+        raise UserError(f"GitHub API {method} {url} unreachable: {exc.reason}") from None

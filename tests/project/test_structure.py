@@ -75,10 +75,10 @@ def test_the_contracts_hold_today(tmp_path: Path) -> None:
         ),
         # The checks runner drives backends through the interface, never naming one.
         (
-            "conveyor/checks/run.py",
+            "conveyor/checks/validate.py",
             "import conveyor.checks.gx_backend",
-            "conveyor.checks: run",
-            "conveyor.checks.run -> conveyor.checks.gx_backend",
+            "conveyor.checks: validate",
+            "conveyor.checks.validate -> conveyor.checks.gx_backend",
         ),
         # The promotion policy is pure configuration: it knows nothing of records or promotions.
         (

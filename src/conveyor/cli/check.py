@@ -23,12 +23,12 @@ def _check_data(args: argparse.Namespace) -> int:
     for _, data in jobs:
         if not (data.is_file() or data.is_dir()):  # a folder: its Parquet files, as one table
             raise UserError(f"{data}: no such data file or folder")
-    from conveyor.checks.run import check, check_out_dir, write_outputs
+    from conveyor.checks.validate import check, check_out_dir, write_outputs
 
     check_out_dir(args.out, [contract.name for contract, _ in jobs])
 
     from conveyor.checks.gx_backend import GreatExpectationsBackend
-    from conveyor.checks.report import terminal_lines
+    from conveyor.checks.verdict_text import terminal_lines
 
     backend = GreatExpectationsBackend()
     verdicts = [check(contract, data, backend) for contract, data in jobs]

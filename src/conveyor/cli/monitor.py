@@ -20,15 +20,15 @@ def _monitor_drift(args: argparse.Namespace) -> int:
     params = load_monitoring(args.params)
     from conveyor import github
     from conveyor.files import atomic_path, write_json
-    from conveyor.monitor import drift, plots, report
+    from conveyor.monitor import drift, drift_report, plots
 
     result = drift.run(args.reference, args.current, params, args.root, args.last_days)
     require_writable_dir(args.out)  # exit 2, never a crash that reads as 1, "drift"
     images = plots.render(result, args.out)
     with atomic_path(args.out / "drift.md") as tmp:
-        tmp.write_text(report.markdown(result, images), encoding="utf-8")
+        tmp.write_text(drift_report.markdown(result, images), encoding="utf-8")
     write_json(args.out / "drift.json", result.to_json() | {"plots": images})
-    print(report.terminal(result))
+    print(drift_report.terminal(result))
     if args.github_output:
         github.set_outputs({"drift": "true" if result.drifted else "false"})
     if args.job_summary:

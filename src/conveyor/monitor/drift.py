@@ -16,7 +16,7 @@ import numpy as np
 import polars as pl
 
 from conveyor.errors import ConfigError, DataError
-from conveyor.metrics import read_current
+from conveyor.metric_files import read_current
 from conveyor.monitor import keyed, stats
 from conveyor.monitor.config import MonitoringParams
 from conveyor.monitor.frames import Window, missing_mask, open_window, sample_indices

@@ -19,8 +19,8 @@ from conveyor.checks.contract import load_contract
 from conveyor.checks.dataio import read_frame
 from conveyor.checks.gx_backend import GreatExpectationsBackend
 from conveyor.checks.profile import propose, to_yaml
-from conveyor.checks.report import terminal_lines
-from conveyor.checks.run import check, write_outputs
+from conveyor.checks.validate import check, write_outputs
+from conveyor.checks.verdict_text import terminal_lines
 from conveyor.errors import ConfigError, DataError
 from forecast.features import build_features
 from tests.paths import REPO

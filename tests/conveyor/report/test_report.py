@@ -12,6 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from conveyor import github
 from conveyor.errors import UserError
 from conveyor.report import comment, plots, pull_request
 from tests.paths import REPO
@@ -110,9 +111,9 @@ def test_sticky_comment_is_created_once_then_updated(fake_github, monkeypatch):
     monkeypatch.setenv("GITHUB_TOKEN", token)
     monkeypatch.setenv("GITHUB_API_URL", fake_github)
     monkeypatch.setenv("GITHUB_REPOSITORY", "acme/forecast")
-    target = comment.target_from_env(7, None)
+    target = github.comment_target_from_env(7, None)
 
-    first = comment.upsert_comment(target, f"{comment.MARKER}\nfirst run", comment.MARKER)
+    first = github.upsert_comment(target, f"{comment.MARKER}\nfirst run", comment.MARKER)
     assert first == ("created", "https://github.invalid/c/1030")
     methods = [(m, p.split("?")[0]) for m, p, _, _ in _FakeGitHub.requests]
     assert methods == [
@@ -123,7 +124,7 @@ def test_sticky_comment_is_created_once_then_updated(fake_github, monkeypatch):
     assert all(auth == f"Bearer {token}" for *_, auth in _FakeGitHub.requests)
 
     _FakeGitHub.requests.clear()
-    second = comment.upsert_comment(target, f"{comment.MARKER}\nsecond run", comment.MARKER)
+    second = github.upsert_comment(target, f"{comment.MARKER}\nsecond run", comment.MARKER)
     assert second[0] == "updated"
     method, path, payload, _ = _FakeGitHub.requests[-1]
     assert (method, path) == ("PATCH", "/repos/acme/forecast/issues/comments/1030")
@@ -138,7 +139,7 @@ def test_pr_number_comes_from_the_event(tmp_path, monkeypatch):
     monkeypatch.setenv("GITHUB_TOKEN", "x")
     monkeypatch.setenv("GITHUB_REPOSITORY", "acme/forecast")
     monkeypatch.delenv("GITHUB_API_URL", raising=False)
-    target = comment.target_from_env(None, None)
+    target = github.comment_target_from_env(None, None)
     assert (target.pull_request, target.api_url) == (42, "https://api.github.com")
 
 
@@ -146,12 +147,12 @@ def test_missing_token_or_pr_is_named(monkeypatch):
     for name in ("GITHUB_TOKEN", "GH_TOKEN", "GITHUB_REPOSITORY", "GITHUB_EVENT_PATH"):
         monkeypatch.delenv(name, raising=False)
     with pytest.raises(UserError, match=r"GITHUB_TOKEN.*GITHUB_REPOSITORY.*pull request number"):
-        comment.target_from_env(None, None)
+        github.comment_target_from_env(None, None)
 
 
 def test_api_errors_do_not_leak_the_token(fake_github, monkeypatch):
     token = "-".join(["never", "printed"])
-    target = comment.Target(fake_github, "acme/missing", 1, token)
+    target = github.CommentTarget(fake_github, "acme/missing", 1, token)
     _FakeGitHub.comments = []
 
     def refuse(self) -> None:
@@ -160,5 +161,5 @@ def test_api_errors_do_not_leak_the_token(fake_github, monkeypatch):
 
     monkeypatch.setattr(_FakeGitHub, "do_GET", refuse)
     with pytest.raises(UserError, match="answered 404") as caught:
-        comment.upsert_comment(target, "body", comment.MARKER)
+        github.upsert_comment(target, "body", comment.MARKER)
     assert token not in str(caught.value)

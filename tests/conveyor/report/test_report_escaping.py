@@ -11,12 +11,11 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from conveyor.checks.backend import RuleResult
-from conveyor.checks.report import markdown as checks_markdown
 from conveyor.checks.rules import Rule
 from conveyor.checks.verdict import Verdict
+from conveyor.checks.verdict_text import markdown as checks_markdown
 from conveyor.gate import FAIL, PASS, Check, GateResult
-from conveyor.monitor import issue
-from conveyor.monitor import report as drift_report
+from conveyor.monitor import drift_report, issue
 from conveyor.monitor.config import MonitoringParams
 from conveyor.monitor.drift import DriftResult
 from conveyor.monitor.stats import ColumnDrift

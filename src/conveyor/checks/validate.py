@@ -11,9 +11,9 @@ from conveyor.checks import pii
 from conveyor.checks.backend import CheckBackend, RuleResult
 from conveyor.checks.contract import Contract
 from conveyor.checks.dataio import read_frame
-from conveyor.checks.report import json_text, markdown
 from conveyor.checks.rules import structure_rules, value_rules
 from conveyor.checks.verdict import Verdict
+from conveyor.checks.verdict_text import json_text, markdown
 from conveyor.errors import UserError
 from conveyor.files import atomic_path, require_writable_dir
 

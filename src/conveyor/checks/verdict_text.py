@@ -1,7 +1,7 @@
 """Verdicts for people: one terminal line per failed rule, and markdown for pull requests.
 
-Samples have been redacted before they get here (``run.redact``): what these show of a row is its
-key and masked PII. Everything quoted from the data or the contract goes through ``escape``.
+Samples have been redacted before they get here (``validate.redact``): what these show of a row is
+its key and masked PII. Everything quoted from the data or the contract goes through ``escape``.
 """
 
 from __future__ import annotations
