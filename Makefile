@@ -19,6 +19,9 @@ UV ?= $(UV_PINNED)
 UV_BOOTSTRAP := $(filter $(UV_PINNED),$(UV))
 # Extra pytest arguments for `make test` / `make test-fast`, e.g. PYTEST_ARGS="-k gate -x".
 PYTEST_ARGS ?=
+# Test processes (pytest-xdist); each test file runs whole in one of them, so a file's module
+# fixtures (a trained model, a repository) are built once. TEST_WORKERS=0 runs in this process.
+TEST_WORKERS ?= auto
 
 # Quiet and offline: no telemetry, no update checks, never download a Python.
 export DVC_NO_ANALYTICS := 1
@@ -76,13 +79,14 @@ image: ## build the service image with buildah into build/containers (after `mak
 	conveyor build image --context build/bento/context --store build/containers
 
 test: setup ## run the test suite (the image tests included: buildah, podman, debootstrap)
-	pytest $(PYTEST_ARGS)
+	pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # The loop for iterating: everything but the real image, Prometheus, pipeline and act runs
 # (those are what `make test` and CI add).
 test-fast: setup ## the unit tests: no image build, no Prometheus, no DVC pipeline, no act
-	pytest -q -m "not image and not prometheus and not pipeline" \
-	  --ignore=tests/e2e/test_workflows_act.py --deselect tests/project/test_workflows_hardening.py::test_act_a_failing_command_piped_into_tee_fails_only_under_shell_bash \
+	pytest -n $(TEST_WORKERS) --dist loadfile -q --ignore=tests/e2e \
+	  -m "not image and not prometheus and not pipeline" \
+	  --deselect tests/project/test_workflows_hardening.py::test_act_a_failing_command_piped_into_tee_fails_only_under_shell_bash \
 	  $(PYTEST_ARGS)
 
 lint: setup ## ruff, formatting, mypy, import layers, file hygiene (the pre-commit hooks, every file)
