@@ -2,4 +2,13 @@
 
 # The modules other packages use (the CLI, the example model's inference log), and `backend`:
 # the interface a new check backend implements (one new module beside gx_backend).
-__all__ = ["backend", "contract", "dataio", "gx_backend", "pii", "profile", "report", "run"]
+__all__ = [
+    "backend",
+    "contract",
+    "dataio",
+    "gx_backend",
+    "pii",
+    "profile",
+    "validate",
+    "verdict_text",
+]

@@ -6,4 +6,4 @@ Statistics come from scipy (``scipy.stats.ks_2samp``, ``scipy.stats.wasserstein_
 """
 
 # The modules the CLI uses; stats and frames are drift's own.
-__all__ = ["config", "drift", "issue", "plots", "report"]
+__all__ = ["config", "drift", "drift_report", "issue", "plots"]
