@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from conveyor.release import ReleaseRecord, seal
+from tests.paths import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 IDENTITY = {
     "GIT_AUTHOR_NAME": "promoter",
     "GIT_AUTHOR_EMAIL": "promoter@conveyor.invalid",

@@ -85,6 +85,14 @@ def _prepare_push(args: argparse.Namespace) -> None:
     os.environ.update(github.push_environment(github.token(), os.environ))
 
 
+def _known_environment(args: argparse.Namespace) -> None:
+    """--env names an environment of the checkout's policy: a typo is a usage error before any
+    record is looked up (the workflow's input is free text; the policy is the one list)."""
+    from conveyor.promotion import policy
+
+    policy.load_policy(args.repo).rule(args.env)
+
+
 def _record_file(args: argparse.Namespace) -> Path:
     """--record, else the record of --version where it runs, else --from-environment's."""
     from conveyor.promotion import environments
@@ -115,6 +123,7 @@ def _promote(args: argparse.Namespace) -> int:
     from conveyor.release import load_record
 
     trust = _trust(args)
+    _known_environment(args)
     record = load_record(_record_file(args))
     _prepare_push(args)
     outcome = promote.promote(
@@ -128,6 +137,7 @@ def _rollback(args: argparse.Namespace) -> int:
     from conveyor.promotion import rollback
 
     trust = _trust(args)
+    _known_environment(args)
     _prepare_push(args)
     outcome = rollback.rollback(
         args.repo, args.env, to=args.to or None, remote=args.remote, push=args.push, trust=trust
