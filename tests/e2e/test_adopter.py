@@ -424,11 +424,13 @@ def _act_flags() -> list[str]:
 
 @dataclass
 class ActRun:
-    """One act run: exit code, each job's result, the ::error:: annotations, the log."""
+    """One act run: exit code, each job's result, the ::error:: annotations, the steps' output
+    lines and act's whole JSON log."""
 
     returncode: int
     jobs: dict[str, str]
     errors: list[str]
+    lines: list[str]
     log: str
 
     def why(self) -> str:
@@ -436,7 +438,7 @@ class ActRun:
 
 
 def _parse(returncode: int, output: str) -> ActRun:
-    run = ActRun(returncode, {}, [], output)
+    run = ActRun(returncode, {}, [], [], output)
     for line in output.splitlines():
         try:
             entry = json.loads(line)
@@ -445,6 +447,7 @@ def _parse(returncode: int, output: str) -> ActRun:
         job = str(entry.get("jobID", ""))
         if job and "jobResult" in entry:
             run.jobs[job.rsplit("/", maxsplit=1)[-1]] = entry["jobResult"]
+        run.lines.append(str(entry.get("msg", "")).strip())
         if entry.get("command") == "error":
             run.errors.append(f"{job}: {entry.get('arg', '').strip()}")
     return run
@@ -572,8 +575,9 @@ def test_pull_request_caller_passes_under_act(adopter: Adopter, pull_requests: P
     assert run.returncode == 0, run.why()
     assert "scan" not in run.jobs
     # conveyor's composite actions came from OWNER/conveyor at v1, the pipeline from the remote.
-    assert f"stand-in checkout: {OWNER}/conveyor@v1 -> .conveyor" in run.log
-    assert "Stage 'fit' didn't change, skipping" in run.log, run.why()
+    assert f"stand-in checkout: {OWNER}/conveyor@v1 -> .conveyor" in run.lines
+    assert "Stage 'fit' didn't change, skipping" in run.lines, run.why()
+    assert "Running stage" not in run.log  # nothing retrained: the DVC remote had it all
     report = adopter.root / "artifacts" / "docs-only" / "ml-report"
     verdict = json.loads((report / "reports" / "gate" / "gate.json").read_text())
     assert verdict["passed"] is True
@@ -590,7 +594,12 @@ def test_pull_request_caller_fails_at_the_gate_with_a_worse_model(
     assert run.jobs.get("train-and-gate") == "failure", run.why()
     assert "Running stage 'fit'" in run.log
     # It failed for the gate's reason, naming the rule.
-    assert any("metric gate failed" in error for error in run.errors), run.why()
+    assert (
+        "train-and-gate: metric gate failed: see the table above and reports/gate/gate.md"
+        in run.errors
+    ), run.why()
+    (headline,) = [line for line in run.lines if line.startswith("Metric gate FAILED")]
+    assert headline.endswith("first: metrics/scores.json:model.auc: below the minimum 0.7")
     report = adopter.root / "artifacts" / "worse-model" / "ml-report"
     verdict = json.loads((report / "reports" / "gate" / "gate.json").read_text())
     assert verdict["passed"] is False
