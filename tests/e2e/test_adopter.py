@@ -397,6 +397,46 @@ window.assign(monthly_charges=window["monthly_charges"] + 60).to_parquet(
     assert "DRIFT monthly_charges" in shifted.stdout
 
 
+DIGEST = "sha256:" + "a" * 64
+BAD = "reports/local/bad"
+# Issue #16's bad input, met in the adopter's repository: each one line naming the fix, exit 2.
+BAD_INPUT = {
+    "no model tag file": (
+        ["build", "bento", "--model-tag-file", "models/none.json", "--out", "build/bad"],
+        "error: models/none.json: no such file: run the pipeline first (it registers the model)",
+    ),
+    "no gates:": (
+        ["gate", "--params", "policies/promotion.yaml", "--out", BAD],
+        "error: policies/promotion.yaml: gates: required section is missing",
+    ),
+    "no contract": (
+        ["check", "data", "policies/data/none.yaml", "data/customers.parquet", "--out", BAD],
+        "error: policies/data/none.yaml: file not found",
+    ),
+    "no current window": (
+        ["monitor", "drift", "--reference", "data/customers.parquet",
+         "--current", "data/none.parquet", "--out", BAD],
+        "error: current data/none.parquet: no such file or folder",
+    ),
+    "no build": (
+        ["release", "record", "--version", "v0.1.0", "--image", f"{IMAGE}@{DIGEST}",
+         "--build-json", "build/none.json", "--out", f"{BAD}/record.json"],
+        "error: build/none.json (conveyor build bento output): file not found",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", BAD_INPUT)
+def test_bad_input_is_one_line_exit_2_and_nothing_written(adopter: Adopter, case: str) -> None:
+    args, message = BAD_INPUT[case]
+    before = adopter.git("status", "--porcelain", "--ignored")
+    result = adopter.run("conveyor", *args)
+    assert (result.returncode, result.stderr, result.stdout) == (2, message + "\n", "")
+    assert adopter.git("status", "--porcelain", "--ignored") == before
+    assert not (adopter.repo / "reports" / "local" / "bad").exists()
+    assert not (adopter.repo / "build" / "bad").exists()
+
+
 # --- the pull-request caller under act -------------------------------------------------------
 
 STANDIN = {  # third-party action -> its local stand-in (tests/act/README.md)
