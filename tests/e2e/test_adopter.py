@@ -22,6 +22,7 @@ import os
 import shutil
 import subprocess
 import time
+import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -229,13 +230,24 @@ def adopter(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Adopter]:
 def test_the_adopter_copied_what_the_docs_say_and_no_more(adopter: Adopter) -> None:
     assert len(adopter.copied) == FILES_COPIED, adopter.copied
     # conveyor came from git, with its extras, into the adopter's own venv.
-    lock = (adopter.repo / "uv.lock").read_text()
-    assert f"git+file://{adopter.conveyor_git}" in lock
-    assert not (
-        adopter.repo / ".venv" / "lib" / "python3.11" / "site-packages" / "forecast"
-    ).exists()
+    rev = subprocess.run(
+        ["git", "-C", str(adopter.conveyor_git), "rev-parse", "v1"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    lock = tomllib.loads((adopter.repo / "uv.lock").read_text())
+    (locked,) = [package for package in lock["package"] if package["name"] == "conveyor"]
+    assert locked["source"] == {"git": f"file://{adopter.conveyor_git}?rev={rev}#{rev}"}
+    site = adopter.repo / ".venv" / "lib" / "python3.11" / "site-packages"
+    installed = json.loads((site / "conveyor-0.1.0.dist-info" / "direct_url.json").read_text())
+    assert installed["vcs_info"]["commit_id"] == rev
+    assert not (site / "forecast").exists()  # the example model is not in conveyor's wheel
+    # Every extra the adopter's files need is there, found from its own stage names.
     doctor = adopter.run("conveyor", "doctor")
     assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+    assert "!!" not in doctor.stdout
+    assert "needed by dvc.yaml stage contract_customers: conveyor check data" in doctor.stdout
 
 
 def test_the_pipeline_ran_the_contract_and_the_gate_passes(adopter: Adopter) -> None:
