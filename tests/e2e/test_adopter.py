@@ -24,7 +24,7 @@ import subprocess
 import time
 import tomllib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -76,7 +76,7 @@ class Adopter:
     conveyor_git: Path
     copied: list[str]
     base: str = ""
-    seconds: dict[str, float] | None = None
+    seconds: dict[str, float] = field(default_factory=dict)  # wall times, printed at the end
 
     def env(self, **extra: str) -> dict[str, str]:
         """The adopter's venv first on PATH; nothing of conveyor's own environment."""
@@ -177,7 +177,7 @@ def build(root: Path) -> Adopter:
     repo = root / "churn"
     shutil.copytree(FIXTURE, repo)
     copied = _copy_what_the_docs_say(repo)
-    box = Adopter(root, repo, conveyor_git, copied, seconds={})
+    box = Adopter(root, repo, conveyor_git, copied)
     rev = subprocess.run(
         ["git", "-C", str(conveyor_git), "rev-parse", "HEAD"],
         capture_output=True,
@@ -190,7 +190,7 @@ def build(root: Path) -> Adopter:
     (repo / ".tools").mkdir()
     (repo / ".tools" / "checkov").symlink_to(REPO / ".tools" / "checkov")
     with (repo / ".gitignore").open("a") as ignore:
-        ignore.write(".tools/\n")
+        ignore.write("/.tools/\n")  # the copied Makefile bootstraps its tools there
     box.git("init", "-q", "--initial-branch=main")
     box.ok("dvc", "init", "-q")
     # TOOLCHAIN.md: DVC's analytics daemon crashes here; README's own .dvc/config turns it off.
@@ -222,7 +222,6 @@ def adopter(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Adopter]:
     started = time.monotonic()
     box = build(tmp_path_factory.mktemp("adopter"))
     yield box
-    assert box.seconds is not None
     box.seconds["module"] = time.monotonic() - started
     print(f"\nadopter wall times (s): { {k: round(v, 1) for k, v in box.seconds.items()} }")
 
@@ -292,7 +291,6 @@ def bento(adopter: Adopter) -> dict:
     """`conveyor build bento` with the adopter's bentofile and its registered model."""
     step = time.monotonic()
     adopter.ok("conveyor", "build", "bento")
-    assert adopter.seconds is not None
     adopter.seconds["build bento"] = time.monotonic() - step
     return json.loads((adopter.repo / "build" / "bento" / "build.json").read_text())
 
@@ -620,7 +618,6 @@ def _act(adopter: Adopter, where: Path, branch: str, change: dict | None) -> Act
         text=True,
         check=False,
     )
-    assert adopter.seconds is not None
     adopter.seconds[f"act {branch}"] = time.monotonic() - step
     return _parse(result.returncode, result.stdout + result.stderr)
 
