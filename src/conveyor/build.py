@@ -171,7 +171,7 @@ def build(bentofile: Path, context: Path, tag_file: Path, out: Path) -> dict[str
     _bentoml("export", "--", bento, str(archive.resolve()), env=env)
     unpacked = out / "context"
     with tarfile.open(archive) as tar:
-        tar.extractall(unpacked, filter="data")  # refuses links and paths out of the folder
+        _extract(tar, unpacked)
     packaged = models_in_bento(unpacked)
     if tag not in packaged:
         # An image of this Bento would start without its model: leave nothing to build it from.
@@ -188,6 +188,30 @@ def build(bentofile: Path, context: Path, tag_file: Path, out: Path) -> dict[str
     record = _record(bento, tag, unpacked, archive, env, packages)
     write_json(out / "build.json", record)
     return record
+
+
+def _extract(tar: tarfile.TarFile, into: Path) -> None:
+    """Unpack only files and folders inside ``into``: no links, no absolute or `..` paths."""
+    if hasattr(tarfile, "data_filter"):  # Python >= 3.11.4 filters itself
+        tar.extractall(into, filter="data")
+        return
+    # Python 3.11.0-3.11.3 (e.g. Debian bookworm's 3.11.2) has no extraction filters: the same
+    # refusals by hand, so an adopter's older 3.11 gets the same guarantee, not a TypeError.
+    unsafe = unsafe_members(tar)
+    if unsafe:
+        raise BuildError(f"bento archive holds links or paths out of its folder: {unsafe[0]!r}")
+    tar.extractall(into)  # noqa: S202 - every member was checked above
+
+
+def unsafe_members(tar: tarfile.TarFile) -> list[str]:
+    """Members that are not a plain file or folder, or whose path leaves the folder."""
+    return [
+        member.name
+        for member in tar.getmembers()
+        if not (member.isfile() or member.isdir())
+        or Path(member.name).is_absolute()
+        or ".." in Path(member.name).parts
+    ]
 
 
 def models_in_bento(unpacked: Path) -> list[str]:
