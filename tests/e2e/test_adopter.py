@@ -30,8 +30,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import REPO
 from tests.gh_stub import GhStub
+from tests.paths import REPO
 
 pytestmark = pytest.mark.pipeline
 
