@@ -46,6 +46,13 @@ class Thresholds(Strict):
         0.1, gt=0, description="numeric within a key: typical relative change of per-key medians"
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "wape_ratio" in data:
+            raise ValueError("wape_ratio is now metric_ratio (it applies to any live metric)")
+        return data
+
 
 class Performance(Strict):
     """Live performance: which metric, and where the model's evaluated value of it is."""

@@ -259,7 +259,12 @@ def _prediction(
             f"prediction drift not measured: no {column!r} column in {' or '.join(absent)}"
         )
         return None
-    return _numeric(column, ref, cur, params, params.thresholds.prediction_ks, "prediction")
+    if all(_family(w.schema[column]) in ("integer", "float", "null") for w in (ref, cur)):
+        return _numeric(column, ref, cur, params, params.thresholds.prediction_ks, "prediction")
+    # Predicted labels (a classifier's classes): compared as categories, by PSI.
+    result = _compare(column, "categorical", ref, cur, params)
+    result.role = "prediction"
+    return result
 
 
 def _histograms(reference: np.ndarray, current: np.ndarray) -> dict[str, object]:

@@ -142,9 +142,9 @@ def _measure(
         p = _numbers(predicted, predicted_col, perf.metric)
         keep = np.isfinite(a) & np.isfinite(p)
         return REGRESSION[perf.metric](a[keep], p[keep]), int(keep.sum())
-    positive = _positive(actual, actual_col, perf)
     if perf.metric == "accuracy" and perf.threshold is None:
         return accuracy(_same_labels(actual, predicted)), len(pairs)
+    positive = _positive(actual, actual_col, perf)
     score = _numbers(predicted, predicted_col, perf.metric)
     keep = np.isfinite(score)
     positive, score = positive[keep], score[keep]
