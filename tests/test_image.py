@@ -202,7 +202,7 @@ def test_the_bento_holds_every_module_the_service_imports(bento):
     src = Path(bento["context"]) / "src"
     modules, missing = service_import_graph(src)
     assert not missing, f"the Bento lacks {sorted(missing)}: widen bentofile.yaml include:"
-    assert {"forecast.inference_log", "conveyor.checks.pii"} <= modules
+    assert {"conveyor.serve.inference_log", "conveyor.checks.pii"} <= modules
     # -I: no PYTHONPATH, no current directory; the editable install's path to src/ is dropped.
     probe = (
         "import importlib, json, sys\n"

@@ -92,8 +92,8 @@ def test_shifted_sample_drifts_and_names_the_drifted_features_first(windows, tmp
 
 
 def test_inference_log_folder_is_a_current_window(windows, tmp_path):
-    """What the service logs (forecast.inference_log) is what `monitor drift` reads."""
-    from forecast.inference_log import InferenceLogger
+    """What the service logs (conveyor.serve.inference_log) is what `monitor drift` reads."""
+    from conveyor.serve.inference_log import InferenceLogger
 
     logger = InferenceLogger(tmp_path / "log", sample=1.0, flush_rows=5_000)
     shifted = pl.read_parquet(windows["shifted"])

@@ -1,4 +1,5 @@
-"""forecast.inference_log: off by default, sampled, Parquet by day, no PII, never raises."""
+"""conveyor.serve.inference_log: off by default, sampled, Parquet by day, no PII, never raises,
+any request and response columns."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import datetime as dt
 
 import polars as pl
 
-from forecast.inference_log import REDACTED, InferenceLogger
+from conveyor.serve.inference_log import REDACTED, InferenceLogger
 
 
 def _rows(n: int, **extra: object) -> list[dict[str, object]]:
@@ -119,3 +120,93 @@ def test_malformed_settings_disable_logging(tmp_path, capsys):
     env["CONVEYOR_INFERENCE_LOG_SAMPLE"] = "1.5"
     assert InferenceLogger.from_env(env).enabled is False
     assert capsys.readouterr().err.count("inference log disabled") == 2
+
+
+def test_any_request_and_response_columns(tmp_path):
+    """A classifier's request (its own fields) and several outputs per row: one column each;
+    a scalar class label is the `prediction` column, kept as text."""
+    import numpy as np
+
+    rows = [{"tenure": 12, "plan": "pro"}, {"tenure": 30, "plan": "basic"}]
+    logger = InferenceLogger(tmp_path / "multi", sample=1.0)
+    outputs = [
+        {"label": "churn", "probability": np.float32(0.75)},
+        {"label": "stay", "probability": 0.2},
+    ]
+    logger.log(rows, outputs, "churn:1")
+    logger.flush()
+    frame = _read(tmp_path / "multi")
+    assert frame["label"].to_list() == ["churn", "stay"]
+    assert frame["probability"].to_list() == [0.75, 0.2]
+    assert frame["plan"].to_list() == ["pro", "basic"]
+    assert "prediction" not in frame.columns
+
+    labels = InferenceLogger(tmp_path / "labels", sample=1.0)
+    labels.log(rows, ["churn", "stay"], "churn:1")
+    labels.flush()
+    assert _read(tmp_path / "labels")["prediction"].to_list() == ["churn", "stay"]
+
+
+def test_outputs_that_would_overwrite_the_log_columns_are_dropped_not_raised(tmp_path, capsys):
+    logger = InferenceLogger(tmp_path / "log", sample=1.0)
+    logger.log(_rows(1), [{"model_tag": "mine"}], "m:1")
+    logger.flush()
+    assert not list((tmp_path / "log").rglob("*.parquet"))
+    assert "would overwrite the log's own columns" in capsys.readouterr().err
+
+
+def _contract(path, pii: str) -> str:
+    path.write_text(
+        "name: requests\ncolumns:\n  tenure: {type: integer}\n" + pii,
+        encoding="utf-8",
+    )
+    return str(path)
+
+
+def test_the_pii_rules_come_from_a_data_contract(tmp_path):
+    """CONVEYOR_INFERENCE_LOG_CONTRACT: the contract's `pii:` section decides what is dropped
+    and redacted, the same rules `conveyor check data` enforces on the training data."""
+    email = "jane.doe" + "@" + "example.com"
+    phone = "(555) " + "010-" + "1234"
+    contract = _contract(
+        tmp_path / "requests.yaml",
+        "pii:\n  hashed_id_columns: '^(badge|patient)_ref$'\n  text_patterns: [email]\n",
+    )
+    env = {
+        "CONVEYOR_INFERENCE_LOG_DIR": str(tmp_path / "log"),
+        "CONVEYOR_INFERENCE_LOG_SAMPLE": "1",
+        "CONVEYOR_INFERENCE_LOG_CONTRACT": contract,
+    }
+    logger = InferenceLogger.from_env(env)
+    assert logger.enabled
+    rows = [{"badge_ref": "B-17", "patient_ref": "P-9", "note": email, "other": phone, "tenure": 3}]
+    logger.log(rows, [1.0], "m:1")
+    logger.flush()
+    frame = _read(tmp_path / "log")
+    assert "badge_ref" not in frame.columns
+    assert "patient_ref" not in frame.columns
+    assert frame["note"].to_list() == [REDACTED]
+    assert frame["other"].to_list() == [phone]  # phone is not among this contract's patterns
+
+    # The defaults (no contract) are the contracts' defaults: a customer id is dropped.
+    default = InferenceLogger(tmp_path / "default", sample=1.0)
+    default.log([{"CustomerID": "C-1", "badge_ref": "B-17"}], [1.0], "m:1")
+    default.flush()
+    assert _read(tmp_path / "default").columns[:1] == ["badge_ref"]
+
+
+def test_a_contract_that_cannot_be_read_disables_the_log(tmp_path, capsys):
+    """Never a log redacted otherwise than asked: a missing or invalid contract turns it off."""
+    env = {
+        "CONVEYOR_INFERENCE_LOG_DIR": str(tmp_path / "log"),
+        "CONVEYOR_INFERENCE_LOG_SAMPLE": "1",
+        "CONVEYOR_INFERENCE_LOG_CONTRACT": str(tmp_path / "absent.yaml"),
+    }
+    assert InferenceLogger.from_env(env).enabled is False
+    env["CONVEYOR_INFERENCE_LOG_CONTRACT"] = _contract(
+        tmp_path / "bad.yaml", "pii:\n  text_patterns: [postcode]\n"
+    )
+    assert InferenceLogger.from_env(env).enabled is False
+    err = capsys.readouterr().err
+    assert err.count("inference log disabled") == 2
+    assert "unknown pattern(s) ['postcode']" in err
