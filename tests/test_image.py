@@ -402,9 +402,9 @@ def test_bad_request_is_a_400_and_metrics_carry_the_service_series(container):
     assert status == 400, text
     status, text = podman_pod.http(f"{container['base']}/metrics")
     assert status == 200
-    served = re.search(r"^forecast_predictions_total\S* (\S+)$", text, re.M)
+    served = re.search(r"^conveyor_predictions_total\S* (\S+)$", text, re.M)
     assert served is not None and float(served.group(1)) >= 1, text[:2000]
-    assert "forecast_rows_per_request_bucket" in text
+    assert "conveyor_rows_per_request_bucket" in text
 
 
 @pytest.mark.image
