@@ -338,3 +338,25 @@ def test_a_positive_class_that_is_neither_class_is_refused(churn, capsys) -> Non
     )
     assert _drift(churn, "text", params) == 0
     assert _performance(churn)["live"] == pytest.approx(0.5, abs=0.05)  # random scores
+
+
+@pytest.mark.parametrize("metric", ["mae", "rmse", "wape"])
+def test_regression_metrics_through_the_command(churn, metric) -> None:
+    """The same window as numbers: each regression metric is the one computed, by name."""
+    (churn["root"] / "metrics" / "eval.json").write_text(json.dumps({"test": {metric: 0.4}}))
+    params = _params(
+        churn["root"], {"metric": metric, "evaluated": f"metrics/eval.json:test.{metric}"}
+    )
+    _drift(churn, "good", params)
+    frame = pl.read_parquet(churn["good"])
+    actual, score = frame["churned"].to_numpy().astype(float), frame["score"].to_numpy()
+    expected = {
+        "mae": np.abs(score - actual).mean(),
+        "rmse": np.sqrt(np.square(score - actual).mean()),
+        "wape": np.abs(score - actual).sum() / np.abs(actual).sum(),
+    }[metric]
+    result = _performance(churn)
+    assert result["metric"] == metric
+    assert result["live"] == pytest.approx(expected)
+    assert result["limit"] == pytest.approx(0.4 * 1.25)
+    assert result["degraded"] is bool(expected > 0.5)
