@@ -210,3 +210,19 @@ def test_a_contract_that_cannot_be_read_disables_the_log(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("inference log disabled") == 2
     assert "unknown pattern(s) ['postcode']" in err
+
+
+def test_a_contract_without_text_patterns_redacts_no_text(tmp_path):
+    email = "jane.doe" + "@" + "example.com"
+    contract = _contract(tmp_path / "c.yaml", "pii:\n  text_patterns: []\n")
+    env = {
+        "CONVEYOR_INFERENCE_LOG_DIR": str(tmp_path / "log"),
+        "CONVEYOR_INFERENCE_LOG_SAMPLE": "1",
+        "CONVEYOR_INFERENCE_LOG_CONTRACT": contract,
+    }
+    logger = InferenceLogger.from_env(env)
+    logger.log([{"note": email, "member_id": "M-1"}], [1.0], "m:1")
+    logger.flush()
+    frame = _read(tmp_path / "log")
+    assert frame["note"].to_list() == [email]
+    assert "member_id" not in frame.columns  # the id rule is the contract's default still
