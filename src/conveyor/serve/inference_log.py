@@ -90,6 +90,7 @@ class InferenceLogger:
         self._last_flush = time.monotonic()
         self._warned = False
         self._writer: threading.Thread | None = None
+        self._writing = False  # a writer thread runs or is about to (set under the lock)
         if self.enabled:
             # A clean exit writes what is buffered; a killed worker loses at most one buffer
             # (flush_rows rows or flush_seconds of traffic).
@@ -158,10 +159,21 @@ class InferenceLogger:
     def _flush_in_background(self) -> None:
         """Write off the request thread; one writer at a time (rows wait in the buffer)."""
         with self._lock:
-            if self._writer is not None and self._writer.is_alive():
+            if self._writing:
                 return
-            self._writer = threading.Thread(target=self.flush, name="inference-log", daemon=True)
+            self._writing = True
+            self._writer = threading.Thread(target=self._drain, name="inference-log", daemon=True)
             self._writer.start()
+
+    def _drain(self) -> None:
+        """Write until fewer than flush_rows rows wait: rows that arrived during a write are
+        written now, not stranded until the next request (the writer was busy when they came)."""
+        while True:
+            self.flush()
+            with self._lock:
+                if self._rows < self.flush_rows:
+                    self._writing = False  # under the lock: a request sees it, or its rows here
+                    return
 
     def wait(self) -> None:
         """Block until a background write has finished (for shutdown and tests)."""

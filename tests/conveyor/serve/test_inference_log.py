@@ -226,3 +226,31 @@ def test_a_contract_without_text_patterns_redacts_no_text(tmp_path):
     frame = _read(tmp_path / "log")
     assert frame["note"].to_list() == [email]
     assert "member_id" not in frame.columns  # the id rule is the contract's default still
+
+
+def test_rows_that_arrive_while_the_writer_is_busy_are_written_without_another_request(tmp_path):
+    """One writer at a time: a request whose rows come during a write leaves them in the
+    buffer; the writer writes them when it is done, not when the next request comes."""
+    import threading
+
+    started, release = threading.Event(), threading.Event()
+
+    class SlowDisk(InferenceLogger):
+        """The first write blocks until released: a slow disk, deterministically."""
+
+        calls = 0
+
+        def _table(self, chunks):
+            self.calls += 1
+            if self.calls == 1:
+                started.set()
+                release.wait(10)
+            return super()._table(chunks)
+
+    logger = SlowDisk(tmp_path / "log", sample=1.0, flush_rows=1)
+    logger.log(_rows(1), [1.0], "m:1")  # starts the writer, which blocks
+    assert started.wait(10)
+    logger.log(_rows(2), [2.0, 3.0], "m:1")  # the writer is busy: buffered
+    release.set()
+    logger.wait()
+    assert sorted(_read(tmp_path / "log")["prediction"].to_list()) == [1.0, 2.0, 3.0]
