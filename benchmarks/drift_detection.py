@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     synthetic = load_params(ROOT / "params.yaml").data.synthetic
     shape = {"n_days": args.days or synthetic.n_days}
     monitoring = load_monitoring(ROOT / "params.yaml").model_copy(
-        update={"actual": None, "evaluated_wape": None}
+        update={"actual": None, "performance": None}
     )
     judges = {"within": monitoring, "pooled": monitoring.model_copy(update={"within": {}})}
     counts = {(judge, case): 0 for judge in judges for case in ("ordinary", "up", "catalogue")}

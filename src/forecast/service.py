@@ -245,15 +245,15 @@ class DemandForecaster:
         return None
 
     def _start(self) -> None:
+        from conveyor.serve.inference_log import InferenceLogger
         from forecast.batching import AdaptiveBatcher
-        from forecast.inference_log import InferenceLogger
         from forecast.model import predict_matrix
         from forecast.service_metrics import metrics
 
         self.version = str(self.bundle.tag)
         self.metrics = metrics()
         # Sampled request/prediction log for drift monitoring; off unless configured (see
-        # forecast.inference_log: CONVEYOR_INFERENCE_LOG_DIR and CONVEYOR_INFERENCE_LOG_SAMPLE).
+        # conveyor.serve.inference_log: CONVEYOR_INFERENCE_LOG_DIR and _SAMPLE).
         self.inference_log = InferenceLogger.from_env()
         booster = self.forecaster.booster
         self.batcher = AdaptiveBatcher(

@@ -1,4 +1,6 @@
-"""The service's own Prometheus metrics, beside BentoML's built-in ones on /metrics."""
+"""The service's Prometheus metrics, beside BentoML's built-in ones on /metrics: conveyor's
+model-agnostic ones (conveyor.serve.metrics, read by deploy/monitoring) with this model's
+buckets, and the adaptive batcher's own histogram."""
 
 from __future__ import annotations
 
@@ -8,7 +10,6 @@ from typing import Any
 
 # Units sold per item, club and day: spans slow movers to the busiest grocery lines.
 PREDICTION_BUCKETS = (0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
-ROWS_BUCKETS = (1, 2, 5, 10, 50, 100, 500, 1000, 5000, 10000)
 REQUESTS_PER_CALL_BUCKETS = (1, 2, 4, 8, 16, 32, 64)
 
 
@@ -28,25 +29,14 @@ def metrics() -> ServiceMetrics:
     """Create the metrics once per process (bentoml.metrics handles multiprocess mode)."""
     import bentoml
 
+    from conveyor.serve.metrics import service_metrics
+
+    shared = service_metrics(PREDICTION_BUCKETS, "Predicted units sold per row")
     return ServiceMetrics(
-        predictions=bentoml.metrics.Counter(
-            name="forecast_predictions", documentation="Predictions served (rows)"
-        ),
-        prediction_value=bentoml.metrics.Histogram(
-            name="forecast_prediction_units",
-            documentation="Predicted units sold per row",
-            buckets=PREDICTION_BUCKETS,
-        ),
-        rows_per_request=bentoml.metrics.Histogram(
-            name="forecast_rows_per_request",
-            documentation="Rows in one forecast request",
-            buckets=ROWS_BUCKETS,
-        ),
-        validation_failures=bentoml.metrics.Counter(
-            name="forecast_validation_failures",
-            documentation="Requests refused by the model's own checks, by reason",
-            labelnames=["reason"],
-        ),
+        predictions=shared.predictions,
+        prediction_value=shared.prediction_value,
+        rows_per_request=shared.rows_per_request,
+        validation_failures=shared.validation_failures,
         requests_per_model_call=bentoml.metrics.Histogram(
             name="forecast_requests_per_model_call",
             documentation="Requests whose rows shared one model call (adaptive batching)",

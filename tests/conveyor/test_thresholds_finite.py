@@ -132,7 +132,7 @@ def test_contract_bounds_still_take_numbers_and_dates(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("bad", BAD_NUMBERS)
-@pytest.mark.parametrize("field", ["psi", "ks", "unseen_share", "wape_ratio"])
+@pytest.mark.parametrize("field", ["psi", "ks", "unseen_share", "metric_ratio"])
 def test_monitoring_refuses_a_threshold_that_is_no_finite_number(
     tmp_path: Path, field: str, bad: str
 ) -> None:

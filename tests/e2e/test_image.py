@@ -202,7 +202,7 @@ def test_the_bento_holds_every_module_the_service_imports(bento):
     src = Path(bento["context"]) / "src"
     modules, missing = service_import_graph(src)
     assert not missing, f"the Bento lacks {sorted(missing)}: widen bentofile.yaml include:"
-    assert {"forecast.inference_log", "conveyor.checks.pii"} <= modules
+    assert {"conveyor.serve.inference_log", "conveyor.checks.pii"} <= modules
     # -I: no PYTHONPATH, no current directory; the editable install's path to src/ is dropped.
     probe = (
         "import importlib, json, sys\n"
@@ -402,9 +402,9 @@ def test_bad_request_is_a_400_and_metrics_carry_the_service_series(container):
     assert status == 400, text
     status, text = podman_pod.http(f"{container['base']}/metrics")
     assert status == 200
-    served = re.search(r"^forecast_predictions_total\S* (\S+)$", text, re.M)
+    served = re.search(r"^conveyor_predictions_total\S* (\S+)$", text, re.M)
     assert served is not None and float(served.group(1)) >= 1, text[:2000]
-    assert "forecast_rows_per_request_bucket" in text
+    assert "conveyor_rows_per_request_bucket" in text
 
 
 @pytest.mark.image

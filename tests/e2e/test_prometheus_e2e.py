@@ -279,7 +279,7 @@ def test_refused_requests_fire_the_rejected_requests_alert(stack):
     }
     assert NAMESPACE in alert["annotations"]["summary"]
     assert float(alert["value"]) > 0.1
-    by_reason = stack.query("sum by (reason) (forecast_validation_failures_total)")
+    by_reason = stack.query("sum by (reason) (conveyor_validation_failures_total)")
     assert {s["metric"]["reason"] for s in by_reason} == {"unknown_series"}
 
 

@@ -259,21 +259,21 @@ def test_health_and_metrics(service):
     status, text = _call(f"{service['base']}/metrics", method="GET")
     assert status == 200
     # The counters move (a stuck multiprocess metrics folder would leave them at zero).
-    served = _metric(text, "forecast_predictions_total")
+    served = _metric(text, "conveyor_predictions_total")
     _call(f"{service['base']}/forecast", _valid(service, rows=3))
     text = _call(f"{service['base']}/metrics", method="GET")[1]
-    assert _metric(text, "forecast_predictions_total") == served + 3
+    assert _metric(text, "conveyor_predictions_total") == served + 3
     for name in (
-        "forecast_predictions_total",
-        "forecast_prediction_units_bucket",
-        "forecast_rows_per_request_bucket",
+        "conveyor_predictions_total",
+        "conveyor_prediction_value_bucket",
+        "conveyor_rows_per_request_bucket",
         "bentoml_service_request_total",
     ):
         assert name in text, name
     rejected = json.dumps({"rows": [_row(club_id="club_404", date=service["first"].isoformat())]})
     _call(f"{service['base']}/forecast", rejected.encode())
     text = _call(f"{service['base']}/metrics", method="GET")[1]
-    assert 'forecast_validation_failures_total{reason="unknown_series"}' in text
+    assert 'conveyor_validation_failures_total{reason="unknown_series"}' in text
 
 
 def test_concurrent_requests_are_batched_without_mixing_answers(service):

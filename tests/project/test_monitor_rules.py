@@ -123,11 +123,11 @@ def _alerts(rules: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def test_the_service_exposes_the_prediction_histogram_the_rules_read(known):
     assert {
-        "forecast_prediction_units_bucket",
-        "forecast_prediction_units_sum",
-        "forecast_prediction_units_count",
-        "forecast_validation_failures_total",
-        "forecast_rows_per_request_count",
+        "conveyor_prediction_value_bucket",
+        "conveyor_prediction_value_sum",
+        "conveyor_prediction_value_count",
+        "conveyor_validation_failures_total",
+        "conveyor_rows_per_request_count",
     } <= known
 
 
@@ -146,16 +146,16 @@ def test_the_required_alerts_exist_and_read_the_right_series(rules):
     ready = metric_names(promql_parser.parse(alerts["ForecasterNotReady"]["expr"]))
     assert ready == {"kube_deployment_status_replicas_available", "kube_deployment_spec_replicas"}
     shift = metric_names(promql_parser.parse(alerts["ForecasterPredictionShift"]["expr"]))
-    assert "forecaster:prediction_units:mean_1h" in shift
+    assert "forecaster:prediction_value:mean_1h" in shift
     records = {
         r["record"]: metric_names(promql_parser.parse(r["expr"]))
         for g in rules["spec"]["groups"]
         for r in g["rules"]
         if "record" in r
     }
-    assert records["forecaster:prediction_units:mean_1h"] == {
-        "forecast_prediction_units_sum",
-        "forecast_prediction_units_count",
+    assert records["forecaster:prediction_value:mean_1h"] == {
+        "conveyor_prediction_value_sum",
+        "conveyor_prediction_value_count",
     }
 
 
@@ -175,7 +175,7 @@ def test_runbooks_point_at_existing_sections(rules):
     ("mutate", "needle"),
     [
         (
-            lambda r: r.update(expr="sum(rate(forecast_prediction_units_count[5m])"),
+            lambda r: r.update(expr="sum(rate(conveyor_prediction_value_count[5m])"),
             "does not parse",
         ),
         (lambda r: r.update(expr="rate(forecast_predictionz_total[5m]) > 1"), "unknown metrics"),
@@ -216,7 +216,7 @@ def test_dashboard_queries_parse_and_read_existing_metrics(known, rules):
     assert {
         "bentoml_service_request_total",
         "bentoml_service_request_duration_seconds_bucket",
-        "forecast_prediction_units_bucket",
+        "conveyor_prediction_value_bucket",
         "kube_deployment_status_replicas_available",
     } <= read
 

@@ -68,7 +68,8 @@ def add(commands: options.Commands) -> None:
         "drift",
         help="compare a current window with the reference; exit 0 no drift, 1 drift, 2 usage",
         description="Per-column drift (PSI, Kolmogorov-Smirnov, Wasserstein), prediction drift "
-        "and live WAPE, with thresholds from params.yaml `monitoring:`. Writes drift.json, "
+        "and the live metric (monitoring.performance), with thresholds from params.yaml "
+        "`monitoring:`. Writes drift.json, "
         "drift.md and one PNG per column.",
     )
     drift.add_argument(

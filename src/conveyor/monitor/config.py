@@ -1,15 +1,30 @@
-"""The `monitoring:` section of params.yaml: which columns to compare and the drift thresholds."""
+"""The `monitoring:` section of params.yaml: which columns to compare, the drift thresholds, and
+which metric measures live performance when the current window carries actuals."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
+from pydantic import Strict as PydanticStrict
 
 from conveyor.config import Count, Number, Strict, load_model
 
 Kind = Literal["numeric", "categorical"]
+# Live performance metrics (conveyor/monitor/performance.py): regression, then binary
+# classification. Lower is better for wape, mae, rmse and log_loss; higher for accuracy and auc.
+Metric = Literal["wape", "mae", "rmse", "accuracy", "log_loss", "auc"]
+# How reports and the drift issue name each metric.
+METRIC_LABELS: dict[str, str] = {
+    "wape": "WAPE",
+    "mae": "MAE",
+    "rmse": "RMSE",
+    "accuracy": "accuracy",
+    "log_loss": "log loss",
+    "auc": "AUC",
+}
+Label = Annotated[str, PydanticStrict()] | Annotated[int, PydanticStrict()]
 
 
 class Thresholds(Strict):
@@ -21,10 +36,44 @@ class Thresholds(Strict):
     unseen_share: Number = Field(0.01, ge=0, le=1, description="share of never-seen categories")
     null_share_increase: Number = Field(0.05, ge=0, le=1, description="more missing than reference")
     prediction_ks: Number = Field(0.2, gt=0, le=1, description="prediction drift: KS statistic D")
-    wape_ratio: Number = Field(1.25, ge=1, description="live WAPE / evaluated WAPE at most this")
+    metric_ratio: Number = Field(
+        1.25,
+        ge=1,
+        description="live metric at most this x the evaluated one (lower-is-better metrics), "
+        "at least the evaluated one / this (accuracy, auc)",
+    )
     key_shift: Number = Field(
         0.1, gt=0, description="numeric within a key: typical relative change of per-key medians"
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "wape_ratio" in data:
+            raise ValueError("wape_ratio is now metric_ratio (it applies to any live metric)")
+        return data
+
+
+class Performance(Strict):
+    """Live performance: which metric, and where the model's evaluated value of it is."""
+
+    metric: Metric
+    evaluated: str = Field(
+        pattern=r"^[^:]+:[^:]+$",
+        description="FILE:dotted.key of the same metric on the model's test set",
+    )
+    # Classification: the actual value that is the positive class (log_loss and auc read the
+    # prediction column as the probability or score of this class).
+    positive: Label = 1
+    # accuracy from a score: a prediction >= threshold is the positive class (without it, the
+    # prediction column holds labels, compared with the actual as they are).
+    threshold: Number | None = Field(None, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _threshold_for_accuracy(self) -> Performance:
+        if self.threshold is not None and self.metric != "accuracy":
+            raise ValueError(f"threshold applies to accuracy only, not to {self.metric}")
+        return self
 
 
 class MonitoringParams(Strict):
@@ -36,14 +85,21 @@ class MonitoringParams(Strict):
     within: dict[str, str] = Field(default_factory=dict)
     prediction: str = "prediction"  # the model's output column (compared when both sides have it)
     actual: str | None = None  # the observed target, when the current window carries it
-    evaluated_wape: str | None = Field(
-        None, pattern=r"^[^:]+:[^:]+$", description="FILE:dotted.key of the model's test WAPE"
-    )
+    performance: Performance | None = None  # the live metric, needed with `actual`
     thresholds: Thresholds = Thresholds()
     min_rows: Count = Field(100, ge=1)  # a smaller window cannot support a verdict either way
     sample_rows: Count = Field(200_000, ge=1)  # KS / Wasserstein sample per side (seeded)
     seed: Count = 0
     bins: Count = Field(10, ge=2, le=100)  # quantile bins of the reference for numeric PSI
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "evaluated_wape" in data:
+            raise ValueError(
+                "evaluated_wape is now performance: {metric: wape, evaluated: FILE:key}"
+            )
+        return data
 
     @model_validator(mode="after")
     def _distinct_roles(self) -> MonitoringParams:
@@ -55,8 +111,13 @@ class MonitoringParams(Strict):
                 raise ValueError(f"within: {column!r} is not a numeric column under features")
             if key == column:
                 raise ValueError(f"within: {column!r} cannot be compared within itself")
-        if self.actual is not None and self.evaluated_wape is None:
-            raise ValueError("actual needs evaluated_wape (FILE:key of the model's test WAPE)")
+        if self.actual is not None and self.performance is None:
+            raise ValueError(
+                "actual needs performance: {metric: ..., evaluated: FILE:key} (the live metric "
+                "and the model's evaluated value of it)"
+            )
+        if self.performance is not None and self.actual is None:
+            raise ValueError("performance needs actual (the column of observed outcomes)")
         return self
 
 

@@ -1,5 +1,6 @@
 """`conveyor monitor drift`: compare a current window with the training reference, column by
-column, plus prediction drift and (when actuals are present) live WAPE against the evaluated one.
+column, plus prediction drift and (when actuals are present) the live metric of
+`monitoring.performance` against the evaluated one.
 
 Memory: windows are scanned lazily and read one column at a time. PSI, category shares and
 missing shares use every row; KS and Wasserstein use a seeded uniform sample without replacement
@@ -15,11 +16,11 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from conveyor.errors import ConfigError, DataError
-from conveyor.metric_files import read_current
+from conveyor.errors import DataError
 from conveyor.monitor import keyed, stats
 from conveyor.monitor.config import MonitoringParams
 from conveyor.monitor.frames import Window, missing_mask, open_window, sample_indices
+from conveyor.monitor.performance import live as live_performance
 
 PLOT_BINS = 40
 TOP_CATEGORIES = 15
@@ -109,7 +110,7 @@ def run(
     columns = [_compare(name, kind, ref, cur, params) for name, kind in params.features.items()]
     columns.sort(key=lambda c: (not c.drifted, -c.severity, c.column))
     prediction = _prediction(ref, cur, params, notes)
-    performance = _performance(cur, params, root, notes)
+    performance = live_performance(cur, params, root, notes)
     return DriftResult(
         {"path": str(reference), "rows": ref.rows},
         {"path": str(current), "rows": cur.rows},
@@ -258,45 +259,12 @@ def _prediction(
             f"prediction drift not measured: no {column!r} column in {' or '.join(absent)}"
         )
         return None
-    return _numeric(column, ref, cur, params, params.thresholds.prediction_ks, "prediction")
-
-
-def _performance(
-    cur: Window, params: MonitoringParams, root: Path, notes: list[str]
-) -> dict[str, object] | None:
-    """Live WAPE on rows with both actual and prediction, against the evaluated WAPE."""
-    needed = [c for c in (params.actual, params.prediction) if c is not None]
-    absent = [c for c in needed if c not in cur.schema]
-    if params.actual is None or absent:
-        what = f"no {' or '.join(map(repr, absent))} column" if absent else "no actual configured"
-        notes.append(f"live WAPE not measured: {what} in the current window")
-        return None
-    # The params validator guarantees evaluated_wape whenever `actual` is set.
-    file, key = str(params.evaluated_wape).split(":", 1)
-    metrics = read_current(root / file)
-    if metrics is None:
-        raise ConfigError(f"monitoring.evaluated_wape: {file}: file not found")
-    evaluated = metrics.get(key)
-    if evaluated is None or not np.isfinite(evaluated) or evaluated <= 0:
-        raise ConfigError(f"monitoring.evaluated_wape: {file} has no positive number at {key!r}")
-    pairs = cur.frame.select(params.actual, params.prediction).drop_nulls().collect()
-    actual = pairs[params.actual].cast(pl.Float64).to_numpy()
-    predicted = pairs[params.prediction].cast(pl.Float64).to_numpy()
-    keep = np.isfinite(actual) & np.isfinite(predicted)
-    total = float(np.abs(actual[keep]).sum())
-    if total == 0:
-        notes.append("live WAPE not measured: no non-zero actuals in the current window")
-        return None
-    live = float(np.abs(predicted[keep] - actual[keep]).sum()) / total
-    limit = evaluated * params.thresholds.wape_ratio
-    return {
-        "rows": int(keep.sum()),
-        "live_wape": live,
-        "evaluated_wape": evaluated,
-        "ratio": live / evaluated,
-        "limit": limit,
-        "degraded": live > limit,
-    }
+    if all(_family(w.schema[column]) in ("integer", "float", "null") for w in (ref, cur)):
+        return _numeric(column, ref, cur, params, params.thresholds.prediction_ks, "prediction")
+    # Predicted labels (a classifier's classes): compared as categories, by PSI.
+    result = _compare(column, "categorical", ref, cur, params)
+    result.role = "prediction"
+    return result
 
 
 def _histograms(reference: np.ndarray, current: np.ndarray) -> dict[str, object]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from urllib.parse import quote
 
+from conveyor.monitor.config import METRIC_LABELS
 from conveyor.monitor.drift import DriftResult
 from conveyor.monitor.stats import ColumnDrift
 from conveyor.report.escape import code, one_line
@@ -16,6 +17,16 @@ def _num(value: float | None, digits: int = 3) -> str:
 
 def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value:.1%}"
+
+
+def _metric(performance: dict[str, object]) -> str:
+    return METRIC_LABELS[str(performance["metric"])]
+
+
+def _comparison(p: dict[str, object]) -> str:
+    """``0.812 < 0.840`` style: the live value, the side of the limit it must stay on, the limit."""
+    side = "≥" if p["higher_is_better"] else "≤"
+    return f"{p['live']:.3f} (must stay {side} {p['limit']:.3f})"
 
 
 HEADER = (
@@ -53,7 +64,7 @@ def headline(result: DriftResult, quote_name: Callable[[object], str] = one_line
     if result.prediction is not None and result.prediction.drifted:
         parts.append("predictions")
     if result.performance is not None and result.performance["degraded"]:
-        parts.append("live WAPE")
+        parts.append(f"live {_metric(result.performance)}")
     return f"Drift: {'; '.join(parts)} ({rows})."
 
 
@@ -84,8 +95,8 @@ def markdown(result: DriftResult, plots: dict[str, str] | None = None) -> str:
             "",
             "### Live performance",
             "",
-            f"WAPE on {p['rows']:,} rows with actuals: {p['live_wape']:.3f} vs evaluated "
-            f"{p['evaluated_wape']:.3f} (ratio {p['ratio']:.2f}, limit {p['limit']:.3f}): {state}",
+            f"{_metric(p)} on {p['rows']:,} rows with actuals: {p['live']:.3f} vs evaluated "
+            f"{p['evaluated']:.3f} (ratio {p['ratio']:.2f}, limit {p['limit']:.3f}): {state}",
         ]
     if result.notes:
         lines += ["", *(f"- {code(note)}" for note in result.notes)]
@@ -97,7 +108,8 @@ def markdown(result: DriftResult, plots: dict[str, str] | None = None) -> str:
         "",
         f"Thresholds (params.yaml `monitoring.thresholds`): PSI > {t.psi:g}, KS D > {t.ks:g}, "
         f"unseen share > {t.unseen_share:g}, missing share +{t.null_share_increase:g}, "
-        f"prediction KS D > {t.prediction_ks:g}, live WAPE > {t.wape_ratio:g} x evaluated, "
+        f"prediction KS D > {t.prediction_ks:g}, live metric {t.metric_ratio:g} x worse than "
+        "evaluated (above for an error or loss, below for accuracy or AUC), "
         f"median shift within a key > {t.key_shift:.0%}. KS D (and, for `monitoring.within` "
         "columns, the shift within their key) gates numeric columns, PSI categorical ones; the "
         "other figures are for reading.",
@@ -116,10 +128,7 @@ def terminal(result: DriftResult) -> str:
         lines.append(one_line(f"DRIFT {c.column}: {'; '.join(c.reasons)}"))
     if result.performance is not None and result.performance["degraded"]:
         p = result.performance
-        lines.append(
-            f"DRIFT live WAPE {p['live_wape']:.3f} > {p['limit']:.3f} "
-            f"(evaluated {p['evaluated_wape']:.3f})"
-        )
+        lines.append(f"DRIFT live {_metric(p)} {_comparison(p)}; evaluated {p['evaluated']:.3f}")
     lines += [one_line(f"note: {note}") for note in result.notes]
     lines.append(headline(result))
     return "\n".join(lines)

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from conveyor.config import format_validation_error
 from conveyor.errors import DataError
 from conveyor.files import atomic_path, require_regular, write_json
+from conveyor.monitor.config import METRIC_LABELS, Metric
 from conveyor.report.escape import code
 
 LABEL = "drift"
@@ -103,16 +104,18 @@ class _Column(_Shape):
 
 class _Performance(_Shape):
     degraded: bool = False
-    live_wape: float | None = None
+    metric: Metric | None = None
+    higher_is_better: bool = False
+    live: float | None = None
     limit: float | None = None
     ratio: float | None = None
-    evaluated_wape: float | None = None
+    evaluated: float | None = None
 
     @model_validator(mode="after")
     def _figures(self) -> _Performance:
-        figures = (self.live_wape, self.limit, self.ratio, self.evaluated_wape)
+        figures = (self.metric, self.live, self.limit, self.ratio, self.evaluated)
         if self.degraded and None in figures:
-            raise ValueError("degraded needs live_wape, limit, ratio and evaluated_wape")
+            raise ValueError("degraded needs metric, live, limit, ratio and evaluated")
         return self
 
 
@@ -186,9 +189,11 @@ def body(drift: dict[str, Any], decision: Decision, run_url: str | None, sop: st
         lines += ["**Drifted, worst first:**", "", *_rows(columns), ""]
     performance = drift.get("performance") or {}
     if performance.get("degraded"):
+        p = performance
+        below = "fell below" if p["higher_is_better"] else "exceeds"
         lines += [
-            f"**Live WAPE** {performance['live_wape']:.3f} exceeds {performance['limit']:.3f} "
-            f"({performance['ratio']:.2f} x the evaluated {performance['evaluated_wape']:.3f}).",
+            f"**Live {METRIC_LABELS[p['metric']]}** {p['live']:.3f} {below} its limit "
+            f"{p['limit']:.3f} ({p['ratio']:.2f} x the evaluated {p['evaluated']:.3f}).",
             "",
         ]
     lines += [

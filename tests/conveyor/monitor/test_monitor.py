@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+import yaml
 
 from conveyor.cli import main
 from conveyor.errors import ConfigError
@@ -90,8 +91,8 @@ def test_shifted_sample_drifts_and_names_the_drifted_features_first(windows, tmp
 
 
 def test_inference_log_folder_is_a_current_window(windows, tmp_path):
-    """What the service logs (forecast.inference_log) is what `monitor drift` reads."""
-    from forecast.inference_log import InferenceLogger
+    """What the service logs (conveyor.serve.inference_log) is what `monitor drift` reads."""
+    from conveyor.serve.inference_log import InferenceLogger
 
     logger = InferenceLogger(tmp_path / "log", sample=1.0, flush_rows=5_000)
     shifted = pl.read_parquet(windows["shifted"])
@@ -245,7 +246,8 @@ def test_prediction_drift_and_live_wape(tmp_path, capsys):
     good.write_parquet(tmp_path / "good.parquet")
     assert _run(tmp_path, "good.parquet", params) == 0
     report = json.loads((tmp_path / "out" / "drift.json").read_text())
-    assert report["performance"]["live_wape"] == pytest.approx(0.05)
+    assert report["performance"]["live"] == pytest.approx(0.05)
+    assert report["performance"]["metric"] == "wape"
     assert report["performance"]["degraded"] is False
     assert report["prediction"]["drifted"] is False
 
@@ -255,17 +257,18 @@ def test_prediction_drift_and_live_wape(tmp_path, capsys):
     assert _run(tmp_path, "bad.parquet", params) == 1
     report = json.loads((tmp_path / "out" / "drift.json").read_text())
     assert report["prediction"]["drifted"] is True
-    assert report["performance"]["live_wape"] == pytest.approx(1.1)
+    assert report["performance"]["live"] == pytest.approx(1.1)
     assert report["performance"]["degraded"] is True
     assert report["drifted_columns"] == []  # the inputs did not move: only the model's output
     out = capsys.readouterr().out
     assert "DRIFT prediction: KS D" in out
-    assert "DRIFT live WAPE 1.100 > 0.125" in out
+    assert "DRIFT live WAPE 1.100 (must stay ≤ 0.125); evaluated 0.100" in out
 
     (tmp_path / "metrics" / "metrics.json").unlink()
     assert _run(tmp_path, "bad.parquet", params) == 2
     assert (
-        "monitoring.evaluated_wape: metrics/metrics.json: file not found" in capsys.readouterr().err
+        "monitoring.performance.evaluated: metrics/metrics.json: file not found"
+        in capsys.readouterr().err
     )
 
 
@@ -305,14 +308,11 @@ def test_quantile_edges_merge_for_discrete_values():
     assert list(stats.binned_shares(np.array([0.0, 1.0, 2.0, -1.0]), edges)) == [0.25, 0.25, 0.5]
 
 
-def test_evaluated_wape_is_required_with_actuals(tmp_path):
-    text = (
-        (REPO / "params.yaml")
-        .read_text()
-        .replace("  evaluated_wape: metrics/metrics.json:model.wape\n", "")
-    )
-    (tmp_path / "params.yaml").write_text(text)
-    with pytest.raises(ConfigError, match="actual needs evaluated_wape"):
+def test_performance_is_required_with_actuals(tmp_path):
+    document = yaml.safe_load((REPO / "params.yaml").read_text())
+    del document["monitoring"]["performance"]
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(document))
+    with pytest.raises(ConfigError, match="actual needs performance"):
         load_monitoring(tmp_path / "params.yaml")
 
 

@@ -27,9 +27,11 @@ DRIFTED = {
     ],
     "prediction": {"column": "prediction", "drifted": True, "reasons": ["KS D 0.5 > 0.2: x"]},
     "performance": {
+        "metric": "wape",
+        "higher_is_better": False,
         "rows": 100,
-        "live_wape": 0.8,
-        "evaluated_wape": 0.44,
+        "live": 0.8,
+        "evaluated": 0.44,
         "ratio": 1.82,
         "limit": 0.55,
         "degraded": True,
@@ -83,7 +85,7 @@ def test_drift_without_an_open_issue_opens_one(tmp_path, capsys):
     # Worst first, as drift.json lists them; the prediction too; item_id did not drift.
     assert body.index("`promo`") < body.index("`price`") < body.index("`prediction`")
     assert "item_id" not in body
-    assert "Live WAPE** 0.800 exceeds 0.550" in body
+    assert "Live WAPE** 0.800 exceeds its limit 0.550" in body
     assert "docs/sop/drift.md" in body
     assert url in body
     assert "18,480 rows" in body

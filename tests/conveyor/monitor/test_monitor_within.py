@@ -51,7 +51,7 @@ def _params(**changes: object) -> MonitoringParams:
 
 
 def test_a_price_rise_of_30_percent_is_flagged_on_every_seed(seeds) -> None:
-    params = _params(actual=None, evaluated_wape=None)
+    params = _params(actual=None, performance=None)
     for seed, paths in seeds.items():
         result = drift.run(paths["ref"], paths["up"], params)
         price = next(c for c in result.columns if c.column == "price")
@@ -62,7 +62,7 @@ def test_a_price_rise_of_30_percent_is_flagged_on_every_seed(seeds) -> None:
 
 
 def test_an_ordinary_later_window_is_not_flagged_on_any_seed(seeds) -> None:
-    params = _params(actual=None, evaluated_wape=None)
+    params = _params(actual=None, performance=None)
     for seed, paths in seeds.items():
         result = drift.run(paths["ref"], paths["later"], params)
         assert not result.drifted, (seed, [c.reasons for c in result.columns])
@@ -72,7 +72,7 @@ def test_an_ordinary_later_window_is_not_flagged_on_any_seed(seeds) -> None:
 
 def test_without_the_within_rule_the_pooled_ks_misses_the_rise_on_some_seeds(seeds) -> None:
     """Why the rule exists: the same windows, price compared only as a pooled distribution."""
-    params = _params(actual=None, evaluated_wape=None, within={})
+    params = _params(actual=None, performance=None, within={})
     missed = [
         seed
         for seed, paths in seeds.items()
@@ -86,7 +86,7 @@ def test_the_report_shows_the_shift_within_the_key(seeds, tmp_path, capsys) -> N
     params_file = tmp_path / "params.yaml"
     document = yaml.safe_load((REPO / "params.yaml").read_text())
     document["monitoring"].pop("actual")
-    document["monitoring"].pop("evaluated_wape")
+    document["monitoring"].pop("performance")
     params_file.write_text(yaml.safe_dump(document))
     code = main(
         [
@@ -122,7 +122,7 @@ def test_a_bad_within_is_a_config_error(tmp_path, within, message) -> None:
 def test_a_window_without_the_key_column_is_a_usage_error(seeds, tmp_path, capsys) -> None:
     current = pl.read_parquet(seeds[0]["later"]).with_columns(pl.col("item_id").alias("sku"))
     params = _params(
-        actual=None, evaluated_wape=None, features={"price": "numeric"}, within={"price": "sku"}
+        actual=None, performance=None, features={"price": "numeric"}, within={"price": "sku"}
     )
     current.drop("item_id").write_parquet(tmp_path / "c.parquet")
     with pytest.raises(DataError, match=r"missing key column\(s\) sku") as raised:
