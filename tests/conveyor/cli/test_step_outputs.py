@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conveyor.report.comment import commentable_from_env
+from conveyor.github import can_comment_from_env
 from tests.conveyor.test_gate import METRICS, SLICES, _write_metrics, repo  # noqa: F401 - the fixture
 
 
@@ -74,4 +74,4 @@ def test_report_comments_only_with_a_token_on_a_pull_request(monkeypatch, tmp_pa
     monkeypatch.setenv("GITHUB_TOKEN", env.get("GITHUB_TOKEN", "-".join(["t", "1"])))
     monkeypatch.setenv("GITHUB_EVENT_NAME", env["GITHUB_EVENT_NAME"])
     monkeypatch.setenv("GITHUB_EVENT_PATH", _event(tmp_path, env["EVENT"]))
-    assert commentable_from_env(None) is expected
+    assert can_comment_from_env(None) is expected
