@@ -160,7 +160,8 @@ def run(
         ),
     ]
     checks += _shift_checks(queries, verification, limits, current, previous, now, ask)
-    no_data = any(check.value is None for check in checks) or not checks[0].passed
+    # A check without a number (bar one with nothing to compare) or too few requests: no verdict.
+    no_data = any(c.value is None and not c.passed for c in checks) or not checks[0].passed
     passed = not no_data and all(check.passed for check in checks)
     return Verdict(
         environment=env,
