@@ -68,13 +68,15 @@ def openmetrics(groups: list[Pods]) -> str:
             )
             requests = pods.requests_per_second * STEP_SECONDS
             ok = 1 - pods.error_share - pods.refused_share
-            for code, share in (("200", ok), ("500", pods.error_share), ("400", pods.refused_share)):
+            codes = (("200", ok), ("500", pods.error_share), ("400", pods.refused_share))
+            for code, share in codes:
                 labels = f'{base},endpoint="/forecast",http_response_code="{code}"'
                 add("bentoml_service_request_total", labels, requests * share, pods)
             for le in (*LATENCY_BUCKETS, math.inf):
                 share = _exponential(pods.latency_mean, le) if le != math.inf else 1.0
                 labels = f'{base},endpoint="/forecast",le="{"+Inf" if le == math.inf else le}"'
-                add("bentoml_service_request_duration_seconds_bucket", labels, requests * share, pods)
+                latency = "bentoml_service_request_duration_seconds_bucket"
+                add(latency, labels, requests * share, pods)
             labels = f'{base},endpoint="/forecast"'
             add("bentoml_service_request_duration_seconds_count", labels, requests, pods)
             add(
@@ -102,7 +104,7 @@ def backfill(groups: list[Pods], data: Path) -> None:
     source = data.parent / "samples.om"
     source.write_text(openmetrics(groups), encoding="utf-8")
     result = subprocess.run(
-        [tool("promtool"), "tsdb", "create-blocks-from", "openmetrics", "-q", str(source), str(data)],
+        [tool("promtool"), "tsdb", "create-blocks-from", "openmetrics", "-q", *(source, data)],
         capture_output=True,
         text=True,
         check=False,

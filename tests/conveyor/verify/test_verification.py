@@ -139,7 +139,8 @@ def test_the_command_reads_the_live_release_from_git_and_exits_by_outcome(
     assert (saved["version"], saved["previous"], saved["passed"]) == ("v3.0.0", "v1.0.0", False)
     assert saved["digest"] == record("v3.0.0")["image"]["digest"]
     assert "v3.0.0 in staging: ❌ failed" in (out / "staging.md").read_text()
-    written = stdout + stderr + (out / "staging.json").read_text() + (out / "staging.md").read_text()
+    saved_text = (out / "staging.json").read_text() + (out / "staging.md").read_text()
+    written = stdout + stderr + saved_text
     assert secret not in written
     # A healthy release next: exit 0.
     _history(capsys, work, ("v2.0.0", "dev", 1.2), ("v2.0.0", "staging", 1))
