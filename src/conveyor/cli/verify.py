@@ -26,6 +26,8 @@ def _verify(args: argparse.Namespace) -> int:
     from conveyor.tools import not_an_option
 
     not_an_option(args.env, "--env")
+    if args.pr_comment:
+        github.require_gh("--pr-comment")  # before any work: a verdict nobody hears of is lost
     url = args.prometheus_url or os.environ.get(URL_VARIABLE, "")
     if not url:
         raise UserError(f"verify needs --prometheus-url or {URL_VARIABLE}")
@@ -53,16 +55,25 @@ def _verify(args: argparse.Namespace) -> int:
         + (f" ({'; '.join(failed)})" if failed else ""),
         file=sys.stderr,
     )
+    # The environment this one's releases go to next: its promotion PR hears of the verdict.
+    after = [name for name, rule in policy.environments.items() if rule.requires == args.env]
+    commented = ""
+    if args.pr_comment and after:
+        commented = github.comment_on_open_pull_request(f"promote/{after[0]}", md_path, args.repo)
     options.print_lines(
         [
             f"outcome={verdict.outcome}",
+            f"next={after[0] if after else ''}",
             f"passed={'true' if verdict.passed else 'false'}",
             f"version={verdict.version}",
             f"verdict={json_path}",
             f"markdown={md_path}",
+            f"pull_request_url={commented}",
         ],
         args.github_output,
     )
+    if verdict.outcome == "failed" and args.exit_zero:
+        return 0
     return {"passed": 0, "failed": 1}.get(verdict.outcome, 2)
 
 
@@ -87,5 +98,16 @@ def add(commands: options.Commands) -> None:
     options.out_dir(verify, "reports/verification", "the verdict (ENV.json, ENV.md)")
     options.github_output(verify, "the key=value lines")
     options.job_summary(verify, "the verdict")
+    verify.add_argument(
+        "--pr-comment",
+        action="store_true",
+        help="comment the verdict on the open promotion PR of the environment this one feeds "
+        "(promote/<next>) with gh, when there is one (token: GH_TOKEN)",
+    )
+    options.exit_zero(
+        verify,
+        "exit 0 on a failed verdict (outcome=failed in the outputs: a workflow acts on it); "
+        "no verdict is still exit 2",
+    )
     options.hidden_checkout(verify)
     verify.set_defaults(func=_verify)
