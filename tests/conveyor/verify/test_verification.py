@@ -6,6 +6,7 @@ verdict (exit 2); an unreachable Prometheus is exit 2 with nothing written."""
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from conveyor.promotion import environments as envs
 from conveyor.promotion import verification
 from conveyor.promotion.policy import load_policy
 from conveyor.release import ReleaseRecord
+from tests.gh_stub import GhStub
 from tests.promotion_repos import REPO, merge, record, write_record
 from tests.serving import free_port
 
@@ -178,3 +180,33 @@ def test_unreachable_or_bad_url_is_exit_2_with_nothing_written(
     assert len(stderr.splitlines()) == 1 and "Traceback" not in stderr
     assert stdout == "" and not out.exists()
     assert "pw" not in stderr
+
+
+def test_a_failed_verdict_is_told_to_the_next_promotion_pr_and_exit_zero_leaves_it_to_the_job(
+    capsys, series, work, tmp_path, monkeypatch
+):
+    _history(capsys, work, ("v1.0.0", "dev", 3), ("v1.0.0", "staging", 2))
+    _history(capsys, work, ("v3.0.0", "dev", 1.5), ("v3.0.0", "staging", 1))
+    stub = GhStub(tmp_path / "gh", {"pr list": "https://github.invalid/o/r/pull/7"})
+    monkeypatch.setenv("PATH", f"{stub.path}{os.pathsep}{os.environ['PATH']}")
+    out = tmp_path / "out"
+    code, stdout, stderr = _cli(capsys, work, series.url, out, "--pr-comment", "--exit-zero")
+    assert code == 0, stderr  # failed, and said so in the outputs: the workflow rolls back
+    lines = dict(line.split("=", 1) for line in stdout.splitlines())
+    assert (lines["outcome"], lines["next"]) == ("failed", "prod")
+    assert lines["pull_request_url"] == "https://github.invalid/o/r/pull/7"
+    listing, comment = stub.calls()
+    assert listing[:4] == ["pr", "list", "--head", "promote/prod"]
+    assert comment[:3] == ["pr", "comment", "https://github.invalid/o/r/pull/7"]
+    assert "Live verification of v3.0.0 in staging: ❌ failed" in stub.bodies()[1]
+    # No open promotion PR: nothing to comment on, and no failure for it.
+    stub.answer({"pr list": ""})
+    code, stdout, _ = _cli(capsys, work, series.url, out, "--pr-comment")
+    assert code == 1  # without --exit-zero a failed verdict is exit 1
+    assert "pull_request_url=\n" in stdout + "\n" and len(stub.calls()) == 3
+
+
+def test_exit_zero_never_hides_a_missing_verdict(capsys, series, work, tmp_path):
+    _history(capsys, work, ("v7.0.0", "dev", 2), ("v7.0.0", "staging", 1))
+    code, stdout, _ = _cli(capsys, work, series.url, tmp_path / "out", "--exit-zero")
+    assert code == 2 and "outcome=no_data" in stdout
