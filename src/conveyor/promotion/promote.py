@@ -113,8 +113,8 @@ class Refused(_Step):
 @dataclass(frozen=True)
 class Change(_Step):
     """What a promotion writes: ``files`` (path -> content) committed on ``parent`` with
-    ``message``, pushed to ``branch`` only while the remote's branch is still ``expected``
-    (None: the remote has no such branch)."""
+    ``message``, and ``removed`` deleted, pushed to ``branch`` only while the remote's branch is
+    still ``expected`` (None: the remote has no such branch)."""
 
     parent: str
     files: Mapping[str, str]
@@ -122,6 +122,7 @@ class Change(_Step):
     title: str
     body: str
     expected: str | None
+    removed: tuple[str, ...] = field(default=(), kw_only=True)
 
 
 Plan = NoOp | Pending | Refused | Change
@@ -345,12 +346,27 @@ def plan(
         repo, env, record, previous, superseded=pending, rollback=rolling_back, verified=checked
     )
     files = envs.release_files(policy, env, record)
+    removed: tuple[str, ...] = ()
     if evidence is not None:
         files[envs.verdict_path(env)] = (
             json.dumps(evidence.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"
         )
+    elif git.show_file(parent, envs.verdict_path(env), repo) is not None:
+        # The verdict vouched for the release this one replaces (a rollback): it goes with it.
+        removed = (envs.verdict_path(env),)
     message = f"{title}\n\n{_trailers(record, rollback_from)}"
-    return Change(env, branch, parent, files, message, title, body, expected, unchecked=unchecked)
+    return Change(
+        env,
+        branch,
+        parent,
+        files,
+        message,
+        title,
+        body,
+        expected,
+        unchecked=unchecked,
+        removed=removed,
+    )
 
 
 def _commit(repo: Path, change: Change) -> str:
@@ -362,6 +378,8 @@ def _commit(repo: Path, change: Change) -> str:
     try:
         written = envs.write_files(worktree, dict(change.files))
         git.output(worktree, "add", "--", *written)
+        if change.removed:
+            git.output(worktree, "rm", "--quiet", "--", *change.removed)
         git.output(worktree, "commit", "--quiet", "--no-verify", "-m", change.message)
         return git.output(worktree, "rev-parse", "HEAD").strip()
     finally:

@@ -15,7 +15,7 @@ import pytest
 from conveyor.cli import main
 from conveyor.promotion.verification import Verdict
 from tests.conveyor.verify.test_verification import _history
-from tests.promotion_repos import git
+from tests.promotion_repos import git, merge, passing_verdict
 
 pytestmark = pytest.mark.prometheus
 
@@ -140,3 +140,22 @@ def test_a_malformed_verdict_is_a_usage_error(capsys, soaked, origin, work, tmp_
     assert code == 2
     assert err.startswith(f"error: {bad}: ") and len(err.splitlines()) == 1
     assert _state(origin, work) == before
+
+
+def test_a_rollback_takes_the_verdict_of_the_release_it_leaves_away(capsys, origin, work):
+    """prod ran v1.0.0 then v2.0.0, each let in by a verdict; rolling back to v1.0.0 removes
+    v2.0.0's verification.json: evidence never sits beside a release it does not vouch for."""
+    for version, hours in (("v1.0.0", 80), ("v2.0.0", 40)):
+        _history(capsys, work, (version, "dev", hours), (version, "staging", hours - 10))
+        verdict = passing_verdict(work, "staging")
+        code, _, err = _promote_prod(capsys, work, "--verification", str(verdict))
+        assert code == 0, err
+        merge(work, "prod", days_ago=(hours - 35) / 24)
+    live = git(work, "show", "origin/main:deploy/environments/prod/verification.json")
+    assert json.loads(live)["version"] == "v2.0.0"
+    args = ["rollback", "--env", "prod", "--repo", str(work), "--no-push", "--no-commit-check"]
+    assert main(args) == 0, capsys.readouterr().err
+    files = git(work, "ls-tree", "--name-only", "promote/prod", "deploy/environments/prod/")
+    assert "deploy/environments/prod/verification.json" not in files.splitlines()
+    record = git(work, "show", "promote/prod:deploy/environments/prod/release.json")
+    assert json.loads(record)["version"] == "v1.0.0"
