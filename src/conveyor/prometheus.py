@@ -67,7 +67,8 @@ class Prometheus:
         )
         request.add_header("Content-Type", "application/x-www-form-urlencoded")
         if self.token:
-            request.add_header("Authorization", f"Bearer {self.token}")
+            # Unredirected: urllib would carry a plain header on to wherever a redirect points.
+            request.add_unredirected_header("Authorization", f"Bearer {self.token}")
         try:
             with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:  # noqa: S310
                 text = response.read().decode("utf-8", errors="replace")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import time
 import urllib.parse
@@ -82,8 +83,13 @@ def live(tmp_path_factory, small_sales, small_params) -> Iterator[Live]:
     prometheus = None
     try:
         for version, tag in (("v1.0.0", "model"), ("v2.0.0", "model"), ("v3.0.0", "scaled")):
+            # A home per instance, as a pod has: BentoML keeps its Prometheus multiprocess files
+            # there, and instances sharing it would all report the sum of their counters.
+            own = root / f"home-{version}"
+            shutil.copytree(home, own)
             process, base, log = start_server(
-                {**env, "CONVEYOR_MODEL_TAG": tags[tag]}, root / f"serve-{version}.log"
+                {**env, "BENTOML_HOME": str(own), "CONVEYOR_MODEL_TAG": tags[tag]},
+                root / f"serve-{version}.log",
             )
             running.append(process)
             logs.append(log)
@@ -207,7 +213,7 @@ def test_live_release_versions_verified_gate_prod_and_call_for_rollback(
     # v3.0.0 (a model trained on sales x 1.5) goes live in staging after v2.0.0: it fails.
     _history(capsys, work, ("v3.0.0", "dev", 28), ("v3.0.0", "staging", 26))
     code, lines, err, _ = _verify(capsys, work, out)
-    assert code == 1, err
+    assert code == 1, (err, (out / "staging.md").read_text())
     assert lines["outcome"] == "failed"
     verdict = json.loads((out / "staging.json").read_text())
     assert verdict["previous"] == "v2.0.0"
