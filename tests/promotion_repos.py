@@ -10,6 +10,7 @@ import shutil
 import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from conveyor.release import ReleaseRecord, seal
 
@@ -163,3 +164,16 @@ def passing_verdict(work: Path, env: str, checked_at: datetime | None = None) ->
     path = work.parent / f"verified-{env}-{live.record.version}.json"
     path.write_text(verdict.model_dump_json(), encoding="utf-8")
     return path
+
+
+def live_history(capsys: Any, work: Path, *steps: tuple[str, str, float]) -> None:
+    """Promote (`conveyor promote`, records of no real commit) and merge each (version, env,
+    hours ago) in turn: git's record of what went live where, and when."""
+    from conveyor.cli import main
+
+    for version, env, hours_ago in steps:
+        path = write_record(work.parent / f"{version}-{env}.json", record(version))
+        args = ["promote", "--env", env, "--record", str(path), "--repo", str(work)]
+        assert main([*args, "--no-commit-check"]) == 0, capsys.readouterr().err
+        merge(work, env, days_ago=hours_ago / 24)
+    capsys.readouterr()

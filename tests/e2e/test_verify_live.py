@@ -25,9 +25,8 @@ import yaml
 
 from conveyor.cli import main
 from forecast.forecaster import Forecaster
-from tests.conveyor.verify.test_verification import _history
 from tests.monitoring import tool
-from tests.promotion_repos import git
+from tests.promotion_repos import git, live_history
 from tests.serving import call, free_port, register_model, start_server, train_small_model
 
 pytestmark = pytest.mark.prometheus
@@ -176,8 +175,8 @@ def test_live_release_versions_verified_gate_prod_and_call_for_rollback(
     git(work, "commit", "--quiet", "-am", "policy: this machine's p99")
     git(work, "push", "--quiet", "origin", "HEAD:main")
     # What staging ran, as git records it: v1.0.0, v2.0.0 (past prod's 24 h soak), v3.0.0.
-    _history(capsys, work, ("v1.0.0", "dev", 80), ("v1.0.0", "staging", 72))
-    _history(capsys, work, ("v2.0.0", "dev", 40), ("v2.0.0", "staging", 30))
+    live_history(capsys, work, ("v1.0.0", "dev", 80), ("v1.0.0", "staging", 72))
+    live_history(capsys, work, ("v2.0.0", "dev", 40), ("v2.0.0", "staging", 30))
 
     # Traffic: a few requests first, so every counter exists before it is counted from.
     _traffic(live, 5)
@@ -211,7 +210,7 @@ def test_live_release_versions_verified_gate_prod_and_call_for_rollback(
     assert "Live verification of v2.0.0 in staging: ✅ passed" in body.read_text()
 
     # v3.0.0 (a model trained on sales x 1.5) goes live in staging after v2.0.0: it fails.
-    _history(capsys, work, ("v3.0.0", "dev", 28), ("v3.0.0", "staging", 26))
+    live_history(capsys, work, ("v3.0.0", "dev", 28), ("v3.0.0", "staging", 26))
     code, lines, err, _ = _verify(capsys, work, out)
     assert code == 1, (err, (out / "staging.md").read_text())
     assert lines["outcome"] == "failed"

@@ -14,8 +14,7 @@ import pytest
 
 from conveyor.cli import main
 from conveyor.promotion.verification import Verdict
-from tests.conveyor.verify.test_verification import _history
-from tests.promotion_repos import git, merge, passing_verdict
+from tests.promotion_repos import git, live_history, merge, passing_verdict
 
 pytestmark = pytest.mark.prometheus
 
@@ -35,8 +34,8 @@ def _state(origin: Path, work: Path) -> tuple[str, str, str, str]:
 def soaked(capsys, series, origin, work, tmp_path) -> Path:
     """staging runs v2.0.0 for 30 h (past prod's 24 h soak), after v1.0.0: its verdict, made by
     `conveyor verify` against the Prometheus of the known series (v2.0.0: healthy)."""
-    _history(capsys, work, ("v1.0.0", "dev", 80), ("v1.0.0", "staging", 72))
-    _history(capsys, work, ("v2.0.0", "dev", 40), ("v2.0.0", "staging", 30))
+    live_history(capsys, work, ("v1.0.0", "dev", 80), ("v1.0.0", "staging", 72))
+    live_history(capsys, work, ("v2.0.0", "dev", 40), ("v2.0.0", "staging", 30))
     out = tmp_path / "verdicts"
     args = ["verify", "--env", "staging", "--prometheus-url", series.url, "--out", str(out)]
     code = main([*args, "--repo", str(work)])
@@ -146,7 +145,7 @@ def test_a_rollback_takes_the_verdict_of_the_release_it_leaves_away(capsys, orig
     """prod ran v1.0.0 then v2.0.0, each let in by a verdict; rolling back to v1.0.0 removes
     v2.0.0's verification.json: evidence never sits beside a release it does not vouch for."""
     for version, hours in (("v1.0.0", 80), ("v2.0.0", 40)):
-        _history(capsys, work, (version, "dev", hours), (version, "staging", hours - 10))
+        live_history(capsys, work, (version, "dev", hours), (version, "staging", hours - 10))
         verdict = passing_verdict(work, "staging")
         code, _, err = _promote_prod(capsys, work, "--verification", str(verdict))
         assert code == 0, err

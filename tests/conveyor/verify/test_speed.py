@@ -11,7 +11,7 @@ import pytest
 
 from conveyor.cli import main
 from tests.conveyor.verify.series import Pods, backfill, serving
-from tests.conveyor.verify.test_verification import _history
+from tests.promotion_repos import live_history
 
 pytestmark = pytest.mark.prometheus
 
@@ -26,8 +26,8 @@ def test_a_day_of_ten_pods_is_verified_within_five_seconds(capsys, work, tmp_pat
         [Pods("v1.0.0", now - 2 * half, now - half, 10), Pods("v2.0.0", now - half, now, 10)],
         data,
     )
-    _history(capsys, work, ("v1.0.0", "dev", 25), ("v1.0.0", "staging", 24))
-    _history(capsys, work, ("v2.0.0", "dev", 13), ("v2.0.0", "staging", 12))
+    live_history(capsys, work, ("v1.0.0", "dev", 25), ("v1.0.0", "staging", 24))
+    live_history(capsys, work, ("v2.0.0", "dev", 13), ("v2.0.0", "staging", 12))
     with serving(data) as url:
         args = ["verify", "--env", "staging", "--prometheus-url", url, "--repo", str(work)]
         started = time.monotonic()

@@ -19,7 +19,7 @@ from conveyor.promotion import verification
 from conveyor.promotion.policy import load_policy
 from conveyor.release import ReleaseRecord
 from tests.gh_stub import GhStub
-from tests.promotion_repos import REPO, merge, record, write_record
+from tests.promotion_repos import REPO, live_history, record
 from tests.serving import free_port
 
 pytestmark = pytest.mark.prometheus
@@ -107,16 +107,6 @@ def test_the_first_release_of_an_environment_has_nothing_to_compare(series):
     assert shift.value is None and "first release" in shift.detail
 
 
-def _history(capsys, work: Path, *steps: tuple[str, str, float]) -> None:
-    """Promote and merge each (version, env, hours ago) in turn: git's record of what was live."""
-    for version, env, hours_ago in steps:
-        path = write_record(work.parent / f"{version}-{env}.json", record(version))
-        args = ["promote", "--env", env, "--record", str(path), "--repo", str(work)]
-        assert main([*args, "--no-commit-check"]) == 0, capsys.readouterr().err
-        merge(work, env, days_ago=hours_ago / 24)
-    capsys.readouterr()
-
-
 def _cli(capsys, work: Path, url: str, out: Path, *extra: str) -> tuple[int, str, str]:
     args = ["verify", "--env", "staging", "--prometheus-url", url, "--out", str(out)]
     code = main([*args, "--repo", str(work), *extra])
@@ -127,8 +117,8 @@ def _cli(capsys, work: Path, url: str, out: Path, *extra: str) -> tuple[int, str
 def test_the_command_reads_the_live_release_from_git_and_exits_by_outcome(
     capsys, series, work, tmp_path, monkeypatch
 ):
-    _history(capsys, work, ("v1.0.0", "dev", 3), ("v1.0.0", "staging", 2))
-    _history(capsys, work, ("v3.0.0", "dev", 1.5), ("v3.0.0", "staging", 1))
+    live_history(capsys, work, ("v1.0.0", "dev", 3), ("v1.0.0", "staging", 2))
+    live_history(capsys, work, ("v3.0.0", "dev", 1.5), ("v3.0.0", "staging", 1))
     secret = "-".join(["verify", "bearer", str(free_port())])  # built at run time, not committed
     monkeypatch.setenv("PROMETHEUS_TOKEN", secret)
     out = tmp_path / "verdicts"
@@ -145,14 +135,14 @@ def test_the_command_reads_the_live_release_from_git_and_exits_by_outcome(
     written = stdout + stderr + saved_text
     assert secret not in written
     # A healthy release next: exit 0.
-    _history(capsys, work, ("v2.0.0", "dev", 1.2), ("v2.0.0", "staging", 1))
+    live_history(capsys, work, ("v2.0.0", "dev", 1.2), ("v2.0.0", "staging", 1))
     code, stdout, stderr = _cli(capsys, work, series.url, out)
     assert code == 0, stderr
     assert json.loads((out / "staging.json").read_text())["outcome"] == "passed"
 
 
 def test_no_data_is_exit_2_and_says_so(capsys, series, work, tmp_path):
-    _history(capsys, work, ("v7.0.0", "dev", 2), ("v7.0.0", "staging", 1))
+    live_history(capsys, work, ("v7.0.0", "dev", 2), ("v7.0.0", "staging", 1))
     code, stdout, stderr = _cli(capsys, work, series.url, tmp_path / "out")
     assert code == 2, stderr
     assert "outcome=no_data" in stdout and "passed=false" in stdout
@@ -171,7 +161,7 @@ def test_no_data_is_exit_2_and_says_so(capsys, series, work, tmp_path):
 def test_unreachable_or_bad_url_is_exit_2_with_nothing_written(
     capsys, work, tmp_path, url, message
 ):
-    _history(capsys, work, ("v2.0.0", "dev", 2), ("v2.0.0", "staging", 1))
+    live_history(capsys, work, ("v2.0.0", "dev", 2), ("v2.0.0", "staging", 1))
     port = free_port()
     out = tmp_path / "out"
     code, stdout, stderr = _cli(capsys, work, url.format(port=port), out)
@@ -185,8 +175,8 @@ def test_unreachable_or_bad_url_is_exit_2_with_nothing_written(
 def test_a_failed_verdict_is_told_to_the_next_promotion_pr_and_exit_zero_leaves_it_to_the_job(
     capsys, series, work, tmp_path, monkeypatch
 ):
-    _history(capsys, work, ("v1.0.0", "dev", 3), ("v1.0.0", "staging", 2))
-    _history(capsys, work, ("v3.0.0", "dev", 1.5), ("v3.0.0", "staging", 1))
+    live_history(capsys, work, ("v1.0.0", "dev", 3), ("v1.0.0", "staging", 2))
+    live_history(capsys, work, ("v3.0.0", "dev", 1.5), ("v3.0.0", "staging", 1))
     stub = GhStub(tmp_path / "gh", {"pr list": "https://github.invalid/o/r/pull/7"})
     monkeypatch.setenv("PATH", f"{stub.path}{os.pathsep}{os.environ['PATH']}")
     out = tmp_path / "out"
@@ -207,6 +197,6 @@ def test_a_failed_verdict_is_told_to_the_next_promotion_pr_and_exit_zero_leaves_
 
 
 def test_exit_zero_never_hides_a_missing_verdict(capsys, series, work, tmp_path):
-    _history(capsys, work, ("v7.0.0", "dev", 2), ("v7.0.0", "staging", 1))
+    live_history(capsys, work, ("v7.0.0", "dev", 2), ("v7.0.0", "staging", 1))
     code, stdout, _ = _cli(capsys, work, series.url, tmp_path / "out", "--exit-zero")
     assert code == 2 and "outcome=no_data" in stdout
