@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import UTC, datetime, timedelta
+import re
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -28,20 +29,23 @@ POLICY = load_policy(REPO)
 assert POLICY.verification is not None
 
 
-def _deployment(version: str, hours_ago: float) -> envs.Deployment:
-    at = datetime.now(UTC) - timedelta(hours=hours_ago)
+def _deployment(version: str, at: datetime) -> envs.Deployment:
     return envs.Deployment(ReleaseRecord.model_validate(record(version)), "c" * 40, at)
 
 
-def _verify(url: str, version: str, previous: str | None = "v1.0.0") -> verification.Verdict:
-    before = _deployment(previous, 2) if previous else None
+def _verify(series, version: str, previous: str | None = "v1.0.0") -> verification.Verdict:
+    """The verdict on ``version`` live for the series' last hour (asked as its data ends: a
+    test run later must not see a shorter window of data)."""
+    hour = timedelta(hours=1)
+    before = _deployment(previous, series.end - 2 * hour) if previous else None
+    current = _deployment(version, series.end - hour)
     return verification.run(
-        Prometheus(url), POLICY.verification, "staging", _deployment(version, 1), before
+        Prometheus(series.url), POLICY.verification, "staging", current, before, series.end
     )
 
 
 def test_a_healthy_release_passes_with_every_check_shown(series):
-    verdict = _verify(series.url, "v2.0.0")
+    verdict = _verify(series, "v2.0.0")
     assert (verdict.outcome, verdict.passed, verdict.previous) == ("passed", True, "v1.0.0")
     names = [check.name for check in verdict.checks]
     assert names == [
@@ -79,7 +83,7 @@ def test_a_healthy_release_passes_with_every_check_shown(series):
     ids=["5xx", "slow", "predictions x1.5", "refused"],
 )
 def test_a_misbehaving_release_fails_naming_the_check(series, version, failing):
-    verdict = _verify(series.url, version)
+    verdict = _verify(series, version)
     assert (verdict.outcome, verdict.passed) == ("failed", False)
     assert {check.name for check in verdict.checks if not check.passed} == failing
     lines = verification.failed_checks(verdict)
@@ -90,18 +94,18 @@ def test_a_misbehaving_release_fails_naming_the_check(series, version, failing):
 
 
 def test_too_little_traffic_or_none_is_no_verdict(series):
-    few = _verify(series.url, "v7.0.0")
+    few = _verify(series, "v7.0.0")
     assert (few.outcome, few.passed) == ("no_data", False)
     requests = few.checks[0]
     assert requests.name == "requests" and requests.value is not None
     assert requests.value < 100 and not requests.passed
-    unknown = _verify(series.url, "v9.9.9")  # no series of this version at all
+    unknown = _verify(series, "v9.9.9")  # no series of this version at all
     assert (unknown.outcome, unknown.passed) == ("no_data", False)
     assert all(check.value is None for check in unknown.checks)
 
 
 def test_the_first_release_of_an_environment_has_nothing_to_compare(series):
-    verdict = _verify(series.url, "v2.0.0", previous=None)
+    verdict = _verify(series, "v2.0.0", previous=None)
     assert verdict.passed
     (shift,) = [c for c in verdict.checks if c.name == "prediction_shift"]
     assert shift.value is None and "first release" in shift.detail
@@ -146,7 +150,7 @@ def test_no_data_is_exit_2_and_says_so(capsys, series, work, tmp_path):
     code, stdout, stderr = _cli(capsys, work, series.url, tmp_path / "out")
     assert code == 2, stderr
     assert "outcome=no_data" in stdout and "passed=false" in stdout
-    assert "requests = 3" in stderr and "(limit 100)" in stderr
+    assert re.search(r"no_data \(requests = \d+(\.\d+)? \(limit 100\)\)", stderr), stderr
 
 
 @pytest.mark.parametrize(
