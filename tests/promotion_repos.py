@@ -10,6 +10,7 @@ import shutil
 import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from conveyor.release import ReleaseRecord, seal
 from tests.paths import REPO
@@ -133,3 +134,46 @@ def evidence_args(build_json: Path, junit: Path) -> list[str]:
         # (the baseline is read there: nothing is promoted in the repository itself).
         *("--branch", "HEAD"),
     ]
+
+
+def passing_verdict(work: Path, env: str, checked_at: datetime | None = None) -> Path:
+    """A passing live verification of the release live in ``env`` on origin/main, as `conveyor
+    verify` writes it (checked at ``checked_at``, default now), for tests of the other promotion
+    rules; tests/conveyor/verify makes real ones against a real Prometheus."""
+    from conveyor.promotion import environments
+    from conveyor.promotion.verification import Check, Verdict
+
+    git(work, "fetch", "--quiet", "origin")
+    live = environments.live(work, git(work, "rev-parse", "origin/main"), env)
+    assert live is not None, f"nothing runs in {env}"
+    checked_at = checked_at or datetime.now(UTC)
+    requests = Check(name="requests", query="sum(...)", value=1000, limit=100, passed=True)
+    verdict = Verdict(
+        environment=env,
+        version=live.record.version,
+        digest=live.record.image.digest,
+        previous=None,
+        went_live=live.at,
+        window_start=live.at,
+        checked_at=checked_at,
+        prometheus="http://127.0.0.1:9090",
+        outcome="passed",
+        passed=True,
+        checks=[requests],
+    )
+    path = work.parent / f"verified-{env}-{live.record.version}.json"
+    path.write_text(verdict.model_dump_json(), encoding="utf-8")
+    return path
+
+
+def live_history(capsys: Any, work: Path, *steps: tuple[str, str, float]) -> None:
+    """Promote (`conveyor promote`, records of no real commit) and merge each (version, env,
+    hours ago) in turn: git's record of what went live where, and when."""
+    from conveyor.cli import main
+
+    for version, env, hours_ago in steps:
+        path = write_record(work.parent / f"{version}-{env}.json", record(version))
+        args = ["promote", "--env", env, "--record", str(path), "--repo", str(work)]
+        assert main([*args, "--no-commit-check"]) == 0, capsys.readouterr().err
+        merge(work, env, days_ago=hours_ago / 24)
+    capsys.readouterr()

@@ -221,6 +221,16 @@ def upsert_pull_request(head: str, base: str, title: str, body_file: Path, cwd: 
     return created.splitlines()[-1] if created else ""
 
 
+def comment_on_open_pull_request(head: str, body_file: Path, cwd: Path) -> str:
+    """Comment ``body_file`` on the open pull request from branch ``head``; its URL, or "" when
+    no pull request from it is open (nothing to tell)."""
+    listing = ["pr", "list", "--head", head, "--state", "open", "--json", "url", "--jq"]
+    found = gh([*listing, ".[0].url"], cwd)
+    if found:
+        gh(["pr", "comment", found, "--body-file", str(body_file)], cwd)
+    return found
+
+
 def open_issues(label: str, cwd: Path | None = None) -> list[dict[str, Any]]:
     """The open issues carrying ``label`` (number and state), at most 100."""
     listing = ["issue", "list", "--label", label, "--state", "open", "--limit", "100"]

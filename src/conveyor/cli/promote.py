@@ -125,9 +125,20 @@ def _promote(args: argparse.Namespace) -> int:
     trust = _trust(args)
     _known_environment(args)
     record = load_record(_record_file(args))
+    verdict = None
+    if args.verification is not None:
+        from conveyor.promotion import verification
+
+        verdict = verification.load_verdict(args.verification)
     _prepare_push(args)
     outcome = promote.promote(
-        args.repo, args.env, record, remote=args.remote, push=args.push, trust=trust
+        args.repo,
+        args.env,
+        record,
+        remote=args.remote,
+        push=args.push,
+        trust=trust,
+        verdict=verdict,
     )
     _print_outcome(outcome, args)
     return 0
@@ -224,6 +235,13 @@ def add(commands: options.Commands) -> None:
         "--from-environment",
         metavar="ENV",
         help="without --record and --version: promote what runs in ENV (its release.json)",
+    )
+    promote.add_argument(
+        "--verification",
+        type=path_or_none,
+        metavar="FILE",
+        help="the verdict of `conveyor verify --env SOURCE` (SOURCE.json): required when the "
+        "policy says `verified: true`; kept beside release.json and shown in the PR",
     )
     _branch_options(promote)
     promote.set_defaults(func=_promote)

@@ -21,6 +21,7 @@ from conveyor.release import ReleaseRecord, decode_record
 
 ENVIRONMENTS = Path("deploy/environments")
 RECORD_FILE = "release.json"
+VERDICT_FILE = "verification.json"  # the live verification that let the release in
 COMPONENT_FILE = "release/kustomization.yaml"
 OVERLAY_FILE = "kustomization.yaml"
 
@@ -33,6 +34,11 @@ def branch_of(env: str) -> str:
 def record_path(env: str) -> str:
     """Where ``env``'s live release record is committed."""
     return f"{ENVIRONMENTS.as_posix()}/{env}/{RECORD_FILE}"
+
+
+def verdict_path(env: str) -> str:
+    """Where the verification that allowed ``env``'s release is committed, beside its record."""
+    return f"{ENVIRONMENTS.as_posix()}/{env}/{VERDICT_FILE}"
 
 
 def record_file_in(root: Path, env: str) -> Path:

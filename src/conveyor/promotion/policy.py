@@ -3,12 +3,15 @@ configuration: read from the checkout, or as committed at a revision of the base
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import AfterValidator, Field, ValidationError, model_validator
 
 from conveyor import git
 from conveyor.config import (
+    Count,
     Number,
     Strict,
     format_validation_error,
@@ -21,9 +24,57 @@ from conveyor.errors import ConfigError, UserError
 POLICY = Path("policies/promotion.yaml")
 
 
+# PromQL label matchers as a policy writes them: `name="value", other=~"regex"` (values quoted).
+_MATCHER = r'\s*[A-Za-z_][A-Za-z0-9_]*\s*(?:=~|!~|!=|=)\s*"(?:[^"\\\n]|\\.)*"\s*'
+MATCHERS = re.compile(rf"(?:{_MATCHER}(?:,{_MATCHER})*,?\s*)?")
+SELECTOR = re.compile(r"([A-Za-z_:][A-Za-z0-9_:]*)(?:\{(.*)\})?", re.S)
+
+
+def _matchers(value: str) -> str:
+    if not MATCHERS.fullmatch(value):
+        raise ValueError('expected PromQL label matchers, e.g. namespace="conveyor-staging"')
+    return value.strip().rstrip(",")
+
+
+def _selector(value: str) -> str:
+    found = SELECTOR.fullmatch(value.strip())
+    if not found or not MATCHERS.fullmatch(found[2] or ""):
+        raise ValueError('expected a metric and its label matchers, e.g. name{job="forecaster"}')
+    return value.strip()
+
+
+Matchers = Annotated[str, AfterValidator(_matchers)]
+Selector = Annotated[str, AfterValidator(_selector)]
+
+
 class EnvironmentRule(Strict):
     requires: str | None = None
     soak_hours: Number = Field(default=0, ge=0)
+    # The release must have passed live verification in `requires` (`conveyor verify`).
+    verified: bool = False
+
+
+class VerificationLimits(Strict):
+    """What a release must show in one environment's live traffic (``conveyor verify``)."""
+
+    selector: Matchers = ""  # this environment's series among all Prometheus scrapes
+    min_requests: Count = Field(default=100, ge=1)  # fewer in the window: no verdict (exit 2)
+    window_hours: Number | None = Field(default=None, gt=0)  # default: since it went live
+    max_error_ratio: Number = Field(ge=0, le=1)  # 5xx answers / requests
+    max_refused_ratio: Number = Field(ge=0, le=1)  # 4xx answers / requests
+    max_p99_seconds: Number = Field(gt=0)  # 99th percentile of request latency
+    max_prediction_shift: Number = Field(gt=0)  # |this / previous - 1| of mean and quantiles
+
+
+class Verification(Strict):
+    """``verification:``: where the service's metrics are, and each environment's limits."""
+
+    release_label: str = Field(default="version", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    requests: Selector = "bentoml_service_request_total"  # counter by http_response_code
+    latency: Selector = "bentoml_service_request_duration_seconds"  # histogram (seconds)
+    predictions: Selector  # histogram of the values the model predicts
+    quantiles: list[Annotated[Number, Field(gt=0, lt=1)]] = Field(default=[0.5, 0.9])
+    environments: dict[str, VerificationLimits] = Field(min_length=1)
 
 
 class PromotionPolicy(Strict):
@@ -33,11 +84,21 @@ class PromotionPolicy(Strict):
     image_name: str = Field(min_length=1)
     registries: list[str] = Field(min_length=1)
     environments: dict[str, EnvironmentRule] = Field(min_length=1)
+    verification: Verification | None = None
 
     @model_validator(mode="after")
     def _requirements_exist(self) -> PromotionPolicy:
         names = list(self.environments)
+        limits = self.verification.environments if self.verification else {}
+        for name in limits:
+            if name not in self.environments:
+                raise ValueError(f"verification: unknown environment {name!r}")
         for name, rule in self.environments.items():
+            if rule.verified and (rule.requires is None or rule.requires not in limits):
+                raise ValueError(
+                    f"environment {name!r} is `verified:` but verification: has no limits for "
+                    f"the environment it requires ({rule.requires})"
+                )
             if rule.requires is None:
                 continue
             if rule.requires not in self.environments:
@@ -52,6 +113,16 @@ class PromotionPolicy(Strict):
             known = ", ".join(self.environments)
             raise UserError(f"unknown environment {env!r} (policies/promotion.yaml has: {known})")
         return self.environments[env]
+
+    def limits(self, env: str) -> VerificationLimits:
+        """``env``'s verification limits; none is a usage error naming the ones that have."""
+        self.rule(env)
+        if self.verification is None or env not in self.verification.environments:
+            have = ", ".join(self.verification.environments) if self.verification else "none"
+            raise UserError(
+                f"policies/promotion.yaml: verification: has no limits for {env!r} (has: {have})"
+            )
+        return self.verification.environments[env]
 
 
 def load_policy(root: Path) -> PromotionPolicy:

@@ -16,6 +16,7 @@ between the plan and the push.
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping
@@ -25,12 +26,13 @@ from pathlib import Path
 
 from conveyor import git
 from conveyor.errors import UserError
-from conveyor.promotion import champion
+from conveyor.promotion import champion, verification
 from conveyor.promotion import environments as envs
 from conveyor.promotion.environments import branch_of
 from conveyor.promotion.policy import PromotionPolicy, base_branch, policy_at
 from conveyor.promotion.pull_request import pull_request_body, pull_request_title
 from conveyor.promotion.trust import Trust, require_trust
+from conveyor.promotion.verification import Verdict
 from conveyor.release import (
     Baseline,
     RecordRejectedError,
@@ -111,8 +113,8 @@ class Refused(_Step):
 @dataclass(frozen=True)
 class Change(_Step):
     """What a promotion writes: ``files`` (path -> content) committed on ``parent`` with
-    ``message``, pushed to ``branch`` only while the remote's branch is still ``expected``
-    (None: the remote has no such branch)."""
+    ``message``, and ``removed`` deleted, pushed to ``branch`` only while the remote's branch is
+    still ``expected`` (None: the remote has no such branch)."""
 
     parent: str
     files: Mapping[str, str]
@@ -120,6 +122,7 @@ class Change(_Step):
     title: str
     body: str
     expected: str | None
+    removed: tuple[str, ...] = field(default=(), kw_only=True)
 
 
 Plan = NoOp | Pending | Refused | Change
@@ -180,9 +183,16 @@ def _require_baseline_on(repo: Path, record: ReleaseRecord, base: str, where: st
 
 
 def _order_problems(
-    repo: Path, base: str, policy: PromotionPolicy, env: str, record: ReleaseRecord, now: datetime
+    repo: Path,
+    base: str,
+    policy: PromotionPolicy,
+    env: str,
+    record: ReleaseRecord,
+    now: datetime,
+    verdict: Verdict | None,
 ) -> list[str]:
-    """Why the policy refuses ``record`` in ``env`` now: registry, promotion order, soak time."""
+    """Why the policy refuses ``record`` in ``env`` now: registry, promotion order, soak time,
+    live verification in the environment it leaves."""
     rule = policy.rule(env)
     if not any(record.image.reference.startswith(prefix) for prefix in policy.registries):
         allowed = ", ".join(policy.registries)
@@ -207,6 +217,8 @@ def _order_problems(
             f"{soaked.total_seconds() / 3600:.1f} h of the {rule.soak_hours:g} h soak "
             f"{env} requires; promote after {ready}"
         ]
+    if rule.verified:
+        return verification.gate_problems(verdict, rule.requires, before, rule.soak_hours)
     return []
 
 
@@ -270,6 +282,7 @@ def plan(
     rollback_from: ReleaseRecord | None = None,
     now: datetime | None = None,
     trust: Trust | None = None,
+    verdict: Verdict | None = None,
 ) -> Plan:
     """Decide what promoting ``record`` to ``env`` takes, reading only (the remote is fetched
     into FETCH_HEAD; no ref, no file is written).
@@ -280,8 +293,9 @@ def plan(
     promotion is refused when the record's metric gate fails against the champion live at the
     fetched base tip (``champion.live_regression``), if that is not the champion it recorded.
     ``trust`` (default: every check) refuses a record its release did not make; what it could
-    not check is in ``unchecked``. A bad value or record is an error; a policy refusal is a
-    ``Refused`` plan.
+    not check is in ``unchecked``. ``verdict`` is the source environment's live verification,
+    required (passing, for this release) when the rule says ``verified: true``. A bad value or
+    record is an error; a policy refusal is a ``Refused`` plan.
     """
     require_plain_values(env, remote)
     require_clean(repo)
@@ -295,7 +309,9 @@ def plan(
     if current and current.record.image.digest == record.image.digest:
         return NoOp(env, branch, f"{record.version} is already live in {env}", unchecked=unchecked)
     if rollback_from is None:
-        reasons = _order_problems(repo, base, policy, env, record, now or datetime.now(UTC))
+        reasons = _order_problems(
+            repo, base, policy, env, record, now or datetime.now(UTC), verdict
+        )
         if trust.commit_check and not reasons:
             # A rollback restores an earlier release on purpose: only a forward promotion must
             # not regress from what is live now (a better release may have gone live since
@@ -307,11 +323,14 @@ def plan(
     expected, pending, extend = _read_branch(repo, remote, env, base, current)
     previous = current.record if current else None
     rolling_back = rollback_from is not None
+    # The verification that let it in travels with it: in the PR body, beside release.json.
+    evidence = verdict if not rolling_back and policy.rule(env).verified else None
+    checked = verification.markdown(evidence) if evidence else None
     title = pull_request_title(env, record, previous, rollback=rolling_back)
     if extend and expected and pending and pending.image.digest == record.image.digest:
         # Still say what the PR is: a re-run after a failed `gh pr create` must open it.
         body = pull_request_body(
-            repo, env, record, previous, superseded=None, rollback=rolling_back
+            repo, env, record, previous, superseded=None, rollback=rolling_back, verified=checked
         )
         message = f"{record.version} is already pending on {branch}"
         return Pending(env, branch, message, title, body, expected, unchecked=unchecked)
@@ -323,10 +342,31 @@ def plan(
         return Refused(env, branch, (reason,), unchecked=unchecked)
     parent = expected if extend and expected else base
     envs.require_overlay(env, envs.overlay_at(repo, parent, env))
-    body = pull_request_body(repo, env, record, previous, superseded=pending, rollback=rolling_back)
+    body = pull_request_body(
+        repo, env, record, previous, superseded=pending, rollback=rolling_back, verified=checked
+    )
     files = envs.release_files(policy, env, record)
+    removed: tuple[str, ...] = ()
+    if evidence is not None:
+        files[envs.verdict_path(env)] = (
+            json.dumps(evidence.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"
+        )
+    elif git.show_file(parent, envs.verdict_path(env), repo) is not None:
+        # The verdict vouched for the release this one replaces (a rollback): it goes with it.
+        removed = (envs.verdict_path(env),)
     message = f"{title}\n\n{_trailers(record, rollback_from)}"
-    return Change(env, branch, parent, files, message, title, body, expected, unchecked=unchecked)
+    return Change(
+        env,
+        branch,
+        parent,
+        files,
+        message,
+        title,
+        body,
+        expected,
+        unchecked=unchecked,
+        removed=removed,
+    )
 
 
 def _commit(repo: Path, change: Change) -> str:
@@ -338,6 +378,8 @@ def _commit(repo: Path, change: Change) -> str:
     try:
         written = envs.write_files(worktree, dict(change.files))
         git.output(worktree, "add", "--", *written)
+        if change.removed:
+            git.output(worktree, "rm", "--quiet", "--", *change.removed)
         git.output(worktree, "commit", "--quiet", "--no-verify", "-m", change.message)
         return git.output(worktree, "rev-parse", "HEAD").strip()
     finally:
@@ -442,6 +484,7 @@ def promote(
     rollback_from: ReleaseRecord | None = None,
     now: datetime | None = None,
     trust: Trust | None = None,
+    verdict: Verdict | None = None,
 ) -> Outcome:
     """Prepare (and push) the promotion branch of ``env`` for ``record``: ``plan`` then ``apply``.
 
@@ -451,7 +494,14 @@ def promote(
 
     def make_plan() -> Plan:
         return plan(
-            repo, env, record, remote=remote, rollback_from=rollback_from, now=now, trust=trust
+            repo,
+            env,
+            record,
+            remote=remote,
+            rollback_from=rollback_from,
+            now=now,
+            trust=trust,
+            verdict=verdict,
         )
 
     return carry_out(repo, env, make_plan, remote=remote, push=push)

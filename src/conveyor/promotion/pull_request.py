@@ -80,6 +80,7 @@ def pull_request_body(
     *,
     superseded: ReleaseRecord | None,
     rollback: bool,
+    verified: str | None = None,
 ) -> str:
     """Markdown for the pull request: release facts, changes from live, every gate's verdict."""
     action = "rolls back" if rollback else "promotes"
@@ -106,6 +107,9 @@ def pull_request_body(
     for name, verdict in sorted(record.gates.items()):
         mark = "✅ passed" if verdict.passed else "❌ failed"
         lines.append(f"| {name} | {mark} | {verdict.summary} |")
+    if verified is not None:
+        # The source environment's live verification: what the policy required to move on.
+        lines += ["", "## Live verification", "", verified.rstrip("\n")]
     lines += ["", f"## What changes in {env}", ""]
     if previous is None:
         lines.append(f"{env} has no release yet: this is its first.")
@@ -120,10 +124,11 @@ def pull_request_body(
     run = _run_link()
     if run:
         lines += ["", f"Prepared by workflow run {run}."]
+    beside = f", `deploy/environments/{env}/verification.json` the live verification"
     lines += [
         "",
         f"Evidence: `deploy/environments/{env}/release.json` in this PR is the release record "
-        f"(`conveyor release verify` re-checks it). Prepared by `conveyor "
-        f"{'rollback' if rollback else 'promote'} --env {env}`.",
+        f"(`conveyor release verify` re-checks it){beside if verified else ''}. Prepared by "
+        f"`conveyor {'rollback' if rollback else 'promote'} --env {env}`.",
     ]
     return "\n".join(lines) + "\n"

@@ -212,7 +212,15 @@ def _commands(repo: Path, good: Path, out: Path) -> dict[str, Command]:
         ),
         "promote": Command(
             ("promote", "--env", "dev", "--record", f"{good}/record.json"),
-            {"--record": JSON, "--body-out": OUT_FILE, "--repo": DIR},
+            {"--record": JSON, "--verification": JSON, "--body-out": OUT_FILE, "--repo": DIR},
+            {},
+        ),
+        "verify": Command(
+            (
+                *("verify", "--env", "staging", "--prometheus-url", "http://127.0.0.1:9"),
+                *("--out", f"{out}/verification"),
+            ),
+            {"--out": OUT_DIR, "--repo": DIR},
             {},
         ),
         "rollback": Command(

@@ -17,6 +17,7 @@ import yaml
 from conveyor.cli import main
 from conveyor.promotion.promote import promote
 from conveyor.promotion.trust import Trust
+from conveyor.promotion.verification import load_verdict
 from conveyor.release import load_record
 from tests.promotion_repos import (
     REPO,
@@ -25,6 +26,7 @@ from tests.promotion_repos import (
     evidence_args,
     git,
     merge,
+    passing_verdict,
     record,
     write_record,
 )
@@ -156,6 +158,7 @@ def test_prod_waits_for_the_staging_soak_time(capsys, origin, work):
         load_record(work.parent / "v1.0.0-prod.json"),
         now=later,
         trust=Trust(commit_check=False),
+        verdict=load_verdict(passing_verdict(work, "staging", checked_at=later)),
     )
     assert outcome.changed
     assert _remote_branch(origin, "promote/prod") == outcome.commit
@@ -432,6 +435,8 @@ def _live_in(work: Path, *pairs: tuple[str, str, float]) -> None:
     for version, env, days_ago in pairs:
         path = write_record(work.parent / f"{version}-{env}.json", record(version))
         args = ["promote", "--env", env, "--record", str(path), "--repo", str(work)]
+        if env == "prod":  # the policy requires staging's live verification of the release
+            args += ["--verification", str(passing_verdict(work, "staging"))]
         assert main([*args, "--no-commit-check"]) == 0
         merge(work, env, days_ago=days_ago)
 
@@ -571,7 +576,8 @@ def test_release_to_prod_and_back(capsys, origin, work, tmp_path):
         record_args = ["promote", "--record", str(records[version])]
         step(record_args, "dev", version, base_age)
         step(record_args, "staging", version, base_age - 1)
-        step(record_args, "prod", version, base_age - 2)
+        verified = ["--verification", str(passing_verdict(work, "staging"))]
+        step([*record_args, *verified], "prod", version, base_age - 2)
     step(["rollback"], "prod", "v1.0.0", 0)
     code, out, _ = _cli(capsys, work, "status", "--ref", "origin/main")
     table = {line.split()[0]: line.split() for line in out.splitlines()[1:]}

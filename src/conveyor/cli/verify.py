@@ -1,0 +1,113 @@
+"""`conveyor verify`: the live release of an environment against the policy's limits, asked of
+Prometheus (conveyor.promotion.verification). Exit 0 passed, 1 failed, 2 no verdict (Prometheus
+unreachable, or too little data: never a pass)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from conveyor.cli import options
+from conveyor.errors import UserError
+from conveyor.files import require_writable_dir, write_json
+
+URL_VARIABLE = "PROMETHEUS_URL"
+# The bearer token is read from the environment only: never an argument, never shown.
+TOKEN_VARIABLE = "PROMETHEUS_TOKEN"  # noqa: S105 - the variable's name, not a secret
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from conveyor import git, github
+    from conveyor.files import atomic_path
+    from conveyor.prometheus import Prometheus, endpoint
+    from conveyor.promotion import verification
+    from conveyor.promotion.policy import policy_at
+    from conveyor.tools import not_an_option
+
+    not_an_option(args.env, "--env")
+    if args.pr_comment:
+        github.require_gh("--pr-comment")  # before any work: a verdict nobody hears of is lost
+    url = args.prometheus_url or os.environ.get(URL_VARIABLE, "")
+    if not url:
+        raise UserError(f"verify needs --prometheus-url or {URL_VARIABLE}")
+    prometheus = Prometheus(endpoint(url), os.environ.get(TOKEN_VARIABLE) or None)
+    require_writable_dir(args.out)
+    revision = git.resolve_commit(args.ref, args.repo, what="--ref")
+    if revision is None:
+        raise UserError(f"{args.ref!r} is not a git revision here (fetch it, or pass --ref)")
+    policy = policy_at(args.repo, revision)
+    policy.limits(args.env)
+    assert policy.verification is not None  # noqa: S101 - limits() refused it otherwise
+    current, previous = verification.deployments(args.repo, revision, args.env)
+    verdict = verification.run(prometheus, policy.verification, args.env, current, previous)
+    text = verification.markdown(verdict)
+    json_path = args.out / f"{args.env}.json"
+    write_json(json_path, verdict.model_dump(mode="json"))
+    md_path = args.out / f"{args.env}.md"
+    with atomic_path(md_path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    if args.job_summary:
+        github.add_to_summary(text)
+    failed = verification.failed_checks(verdict)
+    print(
+        f"{verdict.version} in {args.env}: {verdict.outcome}"
+        + (f" ({'; '.join(failed)})" if failed else ""),
+        file=sys.stderr,
+    )
+    # The environment this one's releases go to next: its promotion PR hears of the verdict.
+    after = [name for name, rule in policy.environments.items() if rule.requires == args.env]
+    commented = ""
+    if args.pr_comment and after:
+        commented = github.comment_on_open_pull_request(f"promote/{after[0]}", md_path, args.repo)
+    options.print_lines(
+        [
+            f"outcome={verdict.outcome}",
+            f"next={after[0] if after else ''}",
+            f"passed={'true' if verdict.passed else 'false'}",
+            f"version={verdict.version}",
+            f"verdict={json_path}",
+            f"markdown={md_path}",
+            f"pull_request_url={commented}",
+        ],
+        args.github_output,
+    )
+    if verdict.outcome == "failed" and args.exit_zero:
+        return 0
+    return {"passed": 0, "failed": 1}.get(verdict.outcome, 2)
+
+
+def add(commands: options.Commands) -> None:
+    """Register `verify`."""
+    verify = commands.add_parser(
+        "verify",
+        help="verify an environment's live release against its Prometheus metrics",
+        description="Ask Prometheus how the release live in --env (read from git at --ref) "
+        "behaves since it went live: 5xx share, refused-request share, p99 latency, prediction "
+        "shift against the previous release; limits from policies/promotion.yaml "
+        f"(verification:). Writes OUT/ENV.json and OUT/ENV.md. Bearer token: ${TOKEN_VARIABLE}. "
+        "Exit 0 passed, 1 failed, 2 no verdict (unreachable, or too little data).",
+    )
+    verify.add_argument("--env", required=True, help="environment (policies/promotion.yaml)")
+    verify.add_argument(
+        "--prometheus-url", help=f"Prometheus base URL (default ${URL_VARIABLE})", default=""
+    )
+    verify.add_argument(
+        "--ref", default="HEAD", help="git revision whose environments are live (default HEAD)"
+    )
+    options.out_dir(verify, "reports/verification", "the verdict (ENV.json, ENV.md)")
+    options.github_output(verify, "the key=value lines")
+    options.job_summary(verify, "the verdict")
+    verify.add_argument(
+        "--pr-comment",
+        action="store_true",
+        help="comment the verdict on the open promotion PR of the environment this one feeds "
+        "(promote/<next>) with gh, when there is one (token: GH_TOKEN)",
+    )
+    options.exit_zero(
+        verify,
+        "exit 0 on a failed verdict (outcome=failed in the outputs: a workflow acts on it); "
+        "no verdict is still exit 2",
+    )
+    options.hidden_checkout(verify)
+    verify.set_defaults(func=_verify)
