@@ -102,11 +102,12 @@ push: setup ## send DVC-cached data, models and the run-cache to the default rem
 pull: setup ## fetch DVC-cached data and models from the default remote
 	dvc pull
 
-benchmark: setup ## 1M and 10M rows (prepare + train, contracts, drift): rows/s, memory; drift detection rates
+benchmark: setup ## 1M and 10M rows (prepare + train, contracts, drift): rows/s, memory; drift detection rates; verify speed
 	python benchmarks/pipeline_scale.py
 	python benchmarks/contracts_scale.py
 	python benchmarks/drift_scale.py
 	python benchmarks/drift_detection.py
+	python benchmarks/verify_speed.py
 
 scan: setup ## security gate: checkov + our policies + secrets, pip-audit on uv.lock (needs PyPI)
 	BC_SKIP_MAPPING=TRUE CKV_SKIP_PACKAGE_UPDATE_CHECK=true conveyor scan --deps --uv "$(UV)" --out reports/scan
