@@ -70,7 +70,7 @@ def install(venv: Path, uv: str | None = None) -> Path:
             return checkov
         shutil.rmtree(venv, ignore_errors=True)
         print(f"installing checkov=={CHECKOV_VERSION} into {venv} (once) ...", file=sys.stderr)
-        uv = uv if uv and shutil.which(uv) else shutil.which("uv")
+        uv = _uv(uv)
         if uv:
             steps = [
                 [uv, "venv", "--quiet", "--python", sys.executable, str(venv)],
@@ -94,3 +94,14 @@ def install(venv: Path, uv: str | None = None) -> Path:
                 )
         (venv / COMPLETE).write_text(f"checkov=={CHECKOV_VERSION}\n")
     return checkov
+
+
+def _uv(given: str | None) -> str | None:
+    """The uv to install with: the one given, on PATH, or beside this Python (conveyor[serve]
+    brings it); None: venv + pip."""
+    beside = Path(sys.executable).parent / "uv"
+    for candidate in (given, "uv", str(beside)):
+        found = shutil.which(candidate) if candidate else None
+        if found:
+            return found
+    return None
