@@ -126,3 +126,8 @@ def test_an_explicit_checkov_is_the_one_that_runs(
     code = main(["scan", "--root", str(adopter), "--out", str(out), "--checkov", str(checkov)])
     assert code == 0, capsys.readouterr().err
     assert not checkov_tool.cache_dir().exists()  # nothing installed
+
+
+def test_the_makefile_pins_the_same_checkov() -> None:
+    makefile = (REPO / "Makefile").read_text()
+    assert f"CHECKOV_VERSION := {checkov_tool.CHECKOV_VERSION}\n" in makefile
