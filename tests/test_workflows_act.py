@@ -3,7 +3,7 @@
 pull-request.yml calls ml-ci.yml, whose jobs call the composite actions in pipelines/, which call
 the real `pre-commit`, `pytest`, `dvc` and `conveyor`. act runs every `run:` step on the host
 (`-P ubuntu-latest=-self-hosted`); the third-party actions are replaced by the stand-ins in
-tests/act/ (see its README). The boundary: nothing is sent to GitHub (no PR comment, no code
+src/conveyor/workflows/standins/ (see its README). The boundary: nothing is sent to GitHub (no PR comment, no code
 scanning upload, no artifact service) - those steps run up to their local stand-in.
 
 Each scenario is a pull request in a throw-away copy of this repository: a clone of the
@@ -35,7 +35,7 @@ from tests.conftest import REPO
 pytestmark = pytest.mark.pipeline
 
 ACT = REPO / ".venv" / "bin" / "act"
-STANDINS = REPO / "tests" / "act"
+STANDINS = REPO / "src" / "conveyor" / "workflows" / "standins"
 # Files of this issue laid over the clone of HEAD (the rest of the working tree may be another
 # person's work in progress: the copy tests the committed project plus the workflows).
 OVERLAY = (
@@ -244,7 +244,7 @@ class Sandbox:
             "ACT_UV": str(REPO / ".tools" / "bin" / "uv"),
             "ACT_CACHE_DIR": str(self.cache),
             "ACT_ARTIFACT_DIR": str(artifacts),
-            # What ml-release attested on each image, for the cosign stand-in (tests/act).
+            # What ml-release attested on each image, for the cosign stand-in (conveyor/workflows/standins).
             "ACT_ATTESTATIONS": str(self.root / "attestations"),
             "BENTOML_HOME": str(self.root / "bentoml"),
         }
@@ -489,7 +489,7 @@ def test_promoting_a_release_that_no_environment_runs_fails_with_an_annotation(
 def _genuine_record(work: Path, tmp_path: Path, env: dict[str, str], root: Path) -> Path:
     """`conveyor release record` of v1.2.3 at ``work``'s HEAD: promotion ties its data and
     metric verdicts to that commit, so a made-up record would be refused. It is left where the
-    cosign stand-in (tests/act) finds what ml-release attested: ``root``/attestations."""
+    cosign stand-in (conveyor/workflows/standins) finds what ml-release attested: ``root``/attestations."""
     from tests.promotion_repos import digest_of
 
     junit = tmp_path / "junit.xml"

