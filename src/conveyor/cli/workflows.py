@@ -28,6 +28,7 @@ def _run(args: argparse.Namespace) -> int:
         cache_dir=args.cache_dir,
         base=args.base,
         json_log=args.json,
+        uv=args.uv,
     )
     verdict = "passed" if code == 0 else f"FAILED (act exit {code})"
     print(f"workflows run {args.event}: {verdict}; artifacts in {artifacts}")
@@ -69,5 +70,6 @@ def add(commands: options.Commands) -> None:
         help="where the upload-artifact and code-scanning stand-ins copy to (default: reports/act)",
     )
     run.add_argument("--cache-dir", type=existing_dir, help="what the cache stand-in restores")
+    run.add_argument("--uv", help="the uv the setup-uv stand-in provides (default: uv on PATH)")
     run.add_argument("--json", action="store_true", help="act's log as JSON lines")
     run.set_defaults(func=_run)

@@ -274,10 +274,13 @@ def run(
     cache_dir: Path | None = None,
     base: str = "HEAD",
     json_log: bool = False,
+    uv: str | None = None,
 ) -> int:
     """Run the callers of ``event`` under act; act's exit code (0: every job passed)."""
     chosen = callers(root, event, workflow)
     act_path = find_act(act)
+    if uv is not None and shutil.which(uv) is None:
+        raise UserError(f"--uv {uv}: not an executable file")
     if conveyor is None and (root / "pipelines").is_dir():
         conveyor = root  # conveyor itself, or a fork of it
     the_plan = plan(root, chosen, conveyor.resolve() if conveyor else None)
@@ -286,7 +289,8 @@ def run(
         if event_file
         else default_event(root, event, base)
     )
-    uv = shutil.which("uv") or shutil.which(str(Path(sys.executable).parent / "uv"))
+    # The uv the setup-uv stand-in puts on PATH: the one given, or on PATH, or beside this Python.
+    uv = shutil.which(uv or "uv") or shutil.which(str(Path(sys.executable).parent / "uv"))
     with tempfile.TemporaryDirectory(prefix="conveyor-act-") as tmp:
         work = Path(tmp)
         if conveyor is not None and the_plan.toolkits:
