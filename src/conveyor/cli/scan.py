@@ -16,19 +16,17 @@ def _scan(args: argparse.Namespace) -> int:
         extras.require("scan --deps")
     from conveyor.scan import audit, checkov_tool
     from conveyor.scan.run import scan, terminal_lines, write_outputs
-    from conveyor.scan.settings import POLICY_DIR
+    from conveyor.scan.settings import load_baseline, load_config
 
     root = args.root.resolve()
-    policies = args.policies or POLICY_DIR
-    policy_dir = policies if policies.is_absolute() else root / policies
-    # The repository's own folder is optional (conveyor's policies ship with the package); a
-    # folder named on the command line must be there.
-    if args.policies is not None and not policy_dir.is_dir():
-        raise UserError(f"--policies {args.policies}: no such folder")
+    policy_dir = _policy_dir(args.policies, root)
     out = args.out if args.out.is_absolute() else root / args.out
     # Before a scan of seconds: an unwritable --out is a usage error (exit 2), not findings.
     require_writable_dir(out)
-    # Found or installed before anything is written: a failed install leaves no partial report.
+    # Settings first (a typo is exit 2 in a second), then checkov, found or installed before
+    # anything is written: a failed install leaves no partial report.
+    load_config(policy_dir)
+    load_baseline(policy_dir)
     checkov = checkov_tool.find(root, args.checkov, args.uv)
     if args.deps:
         audited, extra, direct = audit.audit_lock(root, args.uv, out)
@@ -41,6 +39,18 @@ def _scan(args: argparse.Namespace) -> int:
     write_outputs(result, out)
     print("\n".join(terminal_lines(result)))
     return 0 if result.clean else 1
+
+
+def _policy_dir(given: Path | None, root: Path) -> Path:
+    """The repository's policy folder: optional (conveyor's policies ship with the package), but
+    a folder named on the command line must be there."""
+    from conveyor.scan.settings import POLICY_DIR
+
+    policies = given or POLICY_DIR
+    policy_dir = policies if policies.is_absolute() else root / policies
+    if given is not None and not policy_dir.is_dir():
+        raise UserError(f"--policies {given}: no such folder")
+    return policy_dir
 
 
 def add(commands: options.Commands) -> None:
