@@ -148,6 +148,7 @@ PACKAGES = (
     "conveyor.promotion",
     "conveyor.report",
     "conveyor.scan",
+    "conveyor.workflows",
 )
 
 
