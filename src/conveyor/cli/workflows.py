@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from conveyor.cli import options
-from conveyor.files import existing_dir, require_regular, require_writable_dir
+from conveyor.files import existing_dir, read_json, require_writable_dir
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -15,13 +15,13 @@ def _run(args: argparse.Namespace) -> int:
     root = args.root.resolve()
     artifacts = args.artifacts if args.artifacts.is_absolute() else root / args.artifacts
     require_writable_dir(artifacts, "--artifacts")
-    if args.event_file is not None:
-        require_regular(args.event_file, "--event-file")
+    # Read before anything runs: a bad payload is a usage error, never act's own failure.
+    payload = read_json(args.event_file, "--event-file") if args.event_file else None
     code = act.run(
         root,
         args.event,
         workflow=args.workflow,
-        event_file=args.event_file,
+        payload=payload,
         conveyor=args.conveyor,
         act=args.act,
         artifacts=artifacts,

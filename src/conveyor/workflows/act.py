@@ -267,7 +267,7 @@ def run(
     event: str,
     *,
     workflow: str | None = None,
-    event_file: Path | None = None,
+    payload: dict[str, Any] | None = None,
     conveyor: Path | None = None,
     act: Path | None = None,
     artifacts: Path,
@@ -284,11 +284,8 @@ def run(
     if conveyor is None and (root / "pipelines").is_dir():
         conveyor = root  # conveyor itself, or a fork of it
     the_plan = plan(root, chosen, conveyor.resolve() if conveyor else None)
-    payload = (
-        json.loads(event_file.read_text(encoding="utf-8"))
-        if event_file
-        else default_event(root, event, base)
-    )
+    if payload is None:
+        payload = default_event(root, event, base)
     # The uv the setup-uv stand-in puts on PATH: the one given, or on PATH, or beside this Python.
     uv = shutil.which(uv or "uv") or shutil.which(str(Path(sys.executable).parent / "uv"))
     with tempfile.TemporaryDirectory(prefix="conveyor-act-") as tmp:
