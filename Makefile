@@ -45,6 +45,8 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV_BOOTSTRAP)
 	touch $@
 
 # checkov pins old packaging/networkx/dpath: it gets its own venv, never the project's (TOOLCHAIN.md).
+# `conveyor scan` finds it in .tools/checkov (or installs the same pin into ~/.cache/conveyor when
+# there is none: src/conveyor/scan/checkov_tool.py, the version a test holds to this one).
 CHECKOV_VERSION := 3.3.30
 CHECKOV := .tools/checkov/bin/checkov
 
@@ -110,7 +112,7 @@ benchmark: setup ## 1M and 10M rows (prepare + train, contracts, drift): rows/s,
 	python benchmarks/verify_speed.py
 
 scan: setup ## security gate: checkov + our policies + secrets, pip-audit on uv.lock (needs PyPI)
-	BC_SKIP_MAPPING=TRUE CKV_SKIP_PACKAGE_UPDATE_CHECK=true conveyor scan --deps --uv "$(UV)" --out reports/scan
+	conveyor scan --deps --uv "$(UV)" --out reports/scan
 
 monitor: setup ## drift check of CURRENT= (inference-log folder or file) against the training features
 	@test -n "$(CURRENT)" || { echo "usage: make monitor CURRENT=path (a Parquet/CSV file or a folder of Parquet)"; exit 2; }

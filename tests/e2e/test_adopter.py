@@ -38,25 +38,23 @@ pytestmark = pytest.mark.pipeline
 FIXTURE = REPO / "tests" / "fixtures" / "adopter"
 UV = str(REPO / ".tools" / "bin" / "uv")
 ACT = REPO / ".venv" / "bin" / "act"
-STANDINS = REPO / "tests" / "act"
+STANDINS = REPO / "src" / "conveyor" / "workflows" / "standins"
 OWNER = "conveyor-org"  # the owner of "your conveyor copy" (docs/adopting.md: replace OWNER)
 SOURCE = "acme/churn"  # the adopter's own repository
 IMAGE = "ghcr.io/acme/churn"
 
 # What docs/adopting.md tells an adopter to copy from conveyor today: the callers
-# (examples/caller), the Makefile with its scan/checkov targets, policies/checkov/, the
-# promotion policy and deploy/ (environments, and the Dockerfile template bentofile.yaml names).
-# Today 41 files: 6 callers + Makefile + 11 of policies/checkov/ + promotion.yaml + 22 of deploy/.
-# Issue #16's target is <= 5: this number must drop as checkov's policies ship with the package
-# and deploy manifests come from a command (then COPIED and the docs change together).
+# (examples/caller), the promotion policy and deploy/ (environments, and the Dockerfile template
+# bentofile.yaml names); checkov's policies ship with the package and no Makefile is needed.
+# Today 29 files: 6 callers + promotion.yaml + 22 of deploy/ (41 before the scan policies were
+# packaged). Issue #16's target is <= 5: deploy manifests must come from a command or the
+# template (then COPIED and the docs change together).
 COPIED = (
     "examples/caller/.github/workflows",
-    "Makefile",
-    "policies/checkov",
     "policies/promotion.yaml",
     "deploy",
 )
-FILES_COPIED = 41
+FILES_COPIED = 29
 
 
 def _files(name: str) -> list[Path]:
@@ -186,11 +184,12 @@ def build(root: Path) -> Adopter:
     ).stdout.strip()
     _lock_and_sync(box, rev)
     box.seconds["install"] = time.monotonic() - started
-    # checkov in its own venv, where `make checkov` puts it (.tools/checkov): the machine's.
+    # checkov in its own venv where `conveyor scan` looks first (.tools/checkov): the machine's,
+    # so the test installs nothing from PyPI (an adopter's first scan installs it once).
     (repo / ".tools").mkdir()
     (repo / ".tools" / "checkov").symlink_to(REPO / ".tools" / "checkov")
     with (repo / ".gitignore").open("a") as ignore:
-        ignore.write("/.tools/\n")  # the copied Makefile bootstraps its tools there
+        ignore.write("/.tools/\n")
     box.git("init", "-q", "--initial-branch=main")
     box.ok("dvc", "init", "-q")
     # TOOLCHAIN.md: DVC's analytics daemon crashes here; README's own .dvc/config turns it off.
@@ -449,7 +448,7 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(adopter: Adopter, case
 
 # --- the pull-request caller under act -------------------------------------------------------
 
-STANDIN = {  # third-party action -> its local stand-in (tests/act/README.md)
+STANDIN = {  # third-party action -> its stand-in (conveyor/workflows/standins/)
     "actions/checkout": "checkout",
     "actions/setup-python": "setup-python",
     "astral-sh/setup-uv": "setup-uv",
@@ -516,8 +515,8 @@ def pull_requests(adopter: Adopter) -> Path:
     subprocess.run(["git", "clone", "-q", str(adopter.root / "origin.git"), str(where)], check=True)
     caller = where / ".github" / "workflows" / "pull-request.yml"
     # docs/adopting.md §1-2: name the data-contract stages with `data-stages`. `scan: false`:
-    # the scan job's `make scan` asks PyPI about vulnerabilities (pip-audit), which tests never
-    # reach; `conveyor scan` itself runs above.
+    # the scan job's `conveyor scan --deps` asks PyPI about vulnerabilities (pip-audit), which
+    # tests never reach; `conveyor scan` itself runs above.
     caller.write_text(
         caller.read_text().replace(
             "      toolkit-ref: v1\n",

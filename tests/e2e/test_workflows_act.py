@@ -2,9 +2,10 @@
 
 pull-request.yml calls ml-ci.yml, whose jobs call the composite actions in pipelines/, which call
 the real `pre-commit`, `pytest`, `dvc` and `conveyor`. act runs every `run:` step on the host
-(`-P ubuntu-latest=-self-hosted`); the third-party actions are replaced by the stand-ins in
-tests/act/ (see its README). The boundary: nothing is sent to GitHub (no PR comment, no code
-scanning upload, no artifact service) - those steps run up to their local stand-in.
+(`-P ubuntu-latest=-self-hosted`); the third-party actions are replaced by the stand-ins that
+ship in src/conveyor/workflows/standins/ (see its README). The boundary: nothing is sent to
+GitHub (no PR comment, no code scanning upload, no artifact service) - those steps run up to
+their local stand-in.
 
 Each scenario is a pull request in a throw-away copy of this repository: a clone of the
 checkout's HEAD plus this issue's workflow files, a DVC remote on disk holding the pipeline's
@@ -35,7 +36,7 @@ from tests.paths import REPO
 pytestmark = pytest.mark.pipeline
 
 ACT = REPO / ".venv" / "bin" / "act"
-STANDINS = REPO / "tests" / "act"
+STANDINS = REPO / "src" / "conveyor" / "workflows" / "standins"
 # Files of this issue laid over the clone of HEAD (the rest of the working tree may be another
 # person's work in progress: the copy tests the committed project plus the workflows).
 OVERLAY = (
@@ -244,7 +245,7 @@ class Sandbox:
             "ACT_UV": str(REPO / ".tools" / "bin" / "uv"),
             "ACT_CACHE_DIR": str(self.cache),
             "ACT_ARTIFACT_DIR": str(artifacts),
-            # What ml-release attested on each image, for the cosign stand-in (tests/act).
+            # What ml-release attested on each image, for the cosign stand-in.
             "ACT_ATTESTATIONS": str(self.root / "attestations"),
             "BENTOML_HOME": str(self.root / "bentoml"),
         }
@@ -308,9 +309,44 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Sandbox:
     return box
 
 
+def _workflows_run(sandbox: Sandbox, name: str, head: str) -> Run:
+    """`conveyor workflows run pull_request` in the copy: the command adopters run, with the
+    stand-ins it ships; the copy's cache, artifacts and isolation as Sandbox.run_workflow's."""
+    payload = {
+        "number": 7,
+        "pull_request": {
+            "number": 7,
+            "base": {"ref": "main", "sha": sandbox.base},
+            "head": {"ref": name, "sha": head},
+        },
+        "repository": {"full_name": "acme/conveyor"},
+    }
+    event_file = sandbox.root / f"{name}.json"
+    event_file.write_text(json.dumps(payload))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_AUTHOR", "GIT_COMMITTER"))}
+    env.pop("GITHUB_TOKEN", None)
+    env["BENTOML_HOME"] = str(sandbox.root / "bentoml")
+    command = [
+        *(str(REPO / ".venv" / "bin" / "conveyor"), "workflows", "run", "pull_request"),
+        *("--event-file", str(event_file), "--workflow", "pull-request.yml", "--json"),
+        *("--act", str(ACT), "--uv", str(REPO / ".tools" / "bin" / "uv")),
+        *("--cache-dir", str(sandbox.cache), "--artifacts", str(sandbox.artifacts / name)),
+    ]
+    result = subprocess.run(
+        command,
+        cwd=sandbox.repo,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    )
+    return _parse(result.returncode, result.stdout + result.stderr)
+
+
 def test_pull_request_passes_on_the_repository_as_it_is(sandbox: Sandbox) -> None:
     head = sandbox.pull_request("docs-only", lambda repo: (repo / "NOTES.md").write_text("hi\n"))
-    run = sandbox.act("docs-only", head)
+    run = _workflows_run(sandbox, "docs-only", head)
     gates = {"lint", "test", "data", "train-and-gate"}
     assert {job: run.jobs.get(job) for job in gates} == dict.fromkeys(gates, "success"), (
         run.failed_because()
@@ -489,7 +525,7 @@ def test_promoting_a_release_that_no_environment_runs_fails_with_an_annotation(
 def _genuine_record(work: Path, tmp_path: Path, env: dict[str, str], root: Path) -> Path:
     """`conveyor release record` of v1.2.3 at ``work``'s HEAD: promotion ties its data and
     metric verdicts to that commit, so a made-up record would be refused. It is left where the
-    cosign stand-in (tests/act) finds what ml-release attested: ``root``/attestations."""
+    cosign stand-in finds what ml-release attested: ``root``/attestations."""
     from tests.promotion_repos import digest_of
 
     junit = tmp_path / "junit.xml"

@@ -149,6 +149,7 @@ PACKAGES = (
     "conveyor.report",
     "conveyor.scan",
     "conveyor.serve",
+    "conveyor.workflows",
 )
 
 

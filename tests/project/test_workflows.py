@@ -160,7 +160,9 @@ def test_zizmor_actionlint_and_schemas_report_nothing() -> None:
         "check-jsonschema", "--builtin-schema", "vendor.github-workflows", *examples
     )
     assert examples_ok.returncode == 0, examples_ok.stdout
-    actions = [str(p) for p in [*ACTIONS, *REPO.glob("tests/act/**/action.yml")]]
+    actions = [
+        str(p) for p in [*ACTIONS, *REPO.glob("src/conveyor/workflows/standins/**/action.yml")]
+    ]
     schema = _tool("check-jsonschema", "--builtin-schema", "vendor.github-actions", *actions)
     assert schema.returncode == 0, schema.stdout
 

@@ -26,6 +26,7 @@ from conveyor.cli import (
     report,
     scan,
     verify,
+    workflows,
 )
 from conveyor.errors import UserError
 from conveyor.files import require_regular
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
 __all__ = ["build_parser", "main"]
 
 # In the order `conveyor --help` lists them: the pipeline's steps, then releases and promotion.
-GROUPS = (doctor, check, gate, report, build, scan, monitor, release, promote, verify)
+GROUPS = (doctor, check, gate, report, build, scan, monitor, release, promote, verify, workflows)
 
 
 class _Parser(argparse.ArgumentParser):

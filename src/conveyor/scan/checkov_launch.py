@@ -2,15 +2,13 @@
 schema rejects. That schema lacks newer keys such as `permissions: attestations`, and checkov
 skips such a workflow without a word, so none of its checks would run on it. Malformed YAML is
 still reported by `conveyor scan` itself (CNV_YAML_1). Run by checkov's own venv python, never
-imported by conveyor (checkov is not installed in the project environment)."""
+imported by conveyor (checkov is not installed in the project environment); started with
+`python -I`, so this file's folder is not on sys.path."""
 
 import sys
 
-# This file's folder holds conveyor's checkov.py, which would shadow the real package.
-sys.path[:] = [p for p in sys.path if not p or not __file__.startswith(p.rstrip("/") + "/")]
-
-import checkov.github_actions.runner as gha_runner  # noqa: E402
-from checkov.main import Checkov  # noqa: E402
+import checkov.github_actions.runner as gha_runner
+from checkov.main import Checkov
 
 
 def _any_mapping(config: object) -> bool:

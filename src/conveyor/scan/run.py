@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from conveyor.files import atomic_path
-from conveyor.scan import actions, checkov, suppress, targets
+from conveyor.scan import actions, checkov_run, suppress, targets
 from conveyor.scan.formats import FORMATS
+from conveyor.scan.kustomize import render
 from conveyor.scan.model import Finding, ScanResult, Suppressed
-from conveyor.scan.render import render
-from conveyor.scan.settings import ScanConfig, load_baseline, load_config
+from conveyor.scan.settings import ScanConfig, checks_dir, load_baseline, load_config
 
 # What checkov must have read, per framework: a file it skipped (schema-invalid workflow,
 # unreadable manifest) would otherwise pass without a word.
@@ -28,9 +28,16 @@ def _rel(path: Path, root: Path) -> Path:
 
 
 def scan(
-    root: Path, paths: list[Path], policy_dir: Path, out: Path, extra: list[Finding] | None = None
+    root: Path,
+    paths: list[Path],
+    policy_dir: Path,
+    out: Path,
+    extra: list[Finding] | None = None,
+    checkov: str | None = None,
 ) -> ScanResult:
-    """Scan ``paths`` (default: the repository) and return every finding and suppression."""
+    """Scan ``paths`` (default: the repository) and return every finding and suppression.
+    ``policy_dir``: the repository's policies/checkov/ over conveyor's (settings.py; it may be
+    absent); ``checkov``: the executable (default: checkov_tool.find)."""
     config = load_config(policy_dir)
     baseline = load_baseline(policy_dir)
     files = targets.collect(root, paths)
@@ -64,8 +71,9 @@ def scan(
     with tempfile.TemporaryDirectory(prefix="conveyor-scan-") as tmp:
         settings = Path(tmp) / "settings.json"
         settings.write_text(json.dumps({"allowed_registries": config.allowed_registries}))
-        output = checkov.run_checkov(
-            root, sorted(set(found.all_files) | set(rendered)), policy_dir, config, settings
+        checks = checks_dir(policy_dir, Path(tmp) / "checks")
+        output = checkov_run.run_checkov(
+            root, sorted(set(found.all_files) | set(rendered)), checks, config, settings, checkov
         )
     allowed = {kind: {p.as_posix() for p in by_kind[kind]} for kind in by_kind}
     framework_files = {
@@ -76,8 +84,8 @@ def scan(
     # checkov reads every YAML it is given as Kubernetes; kustomize bases only count rendered.
     output.failed = [c for c in output.failed if _belongs(c, framework_files)]
     output.skipped = [c for c in output.skipped if _belongs(c, framework_files)]
-    findings += [_at_overlay(checkov.to_finding(c, config), overlay_of) for c in output.failed]
-    suppressed, unexplained = checkov.inline_skips(output)
+    findings += [_at_overlay(checkov_run.to_finding(c, config), overlay_of) for c in output.failed]
+    suppressed, unexplained = checkov_run.inline_skips(output)
     findings += unexplained
     for kind in CHECKED_KINDS:
         expected = allowed[kind]

@@ -1,7 +1,14 @@
-"""policies/checkov/config.yaml and the reviewed baseline, validated."""
+"""The scan's settings and reviewed baseline: conveyor's own (shipped in this package, beside its
+checkov policies) with a repository's `policies/checkov/` over them, validated.
+
+The rule: custom checks in the repository's folder are added to conveyor's, a file at the same
+relative path replaces conveyor's; a key of the repository's config.yaml replaces conveyor's value,
+except `policies:` (severity and remedy per check id), merged id by id; the two baselines are
+concatenated. A packaged check is turned off with `skip_checks:` and a reason, never silently."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from pydantic import Field
@@ -10,6 +17,9 @@ from conveyor.config import Strict, load_model
 from conveyor.scan.model import Severity
 
 POLICY_DIR = Path("policies/checkov")
+# conveyor's checkov policies, config.yaml and baseline.yaml: package data, for every repository.
+PACKAGED = Path(__file__).with_name("policies")
+SETTINGS_FILES = ("config.yaml", "baseline.yaml")
 
 
 class Exclusion(Strict):
@@ -71,11 +81,47 @@ class Baseline(Strict):
 
 
 def load_config(policy_dir: Path) -> ScanConfig:
-    """The scan settings from ``policy_dir/config.yaml``."""
-    return load_model(policy_dir / "config.yaml", ScanConfig)
+    """conveyor's config.yaml with the repository's ``policy_dir/config.yaml`` (when present) over
+    it: each key it sets replaces conveyor's, `policies:` is merged check id by check id."""
+    config = load_model(PACKAGED / "config.yaml", ScanConfig)
+    path = policy_dir / "config.yaml"
+    if not path.is_file() or _same(policy_dir, PACKAGED):
+        return config
+    own = load_model(path, ScanConfig)  # validated alone, so an error names the repository's file
+    update = {key: getattr(own, key) for key in own.model_fields_set}
+    if "policies" in update:
+        update["policies"] = {**config.policies, **own.policies}
+    return config.model_copy(update=update)
 
 
 def load_baseline(policy_dir: Path) -> Baseline:
-    """The reviewed suppressions from ``policy_dir/baseline.yaml`` (none when it is absent)."""
+    """conveyor's reviewed suppressions, then the repository's ``policy_dir/baseline.yaml``."""
+    suppressions = list(load_model(PACKAGED / "baseline.yaml", Baseline).suppressions)
     path = policy_dir / "baseline.yaml"
-    return load_model(path, Baseline) if path.is_file() else Baseline()
+    if path.is_file() and not _same(policy_dir, PACKAGED):
+        suppressions += load_model(path, Baseline).suppressions
+    return Baseline(suppressions=suppressions)
+
+
+def checks_dir(policy_dir: Path, into: Path) -> Path:
+    """One folder for `checkov --external-checks-dir`: conveyor's checks, then the repository's
+    over them (same relative path: the repository's file wins). checkov loads Python checks only
+    from folders holding an `__init__.py`, so every folder gets one."""
+    shutil.copytree(PACKAGED, into, ignore=shutil.ignore_patterns("__pycache__"))
+    if policy_dir.is_dir() and not _same(policy_dir, PACKAGED):
+        for source in sorted(policy_dir.rglob("*")):
+            rel = source.relative_to(policy_dir)
+            if "__pycache__" in rel.parts or rel.as_posix() in SETTINGS_FILES:
+                continue
+            target = into / rel
+            if source.is_dir():
+                target.mkdir(exist_ok=True)
+            elif source.is_file():
+                shutil.copyfile(source, target)
+    for folder in [into, *(p for p in into.rglob("*") if p.is_dir())]:
+        (folder / "__init__.py").touch()
+    return into
+
+
+def _same(a: Path, b: Path) -> bool:
+    return a.resolve() == b.resolve()

@@ -76,7 +76,7 @@ def collect(root: Path, paths: list[Path]) -> list[Path]:
         if not _inside(full, root):
             raise UserError(
                 f"{path}: outside the repository root {root} (scan from that repository, or "
-                "pass --root with the folder that holds policies/checkov/)"
+                "pass --root with the repository's folder)"
             )
         rel = full.resolve().relative_to(root.resolve())
         files += _walk(root, rel) if full.is_dir() else [rel]

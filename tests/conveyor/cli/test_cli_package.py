@@ -32,6 +32,7 @@ GROUPS = [
     "promote",
     "rollback",
     "status",
+    "workflows",
 ]
 IDENTITY = {
     "GIT_AUTHOR_NAME": "dev",

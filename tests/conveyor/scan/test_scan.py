@@ -32,7 +32,8 @@ from conveyor.scan.suppress import apply_baseline
 from tests.paths import REPO
 
 FIXTURES = REPO / "tests/fixtures/scan"
-POLICIES = REPO / "policies/checkov"
+POLICIES = REPO / "policies/checkov"  # this repository's settings over conveyor's own
+PACKAGED = REPO / "src/conveyor/scan/policies"  # conveyor's checks, config and baseline
 
 # Each deliberately insecure fixture and the policy ids it must trigger.
 EXPECTED = {
@@ -358,11 +359,11 @@ def test_pip_audit_runs_on_the_exported_lock(tmp_path: Path) -> None:
 
 
 def test_every_custom_policy_has_severity_and_remedy() -> None:
-    config = yaml.safe_load((POLICIES / "config.yaml").read_text())
+    config = yaml.safe_load((PACKAGED / "config.yaml").read_text())
     ids = set()
-    # checkov policies under policies/checkov, and the rules conveyor applies itself
+    # checkov policies shipped with the package, and the rules conveyor applies itself
     own = [REPO / "src/conveyor/scan/actions.py", REPO / "src/conveyor/scan/run.py"]
-    for path in [*POLICIES.rglob("cnv_*"), *own]:
+    for path in [*PACKAGED.rglob("cnv_*"), *own]:
         text = path.read_text()
         ids |= set(re.findall(r"\bCNV_(?:GHA|K8S|SCAN)_\d+\b", text))
     assert ids == {i for i in config["policies"] if i.startswith("CNV_")}

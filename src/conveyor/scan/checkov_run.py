@@ -1,16 +1,15 @@
-"""Run checkov (installed in its own venv, see `make checkov`) offline and read its JSON."""
+"""Run checkov (in its own venv, see checkov_tool) offline and read its JSON."""
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast, get_args
 
 from conveyor.errors import UserError
+from conveyor.scan import checkov_tool
 from conveyor.scan.model import Finding, Severity, Suppressed
 from conveyor.scan.settings import ScanConfig
 from conveyor.tools import failure_reason, run
@@ -37,36 +36,30 @@ class CheckovOutput:
     passed: int = 0
 
 
-def find_checkov(root: Path) -> str:
-    """$CONVEYOR_CHECKOV, the repository's .tools/checkov venv, or `checkov` on PATH."""
-    candidates = [
-        os.environ.get("CONVEYOR_CHECKOV", ""),
-        str(root / ".tools/checkov/bin/checkov"),
-        str(Path(sys.prefix).parent / ".tools/checkov/bin/checkov"),
-        shutil.which("checkov") or "",
-    ]
-    for candidate in candidates:
-        if candidate and Path(candidate).is_file():
-            return candidate
-    raise UserError("checkov not found: run `make checkov` (installs it into .tools/checkov)")
-
-
 def _launcher(checkov: str) -> list[str]:
-    """checkov started through checkov_launch.py by its own venv's python, when it has one."""
+    """checkov started through checkov_launch.py by its own venv's python, when it has one.
+    ``-I``: the launcher's folder (conveyor's scan package) is not put on sys.path, so nothing of
+    conveyor's can shadow a module of checkov's, and the user's PYTHON* variables stay out."""
     python = Path(checkov).parent / "python"
     if python.is_file():
-        return [str(python), str(Path(__file__).with_name("checkov_launch.py"))]
+        return [str(python), "-I", str(Path(__file__).with_name("checkov_launch.py"))]
     return [checkov]
 
 
 def run_checkov(
-    root: Path, files: list[Path], policy_dir: Path, config: ScanConfig, settings_file: Path
+    root: Path,
+    files: list[Path],
+    policy_dir: Path,
+    config: ScanConfig,
+    settings_file: Path,
+    checkov: str | None = None,
 ) -> CheckovOutput:
-    """One checkov process over ``files`` (root-relative) with conveyor's external checks."""
+    """One checkov process over ``files`` (root-relative) with the external checks in
+    ``policy_dir`` (settings.checks_dir); ``checkov`` defaults to checkov_tool.find."""
     if not files:
         return CheckovOutput()
     command = [
-        *_launcher(find_checkov(root)),
+        *_launcher(checkov or checkov_tool.find(root)),
         "--skip-download",
         "--framework",
         *FRAMEWORKS,

@@ -1,0 +1,53 @@
+"""What `conveyor workflows run` hands act, without running it: every remote `uses:` of conveyor's
+workflows and composite actions is mapped to a shipped stand-in (an unmapped one would make act
+clone it from GitHub), and the events and callers are chosen from the workflows' own `on:`."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from conveyor.errors import UserError
+from conveyor.workflows import act
+from tests.paths import REPO
+
+PINNED = re.compile(r"^\s*(?:-\s+)?uses:\s*([^\s#]+@[0-9a-f]{40})", re.M)
+
+
+def test_every_pinned_action_of_conveyors_workflows_has_a_shipped_stand_in() -> None:
+    plan = act.plan(REPO, act.callers(REPO, "pull_request"), REPO)
+    mapped = {m.split("=", 1)[0] for m in plan.local_repositories}
+    files = [*REPO.glob(".github/workflows/*.yml"), *REPO.glob("pipelines/*/action.yml")]
+    used = {u for f in files for u in PINNED.findall(f.read_text())}
+    assert used, "no pinned action found: the check would prove nothing"
+    for uses in used:
+        action, ref = uses.split("@")
+        assert f"{'/'.join(action.split('/')[:2])}@{ref}" in mapped, uses
+    for mapping in plan.local_repositories:
+        folder = Path(mapping.split("=", 1)[1])
+        assert folder.is_relative_to(act.STANDINS), mapping  # shipped in the package
+        assert list(folder.glob("**/action.yml")), mapping
+
+
+def test_conveyors_own_pull_request_caller_is_chosen_by_its_on() -> None:
+    assert act.callers(REPO, "pull_request") == [REPO / ".github/workflows/pull-request.yml"]
+    assert REPO / ".github/workflows/release.yml" in act.callers(REPO, "push")
+
+
+@pytest.mark.parametrize(
+    ("on", "expected"),
+    [("push", {"push"}), (["push", "pull_request"], {"push", "pull_request"}), (None, set())],
+)
+def test_events_of_every_on_form(on: object, expected: set[str]) -> None:
+    assert act.events_of({True: on}) == expected  # YAML 1.1 reads `on:` as True
+
+
+def test_the_default_pull_request_goes_from_head_onto_base(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="no commit yet"):
+        (tmp_path / ".git").mkdir()
+        act.default_event(tmp_path, "pull_request", "HEAD")
+    payload = act.default_event(REPO, "pull_request", "HEAD")
+    assert payload["pull_request"]["head"]["sha"] == payload["pull_request"]["base"]["sha"]
+    assert len(payload["pull_request"]["head"]["sha"]) == 40
