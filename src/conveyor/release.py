@@ -257,14 +257,40 @@ def _count(suite: ET.Element, key: str, junit: Path) -> int:
     return number
 
 
+class _DoctypeError(Exception):
+    """A document type declaration: what entity expansion needs."""
+
+
+class _NoDoctype(ET.TreeBuilder):
+    """A tree builder that stops the parse at a DOCTYPE. Every entity the expat parser would
+    expand (a billion nested "laughs", an external SYSTEM file or URL) is declared in a DTD; a
+    JUnit report has no use for one, so refusing the declaration refuses the whole class."""
+
+    def doctype(self, name: str, pubid: str | None, system: str | None) -> None:
+        raise _DoctypeError(name)
+
+
+def _junit_root(junit: Path) -> ET.Element:
+    """The root element of a JUnit report; a usage error (exit 2) naming the file for one that
+    is no XML, or declares a DOCTYPE (the report is made by the test job a pull request may
+    change, so it is read as untrusted)."""
+    text = read_text(junit, "JUnit report")
+    parser = ET.XMLParser(target=_NoDoctype())  # noqa: S314 - stops at a DTD: nothing expands
+    try:
+        parser.feed(text)
+        return parser.close()
+    except _DoctypeError:
+        raise UserError(
+            f"{junit}: declares a DOCTYPE; a JUnit report needs none (entities are refused)"
+        ) from None
+    except ET.ParseError as exc:
+        raise UserError(f"{junit}: not JUnit XML ({exc})") from None
+
+
 def tests_verdict(junit: Path) -> GateVerdict:
     """The tests gate from a JUnit XML report (pytest --junitxml): passed when at least one test
     ran (skipped ones did not) and none failed or errored."""
-    text = read_text(junit, "JUnit report")
-    try:
-        root = ET.fromstring(text)  # noqa: S314 - our own test run's report, not untrusted
-    except ET.ParseError as exc:
-        raise UserError(f"{junit}: not JUnit XML ({exc})") from None
+    root = _junit_root(junit)
     if root.tag not in ("testsuite", "testsuites"):
         raise UserError(f"{junit}: not JUnit XML (root element <{root.tag}>)")
     # Suites may nest (one per file or class under a run's suite): the innermost ones hold

@@ -83,35 +83,47 @@ def _release_name(args: argparse.Namespace) -> int:
     return 0
 
 
-def _commit_problems(
-    record: ReleaseRecord, args: argparse.Namespace, branch: str | None
-) -> list[str]:
-    """Why the record is not its commit's (made from the project's --params and --data-dir),
-    nor (``branch``) a commit of that branch's history."""
+def _commit_problems(record: ReleaseRecord, args: argparse.Namespace, branch: str) -> list[str]:
+    """Why the record is not its commit's (made from the project's --params and --data-dir), nor
+    a commit of ``branch``'s history, nor free of regression from the champion live at its tip:
+    the rules a forward promotion holds it to (``promote.plan``)."""
     from conveyor import release
     from conveyor.promotion import champion
 
     top = release.repository(args.repo)
-    found = champion.record_problems(record, top, branch, options.canonical(args, top))
-    if branch is not None:
-        try:
-            release.on_branch(top, record.git_commit, branch)
-        except release.RecordRejectedError as exc:
-            found.append(str(exc))
-    return found
+    tip = champion.branch_commit(top, branch)  # a missing ref is exit 2, before any verdict
+    canonical = options.canonical(args, top)
+    found = champion.record_problems(record, top, branch, canonical)
+    try:
+        release.on_branch(top, record.git_commit, branch)
+    except release.RecordRejectedError as exc:
+        found.append(str(exc))
+    if found:
+        return found  # a record that is not its commit's: the live comparison would be noise
+    try:
+        regression = champion.live_regression(record, top, tip, canonical)
+    except UserError as exc:  # the live champion does not stand, or no policy there
+        return [str(exc)]
+    return [regression] if regression else []
 
 
 def _release_verify(args: argparse.Namespace) -> int:
     from conveyor import release, signature
+    from conveyor.promotion import champion
 
     options.signer_policy(args, "v0.0.0")  # its usage errors before the record is read
-    record = release.load_record(args.record)
-    policy = options.signer_policy(args, record.version)
     if args.branch is not None and not args.commit_check:
         raise UserError("--branch needs the commit check: drop --no-commit-check")
-    found = release.problems(record)
+    branch = None
     if args.commit_check:
-        found += _commit_problems(record, args, args.branch)
+        top = release.repository(args.repo)
+        branch = args.branch or champion.verify_branch(top)
+        champion.branch_commit(top, branch)
+    record = release.load_record(args.record)
+    policy = options.signer_policy(args, record.version)
+    found = release.problems(record)
+    if branch is not None:
+        found += _commit_problems(record, args, branch)
     signed = False
     if policy is not None:
         command = shlex.join(policy.cosign_args(record.image.reference))
@@ -124,7 +136,11 @@ def _release_verify(args: argparse.Namespace) -> int:
             print(f"signature NOT checked: cosign is not on PATH; run: {command}", file=sys.stderr)
     if found:
         raise release.RecordRejectedError(f"{args.record}: not promotable: " + "; ".join(found))
-    tied = f"tied to {record.git_commit[:12]}" if args.commit_check else "NOT tied to a commit"
+    tied = (
+        f"tied to {record.git_commit[:12]} on {branch}, no regression from its live champion"
+        if branch is not None
+        else "NOT tied to a commit"
+    )
     print(f"{args.record}: {record.version} {record.image.digest}: every gate passed ({tied})")
     for name, verdict in sorted(record.gates.items()):
         print(f"  {name}: {verdict.summary}")
@@ -224,9 +240,10 @@ def add(commands: options.Commands) -> None:
     options.canonical_inputs(verify)
     verify.add_argument(
         "--branch",
-        help="refuse a record whose commit, or the default-branch commit its baseline was read "
-        "at, is not in this branch's history (e.g. origin/main): a release ships only what "
-        "reached the default branch through review",
+        help="the default branch (default: origin/ and the policy's base_branch, else that "
+        "local branch; exit 2 when neither exists): refuse a record whose commit, or the commit "
+        "its baseline was read at, is not in its history, or that regresses from the champion "
+        "live at its tip (the rules of a forward promotion)",
     )
     options.signer(
         verify,

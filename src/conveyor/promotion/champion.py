@@ -64,6 +64,23 @@ def default_branch(top: Path) -> str:
     return f"{REMOTE}/{promotion_policy.base_branch(top) if policy.is_file() else 'main'}"
 
 
+def verify_branch(top: Path) -> str:
+    """The default branch a record is verified against when no ``--branch`` is given:
+    ``origin/<base_branch>`` (the policy's; what ``release record`` reads), else the local
+    ``<base_branch>`` of a checkout without that remote-tracking ref. Never the record's word:
+    a baseline read on a side branch or an older tip must be caught without being asked. A usage
+    error (exit 2) when neither exists."""
+    remote = default_branch(top)
+    local = remote.removeprefix(f"{REMOTE}/")
+    for ref in (remote, local):
+        if git.resolve_commit(ref, top) is not None:
+            return ref
+    raise UserError(
+        f"--branch not given, and neither {remote} nor {local} is in {top}: name the default "
+        "branch (--branch REF) or fetch it; its live champion is what a record is held to"
+    )
+
+
 def branch_commit(top: Path, branch: str, option: str = "--branch") -> str:
     """The commit ``branch`` names in ``top``; a usage error (exit 2) when it names none: without
     the default branch the champion is unknown, and a missing one must never read as "none"."""
