@@ -15,6 +15,7 @@ from conveyor.files import existing_dir, output_file
 
 if TYPE_CHECKING:
     from conveyor.release import ReleaseRecord
+    from conveyor.signature import SignerPolicy
 
 
 def _release_record(args: argparse.Namespace) -> int:
@@ -126,14 +127,8 @@ def _release_verify(args: argparse.Namespace) -> int:
         found += _commit_problems(record, args, branch)
     signed = False
     if policy is not None:
-        command = shlex.join(policy.cosign_args(record.image.reference))
-        if signature.cosign_available():
-            reason = signature.check(policy, record.image.reference)
-            if reason is not None:
-                found.append(f"signature does not verify ({reason}): {command}")
-            signed = reason is None
-        else:
-            print(f"signature NOT checked: cosign is not on PATH; run: {command}", file=sys.stderr)
+        found += _signature_problems(record, policy)
+        signed = not found and signature.cosign_available()
     if found:
         raise release.RecordRejectedError(f"{args.record}: not promotable: " + "; ".join(found))
     tied = (
@@ -146,7 +141,35 @@ def _release_verify(args: argparse.Namespace) -> int:
         print(f"  {name}: {verdict.summary}")
     if signed and policy is not None:
         print(f"  signature: verified ({policy.identity()[1]})")
+        print("  record: the one its release attested on the image (same signer rule)")
     return 0
+
+
+def _signature_problems(record: ReleaseRecord, policy: SignerPolicy) -> list[str]:
+    """Why the image's signature, or the release record ml-release attested on the image, does
+    not hold under ``policy``: the attestation is what vouches for the tests and security
+    verdicts (they exist nowhere else). Without cosign: both commands on stderr, unchecked."""
+    from conveyor import release, signature
+
+    image = record.image.reference
+    command = shlex.join(policy.cosign_args(image))
+    attested = shlex.join(signature.attestation_args(policy, image))
+    if not signature.cosign_available():
+        print(
+            f"signature NOT checked: cosign is not on PATH; run: {command}; and: {attested}",
+            file=sys.stderr,
+        )
+        return []
+    found = []
+    reason = signature.check(policy, image)
+    if reason is not None:
+        found.append(f"signature does not verify ({reason}): {command}")
+    reason = signature.record_check(
+        policy, image, record.model_dump(mode="json"), release.content_digest
+    )
+    if reason is not None:
+        found.append(f"release record attestation: {reason}: {attested}")
+    return found
 
 
 def _add_release_name(kinds: options.Commands) -> None:
@@ -225,7 +248,8 @@ def add(commands: options.Commands) -> None:
     verify = kinds.add_parser(
         "verify",
         help="re-check a record: every gate passed, its verdicts are its commit's, digest and "
-        "fields consistent, and (with --source-repository) the image signature",
+        "fields consistent, and (with --source-repository) the image signature and the record "
+        "attested on the image",
     )
     verify.add_argument("record", type=Path)
     options.checkout(
@@ -247,7 +271,8 @@ def add(commands: options.Commands) -> None:
     )
     options.signer(
         verify,
-        "OWNER/NAME whose tag push ran the release: check the image signature with cosign",
+        "OWNER/NAME whose tag push ran the release: check with cosign the image signature and "
+        "that this record is the one the release attested on the image",
     )
     verify.set_defaults(func=_release_verify)
 
