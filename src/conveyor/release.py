@@ -642,13 +642,14 @@ def commit_problems(
     top: Path,
     baseline: Baseline | None,
     canonical: Canonical | None = None,
+    gates: tuple[str, ...] = ("metrics", "data"),
 ) -> list[str]:
-    """Why the record's metric and data verdicts are not what its commit yields against
-    ``baseline``, from the ``canonical`` gates file and data folder (default: params.yaml and
-    reports/data); empty when they are. Re-establishes both from ``top``'s git objects (no data
-    needed). The caller derives ``baseline`` (``conveyor.promotion.champion``): taken from the
-    record, a forged weaker one would match; None when it could not be derived (said by the
-    caller)."""
+    """Why the record's metric and data verdicts (``gates``) are not what its commit yields
+    against ``baseline``, from the ``canonical`` gates file and data folder (default: params.yaml
+    and reports/data); empty when they are. Re-establishes them from ``top``'s git objects (no
+    data needed). The caller derives ``baseline`` (``conveyor.promotion.champion``): taken from
+    the record, a forged weaker one would match; None when it could not be derived (the metric
+    verdict is then refused, unless the caller leaves it out of ``gates`` having said why)."""
     # Named by the caller, never by the record: the record's inputs only have to agree.
     wrong = (canonical or Canonical()).problems(record)
     if wrong:
@@ -669,6 +670,8 @@ def commit_problems(
     }
     found = []
     for name, again in rebuild.items():
+        if name not in gates:
+            continue
         verdict = record.gates.get(name)
         if verdict is None:
             continue  # `problems` names a missing gate

@@ -195,10 +195,12 @@ def baseline_problems(
     recorded = recorded_baseline(record)
     if recorded is None:
         return [], None  # commit_problems names a metric verdict without inputs
-    if recorded.source is None:
+    if recorded.source is None:  # a record made before the champion rule (or one cut down)
         return [
             "gate 'metrics' names no baseline_source (the default branch's commit its baseline "
-            "was read at): its regression baseline cannot be derived again"
+            "was read at; records made before conveyor read the live champion name none), so "
+            "its regression baseline cannot be derived again: record the release again "
+            "(`conveyor release record` on its tag), or skip the check with --no-commit-check"
         ], None
     source = recorded.source
     if git.resolve_commit(source, top) != source:
@@ -238,6 +240,8 @@ def record_problems(
     if wrong:  # its own rules chosen: nothing it names is worth deriving again
         return wrong
     found, baseline = baseline_problems(record, top, branch, canonical)
+    if baseline is None and found:  # the metric verdict cannot be redone: `found` says why
+        return found + commit_problems(record, top, baseline, canonical, ("data",))
     return found + commit_problems(record, top, baseline, canonical)
 
 
