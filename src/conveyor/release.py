@@ -246,15 +246,27 @@ def _blob_object(raw: bytes) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+_COUNT = re.compile(r"[0-9]{1,18}")  # ASCII digits: int() also reads " 3", "1_0", full-width digits
+
+
 def _count(suite: ET.Element, key: str, junit: Path) -> int:
     value = suite.get(key, "0")
-    try:
-        number = int(value)
-    except ValueError:
-        number = -1
-    if number < 0:
+    if not _COUNT.fullmatch(value):
         raise UserError(f"{junit}: testsuite {key}={value!r} is not a count")
-    return number
+    return int(value)
+
+
+# A test case's outcome element, per count of its suite (pytest --junitxml, and JUnit's schema).
+_OUTCOMES = {"failures": "failure", "errors": "error", "skipped": "skipped"}
+
+
+def _suite_counts(suite: ET.Element, junit: Path) -> dict[str, int]:
+    """A leaf suite's counts: its attributes, but never fewer than its own test cases show (a
+    report whose counts say 0 failures beside a <failure> is not taken at its word)."""
+    cases = suite.findall("testcase")
+    shown = {key: sum(c.find(tag) is not None for c in cases) for key, tag in _OUTCOMES.items()}
+    shown["tests"] = len(cases)
+    return {key: max(_count(suite, key, junit), shown[key]) for key in shown}
 
 
 class _DoctypeError(Exception):
@@ -296,8 +308,8 @@ def tests_verdict(junit: Path) -> GateVerdict:
     # Suites may nest (one per file or class under a run's suite): the innermost ones hold
     # the counts; an outer suite's own counts repeat theirs, so only the leaves are summed.
     suites = [s for s in root.iter("testsuite") if s.find("testsuite") is None]
-    keys = ("tests", "skipped", "failures", "errors")
-    count = {k: sum(_count(s, k, junit) for s in suites) for k in keys}
+    counted = [_suite_counts(s, junit) for s in suites]
+    count = {k: sum(c[k] for c in counted) for k in ("tests", "skipped", "failures", "errors")}
     bad = count["failures"] + count["errors"]
     ran = count["tests"] - count["skipped"]
     summary = f"{count['tests']} tests, {count['failures']} failed, {count['errors']} errors"
@@ -312,16 +324,15 @@ def security_verdict(scan_json: Path) -> GateVerdict:
     """The security gate from ``conveyor scan``'s scan.json."""
     scan = read_json(scan_json, "security scan verdict")
     findings = scan.get("findings")
-    if findings is None:
-        findings = []
-    if not isinstance(findings, list):
+    if not isinstance(findings, list):  # `conveyor scan` always writes both keys
         raise UserError(f"{scan_json}: findings: expected a list (security scan verdict)")
-    passed = scan.get("passed", not findings) is True
-    return GateVerdict(
-        passed=passed,
-        summary=f"{len(findings)} finding{'s' if len(findings) != 1 else ''}",
-        source=str(scan_json),
-    )
+    claimed = scan.get("passed")
+    if not isinstance(claimed, bool):  # `{}` is no verdict, and never a passed one
+        raise UserError(f"{scan_json}: passed: expected true or false (security scan verdict)")
+    summary = f"{len(findings)} finding{'s' if len(findings) != 1 else ''}"
+    if claimed and findings:
+        summary += " (the file says passed: its findings say otherwise)"
+    return GateVerdict(passed=claimed and not findings, summary=summary, source=str(scan_json))
 
 
 def _sha256(raw: bytes) -> str:
