@@ -34,9 +34,11 @@ from conveyor.files import kind_of, read_json, read_text, write_json
 from conveyor.gate import Gates, evaluate_at
 
 SCHEMA_VERSION: Final = 1  # Final: its type is Literal[1], the schema field's
-DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
-COMMIT = re.compile(r"^[0-9a-f]{40}$")
-VERSION = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$")
+# \Z, never $: `$` also matches before a final newline, so "v1.0.0\n" passed as a version (a
+# pod label, a line of $GITHUB_OUTPUT), and a digest or commit with a newline passed as one.
+DIGEST = re.compile(r"^sha256:[0-9a-f]{64}\Z")
+COMMIT = re.compile(r"^[0-9a-f]{40}\Z")
+VERSION = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?\Z")
 GATES = ("tests", "data", "metrics", "security")
 FIRST_RELEASE = "none (first release)"
 CLOCK_SKEW = timedelta(minutes=5)
@@ -88,6 +90,17 @@ def release_version(value: str) -> str:
     return value
 
 
+# An image name as the distribution reference grammar has it (docker/distribution reference.go):
+# an optional registry host[:port], then lowercase path components joined by '/', then an
+# optional tag (which `problems` refuses beside a digest, with its own message). The reference
+# reaches `cosign` as an argument: a name that starts with '-' would be read as an option.
+_HOST = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
+_PATH = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+IMAGE_NAME = re.compile(
+    rf"^(?:{_HOST}(?::[0-9]{{1,5}})?/)?{_PATH}(?:/{_PATH})*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}})?\Z"
+)
+
+
 def image_digest(reference: str) -> str:
     """The sha256 digest an image ``reference`` (REGISTRY/NAME@sha256:DIGEST) pins; a
     ValueError when it pins none (``release record --image`` and the record both use it)."""
@@ -95,6 +108,11 @@ def image_digest(reference: str) -> str:
     if not at or not name or not DIGEST.match(digest):
         raise ValueError(
             "must be REGISTRY/NAME@sha256:DIGEST (a digest of 64 lowercase hex digits, no tag)"
+        )
+    if not IMAGE_NAME.match(name):
+        raise ValueError(
+            f"{name!r} is not an image name (REGISTRY/NAME: lowercase letters, digits and "
+            "separators, no leading '-')"
         )
     return digest
 
@@ -106,6 +124,12 @@ Sha256Digest = Annotated[str, AfterValidator(sha256_digest)]
 class Image(Strict):
     reference: str = Field(description="registry/name@sha256:..., what the cluster pulls")
     digest: Sha256Digest
+
+    @field_validator("reference")
+    @classmethod
+    def _reference(cls, value: str) -> str:
+        image_digest(value)  # its name is an image name (cosign is handed it as an argument)
+        return value
 
 
 class ReleaseRecord(Strict):
