@@ -85,10 +85,9 @@ def test_a_well_formed_registry_reference_still_loads(tmp_path):
 
 
 def test_a_signer_repository_with_a_newline_is_a_usage_error(capsys, tmp_path):
-    code = main(
-        ["release", "verify", str(_record(tmp_path)), "--no-commit-check"]
-        + ["--source-repository", "your-org/your-repo\n"]
-    )
+    record = str(_record(tmp_path))
+    signer = ("--source-repository", "your-org/your-repo\n")
+    code = main(["release", "verify", record, "--no-commit-check", *signer])
     err = capsys.readouterr().err
     assert code == 2, err
     assert "--source-repository 'your-org/your-repo\\n': must be OWNER/NAME" in err
