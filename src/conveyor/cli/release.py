@@ -115,13 +115,13 @@ def _release_verify(args: argparse.Namespace) -> int:
     options.signer_policy(args, "v0.0.0")  # its usage errors before the record is read
     if args.branch is not None and not args.commit_check:
         raise UserError("--branch needs the commit check: drop --no-commit-check")
+    record = release.load_record(args.record)
+    policy = options.signer_policy(args, record.version)
     branch = None
-    if args.commit_check:
+    if args.commit_check:  # the default branch is found before any verdict is re-established
         top = release.repository(args.repo)
         branch = args.branch or champion.verify_branch(top)
         champion.branch_commit(top, branch)
-    record = release.load_record(args.record)
-    policy = options.signer_policy(args, record.version)
     found = release.problems(record)
     if branch is not None:
         found += _commit_problems(record, args, branch)

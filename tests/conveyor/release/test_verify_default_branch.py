@@ -109,8 +109,8 @@ def test_a_record_made_before_a_better_release_went_live_is_refused(capsys, rele
 
 
 def test_no_default_branch_to_be_found_is_a_usage_error(capsys, repo, tmp_path):  # noqa: F811 - the fixture
-    """Neither origin/main nor main: exit 2, one line naming --branch, before the record is
-    read; --no-commit-check still works (and says NOT tied)."""
+    """Neither origin/main nor main: exit 2, one line naming --branch, before any verdict is
+    re-established; --no-commit-check still works (and says NOT tied)."""
     code, out, err, path = _record(capsys, repo, tmp_path / "again", "v1.0.1")
     assert code == 0, out + err
     run(repo, "git", "branch", "-m", "main", "trunk")
@@ -119,7 +119,7 @@ def test_no_default_branch_to_be_found_is_a_usage_error(capsys, repo, tmp_path):
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert "--branch not given, and neither origin/main nor main is in" in err
     code, out, err = _verify(capsys, tmp_path / "missing.json", repo)
-    assert code == 2 and "--branch not given" in err  # the branch is looked for first
+    assert code == 2 and "missing.json" in err  # the record named first is read first
     code, out, err = _verify(capsys, path, repo, "--no-commit-check")
     assert code == 0, err
     assert "NOT tied to a commit" in out
