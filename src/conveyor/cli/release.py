@@ -28,7 +28,7 @@ def _release_record(args: argparse.Namespace) -> int:
         raise UserError(f"--out {args.out}: is a folder, not a file")
     require_writable_dir(args.out.parent, "--out")
     top = release.repository(args.repo)
-    branch = args.branch or champion.default_branch(top)
+    branch = champion.default_branch(top) if args.branch is None else args.branch
     canonical = release.Canonical(
         release.in_repository(top, args.params, "--params"),
         release.in_repository(top, args.data_dir, "--data-dir"),
@@ -120,7 +120,7 @@ def _release_verify(args: argparse.Namespace) -> int:
     branch = None
     if args.commit_check:  # the default branch is found before any verdict is re-established
         top = release.repository(args.repo)
-        branch = args.branch or champion.verify_branch(top)
+        branch = champion.verify_branch(top) if args.branch is None else args.branch
         champion.branch_commit(top, branch)
     found = release.problems(record)
     if branch is not None:
