@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import posixpath
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
@@ -379,7 +380,9 @@ def in_repository(top: Path, path: Path | str, option: str) -> str:
             candidate = candidate.resolve().relative_to(top)
         except ValueError:
             raise UserError(f"{option} {path}: not inside the repository {top}") from None
-    text = candidate.as_posix()
+    # One spelling per file: "sub/../params.yaml" is params.yaml (a record and the project's
+    # --params are compared as text, and git reads tree paths, where '..' means nothing).
+    text = posixpath.normpath(candidate.as_posix())
     if text.startswith("../") or text == "..":
         raise UserError(f"{option} {path}: not inside the repository {top}")
     return text
