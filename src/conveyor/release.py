@@ -26,6 +26,7 @@ from pydantic import (
     ValidationError,
     field_validator,
     model_serializer,
+    model_validator,
 )
 
 from conveyor import git
@@ -126,11 +127,16 @@ class Image(Strict):
     reference: str = Field(description="registry/name@sha256:..., what the cluster pulls")
     digest: Sha256Digest
 
-    @field_validator("reference")
-    @classmethod
-    def _reference(cls, value: str) -> str:
-        image_digest(value)  # its name is an image name (cosign is handed it as an argument)
-        return value
+    @model_validator(mode="after")
+    def _reference(self) -> Image:
+        # After the fields: a bad digest is named as such first. The name is an image name
+        # (cosign is handed the reference as an argument); that the two digests agree, and that
+        # no tag is given, `problems` says in its own words.
+        try:
+            image_digest(self.reference)
+        except ValueError as exc:
+            raise ValueError(f"reference {self.reference!r}: {exc}") from None
+        return self
 
 
 class ReleaseRecord(Strict):

@@ -42,7 +42,7 @@ def _edited(path: Path, field: str, value: object) -> Path:
         ("version", "v1.4.0\n", "version: Value error, must be a Kubernetes label value"),
         ("git_commit", "a" * 40 + "\n", "git_commit: Value error, must be a full 40-hex"),
         ("image.digest", DIGEST + "\n", "image.digest: Value error, must be sha256:"),
-        ("image.reference", IMAGE + "\n", "image.reference: Value error, must be REGISTRY/NAME"),
+        ("image.reference", IMAGE + "\n", "image: Value error, reference 'ghcr.io/"),
         ("image.reference", f"--output-file=/tmp/x@{DIGEST}", "is not an image name"),
         ("image.reference", f"ghcr.io/-x/forecaster@{DIGEST}", "is not an image name"),
         ("image.reference", f"ghcr.io/Acme/forecaster@{DIGEST}", "is not an image name"),
