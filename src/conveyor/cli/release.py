@@ -132,7 +132,7 @@ def _release_verify(args: argparse.Namespace) -> int:
     if found:
         raise release.RecordRejectedError(f"{args.record}: not promotable: " + "; ".join(found))
     tied = (
-        f"tied to {record.git_commit[:12]} on {branch}, no regression from its live champion"
+        f"tied to {record.git_commit[:12]} on {branch}, held to the release live at its tip"
         if branch is not None
         else "NOT tied to a commit"
     )

@@ -59,7 +59,7 @@ def test_a_baseline_read_on_a_side_branch_is_refused_without_being_asked(capsys,
     assert f"baseline source {side[:12]} is not on main's history" in err
     code, out, err = _verify(capsys, path, repo)
     assert code == 0, err  # the genuine record, checked against the local main (no remote)
-    assert "on main, no regression from its live champion" in out
+    assert "on main, held to the release live at its tip" in out
 
 
 def test_a_baseline_read_at_an_older_tip_is_held_to_the_live_champion(capsys, repo, tmp_path):  # noqa: F811 - the fixture
@@ -105,7 +105,7 @@ def test_a_record_made_before_a_better_release_went_live_is_refused(capsys, rele
     assert "live in dev" in err
     code, out, err = _verify(capsys, released["v1.3.0"], work)
     assert code == 0, err
-    assert "on origin/main, no regression from its live champion" in out
+    assert "on origin/main, held to the release live at its tip" in out
 
 
 def test_no_default_branch_to_be_found_is_a_usage_error(capsys, repo, tmp_path):  # noqa: F811 - the fixture
