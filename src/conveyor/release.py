@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import posixpath
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from pydantic import (
     ValidationError,
     field_validator,
     model_serializer,
+    model_validator,
 )
 
 from conveyor import git
@@ -34,9 +36,11 @@ from conveyor.files import kind_of, read_json, read_text, write_json
 from conveyor.gate import Gates, evaluate_at
 
 SCHEMA_VERSION: Final = 1  # Final: its type is Literal[1], the schema field's
-DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
-COMMIT = re.compile(r"^[0-9a-f]{40}$")
-VERSION = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$")
+# \Z, never $: `$` also matches before a final newline, so "v1.0.0\n" passed as a version (a
+# pod label, a line of $GITHUB_OUTPUT), and a digest or commit with a newline passed as one.
+DIGEST = re.compile(r"^sha256:[0-9a-f]{64}\Z")
+COMMIT = re.compile(r"^[0-9a-f]{40}\Z")
+VERSION = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?\Z")
 GATES = ("tests", "data", "metrics", "security")
 FIRST_RELEASE = "none (first release)"
 CLOCK_SKEW = timedelta(minutes=5)
@@ -88,6 +92,17 @@ def release_version(value: str) -> str:
     return value
 
 
+# An image name as the distribution reference grammar has it (docker/distribution reference.go):
+# an optional registry host[:port], then lowercase path components joined by '/', then an
+# optional tag (which `problems` refuses beside a digest, with its own message). The reference
+# reaches `cosign` as an argument: a name that starts with '-' would be read as an option.
+_HOST = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
+_PATH = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+IMAGE_NAME = re.compile(
+    rf"^(?:{_HOST}(?::[0-9]{{1,5}})?/)?{_PATH}(?:/{_PATH})*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}})?\Z"
+)
+
+
 def image_digest(reference: str) -> str:
     """The sha256 digest an image ``reference`` (REGISTRY/NAME@sha256:DIGEST) pins; a
     ValueError when it pins none (``release record --image`` and the record both use it)."""
@@ -95,6 +110,11 @@ def image_digest(reference: str) -> str:
     if not at or not name or not DIGEST.match(digest):
         raise ValueError(
             "must be REGISTRY/NAME@sha256:DIGEST (a digest of 64 lowercase hex digits, no tag)"
+        )
+    if not IMAGE_NAME.match(name):
+        raise ValueError(
+            f"{name!r} is not an image name (REGISTRY/NAME: lowercase letters, digits and "
+            "separators, no leading '-')"
         )
     return digest
 
@@ -106,6 +126,17 @@ Sha256Digest = Annotated[str, AfterValidator(sha256_digest)]
 class Image(Strict):
     reference: str = Field(description="registry/name@sha256:..., what the cluster pulls")
     digest: Sha256Digest
+
+    @model_validator(mode="after")
+    def _reference(self) -> Image:
+        # After the fields: a bad digest is named as such first. The name is an image name
+        # (cosign is handed the reference as an argument); that the two digests agree, and that
+        # no tag is given, `problems` says in its own words.
+        try:
+            image_digest(self.reference)
+        except ValueError as exc:
+            raise ValueError(f"reference {self.reference!r}: {exc}") from None
+        return self
 
 
 class ReleaseRecord(Strict):
@@ -246,32 +277,70 @@ def _blob_object(raw: bytes) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+_COUNT = re.compile(r"[0-9]{1,18}")  # ASCII digits: int() also reads " 3", "1_0", full-width digits
+
+
 def _count(suite: ET.Element, key: str, junit: Path) -> int:
     value = suite.get(key, "0")
-    try:
-        number = int(value)
-    except ValueError:
-        number = -1
-    if number < 0:
+    if not _COUNT.fullmatch(value):
         raise UserError(f"{junit}: testsuite {key}={value!r} is not a count")
-    return number
+    return int(value)
+
+
+# A test case's outcome element, per count of its suite (pytest --junitxml, and JUnit's schema).
+_OUTCOMES = {"failures": "failure", "errors": "error", "skipped": "skipped"}
+
+
+def _suite_counts(suite: ET.Element, junit: Path) -> dict[str, int]:
+    """A leaf suite's counts: its attributes, but never fewer than its own test cases show (a
+    report whose counts say 0 failures beside a <failure> is not taken at its word)."""
+    cases = suite.findall("testcase")
+    shown = {key: sum(c.find(tag) is not None for c in cases) for key, tag in _OUTCOMES.items()}
+    shown["tests"] = len(cases)
+    return {key: max(_count(suite, key, junit), shown[key]) for key in shown}
+
+
+class _DoctypeError(Exception):
+    """A document type declaration: what entity expansion needs."""
+
+
+class _NoDoctype(ET.TreeBuilder):
+    """A tree builder that stops the parse at a DOCTYPE. Every entity the expat parser would
+    expand (a billion nested "laughs", an external SYSTEM file or URL) is declared in a DTD; a
+    JUnit report has no use for one, so refusing the declaration refuses the whole class."""
+
+    def doctype(self, name: str, pubid: str | None, system: str | None) -> None:
+        raise _DoctypeError(name)
+
+
+def _junit_root(junit: Path) -> ET.Element:
+    """The root element of a JUnit report; a usage error (exit 2) naming the file for one that
+    is no XML, or declares a DOCTYPE (the report is made by the test job a pull request may
+    change, so it is read as untrusted)."""
+    text = read_text(junit, "JUnit report")
+    parser = ET.XMLParser(target=_NoDoctype())  # noqa: S314 - stops at a DTD: nothing expands
+    try:
+        parser.feed(text)
+        return parser.close()
+    except _DoctypeError:
+        raise UserError(
+            f"{junit}: declares a DOCTYPE; a JUnit report needs none (entities are refused)"
+        ) from None
+    except ET.ParseError as exc:
+        raise UserError(f"{junit}: not JUnit XML ({exc})") from None
 
 
 def tests_verdict(junit: Path) -> GateVerdict:
     """The tests gate from a JUnit XML report (pytest --junitxml): passed when at least one test
     ran (skipped ones did not) and none failed or errored."""
-    text = read_text(junit, "JUnit report")
-    try:
-        root = ET.fromstring(text)  # noqa: S314 - our own test run's report, not untrusted
-    except ET.ParseError as exc:
-        raise UserError(f"{junit}: not JUnit XML ({exc})") from None
+    root = _junit_root(junit)
     if root.tag not in ("testsuite", "testsuites"):
         raise UserError(f"{junit}: not JUnit XML (root element <{root.tag}>)")
     # Suites may nest (one per file or class under a run's suite): the innermost ones hold
     # the counts; an outer suite's own counts repeat theirs, so only the leaves are summed.
     suites = [s for s in root.iter("testsuite") if s.find("testsuite") is None]
-    keys = ("tests", "skipped", "failures", "errors")
-    count = {k: sum(_count(s, k, junit) for s in suites) for k in keys}
+    counted = [_suite_counts(s, junit) for s in suites]
+    count = {k: sum(c[k] for c in counted) for k in ("tests", "skipped", "failures", "errors")}
     bad = count["failures"] + count["errors"]
     ran = count["tests"] - count["skipped"]
     summary = f"{count['tests']} tests, {count['failures']} failed, {count['errors']} errors"
@@ -286,16 +355,15 @@ def security_verdict(scan_json: Path) -> GateVerdict:
     """The security gate from ``conveyor scan``'s scan.json."""
     scan = read_json(scan_json, "security scan verdict")
     findings = scan.get("findings")
-    if findings is None:
-        findings = []
-    if not isinstance(findings, list):
+    if not isinstance(findings, list):  # `conveyor scan` always writes both keys
         raise UserError(f"{scan_json}: findings: expected a list (security scan verdict)")
-    passed = scan.get("passed", not findings) is True
-    return GateVerdict(
-        passed=passed,
-        summary=f"{len(findings)} finding{'s' if len(findings) != 1 else ''}",
-        source=str(scan_json),
-    )
+    claimed = scan.get("passed")
+    if not isinstance(claimed, bool):  # `{}` is no verdict, and never a passed one
+        raise UserError(f"{scan_json}: passed: expected true or false (security scan verdict)")
+    summary = f"{len(findings)} finding{'s' if len(findings) != 1 else ''}"
+    if claimed and findings:
+        summary += " (the file says passed: its findings say otherwise)"
+    return GateVerdict(passed=claimed and not findings, summary=summary, source=str(scan_json))
 
 
 def _sha256(raw: bytes) -> str:
@@ -318,7 +386,9 @@ def in_repository(top: Path, path: Path | str, option: str) -> str:
             candidate = candidate.resolve().relative_to(top)
         except ValueError:
             raise UserError(f"{option} {path}: not inside the repository {top}") from None
-    text = candidate.as_posix()
+    # One spelling per file: "sub/../params.yaml" is params.yaml (a record and the project's
+    # --params are compared as text, and git reads tree paths, where '..' means nothing).
+    text = posixpath.normpath(candidate.as_posix())
     if text.startswith("../") or text == "..":
         raise UserError(f"{option} {path}: not inside the repository {top}")
     return text
@@ -616,13 +686,14 @@ def commit_problems(
     top: Path,
     baseline: Baseline | None,
     canonical: Canonical | None = None,
+    gates: tuple[str, ...] = ("metrics", "data"),
 ) -> list[str]:
-    """Why the record's metric and data verdicts are not what its commit yields against
-    ``baseline``, from the ``canonical`` gates file and data folder (default: params.yaml and
-    reports/data); empty when they are. Re-establishes both from ``top``'s git objects (no data
-    needed). The caller derives ``baseline`` (``conveyor.promotion.champion``): taken from the
-    record, a forged weaker one would match; None when it could not be derived (said by the
-    caller)."""
+    """Why the record's metric and data verdicts (``gates``) are not what its commit yields
+    against ``baseline``, from the ``canonical`` gates file and data folder (default: params.yaml
+    and reports/data); empty when they are. Re-establishes them from ``top``'s git objects (no
+    data needed). The caller derives ``baseline`` (``conveyor.promotion.champion``): taken from
+    the record, a forged weaker one would match; None when it could not be derived (the metric
+    verdict is then refused, unless the caller leaves it out of ``gates`` having said why)."""
     # Named by the caller, never by the record: the record's inputs only have to agree.
     wrong = (canonical or Canonical()).problems(record)
     if wrong:
@@ -643,6 +714,8 @@ def commit_problems(
     }
     found = []
     for name, again in rebuild.items():
+        if name not in gates:
+            continue
         verdict = record.gates.get(name)
         if verdict is None:
             continue  # `problems` names a missing gate

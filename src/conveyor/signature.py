@@ -34,7 +34,7 @@ WORKFLOW = ".github/workflows/ml-release.yml"
 # (`cosign attest --type RECORD_TYPE --predicate release/record.json IMAGE`).
 RECORD_TYPE = "https://conveyor.invalid/attestations/release-record/v1"  # a name, never fetched
 TRIGGER = "push"  # a release is a pushed tag; pull_request jobs may hold id-token: write too
-REPOSITORY = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
+REPOSITORY = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}\Z")  # not $
 # The refs a caller may pin the reusable workflow at: a release tag (v1, v1.4, v1.4.0, v1.4.0-rc.1)
 # or a full commit. Never a branch: anyone who can push a branch of the workflow's repository
 # could then sign as it.

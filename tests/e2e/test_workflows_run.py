@@ -2,7 +2,7 @@
 reusable workflow `acme/conveyor/.github/workflows/F.yml@v1` runs from a local conveyor checkout,
 whose composite actions its job checks out (toolkit-repository at toolkit-ref) through the shipped
 checkout stand-in; bad input is one line and exit 2. (conveyor's own pull_request caller runs
-through the command in tests/test_workflows_act.py.)"""
+through the command in tests/e2e/test_workflows_act.py.)"""
 
 from __future__ import annotations
 

@@ -401,6 +401,8 @@ def _release_record_joins_the_build(tmp_path: Path, build: dict) -> None:
     junit.write_text(
         '<testsuites><testsuite name="pytest" tests="3" failures="0" errors="0"/></testsuites>'
     )
+    # As recorded (evidence_args): this checkout's HEAD stands for the default branch.
+    head_branch = ("--branch", "HEAD")
     digest = "sha256:" + "ab" * 32
     args = [
         "release",
@@ -423,10 +425,10 @@ def _release_record_joins_the_build(tmp_path: Path, build: dict) -> None:
     scan = tmp_path / "scan.json"
     scan.write_text(json.dumps({"passed": True, "findings": []}))
     assert main([*args, "--scan-json", str(scan)]) == 0
-    assert main(["release", "verify", str(tmp_path / "release.json")]) == 0
+    assert main(["release", "verify", str(tmp_path / "release.json"), *head_branch]) == 0
     junit.write_text('<testsuite name="pytest" tests="3" failures="1" errors="0"/>')
     assert main([*args, "--scan-json", str(scan)]) == 1
-    assert main(["release", "verify", str(tmp_path / "release.json")]) == 1
+    assert main(["release", "verify", str(tmp_path / "release.json"), *head_branch]) == 1
 
 
 def test_dockerfile_check_names_root_and_missing_healthcheck(tmp_path):

@@ -15,6 +15,7 @@ from conveyor.files import existing_dir, output_file
 
 if TYPE_CHECKING:
     from conveyor.release import ReleaseRecord
+    from conveyor.signature import SignerPolicy
 
 
 def _release_record(args: argparse.Namespace) -> int:
@@ -27,7 +28,7 @@ def _release_record(args: argparse.Namespace) -> int:
         raise UserError(f"--out {args.out}: is a folder, not a file")
     require_writable_dir(args.out.parent, "--out")
     top = release.repository(args.repo)
-    branch = args.branch or champion.default_branch(top)
+    branch = champion.default_branch(top) if args.branch is None else args.branch
     canonical = release.Canonical(
         release.in_repository(top, args.params, "--params"),
         release.in_repository(top, args.data_dir, "--data-dir"),
@@ -83,54 +84,92 @@ def _release_name(args: argparse.Namespace) -> int:
     return 0
 
 
-def _commit_problems(
-    record: ReleaseRecord, args: argparse.Namespace, branch: str | None
-) -> list[str]:
-    """Why the record is not its commit's (made from the project's --params and --data-dir),
-    nor (``branch``) a commit of that branch's history."""
+def _commit_problems(record: ReleaseRecord, args: argparse.Namespace, branch: str) -> list[str]:
+    """Why the record is not its commit's (made from the project's --params and --data-dir), nor
+    a commit of ``branch``'s history, nor free of regression from the champion live at its tip:
+    the rules a forward promotion holds it to (``promote.plan``)."""
     from conveyor import release
     from conveyor.promotion import champion
 
     top = release.repository(args.repo)
-    found = champion.record_problems(record, top, branch, options.canonical(args, top))
-    if branch is not None:
-        try:
-            release.on_branch(top, record.git_commit, branch)
-        except release.RecordRejectedError as exc:
-            found.append(str(exc))
-    return found
+    tip = champion.branch_commit(top, branch)  # a missing ref is exit 2, before any verdict
+    canonical = options.canonical(args, top)
+    found = champion.record_problems(record, top, branch, canonical)
+    try:
+        release.on_branch(top, record.git_commit, branch)
+    except release.RecordRejectedError as exc:
+        found.append(str(exc))
+    if found:
+        return found  # a record that is not its commit's: the live comparison would be noise
+    try:
+        regression = champion.live_regression(record, top, tip, canonical)
+    except UserError as exc:  # the live champion does not stand, or no policy there
+        return [str(exc)]
+    return [regression] if regression else []
 
 
 def _release_verify(args: argparse.Namespace) -> int:
     from conveyor import release, signature
+    from conveyor.promotion import champion
 
     options.signer_policy(args, "v0.0.0")  # its usage errors before the record is read
-    record = release.load_record(args.record)
-    policy = options.signer_policy(args, record.version)
     if args.branch is not None and not args.commit_check:
         raise UserError("--branch needs the commit check: drop --no-commit-check")
+    record = release.load_record(args.record)
+    policy = options.signer_policy(args, record.version)
+    branch = None
+    if args.commit_check:  # the default branch is found before any verdict is re-established
+        top = release.repository(args.repo)
+        branch = champion.verify_branch(top) if args.branch is None else args.branch
+        champion.branch_commit(top, branch)
     found = release.problems(record)
-    if args.commit_check:
-        found += _commit_problems(record, args, args.branch)
+    if branch is not None:
+        found += _commit_problems(record, args, branch)
     signed = False
     if policy is not None:
-        command = shlex.join(policy.cosign_args(record.image.reference))
-        if signature.cosign_available():
-            reason = signature.check(policy, record.image.reference)
-            if reason is not None:
-                found.append(f"signature does not verify ({reason}): {command}")
-            signed = reason is None
-        else:
-            print(f"signature NOT checked: cosign is not on PATH; run: {command}", file=sys.stderr)
+        found += _signature_problems(record, policy)
+        signed = not found and signature.cosign_available()
     if found:
         raise release.RecordRejectedError(f"{args.record}: not promotable: " + "; ".join(found))
-    tied = f"tied to {record.git_commit[:12]}" if args.commit_check else "NOT tied to a commit"
+    tied = (
+        f"tied to {record.git_commit[:12]} on {branch}, held to the release live at its tip"
+        if branch is not None
+        else "NOT tied to a commit"
+    )
     print(f"{args.record}: {record.version} {record.image.digest}: every gate passed ({tied})")
     for name, verdict in sorted(record.gates.items()):
         print(f"  {name}: {verdict.summary}")
     if signed and policy is not None:
         print(f"  signature: verified ({policy.identity()[1]})")
+        print("  record: the one its release attested on the image (same signer rule)")
     return 0
+
+
+def _signature_problems(record: ReleaseRecord, policy: SignerPolicy) -> list[str]:
+    """Why the image's signature, or the release record ml-release attested on the image, does
+    not hold under ``policy``: the attestation is what vouches for the tests and security
+    verdicts (they exist nowhere else). Without cosign: both commands on stderr, unchecked."""
+    from conveyor import release, signature
+
+    image = record.image.reference
+    command = shlex.join(policy.cosign_args(image))
+    attested = shlex.join(signature.attestation_args(policy, image))
+    if not signature.cosign_available():
+        print(
+            f"signature NOT checked: cosign is not on PATH; run: {command}; and: {attested}",
+            file=sys.stderr,
+        )
+        return []
+    found = []
+    reason = signature.check(policy, image)
+    if reason is not None:
+        found.append(f"signature does not verify ({reason}): {command}")
+    reason = signature.record_check(
+        policy, image, record.model_dump(mode="json"), release.content_digest
+    )
+    if reason is not None:
+        found.append(f"release record attestation: {reason}: {attested}")
+    return found
 
 
 def _add_release_name(kinds: options.Commands) -> None:
@@ -209,7 +248,8 @@ def add(commands: options.Commands) -> None:
     verify = kinds.add_parser(
         "verify",
         help="re-check a record: every gate passed, its verdicts are its commit's, digest and "
-        "fields consistent, and (with --source-repository) the image signature",
+        "fields consistent, and (with --source-repository) the image signature and the record "
+        "attested on the image",
     )
     verify.add_argument("record", type=Path)
     options.checkout(
@@ -224,13 +264,15 @@ def add(commands: options.Commands) -> None:
     options.canonical_inputs(verify)
     verify.add_argument(
         "--branch",
-        help="refuse a record whose commit, or the default-branch commit its baseline was read "
-        "at, is not in this branch's history (e.g. origin/main): a release ships only what "
-        "reached the default branch through review",
+        help="the default branch (default: origin/ and the policy's base_branch, else that "
+        "local branch; exit 2 when neither exists): refuse a record whose commit, or the commit "
+        "its baseline was read at, is not in its history, or that regresses from the champion "
+        "live at its tip (the rules of a forward promotion)",
     )
     options.signer(
         verify,
-        "OWNER/NAME whose tag push ran the release: check the image signature with cosign",
+        "OWNER/NAME whose tag push ran the release: check with cosign the image signature and "
+        "that this record is the one the release attested on the image",
     )
     verify.set_defaults(func=_release_verify)
 

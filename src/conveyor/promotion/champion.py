@@ -64,6 +64,23 @@ def default_branch(top: Path) -> str:
     return f"{REMOTE}/{promotion_policy.base_branch(top) if policy.is_file() else 'main'}"
 
 
+def verify_branch(top: Path) -> str:
+    """The default branch a record is verified against when no ``--branch`` is given:
+    ``origin/<base_branch>`` (the policy's; what ``release record`` reads), else the local
+    ``<base_branch>`` of a checkout without that remote-tracking ref. Never the record's word:
+    a baseline read on a side branch or an older tip must be caught without being asked. A usage
+    error (exit 2) when neither exists."""
+    remote = default_branch(top)
+    local = remote.removeprefix(f"{REMOTE}/")
+    for ref in (remote, local):
+        if git.resolve_commit(ref, top) is not None:
+            return ref
+    raise UserError(
+        f"--branch not given, and neither {remote} nor {local} is in {top}: name the default "
+        "branch (--branch REF) or fetch it; its live champion is what a record is held to"
+    )
+
+
 def branch_commit(top: Path, branch: str, option: str = "--branch") -> str:
     """The commit ``branch`` names in ``top``; a usage error (exit 2) when it names none: without
     the default branch the champion is unknown, and a missing one must never read as "none"."""
@@ -178,10 +195,12 @@ def baseline_problems(
     recorded = recorded_baseline(record)
     if recorded is None:
         return [], None  # commit_problems names a metric verdict without inputs
-    if recorded.source is None:
+    if recorded.source is None:  # a record made before the champion rule (or one cut down)
         return [
             "gate 'metrics' names no baseline_source (the default branch's commit its baseline "
-            "was read at): its regression baseline cannot be derived again"
+            "was read at; records made before conveyor read the live champion name none), so "
+            "its regression baseline cannot be derived again: record the release again "
+            "(`conveyor release record` on its tag), or skip the check with --no-commit-check"
         ], None
     source = recorded.source
     if git.resolve_commit(source, top) != source:
@@ -221,6 +240,8 @@ def record_problems(
     if wrong:  # its own rules chosen: nothing it names is worth deriving again
         return wrong
     found, baseline = baseline_problems(record, top, branch, canonical)
+    if baseline is None and found:  # the metric verdict cannot be redone: `found` says why
+        return found + commit_problems(record, top, baseline, canonical, ("data",))
     return found + commit_problems(record, top, baseline, canonical)
 
 

@@ -14,7 +14,6 @@ import json
 import os
 import re
 import shlex
-import stat
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -23,6 +22,7 @@ import pytest
 from conveyor.cli import main
 from conveyor.release import ReleaseRecord, seal
 from conveyor.signature import ISSUER, SignerPolicy
+from tests.cosign_stub import cosign_stub
 from tests.paths import REPO
 from tests.promotion_repos import record
 
@@ -168,20 +168,11 @@ def _record(tmp_path: Path) -> Path:
     return path
 
 
-def _fake_cosign(folder: Path, exit_code: int) -> Path:
-    """A `cosign` on PATH that logs its arguments and exits ``exit_code`` (no real cosign here:
+def _fake_cosign(folder: Path, exit_code: int, attested: Path | None = None) -> Path:
+    """A `cosign` on PATH that logs its arguments and exits ``exit_code`` for `verify`, and holds
+    ``attested`` as the release record attestation (tests/cosign_stub.py: no real cosign here,
     what is checked is the command line conveyor runs)."""
-    folder.mkdir()
-    script = folder / "cosign"
-    script.write_text(
-        "#!/bin/sh\n"
-        f'printf "%s\\n" "$@" > "{folder}/args"\n'
-        f'[ {exit_code} = 0 ] || echo "Error: no matching signatures: none of the expected '
-        'identities matched" >&2\n'
-        f"exit {exit_code}\n"
-    )
-    script.chmod(script.stat().st_mode | stat.S_IXUSR)
-    return folder
+    return cosign_stub(folder, image=IMAGE, attested=attested, verify_exit=exit_code)
 
 
 ARGS = ("--source-repository", "your-org/your-repo", "--workflow-repository", "acme/conveyor")
@@ -197,12 +188,13 @@ def test_verify_says_the_signature_was_not_checked_without_cosign(capsys, tmp_pa
 
 
 def test_verify_runs_cosign_with_the_documented_flags(capsys, tmp_path, monkeypatch):
-    bin_dir = _fake_cosign(tmp_path / "bin", 0)
+    path = _record(tmp_path)
+    bin_dir = _fake_cosign(tmp_path / "bin", 0, attested=path)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    code, out, err = _verify(capsys, _record(tmp_path), *ARGS)
+    code, out, err = _verify(capsys, path, *ARGS)
     assert code == 0, err
     assert "signature: verified" in out
-    ran = ["cosign", *(bin_dir / "args").read_text().splitlines()]
+    ran = ["cosign", *(bin_dir / "args.verify").read_text().splitlines()]
     assert ran == documented_command()
 
 
