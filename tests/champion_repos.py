@@ -80,8 +80,10 @@ def make_project(root: Path) -> Path:
             shutil.copy(REPO / name, project / name)
     pipeline = yaml.safe_load((REPO / "dvc.yaml").read_text())
     stages = {name: pipeline["stages"][name] for name in STAGES}
-    for stage in stages.values():  # no contract stages here: their verdicts are no inputs
-        stage["deps"] = [d for d in stage.get("deps", []) if not str(d).startswith("reports/")]
+    # No contract stages (their verdicts are no inputs here) and no source tree: the model's
+    # code is the installed package.
+    for stage in stages.values():
+        stage["deps"] = [d for d in stage["deps"] if not str(d).startswith(("reports/", "src/"))]
     (project / "dvc.yaml").write_text(yaml.safe_dump({"stages": stages}, sort_keys=False))
     params = yaml.safe_load((project / "params.yaml").read_text())
     params["data"]["synthetic"].update(SMALL)
@@ -105,13 +107,14 @@ def make_project(root: Path) -> Path:
     return project
 
 
-def go_live(project: Path, env_name: str, version: str, commit: str) -> str:
-    """Commit (on main, pushed) a sealed release record of ``commit`` as live in ``env_name``,
-    as a merged promotion leaves it; return the new main commit."""
+def go_live(project: Path, env_name: str, version: str, commit: str, push: bool = True) -> str:
+    """Commit a sealed release record of ``commit`` as live in ``env_name`` (pushed to main
+    with ``push``), as a merged promotion leaves it; return the new commit."""
     path = project / "deploy/environments" / env_name / "release.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record(version, commit=commit), indent=2))
     git(project, "add", "-A")
     git(project, "commit", "--quiet", "-m", f"promote {version} to {env_name}")
-    git(project, "push", "--quiet", "origin", "main")
+    if push:
+        git(project, "push", "--quiet", "origin", "main")
     return git(project, "rev-parse", "HEAD")
