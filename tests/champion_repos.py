@@ -90,7 +90,7 @@ def make_project(root: Path) -> Path:
     params["data"]["end_date"] = FIRST_END
     params["train"].update(num_boost_round=40, num_threads=1)
     for rule in params["gates"]["rules"]:  # bounds of the default data; the small data's own
-        rule.update({k: v for k, v in (("max", 5.0), ("min", -5.0)) if k in rule})
+        rule.update({k: v for k, v in (("max", 50.0), ("min", -50.0)) if k in rule})
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     (project / ".gitignore").write_text("/reports/\n/plots/*.png\n")
     run(project, "dvc", "init", "--quiet")

@@ -25,13 +25,10 @@ def project(tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("champion")
     work = make_project(root)
     # What the champion's commit records: metrics of its own window. Set here to a harder
-    # window's figures (worse than any model on this data), so a gate reading them passes
-    # a weak challenger.
-    metrics = json.loads((work / "metrics/metrics.json").read_text())
-    fair = json.loads(json.dumps(metrics))
-    metrics["model"]["wape"] = 0.99
-    metrics["skill"]["wape"] = 0.16
-    (work / "metrics/metrics.json").write_text(json.dumps(metrics, indent=2))
+    # window's figures (worse than any model on this data, overall and per slice), so a gate
+    # reading them passes a weak challenger.
+    for name in ("metrics/metrics.json", "metrics/slices.json"):
+        (work / name).write_text(json.dumps(_harder(json.loads((work / name).read_text()))))
     git(work, "commit", "--quiet", "-am", "the champion's metrics on its own window")
     git(work, "push", "--quiet", "origin", "main")
     champion = git(work, "rev-parse", "HEAD")
@@ -55,7 +52,7 @@ def project(tmp_path_factory) -> dict:
         str(by_hand / "plots"),
     )
     # A weak challenger: a few boosting rounds only.
-    edit_params(work, {"train.num_boost_round": 4})
+    edit_params(work, {"train.num_boost_round": 8})
     run(work, "dvc", "repro")
     # Nothing of the champion in the local cache: the gate must fetch it from the remote.
     shutil.rmtree(work / ".dvc/cache")
@@ -63,10 +60,20 @@ def project(tmp_path_factory) -> dict:
         "work": work,
         "root": root,
         "champion": champion,
-        "fair": fair,
         "by_hand": json.loads((by_hand / "metrics.json").read_text()),
         "by_hand_slices": json.loads((by_hand / "slices.json").read_text()),
     }
+
+
+def _harder(document: dict) -> dict:
+    """Every model WAPE 40 and every skill -40: a window where the champion did badly."""
+    for key, value in document.items():
+        if isinstance(value, dict):
+            if key in ("model", "skill") and "wape" in value:
+                value["wape"] = 40.0 if key == "model" else -40.0
+            else:
+                _harder(value)
+    return document
 
 
 def _verdict(out: Path) -> dict:
@@ -80,14 +87,14 @@ def _check(verdict: dict, metric: str) -> dict:
 def test_committed_metrics_pass_the_weak_challenger_but_the_rescored_champion_fails_it(project):
     work, root = project["work"], project["root"]
     old = conveyor(work, "gate", "--baseline-ref", project["champion"], "--out", str(root / "o"))
-    assert old.returncode == 0, old.stdout + old.stderr  # 0.99 on the old window: "better"
+    assert old.returncode == 0, old.stdout + old.stderr  # 40 on the old window: "better"
     result = conveyor(work, "gate", "--champion", "prod", "--out", str(root / "g"))
     assert result.returncode == 1, result.stdout + result.stderr
     verdict = _verdict(root / "g")
     wape = _check(verdict, WAPE)
     assert wape["verdict"] == "fail"
-    # The baseline is the champion's model scored now, not the 0.99 its commit recorded.
-    assert wape["baseline"] == project["by_hand"]["model"]["wape"] != 0.99
+    # The baseline is the champion's model scored now, not the 40 its commit recorded.
+    assert wape["baseline"] == project["by_hand"]["model"]["wape"] != 40.0
     assert wape["current"] > wape["baseline"]
     assert verdict["baseline_commit"] == project["champion"]
     assert "v1.0.0 live in prod" in verdict["baseline_ref"]
