@@ -143,12 +143,15 @@ def decide(result: GateResult, window: str | None, window_before: str | None) ->
 
 
 def commit_and_push(root: Path, branch: str, message: str, remote: str) -> str:
-    """Commit the working tree's changes on top of HEAD (params, lock, metrics: what
+    """Commit the changes of tracked files on top of HEAD (params, lock, metrics: what
     `dvc repro` changed) and push them to ``branch`` with a lease on what the remote had: a
     re-run of the same day replaces its own commit, a branch someone else moved meanwhile is
     refused. Returns the commit."""
     expected = git.fetch_branch(root, remote, branch)
-    git.output(root, "add", "--all")
+    # Tracked files only: a retrain changes what the pipeline already tracks, and a runner's
+    # checkout holds other files (the toolkit's actions, a virtual environment) that must not
+    # ride along.
+    git.output(root, "add", "--update")
     git.output(root, "commit", "--quiet", "--no-verify", "-m", message)
     commit = git.output(root, "rev-parse", "HEAD").strip()
     pushed = git.push_with_lease(root, remote, commit, branch, expected)

@@ -90,7 +90,7 @@ def add(commands: options.Commands) -> None:
         description="After `dvc repro`, `conveyor gate --champion ENV` and `conveyor report`: "
         "no new data (the --window value equals HEAD's) or a failed gate opens no pull "
         "request and says so with the figures (job summary, drift issue); a passed gate "
-        "commits the working tree's changes on HEAD, pushes them to --branch with a lease and "
+        "commits the changes of tracked files on HEAD, pushes them to --branch with a lease and "
         "opens or updates its one pull request, linked from the drift issue. Exit 0 for each "
         "outcome; 2 for bad input.",
     )
