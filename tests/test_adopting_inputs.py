@@ -11,7 +11,14 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 GUIDE = REPO / "docs" / "adopting.md"
-REUSABLE = ("ml-ci.yml", "ml-release.yml", "ml-promote.yml", "ml-monitor.yml", "ml-main.yml")
+REUSABLE = (
+    "ml-ci.yml",
+    "ml-release.yml",
+    "ml-promote.yml",
+    "ml-monitor.yml",
+    "ml-main.yml",
+    "ml-retrain.yml",
+)
 
 
 def _inputs(workflow: str) -> dict[str, dict]:

@@ -11,4 +11,13 @@ what deploys.
 # The modules other packages use (the CLI commands promote, rollback and status; the record
 # lookups of `promote --version/--from-environment`; the champion `release record/verify`
 # derive); pull_request is promote's own.
-__all__ = ["champion", "environments", "policy", "promote", "rollback", "status", "trust"]
+__all__ = [
+    "champion",
+    "environments",
+    "policy",
+    "promote",
+    "rescore",
+    "rollback",
+    "status",
+    "trust",
+]

@@ -50,6 +50,7 @@ def _retrain(
     """One retraining run in a fresh clone of ``origin``; ``change``: a params edit committed
     on the clone's main first (a main whose training got worse)."""
     clone = where / "clone"
+    where.mkdir(parents=True, exist_ok=True)
     git(where, "clone", "--quiet", str(origin), str(clone))
     if change:
         edit_params(clone, change)
