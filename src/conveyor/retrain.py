@@ -75,8 +75,9 @@ def move_window(params: Path, key: str, to: dt.date) -> tuple[str, bool]:
     if old == to.isoformat():
         return old, False
     start, end = node.start_mark.index, node.end_mark.index
+    # Quoted: DVC refuses a YAML date in params ("Unsupported value of type 'date'").
     with atomic_path(params) as tmp:
-        tmp.write_text(text[:start] + to.isoformat() + text[end:], encoding="utf-8")
+        tmp.write_text(text[:start] + f'"{to.isoformat()}"' + text[end:], encoding="utf-8")
     return old, True
 
 

@@ -132,7 +132,7 @@ def test_a_better_challenger_opens_one_pull_request_and_a_rerun_updates_it(origi
         origin, "main"
     )
     params = run(origin, "git", "show", f"{head}:params.yaml").stdout
-    assert "end_date: 2024-05-01" in params
+    assert 'end_date: "2024-05-01"' in params
     changed = run(origin, "git", "diff", "--name-only", f"{head}^", head).stdout.split()
     assert {"params.yaml", "dvc.lock", "metrics/metrics.json"} <= set(changed)
     calls, bodies = first["stub"].calls(), first["stub"].bodies()
