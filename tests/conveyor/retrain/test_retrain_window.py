@@ -37,7 +37,7 @@ def test_the_window_moves_forward_and_only_that_line_changes(tmp_path):
     ]
     # Quoted: DVC refuses a YAML date in params.
     assert len(changed) == 1 and 'end_date: "2026-12-02"' in changed[0][1]
-    assert "# the last day of sales read" in changed[0][1]  # its comment kept
+    assert "# last day of sales read" in changed[0][1]  # its comment kept
     # The model package reads it as the window's last day.
     assert str(load_params(params).data.end_date) == "2026-12-02"
     again = _window(params, "--to", "2026-12-02")
