@@ -42,13 +42,13 @@ def _publish(args: argparse.Namespace) -> int:
     not_an_option(args.branch, "--branch")
     not_an_option(args.base_branch, "--base-branch")
     result = gate.load_result(args.gate)
+    read_text(args.report)  # the pull request's body: refused before anything moves
     if result.champion is None and result.baseline_commit != "none":
         raise UserError(
             f"--gate {args.gate}: a verdict against {result.baseline_ref!r}, not against the "
             "champion: run `conveyor gate --champion ENV` (metrics of another window are not "
             "comparable)"
         )
-    read_text(args.report)  # the pull request's body: refused before anything moves
     base = git.head_commit(args.root)
     if base is None:
         raise UserError(f"{args.root}: not a git repository with a commit (HEAD is the base)")
