@@ -14,13 +14,13 @@ from typing import Any
 
 import yaml
 
-from tests.conftest import REPO, SMALL
-from tests.promotion_repos import IDENTITY, git, record
+from tests.promotion_repos import IDENTITY, REPO, git, record
 
 BIN = Path(sys.executable).parent
 STAGES = ("ingest", "prepare", "train", "evaluate")  # the model's own stages: what a retrain runs
-# The small data ends on 2024-04-24 (SMALL: 480 days from 2023-01-01); the first window stops
-# four weeks earlier, so moving `data.end_date` forward brings four weeks of new data.
+# Small data (3 clubs x 12 items) that ends on 2024-04-24 (480 days from 2023-01-01); the first
+# window stops four weeks earlier, so moving `data.end_date` forward brings four weeks of new data.
+SHAPE = {"n_clubs": 3, "n_items": 12, "n_days": 480, "seed": 7}
 FIRST_END = "2024-03-27"
 
 
@@ -86,7 +86,7 @@ def make_project(root: Path) -> Path:
         stage["deps"] = [d for d in stage["deps"] if not str(d).startswith(("reports/", "src/"))]
     (project / "dvc.yaml").write_text(yaml.safe_dump({"stages": stages}, sort_keys=False))
     params = yaml.safe_load((project / "params.yaml").read_text())
-    params["data"]["synthetic"].update(SMALL)
+    params["data"]["synthetic"].update(SHAPE)
     params["data"]["end_date"] = FIRST_END
     params["train"].update(num_boost_round=40, num_threads=1)
     for rule in params["gates"]["rules"]:  # bounds of the default data; the small data's own

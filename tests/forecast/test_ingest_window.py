@@ -10,12 +10,13 @@ from pathlib import Path
 import polars as pl
 import yaml
 
-from tests.conftest import REPO, SMALL
+from tests.champion_repos import FIRST_END, SHAPE
+from tests.promotion_repos import REPO
 
 
 def _ingest(tmp_path: Path, end_date: object) -> subprocess.CompletedProcess[str]:
     params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params["data"]["synthetic"].update(SMALL)
+    params["data"]["synthetic"].update(SHAPE)
     params["data"]["end_date"] = end_date
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     command = [sys.executable, "-m", "forecast", "--params", str(tmp_path / "params.yaml")]
@@ -26,7 +27,7 @@ def _ingest(tmp_path: Path, end_date: object) -> subprocess.CompletedProcess[str
 def test_the_window_ends_on_end_date_and_latest_reads_everything(tmp_path):
     assert _ingest(tmp_path, "latest").returncode == 0
     everything = pl.read_parquet(tmp_path / "sales.parquet")
-    result = _ingest(tmp_path, "2024-03-27")
+    result = _ingest(tmp_path, FIRST_END)
     assert result.returncode == 0, result.stderr
     window = pl.read_parquet(tmp_path / "sales.parquet")
     assert window["date"].max() == dt.date(2024, 3, 27) < everything["date"].max()

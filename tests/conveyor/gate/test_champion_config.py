@@ -22,8 +22,7 @@ from conveyor.gate import (
 )
 from conveyor.promotion.rescore import score_command
 from conveyor.report import gate_table
-from tests.conftest import REPO
-from tests.promotion_repos import git
+from tests.promotion_repos import REPO, git
 
 CONVEYOR = str(Path(sys.executable).parent / "conveyor")
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 
 from forecast.params import load_params
-from tests.conftest import REPO
+from tests.promotion_repos import REPO
 
 CONVEYOR = str(Path(sys.executable).parent / "conveyor")
 
