@@ -6,7 +6,7 @@ baseline when there is one, and are reported as "no baseline" (not failed) when 
 from __future__ import annotations
 
 import fnmatch
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -63,10 +63,29 @@ class GateRule(Strict):
         return self.metric.split(":", 1)[1]
 
 
+class ChampionScoring(Strict):
+    """How the model live in an environment is scored again on today's holdout (`conveyor gate
+    --champion ENV`): where the model is in the repository (a DVC output, fetched at the
+    champion's commit) and the model package's own command that scores a given model file.
+    ``{model}`` is the fetched model file, ``{out}`` a folder where the command writes each
+    rule's metrics file at its usual path (``{out}/metrics/metrics.json``)."""
+
+    model: str = Field(min_length=1, description="the model's path, a DVC output")
+    score: str = Field(min_length=1, description="command with {model} and {out}")
+
+    @model_validator(mode="after")
+    def _placeholders(self) -> ChampionScoring:
+        missing = [name for name in ("{model}", "{out}") if name not in self.score]
+        if missing:
+            raise ValueError(f"score must name {' and '.join(missing)}")
+        return self
+
+
 class Gates(Strict):
     """The `gates:` section of params.yaml."""
 
     baseline_ref: str = "HEAD"
+    champion: ChampionScoring | None = None
     rules: list[GateRule] = Field(min_length=1)
 
 
@@ -90,12 +109,33 @@ class Check:
 
 
 @dataclass(frozen=True)
+class SideBySide:
+    """One metric of the champion and the challenger, scored on the same holdout."""
+
+    metric: str
+    champion: float | None
+    challenger: float | None
+
+
+@dataclass(frozen=True)
+class ChampionInfo:
+    """The champion a gate compared with: the release live in ``env``, its model scored again."""
+
+    env: str
+    version: str
+    commit: str
+    source: str
+    rows: list[SideBySide]
+
+
+@dataclass(frozen=True)
 class GateResult:
     """Every check of every rule, and what the baseline was."""
 
     baseline_ref: str
     baseline_commit: str
     checks: list[Check]
+    champion: ChampionInfo | None = None
 
     @property
     def passed(self) -> bool:
@@ -109,7 +149,7 @@ class GateResult:
 
     def to_json(self) -> dict[str, object]:
         """The machine verdict written to gate.json."""
-        return {
+        data: dict[str, object] = {
             "passed": self.passed,
             "baseline_ref": self.baseline_ref,
             "baseline_commit": self.baseline_commit,
@@ -118,6 +158,9 @@ class GateResult:
             "checks_without_baseline": sum(c.verdict == NO_BASELINE for c in self.checks),
             "checks": [asdict(check) | {"delta": check.delta} for check in self.checks],
         }
+        if self.champion is not None:  # absent otherwise: verdicts of a git baseline unchanged
+            data["champion"] = asdict(self.champion)
+        return data
 
 
 class _CheckRecord(Strict):
@@ -132,6 +175,20 @@ class _CheckRecord(Strict):
     reason: str
 
 
+class _SideBySideRecord(Strict):
+    metric: str
+    champion: float | None
+    challenger: float | None
+
+
+class _ChampionRecord(Strict):
+    env: str
+    version: str
+    commit: str
+    source: str
+    rows: list[_SideBySideRecord]
+
+
 class _ResultRecord(Strict):
     """gate.json: :meth:`GateResult.to_json`, read back."""
 
@@ -142,6 +199,7 @@ class _ResultRecord(Strict):
     checks_failed: int
     checks_without_baseline: int
     checks: list[_CheckRecord]
+    champion: _ChampionRecord | None = None
 
 
 def load_result(path: Path) -> GateResult:
@@ -155,7 +213,11 @@ def load_result(path: Path) -> GateResult:
     except ValidationError as exc:
         raise UserError(f"gate verdict {format_validation_error(path, exc)}") from None
     checks = [Check(**c.model_dump(exclude={"delta"})) for c in record.checks]
-    result = GateResult(record.baseline_ref, record.baseline_commit, checks)
+    champion = None
+    if record.champion is not None:
+        rows = [SideBySide(**row.model_dump()) for row in record.champion.rows]
+        champion = ChampionInfo(**record.champion.model_dump(exclude={"rows"}), rows=rows)
+    result = GateResult(record.baseline_ref, record.baseline_commit, checks, champion)
     summary = result.to_json()
     for key in ("passed", "checks_total", "checks_failed", "checks_without_baseline"):
         if summary[key] != data[key]:
@@ -192,9 +254,7 @@ def evaluate(gates: Gates, baseline_ref: str | None = None, root: Path = Path())
     # baseline" of a new repository, not a mistyped ref (any other missing ref stays an error).
     unborn = ref == "HEAD" and git.toplevel(root) is not None and git.head_commit(root) is None
     commit = None if unborn else resolve_ref(ref, cwd=root)
-    files = {rule.file for rule in gates.rules}
-    current = {f: read_current(root / f) for f in files}
-    return _evaluate(gates, ref, commit, current, root)
+    return _evaluate(gates, ref, commit, current_metrics(gates, root), root)
 
 
 def evaluate_at(
@@ -205,6 +265,52 @@ def evaluate_at(
     no baseline (a first release), so every regression rule is "no baseline"."""
     current = {f: read_at(commit, f, cwd=root) for f in {rule.file for rule in gates.rules}}
     return _evaluate(gates, baseline_commit or "none", baseline_commit, current, root)
+
+
+def evaluate_at_none(gates: Gates, label: str, root: Path = Path()) -> GateResult:
+    """Evaluate every rule against the working tree's metrics with no baseline at all: the
+    bounds apply, every regression rule is "no baseline" (no champion live yet)."""
+    return _evaluate(gates, label, None, current_metrics(gates, root), root)
+
+
+def current_metrics(gates: Gates, root: Path = Path()) -> dict[Path, Flat | None]:
+    """The working tree's metrics files the rules read (None: a file that does not exist)."""
+    return {f: read_current(root / f) for f in {rule.file for rule in gates.rules}}
+
+
+def evaluate_against(
+    gates: Gates,
+    baseline: dict[Path, Flat | None],
+    champion: ChampionInfo,
+    root: Path = Path(),
+) -> GateResult:
+    """Evaluate every rule against the working tree's metrics and ``baseline``: the champion's
+    metrics files as its model scored them again on the working tree's data (not as committed
+    at its commit: metrics of another data window are not comparable)."""
+    current = current_metrics(gates, root)
+    label = f"champion {champion.version} live in {champion.env}, scored on the current data"
+    checks = []
+    for rule in gates.rules:
+        checks.extend(_rule_checks(rule, current[rule.file], baseline.get(rule.file)))
+    rows = side_by_side(gates, current, baseline)
+    return GateResult(label, champion.commit, checks, replace(champion, rows=rows))
+
+
+def side_by_side(
+    gates: Gates, current: dict[Path, Flat | None], baseline: dict[Path, Flat | None]
+) -> list[SideBySide]:
+    """Every metric beside the gated ones (a rule on ``model.wape`` shows ``model.*``, one on
+    ``region.*.model.wape`` every slice's ``model.*``), for the champion and the challenger."""
+    rows: dict[str, SideBySide] = {}
+    for rule in gates.rules:
+        pattern = rule.key.rsplit(".", 1)[0] + ".*" if "." in rule.key else "*"
+        now, before = current.get(rule.file) or {}, baseline.get(rule.file) or {}
+        for key in sorted({*now, *before}):
+            # fnmatch's `*` crosses dots: keep the rule's depth, so `model.*` is not `model.a.b`.
+            if fnmatch.fnmatchcase(key, pattern) and key.count(".") == pattern.count("."):
+                name = f"{rule.file.as_posix()}:{key}"
+                rows.setdefault(name, SideBySide(name, before.get(key), now.get(key)))
+    return list(rows.values())
 
 
 def _evaluate(

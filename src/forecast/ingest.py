@@ -14,13 +14,21 @@ from forecast.schema import KEYS, conform_raw
 
 
 def load_source(params: DataParams) -> pl.DataFrame:
-    """Raw sales from the source named in params.yaml (generator, Parquet/CSV file, or DuckDB)."""
+    """Raw sales from the source named in params.yaml (generator, Parquet/CSV file, or DuckDB),
+    up to ``data.end_date``."""
     source = params.source
     if source.kind == "synthetic":
-        return generate_sales(params.synthetic, params.holidays_country)
-    if source.kind == "file":
-        return conform_raw(_read_file(source.path), str(source.path))
-    return conform_raw(_run_query(source.query), "data.source.query")
+        sales = generate_sales(params.synthetic, params.holidays_country)
+    elif source.kind == "file":
+        sales = conform_raw(_read_file(source.path), str(source.path))
+    else:
+        sales = conform_raw(_run_query(source.query), "data.source.query")
+    if params.end_date == "latest":
+        return sales
+    window = sales.filter(pl.col("date") <= params.end_date)
+    if window.is_empty():
+        raise DataError(f"data.end_date {params.end_date}: the source has no sales on or before it")
+    return window
 
 
 def _read_file(path: Path) -> pl.DataFrame:

@@ -51,6 +51,10 @@ class DataParams(Strict):
     source: SourceParams = SourceParams()
     synthetic: SyntheticParams = SyntheticParams()
     holidays_country: str = Field("US", min_length=2, max_length=3)
+    # The last day of sales the pipeline reads: `latest` (all the source holds) or a date. The
+    # retraining workflow moves it forward (`conveyor retrain window`), so the commit records
+    # which window a model was trained on and `dvc params diff` shows the move.
+    end_date: dt.date | Literal["latest"] = "latest"
 
 
 class FeatureParams(Strict):

@@ -11,7 +11,14 @@ import yaml
 from tests.paths import REPO
 
 GUIDE = REPO / "docs" / "adopting.md"
-REUSABLE = ("ml-ci.yml", "ml-release.yml", "ml-promote.yml", "ml-monitor.yml", "ml-main.yml")
+REUSABLE = (
+    "ml-ci.yml",
+    "ml-release.yml",
+    "ml-promote.yml",
+    "ml-monitor.yml",
+    "ml-main.yml",
+    "ml-retrain.yml",
+)
 
 
 def _inputs(workflow: str) -> dict[str, dict]:

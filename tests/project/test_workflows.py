@@ -16,7 +16,14 @@ from tests.paths import REPO
 BIN = REPO / ".venv" / "bin"
 WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.yml"))
 ACTIONS = sorted(REPO.glob("pipelines/*/action.yml"))
-REUSABLE = ("ml-ci.yml", "ml-release.yml", "ml-promote.yml", "ml-monitor.yml", "ml-main.yml")
+REUSABLE = (
+    "ml-ci.yml",
+    "ml-release.yml",
+    "ml-promote.yml",
+    "ml-monitor.yml",
+    "ml-main.yml",
+    "ml-retrain.yml",
+)
 CALLERS = (
     "pull-request.yml",
     "release.yml",
@@ -24,6 +31,7 @@ CALLERS = (
     "promote-next.yml",
     "monitor.yml",
     "main.yml",
+    "retrain.yml",
 )
 PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40} # v\d+(\.\d+)*$")
 

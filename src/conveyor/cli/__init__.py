@@ -24,6 +24,7 @@ from conveyor.cli import (
     promote,
     release,
     report,
+    retrain,
     scan,
     verify,
     workflows,
@@ -37,7 +38,20 @@ if TYPE_CHECKING:
 __all__ = ["build_parser", "main"]
 
 # In the order `conveyor --help` lists them: the pipeline's steps, then releases and promotion.
-GROUPS = (doctor, check, gate, report, build, scan, monitor, release, promote, verify, workflows)
+GROUPS = (
+    doctor,
+    check,
+    gate,
+    report,
+    build,
+    scan,
+    monitor,
+    retrain,
+    release,
+    promote,
+    verify,
+    workflows,
+)
 
 
 class _Parser(argparse.ArgumentParser):

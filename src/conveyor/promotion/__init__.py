@@ -17,6 +17,7 @@ __all__ = [
     "environments",
     "policy",
     "promote",
+    "rescore",
     "rollback",
     "status",
     "trust",

@@ -86,6 +86,32 @@ def markdown(result: GateResult, max_rows: int = 200) -> str:
     return "\n".join(parts) + "\n"
 
 
+def champion_markdown(result: GateResult, max_rows: int = 200) -> str:
+    """The champion and the challenger side by side, every metric beside a gated one (overall
+    and per slice), both scored on the same holdout; empty without a champion."""
+    champion = result.champion
+    if champion is None:
+        return ""
+    parts = [
+        f"## Champion vs challenger (same data, {code(champion.env)})",
+        "",
+        f"Champion: release {code(champion.version)} ({code(champion.commit[:12])}), live in "
+        f"{code(champion.env)} at {code(champion.source[:12])}, its model scored again on this "
+        "branch's holdout. Challenger: this branch's model.",
+        "",
+        "| metric | champion | challenger | change |",
+        "|---|---|---|---|",
+    ]
+    for row in champion.rows[:max_rows]:
+        both = row.champion is not None and row.challenger is not None
+        change = f"{row.challenger - row.champion:+.4g}" if both else ""  # type: ignore[operator]
+        cells = [code(row.metric, cell=True), _number(row.champion), _number(row.challenger)]
+        parts.append("| " + " | ".join([*cells, change]) + " |")
+    if len(champion.rows) > max_rows:
+        parts.append(f"\n_{len(champion.rows) - max_rows} more metrics in `gate.json`._")
+    return "\n".join(parts) + "\n"
+
+
 def _ordered(result: GateResult) -> list[Check]:
     rank = {FAIL: 0, NO_BASELINE: 1}
     return sorted(result.checks, key=lambda c: rank.get(c.verdict, 2))

@@ -65,10 +65,11 @@ def write(inputs: Inputs, out: Path, plots_dir: Path) -> tuple[str, int]:
     require_writable_file(out)
     require_writable_dir(plots_dir, "--plots-dir")
     baseline, root = inputs.gate.baseline_commit, inputs.root
-    diffs = {
-        "Metrics diff": dvc_diff("metrics", baseline, root),
-        "Params diff": dvc_diff("params", baseline, root),
-    }
+    diffs = {"Params diff": dvc_diff("params", baseline, root)}
+    if inputs.gate.champion is None:
+        # Against a champion, its commit's metrics were measured on another data window: the
+        # side-by-side section (same data) replaces them.
+        diffs = {"Metrics diff": dvc_diff("metrics", baseline, root), **diffs}
     dvc_yaml = root / "dvc.yaml"
     specs = plots.plot_specs(dvc_yaml) if dvc_yaml.is_file() else []
     images = plots.render(specs, root, plots_dir)
@@ -131,6 +132,8 @@ def build(
 ) -> str:
     """The whole report, fitted under GitHub's comment limit."""
     parts = [MARKER, "## conveyor report", "", gate_table.markdown(gate)]
+    if gate.champion is not None:
+        parts += [gate_table.champion_markdown(gate)]
     if data_reports:
         parts += ["## Data contracts", ""]
         # Unreadable or not UTF-8: a usage error naming the file, never a traceback.

@@ -240,6 +240,17 @@ def _commands(repo: Path, good: Path, out: Path) -> dict[str, Command]:
             ("rollback", "--env", "dev"), {"--body-out": OUT_FILE, "--repo": DIR}, {}
         ),
         "status": Command(("status",), {"--repo": DIR}, {}),
+        "retrain window": Command(
+            ("retrain", "window", "--to", "2026-01-05"), {"--params": YAML}, {}
+        ),
+        "retrain publish": Command(
+            (
+                *("retrain", "publish", "--report", f"{good}/model.json"),
+                *("--branch", "retrain/2026-01-05"),
+            ),
+            {"--gate": JSON, "--report": FILE, "--root": DIR},
+            {},
+        ),
     }
 
 
@@ -511,6 +522,11 @@ NUMERIC: dict[tuple[str, str], tuple[tuple[str, ...], tuple[str, ...], str]] = {
         "0",
     ),
     ("report", "--pr"): (("report", "--out", "{out}/r.md"), (*NOT_WHOLE, "-1", "0"), "12"),
+    ("retrain publish", "--issue"): (
+        ("retrain", "publish", "--report", "{good}/model.json", "--branch", "retrain/2026-01-05"),
+        (*NOT_WHOLE, "-1", "0"),
+        "3",
+    ),
     ("monitor drift", "--last-days"): (
         (
             *("monitor", "drift", "--reference", "{good}/w.csv"),

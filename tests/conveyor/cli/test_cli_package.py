@@ -28,6 +28,7 @@ GROUPS = [
     "build",
     "scan",
     "monitor",
+    "retrain",
     "release",
     "promote",
     "rollback",
