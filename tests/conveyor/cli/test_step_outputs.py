@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conveyor.github import can_comment_from_env
-from tests.conveyor.test_gate import METRICS, SLICES, _write_metrics, repo  # noqa: F401 - the fixture
+from tests.conveyor.gate.test_gate import METRICS, SLICES, _write_metrics, repo  # noqa: F401 - the fixture
 
 
 def _gate(repo: Path, output: Path, *args: str) -> subprocess.CompletedProcess[str]:  # noqa: F811
