@@ -35,6 +35,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 from starlette.responses import JSONResponse
 
+from forecast.params import ModelStoreParams
 from forecast.request_guard import RequestGuard
 from forecast.service_logs import (
     RequestReasons,
@@ -52,7 +53,9 @@ BATCH_MAX_ROWS = int(os.environ.get("CONVEYOR_BATCH_MAX_ROWS", "4096"))
 INLINE_ROWS = 64
 GC_THRESHOLDS = (20_000, 50, 50)  # Python's defaults: (700, 10, 10)
 TAG_FILE = Path(os.environ.get("CONVEYOR_MODEL_TAG_FILE", "models/bentoml_model.json"))
-MODEL_NAME = "demand_forecaster"
+# The name register saves under (params.yaml model_store.model_name, its default here): only the
+# fallback when neither CONVEYOR_MODEL_TAG nor the tag file names the registered model.
+MODEL_NAME = ModelStoreParams().model_name
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 # Larger than any valid request (MAX_ROWS rows of at most ~250 bytes, ids of 64 characters
 # included); a bigger body is refused from its headers alone.
