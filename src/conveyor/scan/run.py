@@ -14,7 +14,13 @@ from conveyor.scan import actions, checkov_run, suppress, targets
 from conveyor.scan.formats import FORMATS
 from conveyor.scan.kustomize import render
 from conveyor.scan.model import Finding, ScanResult, Suppressed
-from conveyor.scan.settings import ScanConfig, checks_dir, load_baseline, load_config
+from conveyor.scan.settings import (
+    ScanConfig,
+    checks_dir,
+    image_registries,
+    load_baseline,
+    load_config,
+)
 
 # What checkov must have read, per framework: a file it skipped (schema-invalid workflow,
 # unreadable manifest) would otherwise pass without a word.
@@ -39,6 +45,7 @@ def scan(
     ``policy_dir``: the repository's policies/checkov/ over conveyor's (settings.py; it may be
     absent); ``checkov``: the executable (default: checkov_tool.find)."""
     config = load_config(policy_dir)
+    registries = image_registries(config, root)  # read before any work: a bad policy is exit 2
     baseline = load_baseline(policy_dir)
     files = targets.collect(root, paths)
     # our own previous outputs (rendered manifests, reports) are not sources
@@ -70,7 +77,7 @@ def scan(
     }
     with tempfile.TemporaryDirectory(prefix="conveyor-scan-") as tmp:
         settings = Path(tmp) / "settings.json"
-        settings.write_text(json.dumps({"allowed_registries": config.allowed_registries}))
+        settings.write_text(json.dumps({"allowed_registries": registries}))
         checks = checks_dir(policy_dir, Path(tmp) / "checks")
         output = checkov_run.run_checkov(
             root, sorted(set(found.all_files) | set(rendered)), checks, config, settings, checkov

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from pydantic import Field
 
-from conveyor.config import Strict, load_model
+from conveyor.config import Strict, load_model, read_yaml
+from conveyor.errors import ConfigError
 from conveyor.scan.model import Severity
 
 POLICY_DIR = Path("policies/checkov")
@@ -92,6 +93,26 @@ def load_config(policy_dir: Path) -> ScanConfig:
     if "policies" in update:
         update["policies"] = {**config.policies, **own.policies}
     return config.model_copy(update=update)
+
+
+PROMOTION_POLICY = Path("policies/promotion.yaml")
+
+
+def image_registries(config: ScanConfig, root: Path) -> list[str]:
+    """Where CNV_K8S_1 lets images come from: the config's ``allowed_registries`` and the
+    registries of the repository's promotion policy (``registries:``, where its releases are
+    pushed). A repository names its own registry once, in the promotion policy; the config
+    adds registries for other images (a sidecar's)."""
+    policy = root / PROMOTION_POLICY
+    registries = list(config.allowed_registries)
+    if policy.is_file():
+        listed = read_yaml(policy).get("registries") or []
+        if not isinstance(listed, list) or not all(isinstance(r, str) for r in listed):
+            raise ConfigError(
+                f"{PROMOTION_POLICY}: registries: must be a list of registry prefixes"
+            )
+        registries += [r.rstrip("/") for r in listed if r.rstrip("/") not in registries]
+    return registries
 
 
 def load_baseline(policy_dir: Path) -> Baseline:

@@ -174,3 +174,37 @@ def test_a_missing_policies_folder_on_the_command_line_is_a_usage_error(
     assert code == 2
     assert capsys.readouterr().err.strip() == "error: --policies nope: no such folder"
     assert not (root / "out").exists()
+
+
+def test_the_promotion_policys_registries_are_allowed_images(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A repository names where its releases go once, in policies/promotion.yaml: the scan
+    allows that registry without a line in policies/checkov/config.yaml (issue 15: one rule,
+    one place); a registry named nowhere is still a finding."""
+    root = _repo(tmp_path / "repo")
+    _, found = _scan(root, capsys)
+    assert "CNV_K8S_1" in found  # docker.io: allowed by nobody
+    (root / "policies").mkdir()
+    policy = root / "policies" / "promotion.yaml"
+    policy.write_text(yaml.safe_dump({"registries": ["docker.io/library/"]}))
+    _, found = _scan(root, capsys)
+    assert "CNV_K8S_1" not in found
+    policy.write_text(yaml.safe_dump({"registries": ["quay.io/acme/"]}))
+    _, found = _scan(root, capsys)
+    assert "CNV_K8S_1" in found
+
+
+def test_a_promotion_policy_without_a_list_of_registries_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = _repo(tmp_path / "repo")
+    (root / "policies").mkdir()
+    (root / "policies" / "promotion.yaml").write_text("registries: ghcr.io/acme/\n")
+    code = main(["scan", "--root", str(root), "--out", str(root / "out")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.strip().splitlines() == [
+        "error: policies/promotion.yaml: registries: must be a list of registry prefixes"
+    ]
+    assert not (root / "out").exists()
