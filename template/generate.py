@@ -1,0 +1,337 @@
+"""copier's task: give a copy of conveyor the project's names (and, for the skeleton, its model).
+
+copier copies the repository's committed files as they are; this script then runs in the copy
+(the working directory) with the answers. It is the whole template machinery: renames are made
+here, by rules, so the repository stays a working project with no template markers in its files.
+`copier update` runs it on the old and the new template version alike before its three-way merge,
+so it must be deterministic and must also work over a copy that was generated before (it is).
+
+Standard library and PyYAML only: it runs with copier's own Python (`_copier_python`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import string
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import yaml
+
+TEMPLATE = Path(__file__).resolve().parent
+TEMPLATE_ENVS = ("dev", "staging", "prod")
+# Folders never rewritten: tools' state, caches, git.
+SKIP_DIRS = {".git", ".venv", ".tools", "__pycache__", ".pytest_cache", ".ruff_cache"}
+# The example's own files, replaced by the skeleton's (or removed) when the skeleton is chosen.
+EXAMPLE_ONLY = (
+    "src/forecast",
+    "dvc.lock",
+    "dvc.yaml",
+    "params.yaml",
+    "bentofile.yaml",
+    "packages/forecast/pyproject.toml",
+    "policies/data/raw_sales.yaml",
+    "policies/data/features.yaml",
+    "policies/data/forecasts.yaml",
+    "data/.gitignore",
+    "metrics",
+    "plots",
+    "reports/batch",
+    "reports/data",
+    "reports/gate",
+)
+
+
+def pascal(name: str) -> str:
+    """``churn-model`` -> ``ChurnModel`` (alert and class names)."""
+    return "".join(part.capitalize() for part in re.split(r"[-_]", name) if part)
+
+
+def name_rules(answers: dict[str, object]) -> list[tuple[re.Pattern[str], str]]:
+    """The example's names -> the project's, most specific first."""
+    project, package = str(answers["project_name"]), str(answers["package_name"])
+    owner, registry = str(answers["github_owner"]), str(answers["image_registry"]).rstrip("/")
+    rules = [
+        (r"your-org/conveyor\.git", f"{owner}/{project}.git"),
+        (r"ghcr\.io/your-org/conveyor-forecaster", f"{registry}/{project}"),
+        (r"ghcr\.io/your-org/", f"{registry}/"),
+        (r"your-org", owner),
+        (r"conveyor-forecaster", project),
+        # Argo CD: the AppProject's name and the namespaces of the environments
+        (r"(?m)^(  name|  project): conveyor$", rf"\1: {project}"),
+        (r"conveyor-(dev|staging|prod)\b", rf"{project}-\1"),
+        (r"DemandForecaster", f"{pascal(package)}Service"),
+        (r"demand_forecaster", f"{package}_model"),
+        (r"Forecaster", pascal(project)),
+        (r"forecaster", project),
+        (r"\bforecast_(?=predictions|prediction_units|rows_per_request|validation_failures|"
+         r"requests_per_model_call)", f"{package}_"),
+        (r"\bforecast\b", package),
+        (r"\bskeleton\b", package),
+        (r"\bSkeleton\b", pascal(package)),
+    ]
+    return [(re.compile(pattern), replacement) for pattern, replacement in rules]
+
+
+# With the skeleton, the words left in prose (docs, comments) that still name the example.
+PROSE = [
+    (re.compile(r"\bdemand forecasting\b", re.IGNORECASE), "prediction"),
+    (re.compile(r"\bforecasting\b"), "prediction"),
+    (re.compile(r"\bForecasting\b"), "Prediction"),
+    (re.compile(r"\bforecasts\b"), "predictions"),
+    (re.compile(r"\bForecasts\b"), "Predictions"),
+    (re.compile(r"\bforecast(?:ed)?\b"), "prediction"),
+    (re.compile(r"\bForecast\b"), "Prediction"),
+    (re.compile(r"forecast", re.IGNORECASE), "prediction"),
+]
+
+
+def text_files(root: Path) -> list[Path]:
+    """Every text file of the copy (UTF-8 decodable), tools' folders left out."""
+    found = []
+    for path in sorted(root.rglob("*")):
+        if not path.is_file() or path.is_symlink():
+            continue
+        if SKIP_DIRS.intersection(path.relative_to(root).parts):
+            continue
+        try:
+            path.read_text(encoding="utf-8")
+        except (UnicodeDecodeError, OSError):
+            continue
+        found.append(path)
+    return found
+
+
+def rewrite(path: Path, change: Callable[[str], str]) -> None:
+    """Write ``change(text)`` back only when it differs (keeps mtimes of untouched files)."""
+    text = path.read_text(encoding="utf-8")
+    new = change(text)
+    if new != text:
+        path.write_text(new, encoding="utf-8")
+
+
+def move_tree(source: Path, target: Path) -> None:
+    """Move ``source`` onto ``target``, file by file: an update copies over an earlier copy."""
+    if source.is_dir():
+        for item in sorted(source.rglob("*")):
+            if item.is_file():
+                dest = target / item.relative_to(source)
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.move(item, dest)
+        shutil.rmtree(source)
+    elif source.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(source, target)
+
+
+def remove(path: Path) -> None:
+    """Remove a file or a folder if it is there."""
+    if path.is_dir():
+        shutil.rmtree(path)
+    elif path.exists():
+        path.unlink()
+
+
+def use_skeleton(root: Path) -> None:
+    """Swap the forecasting example for the skeleton model (template/skeleton)."""
+    for relative in EXAMPLE_ONLY:
+        remove(root / relative)
+    shutil.copytree(TEMPLATE / "skeleton", root, dirs_exist_ok=True, ignore=_ignore_caches)
+
+
+def _ignore_caches(_folder: str, names: list[str]) -> list[str]:
+    return [name for name in names if name in SKIP_DIRS]
+
+
+# With the example kept: its own tests (the template's tests/forecast/ once tests mirror the code,
+# else these modules of the flat tests/ folder, with the fixtures they use).
+EXAMPLE_TESTS = (
+    "__init__.py",
+    "conftest.py",
+    "promotion_repos.py",
+    "test_features.py",
+    "test_generate.py",
+    "test_ingest.py",
+    "test_params.py",
+)
+
+
+def example_tests(root: Path) -> None:
+    """Copy the example model's tests from the template (conveyor's own tests stay there)."""
+    source = TEMPLATE.parent / "tests"
+    if (source / "forecast").is_dir():
+        shutil.copytree(source / "forecast", root / "tests/forecast", dirs_exist_ok=True,
+                        ignore=_ignore_caches)
+    for name in EXAMPLE_TESTS:
+        if (source / name).is_file():
+            (root / "tests").mkdir(exist_ok=True)
+            shutil.copyfile(source / name, root / "tests" / name)
+
+
+def rename_paths(root: Path, package: str) -> None:
+    """Folders named after the example package take the project's package name."""
+    for folder in ("src", "packages", "tests"):
+        for old in ("forecast", "skeleton"):
+            if (root / folder / old).exists():
+                move_tree(root / folder / old, root / folder / package)
+
+
+def env_pattern(names: dict[str, str]) -> Callable[[str], str]:
+    """Replace environment names as words (``/dev/null`` and ``production`` untouched)."""
+    pattern = re.compile(r"(?<![A-Za-z0-9_])(" + "|".join(names) + r")(?![A-Za-z0-9_])(?!/null)")
+    return lambda text: pattern.sub(lambda match: names[match.group(1)], text)
+
+
+def set_environments(root: Path, envs: list[str], project: str) -> None:
+    """Give the project its environments, in promotion order, from the template's three."""
+    if tuple(envs) == TEMPLATE_ENVS:
+        return
+    last = len(envs) - 1
+    sources = [
+        "dev" if index == 0 else "prod" if index == last else "staging"
+        for index in range(len(envs))
+    ]
+    # Read each environment's folder and Argo CD application as the template has them.
+    env_dir, apps = root / "deploy/environments", root / "deploy/argocd"
+    kept: dict[str, dict[Path, str]] = {}
+    for template_env in TEMPLATE_ENVS:
+        folder = env_dir / template_env
+        files = {p.relative_to(folder): p.read_text() for p in folder.rglob("*") if p.is_file()}
+        files[Path("..", "..", "argocd", f"{template_env}.yaml")] = (
+            apps / f"{template_env}.yaml"
+        ).read_text()
+        kept[template_env] = files
+        shutil.rmtree(folder)
+        (apps / f"{template_env}.yaml").unlink()
+    for env, source in zip(envs, sources, strict=True):
+        change = env_pattern({source: env})
+        for relative, text in kept[source].items():
+            target = (env_dir / env / relative).resolve()
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(change(text))
+    # Lists of the environments, then every other mention of one.
+    joined = " -> ".join(envs)
+    second = envs[1] if len(envs) > 1 else envs[0]
+    others = env_pattern({"dev": envs[0], "staging": second, "prod": envs[-1]})
+    for path in text_files(root):
+        relative = path.relative_to(root).as_posix()
+        if relative.startswith(("deploy/environments/", "deploy/argocd/")) and not relative.endswith(
+            "project.yaml"
+        ):
+            continue
+        rewrite(
+            path,
+            lambda text: others(
+                text.replace("dev -> staging -> prod", joined)
+                .replace("dev, staging or prod", ", ".join(envs[:-1]) + f" or {envs[-1]}")
+                .replace("[dev, staging, prod]", "[" + ", ".join(envs) + "]")
+            ),
+        )
+    _argocd_project(root / "deploy/argocd/project.yaml", envs, project)
+    _promotion_policy(root / "policies/promotion.yaml", envs)
+    if len(envs) == 1:
+        remove(root / ".github/workflows/promote-next.yml")
+
+
+def _argocd_project(path: Path, envs: list[str], project: str) -> None:
+    """The AppProject's destinations and namespaces: one per environment."""
+    server = "    - server: https://kubernetes.default.svc\n"
+    destinations = "".join(f"{server}      namespace: {project}-{env}\n" for env in envs)
+    namespaces = "".join(
+        f'    - group: ""\n      kind: Namespace\n      name: {project}-{env}\n' for env in envs
+    )
+    text = path.read_text()
+    text = re.sub(r"(?:    - server: .*\n      namespace: .*\n)+", destinations, text)
+    text = re.sub(r'(?:    - group: ""\n      kind: Namespace\n      name: .*\n)+', namespaces, text)
+    path.write_text(text)
+
+
+def _promotion_policy(path: Path, envs: list[str]) -> None:
+    """policies/promotion.yaml: each environment requires the one before; the last soaks a day."""
+    lines = ["environments:"]
+    for index, env in enumerate(envs):
+        if index == 0:
+            lines.append(f"  {env}: {{}}")
+            continue
+        lines += [f"  {env}:", f"    requires: {envs[index - 1]} # the same digest must be live there"]
+        if index == len(envs) - 1:
+            lines.append(f"    soak_hours: 24 # ... and have been live in {envs[index - 1]} a day")
+    text = path.read_text()
+    head = text[: text.index("\nenvironments:") + 1]
+    path.write_text(head + "\n".join(lines) + "\n")
+
+
+def set_python(root: Path, version: str) -> None:
+    """The project's Python: CI's default, the image, the packages' floor, ruff and mypy."""
+    if version == "3.11":
+        return
+    short = version.replace(".", "")
+    rules = [
+        (re.compile(r'((?:default|python_version|python-version):\s*)"3\.11"'), rf'\1"{version}"'),
+        (re.compile(r'(python_version = )"3\.11"'), rf'\1"{version}"'),
+        (re.compile(r'(requires-python = )">=3\.11"'), rf'\1">={version}"'),
+        (re.compile(r'(target-version = )"py311"'), rf'\1"py{short}"'),
+    ]
+    for path in text_files(root):
+        if path.name == "uv.lock":
+            continue  # the lock resolves for >=3.11, so for the chosen version too
+        rewrite(path, lambda text: _apply(rules, text))
+
+
+def _apply(rules: list[tuple[re.Pattern[str], str]], text: str) -> str:
+    for pattern, replacement in rules:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def write_readme(root: Path, answers: dict[str, object]) -> None:
+    """The project's README (template/README.md), in place of conveyor's."""
+    envs = list(answers["environments"])  # type: ignore[call-overload]
+    values = {
+        "project": answers["project_name"],
+        "package": answers["package_name"],
+        "owner": answers["github_owner"],
+        "registry": str(answers["image_registry"]).rstrip("/"),
+        "environments": " → ".join(envs),
+        "python": answers["python_version"],
+        "template": answers.get("_src_path", "conveyor"),
+        "model": "the demand-forecasting example, renamed"
+        if answers["example"]
+        else "a small tabular regression model (the skeleton): replace it with yours",
+    }
+    text = string.Template((TEMPLATE / "README.md").read_text()).substitute(values)
+    (root / "README.md").write_text(text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Rewrite the copy in the working directory for the answers file's names."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--answers", required=True, help="copier's answers file (YAML)")
+    parser.add_argument("--root", type=Path, default=Path.cwd())
+    args = parser.parse_args(argv)
+    root: Path = args.root
+    answers = yaml.safe_load((root / args.answers).read_text())
+    package = str(answers["package_name"])
+    if answers["example"]:
+        example_tests(root)
+    else:
+        use_skeleton(root)
+    rename_paths(root, package)
+    rules = name_rules(answers)
+    for path in text_files(root):
+        if path.name == ".copier-answers.yml":
+            continue
+        rewrite(path, lambda text: _apply(rules, text))
+        if not answers["example"]:
+            rewrite(path, lambda text: _apply(PROSE, text))
+    set_environments(root, list(answers["environments"]), str(answers["project_name"]))
+    set_python(root, str(answers["python_version"]))
+    write_readme(root, answers)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
