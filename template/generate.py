@@ -26,8 +26,9 @@ TEMPLATE_ENVS = ("dev", "staging", "prod")
 # Folders never rewritten: tools' state, caches, git.
 SKIP_DIRS = {".git", ".venv", ".tools", "__pycache__", ".pytest_cache", ".ruff_cache"}
 # The example's own files, replaced by the skeleton's (or removed) when the skeleton is chosen.
+# Files only, never a folder a run fills: an update runs this task in the project itself.
 EXAMPLE_ONLY = (
-    "src/forecast",
+    "src/forecast",  # copier has just copied it; the project's model is src/<package>
     "dvc.lock",
     "dvc.yaml",
     "params.yaml",
@@ -37,11 +38,22 @@ EXAMPLE_ONLY = (
     "policies/data/features.yaml",
     "policies/data/forecasts.yaml",
     "data/.gitignore",
-    "metrics",
-    "plots",
-    "reports/batch",
-    "reports/data",
-    "reports/gate",
+    "data/features/.gitignore",
+    "data/raw/.gitignore",
+    "models/.gitignore",
+    "metrics/metrics.json",
+    "metrics/slices.json",
+    "plots/error_by_slice.csv",
+    "plots/feature_importance.csv",
+    "plots/forecast_vs_actual.csv",
+    "reports/batch/forecasts.json",
+    "reports/batch/forecasts.md",
+    "reports/data/features.json",
+    "reports/data/features.md",
+    "reports/data/raw_sales.json",
+    "reports/data/raw_sales.md",
+    "reports/gate/gate.json",
+    "reports/gate/gate.md",
 )
 
 
