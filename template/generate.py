@@ -210,18 +210,24 @@ def set_environments(root: Path, envs: list[str], project: str) -> None:
     env_dir, apps = root / "deploy/environments", root / "deploy/argocd"
     kept: dict[str, dict[Path, str]] = {}
     for template_env in TEMPLATE_ENVS:
-        folder = env_dir / template_env
-        files = {p.relative_to(folder): p.read_text() for p in folder.rglob("*") if p.is_file()}
-        files[Path("..", "..", "argocd", f"{template_env}.yaml")] = (
-            apps / f"{template_env}.yaml"
-        ).read_text()
+        folder, app = env_dir / template_env, apps / f"{template_env}.yaml"
+        files = {
+            Path(template_env, p.relative_to(folder)): p.read_text()
+            for p in folder.rglob("*")
+            if p.is_file()
+        }
+        files[Path(f"{template_env}.yaml")] = app.read_text()
         kept[template_env] = files
         shutil.rmtree(folder)
-        (apps / f"{template_env}.yaml").unlink()
+        app.unlink()
     for env, source in zip(envs, sources, strict=True):
         change = env_pattern({source: env})
         for relative, text in kept[source].items():
-            target = (env_dir / env / relative).resolve()
+            # the environment's folder, or its Argo CD application
+            if len(relative.parts) == 1:
+                target = apps / f"{env}.yaml"
+            else:
+                target = env_dir / env / Path(*relative.parts[1:])
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(change(text))
     # Lists of the environments, then every other mention of one.
