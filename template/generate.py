@@ -79,8 +79,11 @@ def name_rules(answers: dict[str, object]) -> list[tuple[re.Pattern[str], str]]:
         (r"demand_forecaster", f"{package}_model"),
         (r"Forecaster", pascal(project)),
         (r"forecaster", project),
-        (r"\bforecast_(?=predictions|prediction_units|rows_per_request|validation_failures|"
-         r"requests_per_model_call)", f"{package}_"),
+        (
+            r"\bforecast_(?=predictions|prediction_units|rows_per_request|validation_failures|"
+            r"requests_per_model_call)",
+            f"{package}_",
+        ),
         (r"\bforecast\b", package),
         (r"\bskeleton\b", package),
         (r"\bSkeleton\b", pascal(package)),
@@ -175,8 +178,9 @@ def example_tests(root: Path) -> None:
     """Copy the example model's tests from the template (conveyor's own tests stay there)."""
     source = TEMPLATE.parent / "tests"
     if (source / "forecast").is_dir():
-        shutil.copytree(source / "forecast", root / "tests/forecast", dirs_exist_ok=True,
-                        ignore=_ignore_caches)
+        shutil.copytree(
+            source / "forecast", root / "tests/forecast", dirs_exist_ok=True, ignore=_ignore_caches
+        )
     for name in EXAMPLE_TESTS:
         if (source / name).is_file():
             (root / "tests").mkdir(exist_ok=True)
@@ -236,10 +240,9 @@ def set_environments(root: Path, envs: list[str], project: str) -> None:
     others = env_pattern({"dev": envs[0], "staging": second, "prod": envs[-1]})
     for path in text_files(root):
         relative = path.relative_to(root).as_posix()
-        if relative.startswith(("deploy/environments/", "deploy/argocd/")) and not relative.endswith(
-            "project.yaml"
-        ):
-            continue
+        own = relative.startswith(("deploy/environments/", "deploy/argocd/"))
+        if own and not relative.endswith("project.yaml"):
+            continue  # written above, each with its own name
         rewrite(
             path,
             lambda text: others(
@@ -263,7 +266,8 @@ def _argocd_project(path: Path, envs: list[str], project: str) -> None:
     )
     text = path.read_text()
     text = re.sub(r"(?:    - server: .*\n      namespace: .*\n)+", destinations, text)
-    text = re.sub(r'(?:    - group: ""\n      kind: Namespace\n      name: .*\n)+', namespaces, text)
+    namespace = r'(?:    - group: ""\n      kind: Namespace\n      name: .*\n)+'
+    text = re.sub(namespace, namespaces, text)
     path.write_text(text)
 
 
@@ -274,9 +278,10 @@ def _promotion_policy(path: Path, envs: list[str]) -> None:
         if index == 0:
             lines.append(f"  {env}: {{}}")
             continue
-        lines += [f"  {env}:", f"    requires: {envs[index - 1]} # the same digest must be live there"]
+        before = envs[index - 1]
+        lines += [f"  {env}:", f"    requires: {before} # the same digest must be live there"]
         if index == len(envs) - 1:
-            lines.append(f"    soak_hours: 24 # ... and have been live in {envs[index - 1]} a day")
+            lines.append(f"    soak_hours: 24 # ... and have been live in {before} a day")
     text = path.read_text()
     head = text[: text.index("\nenvironments:") + 1]
     path.write_text(head + "\n".join(lines) + "\n")

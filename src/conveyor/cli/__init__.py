@@ -15,7 +15,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, cast
 
 from conveyor import __version__
-from conveyor.cli import build, check, doctor, gate, monitor, promote, release, report, scan
+from conveyor.cli import (
+    build,
+    check,
+    doctor,
+    gate,
+    monitor,
+    promote,
+    release,
+    report,
+    scan,
+    template,
+)
 from conveyor.errors import UserError
 from conveyor.files import require_regular
 
@@ -25,7 +36,7 @@ if TYPE_CHECKING:
 __all__ = ["build_parser", "main"]
 
 # In the order `conveyor --help` lists them: the pipeline's steps, then releases and promotion.
-GROUPS = (doctor, check, gate, report, build, scan, monitor, release, promote)
+GROUPS = (doctor, check, gate, report, build, scan, monitor, release, promote, template)
 
 
 class _Parser(argparse.ArgumentParser):

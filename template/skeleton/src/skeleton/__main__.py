@@ -1,4 +1,4 @@
-"""The pipeline's stages: `python -m skeleton STAGE` (see dvc.yaml), each a command to run by hand."""
+"""The pipeline's stages: `python -m skeleton STAGE` (see dvc.yaml), each one command."""
 
 from __future__ import annotations
 
@@ -50,7 +50,8 @@ def evaluate(args: argparse.Namespace, _params: dict[str, Any]) -> str:
     metrics, slices = model.evaluate(fitted, pl.read_parquet(args.features))
     model.write_json(args.metrics, metrics)
     model.write_json(args.slices, slices)
-    return f"evaluate: WAPE {metrics['model']['wape']:.3f} (baseline {metrics['baseline']['wape']:.3f})"
+    model_wape, baseline_wape = metrics["model"]["wape"], metrics["baseline"]["wape"]
+    return f"evaluate: WAPE {model_wape:.3f} (baseline {baseline_wape:.3f})"
 
 
 def register(args: argparse.Namespace, params: dict[str, Any]) -> str:

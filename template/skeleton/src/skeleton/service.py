@@ -59,15 +59,15 @@ class SkeletonService:
         )
 
     @bentoml.api
-    def skeleton(self, rows: Annotated[list[Row], Field(min_length=1, max_length=10000)]) -> dict[str, Any]:
+    def skeleton(
+        self, rows: Annotated[list[Row], Field(min_length=1, max_length=10000)]
+    ) -> dict[str, Any]:
         """One prediction per row, in order, and the model version."""
         import polars as pl
 
         from skeleton.model import features, predict
 
-        frame = features(
-            pl.DataFrame([row.model_dump() for row in rows]).with_row_index("id"), 0.0
-        )
+        frame = features(pl.DataFrame([row.model_dump() for row in rows]).with_row_index("id"), 0.0)
         predictions = predict(self.model, frame).tolist()
         self.rows.observe(len(rows))
         for value in predictions:

@@ -55,8 +55,17 @@ def test_stages_run_as_commands(tmp_path: Path) -> None:
         ["ingest", "--out", raw],
         ["prepare", "--raw", raw, "--out", feats],
         ["train", "--features", feats, "--model", mdl],
-        ["evaluate", "--features", feats, "--model", mdl, "--metrics", metrics,
-         "--slices", tmp_path / "slices.json"],
+        [
+            "evaluate",
+            "--features",
+            feats,
+            "--model",
+            mdl,
+            "--metrics",
+            metrics,
+            "--slices",
+            tmp_path / "slices.json",
+        ],
     ):
         subprocess.run([*run, *map(str, stage)], check=True, capture_output=True)
     assert json.loads(metrics.read_text())["model"]["wape"] < 0.15
@@ -66,9 +75,21 @@ def test_stages_run_as_commands(tmp_path: Path) -> None:
 def test_a_missing_input_is_one_line_and_exit_1(tmp_path: Path) -> None:
     (tmp_path / "params.yaml").write_text("evaluate: {holdout_share: 0.2}\n")
     done = subprocess.run(
-        [sys.executable, "-m", "skeleton", "--params", str(tmp_path / "params.yaml"), "prepare",
-         "--raw", str(tmp_path / "missing.parquet"), "--out", str(tmp_path / "f.parquet")],
-        capture_output=True, text=True, check=False,
+        [
+            sys.executable,
+            "-m",
+            "skeleton",
+            "--params",
+            str(tmp_path / "params.yaml"),
+            "prepare",
+            "--raw",
+            str(tmp_path / "missing.parquet"),
+            "--out",
+            str(tmp_path / "f.parquet"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert done.returncode == 1
     assert len(done.stderr.strip().splitlines()) == 1
