@@ -23,6 +23,14 @@ import yaml
 
 TEMPLATE = Path(__file__).resolve().parent
 TEMPLATE_ENVS = ("dev", "staging", "prod")
+# Where the template's environments are named (elsewhere `dev` is a dependency group, ...).
+ENV_FILES = (
+    ".github/workflows/",
+    "pipelines/promote/",
+    "docs/sop/",
+    "deploy/",
+    "policies/promotion.yaml",
+)
 # Folders never rewritten: tools' state, caches, git.
 SKIP_DIRS = {".git", ".venv", ".tools", "__pycache__", ".pytest_cache", ".ruff_cache"}
 # The example's own files, replaced by the skeleton's (or removed) when the skeleton is chosen.
@@ -240,6 +248,8 @@ def set_environments(root: Path, envs: list[str], project: str) -> None:
     others = env_pattern({"dev": envs[0], "staging": second, "prod": envs[-1]})
     for path in text_files(root):
         relative = path.relative_to(root).as_posix()
+        if not relative.startswith(ENV_FILES):
+            continue  # e.g. the `dev` dependency group of pyproject.toml and uv.lock
         own = relative.startswith(("deploy/environments/", "deploy/argocd/"))
         if own and not relative.endswith("project.yaml"):
             continue  # written above, each with its own name
