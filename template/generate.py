@@ -335,7 +335,7 @@ def write_readme(root: Path, answers: dict[str, object]) -> None:
         if answers["example"]
         else "a small tabular regression model (the skeleton): replace it with yours",
     }
-    text = string.Template((TEMPLATE / "README.md").read_text()).substitute(values)
+    text = string.Template((TEMPLATE / "project/README.md").read_text()).substitute(values)
     (root / "README.md").write_text(text)
 
 
@@ -362,6 +362,13 @@ def main(argv: list[str] | None = None) -> int:
             rewrite(path, lambda text: _apply(PROSE, text))
     set_environments(root, list(answers["environments"]), str(answers["project_name"]))
     set_python(root, str(answers["python_version"]))
+    # What every generated project has and conveyor itself has not: the template-update workflow.
+    workflows = root / ".github/workflows"
+    workflows.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(
+        TEMPLATE / "project/.github/workflows/template-update.yml",
+        workflows / "template-update.yml",
+    )
     write_readme(root, answers)
     return 0
 
