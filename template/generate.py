@@ -93,8 +93,9 @@ def name_rules(answers: dict[str, object]) -> list[tuple[re.Pattern[str], str]]:
             f"{package}_",
         ),
         (r"\bforecast\b", package),
-        (r"\bskeleton\b", package),
-        (r"\bSkeleton\b", pascal(package)),
+        # the skeleton's placeholder: package, metric prefix (skeleton_*), class (SkeletonService)
+        (r"(?<![A-Za-z0-9])skeleton", package),
+        (r"(?<![A-Za-z0-9])Skeleton", pascal(package)),
     ]
     return [(re.compile(pattern), replacement) for pattern, replacement in rules]
 
@@ -333,7 +334,7 @@ def write_readme(root: Path, answers: dict[str, object]) -> None:
         "template": answers.get("_src_path", "conveyor"),
         "model": "the demand-forecasting example, renamed"
         if answers["example"]
-        else "a small tabular regression model (the skeleton): replace it with yours",
+        else "a small tabular regression model, to replace with yours",
     }
     text = string.Template((TEMPLATE / "project/README.md").read_text()).substitute(values)
     (root / "README.md").write_text(text)

@@ -2,7 +2,7 @@
 
 Which model: $MODEL_TAG, else the tag in models/bentoml_model.json (the register stage's output).
 Metrics beside BentoML's own on /metrics are the ones deploy/monitoring's alert rules and
-dashboard read (skeleton_prediction_units, skeleton_rows_per_request, skeleton_validation_failures).
+dashboard read (skeleton_predictions, _prediction_units, _rows_per_request, _validation_failures).
 Imports stay light: `bentoml build` imports this module.
 """
 
@@ -45,6 +45,9 @@ class SkeletonService:
         stored = bentoml.models.get(model_tag())
         self.model: dict[str, Any] = json.loads(Path(stored.path_of("model.json")).read_text())
         self.version = str(stored.tag)
+        self.predictions = bentoml.metrics.Counter(
+            name="skeleton_predictions", documentation="Predictions served (rows)"
+        )
         self.units = bentoml.metrics.Histogram(
             name="skeleton_prediction_units", documentation="Predicted value per row"
         )
@@ -70,6 +73,7 @@ class SkeletonService:
         frame = features(pl.DataFrame([row.model_dump() for row in rows]).with_row_index("id"), 0.0)
         predictions = predict(self.model, frame).tolist()
         self.rows.observe(len(rows))
+        self.predictions.inc(len(predictions))
         for value in predictions:
             self.units.observe(value)
         return {"predictions": predictions, "model_version": self.version}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -105,3 +106,24 @@ def test_service_refuses_a_bad_row(bad: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
         Row(**bad)
     assert np.isfinite(Row(segment="east", x1=1, x2=2, x3=3).x1)
+
+
+def test_alert_rules_and_dashboard_read_metrics_the_service_exports() -> None:
+    root = Path(__file__).resolve().parents[2]
+    service = (root / "src/skeleton/service.py").read_text()
+    exported = set(re.findall(r'name="(skeleton_\w+)"', service))
+    assert exported
+    for path in (
+        "deploy/monitoring/prometheus-rule.yaml",
+        "deploy/monitoring/grafana-dashboard.json",
+    ):
+        read = set(
+            re.findall(
+                r"\b(skeleton_\w+?)(?:_sum|_count|_bucket|_total)?\b", (root / path).read_text()
+            )
+        )
+        assert read, path
+        assert read <= exported, (path, read - exported)
+    # ... and the endpoint the rules select is the service's API.
+    assert 'endpoint="/skeleton"' in (root / "deploy/monitoring/prometheus-rule.yaml").read_text()
+    assert "    def skeleton(" in service
