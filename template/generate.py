@@ -244,7 +244,11 @@ def set_environments(root: Path, envs: list[str], project: str) -> None:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(change(text))
     # Lists of the environments, then every other mention of one.
-    joined = " -> ".join(envs)
+    lists = {
+        "\0arrows\0": " -> ".join(envs),
+        "\0prose\0": ", ".join(envs[:-1]) + f" or {envs[-1]}" if len(envs) > 1 else envs[0],
+        "\0yaml\0": "[" + ", ".join(envs) + "]",
+    }
     second = envs[1] if len(envs) > 1 else envs[0]
     others = env_pattern({"dev": envs[0], "staging": second, "prod": envs[-1]})
     for path in text_files(root):
@@ -254,18 +258,26 @@ def set_environments(root: Path, envs: list[str], project: str) -> None:
         own = relative.startswith(("deploy/environments/", "deploy/argocd/"))
         if own and not relative.endswith("project.yaml"):
             continue  # written above, each with its own name
-        rewrite(
-            path,
-            lambda text: others(
-                text.replace("dev -> staging -> prod", joined)
-                .replace("dev, staging or prod", ", ".join(envs[:-1]) + f" or {envs[-1]}")
-                .replace("[dev, staging, prod]", "[" + ", ".join(envs) + "]")
-            ),
-        )
+        rewrite(path, lambda text: _lists(others(_lists(text, LIST_MARKS)), lists))
     _argocd_project(root / "deploy/argocd/project.yaml", envs, project)
     _promotion_policy(root / "policies/promotion.yaml", envs)
     if len(envs) == 1:
         remove(root / ".github/workflows/promote-next.yml")
+
+
+# The template's lists of its environments, each replaced whole by the project's list (through a
+# mark, so that the word-by-word renaming never touches the new names).
+LIST_MARKS = {
+    "dev -> staging -> prod": "\0arrows\0",
+    "dev, staging or prod": "\0prose\0",
+    "[dev, staging, prod]": "\0yaml\0",
+}
+
+
+def _lists(text: str, replacements: dict[str, str]) -> str:
+    for old, new in replacements.items():
+        text = text.replace(old, new)
+    return text
 
 
 def _argocd_project(path: Path, envs: list[str], project: str) -> None:

@@ -37,7 +37,7 @@ class Update:
 
     def summary(self) -> str:
         """One paragraph for the commit message and the pull request."""
-        if self.commit is None:
+        if not self.changed:
             return f"The project is up to date with template commit {self.template_commit}."
         lines = [
             f"`copier update` to template commit {self.template_commit}: "
