@@ -125,3 +125,29 @@ def test_python_version_reaches_ci_packages_and_tools_not_the_lock(tmp_path: Pat
     assert (project / "uv.lock").read_bytes().count(b'requires-python = ">=3.11"') == (
         (REPO / "uv.lock").read_bytes().count(b'requires-python = ">=3.11"')
     )
+
+
+def test_template_update_workflow_is_valid_pinned_and_least_privilege() -> None:
+    """The workflow only generated projects get (conveyor's own lint covers .github/ only)."""
+    workflow = REPO / "template/project/.github/workflows/template-update.yml"
+    bin_dir = Path(sys.executable).parent
+    for command in (
+        [str(bin_dir / "actionlint"), str(workflow)],
+        [str(bin_dir / "zizmor"), "--offline", str(workflow)],
+        [
+            str(bin_dir / "check-jsonschema"),
+            "--builtin-schema",
+            "vendor.github-workflows",
+            str(workflow),
+        ],
+    ):
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        assert done.returncode == 0, (command[0], done.stdout, done.stderr)
+    text = yaml.safe_load(workflow.read_text())
+    assert text["permissions"] == {}
+    job = text["jobs"]["update"]
+    assert job["permissions"] == {"contents": "write", "pull-requests": "write"}
+    checkout = job["steps"][0]
+    assert checkout["uses"].split("@")[1].isalnum() and len(checkout["uses"].split("@")[1]) == 40
+    assert checkout["with"]["persist-credentials"] is False
+    assert job["steps"][-1]["run"].startswith("conveyor template update --pull-request")
