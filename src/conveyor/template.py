@@ -9,14 +9,13 @@ unseen). This module runs it on a clean tree, on a branch of its own, and commit
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
-from conveyor import git
+from conveyor import extras, git
 from conveyor.errors import UserError
 from conveyor.tools import failure_reason, python_tool, run
 
@@ -74,8 +73,7 @@ def check_ready(root: Path) -> Path:
     if top is None:
         raise UserError(f"{root}: not a git repository (copier update merges through git)")
     template_commit(top)
-    if importlib.util.find_spec("copier") is None:
-        raise UserError("copier is not installed in this environment (`make setup` installs it)")
+    extras.require("template update")
     status = git.output(top, "status", "--porcelain", "--untracked-files=normal")
     if status.strip():
         count = len(status.splitlines())
