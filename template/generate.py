@@ -196,6 +196,13 @@ def example_tests(root: Path) -> None:
             shutil.copyfile(source / name, root / "tests" / name)
 
 
+def drop_benchmark_target(root: Path) -> None:
+    """conveyor's benchmarks stay in conveyor: so does `make benchmark`."""
+    makefile = root / "Makefile"
+    text = re.sub(r"(?m)^benchmark: .*\n(?:\t.*\n)*\n?", "", makefile.read_text())
+    makefile.write_text(text.replace(" benchmark ", " ", 1))
+
+
 def rename_paths(root: Path, package: str) -> None:
     """Folders named after the example package take the project's package name."""
     for folder in ("src", "packages", "tests"):
@@ -366,6 +373,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         use_skeleton(root)
     rename_paths(root, package)
+    drop_benchmark_target(root)
     rules = name_rules(answers)
     for path in text_files(root):
         if path.name == ".copier-answers.yml":

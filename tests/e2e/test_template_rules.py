@@ -151,3 +151,9 @@ def test_template_update_workflow_is_valid_pinned_and_least_privilege() -> None:
     assert checkout["uses"].split("@")[1].isalnum() and len(checkout["uses"].split("@")[1]) == 40
     assert checkout["with"]["persist-credentials"] is False
     assert job["steps"][-1]["run"].startswith("conveyor template update --pull-request")
+
+
+def test_make_targets_of_conveyor_alone_are_left_out(tmp_path: Path) -> None:
+    makefile = (_generate(tmp_path / "p") / "Makefile").read_text()
+    assert "benchmark" not in makefile  # benchmarks/ stays in conveyor
+    assert "\npipeline: setup ##" in makefile and "\nclean: ##" in makefile
