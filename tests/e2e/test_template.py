@@ -13,9 +13,11 @@ import yaml
 
 from tests.e2e.template_projects import commit_all, copier_copy, files_naming, make, template_copy
 
-# Generation alone (not the pipeline): the target is 15 s on a quiet machine; a shared
-# 2-core runner under load measured up to 26 s, so the test allows twice that before failing.
-GENERATION_LIMIT_S = 60
+# Generation alone (not the pipeline): the target is 15 s. Asserted on the CPU time
+# copier, git and the task use (about 5 s here), which a quiet machine's wall time is close to:
+# the wall time on a shared runner under load (measured: 14 s at load 8, 71 s at load 22) is
+# printed, not asserted.
+GENERATION_CPU_LIMIT_S = 15
 
 
 @pytest.fixture(scope="module")
@@ -24,10 +26,10 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _generate(template: Path, dest: Path, **answers: str) -> Path:
-    result, seconds = copier_copy(template, dest, **answers)
+    result, seconds, cpu = copier_copy(template, dest, **answers)
     assert result.returncode == 0, result.stderr[-3000:]
-    print(f"copier copy {answers}: {seconds:.1f} s")
-    assert seconds < GENERATION_LIMIT_S
+    print(f"copier copy {answers}: {seconds:.1f} s wall, {cpu:.1f} s CPU")
+    assert cpu < GENERATION_CPU_LIMIT_S
     commit_all(dest, "new project from conveyor")
     return dest
 
@@ -161,7 +163,7 @@ def test_bad_answers_generate_nothing(
 ) -> None:
     key, _, value = answer.partition("=")
     answers = {"project_name": "churn-model", "github_owner": "acme", key: value}
-    result, _ = copier_copy(template, tmp_path / "project", **answers)
+    result, _, _ = copier_copy(template, tmp_path / "project", **answers)
     assert result.returncode != 0
     assert f"Validation error for question '{key}': {message}" in result.stderr
     assert not (tmp_path / "project").exists()

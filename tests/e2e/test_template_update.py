@@ -37,7 +37,7 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A template copy, and a skeleton project made from it with a local edit committed."""
     template = template_copy(tmp_path_factory.mktemp("conveyor-template"))
     project = tmp_path_factory.mktemp("projects") / "churn"
-    result, _ = copier_copy(template, project, project_name="churn-model", github_owner="acme")
+    result, _, _ = copier_copy(template, project, project_name="churn-model", github_owner="acme")
     assert result.returncode == 0, result.stderr[-3000:]
     commit_all(project, "new project")
     # The project's own edits: one line the template leaves alone, one it will change too.
