@@ -12,6 +12,7 @@ Standard library and PyYAML only: it runs with copier's own Python (`_copier_pyt
 from __future__ import annotations
 
 import argparse
+import functools
 import re
 import shutil
 import string
@@ -70,8 +71,13 @@ def pascal(name: str) -> str:
     return "".join(part.capitalize() for part in re.split(r"[-_]", name) if part)
 
 
-def name_rules(answers: dict[str, object]) -> list[tuple[re.Pattern[str], str]]:
-    """The example's names -> the project's, most specific first."""
+# Where `forecaster` is the service's name (Kubernetes objects, the job label, alert names): in
+# the model's code it is a module and variables (forecast/forecaster.py), which keep theirs.
+SERVICE_NAME_FILES = ("deploy/", "docs/", ".github/", "policies/", "pipelines/")
+
+
+def name_rules(answers: dict[str, object], relative: str) -> list[tuple[re.Pattern[str], str]]:
+    """The example's names -> the project's, most specific first, for the file ``relative``."""
     project, package = str(answers["project_name"]), str(answers["package_name"])
     owner, registry = str(answers["github_owner"]), str(answers["image_registry"]).rstrip("/")
     rules = [
@@ -85,8 +91,11 @@ def name_rules(answers: dict[str, object]) -> list[tuple[re.Pattern[str], str]]:
         (r"conveyor-(dev|staging|prod)\b", rf"{project}-\1"),
         (r"DemandForecaster", f"{pascal(package)}Service"),
         (r"demand_forecaster", f"{package}_model"),
-        (r"Forecaster", pascal(project)),
-        (r"forecaster", project),
+        *(
+            [(r"Forecaster", pascal(project)), (r"forecaster", project)]
+            if relative.startswith(SERVICE_NAME_FILES)
+            else []
+        ),
         (
             r"\bforecast_(?=predictions|prediction_units|rows_per_request|validation_failures|"
             r"requests_per_model_call)",
@@ -374,11 +383,11 @@ def main(argv: list[str] | None = None) -> int:
         use_skeleton(root)
     rename_paths(root, package)
     drop_benchmark_target(root)
-    rules = name_rules(answers)
     for path in text_files(root):
         if path.name == ".copier-answers.yml":
             continue
-        rewrite(path, lambda text: _apply(rules, text))
+        rules = name_rules(answers, path.relative_to(root).as_posix())
+        rewrite(path, functools.partial(_apply, rules))
         if not answers["example"]:
             rewrite(path, lambda text: _apply(PROSE, text))
     set_environments(root, list(answers["environments"]), str(answers["project_name"]))

@@ -157,3 +157,24 @@ def test_make_targets_of_conveyor_alone_are_left_out(tmp_path: Path) -> None:
     makefile = (_generate(tmp_path / "p") / "Makefile").read_text()
     assert "benchmark" not in makefile  # benchmarks/ stays in conveyor
     assert "\npipeline: setup ##" in makefile and "\nclean: ##" in makefile
+
+
+@pytest.mark.parametrize("example", [False, True])
+def test_python_parses_and_every_stage_input_exists(tmp_path: Path, example: bool) -> None:
+    """Renaming never breaks code (`forecaster` is a module there, the service's name in deploy/)
+    nor a path: each stage's deps are files of the project or outputs of an earlier stage."""
+    import ast
+
+    project = _generate(tmp_path / "p", package_name="shop", example=example)
+    for path in project.rglob("*.py"):
+        ast.parse(path.read_text(), filename=str(path))
+    stages = yaml.safe_load((project / "dvc.yaml").read_text())["stages"]
+    produced: set[str] = set()
+    for name, stage in stages.items():
+        for dep in stage.get("deps", []):
+            assert dep in produced or (project / dep).exists(), (name, dep)
+        for key in ("outs", "metrics"):
+            produced |= {next(iter(o)) if isinstance(o, dict) else o for o in stage.get(key, [])}
+    if example:
+        assert (project / "src/shop/forecaster.py").is_file()
+        assert "from shop.forecaster import" in (project / "src/shop/batch.py").read_text()
