@@ -86,6 +86,9 @@ def check_ready(root: Path) -> Path:
 def update(root: Path, branch: str, vcs_ref: str | None = None) -> Update:
     """Run `copier update` on a new ``branch`` from HEAD and commit what it changed."""
     top = check_ready(root)
+    # Where to come back to when the update fails or has nothing to commit.
+    start = git.output(top, "branch", "--show-current").strip()
+    back = ["switch", "--quiet", start] if start else ["switch", "--quiet", "--detach", "@{-1}"]
     switched = git.run(top, "switch", "--quiet", "-C", branch)
     if switched.returncode != 0:
         raise UserError(f"cannot make branch {branch!r}: {failure_reason(switched)}")
@@ -97,11 +100,13 @@ def update(root: Path, branch: str, vcs_ref: str | None = None) -> Update:
         # Nothing of a failed update is kept: the tree was clean before it started.
         git.run(top, "reset", "--quiet", "--hard")
         git.run(top, "clean", "--quiet", "-fd")
+        git.run(top, *back)
         raise UserError(f"copier update failed: {failure_reason(result)}")
     new_commit = template_commit(top)
     git.run(top, "add", "--all")
     changed = [p for p in git.output(top, "diff", "--cached", "--name-only", "-z").split("\0") if p]
     if not changed:
+        git.run(top, *back)
         return Update(branch=branch, template_commit=new_commit)
     conflicts = [p for p in changed if _has_markers(top / p)]
     outcome = Update(branch, new_commit, None, changed, conflicts)

@@ -142,3 +142,19 @@ def test_pull_request_is_opened_once_then_updated(
         git(remote, "rev-parse", "refs/heads/template-update").strip()
         == git(project, "rev-parse", "HEAD").strip()
     )
+
+
+def test_an_up_to_date_project_gets_no_commit_and_stays_where_it_was(
+    generated: tuple[Path, Path], tmp_path: Path
+) -> None:
+    template, _ = generated
+    project = tmp_path / "fresh"
+    result, _, _ = copier_copy(template, project, project_name="fresh", github_owner="acme")
+    assert result.returncode == 0, result.stderr[-3000:]
+    commit_all(project, "new project")
+    head = git(project, "rev-parse", "HEAD").strip()
+    done = _conveyor(project, "--vcs-ref", "HEAD")
+    assert done.returncode == 0, done.stderr
+    assert "changed=false" in done.stdout and "up to date" in done.stderr
+    assert git(project, "branch", "--show-current").strip() == "main"
+    assert git(project, "rev-parse", "HEAD").strip() == head
