@@ -136,8 +136,10 @@ def test_example_project_keeps_the_model_under_its_names_and_environments(
     assert "options: [qa, prod]" in (project / ".github/workflows/promote.yml").read_text()
     # The `dev` dependency group is not an environment: it keeps its name.
     assert 'default-groups = ["model", "extras", "dev"]' in (project / "pyproject.toml").read_text()
+    # The manifests name the project only (deploy/docker's temporary folder may say conveyor).
     for leftover in ("forecaster", "conveyor-", "your-org"):
-        assert files_naming(project / "deploy", leftover) == [], leftover
+        for folder in ("base", "environments", "argocd", "monitoring"):
+            assert files_naming(project / "deploy" / folder, leftover) == [], leftover
 
     _run(project, "pipeline")
     assert json.loads((project / "reports/gate/gate.json").read_text())["passed"] is True
