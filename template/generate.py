@@ -205,11 +205,14 @@ def example_tests(root: Path) -> None:
             shutil.copyfile(source / name, root / "tests" / name)
 
 
-def drop_benchmark_target(root: Path) -> None:
-    """conveyor's benchmarks stay in conveyor: so does `make benchmark`."""
+def drop_conveyor_only(root: Path) -> None:
+    """What names conveyor's own folders: `make benchmark`, ruff's view of template/skeleton."""
     makefile = root / "Makefile"
     text = re.sub(r"(?m)^benchmark: .*\n(?:\t.*\n)*\n?", "", makefile.read_text())
     makefile.write_text(text.replace(" benchmark ", " ", 1))
+    pyproject = root / "pyproject.toml"
+    text = re.sub(r', "template/skeleton/src"\][^\n]*', "]", pyproject.read_text())
+    pyproject.write_text(re.sub(r'(?m)^"template/skeleton/tests/\*\*" = .*\n', "", text))
 
 
 def rename_paths(root: Path, package: str) -> None:
@@ -382,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         use_skeleton(root)
     rename_paths(root, package)
-    drop_benchmark_target(root)
+    drop_conveyor_only(root)
     for path in text_files(root):
         if path.name == ".copier-answers.yml":
             continue

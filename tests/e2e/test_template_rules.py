@@ -157,6 +157,7 @@ def test_make_targets_of_conveyor_alone_are_left_out(tmp_path: Path) -> None:
     makefile = (_generate(tmp_path / "p") / "Makefile").read_text()
     assert "benchmark" not in makefile  # benchmarks/ stays in conveyor
     assert "\npipeline: setup ##" in makefile and "\nclean: ##" in makefile
+    assert "template/" not in (tmp_path / "p/pyproject.toml").read_text()
 
 
 @pytest.mark.parametrize("example", [False, True])
