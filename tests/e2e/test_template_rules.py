@@ -4,6 +4,7 @@ the template's files (what `copier update` does in the project) gives the same t
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -179,3 +180,20 @@ def test_python_parses_and_every_stage_input_exists(tmp_path: Path, example: boo
     if example:
         assert (project / "src/shop/forecaster.py").is_file()
         assert "from shop.forecaster import" in (project / "src/shop/batch.py").read_text()
+
+
+def test_the_skeleton_pipeline_is_not_a_pipeline_of_conveyor() -> None:
+    """DVC collects every dvc.yaml of a repository: `dvc repro` here must not run the skeleton's
+    stages (.dvcignore leaves template/ out), while the skeleton's own stages do exist."""
+    bin_dir = Path(sys.executable).parent
+    done = subprocess.run(
+        [str(bin_dir / "dvc"), "stage", "list", "--all", "--name-only"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "DVC_NO_ANALYTICS": "1"},
+    )
+    stages = done.stdout.split()
+    assert "train" in stages and not [s for s in stages if "template" in s], stages
+    assert "train" in yaml.safe_load((REPO / "template/skeleton/dvc.yaml").read_text())["stages"]
