@@ -32,6 +32,7 @@ GROUPS = [
     "promote",
     "rollback",
     "status",
+    "template",
 ]
 IDENTITY = {
     "GIT_AUTHOR_NAME": "dev",
