@@ -16,7 +16,7 @@ from conveyor.errors import UserError
 
 DISTRIBUTION = "conveyor"
 # The extras in the order people meet them; `all` is every one of them.
-EXTRAS = ("checks", "report", "monitor", "serve", "scan", "pipeline")
+EXTRAS = ("checks", "report", "monitor", "serve", "scan", "pipeline", "template")
 # The commands that need an extra (subcommand, then an option that must be given too): the
 # handlers call require() with these keys, and `conveyor doctor` finds them in dvc.yaml.
 COMMANDS = {
@@ -26,6 +26,7 @@ COMMANDS = {
     "monitor drift": "monitor",
     "build bento": "serve",
     "scan --deps": "scan",
+    "template update": "template",
 }
 
 # "great-expectations<2,>=1.3; extra == 'checks'": the name, its extras, the marker's extra.

@@ -26,6 +26,7 @@ from conveyor.cli import (
     report,
     retrain,
     scan,
+    template,
     verify,
     workflows,
 )
@@ -50,6 +51,7 @@ GROUPS = (
     release,
     promote,
     verify,
+    template,
     workflows,
 )
 

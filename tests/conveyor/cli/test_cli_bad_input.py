@@ -111,6 +111,7 @@ def _commands(repo: Path, good: Path, out: Path) -> dict[str, Command]:
     the fixture repository), so each case has exactly one bad input."""
     return {
         "doctor": Command(("doctor",), {"--root": DIR}, {}),
+        "template update": Command(("template", "update"), {"--root": DIR}, {}),
         "check data": Command(
             ("check", "data", "{CONTRACT DATA}", "{CONTRACT DATA#2}", "--out", f"{out}/data"),
             {"CONTRACT DATA": YAML, "CONTRACT DATA#2": DATA, "--out": OUT_DIR},

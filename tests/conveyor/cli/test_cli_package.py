@@ -34,6 +34,7 @@ GROUPS = [
     "rollback",
     "status",
     "workflows",
+    "template",
 ]
 IDENTITY = {
     "GIT_AUTHOR_NAME": "dev",

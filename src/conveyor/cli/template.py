@@ -1,0 +1,77 @@
+"""`conveyor template update`: take the template's later changes as one branch and pull request."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from conveyor.cli import options
+from conveyor.errors import UserError
+
+
+def _update(args: argparse.Namespace) -> int:
+    from conveyor import git, github, template
+    from conveyor.tools import failure_reason, not_an_option
+
+    branch = not_an_option(args.branch, "--branch")
+    top = template.check_ready(args.root)  # usage errors before any branch is made
+    if args.pull_request:
+        base = not_an_option(args.base, "--base")
+        github.require_gh_login("--pull-request")  # before the push, never after it
+        os.environ.update(github.push_environment(github.token(), os.environ))
+    outcome = template.update(top, branch, args.vcs_ref)
+    print(outcome.summary(), file=sys.stderr)
+    options.print_lines(
+        [
+            f"template_commit={outcome.template_commit}",
+            f"changed={'true' if outcome.commit else 'false'}",
+            f"conflicts={len(outcome.conflicts)}",
+        ],
+        args.github_output,
+    )
+    if outcome.commit is None or not args.pull_request:
+        return 0
+    # One branch, one pull request: the next update replaces both (force, with a lease on what
+    # was read, so a push by someone else in between is not overwritten silently).
+    expected = git.fetch_branch(top, args.remote, branch)
+    pushed = git.push_with_lease(top, args.remote, outcome.commit, branch, expected)
+    if pushed.returncode != 0:
+        raise UserError(f"{args.remote} refused the push of {branch}: {failure_reason(pushed)}")
+    title = f"Template update to {outcome.template_commit}"
+    if outcome.conflicts:
+        title += f" ({len(outcome.conflicts)} conflict(s) to resolve)"
+    with tempfile.TemporaryDirectory(prefix="conveyor-pr-") as folder:
+        body = Path(folder) / "template-update.md"
+        body.write_text(outcome.summary() + "\n", encoding="utf-8")
+        url = github.upsert_pull_request(branch, base, title, body, top)
+    options.print_lines([f"pull_request_url={url}"], args.github_output)
+    github.add_to_summary(f"{title}: {url}")
+    return 0
+
+
+def add(commands: options.Commands) -> None:
+    """Register `template update`."""
+    group = options.group(commands, "template", "projects made from conveyor with copier")
+    update = group.add_parser(
+        "update",
+        help="run `copier update` on a clean tree, commit it on --branch; with --pull-request "
+        "push it and open (or update) its one pull request",
+    )
+    options.root(update, default=Path.cwd())
+    update.add_argument(
+        "--vcs-ref",
+        default=None,
+        help="template git ref to update to (default: its latest tag, "
+        "else its default branch's HEAD)",
+    )
+    update.add_argument("--branch", default="template-update", help="branch of the update")
+    update.add_argument(
+        "--pull-request", action="store_true", help="push --branch and open or update its PR (gh)"
+    )
+    update.add_argument("--base", default="main", help="base branch of the pull request")
+    update.add_argument("--remote", default="origin", help="git remote to push --branch to")
+    options.github_output(update, "template_commit, changed, conflicts, pull_request_url")
+    update.set_defaults(func=_update)
