@@ -87,10 +87,19 @@ def _prepare_push(args: argparse.Namespace) -> None:
 
 def _known_environment(args: argparse.Namespace) -> None:
     """--env names an environment of the checkout's policy: a typo is a usage error before any
-    record is looked up (the workflow's input is free text; the policy is the one list)."""
+    record is looked up (the workflow's input is free text; the policy is the one list). The
+    base branch's policy still rules the promotion: a checkout whose own copy does not load is
+    left to it (the plan names that policy's problem)."""
+    from conveyor.errors import ConfigError
     from conveyor.promotion import policy
+    from conveyor.tools import not_an_option
 
-    policy.load_policy(args.repo).rule(args.env)
+    not_an_option(args.env, "--env")
+    try:
+        rules = policy.load_policy(args.repo)
+    except ConfigError:
+        return
+    rules.rule(args.env)
 
 
 def _record_file(args: argparse.Namespace) -> Path:

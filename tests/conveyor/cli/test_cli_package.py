@@ -33,8 +33,9 @@ GROUPS = [
     "promote",
     "rollback",
     "status",
-    "workflows",
+    "verify",
     "template",
+    "workflows",
 ]
 IDENTITY = {
     "GIT_AUTHOR_NAME": "dev",
