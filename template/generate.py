@@ -186,6 +186,7 @@ EXAMPLE_TESTS = (
     "conftest.py",
     "model_fixtures.py",
     "paths.py",
+    "promotion_repos.py",
     "forecast/__init__.py",
     "forecast/conftest.py",
     "forecast/test_features.py",

@@ -73,12 +73,11 @@ def test_skeleton_project_runs_its_pipeline_and_tests_under_its_names(
     assert app["spec"]["destination"]["namespace"] == "churn-model-prod"
     assert app["spec"]["source"]["repoURL"] == "https://github.com/acme/churn-model.git"
     rules = (project / "deploy/monitoring/prometheus-rule.yaml").read_text()
-    assert "churn_model_prediction_units_sum" in rules and 'job="churn-model"' in rules
+    # conveyor's service metrics (conveyor.serve.metrics), selected by the project's job.
+    assert "conveyor_prediction_value_sum" in rules and 'job="churn-model"' in rules
     assert 'endpoint="/churn_model"' in rules
-    assert (
-        "churn_model_rows_per_request"
-        in (project / "deploy/monitoring/grafana-dashboard.json").read_text()
-    )
+    dashboard = (project / "deploy/monitoring/grafana-dashboard.json").read_text()
+    assert "conveyor_rows_per_request" in dashboard and 'job=\\"churn-model\\"' in dashboard
     policy = yaml.safe_load((project / "policies/promotion.yaml").read_text())
     assert policy["registries"] == ["registry.example.com:5000/ml/"]
     assert policy["image_name"] == "churn-model"

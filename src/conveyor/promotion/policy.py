@@ -107,6 +107,16 @@ class PromotionPolicy(Strict):
                 raise ValueError(f"environment {name!r} must come after {rule.requires!r}")
         return self
 
+    def allows_image(self, reference: str) -> bool:
+        """True when ``reference`` lies under one of ``registries``: the prefix is a whole path
+        (``ghcr.io/acme`` and ``ghcr.io/acme/`` admit ``ghcr.io/acme/x@...``, never
+        ``ghcr.io/acme-evil/x``), or a whole image name followed by its tag or digest."""
+        for registry in self.registries:
+            rest = reference.removeprefix(registry.rstrip("/"))
+            if rest != reference and rest[:1] in ("/", "@", ":"):
+                return True
+        return False
+
     def rule(self, env: str) -> EnvironmentRule:
         """The rule of ``env``; an unknown environment is a usage error listing the known ones."""
         if env not in self.environments:

@@ -194,7 +194,7 @@ def _order_problems(
     """Why the policy refuses ``record`` in ``env`` now: registry, promotion order, soak time,
     live verification in the environment it leaves."""
     rule = policy.rule(env)
-    if not any(record.image.reference.startswith(prefix) for prefix in policy.registries):
+    if not policy.allows_image(record.image.reference):
         allowed = ", ".join(policy.registries)
         return [
             f"{record.image.reference}: registry not allowed (policies/promotion.yaml: {allowed})"

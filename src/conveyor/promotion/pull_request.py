@@ -4,10 +4,12 @@ replaces, and the evidence."""
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from conveyor import git
 from conveyor.release import ReleaseRecord
+from conveyor.report.escape import code
 
 MAX_COMMITS = 20
 
@@ -23,6 +25,13 @@ def pull_request_title(
     verb = "Roll back" if rollback else "Promote"
     was = f" (was {previous.version})" if previous else " (first release)"
     return f"{verb} {env} to {record.version} @ {_short(record.image.digest)}{was}"
+
+
+_PLAIN = re.compile(r"[a-z][a-z0-9_-]*")  # a gate's name as the release writes it: shown as is
+
+
+def _cell(value: object) -> str:
+    return code(value, cell=True)
 
 
 def _commit_link(sha: str) -> str:
@@ -44,10 +53,12 @@ def _run_link() -> str | None:
 def _changes(repo: Path, previous: ReleaseRecord, record: ReleaseRecord) -> list[str]:
     rows = []
     for label, old, new in (
-        ("image digest", f"`{_short(previous.image.digest)}`", f"`{_short(record.image.digest)}`"),
-        ("model", f"`{previous.model_tag}`", f"`{record.model_tag}`"),
-        ("data (md5)", f"`{previous.data_md5}`", f"`{record.data_md5}`"),
-        ("params (md5)", f"`{previous.params_md5}`", f"`{record.params_md5}`"),
+        # Record fields are text a release run wrote: code spans that nothing in them can close,
+        # pipes escaped (a table cell).
+        ("image digest", _cell(_short(previous.image.digest)), _cell(_short(record.image.digest))),
+        ("model", _cell(previous.model_tag), _cell(record.model_tag)),
+        ("data (md5)", _cell(previous.data_md5), _cell(record.data_md5)),
+        ("params (md5)", _cell(previous.params_md5), _cell(record.params_md5)),
         ("source commit", _commit_link(previous.git_commit), _commit_link(record.git_commit)),
     ):
         rows.append(f"| {label} | {old} | {new}{'' if old != new else ' (unchanged)'} |")
@@ -64,7 +75,7 @@ def _changes(repo: Path, previous: ReleaseRecord, record: ReleaseRecord) -> list
     if log.returncode == 0 and log.stdout.strip():
         commits = log.stdout.strip().splitlines()
         lines += ["", f"Commits since {previous.version}:", ""]
-        lines += [f"- {line}" for line in commits[:MAX_COMMITS]]
+        lines += [f"- {code(line)}" for line in commits[:MAX_COMMITS]]  # a subject is anyone's text
         if len(commits) > MAX_COMMITS:
             lines.append(f"- ... and more (`git log {previous.git_commit[:10]}..`)")
     elif log.returncode == 0 and previous.git_commit != record.git_commit:
@@ -91,13 +102,13 @@ def pull_request_body(
         "| release | |",
         "|---|---|",
         f"| version | {record.version} |",
-        f"| image | `{record.image.reference}` |",
-        f"| model | `{record.model_tag}` |",
-        f"| bento | `{record.bento_tag}` |",
+        f"| image | {_cell(record.image.reference)} |",
+        f"| model | {_cell(record.model_tag)} |",
+        f"| bento | {_cell(record.bento_tag)} |",
         f"| source commit | {_commit_link(record.git_commit)} |",
         f"| built at | {record.created_at.isoformat()} |",
-        f"| SBOM digest | `{record.sbom_digest or 'none'}` |",
-        f"| signature | `{record.signature or 'none'}` |",
+        f"| SBOM digest | {_cell(record.sbom_digest or 'none')} |",
+        f"| signature | {_cell(record.signature or 'none')} |",
         "",
         "## Gates",
         "",
@@ -106,7 +117,8 @@ def pull_request_body(
     ]
     for name, verdict in sorted(record.gates.items()):
         mark = "✅ passed" if verdict.passed else "❌ failed"
-        lines.append(f"| {name} | {mark} | {verdict.summary} |")
+        label = name if _PLAIN.fullmatch(name) else _cell(name)
+        lines.append(f"| {label} | {mark} | {_cell(verdict.summary)} |")
     if verified is not None:
         # The source environment's live verification: what the policy required to move on.
         lines += ["", "## Live verification", "", verified.rstrip("\n")]

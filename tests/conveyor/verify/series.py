@@ -89,9 +89,9 @@ def openmetrics(groups: list[Pods]) -> str:
             for le in (*PREDICTION_BUCKETS, math.inf):
                 share = _exponential(mean, le) if le != math.inf else 1.0
                 labels = f'{base},le="{"+Inf" if le == math.inf else le}"'
-                add("forecast_prediction_units_bucket", labels, requests * share, pods)
-            add("forecast_prediction_units_count", base, requests, pods)
-            add("forecast_prediction_units_sum", base, requests * mean, pods)
+                add("conveyor_prediction_value_bucket", labels, requests * share, pods)
+            add("conveyor_prediction_value_count", base, requests, pods)
+            add("conveyor_prediction_value_sum", base, requests * mean, pods)
     lines: list[str] = []
     for name, series in families.items():
         _family(lines, name, series)

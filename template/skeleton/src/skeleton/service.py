@@ -1,8 +1,9 @@
 """The model's HTTP service (BentoML): validated rows in, one prediction per row out.
 
 Which model: $MODEL_TAG, else the tag in models/bentoml_model.json (the register stage's output).
-Metrics beside BentoML's own on /metrics are the ones deploy/monitoring's alert rules and
-dashboard read (skeleton_predictions, _prediction_units, _rows_per_request, _validation_failures).
+Metrics beside BentoML's own on /metrics are conveyor's, the ones deploy/monitoring's alert rules
+and dashboard read (conveyor_predictions, _prediction_value, _rows_per_request,
+_validation_failures: conveyor.serve.metrics).
 Imports stay light: `bentoml build` imports this module.
 """
 
@@ -16,10 +17,13 @@ from typing import Annotated, Any, Literal
 import bentoml
 from pydantic import BaseModel, ConfigDict, Field
 
+from conveyor.serve.metrics import service_metrics
 from skeleton.model import SEGMENTS
 
 TAG_FILE = Path(os.environ.get("MODEL_TAG_FILE", "models/bentoml_model.json"))
 Segment = Literal[SEGMENTS]  # type: ignore[valid-type]
+# Upper bounds of the prediction histogram: set them to span your model's outputs.
+PREDICTION_BUCKETS = (-100.0, -10.0, -1.0, 0.0, 1.0, 10.0, 100.0, 1000.0, 10000.0)
 
 
 class Row(BaseModel):
@@ -45,21 +49,8 @@ class SkeletonService:
         stored = bentoml.models.get(model_tag())
         self.model: dict[str, Any] = json.loads(Path(stored.path_of("model.json")).read_text())
         self.version = str(stored.tag)
-        self.predictions = bentoml.metrics.Counter(
-            name="skeleton_predictions", documentation="Predictions served (rows)"
-        )
-        self.units = bentoml.metrics.Histogram(
-            name="skeleton_prediction_units", documentation="Predicted value per row"
-        )
-        self.rows = bentoml.metrics.Histogram(
-            name="skeleton_rows_per_request", documentation="Rows in one request"
-        )
-        # Created so the alert rules' series exist; increment where your model refuses a row.
-        self.failures = bentoml.metrics.Counter(
-            name="skeleton_validation_failures",
-            documentation="Requests refused by the model's own checks, by reason",
-            labelnames=["reason"],
-        )
+        # Increment metrics.validation_failures where your model refuses a row.
+        self.metrics = service_metrics(PREDICTION_BUCKETS, "The model's prediction per row")
 
     @bentoml.api
     def skeleton(
@@ -72,8 +63,8 @@ class SkeletonService:
 
         frame = features(pl.DataFrame([row.model_dump() for row in rows]).with_row_index("id"), 0.0)
         predictions = predict(self.model, frame).tolist()
-        self.rows.observe(len(rows))
-        self.predictions.inc(len(predictions))
+        self.metrics.rows_per_request.observe(len(rows))
+        self.metrics.predictions.inc(len(predictions))
         for value in predictions:
-            self.units.observe(value)
+            self.metrics.prediction_value.observe(value)
         return {"predictions": predictions, "model_version": self.version}
