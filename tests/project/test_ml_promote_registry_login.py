@@ -5,12 +5,12 @@ a read-only token of its own, so the job asks for no more permissions than befor
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import yaml
 
-REPO = Path(__file__).resolve().parents[3]
+from tests.paths import REPO
+
 WORKFLOW = REPO / ".github" / "workflows" / "ml-promote.yml"
 LOGIN = "docker/login-action@dbcb813823bdd20940b903addbd779551569679f"  # v4.6.0, ACTION-PINS
 
