@@ -109,9 +109,11 @@ def _sound(
     return record
 
 
-# A digest the release component pins; all zeros is the placeholder of an environment that has
-# never had a release (deploy/environments/<env>/release/kustomization.yaml as shipped).
-_DIGEST = re.compile(r"^\s*digest:\s*[\"']?(sha256:[0-9a-f]{64})", re.MULTILINE)
+# A digest the release component pins, in any YAML spelling (block or flow style, quoted or
+# not, JSON); all zeros is the placeholder of an environment that has never had a release
+# (deploy/environments/<env>/release/kustomization.yaml as shipped). Any other digest in the
+# file counts as deployed: a digest left in a comment refuses (fail closed), never hides one.
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 _PLACEHOLDER = "sha256:" + "0" * 64
 
 
@@ -120,8 +122,8 @@ def _deployed(top: Path, source: str, env: str) -> str | None:
     placeholder)."""
     path = f"{environments.ENVIRONMENTS.as_posix()}/{env}/{environments.COMPONENT_FILE}"
     raw = git.show_file(source, path, top)
-    found = _DIGEST.search(raw.decode("utf-8", "replace")) if raw is not None else None
-    return found.group(1) if found and found.group(1) != _PLACEHOLDER else None
+    text = raw.decode("utf-8", "replace") if raw is not None else ""
+    return next((d for d in _DIGEST.findall(text) if d != _PLACEHOLDER), None)
 
 
 def _require_no_hidden_release(
