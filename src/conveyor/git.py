@@ -101,6 +101,12 @@ def work_tree_files(root: Path) -> list[str] | None:
     return [p for p in result.stdout.split("\0") if p] if result.returncode == 0 else None
 
 
+def tracked_files(root: Path) -> set[str]:
+    """Paths git tracks (in the index) under ``root``; empty outside a repository."""
+    result = run(root, "ls-files", "-z", "--cached")
+    return {p for p in result.stdout.split("\0") if p} if result.returncode == 0 else set()
+
+
 def toplevel(path: Path) -> Path | None:
     """The top folder of the work tree ``path`` is in, or None outside a repository."""
     top = _stripped(path if path.is_dir() else path.parent, "rev-parse", "--show-toplevel")

@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from conveyor import git
 from conveyor.files import atomic_path
 from conveyor.scan import actions, checkov_run, suppress, targets
 from conveyor.scan.formats import FORMATS
@@ -48,8 +49,14 @@ def scan(
     registries = image_registries(config, root)  # read before any work: a bad policy is exit 2
     baseline = load_baseline(policy_dir)
     files = targets.collect(root, paths)
-    # our own previous outputs (rendered manifests, reports) are not sources
-    files = [f for f in files if not (root / f).resolve().is_relative_to(out.resolve())]
+    # Our own previous outputs (rendered manifests, reports) are not sources; a file git tracks
+    # is one wherever it sits (a secret committed under the out folder, an `--out .`).
+    tracked = git.tracked_files(root)
+    files = [
+        f
+        for f in files
+        if f.as_posix() in tracked or not (root / f).resolve().is_relative_to(out.resolve())
+    ]
     readable, findings, left_out = _readable(root, files, config, whole_repo=not paths)
     # Exclusions (default scan only) leave files out of the policy checks, not of secrets.
     skipped = targets.excluded(readable, [e.path for e in config.exclude]) if not paths else set()
