@@ -63,10 +63,15 @@ class SignerPolicy:
     workflow_repository: str
     version: str
     workflow_ref: str | None = None
+    # The commit the release run built (the record's git_commit): the certificate's workflow SHA
+    # must be it, so a tag pushed on another commit cannot vouch for this record.
+    commit: str | None = None
 
     def __post_init__(self) -> None:
         _repository(self.source_repository, "--source-repository")
         _repository(self.workflow_repository, "--workflow-repository")
+        if self.commit is not None and not re.fullmatch(r"[0-9a-f]{40}", self.commit):
+            raise UserError(f"commit {self.commit!r}: must be a full commit SHA (40 hex digits)")
         if self.workflow_ref is not None and not re.fullmatch(PINNED_REF, self.workflow_ref):
             raise UserError(
                 f"--workflow-ref {self.workflow_ref!r}: must be refs/tags/vX[.Y[.Z]] or a full "
@@ -91,6 +96,7 @@ class SignerPolicy:
             *("--certificate-github-workflow-repository", self.source_repository),
             *("--certificate-github-workflow-trigger", TRIGGER),
             *("--certificate-github-workflow-ref", f"refs/tags/{self.version}"),
+            *(("--certificate-github-workflow-sha", self.commit) if self.commit else ()),
             image,
         ]
 

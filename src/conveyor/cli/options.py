@@ -142,7 +142,9 @@ def signer(parser: argparse.ArgumentParser, source_help: str) -> None:
     )
 
 
-def signer_policy(args: argparse.Namespace, version: str) -> SignerPolicy | None:
+def signer_policy(
+    args: argparse.Namespace, version: str, commit: str | None = None
+) -> SignerPolicy | None:
     """The signer options as a policy for ``version`` (None: no --source-repository, the
     signature is not checked). A bad value is a usage error before any work."""
     if not args.source_repository:
@@ -156,6 +158,7 @@ def signer_policy(args: argparse.Namespace, version: str) -> SignerPolicy | None
         workflow_repository=args.workflow_repository or args.source_repository,
         version=version,
         workflow_ref=args.workflow_ref,
+        commit=commit,
     )
 
 

@@ -116,7 +116,7 @@ def _release_verify(args: argparse.Namespace) -> int:
     if args.branch is not None and not args.commit_check:
         raise UserError("--branch needs the commit check: drop --no-commit-check")
     record = release.load_record(args.record)
-    policy = options.signer_policy(args, record.version)
+    policy = options.signer_policy(args, record.version, record.git_commit)
     branch = None
     if args.commit_check:  # the default branch is found before any verdict is re-established
         top = release.repository(args.repo)

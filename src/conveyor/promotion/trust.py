@@ -41,6 +41,7 @@ class Trust:
             workflow_repository=self.workflow_repository or self.source_repository,
             version=record.version,
             workflow_ref=self.workflow_ref,
+            commit=record.git_commit,
         )
 
 

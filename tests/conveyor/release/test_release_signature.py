@@ -27,12 +27,14 @@ from tests.paths import REPO
 from tests.promotion_repos import record
 
 DIGEST = "sha256:" + "cd" * 32
+COMMIT = "1" * 40  # the commit the release run built (the record's git_commit)
 IMAGE = f"ghcr.io/your-org/your-repo@{DIGEST}"
 # The doc's placeholders and what a test fills them with.
 PLACEHOLDERS = {
     "OWNER/conveyor": "acme/conveyor",
     "YOUR_ORG/YOUR_REPO": "your-org/your-repo",
     "ghcr.io/your-org/your-repo@sha256:DIGEST": IMAGE,
+    "COMMIT_OF_THE_TAG": COMMIT,
 }
 
 
@@ -45,6 +47,7 @@ class Certificate:
     repository: str = "your-org/your-repo"  # OID 1.3.6.1.4.1.57264.1.5
     trigger: str = "push"  # OID 1.3.6.1.4.1.57264.1.2
     ref: str = "refs/tags/v1.4.0"  # OID 1.3.6.1.4.1.57264.1.6
+    sha: str = COMMIT  # OID 1.3.6.1.4.1.57264.1.3: the commit the signing run built
 
 
 GENUINE = Certificate(
@@ -71,6 +74,7 @@ LOOK_ALIKES = {
         GENUINE, san=GENUINE.san.replace("ml-release.yml", "ml-ci.yml")
     ),
     "another release's tag": replace(GENUINE, ref="refs/tags/v0.9.0"),
+    "the release tag pushed on another commit": replace(GENUINE, sha="b" * 40),
     "a person's login": replace(GENUINE, issuer="https://github.com/login/oauth"),
 }
 
@@ -88,6 +92,7 @@ def cosign_accepts(args: list[str], cert: Certificate) -> bool:
         "--certificate-github-workflow-repository": cert.repository,
         "--certificate-github-workflow-trigger": cert.trigger,
         "--certificate-github-workflow-ref": cert.ref,
+        "--certificate-github-workflow-sha": cert.sha,
     }
     return identity_ok and all(flags.get(f) in (None, value) for f, value in exact.items())
 
@@ -103,7 +108,7 @@ def documented_command() -> list[str]:
     return shlex.split(command)
 
 
-POLICY = SignerPolicy("your-org/your-repo", "acme/conveyor", "v1.4.0")
+POLICY = SignerPolicy("your-org/your-repo", "acme/conveyor", "v1.4.0", commit=COMMIT)
 
 
 def test_the_documented_command_is_the_one_conveyor_builds():

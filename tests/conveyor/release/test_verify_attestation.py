@@ -19,7 +19,8 @@ from conveyor.signature import SignerPolicy, attestation_args
 from tests.conveyor.release.test_release_signature import ARGS, IMAGE, _record
 from tests.cosign_stub import cosign_stub
 
-POLICY = SignerPolicy("your-org/your-repo", "acme/conveyor", "v1.4.0")
+# The record (tests.promotion_repos.record) names commit 1...1: the certificate must too.
+POLICY = SignerPolicy("your-org/your-repo", "acme/conveyor", "v1.4.0", commit="1" * 40)
 
 
 def _verify(capsys, path: Path) -> tuple[int, str, str]:

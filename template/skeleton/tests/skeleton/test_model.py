@@ -109,9 +109,15 @@ def test_service_refuses_a_bad_row(bad: dict[str, object]) -> None:
 
 
 def test_alert_rules_and_dashboard_read_metrics_the_service_exports() -> None:
+    from conveyor.serve import metrics
+
     root = Path(__file__).resolve().parents[2]
     service = (root / "src/skeleton/service.py").read_text()
-    exported = set(re.findall(r'name="(skeleton_\w+)"', service))
+    assert "service_metrics(" in service  # the service exports conveyor's metrics
+    source = Path(metrics.__file__).read_text()
+    exported = {
+        f"{metrics.PREFIX}_{name}" for name in re.findall(r'name=f"\{PREFIX\}_(\w+)"', source)
+    }
     assert exported
     for path in (
         "deploy/monitoring/prometheus-rule.yaml",
@@ -119,7 +125,7 @@ def test_alert_rules_and_dashboard_read_metrics_the_service_exports() -> None:
     ):
         read = set(
             re.findall(
-                r"\b(skeleton_\w+?)(?:_sum|_count|_bucket|_total)?\b", (root / path).read_text()
+                r"\b(conveyor_\w+?)(?:_sum|_count|_bucket|_total)?\b", (root / path).read_text()
             )
         )
         assert read, path
