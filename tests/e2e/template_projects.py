@@ -10,7 +10,9 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from conveyor.git import work_tree_files
+from tests.paths import REPO
+
 BIN = Path(sys.executable).parent
 IDENTITY = {
     "GIT_AUTHOR_NAME": "dev",
@@ -42,14 +44,7 @@ def git(cwd: Path, *args: str) -> str:
 def template_copy(where: Path) -> Path:
     """A throw-away copy of this checkout's files (tracked and new, as they are now) as a
     one-commit repository: what `copier copy` of the published repository would see."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=REPO,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    for name in filter(None, listed.split("\0")):
+    for name in work_tree_files(REPO) or []:  # tracked and new files, as a commit would carry
         source = REPO / name
         if source.is_file() and not source.is_symlink():
             target = where / name

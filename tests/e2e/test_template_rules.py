@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from conveyor.git import work_tree_files
 from tests.e2e.template_projects import REPO, files_naming
 
 GENERATE = REPO / "template" / "generate.py"
@@ -20,14 +21,7 @@ EXCLUDED = ("tests/", "benchmarks/", "examples/", "template/", "docs/adopting.md
 
 def _copy_template(dest: Path) -> None:
     """The files copier would copy (tracked, minus copier.yml's `_exclude`)."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=REPO,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    for name in filter(None, listed.split("\0")):
+    for name in work_tree_files(REPO) or []:  # tracked and new files, as a commit would carry
         source = REPO / name
         if name.startswith(EXCLUDED) or not source.is_file() or "{{" in name:
             continue
