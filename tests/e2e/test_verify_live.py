@@ -156,6 +156,16 @@ def _scraped(live: Live, version: str) -> float:
     return float(result[0]["value"][1]) if result else 0.0
 
 
+def _samples(live: Live, version: str) -> float:
+    """The fewest samples Prometheus holds of any request series of ``version``."""
+    query = f'min(count_over_time(bentoml_service_request_total{{version="{version}"}}[10m]))'
+    url = f"{live.url}/api/v1/query?" + urllib.parse.urlencode({"query": query})
+    status, answer = call(url, method="GET")
+    assert status == 200, answer
+    result = answer["data"]["result"]
+    return float(result[0]["value"][1]) if result else 0.0
+
+
 def _verify(capsys, work: Path, out: Path) -> tuple[int, dict[str, str], str]:
     # Its speed is benchmarks/verify_speed.py's (a day of 10 pods), not a timed test.
     code = main(["verify", "--env", "staging", "--out", str(out), "--repo", str(work)])
@@ -179,11 +189,19 @@ def test_live_release_versions_verified_gate_prod_and_call_for_rollback(
 
     # Traffic: a few requests first, so every counter exists before it is counted from.
     _traffic(live, 5)
-    time.sleep(3)
-    _traffic(live, REQUESTS)
     deadline = time.monotonic() + 60
+    # ... and Prometheus holds them: the main traffic is then counted from a sample before it.
+    while any(_scraped(live, v) < 5 for v in live.services):
+        assert time.monotonic() < deadline, "Prometheus did not scrape the warm-up in 60 s"
+        time.sleep(0.5)
+    _traffic(live, REQUESTS)
     while any(_scraped(live, v) < REQUESTS + 5 for v in live.services):
         assert time.monotonic() < deadline, "Prometheus did not scrape the traffic in 60 s"
+        time.sleep(0.5)
+    # `increase()` needs samples on both sides of the traffic: on a quiet machine the first
+    # scrape that sees it can come before the second sample exists (then "no data", exit 2).
+    while any(_samples(live, v) < 3 for v in live.services):
+        assert time.monotonic() < deadline, "Prometheus did not take 3 samples in 60 s"
         time.sleep(0.5)
 
     monkeypatch.setenv("PROMETHEUS_URL", live.url)
