@@ -559,27 +559,10 @@ def _genuine_record(work: Path, tmp_path: Path, env: dict[str, str], root: Path)
     return out
 
 
-@pytest.mark.parametrize(
-    ("workflow", "event", "payload"),
-    [
-        # by hand: promote.yml, environment and version
-        (
-            "promote.yml",
-            "workflow_dispatch",
-            {"inputs": {"environment": "staging", "version": "v1.2.3", "rollback": False}},
-        ),
-        # by itself: dev's release.json changed on main -> the staging PR
-        ("promote-next.yml", "push", {"ref": "refs/heads/main"}),
-    ],
-    ids=["promote.yml", "promote-next.yml"],
-)
-def test_promote_pushes_the_environment_branch_and_stops_at_the_pull_request(
-    sandbox: Sandbox, tmp_path: Path, workflow: str, event: str, payload: dict
-) -> None:
-    # Real git up to the boundary: `origin` is a bare repository on disk (act finds the
-    # repository's name through the `github` remote). Release v1.2.3 is live in dev (its
-    # promotion merged); promoting to staging pushes promote/staging to origin with the
-    # record, then stops where `gh pr create` needs GitHub.
+def _live_in_dev(sandbox: Sandbox, tmp_path: Path) -> tuple[Path, Path]:
+    """A bare `origin` and a clone of the sandbox that names GitHub's acme/conveyor (act reads
+    the repository's name through the `github` remote), with a genuine release promoted to dev
+    and merged: (origin, work)."""
     from tests.promotion_repos import git, merge
 
     origin = tmp_path / "origin.git"
@@ -604,6 +587,33 @@ def test_promote_pushes_the_environment_branch_and_stops_at_the_pull_request(
     assert promoted.returncode == 0, promoted.stderr
     merge(work, "dev")
     git(work, "checkout", "--quiet", "main")
+    return origin, work
+
+
+@pytest.mark.parametrize(
+    ("workflow", "event", "payload"),
+    [
+        # by hand: promote.yml, environment and version
+        (
+            "promote.yml",
+            "workflow_dispatch",
+            {"inputs": {"environment": "staging", "version": "v1.2.3", "rollback": False}},
+        ),
+        # by itself: dev's release.json changed on main -> the staging PR
+        ("promote-next.yml", "push", {"ref": "refs/heads/main"}),
+    ],
+    ids=["promote.yml", "promote-next.yml"],
+)
+def test_promote_pushes_the_environment_branch_and_stops_at_the_pull_request(
+    sandbox: Sandbox, tmp_path: Path, workflow: str, event: str, payload: dict
+) -> None:
+    # Real git up to the boundary: `origin` is a bare repository on disk (act finds the
+    # repository's name through the `github` remote). Release v1.2.3 is live in dev (its
+    # promotion merged); promoting to staging pushes promote/staging to origin with the
+    # record, then stops where `gh pr create` needs GitHub.
+    from tests.promotion_repos import git
+
+    origin, work = _live_in_dev(sandbox, tmp_path)
 
     box = Sandbox(sandbox.root)  # same env cache and artifacts, this working copy
     box.repo, box.base = work, sandbox.base
@@ -632,30 +642,9 @@ def test_a_refused_rollback_fails_the_job(sandbox: Sandbox, tmp_path: Path) -> N
     # default `bash -e` the pipe's status is tee's, so a refusal passed green. dev has had one
     # release only: the rollback is refused, and with `defaults.run.shell: bash` (-eo pipefail)
     # the step and the job fail.
-    from tests.promotion_repos import git, merge
+    from tests.promotion_repos import git
 
-    origin = tmp_path / "origin.git"
-    git(tmp_path, "init", "--quiet", "--bare", "--initial-branch=main", str(origin))
-    work = tmp_path / "work"
-    git(tmp_path, "clone", "--quiet", str(sandbox.repo), str(work))
-    git(work, "remote", "rename", "origin", "github")
-    git(work, "remote", "set-url", "github", "https://github.com/acme/conveyor.git")
-    git(work, "remote", "add", "origin", str(origin))
-    git(work, "checkout", "--quiet", "-B", "main", sandbox.base)
-    git(work, "push", "--quiet", "origin", "main")
-    env = {**os.environ, "PATH": f"{REPO / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}"}
-    release = _genuine_record(work, tmp_path, env, sandbox.root)
-    promoted = subprocess.run(
-        ["conveyor", "promote", "--env", "dev", "--record", str(release)],
-        cwd=work,
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**env, "GIT_AUTHOR_NAME": "p", "GIT_AUTHOR_EMAIL": "p@conveyor.invalid"},
-    )
-    assert promoted.returncode == 0, promoted.stderr
-    merge(work, "dev")
-    git(work, "checkout", "--quiet", "main")
+    origin, work = _live_in_dev(sandbox, tmp_path)
     tip = git(origin, "rev-parse", "promote/dev")
 
     box = Sandbox(sandbox.root)
