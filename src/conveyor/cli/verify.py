@@ -7,63 +7,56 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from conveyor.cli import options
 from conveyor.errors import UserError
-from conveyor.files import require_writable_dir, write_json
+from conveyor.files import require_writable_dir
+
+if TYPE_CHECKING:
+    from conveyor.prometheus import Prometheus
 
 URL_VARIABLE = "PROMETHEUS_URL"
 # The bearer token is read from the environment only: never an argument, never shown.
 TOKEN_VARIABLE = "PROMETHEUS_TOKEN"  # noqa: S105 - the variable's name, not a secret
 
 
-def _verify(args: argparse.Namespace) -> int:
-    from conveyor import git, github
-    from conveyor.files import atomic_path
+def _prometheus(args: argparse.Namespace) -> Prometheus:
+    """The Prometheus to ask: --prometheus-url, else $PROMETHEUS_URL; the token from the
+    environment only."""
     from conveyor.prometheus import Prometheus, endpoint
+
+    url = args.prometheus_url or os.environ.get(URL_VARIABLE, "")
+    if not url:
+        raise UserError(f"verify needs --prometheus-url or {URL_VARIABLE}")
+    return Prometheus(endpoint(url), os.environ.get(TOKEN_VARIABLE) or None)
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from conveyor import github
     from conveyor.promotion import verification
-    from conveyor.promotion.policy import policy_at
     from conveyor.tools import not_an_option
 
     not_an_option(args.env, "--env")
     if args.pr_comment:
         github.require_gh("--pr-comment")  # before any work: a verdict nobody hears of is lost
-    url = args.prometheus_url or os.environ.get(URL_VARIABLE, "")
-    if not url:
-        raise UserError(f"verify needs --prometheus-url or {URL_VARIABLE}")
-    prometheus = Prometheus(endpoint(url), os.environ.get(TOKEN_VARIABLE) or None)
+    prometheus = _prometheus(args)
     require_writable_dir(args.out)
-    revision = git.resolve_commit(args.ref, args.repo, what="--ref")
-    if revision is None:
-        raise UserError(f"{args.ref!r} is not a git revision here (fetch it, or pass --ref)")
-    policy = policy_at(args.repo, revision)
-    policy.limits(args.env)
-    assert policy.verification is not None  # noqa: S101 - limits() refused it otherwise
-    current, previous = verification.deployments(args.repo, revision, args.env)
-    verdict = verification.run(prometheus, policy.verification, args.env, current, previous)
-    text = verification.markdown(verdict)
-    json_path = args.out / f"{args.env}.json"
-    write_json(json_path, verdict.model_dump(mode="json"))
-    md_path = args.out / f"{args.env}.md"
-    with atomic_path(md_path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
+    verdict, after = verification.verify_environment(prometheus, args.repo, args.ref, args.env)
+    json_path, md_path = verification.write_verdict(verdict, args.out)
     if args.job_summary:
-        github.add_to_summary(text)
+        github.add_to_summary(md_path.read_text(encoding="utf-8"))
     failed = verification.failed_checks(verdict)
-    print(
-        f"{verdict.version} in {args.env}: {verdict.outcome}"
-        + (f" ({'; '.join(failed)})" if failed else ""),
-        file=sys.stderr,
-    )
+    said = f" ({'; '.join(failed)})" if failed else ""
+    print(f"{verdict.version} in {args.env}: {verdict.outcome}{said}", file=sys.stderr)
     # The environment this one's releases go to next: its promotion PR hears of the verdict.
-    after = [name for name, rule in policy.environments.items() if rule.requires == args.env]
     commented = ""
     if args.pr_comment and after:
-        commented = github.comment_on_open_pull_request(f"promote/{after[0]}", md_path, args.repo)
+        commented = github.comment_on_open_pull_request(f"promote/{after}", md_path, args.repo)
     options.print_lines(
         [
             f"outcome={verdict.outcome}",
-            f"next={after[0] if after else ''}",
+            f"next={after or ''}",
             f"passed={'true' if verdict.passed else 'false'}",
             f"version={verdict.version}",
             f"verdict={json_path}",

@@ -19,12 +19,13 @@ from typing import Literal
 
 from pydantic import Field, ValidationError
 
+from conveyor import git
 from conveyor.config import Strict, format_validation_error
 from conveyor.errors import UserError
-from conveyor.files import read_json
+from conveyor.files import atomic_path, read_json, write_json
 from conveyor.prometheus import Prometheus
 from conveyor.promotion import environments as envs
-from conveyor.promotion.policy import SELECTOR, Verification, VerificationLimits
+from conveyor.promotion.policy import SELECTOR, Verification, VerificationLimits, policy_at
 
 VERDICT_FILE = "verification.json"
 Outcome = Literal["passed", "failed", "no_data"]
@@ -286,6 +287,33 @@ def deployments(
         if earlier.record.image.digest != current.record.image.digest:
             return current, earlier
     return current, None
+
+
+def verify_environment(
+    prometheus: Prometheus, repo: Path, ref: str, env: str
+) -> tuple[Verdict, str | None]:
+    """The verdict on the release live in ``env`` as git says at ``ref``, under the policy
+    committed there; and the environment its releases go to next (None: the last)."""
+    revision = git.resolve_commit(ref, repo, what="--ref")
+    if revision is None:
+        raise UserError(f"{ref!r} is not a git revision here (fetch it, or pass --ref)")
+    policy = policy_at(repo, revision)
+    policy.limits(env)
+    assert policy.verification is not None  # noqa: S101 - limits() refused it otherwise
+    current, previous = deployments(repo, revision, env)
+    verdict = run(prometheus, policy.verification, env, current, previous)
+    after = [name for name, rule in policy.environments.items() if rule.requires == env]
+    return verdict, after[0] if after else None
+
+
+def write_verdict(verdict: Verdict, out: Path) -> tuple[Path, Path]:
+    """OUT/ENV.json and OUT/ENV.md (each written whole or not at all)."""
+    json_path = out / f"{verdict.environment}.json"
+    write_json(json_path, verdict.model_dump(mode="json"))
+    md_path = out / f"{verdict.environment}.md"
+    with atomic_path(md_path) as tmp:
+        tmp.write_text(markdown(verdict), encoding="utf-8")
+    return json_path, md_path
 
 
 def gate_problems(
