@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from conveyor.cli import options
 from conveyor.cli.types import checked
 from conveyor.errors import UserError
 from conveyor.files import existing_dir, output_file
-
-if TYPE_CHECKING:
-    from conveyor.release import ReleaseRecord
-    from conveyor.signature import SignerPolicy
 
 
 def _release_record(args: argparse.Namespace) -> int:
@@ -84,51 +78,28 @@ def _release_name(args: argparse.Namespace) -> int:
     return 0
 
 
-def _commit_problems(record: ReleaseRecord, args: argparse.Namespace, branch: str) -> list[str]:
-    """Why the record is not its commit's (made from the project's --params and --data-dir), nor
-    a commit of ``branch``'s history, nor free of regression from the champion live at its tip:
-    the rules a forward promotion holds it to (``promote.plan``)."""
-    from conveyor import release
-    from conveyor.promotion import champion
-
-    top = release.repository(args.repo)
-    tip = champion.branch_commit(top, branch)  # a missing ref is exit 2, before any verdict
-    canonical = options.canonical(args, top)
-    found = champion.record_problems(record, top, branch, canonical)
-    try:
-        release.on_branch(top, record.git_commit, branch)
-    except release.RecordRejectedError as exc:
-        found.append(str(exc))
-    if found:
-        return found  # a record that is not its commit's: the live comparison would be noise
-    try:
-        regression = champion.live_regression(record, top, tip, canonical)
-    except UserError as exc:  # the live champion does not stand, or no policy there
-        return [str(exc)]
-    return [regression] if regression else []
-
-
 def _release_verify(args: argparse.Namespace) -> int:
-    from conveyor import release, signature
-    from conveyor.promotion import champion
+    from conveyor import release
+    from conveyor.promotion import champion, trust
 
     options.signer_policy(args, "v0.0.0")  # its usage errors before the record is read
     if args.branch is not None and not args.commit_check:
         raise UserError("--branch needs the commit check: drop --no-commit-check")
     record = release.load_record(args.record)
     policy = options.signer_policy(args, record.version, record.git_commit)
+    found = release.problems(record)
     branch = None
-    if args.commit_check:  # the default branch is found before any verdict is re-established
+    if args.commit_check:
         top = release.repository(args.repo)
         branch = champion.verify_branch(top) if args.branch is None else args.branch
-        champion.branch_commit(top, branch)
-    found = release.problems(record)
-    if branch is not None:
-        found += _commit_problems(record, args, branch)
+        found += trust.branch_problems(record, top, branch, options.canonical(args, top))
     signed = False
     if policy is not None:
-        found += _signature_problems(record, policy)
-        signed = not found and signature.cosign_available()
+        problems, unchecked = trust.signature_problems(record, policy)
+        if unchecked:
+            print(unchecked, file=sys.stderr)
+        found += problems
+        signed = not found and unchecked is None
     if found:
         raise release.RecordRejectedError(f"{args.record}: not promotable: " + "; ".join(found))
     tied = (
@@ -143,33 +114,6 @@ def _release_verify(args: argparse.Namespace) -> int:
         print(f"  signature: verified ({policy.identity()[1]})")
         print("  record: the one its release attested on the image (same signer rule)")
     return 0
-
-
-def _signature_problems(record: ReleaseRecord, policy: SignerPolicy) -> list[str]:
-    """Why the image's signature, or the release record ml-release attested on the image, does
-    not hold under ``policy``: the attestation is what vouches for the tests and security
-    verdicts (they exist nowhere else). Without cosign: both commands on stderr, unchecked."""
-    from conveyor import release, signature
-
-    image = record.image.reference
-    command = shlex.join(policy.cosign_args(image))
-    attested = shlex.join(signature.attestation_args(policy, image))
-    if not signature.cosign_available():
-        print(
-            f"signature NOT checked: cosign is not on PATH; run: {command}; and: {attested}",
-            file=sys.stderr,
-        )
-        return []
-    found = []
-    reason = signature.check(policy, image)
-    if reason is not None:
-        found.append(f"signature does not verify ({reason}): {command}")
-    reason = signature.record_check(
-        policy, image, record.model_dump(mode="json"), release.content_digest
-    )
-    if reason is not None:
-        found.append(f"release record attestation: {reason}: {attested}")
-    return found
 
 
 def _add_release_name(kinds: options.Commands) -> None:

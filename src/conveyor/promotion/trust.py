@@ -10,7 +10,13 @@ from pathlib import Path
 from conveyor import signature
 from conveyor.errors import UserError
 from conveyor.promotion import champion
-from conveyor.release import Canonical, RecordRejectedError, ReleaseRecord, content_digest
+from conveyor.release import (
+    Canonical,
+    RecordRejectedError,
+    ReleaseRecord,
+    content_digest,
+    on_branch,
+)
 
 
 @dataclass(frozen=True)
@@ -85,3 +91,46 @@ def require_trust(repo: Path, record: ReleaseRecord, trust: Trust, origin: str) 
     if found:
         raise RecordRejectedError(f"{origin}: not the record its release made: " + "; ".join(found))
     return unchecked
+
+
+def branch_problems(
+    record: ReleaseRecord, top: Path, branch: str, canonical: Canonical
+) -> list[str]:
+    """Why the record is not its commit's (made from ``canonical``'s gates and contract
+    verdicts), nor a commit of ``branch``'s history, nor free of regression from the champion
+    live at its tip: the rules a forward promotion holds it to (``promote.plan``)."""
+    tip = champion.branch_commit(top, branch)  # a missing ref is exit 2, before any verdict
+    found = champion.record_problems(record, top, branch, canonical)
+    try:
+        on_branch(top, record.git_commit, branch)
+    except RecordRejectedError as exc:
+        found.append(str(exc))
+    if found:
+        return found  # a record that is not its commit's: the live comparison would be noise
+    try:
+        regression = champion.live_regression(record, top, tip, canonical)
+    except UserError as exc:  # the live champion does not stand, or no policy there
+        return [str(exc)]
+    return [regression] if regression else []
+
+
+def signature_problems(
+    record: ReleaseRecord, signer: signature.SignerPolicy
+) -> tuple[list[str], str | None]:
+    """(why the image's signature, or the release record ml-release attested on the image, does
+    not hold under ``signer``; what was not checked, naming both commands, when cosign is not on
+    PATH). The attestation is what vouches for the tests and security verdicts: they exist
+    nowhere else."""
+    image = record.image.reference
+    command = shlex.join(signer.cosign_args(image))
+    attested = shlex.join(signature.attestation_args(signer, image))
+    if not signature.cosign_available():
+        return [], f"signature NOT checked: cosign is not on PATH; run: {command}; and: {attested}"
+    found = []
+    reason = signature.check(signer, image)
+    if reason is not None:
+        found.append(f"signature does not verify ({reason}): {command}")
+    reason = signature.record_check(signer, image, record.model_dump(mode="json"), content_digest)
+    if reason is not None:
+        found.append(f"release record attestation: {reason}: {attested}")
+    return found, None
