@@ -43,6 +43,7 @@ def _trust(args: argparse.Namespace) -> Trust:
 def _print_outcome(outcome: Outcome, args: argparse.Namespace) -> None:
     # stdout carries only key=value lines, so a workflow can read them as step outputs.
     from conveyor import github
+    from conveyor.promotion import policy
 
     for line in outcome.unchecked:
         print(f"warning: {line}", file=sys.stderr)
@@ -61,7 +62,9 @@ def _print_outcome(outcome: Outcome, args: argparse.Namespace) -> None:
             body_file = args.body_out or Path(folder) / f"promote-{outcome.env}.md"
             if not args.body_out:
                 body_file.write_text(outcome.body or "", encoding="utf-8")
-            url = github.upsert_pull_request(outcome.branch, args.base, title, body_file, args.repo)
+            # The branch the plan read (the policy's): the PR never targets another one.
+            base = policy.base_branch(args.repo)
+            url = github.upsert_pull_request(outcome.branch, base, title, body_file, args.repo)
         options.print_lines([f"pull_request_url={url}"], args.github_output)
         github.add_to_summary(f"{outcome.title or outcome.env}: {url}")
 
@@ -72,15 +75,13 @@ def _prepare_push(args: argparse.Namespace) -> None:
 
     from conveyor import github
     from conveyor.promotion import policy
-    from conveyor.tools import not_an_option
 
     if not args.pull_request:
         return
     if not args.push:
         raise UserError("--pull-request needs the branch pushed: drop --no-push")
     github.require_gh("--pull-request")  # before any ref moves: never a pushed branch, no PR
-    # The base reaches gh as a value: never an option.
-    args.base = not_an_option(args.base or policy.base_branch(args.repo), "--base")
+    policy.base_branch(args.repo)  # the PR's base: a bad one is refused before the push
     github.require_gh_login("--pull-request")  # logged out: the same, found before the push
     os.environ.update(github.push_environment(github.token(), os.environ))
 
@@ -193,9 +194,6 @@ def _branch_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="then open (or update) the branch's one pull request with gh (token: GH_TOKEN, also "
         "used to push; on GitHub Actions the commit is the Actions bot's)",
-    )
-    parser.add_argument(
-        "--base", help="branch the pull request targets (default: the policy's base_branch)"
     )
     options.github_output(parser, "the key=value lines")
     options.hidden_checkout(parser)

@@ -58,13 +58,15 @@ def _release_record(args: argparse.Namespace) -> int:
 
 def _release_on_branch(args: argparse.Namespace) -> int:
     from conveyor import git, release
+    from conveyor.promotion import champion
 
     top = release.repository(args.repo)
     commit = git.resolve_commit(args.commit, top)
     if commit is None:
         raise UserError(f"--commit {args.commit}: no such commit in {top}")
-    release.on_branch(top, commit, args.branch)
-    print(f"{commit[:12]} is on {args.branch}'s history")
+    branch = champion.default_branch(top) if args.branch is None else args.branch
+    release.on_branch(top, commit, branch)
+    print(f"{commit[:12]} is on {branch}'s history")
     return 0
 
 
@@ -184,7 +186,9 @@ def add(commands: options.Commands) -> None:
         "on-branch",
         help="exit 1 unless the commit (HEAD) is in the history of --branch (the default branch)",
     )
-    on_branch.add_argument("--branch", required=True, help="e.g. origin/main")
+    on_branch.add_argument(
+        "--branch", help="the default branch (default: origin/ and the policy's base_branch)"
+    )
     on_branch.add_argument("--commit", default="HEAD", help="commit or tag to check (HEAD)")
     options.checkout(on_branch)
     on_branch.set_defaults(func=_release_on_branch)

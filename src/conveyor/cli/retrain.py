@@ -35,12 +35,12 @@ def _window(args: argparse.Namespace) -> int:
 def _publish(args: argparse.Namespace) -> int:
     from conveyor import gate, git, github, retrain
     from conveyor.config import read_text
+    from conveyor.promotion import policy
     from conveyor.tools import not_an_option
 
     if not args.branch.startswith(retrain.BRANCH_PREFIX):
         raise UserError(f"--branch {args.branch}: a retraining branch starts with retrain/")
     not_an_option(args.branch, "--branch")
-    not_an_option(args.base_branch, "--base-branch")
     result = gate.load_result(args.gate)
     read_text(args.report)  # the pull request's body: refused before anything moves
     if result.champion is None and result.baseline_commit != "none":
@@ -49,6 +49,7 @@ def _publish(args: argparse.Namespace) -> int:
             "champion: run `conveyor gate --champion ENV` (metrics of another window are not "
             "comparable)"
         )
+    base_branch = policy.base_branch(args.root)  # where the champion was read: the PR's base
     base = git.head_commit(args.root)
     if base is None:
         raise UserError(f"{args.root}: not a git repository with a commit (HEAD is the base)")
@@ -60,7 +61,7 @@ def _publish(args: argparse.Namespace) -> int:
     if outcome.kind == retrain.PULL_REQUEST:
         os.environ.update(github.push_environment(github.token(), os.environ))
     outcome = retrain.publish(
-        outcome, args.report, args.root, args.branch, args.base_branch, args.remote, args.issue
+        outcome, args.report, args.root, args.branch, base_branch, args.remote, args.issue
     )
     print(
         f"retrain: {outcome.kind}" + (f": {outcome.pull_request}" if outcome.pull_request else "")
@@ -97,7 +98,8 @@ def add(commands: options.Commands) -> None:
         "no new data (the --window value equals HEAD's) or a failed gate opens no pull "
         "request and says so with the figures (job summary, drift issue); a passed gate "
         "commits the changes of tracked files on HEAD, pushes them to --branch with a lease and "
-        "opens or updates its one pull request, linked from the drift issue. Exit 0 for each "
+        "opens or updates its one pull request (against policies/promotion.yaml's "
+        "base_branch), linked from the drift issue. Exit 0 for each "
         "outcome; 2 for bad input.",
     )
     publish.add_argument(
@@ -114,7 +116,6 @@ def add(commands: options.Commands) -> None:
         "(default: metrics/metrics.json:holdout.end)",
     )
     publish.add_argument("--branch", required=True, help="retrain/<date> (`retrain window`)")
-    publish.add_argument("--base-branch", default="main", help="the pull request's base")
     publish.add_argument("--remote", default="origin", help="where the branch goes")
     publish.add_argument(
         "--issue", type=whole_number(1), help="the drift issue to link and tell (its number)"

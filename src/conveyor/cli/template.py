@@ -14,12 +14,13 @@ from conveyor.errors import UserError
 
 def _update(args: argparse.Namespace) -> int:
     from conveyor import git, github, template
+    from conveyor.promotion import policy
     from conveyor.tools import failure_reason, not_an_option
 
     branch = not_an_option(args.branch, "--branch")
     top = template.check_ready(args.root)  # usage errors before any branch is made
     if args.pull_request:
-        base = not_an_option(args.base, "--base")
+        base = policy.base_branch(top)  # the project's one base branch (its promotion policy)
         github.require_gh_login("--pull-request")  # before the push, never after it
         os.environ.update(github.push_environment(github.token(), os.environ))
     outcome = template.update(top, branch, args.vcs_ref)
@@ -71,7 +72,6 @@ def add(commands: options.Commands) -> None:
     update.add_argument(
         "--pull-request", action="store_true", help="push --branch and open or update its PR (gh)"
     )
-    update.add_argument("--base", default="main", help="base branch of the pull request")
     update.add_argument("--remote", default="origin", help="git remote to push --branch to")
     options.github_output(update, "template_commit, changed, conflicts, pull_request_url")
     update.set_defaults(func=_update)

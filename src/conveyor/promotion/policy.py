@@ -30,6 +30,19 @@ MATCHERS = re.compile(rf"(?:{_MATCHER}(?:,{_MATCHER})*,?\s*)?")
 SELECTOR = re.compile(r"([A-Za-z_:][A-Za-z0-9_:]*)(?:\{(.*)\})?", re.S)
 
 
+# A branch name git accepts and no tool reads as an option: no leading '-', no ref-syntax
+# characters, spaces, '..', '@{', or a '.lock'/'/' ending (git check-ref-format's rules).
+BRANCH = re.compile(
+    r"(?!-)(?!.*(?:\.\.|@\{|//|/\.|\.lock(?:/|\Z)|[/.]\Z))[^\x00-\x20\x7f~^:?*\[\\]+\Z"
+)
+
+
+def _branch(value: str) -> str:
+    if not BRANCH.match(value) or value.startswith((".", "/")):
+        raise ValueError(f"not a branch name git accepts: {value!r}")
+    return value
+
+
 def _matchers(value: str) -> str:
     if not MATCHERS.fullmatch(value):
         raise ValueError('expected PromQL label matchers, e.g. namespace="conveyor-staging"')
@@ -80,7 +93,9 @@ class Verification(Strict):
 class PromotionPolicy(Strict):
     """``policies/promotion.yaml``: environments in promotion order, and what each requires."""
 
-    base_branch: str = "main"
+    # The one place the base branch is named: promotion, release, retraining and template
+    # updates read it; the workflows' `branches:` filters are held to it by a test.
+    base_branch: Annotated[str, AfterValidator(_branch)] = "main"
     image_name: str = Field(min_length=1)
     registries: list[str] = Field(min_length=1)
     environments: dict[str, EnvironmentRule] = Field(min_length=1)
@@ -144,9 +159,12 @@ def base_branch(root: Path) -> str:
     """The branch to promote onto, from the checkout's policy (only this key is read locally:
     the rules themselves come from that branch, see policy_at)."""
     branch = read_yaml(root / POLICY).get("base_branch", "main")
-    if not isinstance(branch, str) or not branch:
-        raise ConfigError(f"{POLICY}: base_branch: must be a branch name (got {branch!r})")
-    return branch
+    try:
+        if not isinstance(branch, str):
+            raise ValueError(f"not a branch name: {branch!r}")
+        return _branch(branch)
+    except ValueError as exc:
+        raise ConfigError(f"{POLICY}: base_branch: {exc}") from None
 
 
 def policy_at(repo: Path, revision: str) -> PromotionPolicy:

@@ -96,8 +96,6 @@ def _retrain(
         str(out / "report.md"),
         "--branch",
         f"retrain/{to}",
-        "--base-branch",
-        "main",
         *(("--issue", str(issue)) if issue else ()),
         "--job-summary",
         "--github-output",
