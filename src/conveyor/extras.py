@@ -27,6 +27,7 @@ COMMANDS = {
     "build bento": "serve",
     "scan --deps": "scan",
     "template update": "template",
+    "template new": "template",
 }
 
 # "great-expectations<2,>=1.3; extra == 'checks'": the name, its extras, the marker's extra.
