@@ -251,10 +251,11 @@ class DemandForecaster:
         from conveyor.serve.inference_log import InferenceLogger
         from forecast.batching import AdaptiveBatcher
         from forecast.model import predict_matrix
-        from forecast.service_metrics import metrics
+        from forecast.service_metrics import metrics, requests_per_model_call
 
         self.version = str(self.bundle.tag)
         self.metrics = metrics()
+        batches = requests_per_model_call()
         # Sampled request/prediction log for drift monitoring; off unless configured (see
         # conveyor.serve.inference_log: CONVEYOR_INFERENCE_LOG_DIR and _SAMPLE).
         self.inference_log = InferenceLogger.from_env()
@@ -262,7 +263,7 @@ class DemandForecaster:
         self.batcher = AdaptiveBatcher(
             lambda matrix: predict_matrix(booster, matrix),
             max_rows=BATCH_MAX_ROWS,
-            on_batch=lambda requests, _: self.metrics.requests_per_model_call.observe(requests),
+            on_batch=lambda requests, _: batches.observe(requests),
         )
         # Garbage-collection pauses were the latency tail (p99 ~270 ms at concurrency 32, ~55 ms
         # without them): the long-lived objects loaded above leave the collector's view, and
