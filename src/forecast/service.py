@@ -88,7 +88,7 @@ Identifier = Annotated[
 
 def model_tag() -> str:
     """The model to serve: $CONVEYOR_MODEL_TAG, else the tag the pipeline registered last, else
-    the latest `demand_forecaster` (inside a built Bento, the one model packaged with it).
+    the latest MODEL_NAME (inside a built Bento, the one model packaged with it).
     ValueError when the tag file cannot be read."""
     if os.environ.get("CONVEYOR_MODEL_TAG"):
         return os.environ["CONVEYOR_MODEL_TAG"]
@@ -201,7 +201,9 @@ def rejected(error: Exception, reason: str) -> ValidationError:
     return ValidationError.from_exception_data("Input", [{"type": detail, "loc": ("rows",)}])
 
 
-SERVICE_NAME = "demand_forecaster"
+# The service is named after its model, as the Bento is (bentofile.yaml name; tests/forecast/
+# test_names.py holds every copy of the name to it).
+SERVICE_NAME = MODEL_NAME
 
 
 @bentoml.service(name=SERVICE_NAME, traffic={"timeout": TRAFFIC_TIMEOUT_SECONDS}, workers=2)

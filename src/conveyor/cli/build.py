@@ -79,7 +79,11 @@ def add(commands: options.Commands) -> None:
         default=Path("build/containers"),
         help="buildah/podman image store (graph/ and run/ inside; default: build/containers)",
     )
-    image.add_argument("--name", default="localhost/conveyor-forecaster")
+    image.add_argument(
+        "--name",
+        default=None,
+        help="the image's name (default: localhost/ and the Bento's name, the bentofile's name)",
+    )
     image.add_argument(
         "--base-cache",
         type=output_dir,

@@ -39,7 +39,7 @@ def _matchers(value: str) -> str:
 def _selector(value: str) -> str:
     found = SELECTOR.fullmatch(value.strip())
     if not found or not MATCHERS.fullmatch(found[2] or ""):
-        raise ValueError('expected a metric and its label matchers, e.g. name{job="forecaster"}')
+        raise ValueError('expected a metric and its label matchers, e.g. name{job="my-service"}')
     return value.strip()
 
 
