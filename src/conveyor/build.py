@@ -32,6 +32,20 @@ from conveyor.files import read_json, write_json
 from conveyor.git import head_commit, is_dirty
 from conveyor.tools import failure_reason, python_tool, run
 
+__all__ = [
+    "BASE_SCRIPT",
+    "DOCKERFILE",
+    "base_image",
+    "build",
+    "build_image",
+    "check_dockerfile",
+    "context_digest",
+    "image_name",
+    "model_tag",
+    "store_args",
+    "unsafe_members",
+]
+
 DOCKERFILE = Path("env/docker/Dockerfile")
 
 

@@ -10,6 +10,8 @@ from conveyor.cli import options
 from conveyor.errors import ConfigError
 from conveyor.files import existing_dir, output_dir
 
+__all__ = ["add"]
+
 
 def _build_bento(args: argparse.Namespace) -> int:
     extras.require("build bento")

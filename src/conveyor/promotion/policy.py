@@ -21,6 +21,17 @@ from conveyor.config import (
 )
 from conveyor.errors import ConfigError, UserError
 
+__all__ = [
+    "POLICY",
+    "SELECTOR",
+    "PromotionPolicy",
+    "Verification",
+    "VerificationLimits",
+    "base_branch",
+    "load_policy",
+    "policy_at",
+]
+
 POLICY = Path("policies/promotion.yaml")
 
 

@@ -12,6 +12,8 @@ from conveyor.errors import UserError
 from conveyor.promotion import champion
 from conveyor.release import Canonical, RecordRejectedError, ReleaseRecord, content_digest
 
+__all__ = ["Trust", "require_trust"]
+
 
 @dataclass(frozen=True)
 class Trust:

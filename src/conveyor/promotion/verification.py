@@ -26,6 +26,17 @@ from conveyor.prometheus import Prometheus
 from conveyor.promotion import environments as envs
 from conveyor.promotion.policy import SELECTOR, Verification, VerificationLimits
 
+__all__ = [
+    "Check",
+    "Verdict",
+    "deployments",
+    "failed_checks",
+    "gate_problems",
+    "load_verdict",
+    "markdown",
+    "run",
+]
+
 VERDICT_FILE = "verification.json"
 Outcome = Literal["passed", "failed", "no_data"]
 
