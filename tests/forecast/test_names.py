@@ -35,7 +35,11 @@ def test_params_and_the_service_carry_the_bentofile_name(tmp_path: Path) -> None
         capture_output=True,
         text=True,
         check=False,
-        env={"BENTOML_DO_NOT_TRACK": "true", "PATH": "/usr/bin:/bin", "BENTOML_HOME": str(tmp_path)},
+        env={
+            "BENTOML_DO_NOT_TRACK": "true",
+            "PATH": "/usr/bin:/bin",
+            "BENTOML_HOME": str(tmp_path),
+        },
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split()[-1] == name
@@ -76,7 +80,8 @@ def _strings(tree: ast.Module) -> list[ast.Constant]:
     return [
         node
         for node in ast.walk(tree)
-        if isinstance(node, ast.Constant) and isinstance(node.value, str)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
         and id(node) not in docstrings
     ]
 

@@ -8,7 +8,6 @@ import ast
 import re
 import shlex
 import tomllib
-from pathlib import Path
 
 from tests.paths import REPO
 
