@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from conveyor.release import ReleaseRecord
     from conveyor.signature import SignerPolicy
 
+__all__ = ["add"]
+
 
 def _release_record(args: argparse.Namespace) -> int:
     from conveyor import release

@@ -12,6 +12,8 @@ from conveyor.cli import options
 from conveyor.errors import UserError
 from conveyor.files import require_writable_dir, write_json
 
+__all__ = ["add"]
+
 URL_VARIABLE = "PROMETHEUS_URL"
 # The bearer token is read from the environment only: never an argument, never shown.
 TOKEN_VARIABLE = "PROMETHEUS_TOKEN"  # noqa: S105 - the variable's name, not a secret
