@@ -14,6 +14,16 @@ from importlib.metadata import PackageNotFoundError, requires, version
 
 from conveyor.errors import UserError
 
+__all__ = [
+    "COMMANDS",
+    "EXTRAS",
+    "command_extra",
+    "distributions",
+    "install_hint",
+    "missing",
+    "require",
+]
+
 DISTRIBUTION = "conveyor"
 # The extras in the order people meet them; `all` is every one of them.
 EXTRAS = ("checks", "report", "monitor", "serve", "scan", "pipeline", "template")

@@ -19,6 +19,8 @@ from conveyor import extras, git
 from conveyor.errors import UserError
 from conveyor.tools import failure_reason, python_tool, run
 
+__all__ = ["check_ready", "new", "update"]
+
 ANSWERS = ".copier-answers.yml"
 # git merge-file's first marker line, as `copier update --conflict inline` writes it.
 CONFLICT = re.compile(r"^<{7} ", re.MULTILINE)

@@ -11,6 +11,8 @@ from pathlib import Path
 from conveyor.cli import options
 from conveyor.errors import UserError
 
+__all__ = ["add"]
+
 
 def _update(args: argparse.Namespace) -> int:
     from conveyor import git, github, template

@@ -16,6 +16,8 @@ from conveyor.files import require_writable_dir
 if TYPE_CHECKING:
     from conveyor.prometheus import Prometheus
 
+__all__ = ["add"]
+
 URL_VARIABLE = "PROMETHEUS_URL"
 # The bearer token is read from the environment only: never an argument, never shown.
 TOKEN_VARIABLE = "PROMETHEUS_TOKEN"  # noqa: S105 - the variable's name, not a secret

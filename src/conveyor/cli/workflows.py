@@ -8,6 +8,8 @@ from pathlib import Path
 from conveyor.cli import options
 from conveyor.files import existing_dir, read_json, require_writable_dir
 
+__all__ = ["add"]
+
 
 def _run(args: argparse.Namespace) -> int:
     from conveyor.workflows import act

@@ -21,6 +21,17 @@ from conveyor.config import (
 )
 from conveyor.errors import ConfigError, UserError
 
+__all__ = [
+    "POLICY",
+    "SELECTOR",
+    "PromotionPolicy",
+    "Verification",
+    "VerificationLimits",
+    "base_branch",
+    "load_policy",
+    "policy_at",
+]
+
 POLICY = Path("policies/promotion.yaml")
 
 
@@ -52,7 +63,7 @@ def _matchers(value: str) -> str:
 def _selector(value: str) -> str:
     found = SELECTOR.fullmatch(value.strip())
     if not found or not MATCHERS.fullmatch(found[2] or ""):
-        raise ValueError('expected a metric and its label matchers, e.g. name{job="forecaster"}')
+        raise ValueError('expected a metric and its label matchers, e.g. name{job="my-service"}')
     return value.strip()
 
 

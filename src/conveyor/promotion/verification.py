@@ -27,6 +27,19 @@ from conveyor.prometheus import Prometheus
 from conveyor.promotion import environments as envs
 from conveyor.promotion.policy import SELECTOR, Verification, VerificationLimits, policy_at
 
+__all__ = [
+    "Check",
+    "Verdict",
+    "deployments",
+    "failed_checks",
+    "gate_problems",
+    "load_verdict",
+    "markdown",
+    "run",
+    "verify_environment",
+    "write_verdict",
+]
+
 VERDICT_FILE = "verification.json"
 Outcome = Literal["passed", "failed", "no_data"]
 

@@ -26,6 +26,8 @@ import yaml
 from conveyor import git
 from conveyor.errors import UserError
 
+__all__ = ["STANDINS", "callers", "default_event", "events_of", "plan", "run"]
+
 STANDINS = Path(__file__).with_name("standins")
 # Each third-party action conveyor's workflows use -> its stand-in folder (standins/README.md).
 STANDIN_FOR = {
