@@ -642,6 +642,8 @@ def test_promote_pushes_the_environment_branch_and_stops_at_the_pull_request(
     assert run.jobs.get("promote") == "failure", run.failed_because()  # no GitHub for the PR
     assert "branch=promote/staging" in run.log, run.failed_because()
     assert "changed=true" in run.log
+    # ml-promote asked the policy first: staging takes no verdict, so no Prometheus was needed.
+    assert "staging requires no live verification (policies/promotion.yaml)" in run.log
     # conveyor pushed, then stopped at the PR (gh) in the same step: no GitHub here.
     assert any("conveyor promote --pull-request" in s for s in run.failed_steps), run.failed_steps
     assert "gh pr list failed: no GitHub here (act)" in run.failed_because()

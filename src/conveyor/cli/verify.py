@@ -1,6 +1,8 @@
 """`conveyor verify`: the live release of an environment against the policy's limits, asked of
 Prometheus (conveyor.promotion.verification). Exit 0 passed, 1 failed, 2 no verdict (Prometheus
-unreachable, or too little data: never a pass)."""
+unreachable, or too little data: never a pass). Which environment a promotion needs verified
+(--for-promotion) and which are verified on schedule (--under-soak) are the policy's: workflows
+name none."""
 
 from __future__ import annotations
 
@@ -137,6 +139,7 @@ def _under_soak(args: argparse.Namespace) -> int:
 
 
 def _command(args: argparse.Namespace) -> int:
+    """--under-soak lists, --for-promotion asks the policy which environment, --env verifies."""
     if args.under_soak:
         return _under_soak(args)
     if args.for_promotion is not None:
@@ -153,7 +156,8 @@ def add(commands: options.Commands) -> None:
         "behaves since it went live: 5xx share, refused-request share, p99 latency, prediction "
         "shift against the previous release; limits from policies/promotion.yaml "
         f"(verification:). Writes OUT/ENV.json and OUT/ENV.md. Bearer token: ${TOKEN_VARIABLE}. "
-        "Exit 0 passed, 1 failed, 2 no verdict (unreachable, or too little data).",
+        "Exit 0 passed, 1 failed, 2 no verdict (unreachable, or too little data). "
+        "--for-promotion and --under-soak read from the policy which environment to verify.",
     )
     which = verify.add_mutually_exclusive_group(required=True)
     which.add_argument("--env", help="environment (policies/promotion.yaml)")
