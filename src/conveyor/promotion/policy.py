@@ -150,6 +150,12 @@ class PromotionPolicy(Strict):
             raise UserError(f"unknown environment {env!r} (policies/promotion.yaml has: {known})")
         return self.environments[env]
 
+    def verification_source(self, env: str) -> str | None:
+        """The environment whose live verification a release must pass to enter ``env`` (the
+        one it requires, when ``verified: true``); None when ``env`` requires none."""
+        rule = self.rule(env)
+        return rule.requires if rule.verified else None
+
     def limits(self, env: str) -> VerificationLimits:
         """``env``'s verification limits; none is a usage error naming the ones that have."""
         self.rule(env)
