@@ -107,6 +107,15 @@ def tracked_files(root: Path) -> set[str]:
     return {p for p in result.stdout.split("\0") if p} if result.returncode == 0 else set()
 
 
+def is_tracked(root: Path, path: str) -> bool:
+    """True when git tracks ``path`` (repository-relative): in the index, or in HEAD's tree
+    (a file removed from the index only is still committed)."""
+    listed = run(root, "ls-files", "-z", "--cached", "--", f":(literal){path}")
+    if listed.returncode == 0 and listed.stdout.strip("\0"):
+        return True
+    return show_file("HEAD", path, root) is not None
+
+
 def toplevel(path: Path) -> Path | None:
     """The top folder of the work tree ``path`` is in, or None outside a repository."""
     top = _stripped(path if path.is_dir() else path.parent, "rev-parse", "--show-toplevel")

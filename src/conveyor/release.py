@@ -351,6 +351,16 @@ def tests_verdict(junit: Path) -> GateVerdict:
     return GateVerdict(passed=ran > 0 and bad == 0, summary=summary, source=str(junit))
 
 
+def junit_property(junit: Path, name: str) -> list[str]:
+    """The values of every ``<property name=NAME>`` in a JUnit report (pytest writes a run's
+    testsuite properties there), read by the same guarded parser as the tests verdict."""
+    return [
+        prop.get("value", "")
+        for prop in _junit_root(junit).iter("property")
+        if prop.get("name") == name
+    ]
+
+
 def security_verdict(scan_json: Path) -> GateVerdict:
     """The security gate from ``conveyor scan``'s scan.json."""
     scan = read_json(scan_json, "security scan verdict")
