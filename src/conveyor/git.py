@@ -75,6 +75,18 @@ def show_file(commit: str, path: str, cwd: Path | None = None) -> bytes | None:
     return result.stdout if result.returncode == 0 else None
 
 
+def entry_kind(commit: str, path: str, cwd: Path | None = None) -> str | None:
+    """What ``path`` is at ``commit`` (git's object type: blob, tree, commit for a submodule;
+    "link" for a symbolic link); None when it is absent."""
+    not_an_option(commit, "commit")
+    listing = _stripped(cwd, "ls-tree", "-z", commit, "--", path.rstrip("/"))
+    entry = (listing or "").split("\0")[0]
+    if not entry:
+        return None
+    mode, kind = entry.split(" ", 2)[:2]
+    return "link" if mode == "120000" else kind
+
+
 def show_text(commit: str, path: str, cwd: Path | None = None) -> str | None:
     """The text of ``path`` at ``commit``; None when it is not a file there. A file that is not
     UTF-8 is a usage error naming it (exit 2), never a traceback."""

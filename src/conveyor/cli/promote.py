@@ -169,9 +169,12 @@ def _rollback(args: argparse.Namespace) -> int:
 def _status(args: argparse.Namespace) -> int:
     from conveyor.promotion import status
 
-    rows = status.collect(args.repo, args.ref)
+    errors: list[UserError] = []
+    rows = status.collect(args.repo, args.ref, errors=errors)
     print(json.dumps(rows, indent=2) if args.json else status.render(rows))
-    return 0
+    for error in errors:  # a record that cannot be read is not "nothing live": the report fails
+        print(f"error: {error}", file=sys.stderr)
+    return max((error.exit_code for error in errors), default=0)
 
 
 def _branch_options(parser: argparse.ArgumentParser) -> None:
