@@ -3,6 +3,7 @@ an option (``--upload-pack=CMD`` runs a command), and passing refs after ``--end
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -126,6 +127,18 @@ def is_tracked(root: Path, path: str) -> bool:
     if listed.returncode == 0 and listed.stdout.strip("\0"):
         return True
     return show_file("HEAD", path, root) is not None
+
+
+def is_remote(root: Path, name: str) -> bool:
+    """True when ``name`` is a remote git can reach from ``root``: a configured one, a URL
+    (scheme://, or scp-like user@host:path), or a path to a repository."""
+    listed = run(root, "remote")
+    if listed.returncode == 0 and name in listed.stdout.split():
+        return True
+    if "://" in name or re.match(r"^[\w.-]+@[\w.-]+:", name):
+        return True
+    path = Path(name) if Path(name).is_absolute() else root / name
+    return path.is_dir() or path.is_file()  # a repository folder, or a bundle file
 
 
 def toplevel(path: Path) -> Path | None:

@@ -127,10 +127,20 @@ def _record_file(args: argparse.Namespace) -> Path:
     raise UserError("promote needs --record, --version (a release tag) or --from-environment")
 
 
+def _check_values(args: argparse.Namespace) -> None:
+    """Every value given, before any work: a bad --remote is not found after a record lookup."""
+    from conveyor.promotion import promote
+
+    named = {"--base": args.base, "--to": getattr(args, "to", None)}
+    named["--from-environment"] = getattr(args, "from_environment", None)
+    promote.require_usable_values(args.repo, args.env, args.remote, **named)
+
+
 def _promote(args: argparse.Namespace) -> int:
     from conveyor.promotion import promote
     from conveyor.release import load_record
 
+    _check_values(args)
     trust = _trust(args)
     _known_environment(args)
     record = load_record(_record_file(args))
@@ -156,6 +166,7 @@ def _promote(args: argparse.Namespace) -> int:
 def _rollback(args: argparse.Namespace) -> int:
     from conveyor.promotion import rollback
 
+    _check_values(args)
     trust = _trust(args)
     _known_environment(args)
     _prepare_push(args)

@@ -102,7 +102,8 @@ def render(rows: list[dict[str, Any]]) -> str:
         for line in table
     ]
     for row in rows:  # why, under the table: the reasons are too long for a cell
-        lines += [f"{row['environment']}: unreadable: {row[key]}" for key in _UNREADABLE if key in row]
+        env = row["environment"]
+        lines += [f"{env}: unreadable: {row[key]}" for key in _UNREADABLE if key in row]
     return "\n".join(lines)
 
 

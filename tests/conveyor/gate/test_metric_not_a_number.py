@@ -39,7 +39,7 @@ def test_a_slice_that_is_no_number_fails_and_the_others_are_judged(repo):  # noq
     _write_metrics(repo, METRICS, slices)
     checks = {c.metric.split(":")[1]: c for c in _gate(repo).checks}
     assert checks["region.north.model.wape"].verdict == FAIL
-    assert "the string \"0.42\", not a number" in checks["region.north.model.wape"].reason
+    assert 'the string "0.42", not a number' in checks["region.north.model.wape"].reason
     assert checks["region.south.model.wape"].verdict == PASS
 
 
