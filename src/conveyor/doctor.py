@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import posixpath
 import re
 import shlex
 import shutil
@@ -265,6 +266,14 @@ def requirements(items: list[str]) -> list[tuple[str, str]]:
                 raise UserError(
                     f"--require {item}: expected FILE or FILE:KEY (e.g. params.yaml:gates)"
                 )
+            # A file of the checkout, by a path inside it: an absolute path or one that climbs
+            # out would check (and annotate) a file the repository does not hold.
+            inside = posixpath.normpath(name)
+            if posixpath.isabs(name) or inside == ".." or inside.startswith("../"):
+                raise UserError(
+                    f"--require {item}: not a path inside the repository (give it relative to "
+                    "the checkout, without '..')"
+                )
             pairs.append((name, key))
     return pairs
 
@@ -277,7 +286,9 @@ def required_files(root: Path, items: list[str]) -> list[Check]:
     for name, key in requirements(items):
         path = root / name
         kind = "a folder" if path.is_dir() else special_kind(path)
-        if kind:
+        if not _inside(path, root):  # through a symbolic link
+            detail, ok = "leads outside the repository: conveyor's workflows need it inside", False
+        elif kind:
             detail, ok = f"is {kind}, not a file: conveyor's workflows need the file", False
         elif not path.is_file():
             detail, ok = "is missing: conveyor's workflows need it (see docs/adopting.md)", False
@@ -287,6 +298,13 @@ def required_files(root: Path, items: list[str]) -> list[Check]:
             detail, ok = "present", True
         checks.append(Check(f"file {name}:{key}" if key else f"file {name}", detail, ok))
     return checks
+
+
+def _inside(path: Path, root: Path) -> bool:
+    try:
+        return path.resolve().is_relative_to(root.resolve())
+    except (OSError, RuntimeError):  # a loop of links (RuntimeError before Python 3.13)
+        return False
 
 
 def _text(path: Path) -> str:

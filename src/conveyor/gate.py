@@ -324,7 +324,7 @@ def side_by_side(
     rows: dict[str, SideBySide] = {}
     for rule in gates.rules:
         pattern = rule.key.rsplit(".", 1)[0] + ".*" if "." in rule.key else "*"
-        now, before = current.get(rule.file) or {}, baseline.get(rule.file) or {}
+        now, before = current.get(rule.file) or Flat(), baseline.get(rule.file) or Flat()
         for key in sorted({*now, *before}):
             # fnmatch's `*` crosses dots: keep the rule's depth, so `model.*` is not `model.a.b`.
             if fnmatch.fnmatchcase(key, pattern) and key.count(".") == pattern.count("."):
@@ -344,9 +344,11 @@ def _evaluate(
 
 
 def _rule_checks(rule: GateRule, current: Flat | None, baseline: Flat | None) -> list[Check]:
+    odd: dict[str, str] = current.not_numbers if isinstance(current, Flat) else {}
     keys = sorted(
-        {k for k in (current or {}) if fnmatch.fnmatchcase(k, rule.key)}
-        | {k for k in (baseline or {}) if fnmatch.fnmatchcase(k, rule.key)}
+        {k for k in (current or Flat()) if fnmatch.fnmatchcase(k, rule.key)}
+        | {k for k in (baseline or Flat()) if fnmatch.fnmatchcase(k, rule.key)}
+        | {k for k in odd if fnmatch.fnmatchcase(k, rule.key)}
     )
     if not keys:
         if current is None:
@@ -368,27 +370,35 @@ def _rule_checks(rule: GateRule, current: Flat | None, baseline: Flat | None) ->
         _check(
             rule,
             key,
-            (current or {}).get(key),
-            (baseline or {}).get(key),
-            present_now=key in (current or {}),
+            (current or Flat()).get(key),
+            (baseline or Flat()).get(key),
+            present_now=key in (current or Flat()) or key in odd,
+            shown=odd.get(key),
         )
         for key in keys
     ]
 
 
 def _check(
-    rule: GateRule, key: str, now: float | None, before: float | None, present_now: bool
+    rule: GateRule,
+    key: str,
+    now: float | None,
+    before: float | None,
+    present_now: bool,
+    shown: str | None = None,
 ) -> Check:
     limit = _limit_text(rule, before if is_number(before) else None)
-    verdict, reason = _judge(rule, now, before, present_now)
+    verdict, reason = _judge(rule, now, before, present_now, shown)
     return Check(f"{rule.file}:{key}", before, now, limit, verdict, reason)
 
 
 def _judge(  # noqa: PLR0911 - one early return per outcome reads as the decision table it is
-    rule: GateRule, now: float | None, before: float | None, present_now: bool
+    rule: GateRule, now: float | None, before: float | None, present_now: bool, shown: str | None
 ) -> tuple[str, str]:
     if not present_now:
         return FAIL, "missing now, present at baseline (a slice or metric vanished)"
+    if shown is not None:  # "0.4", true, [0.4]: there, but no number (never "missing")
+        return FAIL, f"current value is {shown}, not a number"
     if not is_number(now):
         return FAIL, f"current value is {now} (not a finite number)"
     if rule.min is not None and now < rule.min:

@@ -3,6 +3,7 @@ an option (``--upload-pack=CMD`` runs a command), and passing refs after ``--end
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -12,10 +13,13 @@ from conveyor.tools import run as run_tool
 
 __all__ = [
     "changed_files",
+    "entry_kind",
     "fetch_branch",
     "head_commit",
     "is_ancestor",
     "is_dirty",
+    "is_remote",
+    "is_tracked",
     "list_files",
     "output",
     "push_with_lease",
@@ -93,6 +97,18 @@ def show_file(commit: str, path: str, cwd: Path | None = None) -> bytes | None:
     return result.stdout if result.returncode == 0 else None
 
 
+def entry_kind(commit: str, path: str, cwd: Path | None = None) -> str | None:
+    """What ``path`` is at ``commit`` (git's object type: blob, tree, commit for a submodule;
+    "link" for a symbolic link); None when it is absent."""
+    not_an_option(commit, "commit")
+    listing = _stripped(cwd, "ls-tree", "-z", commit, "--", path.rstrip("/"))
+    entry = (listing or "").split("\0")[0]
+    if not entry:
+        return None
+    mode, kind = entry.split(" ", 2)[:2]
+    return "link" if mode == "120000" else kind
+
+
 def show_text(commit: str, path: str, cwd: Path | None = None) -> str | None:
     """The text of ``path`` at ``commit``; None when it is not a file there. A file that is not
     UTF-8 is a usage error naming it (exit 2), never a traceback."""
@@ -123,6 +139,27 @@ def tracked_files(root: Path) -> set[str]:
     """Paths git tracks (in the index) under ``root``; empty outside a repository."""
     result = run(root, "ls-files", "-z", "--cached")
     return {p for p in result.stdout.split("\0") if p} if result.returncode == 0 else set()
+
+
+def is_tracked(root: Path, path: str) -> bool:
+    """True when git tracks ``path`` (repository-relative): in the index, or in HEAD's tree
+    (a file removed from the index only is still committed)."""
+    listed = run(root, "ls-files", "-z", "--cached", "--", f":(literal){path}")
+    if listed.returncode == 0 and listed.stdout.strip("\0"):
+        return True
+    return show_file("HEAD", path, root) is not None
+
+
+def is_remote(root: Path, name: str) -> bool:
+    """True when ``name`` is a remote git can reach from ``root``: a configured one, a URL
+    (scheme://, or scp-like user@host:path), or a path to a repository."""
+    listed = run(root, "remote")
+    if listed.returncode == 0 and name in listed.stdout.split():
+        return True
+    if "://" in name or re.match(r"^[\w.-]+@[\w.-]+:", name):
+        return True
+    path = Path(name) if Path(name).is_absolute() else root / name
+    return path.is_dir() or path.is_file()  # a repository folder, or a bundle file
 
 
 def toplevel(path: Path) -> Path | None:

@@ -36,9 +36,11 @@ from conveyor.files import kind_of, read_json, read_text, write_json
 from conveyor.gate import Gates, evaluate_at
 
 __all__ = [
+    "COMMIT",
     "FIRST_RELEASE",
     "Baseline",
     "Canonical",
+    "GateVerdict",
     "RecordRejectedError",
     "ReleaseRecord",
     "build_record",
@@ -47,6 +49,7 @@ __all__ = [
     "decode_record",
     "image_digest",
     "in_repository",
+    "junit_property",
     "load_record",
     "metrics_verdict_at",
     "on_branch",
@@ -377,6 +380,16 @@ def tests_verdict(junit: Path) -> GateVerdict:
     if ran <= 0:
         summary += ": no test ran"  # all skipped, or none collected, proves nothing
     return GateVerdict(passed=ran > 0 and bad == 0, summary=summary, source=str(junit))
+
+
+def junit_property(junit: Path, name: str) -> list[str]:
+    """The values of every ``<property name=NAME>`` in a JUnit report (pytest writes a run's
+    testsuite properties there), read by the same guarded parser as the tests verdict."""
+    return [
+        prop.get("value", "")
+        for prop in _junit_root(junit).iter("property")
+        if prop.get("name") == name
+    ]
 
 
 def security_verdict(scan_json: Path) -> GateVerdict:

@@ -35,6 +35,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 from starlette.responses import JSONResponse
 
+from conveyor.serve.endpoint_labels import bound_endpoint_labels
 from forecast.params import ModelStoreParams
 from forecast.request_guard import RequestGuard
 from forecast.service_logs import (
@@ -327,6 +328,9 @@ class DemandForecaster:
         return self.forecaster.inputs(frame)
 
 
+# BentoML labels its request metrics with the raw path: any client could add series without end.
+# The label is the route (/forecast) or a probe, anything else "other".
+bound_endpoint_labels()
 # Outermost of ours (added first): the reason of a refusal, by the guard or the handler, is kept
 # for the request's one log line.
 DemandForecaster.add_asgi_middleware(RequestReasons)

@@ -81,3 +81,31 @@ def test_release_name_checks_the_tag_and_lowercases_the_image(tmp_path):
         assert "is not semver (vMAJOR.MINOR.PATCH, e.g. v1.2.3)" in bad.stderr
         assert bad.stdout.startswith("::error::release tag ")
         assert not output.exists()  # nothing written
+
+
+def test_a_required_path_outside_the_repository_is_refused(tmp_path):
+    """Review finding L7: --require checked files outside the checkout (`../x`, absolute)."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (tmp_path / "outside.yaml").write_text("gates: {}\n")
+    (repo / "sub").mkdir()
+    for spelling in (
+        "../outside.yaml",
+        str(tmp_path / "outside.yaml"),
+        "sub/../../outside.yaml",
+        "./../outside.yaml:gates",
+        "/etc/hostname",
+        "..",
+    ):
+        result = _doctor(repo, "--require", spelling)
+        assert result.returncode == 2, (spelling, result.stdout, result.stderr)
+        assert "not a path inside the repository" in result.stderr, spelling
+        assert len(result.stderr.strip().splitlines()) == 1 and not result.stdout
+    (repo / "link.yaml").symlink_to(tmp_path / "outside.yaml")  # inside by name, not by target
+    linked = _doctor(repo, "--require", "link.yaml:gates")
+    assert linked.returncode == 1
+    assert "!! file link.yaml:gates" in linked.stdout and "leads outside the repository" in (
+        linked.stdout
+    )
+    (repo / "sub/x.yaml").write_text("gates: {}\n")
+    assert _doctor(repo, "--require", "sub/../sub/x.yaml:gates").returncode == 0

@@ -311,10 +311,16 @@ def test_build_bento_packages_the_registered_model(adopter: Adopter, bento: dict
 
 @pytest.fixture(scope="module")
 def record(adopter: Adopter, bento: dict) -> Path:
-    """`conveyor release record` as ml-release runs it, on the adopter's evidence."""
-    adopter.ok("pytest", "-q", "--junitxml=reports/local/tests/junit.xml")
-    if not (adopter.repo / "reports" / "local" / "scan" / "scan.json").exists():
-        adopter.ok("conveyor", "scan", "--out", "reports/local/scan")
+    """`conveyor release record` as ml-release runs it, on the adopter's evidence: an earlier
+    run's verdicts deleted, then the tests and the scan run again on this commit."""
+    adopter.ok(
+        "conveyor", "release", "clean", "--tests-junit", "reports/local/tests/junit.xml",
+        "--scan-json", "reports/local/scan/scan.json",
+    )  # fmt: skip
+    adopter.ok(
+        "pytest", "-q", "-p", "conveyor.junit_commit", "--junitxml=reports/local/tests/junit.xml"
+    )
+    adopter.ok("conveyor", "scan", "--out", "reports/local/scan")
     digest = "sha256:" + hashlib.sha256(bento["bento_tag"].encode()).hexdigest()
     adopter.ok(
         "conveyor", "release", "record", "--version", "v0.1.0", "--image", f"{IMAGE}@{digest}",

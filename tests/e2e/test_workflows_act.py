@@ -530,14 +530,13 @@ def _genuine_record(
     """`conveyor release record` of ``version`` at ``work``'s HEAD: promotion ties its data and
     metric verdicts to that commit, so a made-up record would be refused. It is left where the
     cosign stand-in finds what ml-release attested: ``root``/attestations."""
+    from tests.evidence_files import junit_report, scan_report
     from tests.promotion_repos import digest_of
 
-    junit = tmp_path / "junit.xml"
-    junit.write_text('<testsuite name="pytest" tests="1" failures="0" errors="0"/>')
-    scan = tmp_path / "scan.json"
-    scan.write_text(json.dumps({"passed": True, "findings": []}))
-    build = tmp_path / "build.json"
     head = _git(work, "rev-parse", "HEAD")
+    junit = junit_report(tmp_path / "junit.xml", head, tests=1)
+    scan = scan_report(tmp_path / "scan.json", head)
+    build = tmp_path / "build.json"
     build.write_text(
         json.dumps({"bento_tag": "svc:1", "model_tag": "m:1", "data_md5": None, "git_commit": head})
     )

@@ -399,12 +399,10 @@ def _release_record_joins_the_build(tmp_path: Path, build: dict) -> None:
     """The release record made from that build and the repository's gate verdicts vouches for the
     same model and Bento, and verifies; a failed test run makes it unpromotable (exit 1)."""
     from conveyor.cli import main
-    from tests.promotion_repos import evidence_args
+    from tests.evidence_files import head, junit_report, scan_report
+    from tests.promotion_repos import REPO, evidence_args
 
-    junit = tmp_path / "junit.xml"
-    junit.write_text(
-        '<testsuites><testsuite name="pytest" tests="3" failures="0" errors="0"/></testsuites>'
-    )
+    junit = junit_report(tmp_path / "junit.xml", head(REPO), tests=3)
     # As recorded (evidence_args): this checkout's HEAD stands for the default branch.
     head_branch = ("--branch", "HEAD")
     digest = "sha256:" + "ab" * 32
@@ -426,11 +424,10 @@ def _release_record_joins_the_build(tmp_path: Path, build: dict) -> None:
     assert written["bento_tag"] == build["bento_tag"]
     assert written["image"]["digest"] == digest
     assert written["gates"]["tests"]["summary"] == "3 tests, 0 failed, 0 errors"
-    scan = tmp_path / "scan.json"
-    scan.write_text(json.dumps({"passed": True, "findings": []}))
+    scan = scan_report(tmp_path / "scan.json", head(REPO))
     assert main([*args, "--scan-json", str(scan)]) == 0
     assert main(["release", "verify", str(tmp_path / "release.json"), *head_branch]) == 0
-    junit.write_text('<testsuite name="pytest" tests="3" failures="1" errors="0"/>')
+    junit_report(junit, head(REPO), tests=3, failures=1)
     assert main([*args, "--scan-json", str(scan)]) == 1
     assert main(["release", "verify", str(tmp_path / "release.json"), *head_branch]) == 1
 

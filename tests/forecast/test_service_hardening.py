@@ -196,6 +196,40 @@ def test_an_oversized_chunked_body_gets_413_like_a_declared_one_and_is_counted(s
     assert "Traceback" not in log and "[ERROR]" not in log
 
 
+def _metrics_text(served: dict) -> str:
+    status, text = _call(f"{served['base']}/metrics", method="GET")
+    assert status == 200
+    return str(text)
+
+
+def test_a_path_no_route_serves_is_counted_under_one_endpoint_label(served):
+    """Review finding M5: BentoML labelled its request metrics with the raw path, so each new
+    path a client sent made new series. Now any path but the service's routes and probes is
+    counted as endpoint="other", routed and answered on its real path (404, 405) all the same."""
+    name = "bentoml_service_request_total"
+    before = _series(_metrics_text(served), name, endpoint="other")
+    forecasts = _series(_metrics_text(served), name, endpoint="/forecast")
+    paths = [f"/unbounded-{i}-{os.getpid()}" for i in range(6)]
+    paths += ["/FORECAST", "//forecast", "/forecast/x", "/%2E%2E/forecast", "/forecast%00"]
+    for path in paths:
+        for method in ("GET", "POST"):
+            status, _ = _call(f"{served['base']}{path}", b"{}", method=method)
+            assert status in (404, 405), (path, method, status)
+    status, _ = _call(f"{served['base']}/forecast", json.dumps({"rows": [_row(served)]}).encode())
+    assert status == 200
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        text = _metrics_text(served)
+        if _series(text, name, endpoint="other") >= before + 2 * len(paths):
+            break
+        time.sleep(0.2)
+    assert _series(text, name, endpoint="other") == before + 2 * len(paths)
+    assert _series(text, name, endpoint="/forecast") == forecasts + 1  # its route: its own label
+    labels = set(re.findall(r'endpoint="([^"]*)"', text))
+    assert labels <= {"/forecast", "/livez", "/readyz", "/healthz", "other"}, labels
+    assert "unbounded" not in text
+
+
 def test_a_chunked_body_within_the_limit_is_answered(served):
     """The guard reads the streamed body and hands it on whole, however it was cut."""
     body = json.dumps({"rows": [_row(served), _row(served, club_id="club_002")]}).encode()

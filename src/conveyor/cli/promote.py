@@ -130,10 +130,20 @@ def _record_file(args: argparse.Namespace) -> Path:
     raise UserError("promote needs --record, --version (a release tag) or --from-environment")
 
 
+def _check_values(args: argparse.Namespace) -> None:
+    """Every value given, before any work: a bad --remote is not found after a record lookup."""
+    from conveyor.promotion import promote
+
+    named = {"--to": getattr(args, "to", None)}
+    named["--from-environment"] = getattr(args, "from_environment", None)
+    promote.require_usable_values(args.repo, args.env, args.remote, **named)
+
+
 def _promote(args: argparse.Namespace) -> int:
     from conveyor.promotion import promote
     from conveyor.release import load_record
 
+    _check_values(args)
     trust = _trust(args)
     _known_environment(args)
     record = load_record(_record_file(args))
@@ -159,6 +169,7 @@ def _promote(args: argparse.Namespace) -> int:
 def _rollback(args: argparse.Namespace) -> int:
     from conveyor.promotion import rollback
 
+    _check_values(args)
     trust = _trust(args)
     _known_environment(args)
     _prepare_push(args)
@@ -172,9 +183,12 @@ def _rollback(args: argparse.Namespace) -> int:
 def _status(args: argparse.Namespace) -> int:
     from conveyor.promotion import status
 
-    rows = status.collect(args.repo, args.ref)
+    errors: list[UserError] = []
+    rows = status.collect(args.repo, args.ref, errors=errors)
     print(json.dumps(rows, indent=2) if args.json else status.render(rows))
-    return 0
+    for error in errors:  # a record that cannot be read is not "nothing live": the report fails
+        print(f"error: {error}", file=sys.stderr)
+    return max((error.exit_code for error in errors), default=0)
 
 
 def _branch_options(parser: argparse.ArgumentParser) -> None:

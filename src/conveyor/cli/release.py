@@ -15,7 +15,7 @@ __all__ = ["add"]
 
 
 def _release_record(args: argparse.Namespace) -> int:
-    from conveyor import release
+    from conveyor import evidence, release
     from conveyor.files import require_writable_dir
     from conveyor.promotion import champion
 
@@ -29,11 +29,7 @@ def _release_record(args: argparse.Namespace) -> int:
         release.in_repository(top, args.params, "--params"),
         release.in_repository(top, args.data_dir, "--data-dir"),
     )
-    gates = {}
-    if args.tests_junit:
-        gates["tests"] = release.tests_verdict(args.tests_junit)
-    if args.scan_json:
-        gates["security"] = release.security_verdict(args.scan_json)
+    gates = evidence.verdicts(top, args.tests_junit, args.scan_json)  # this run's, this commit's
     record = release.build_record(
         version=args.version,
         image=args.image,
@@ -69,6 +65,18 @@ def _release_on_branch(args: argparse.Namespace) -> int:
     branch = champion.default_branch(top) if args.branch is None else args.branch
     release.on_branch(top, commit, branch)
     print(f"{commit[:12]} is on {branch}'s history")
+    return 0
+
+
+def _release_clean(args: argparse.Namespace) -> int:
+    from conveyor import evidence, release
+
+    given = {"--tests-junit": args.tests_junit, "--scan-json": args.scan_json}
+    paths = {option: path for option, path in given.items() if path is not None}
+    if not paths:
+        raise UserError("release clean: give --tests-junit and/or --scan-json")
+    for path in evidence.clean(release.repository(args.repo), paths):
+        print(f"deleted {path}: an earlier run's verdict")
     return 0
 
 
@@ -165,8 +173,15 @@ def add(commands: options.Commands) -> None:
         help="folder of the contract verdicts: committed ones are checked against dvc.lock, the "
         "working tree's must be the contracts re-run on this commit (default reports/data)",
     )
-    record.add_argument("--tests-junit", type=Path, help="pytest --junitxml report")
-    record.add_argument("--scan-json", type=Path, help="conveyor scan's scan.json")
+    record.add_argument(
+        "--tests-junit",
+        type=Path,
+        help="pytest --junitxml report, made by this run with -p conveyor.junit_commit "
+        "(untracked, naming this commit)",
+    )
+    record.add_argument(
+        "--scan-json", type=Path, help="conveyor scan's scan.json (untracked, naming this commit)"
+    )
     options.params(record, "`gates:`")
     record.add_argument(
         "--branch",
@@ -183,6 +198,18 @@ def add(commands: options.Commands) -> None:
     record.add_argument("--signature", help="where the image's signature lives (cosign)")
     record.add_argument("--out", type=output_file, default="build/release.json")
     record.set_defaults(func=_release_record)
+
+    clean = kinds.add_parser(
+        "clean",
+        help="delete the tests and scan verdict files an earlier run left, before this run "
+        "writes them (exit 2 for one git tracks)",
+        description="A release run calls this before its tests and scan: `release record` then "
+        "finds this run's verdicts or none, never an earlier run's.",
+    )
+    clean.add_argument("--tests-junit", type=output_file, help="the pytest --junitxml report")
+    clean.add_argument("--scan-json", type=output_file, help="conveyor scan's scan.json")
+    options.checkout(clean)
+    clean.set_defaults(func=_release_clean)
 
     on_branch = kinds.add_parser(
         "on-branch",

@@ -94,10 +94,17 @@ class RecordNotFoundError(UserError):
 
 def record_at(repo: Path, revision: str, env: str) -> ReleaseRecord | None:
     """The release record of ``env`` at ``revision``; None when the environment has none yet."""
+    origin = f"{revision}:{record_path(env)}"
+    kind = git.entry_kind(revision, record_path(env), repo)
+    if kind is None:
+        return None
+    if kind != "blob":  # a folder, a submodule or a link is no record (and was read as none)
+        what = {"tree": "a folder", "commit": "a submodule", "link": "a symbolic link"}
+        raise UserError(f"{origin}: {what.get(kind, kind)}, not a file (release record)")
     raw = git.show_file(revision, record_path(env), repo)
     if raw is None:
-        return None
-    return decode_record(raw, f"{revision}:{record_path(env)}")
+        raise UserError(f"{origin}: cannot be read (release record)")
+    return decode_record(raw, origin)
 
 
 @dataclass(frozen=True)

@@ -152,6 +152,22 @@ def require_plain_values(env: str, remote: str) -> None:
     not_an_option(remote, "--remote")
 
 
+def require_usable_values(repo: Path, env: str, remote: str, **named: str | None) -> None:
+    """Every value the user gave a promotion or rollback (``named``: option -> value, None when
+    not given), checked before any work (a record looked up, a policy read, a ref fetched): none
+    is option-shaped, and ``remote`` is one git can reach from ``repo`` (a configured remote, a
+    URL, or a repository path)."""
+    require_plain_values(env, remote)
+    for option, value in named.items():
+        if value:
+            not_an_option(value, option)
+    if not git.is_remote(repo, remote):
+        raise UserError(
+            f"--remote {remote}: no such remote in {repo} (`git remote -v` lists them), nor a "
+            "URL or a repository path"
+        )
+
+
 def require_clean(repo: Path) -> None:
     """Refuse a checkout with uncommitted changes: a promotion starts from a known state."""
     status = git.changed_files(repo)

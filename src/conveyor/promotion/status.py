@@ -23,9 +23,16 @@ def _age(seconds: float) -> str:
 
 
 def collect(
-    repo: Path, ref: str, now: datetime | None = None, remote: str = "origin"
+    repo: Path,
+    ref: str,
+    now: datetime | None = None,
+    remote: str = "origin",
+    errors: list[UserError] | None = None,
 ) -> list[dict[str, Any]]:
-    """One row per environment of the policy, in promotion order, read at ``ref``."""
+    """One row per environment of the policy, in promotion order, read at ``ref``. A release
+    record that cannot be read (a folder, not JSON, not a record) is reported in its row as
+    ``unreadable`` (never as "nothing live"), and its error appended to ``errors``."""
+    found = [] if errors is None else errors
     revision = git.resolve_commit(ref, repo, what="--ref")
     if revision is None:
         raise UserError(f"{ref!r} is not a git revision here (fetch it, or pass --ref)")
@@ -33,13 +40,21 @@ def collect(
     now = now or datetime.now(UTC)
     rows = []
     for env in policy.environments:
-        deployment = envs.live(repo, revision, env)
+        row: dict[str, Any] = {"environment": env, "version": None, "digest": None}
+        try:
+            deployment = envs.live(repo, revision, env)
+        except UserError as exc:
+            deployment, row["unreadable"] = None, str(exc)
+            found.append(exc)
         # The branch as the remote has it (what the PR shows), else a local one (--no-push).
         pending_at = git.resolve_commit(f"{remote}/{branch_of(env)}", repo) or git.resolve_commit(
             branch_of(env), repo
         )
-        pending = envs.record_at(repo, pending_at, env) if pending_at else None
-        row: dict[str, Any] = {"environment": env, "version": None, "digest": None}
+        try:
+            pending = envs.record_at(repo, pending_at, env) if pending_at else None
+        except UserError as exc:
+            pending, row["pending_unreadable"] = None, str(exc)
+            found.append(exc)
         if deployment is not None:
             record = deployment.record
             row |= {
@@ -53,7 +68,11 @@ def collect(
             }
         live_digest = row["digest"]
         row["pending"] = (
-            pending.version if pending and pending.image.digest != live_digest else None
+            "unreadable"
+            if "pending_unreadable" in row
+            else pending.version
+            if pending and pending.image.digest != live_digest
+            else None
         )
         rows.append(row)
     return rows
@@ -65,7 +84,8 @@ def render(rows: list[dict[str, Any]]) -> str:
     table = [header]
     for row in rows:
         if row["version"] is None:
-            table.append((row["environment"], "-", "-", "-", "-", "-", row["pending"] or "-"))
+            shown = "unreadable" if "unreadable" in row else "-"  # never "nothing live"
+            table.append((row["environment"], shown, "-", "-", "-", "-", row["pending"] or "-"))
             continue
         table.append(
             (
@@ -79,7 +99,14 @@ def render(rows: list[dict[str, Any]]) -> str:
             )
         )
     widths = [max(len(line[i]) for line in table) for i in range(len(header))]
-    return "\n".join(
+    lines = [
         "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
         for line in table
-    )
+    ]
+    for row in rows:  # why, under the table: the reasons are too long for a cell
+        env = row["environment"]
+        lines += [f"{env}: unreadable: {row[key]}" for key in _UNREADABLE if key in row]
+    return "\n".join(lines)
+
+
+_UNREADABLE = ("unreadable", "pending_unreadable")

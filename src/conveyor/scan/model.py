@@ -56,6 +56,9 @@ class ScanResult:
     suppressed: list[Suppressed] = field(default_factory=list)
     files: dict[str, list[str]] = field(default_factory=dict)  # kind -> scanned files
     checks_passed: int = 0
+    # The commit the scanned checkout was at: `release record` takes only a scan.json made on
+    # the commit it releases (conveyor.evidence). None outside a git repository.
+    git_commit: str | None = None
 
     @property
     def clean(self) -> bool:

@@ -144,6 +144,7 @@ def scan(
         suppressed=suppressed + from_baseline + left_out,
         files=listed,
         checks_passed=output.passed,
+        git_commit=git.head_commit(root),
     )
 
 

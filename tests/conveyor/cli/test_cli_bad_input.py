@@ -216,6 +216,11 @@ def _commands(repo: Path, good: Path, out: Path) -> dict[str, Command]:
             {"record": JSON, "--repo": DIR},
             {"record": f"{good}/record.json"},
         ),
+        "release clean": Command(
+            ("release", "clean", "--tests-junit", f"{out}/junit.xml"),
+            {"--tests-junit": OUT_FILE, "--scan-json": OUT_FILE, "--repo": DIR},
+            {},
+        ),
         "release on-branch": Command(
             ("release", "on-branch", "--branch", "origin/main"), {"--repo": DIR}, {}
         ),

@@ -19,6 +19,7 @@ from conveyor.promotion.promote import promote
 from conveyor.promotion.trust import Trust
 from conveyor.promotion.verification import load_verdict
 from conveyor.release import load_record
+from tests.evidence_files import head, junit_report, scan_report
 from tests.promotion_repos import (
     REPO,
     clone,
@@ -588,10 +589,8 @@ def test_release_to_prod_and_back(capsys, origin, work, tmp_path):
 def _evidence(tmp_path: Path) -> list[str]:
     """The gate verdicts a release job has at hand: the repository's own data and metric
     verdicts, a pytest JUnit report, a clean scan, and the build's record."""
-    junit = tmp_path / "junit.xml"
-    junit.write_text('<testsuite name="pytest" tests="12" failures="0" errors="0"/>')
-    scan = tmp_path / "scan.json"
-    scan.write_text(json.dumps({"passed": True, "findings": []}))
+    junit = junit_report(tmp_path / "junit.xml", head(REPO))
+    scan = scan_report(tmp_path / "scan.json", head(REPO))
     build = tmp_path / "build.json"
     build.write_text(
         json.dumps(

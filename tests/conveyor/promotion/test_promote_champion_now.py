@@ -77,7 +77,7 @@ def released(capsys, template: Path, tmp_path: Path) -> dict[str, Path]:  # noqa
             "--image", f"ghcr.io/your-org/forecaster@sha256:{digest * 32}",
             "--build-json", str(build_json(work, where)), "--repo", str(work),
             "--data-dir", str(work / "reports/data"), "--params", str(params),
-            "--out", str(out), *evidence(where),
+            "--out", str(out), *evidence(where, work),
         )  # fmt: skip
         assert code == 0, o + e
         return out
@@ -176,7 +176,7 @@ def test_a_record_naming_its_own_gates_file_is_refused(capsys, repo, tmp_path): 
         capsys, "release", "record", "--version", "v1.1.0", "--image", IMAGE,
         "--build-json", str(build_json(repo, where)), "--repo", str(repo),
         "--data-dir", str(repo / "reports/data"), "--params", str(repo / "loose.yaml"),
-        "--out", str(loose), *evidence(where), "--branch", "main",
+        "--out", str(loose), *evidence(where, repo), "--branch", "main",
     )  # fmt: skip
     assert code == 1
     assert "the champion (v1.0.0) does not stand" in err

@@ -29,6 +29,7 @@ from tests.conveyor.release.test_release_verdicts import (
     template,  # noqa: F401 - a fixture, used by name
     worse_model,
 )
+from tests.evidence_files import head, junit_report
 from tests.promotion_repos import REPO, git
 
 IMAGE = f"ghcr.io/your-org/forecaster@{DIGEST}"  # a registry policies/promotion.yaml allows
@@ -42,12 +43,11 @@ def _release(
     ``extra`` options); the record is written even when a gate failed (exit 1), as the release
     job does."""
     where.mkdir(parents=True, exist_ok=True)
-    junit = where / "junit.xml"
-    failures = 0 if tests_ok else 2
-    junit.write_text(f'<testsuite name="pytest" tests="12" failures="{failures}" errors="0"/>')
+    junit = junit_report(where / "junit.xml", head(repo), failures=0 if tests_ok else 2)
     scan = where / "scan.json"
     findings = [] if scan_ok else [{"check": "CKV_X", "file": "Dockerfile"}]
-    scan.write_text(json.dumps({"passed": scan_ok, "findings": findings}))
+    verdict = {"passed": scan_ok, "findings": findings, "git_commit": head(repo)}
+    scan.write_text(json.dumps(verdict))
     out = where / "record.json"
     code = main(
         [

@@ -95,7 +95,7 @@ def _record(
         *("--build-json", str(build_json(repo, tmp_path))),
         *("--repo", str(repo), "--data-dir", str(repo / "reports/data")),
         *("--params", str(repo / "params.yaml"), "--out", str(out)),
-        *evidence(tmp_path),
+        *evidence(tmp_path, repo),
         *("--branch", "main"),  # no remote here: main is the default branch
     )
     return code, stdout, err, out

@@ -174,7 +174,7 @@ def test_without_the_default_branch_the_record_is_a_usage_error(capsys, repo, tm
         *("--build-json", str(build_json(repo, tmp_path)), "--repo", str(repo)),
         *("--data-dir", str(repo / "reports/data"), "--params", str(repo / "params.yaml")),
         *("--out", str(out)),
-        *evidence(tmp_path),
+        *evidence(tmp_path, repo),
     )
     assert code == 2, stdout + err
     assert "--branch origin/main: no such branch or ref" in err

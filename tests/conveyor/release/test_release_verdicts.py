@@ -15,6 +15,7 @@ import pytest
 
 from conveyor.cli import main
 from conveyor.release import ReleaseRecord, load_record, seal
+from tests.evidence_files import head, junit_report, scan_report
 from tests.promotion_repos import IDENTITY, REPO
 
 DIGEST = "sha256:" + "ab" * 32
@@ -150,12 +151,11 @@ def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     return code, out, err
 
 
-def evidence(where: Path) -> list[str]:
-    """A passing JUnit report and a clean scan: the two verdicts the release job makes itself."""
-    junit = where / "junit-ok.xml"
-    junit.write_text('<testsuite name="pytest" tests="12" failures="0" errors="0"/>')
-    scan = where / "scan-ok.json"
-    scan.write_text(json.dumps({"passed": True, "findings": []}))
+def evidence(where: Path, repo: Path) -> list[str]:
+    """A passing JUnit report and a clean scan made on ``repo``'s HEAD: the two verdicts the
+    release job makes itself."""
+    junit = junit_report(where / "junit-ok.xml", head(repo))
+    scan = scan_report(where / "scan-ok.json", head(repo))
     return ["--tests-junit", str(junit), "--scan-json", str(scan)]
 
 
@@ -170,7 +170,7 @@ def record(capsys, repo: Path, tmp_path: Path, *extra: str, build: Path | None =
         *("--repo", str(repo), "--data-dir", str(repo / "reports/data")),
         *("--params", str(repo / "params.yaml")),
         *("--out", str(out)),
-        *evidence(tmp_path),
+        *evidence(tmp_path, repo),
         *("--branch", "main"),  # no remote here: main is the default branch
         *extra,
     )
@@ -413,7 +413,7 @@ def test_bad_inputs_get_one_line_exit_2_and_nothing_written(capsys, repo, tmp_pa
     good_build = build_json(repo, tmp_path)
     for name, (option, path, expected) in _bad_inputs(tmp_path).items():
         out = tmp_path / "out" / "record.json"
-        junit, scan = evidence(tmp_path)[1::2]
+        junit, scan = evidence(tmp_path, repo)[1::2]
         options = {
             "--tests-junit": junit,
             "--scan-json": scan,

@@ -81,7 +81,7 @@ def test_a_baseline_read_at_an_older_tip_is_held_to_the_live_champion(capsys, re
         capsys, "release", "record", "--version", "v1.1.0", "--image", IMAGE,
         "--build-json", str(build_json(repo, where)), "--repo", str(repo),
         "--data-dir", str(repo / "reports/data"), "--params", str(params),
-        "--out", str(out_path), *evidence(where), "--branch", "feature",
+        "--out", str(out_path), *evidence(where, repo), "--branch", "feature",
     )  # fmt: skip
     assert code == 0, out + err  # no champion on that branch: "first release"
     assert load_record(out_path).gates["metrics"].inputs["baseline_commit"] == FIRST_RELEASE

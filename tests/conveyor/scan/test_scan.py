@@ -30,6 +30,7 @@ from conveyor.scan.model import Finding, ScanResult
 from conveyor.scan.run import scan, terminal_lines, write_outputs
 from conveyor.scan.settings import Baseline, BaselineEntry
 from conveyor.scan.suppress import apply_baseline
+from tests.evidence_files import head
 from tests.paths import REPO
 
 FIXTURES = REPO / "tests/fixtures/scan"
@@ -147,6 +148,8 @@ def test_junit_json_and_markdown_agree(fixtures_scan) -> None:
     assert int(suite.get("failures")) == len(result.findings)
     data = json.loads((out / "scan.json").read_text())
     assert data["passed"] is False and data["counts"]["findings"] == len(result.findings)
+    # The commit scanned: `release record` takes only a scan.json made on the commit it releases.
+    assert data["git_commit"] == head(REPO)
     assert "CNV_GHA_3" in (out / "scan.md").read_text()
 
 

@@ -25,5 +25,6 @@ class JsonFormat(ScanFormat):
             "findings": [f.to_json() for f in result.sorted_findings()],
             "suppressed": [s.to_json() for s in result.suppressed],
             "files": result.files,
+            "git_commit": result.git_commit,
         }
         return json.dumps(data, indent=2, sort_keys=True) + "\n"

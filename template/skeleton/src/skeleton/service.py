@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 import bentoml
 from pydantic import BaseModel, ConfigDict, Field
 
+from conveyor.serve.endpoint_labels import bound_endpoint_labels
 from conveyor.serve.metrics import service_metrics
 from skeleton.model import SEGMENTS
 
@@ -39,6 +40,10 @@ class Row(BaseModel):
 def model_tag() -> str:
     """The model to serve: $MODEL_TAG, else the pipeline's register output."""
     return os.environ.get("MODEL_TAG") or json.loads(TAG_FILE.read_text(encoding="utf-8"))["tag"]
+
+
+# BentoML's request metrics are labelled by path: only the routes and probes, any other "other".
+bound_endpoint_labels()
 
 
 @bentoml.service(traffic={"timeout": 10})

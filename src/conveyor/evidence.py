@@ -1,0 +1,117 @@
+"""The tests and security verdict files a release record bundles: made by this run, on this commit.
+
+Unlike the metric and data verdicts (re-established from the commit's git objects), the tests and
+scan verdicts exist only as files the release job writes, so a file at the path is evidence only
+if this run made it on the release's commit. The rule (docs/security.md, "Release evidence"):
+
+- the file is not tracked by git, through any spelling of its path (relative, absolute, '..', a
+  symbolic link to a committed file): a committed verdict is a claim anyone who can push may edit;
+- it names the commit it was made on, which must be the checkout's HEAD (the commit built):
+  scan.json's ``git_commit`` (``conveyor scan`` writes it) and the JUnit testsuite property
+  ``conveyor.git_commit`` (pytest writes it with ``-p conveyor.junit_commit``). A file left by a
+  run on another commit names that one; a committed file cannot name the commit that holds it
+  (that commit's hash covers the file's bytes);
+- the release job deletes both before it runs the tests and the scan (``release clean``), so a
+  run that writes none has none, rather than an earlier run's.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from conveyor import git
+from conveyor.errors import UserError
+from conveyor.files import read_json, require_regular
+from conveyor.release import (
+    COMMIT,
+    GateVerdict,
+    RecordRejectedError,
+    junit_property,
+    security_verdict,
+    tests_verdict,
+)
+
+__all__ = ["COMMIT_PROPERTY", "SCAN_COMMIT", "clean", "tracked_spelling", "verdicts"]
+
+COMMIT_PROPERTY = "conveyor.git_commit"  # the JUnit testsuite property naming the commit
+SCAN_COMMIT = "git_commit"  # scan.json's key
+
+
+def tracked_spelling(top: Path, path: Path) -> str | None:
+    """The repository-relative path under which git tracks the file at ``path`` (as given, or
+    where its symbolic links lead), or None when it tracks neither."""
+    # '..' folded, links kept (a committed link counts): what resolve() would not give.
+    given = Path(os.path.abspath(path))  # noqa: PTH100
+    for where in dict.fromkeys((given, path.resolve())):
+        if where.is_relative_to(top) and where != top:
+            rel = where.relative_to(top).as_posix()
+            if git.is_tracked(top, rel):
+                return rel
+    return None
+
+
+def _named_commit(option: str, path: Path, named: list[str], head: str) -> None:
+    """Refuse (exit 1) a verdict file that does not name ``head`` as the commit it was made on."""
+    if not named:
+        raise RecordRejectedError(
+            f"{option} {path}: names no commit it was made on, so it may be an earlier run's "
+            "(see docs/security.md, 'Release evidence')"
+        )
+    other = sorted({value for value in named if value != head})
+    if other:
+        raise RecordRejectedError(
+            f"{option} {path}: made on commit {other[0][:12]}, not on {head[:12]} (the commit "
+            "being released): an earlier run's verdict"
+        )
+
+
+def _fresh(top: Path, option: str, path: Path) -> None:
+    rel = tracked_spelling(top, path)
+    if rel is not None:
+        raise RecordRejectedError(
+            f"{option} {path}: {rel} is tracked by git: a committed verdict is not this run's "
+            "(write the report to an untracked path)"
+        )
+
+
+def verdicts(top: Path, tests_junit: Path | None, scan_json: Path | None) -> dict[str, GateVerdict]:
+    """The tests and security verdicts from the files given, each refused (exit 1) unless this
+    run made it on the checkout's HEAD; a file that is no verdict at all is exit 2."""
+    head = git.head_commit(top)
+    if head is None or not COMMIT.match(head):
+        raise UserError(f"--repo {top}: no commit checked out")
+    found = {}
+    if tests_junit is not None:
+        found["tests"] = tests_verdict(tests_junit)
+        _fresh(top, "--tests-junit", tests_junit)
+        named = junit_property(tests_junit, COMMIT_PROPERTY)
+        _named_commit("--tests-junit", tests_junit, named, head)
+    if scan_json is not None:
+        found["security"] = security_verdict(scan_json)
+        _fresh(top, "--scan-json", scan_json)
+        value = read_json(scan_json, "security scan verdict").get(SCAN_COMMIT)
+        _named_commit("--scan-json", scan_json, [value] if isinstance(value, str) else [], head)
+    return found
+
+
+def clean(top: Path, paths: dict[str, Path]) -> list[Path]:
+    """Delete the verdict files at ``paths`` (option -> path) an earlier run left, before this run
+    writes them again; the ones deleted. A path git tracks, or a folder, is a usage error (exit
+    2), checked for every path before anything is deleted."""
+    for option, path in paths.items():
+        rel = tracked_spelling(top, path)
+        if rel is not None:
+            raise UserError(
+                f"{option} {path}: {rel} is tracked by git, and `release record` refuses a "
+                "committed verdict: untrack it (git rm --cached) or write the report elsewhere"
+            )
+        if path.is_dir() and not path.is_symlink():
+            raise UserError(f"{option} {path}: is a folder, not a verdict file")
+        require_regular(path, option)  # a FIFO or a device is no earlier run's report
+    deleted = []
+    for path in paths.values():
+        if path.is_symlink() or path.exists():
+            path.unlink()  # a link itself, never the file it points at
+            deleted.append(path)
+    return deleted
