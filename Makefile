@@ -83,11 +83,14 @@ image: ## build the service image with buildah into build/containers (after `mak
 test: setup ## run the test suite (the image tests included: buildah, podman, debootstrap)
 	pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
-# The loop for iterating: everything but the real image, Prometheus, pipeline and act runs
-# (those are what `make test` and CI add).
-test-fast: setup ## the unit tests: no image build, no Prometheus, no DVC pipeline, no act
+# The loop for iterating (under a minute on 2 cores): the unit tests, without the test files
+# that run real tools on real files (marked integration: GX, checkov, BentoML, DVC, trained
+# models, git remotes), the image, Prometheus, pipeline and act runs; `make test` (CI) adds them.
+# One area with its integration tests: make test PYTEST_ARGS="tests/conveyor/checks".
+test-fast: setup ## the unit tests (< 1 min): no real GX/checkov/BentoML/DVC runs, no image, no act
 	pytest -n $(TEST_WORKERS) --dist loadfile -q --ignore=tests/e2e \
-	  -m "not image and not prometheus and not pipeline and not act" $(PYTEST_ARGS)
+	  -m "not integration and not image and not prometheus and not pipeline and not act" \
+	  $(PYTEST_ARGS)
 
 lint: setup ## ruff, formatting, mypy, import layers, file hygiene (the pre-commit hooks, every file)
 	pre-commit run --all-files --show-diff-on-failure

@@ -8,7 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.promotion_repos import IDENTITY, REPO, git
+
+# Real tools on real files: seconds per test (`make test-fast` leaves it out).
+pytestmark = pytest.mark.integration
 
 CONVEYOR = Path(sys.executable).parent / "conveyor"
 

@@ -23,6 +23,9 @@ import pytest
 from conveyor import doctor, extras
 from tests.paths import REPO
 
+# Real tools on real files: seconds per test (`make test-fast` leaves it out).
+pytestmark = pytest.mark.integration
+
 UV = shutil.which("uv", path=str(REPO / ".venv" / "bin")) or str(REPO / ".tools" / "bin" / "uv")
 # Distributions of every extra: none may be in the core install.
 HEAVY = {"great-expectations", "pandas", "pyarrow", "matplotlib", "polars", "scipy", "numpy"}

@@ -16,6 +16,9 @@ import pytest
 from tests.gh_stub import GhStub
 from tests.promotion_repos import IDENTITY, git, merge, record, write_record
 
+# Real tools on real files: seconds per test (`make test-fast` leaves it out).
+pytestmark = pytest.mark.integration
+
 CONVEYOR = Path(sys.executable).parent / "conveyor"
 PR_URL = "https://github.com/acme/conveyor/pull/7"
 

@@ -19,6 +19,9 @@ from forecast.schema import KEYS
 from tests.paths import REPO
 from tests.serving import register_model, train_small_model
 
+# Real tools on real files: seconds per test (`make test-fast` leaves it out).
+pytestmark = pytest.mark.integration
+
 CONVEYOR = Path(sys.executable).parent / "conveyor"
 
 

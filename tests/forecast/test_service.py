@@ -32,6 +32,9 @@ from tests.serving import call as _call
 from tests.serving import register_model, train_small_model
 from tests.serving import start_server as _start_server
 
+# Real tools on real files: seconds per test (`make test-fast` leaves it out).
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture(scope="module")
 def bundle_inputs(tmp_path_factory, small_sales, small_params) -> dict[str, Path]:

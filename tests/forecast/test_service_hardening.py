@@ -30,6 +30,9 @@ from tests.serving import call as _call
 from tests.serving import register_model
 from tests.serving import start_server as _start_server
 
+# Real tools on real files: seconds per test (`make test-fast` leaves it out).
+pytestmark = pytest.mark.integration
+
 bundle_inputs = test_service.bundle_inputs  # the fixture: a model trained on the small data
 
 STARTUP_SECONDS = 120

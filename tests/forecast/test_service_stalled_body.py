@@ -31,6 +31,9 @@ from tests.forecast.test_service_hardening import (
 from tests.paths import REPO
 from tests.serving import call, register_model, start_server
 
+# Real tools on real files: seconds per test (`make test-fast` leaves it out).
+pytestmark = pytest.mark.integration
+
 bundle_inputs = test_service.bundle_inputs  # the fixture: a model trained on the small data
 
 TRAFFIC_TIMEOUT = 6  # seconds, set through BENTOML_CONFIG_OPTIONS for the served test

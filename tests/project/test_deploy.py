@@ -13,6 +13,9 @@ import yaml
 from conveyor.promotion.policy import load_policy
 from tests.paths import REPO
 
+# Real tools on real files: seconds per test (`make test-fast` leaves it out).
+pytestmark = pytest.mark.integration
+
 ENVIRONMENTS = ("dev", "staging", "prod")
 
 

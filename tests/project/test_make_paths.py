@@ -13,6 +13,9 @@ import pytest
 from tests.conveyor.test_doctor_paths import _awkward_clone
 from tests.promotion_repos import git
 
+# Real tools on real files: seconds per test (`make test-fast` leaves it out).
+pytestmark = pytest.mark.integration
+
 
 def _make(clone: Path, *args: str) -> subprocess.CompletedProcess[str]:
     # Nothing of this session's environment decides which uv or venv the clone's make uses.

@@ -15,6 +15,9 @@ import yaml
 
 from tests.monitoring import RULE_FILE_NAME, UNIT_TESTS, load_rule, tool, write_rule_file
 
+# Real tools on real files: seconds per test (`make test-fast` leaves it out).
+pytestmark = pytest.mark.integration
+
 UNIT_TEST_FILES = sorted(UNIT_TESTS.glob("*_test.yaml"))
 
 

@@ -14,6 +14,9 @@ import pytest
 
 from tests.paths import REPO
 
+# Real tools on real files: seconds per test (`make test-fast` leaves it out).
+pytestmark = pytest.mark.integration
+
 BIN = Path(sys.executable).parent
 
 

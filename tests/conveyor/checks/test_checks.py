@@ -25,6 +25,9 @@ from conveyor.errors import ConfigError, DataError
 from forecast.features import build_features
 from tests.paths import REPO
 
+# Real tools on real files: seconds per test (`make test-fast` leaves it out).
+pytestmark = pytest.mark.integration
+
 RAW_CONTRACT = REPO / "policies/data/raw_sales.yaml"
 FEATURES_CONTRACT = REPO / "policies/data/features.yaml"
 

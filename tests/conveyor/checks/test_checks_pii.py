@@ -12,6 +12,9 @@ import pytest
 
 from conveyor.checks import pii
 
+# Real tools on real files: seconds per test (`make test-fast` leaves it out).
+pytestmark = pytest.mark.integration
+
 CONTRACT = """\
 name: contacts
 key: [order_id]

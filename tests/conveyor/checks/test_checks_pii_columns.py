@@ -15,6 +15,9 @@ from conveyor.checks import pii
 from conveyor.checks.contract import Contract
 from conveyor.checks.rules import value_rules
 
+# Real tools on real files: seconds per test (`make test-fast` leaves it out).
+pytestmark = pytest.mark.integration
+
 ID_COLUMNS = (
     "member_id",
     "customer id",

@@ -11,6 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+# Real tools on real files: seconds per test (`make test-fast` leaves it out).
+pytestmark = pytest.mark.integration
+
 CONTRACT = """\
 name: tiny
 columns:

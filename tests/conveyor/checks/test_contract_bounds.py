@@ -15,6 +15,9 @@ import pytest
 from conveyor.checks.contract import load_contract
 from conveyor.errors import ConfigError
 
+# Real tools on real files: seconds per test (`make test-fast` leaves it out).
+pytestmark = pytest.mark.integration
+
 BAD = [
     ("a: {type: integer, min: 2024-01-01}", "columns.a: min 2024-01-01 is a date, but the column "
      "is integer: its bounds must be a number"),

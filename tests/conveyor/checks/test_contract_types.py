@@ -24,6 +24,9 @@ from conveyor.checks.contract import load_contract
 from conveyor.errors import ConfigError
 from tests.paths import REPO
 
+# Real tools on real files: seconds per test (`make test-fast` leaves it out).
+pytestmark = pytest.mark.integration
+
 BAD = [
     ("d: {type: date, min: 2024-01-01T10:00:00, max: 2024-02-01}",
      ":3: columns.d.min: expected a finite number or a date (YYYY-MM-DD), not a date and time"),

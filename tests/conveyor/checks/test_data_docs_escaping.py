@@ -7,6 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+# Real tools on real files: seconds per test (`make test-fast` leaves it out).
+pytestmark = pytest.mark.integration
+
 # Built at run time so each payload is unique and its escaped form is known.
 PAYLOADS = {
     "value": "<img src=y onerror=alert(1)>",

@@ -18,6 +18,9 @@ from conveyor.scan.audit import parse_report
 from tests.paths import REPO
 from tests.promotion_repos import IDENTITY, clone, git, make_remote
 
+# Real tools on real files: seconds per test (`make test-fast` leaves it out).
+pytestmark = pytest.mark.integration
+
 DIGEST = "sha256:" + "a" * 64
 
 

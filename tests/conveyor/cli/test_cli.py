@@ -5,9 +5,14 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from conveyor import __version__
 from conveyor.cli import main
 from tests.paths import REPO
+
+# Real tools on real files: seconds per test (`make test-fast` leaves it out).
+pytestmark = pytest.mark.integration
 
 
 def _conveyor(*args: str) -> subprocess.CompletedProcess[str]:

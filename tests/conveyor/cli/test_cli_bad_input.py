@@ -32,6 +32,9 @@ from conveyor.cli import build_parser
 from tests.paths import REPO
 from tests.promotion_repos import IDENTITY, git, record, write_record
 
+# Real tools on real files: seconds per test (`make test-fast` leaves it out).
+pytestmark = pytest.mark.integration
+
 CONVEYOR = Path(sys.executable).parent / "conveyor"
 TIMES: list[tuple[float, str, str, str]] = []
 

@@ -17,6 +17,9 @@ import yaml
 from conveyor.cli import build_parser, main
 from tests.paths import REPO
 
+# Real tools on real files: seconds per test (`make test-fast` leaves it out).
+pytestmark = pytest.mark.integration
+
 BIN = Path(sys.executable).parent
 # Every command group, as a person finds them in `conveyor --help` (written out, not read from
 # the parser: a group that falls out of the package must fail here).

@@ -18,6 +18,9 @@ import pytest
 from tests.conveyor.cli.test_usage_before_work import RELEASE_NAME
 from tests.paths import REPO
 
+# Real tools on real files: seconds per test (`make test-fast` leaves it out).
+pytestmark = pytest.mark.integration
+
 TOOL_CACHES = {".grimp_cache", ".hypothesis", ".mypy_cache", ".pytest_cache", ".ruff_cache"}
 CONVEYOR = Path(sys.executable).parent / "conveyor"
 # Built at run time: a digest-shaped string is never committed as a literal.

@@ -25,6 +25,9 @@ from tests.conveyor.promotion.test_promote_hostile_values import _live_in_dev, _
 from tests.gh_stub import GhStub
 from tests.promotion_repos import IDENTITY
 
+# Real tools on real files: seconds per test (`make test-fast` leaves it out).
+pytestmark = pytest.mark.integration
+
 NAME = ("release", "name", "--tag", "v1.0.0", "--registry", "ghcr.io", "--image-name", "a/b")
 LOGGED_OUT = "You are not logged into any GitHub hosts. To log in, run: gh auth login"
 

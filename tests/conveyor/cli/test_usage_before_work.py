@@ -18,6 +18,9 @@ from tests.conveyor.promotion.test_promote_hostile_values import _live_in_dev, _
 from tests.gh_stub import GhStub
 from tests.promotion_repos import IDENTITY, REPO, git
 
+# Real tools on real files: seconds per test (`make test-fast` leaves it out).
+pytestmark = pytest.mark.integration
+
 CONVEYOR = Path(sys.executable).parent / "conveyor"
 PR_URL = "https://github.com/acme/conveyor/pull/7"
 

@@ -13,7 +13,7 @@ import pytest
 from tests.champion_repos import conveyor, edit_params, go_live, make_project, run
 from tests.promotion_repos import git
 
-pytestmark = pytest.mark.pipeline
+pytestmark = [pytest.mark.integration, pytest.mark.pipeline]
 
 WAPE = "metrics/metrics.json:model.wape"
 

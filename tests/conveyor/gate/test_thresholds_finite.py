@@ -18,6 +18,9 @@ from conveyor.errors import ConfigError
 from conveyor.monitor.config import load_monitoring
 from conveyor.promotion.policy import PromotionPolicy
 
+# Real tools on real files: seconds per test (`make test-fast` leaves it out).
+pytestmark = pytest.mark.integration
+
 # As YAML text, so each reaches the loader exactly as a hand-written file would.
 BAD_NUMBERS = [".nan", ".inf", "-.inf", "true", '"0.5"', "1e400", "[1]"]
 

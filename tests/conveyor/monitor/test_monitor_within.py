@@ -18,6 +18,9 @@ from forecast.generate import generate_sales
 from forecast.params import SyntheticParams
 from tests.paths import REPO
 
+# Real tools on real files: seconds per test (`make test-fast` leaves it out).
+pytestmark = pytest.mark.integration
+
 SHAPE = {"n_clubs": 10, "n_items": 60, "n_days": 120}
 COLUMNS = ["club_id", "item_id", "date", "price", "promo"]
 SEEDS = range(10)

@@ -18,6 +18,9 @@ from conveyor.errors import ConfigError, DataError
 from conveyor.monitor import performance
 from conveyor.monitor.config import METRIC_LABELS, Metric, load_monitoring
 
+# Real tools on real files: seconds per test (`make test-fast` leaves it out).
+pytestmark = pytest.mark.integration
+
 ROWS = 2_000
 
 

@@ -14,6 +14,9 @@ import yaml
 from tests.gh_stub import GhStub
 from tests.promotion_repos import IDENTITY, git, record, write_record
 
+# Real tools on real files: seconds per test (`make test-fast` leaves it out).
+pytestmark = pytest.mark.integration
+
 CONVEYOR = Path(sys.executable).parent / "conveyor"
 PR_URL = "https://github.com/acme/conveyor/pull/9"
 POLICY = Path("policies/promotion.yaml")

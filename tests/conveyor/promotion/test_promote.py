@@ -32,6 +32,9 @@ from tests.promotion_repos import (
     write_record,
 )
 
+# Real tools on real files: seconds per test (`make test-fast` leaves it out).
+pytestmark = pytest.mark.integration
+
 CONVEYOR = Path(sys.executable).parent / "conveyor"
 
 

@@ -45,6 +45,9 @@ from tests.conveyor.release.test_release_verdicts import (
 from tests.gh_stub import GhStub
 from tests.promotion_repos import IDENTITY, REPO, git
 
+# Real tools on real files: seconds per test (`make test-fast` leaves it out).
+pytestmark = pytest.mark.integration
+
 # --- 1: a record made before a better champion went live ---------------------------------------
 
 

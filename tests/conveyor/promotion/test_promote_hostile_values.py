@@ -13,6 +13,9 @@ import pytest
 
 from tests.promotion_repos import IDENTITY, REPO, git, record, write_record
 
+# Real tools on real files: seconds per test (`make test-fast` leaves it out).
+pytestmark = pytest.mark.integration
+
 CONVEYOR = Path(sys.executable).parent / "conveyor"
 
 # `git fetch --upload-pack=CMD` runs CMD through the shell: it writes PWNED where git runs.

@@ -32,6 +32,9 @@ from tests.conveyor.release.test_release_verdicts import (
 from tests.evidence_files import head, junit_report
 from tests.promotion_repos import REPO, git
 
+# Real tools on real files: seconds per test (`make test-fast` leaves it out).
+pytestmark = pytest.mark.integration
+
 IMAGE = f"ghcr.io/your-org/forecaster@{DIGEST}"  # a registry policies/promotion.yaml allows
 SIGNER = ("--source-repository", "acme/forecaster", "--workflow-repository", "acme/conveyor")
 

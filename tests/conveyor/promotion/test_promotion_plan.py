@@ -15,6 +15,9 @@ from conveyor.promotion.trust import Trust
 from conveyor.release import ReleaseRecord
 from tests.promotion_repos import digest_of, git, merge, record
 
+# Real tools on real files: seconds per test (`make test-fast` leaves it out).
+pytestmark = pytest.mark.integration
+
 # These records name no real commit: tying verdicts to one is test_promote_trust.py.
 NO_COMMIT_CHECK = Trust(commit_check=False)
 

@@ -28,6 +28,9 @@ from tests.conveyor.release.test_release_verdicts import (
     template,  # noqa: F401 - a fixture, used by name
 )
 
+# Real tools on real files: seconds per test (`make test-fast` leaves it out).
+pytestmark = pytest.mark.integration
+
 GATES = """\
 gates:
   baseline_ref: HEAD

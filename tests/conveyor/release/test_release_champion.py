@@ -15,6 +15,8 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
+
 from conveyor.cli import main
 from conveyor.release import FIRST_RELEASE, ReleaseRecord, load_record, seal
 from tests.conveyor.promotion.test_promote_trust import (  # noqa: F401 - a fixture, used by name
@@ -38,6 +40,9 @@ from tests.conveyor.release.test_release_verdicts import (  # noqa: F401 - a fix
     run,
     template,
 )
+
+# Real tools on real files: seconds per test (`make test-fast` leaves it out).
+pytestmark = pytest.mark.integration
 
 IMAGE = f"ghcr.io/acme/forecaster@sha256:{'ab' * 32}"
 

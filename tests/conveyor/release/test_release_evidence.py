@@ -36,6 +36,9 @@ from tests.conveyor.release.test_release_verdicts import (  # noqa: F401 - a fix
 )
 from tests.promotion_repos import clone, make_remote, merge, record, write_record
 
+# Real tools on real files: seconds per test (`make test-fast` leaves it out).
+pytestmark = pytest.mark.integration
+
 
 def _refs(where: Path) -> str:
     return run(where, "git", "for-each-ref", "--format=%(refname) %(objectname)").stdout

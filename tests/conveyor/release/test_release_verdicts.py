@@ -18,6 +18,9 @@ from conveyor.release import ReleaseRecord, load_record, seal
 from tests.evidence_files import head, junit_report, scan_report
 from tests.promotion_repos import IDENTITY, REPO
 
+# Real tools on real files: seconds per test (`make test-fast` leaves it out).
+pytestmark = pytest.mark.integration
+
 DIGEST = "sha256:" + "ab" * 32
 IMAGE = f"ghcr.io/acme/forecaster@{DIGEST}"
 

@@ -23,6 +23,9 @@ from tests.conveyor.release.test_release_verdicts import (  # noqa: F401 - fixtu
 )
 from tests.evidence_files import head, junit_report, scan_report
 
+# Real tools on real files: seconds per test (`make test-fast` leaves it out).
+pytestmark = pytest.mark.integration
+
 
 def _refused(capsys, repo: Path, tmp_path: Path, *evidence: str) -> str:  # noqa: F811 - the fixture
     code, stdout, err, out = record(capsys, repo, tmp_path, *evidence)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pytest
+
 from conveyor.release import FIRST_RELEASE, load_record
 from tests.conveyor.promotion.test_promote_champion_now import released  # noqa: F401 - a fixture, used by name
 from tests.conveyor.release.test_release_baseline import (  # noqa: F401 - a fixture, used by name
@@ -27,6 +29,9 @@ from tests.conveyor.release.test_release_verdicts import (  # noqa: F401 - a fix
     run,
     template,
 )
+
+# Real tools on real files: seconds per test (`make test-fast` leaves it out).
+pytestmark = pytest.mark.integration
 
 
 def _verify(capsys, record: Path, checkout: Path, *extra: str) -> tuple[int, str, str]:

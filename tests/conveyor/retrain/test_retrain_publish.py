@@ -15,7 +15,7 @@ from tests.champion_repos import BIN, FIRST_END, conveyor, edit_params, go_live,
 from tests.gh_stub import GhStub
 from tests.promotion_repos import git
 
-pytestmark = pytest.mark.pipeline
+pytestmark = [pytest.mark.integration, pytest.mark.pipeline]
 
 PR_URL = "https://github.com/your-org/conveyor/pull/7"
 

@@ -20,6 +20,9 @@ from conveyor.cli import main
 from conveyor.scan import checkov_tool
 from tests.paths import REPO
 
+# Real tools on real files: seconds per test (`make test-fast` leaves it out).
+pytestmark = pytest.mark.integration
+
 UV = REPO / ".venv" / "bin" / "uv"
 WORKFLOW = """\
 name: ci

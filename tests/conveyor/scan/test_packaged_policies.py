@@ -21,6 +21,9 @@ from conveyor.scan.settings import (
     load_config,
 )
 
+# Real tools on real files: seconds per test (`make test-fast` leaves it out).
+pytestmark = pytest.mark.integration
+
 DIGEST = "sha256:" + "ab" * 32
 DEPLOYMENT = f"""\
 apiVersion: apps/v1

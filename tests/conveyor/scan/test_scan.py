@@ -33,6 +33,9 @@ from conveyor.scan.suppress import apply_baseline
 from tests.evidence_files import head
 from tests.paths import REPO
 
+# Real tools on real files: seconds per test (`make test-fast` leaves it out).
+pytestmark = pytest.mark.integration
+
 FIXTURES = REPO / "tests/fixtures/scan"
 POLICIES = REPO / "policies/checkov"  # this repository's settings over conveyor's own
 PACKAGED = REPO / "src/conveyor/scan/policies"  # conveyor's checks, config and baseline

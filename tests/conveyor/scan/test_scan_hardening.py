@@ -23,6 +23,9 @@ from conveyor.scan.run import scan
 from conveyor.scan.shell import fails_on_pipes, has_pipe, sets_pipefail
 from tests.paths import REPO
 
+# Real tools on real files: seconds per test (`make test-fast` leaves it out).
+pytestmark = pytest.mark.integration
+
 POLICIES = REPO / "policies/checkov"
 
 

@@ -13,6 +13,9 @@ from conveyor.cli import main
 from tests.conveyor.scan.test_scan import _key_pair
 from tests.promotion_repos import git
 
+# Real tools on real files: seconds per test (`make test-fast` leaves it out).
+pytestmark = pytest.mark.integration
+
 UNPINNED = """name: ci
 on: [push]
 permissions: {}

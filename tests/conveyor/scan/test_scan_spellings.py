@@ -18,6 +18,9 @@ from conveyor.scan.envfile import tainted_variables, untrusted_writes
 from conveyor.scan.settings import ScanConfig
 from tests.paths import REPO
 
+# Real tools on real files: seconds per test (`make test-fast` leaves it out).
+pytestmark = pytest.mark.integration
+
 SHA = "0123456789abcdef0123456789abcdef01234567"
 
 

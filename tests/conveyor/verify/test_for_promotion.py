@@ -15,6 +15,9 @@ import yaml
 from conveyor.cli import main
 from tests.promotion_repos import git, live_history, merge, passing_verdict
 
+# Real tools on real files: seconds per test (`make test-fast` leaves it out).
+pytestmark = pytest.mark.integration
+
 POLICY = "policies/promotion.yaml"
 
 

@@ -16,7 +16,7 @@ from conveyor.cli import main
 from conveyor.promotion.verification import Verdict
 from tests.promotion_repos import git, live_history, merge, passing_verdict
 
-pytestmark = pytest.mark.prometheus
+pytestmark = [pytest.mark.integration, pytest.mark.prometheus]
 
 
 def _state(origin: Path, work: Path) -> tuple[str, str, str, str]:

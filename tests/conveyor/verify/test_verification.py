@@ -23,7 +23,7 @@ from tests.gh_stub import GhStub
 from tests.promotion_repos import REPO, live_history, record
 from tests.serving import free_port
 
-pytestmark = pytest.mark.prometheus
+pytestmark = [pytest.mark.integration, pytest.mark.prometheus]
 
 POLICY = load_policy(REPO)
 assert POLICY.verification is not None
