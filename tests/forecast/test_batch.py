@@ -114,9 +114,10 @@ def test_in_the_image_the_bentos_own_model_forecasts_without_params(registered, 
     bento = _fake_bento(registered, tmp_path / "bento", str(registered["tag"]))
     bare = _without_inputs(registered, tmp_path)
     out = tmp_path / "from-bento"
+    env = {**os.environ, "BENTO_PATH": str(bento), "BENTOML_HOME": str(bare["home"])}
     result = subprocess.run(
         [sys.executable, "-m", "forecast", "batch", "--out", str(out)],  # cwd: no params.yaml
-        cwd=tmp_path, env={**os.environ, "BENTO_PATH": str(bento), "BENTOML_HOME": str(bare["home"])},
+        cwd=tmp_path, env=env,
         capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
