@@ -68,7 +68,14 @@ def pipeline_bundle(
     for path, what in ((model, "--model"), (raw, "--raw")):
         if not path.is_file():
             raise UserError(f"{what} {path}: no such file: run the pipeline first")
-    write_bundle(folder, model, raw, params.features, params.data.holidays_country)
+    write_bundle(
+        folder,
+        model,
+        raw,
+        params.features,
+        params.data.holidays_country,
+        params.monitoring.max_model_age_days,
+    )
     version = tag.partition(":")[2]
     found = bundle_digest(folder)
     if found != version:
