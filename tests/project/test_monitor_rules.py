@@ -5,7 +5,6 @@ kustomize`). promtool and a real Prometheus run them in tests/e2e/test_prometheu
 from __future__ import annotations
 
 import datetime as dt
-
 import json
 import re
 import shutil
