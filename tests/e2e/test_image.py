@@ -245,7 +245,7 @@ def _rendered_cronjob() -> dict[str, object]:
     return next(
         doc
         for doc in yaml.safe_load_all(result.stdout)
-        if doc and doc["kind"] == "CronJob" and doc["metadata"]["name"] == "forecast-batch"
+        if doc and doc["kind"] == "CronJob" and doc["metadata"]["name"] == "forecaster-batch"
     )
 
 

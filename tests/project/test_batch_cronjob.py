@@ -40,7 +40,7 @@ def render(root: Path, env: str) -> dict[tuple[str, str], dict[str, Any]]:
 def _pods(docs: dict[tuple[str, str], dict[str, Any]]) -> tuple[dict, dict]:
     """The service's pod spec and the batch's."""
     service = docs["Deployment", "forecaster"]["spec"]["template"]["spec"]
-    batch = docs["CronJob", "forecast-batch"]["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    batch = docs["CronJob", "forecaster-batch"]["spec"]["jobTemplate"]["spec"]["template"]["spec"]
     return service, batch
 
 
@@ -63,7 +63,7 @@ def test_the_batch_runs_the_image_the_promotion_pins(promoted, env) -> None:
     (container,) = batch["containers"]
     assert container["image"] == service["containers"][0]["image"]
     assert container["image"] == f"ghcr.io/your-org/conveyor-forecaster@{digest_of(versions[env])}"
-    labels = render(root, env)["CronJob", "forecast-batch"]["metadata"]["labels"]
+    labels = render(root, env)["CronJob", "forecaster-batch"]["metadata"]["labels"]
     assert labels["version"] == versions[env]
     # Before any promotion: the placeholder digest, the same for both.
     service, batch = _pods(render(REPO, env))
@@ -92,7 +92,7 @@ def test_the_batch_runs_under_the_services_security_context(env) -> None:
         assert set(job["resources"][kind]) == {"cpu", "memory"}
     policies = [d for (k, _), d in render(REPO, env).items() if k == "NetworkPolicy"]
     (isolated,) = [p for p in policies if p["spec"]["podSelector"]["matchLabels"].get(
-        "component") == "forecast-batch"]  # fmt: skip
+        "component") == "forecaster-batch"]  # fmt: skip
     assert isolated["spec"]["ingress"] == [] and isolated["spec"]["egress"] == []
 
 
@@ -107,7 +107,7 @@ def test_the_command_is_the_batch_stage_writing_to_the_volume() -> None:
 
 
 def test_the_cronjob_passes_kubernetes_schema_strictly_and_a_typo_fails() -> None:
-    cronjob = render(REPO, "prod")["CronJob", "forecast-batch"]
+    cronjob = render(REPO, "prod")["CronJob", "forecaster-batch"]
     for version in ("1.25.0", kubernetes_validate.utils.latest_version()):
         kubernetes_validate.validate(cronjob, version, strict=True)
     typo = copy.deepcopy(cronjob)
