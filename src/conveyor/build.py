@@ -41,6 +41,7 @@ __all__ = [
     "check_dockerfile",
     "context_digest",
     "image_name",
+    "models_in_bento",
     "model_tag",
     "store_args",
     "unsafe_members",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -53,11 +54,29 @@ def _register(args: argparse.Namespace, params: PipelineParams) -> str:
     return f"register: BentoML model {tag}"
 
 
-def _batch(args: argparse.Namespace, params: PipelineParams) -> str:
+def _bento(args: argparse.Namespace) -> Path | None:
+    """--bento, else $BENTO_PATH: BentoML's Dockerfile sets it, so in the service image the
+    batch forecasts with the Bento's own model."""
+    if args.bento is not None:
+        return Path(args.bento)
+    return Path(os.environ["BENTO_PATH"]) if os.environ.get("BENTO_PATH") else None
+
+
+def _batch(args: argparse.Namespace, params: PipelineParams | None) -> str:
     from forecast import batch
 
-    rows, tag = batch.run(params, args.out, args.tag_file, args.model, args.raw, args.plan)
+    rows, tag = batch.run(
+        params, args.out, args.tag_file, args.model, args.raw, args.plan, _bento(args)
+    )
     return f"batch: {rows:,} forecasts with {tag} -> {args.out}"
+
+
+def _packaged_batch(args: argparse.Namespace) -> str | None:
+    """The batch with a packaged model (a Bento, the model store), which carries the settings
+    it was built with: no params.yaml needed (the image has none). None for the pipeline's."""
+    from forecast.batch import needs_params
+
+    return None if needs_params(_bento(args)) else _batch(args, None)
 
 
 def _summary(args: argparse.Namespace, params: PipelineParams) -> str:
@@ -107,6 +126,7 @@ STAGES: dict[str, tuple[Callable[[argparse.Namespace, PipelineParams], str], dic
             "raw": "data/raw/sales.parquet",
             "out": "data/forecasts",
             "plan": "",
+            "bento": "",
         },
     ),
     "summary": (_summary, {"metrics": "metrics/metrics.json", "slices": "metrics/slices.json"}),
@@ -131,7 +151,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler, _ = STAGES[args.stage]
     try:
-        print(handler(args, load_params(args.params)))
+        # Every stage validates params.yaml before any work, but a batch with a packaged model.
+        packaged = _packaged_batch(args) if args.stage == "batch" else None
+        print(packaged if packaged is not None else handler(args, load_params(args.params)))
     except UserError as error:
         print(f"error: {args.stage}: {error}", file=sys.stderr)
         return error.exit_code

@@ -6,6 +6,9 @@ at its regular price (the highest of its last PRICE_MEMORY days, so the price ra
 off promotion, unless a plan (Parquet: club_id, item_id, date, price, promo) says otherwise for a
 row. The model is loaded exactly as the service loads it (the bundle's files are checked against
 the version the register stage derived from them), so the forecasts are the released model's.
+In the service image (a Kubernetes CronJob, deploy/base/cronjob.yaml) that model is the Bento's
+own: BentoML's Dockerfile sets $BENTO_PATH, and the Bento's bento.yaml names the model packaged
+with it, so the image a promotion pins by digest decides which model forecasts.
 
 Each row carries the series' largest daily sales in the bundled history (``history_max``) and the
 ratio of the forecast to it, so the output's data contract can bound the forecast against what
@@ -65,7 +68,14 @@ def pipeline_bundle(
     for path, what in ((model, "--model"), (raw, "--raw")):
         if not path.is_file():
             raise UserError(f"{what} {path}: no such file: run the pipeline first")
-    write_bundle(folder, model, raw, params.features, params.data.holidays_country)
+    write_bundle(
+        folder,
+        model,
+        raw,
+        params.features,
+        params.data.holidays_country,
+        params.monitoring.max_model_age_days,
+    )
     version = tag.partition(":")[2]
     found = bundle_digest(folder)
     if found != version:
@@ -93,6 +103,39 @@ def stored_bundle(tag: str) -> tuple[str, Path]:
     except BundleError as error:
         raise UserError(f"model {stored.tag}: {error}") from None
     return str(stored.tag), folder
+
+
+def bento_bundle(bento: Path) -> tuple[str, Path]:
+    """The model packaged in the Bento unpacked at ``bento`` (its bento.yaml names it; one
+    model, or $CONVEYOR_MODEL_TAG among several), its files checked; its tag and folder."""
+    import yaml
+
+    from conveyor.build import models_in_bento
+
+    if not (bento / "bento.yaml").is_file():
+        raise UserError(f"{bento}: no bento.yaml: not an unpacked Bento (--bento, $BENTO_PATH)")
+    try:
+        packaged = models_in_bento(bento)
+    except (OSError, yaml.YAMLError, AttributeError, TypeError, KeyError) as error:
+        raise UserError(f"{bento}/bento.yaml: cannot read its models ({error})") from None
+    wanted = os.environ.get("CONVEYOR_MODEL_TAG")
+    if wanted:
+        if wanted not in packaged:
+            raise UserError(f"CONVEYOR_MODEL_TAG={wanted} is not in the Bento at {bento}")
+        packaged = [wanted]
+    if len(packaged) != 1:
+        raise UserError(
+            f"the Bento at {bento} holds {len(packaged)} models ({', '.join(packaged) or 'none'}):"
+            " set CONVEYOR_MODEL_TAG to the one to forecast with"
+        )
+    tag = packaged[0]
+    name, _, version = tag.partition(":")
+    folder = bento / "models" / name / version
+    try:
+        check_bundle(folder, version)
+    except BundleError as error:
+        raise UserError(f"model {tag}: {error}") from None
+    return tag, folder
 
 
 def requests(forecaster: Forecaster, plan: pl.DataFrame | None) -> pl.DataFrame:
@@ -185,22 +228,34 @@ def write_partitions(table: pl.DataFrame, out: Path) -> int:
     return table.height
 
 
+def needs_params(bento: Path | None) -> bool:
+    """Whether the model comes from the pipeline's outputs (hence params.yaml), not from a
+    Bento or the model store (which carry the settings they were built with)."""
+    return bento is None and not os.environ.get("CONVEYOR_MODEL_TAG")
+
+
 def run(
-    params: PipelineParams,
+    params: PipelineParams | None,
     out: Path,
     tag_file: Path,
     model: Path,
     raw: Path,
     plan_path: Path | None = None,
+    bento: Path | None = None,
 ) -> tuple[int, str]:
     """Forecast the registered model's window into ``out``; (rows, model tag). The model is
-    $CONVEYOR_MODEL_TAG from the BentoML store when set (the service image, as a CronJob),
-    else rebuilt from the pipeline's outputs and checked against ``tag_file``."""
+    the Bento's at ``bento`` (the service image, as a CronJob), else $CONVEYOR_MODEL_TAG from
+    the BentoML store, else rebuilt from the pipeline's outputs and checked against
+    ``tag_file`` (only this last one reads ``params``)."""
     plan = read_plan(plan_path) if plan_path is not None else None
     with tempfile.TemporaryDirectory(prefix="forecast-batch-") as work:
-        if os.environ.get("CONVEYOR_MODEL_TAG"):
+        if bento is not None:
+            tag, bundle = bento_bundle(bento)
+        elif os.environ.get("CONVEYOR_MODEL_TAG"):
             tag, bundle = stored_bundle(os.environ["CONVEYOR_MODEL_TAG"])
         else:
+            if params is None:
+                raise UserError("the pipeline's model needs params.yaml (--params)")
             bundle = Path(work)
             tag = pipeline_bundle(tag_file, model, raw, params, bundle)
         forecaster = Forecaster.load(bundle)

@@ -47,8 +47,17 @@ def history_days(params: FeatureParams) -> int:
     return max(*params.lags, longest_window, PRICE_MEMORY) + 7
 
 
-def write_bundle(target: Path, model: Path, raw: Path, params: FeatureParams, country: str) -> None:
-    """Write model, recent history and settings into ``target`` (a model-store directory)."""
+def write_bundle(
+    target: Path,
+    model: Path,
+    raw: Path,
+    params: FeatureParams,
+    country: str,
+    max_data_age_days: int | None = None,
+) -> None:
+    """Write model, recent history and settings into ``target`` (a model-store directory);
+    ``max_data_age_days``: how old its data may grow before the model-age alert fires (the
+    service exposes it, so the limit reviewed in params.yaml travels with the model)."""
     sales = pl.read_parquet(raw)
     last = sales["date"].max()
     start = last - dt.timedelta(days=history_days(params) - 1)
@@ -59,6 +68,8 @@ def write_bundle(target: Path, model: Path, raw: Path, params: FeatureParams, co
         "holidays_country": country,
         "history_end": last.isoformat(),
     }
+    if max_data_age_days is not None:
+        settings["max_data_age_days"] = max_data_age_days
     (target / SETTINGS_FILE).write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
 
 
@@ -114,6 +125,7 @@ class Forecaster:
     row_index: dict[tuple[str, str, dt.date], int]
     encoded: np.ndarray
     history_price_max: np.ndarray
+    max_data_age_days: int | None = None  # the model-age alert's limit, when the bundle has one
 
     @classmethod
     def load(cls, bundle: Path) -> Forecaster:
@@ -135,6 +147,7 @@ class Forecaster:
             row_index={key: n for n, key in enumerate(table.select(KEYS).iter_rows())},
             encoded=encoder.matrix(table.with_columns(price=empty, promo=empty, price_ratio=empty)),
             history_price_max=table["_history_price_max"].to_numpy(),
+            max_data_age_days=settings.get("max_data_age_days"),
         )
 
     @property

@@ -6,7 +6,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Literal
 
-from pydantic import ConfigDict, Field, PositiveInt, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
 
 from conveyor.config import Strict, load_model
 
@@ -107,6 +107,15 @@ class ModelStoreParams(Strict):
     model_name: str = Field("demand_forecaster", pattern=r"^[a-z0-9][a-z0-9_.-]*$")
 
 
+class ModelAgeParams(BaseModel):
+    """The one key of conveyor's `monitoring:` section the model carries: how old its data may
+    grow before the model-age alert fires (the rest of the section is conveyor's to validate)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    max_model_age_days: PositiveInt = 21
+
+
 class PipelineParams(Strict):
     """Everything the forecasting stages read from params.yaml."""
 
@@ -118,6 +127,18 @@ class PipelineParams(Strict):
     train: TrainParams
     evaluate: EvaluateParams
     model_store: ModelStoreParams = ModelStoreParams()
+    monitoring: ModelAgeParams = ModelAgeParams()
+
+    @model_validator(mode="after")
+    def _model_age_within_horizon(self) -> PipelineParams:
+        age = self.monitoring.max_model_age_days
+        if age > self.features.horizon_days:
+            raise ValueError(
+                f"monitoring.max_model_age_days={age} exceeds features.horizon_days="
+                f"{self.features.horizon_days}: the service refuses every date after the horizon, "
+                "so the alert would fire only after the model stopped answering"
+            )
+        return self
 
     @model_validator(mode="after")
     def _holdout_within_horizon(self) -> PipelineParams:

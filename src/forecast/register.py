@@ -34,7 +34,14 @@ def run(
 
     with tempfile.TemporaryDirectory() as work:
         bundle = Path(work)
-        write_bundle(bundle, model_path, raw_path, params.features, params.data.holidays_country)
+        write_bundle(
+            bundle,
+            model_path,
+            raw_path,
+            params.features,
+            params.data.holidays_country,
+            params.monitoring.max_model_age_days,
+        )
         # The version is the hash of everything served (model, history, settings).
         digest = hashlib.md5(usedforsecurity=False)
         for file in sorted(bundle.iterdir()):

@@ -252,6 +252,7 @@ class DemandForecaster:
 
     def _start(self) -> None:
         from conveyor.serve.inference_log import InferenceLogger
+        from conveyor.serve.metrics import model_age_metrics
         from forecast.batching import AdaptiveBatcher
         from forecast.model import predict_matrix
         from forecast.service_metrics import metrics, requests_per_model_call
@@ -259,6 +260,8 @@ class DemandForecaster:
         self.version = str(self.bundle.tag)
         self.metrics = metrics()
         batches = requests_per_model_call()
+        # Model age: when its data ends and the limit it carries (the ForecasterModelStale alert).
+        model_age_metrics(self.forecaster.history_end, self.forecaster.max_data_age_days)
         # Sampled request/prediction log for drift monitoring; off unless configured (see
         # conveyor.serve.inference_log: CONVEYOR_INFERENCE_LOG_DIR and _SAMPLE).
         self.inference_log = InferenceLogger.from_env()

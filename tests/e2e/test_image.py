@@ -20,6 +20,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+import yaml
 
 from conveyor.build import build_image
 from forecast import register, train
@@ -235,6 +236,58 @@ def test_the_import_graph_finds_a_module_the_bento_lacks(tmp_path):
     modules, missing = service_import_graph(tmp_path)
     assert "conveyor.checks.pii" in missing
     assert modules == {"forecast.service", "forecast.inference_log"}
+
+
+def _rendered_cronjob() -> dict[str, object]:
+    result = subprocess.run(
+        ["kubectl", "kustomize", str(PROD)], capture_output=True, text=True, check=True
+    )
+    return next(
+        doc
+        for doc in yaml.safe_load_all(result.stdout)
+        if doc and doc["kind"] == "CronJob" and doc["metadata"]["name"] == "forecaster-batch"
+    )
+
+
+def test_the_cronjobs_command_forecasts_with_the_bentos_model(bento, tmp_path):
+    """The prod CronJob's command, run in the unpacked Bento as the image lays it out: its
+    working directory and $BENTO_PATH mapped onto the Bento, the checkout's src/ off the path,
+    an empty BentoML home and no params.yaml. It forecasts every series with the model
+    packaged in the Bento (the one a promotion pins by the image's digest)."""
+    context = Path(bento["context"])
+    pod = _rendered_cronjob()["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    (job,) = pod["containers"]
+    bento_path = "/home/bentoml/bento"  # BentoML's default bento__path (the image's $BENTO_PATH)
+    working = context / Path(job["workingDir"]).relative_to(bento_path)
+    assert job["command"][0] == "python"
+    out_mount = next(m["mountPath"] for m in job["volumeMounts"] if m["name"] == "forecasts")
+    command = [str(tmp_path / "forecasts") if a.startswith(out_mount + "/") else a
+               for a in job["command"][1:]]  # fmt: skip
+    assert command[:2] == ["-m", "forecast"]
+    # `python -m forecast ...` with the checkout's src/ (the editable install) off the path.
+    runner = (
+        "import runpy, sys\n"
+        "sys.path[:] = [sys.path[0]] + [p for p in sys.path[1:] if not p.startswith(sys.argv[1])]\n"
+        "sys.argv = [sys.argv[2], *sys.argv[3:]]\n"
+        "runpy.run_module(sys.argv[0], run_name='__main__', alter_sys=True)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "CONVEYOR_MODEL_TAG")}
+    env.update({v["name"]: v["value"] for v in job.get("env", [])})
+    env.update(BENTO_PATH=str(context), BENTOML_HOME=str(tmp_path / "empty-home"))
+    result = subprocess.run(
+        [sys.executable, "-c", runner, str(REPO / "src"), *command[1:]],
+        cwd=working, env=env, capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    tag = str(bento["tag"])
+    assert result.stdout.startswith("batch: ") and f"with {tag} -> " in result.stdout
+    table = pl.read_parquet(sorted((tmp_path / "forecasts").rglob("*.parquet")))
+    forecaster = Forecaster.load(Path(bento["home"]) / "models" / tag.replace(":", "/"))
+    assert table.height == forecaster.series.height * forecaster.params.horizon_days
+    assert set(table["model_tag"]) == {tag}
+    expected = forecaster.predict(table.select("club_id", "item_id", "date", "price", "promo"))
+    assert table["forecast"].to_list() == pytest.approx(expected.tolist(), rel=1e-9)
+    assert not (tmp_path / "empty-home").exists()  # the model came from the Bento, not a store
 
 
 # --- the image, run as the prod Deployment runs it ----------------------------------------------

@@ -190,3 +190,26 @@ def test_the_skeleton_pipeline_is_not_a_pipeline_of_conveyor() -> None:
     stages = done.stdout.split()
     assert "train" in stages and not [s for s in stages if "template" in s], stages
     assert "train" in yaml.safe_load((REPO / "template/skeleton/dvc.yaml").read_text())["stages"]
+
+
+@pytest.mark.parametrize("example", [False, True])
+def test_the_batch_cronjob_comes_with_the_example_only(tmp_path: Path, example: bool) -> None:
+    """The CronJob runs the example's `batch` stage under the project's names; the skeleton has
+    no such stage, so its project gets no CronJob (and its kustomization lists none)."""
+    project = _generate(tmp_path / "p", example=example)
+    rendered = subprocess.run(
+        ["kubectl", "kustomize", str(project / "deploy" / "environments" / "prod")],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert rendered.returncode == 0, rendered.stderr
+    docs = [d for d in yaml.safe_load_all(rendered.stdout) if d]
+    cronjobs = [d for d in docs if d["kind"] == "CronJob"]
+    if not example:
+        assert cronjobs == []
+        assert not (project / "deploy" / "base" / "cronjob.yaml").exists()
+        return
+    (cronjob,) = cronjobs
+    assert cronjob["metadata"]["name"] == "churn-model-batch"  # a valid Kubernetes name
+    (job,) = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    assert job["command"][:4] == ["python", "-m", "churn_model", "batch"]
+    assert job["image"].startswith("ghcr.io/acme/churn-model@sha256:")

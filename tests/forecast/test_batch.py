@@ -93,6 +93,73 @@ def test_the_image_path_from_the_model_store_gives_the_same_batch(registered, ba
     assert _read(out).equals(_read(batch))
 
 
+def _fake_bento(registered: dict, folder: Path, *tags: str) -> Path:
+    """An unpacked Bento's layout (bento.yaml naming the models, models/NAME/VERSION/) holding
+    the registered model: what `conveyor build bento` unpacks and the image carries."""
+    services = [{"name": "demand_forecaster", "models": [{"tag": t} for t in tags]}]
+    folder.mkdir(parents=True)
+    (folder / "bento.yaml").write_text(yaml.safe_dump({"services": services}))
+    name, version = str(registered["tag"]).split(":")
+    shutil.copytree(Path(registered["home"]) / "models" / name / version,
+                    folder / "models" / name / version)  # fmt: skip
+    return folder
+
+
+def _without_inputs(registered: dict, tmp_path: Path) -> dict:
+    """No pipeline outputs, no params.yaml, an empty model store: only the Bento can answer."""
+    return {**registered, "tag_file": tmp_path / "none.json", "model": tmp_path / "none.txt",
+            "raw": tmp_path / "none.parquet", "home": tmp_path / "empty-home"}  # fmt: skip
+
+
+def test_in_the_image_the_bentos_own_model_forecasts_without_params(registered, batch, tmp_path):
+    """What the CronJob runs: $BENTO_PATH (the image sets it) names the Bento whose model is
+    the released one; no params.yaml, no pipeline outputs and no model store are needed."""
+    bento = _fake_bento(registered, tmp_path / "bento", str(registered["tag"]))
+    bare = _without_inputs(registered, tmp_path)
+    out = tmp_path / "from-bento"
+    env = {**os.environ, "BENTO_PATH": str(bento), "BENTOML_HOME": str(bare["home"])}
+    result = subprocess.run(
+        [sys.executable, "-m", "forecast", "batch", "--out", str(out)],  # cwd: no params.yaml
+        cwd=tmp_path, env=env,
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"batch: 1,008 forecasts with {registered['tag']} -> ")
+    assert _read(out).equals(_read(batch))
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("not a bento", "no bento.yaml: not an unpacked Bento"),
+        ("two models", "holds 2 models"),
+        ("tag not packaged", "is not in the Bento at"),
+        ("model edited", "not to the version"),
+    ],
+)
+def test_a_bento_that_cannot_forecast_is_one_line_exit_2(registered, tmp_path, case, message):
+    tag = str(registered["tag"])
+    env = {}
+    if case == "not a bento":
+        bento = tmp_path / "empty"
+        bento.mkdir()
+    elif case == "two models":
+        bento = _fake_bento(registered, tmp_path / "bento", tag, "other:0123456789abcdef0123")
+    else:
+        bento = _fake_bento(registered, tmp_path / "bento", tag)
+        if case == "tag not packaged":
+            env["CONVEYOR_MODEL_TAG"] = "other:0123456789abcdef0123"
+        else:
+            model = bento / "models" / tag.replace(":", "/") / "model.txt"
+            model.write_text(model.read_text() + "\n")
+    result = _batch(_without_inputs(registered, tmp_path), tmp_path / "out", "--bento", str(bento),
+                    env=env)  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_plan_sets_promotions_and_prices_of_the_rows_it_names(registered, batch, tmp_path):
     table = _read(batch)
     club, item = table.row(0)[:2]

@@ -62,6 +62,14 @@ def test_repository_params_are_valid(repo_params):
             _set("evaluate.holdout_days", 60),
             "evaluate.holdout_days=60 exceeds features.horizon_days=28",
         ),
+        (
+            _set("monitoring.max_model_age_days", 35),
+            "monitoring.max_model_age_days=35 exceeds features.horizon_days=28",
+        ),
+        (
+            _set("monitoring.max_model_age_days", 0),
+            "monitoring.max_model_age_days: Input should be greater than 0",
+        ),
     ],
 )
 def test_bad_params_name_the_key(tmp_path, edit, expected):

@@ -280,6 +280,17 @@ def test_health_and_metrics(service):
     assert 'conveyor_validation_failures_total{reason="unknown_series"}' in text
 
 
+def test_the_model_age_and_its_limit_are_exposed(service, small_params):
+    """The ForecasterModelStale alert's inputs: when the served model's data ends (the end of its
+    last day, UTC) and the limit params.yaml gave it at register (monitoring.max_model_age_days)."""
+    text = _call(f"{service['base']}/metrics", method="GET")[1]
+    last_day = service["first"] - dt.timedelta(days=1)
+    end = dt.datetime.combine(service["first"], dt.time(), tzinfo=dt.UTC).timestamp()
+    assert _metric(text, "conveyor_model_data_end_timestamp_seconds") == end, last_day
+    limit = small_params.monitoring.max_model_age_days * 86_400
+    assert _metric(text, "conveyor_model_max_data_age_seconds") == limit
+
+
 def test_concurrent_requests_are_batched_without_mixing_answers(service):
     """Requests arriving together share model calls (adaptive batching); each still gets exactly
     the answer it gets alone, and a bad request among them fails alone."""

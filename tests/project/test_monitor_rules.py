@@ -4,6 +4,7 @@ kustomize`). promtool and a real Prometheus run them in tests/e2e/test_prometheu
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import shutil
@@ -35,8 +36,10 @@ def service_metric_names() -> set[str]:
     """Series names the service's own metrics expose, from the real objects it creates."""
     import prometheus_client
 
+    from conveyor.serve.metrics import model_age_metrics
     from forecast.service_metrics import metrics, requests_per_model_call
 
+    model_age_metrics(dt.date(2026, 1, 1), 21)
     own = metrics()
     requests_per_model_call()  # the batcher's histogram, exposed once created
     own.prediction_value.observe(3.0)
@@ -146,6 +149,11 @@ def test_the_required_alerts_exist_and_read_the_right_series(rules):
     assert metric_names(latency) == {"bentoml_service_request_duration_seconds_bucket"}
     ready = metric_names(promql_parser.parse(alerts["ForecasterNotReady"]["expr"]))
     assert ready == {"kube_deployment_status_replicas_available", "kube_deployment_spec_replicas"}
+    stale = metric_names(promql_parser.parse(alerts["ForecasterModelStale"]["expr"]))
+    assert stale == {
+        "conveyor_model_data_end_timestamp_seconds",
+        "conveyor_model_max_data_age_seconds",
+    }
     shift = metric_names(promql_parser.parse(alerts["ForecasterPredictionShift"]["expr"]))
     assert "forecaster:prediction_value:mean_1h" in shift
     records = {

@@ -93,6 +93,9 @@ class MonitoringParams(Strict):
     sample_rows: Count = Field(200_000, ge=1)  # KS / Wasserstein sample per side (seeded)
     seed: Count = 0
     bins: Count = Field(10, ge=2, le=100)  # quantile bins of the reference for numeric PSI
+    # How old the live model's training data may grow (days after its last day) before the
+    # model-age alert fires; the model carries it, the service exposes it (conveyor.serve.metrics).
+    max_model_age_days: Count = Field(21, ge=1)
 
     @model_validator(mode="before")
     @classmethod

@@ -4,17 +4,20 @@ do not depend on the model: deploy/monitoring's alert rules and dashboard read t
 ``conveyor_predictions_total`` (rows answered), ``conveyor_prediction_value`` (histogram of the
 model's output: units sold, a probability, a score; the buckets are the model's),
 ``conveyor_rows_per_request`` (histogram) and ``conveyor_validation_failures_total{reason}``
-(requests the model's own checks refused). BentoML is imported when the metrics are created, in
-a worker, never at import (`bentoml build` imports the service).
+(requests the model's own checks refused); ``conveyor_model_data_end_timestamp_seconds`` and
+``conveyor_model_max_data_age_seconds`` (gauges: when the live model's training data ends, and
+how old it may grow before the model-age alert fires). BentoML is imported when the metrics are
+created, in a worker, never at import (`bentoml build` imports the service).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-__all__ = ["PREFIX", "ServiceMetrics", "service_metrics"]
+__all__ = ["PREFIX", "ServiceMetrics", "model_age_metrics", "service_metrics"]
 
 PREFIX = "conveyor"
 ROWS_BUCKETS = (1, 2, 5, 10, 50, 100, 500, 1000, 5000, 10000)
@@ -63,3 +66,27 @@ def service_metrics(
             labelnames=["reason"],
         ),
     )
+
+
+DAY_SECONDS = 86_400
+
+
+def model_age_metrics(data_end: dt.date, max_age_days: float | None) -> None:
+    """Expose the end of the live model's training data (the end of its last day, UTC, in Unix
+    seconds) and, when the model carries one, the age that data may reach (seconds): the
+    `ForecasterModelStale` alert compares their difference with the time. Call once per worker."""
+    import bentoml
+
+    end = dt.datetime.combine(data_end + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+    # Every worker serves the same model: "max" keeps one series per pod, not one per worker.
+    bentoml.metrics.Gauge(
+        name=f"{PREFIX}_model_data_end_timestamp_seconds",
+        documentation="End of the live model's training data (Unix seconds, UTC)",
+        multiprocess_mode="max",
+    ).set(end.timestamp())
+    if max_age_days is not None:
+        bentoml.metrics.Gauge(
+            name=f"{PREFIX}_model_max_data_age_seconds",
+            documentation="How old the model's training data may grow before the alert fires",
+            multiprocess_mode="min",
+        ).set(max_age_days * DAY_SECONDS)

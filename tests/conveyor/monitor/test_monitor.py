@@ -229,6 +229,9 @@ def test_repository_params_keep_every_other_section_valid():
     assert load_monitoring(REPO / "params.yaml").thresholds.ks == 0.25
     assert load_params(REPO / "params.yaml").train.num_boost_round > 0
     assert load_gates(REPO / "params.yaml").rules
+    # One key read by both: conveyor validates it, the model carries it (the model-age alert).
+    age = load_monitoring(REPO / "params.yaml").max_model_age_days
+    assert age == load_params(REPO / "params.yaml").monitoring.max_model_age_days == 21
 
 
 def test_prediction_drift_and_live_wape(tmp_path, capsys):

@@ -17,8 +17,9 @@ from tests.project.test_monitor_rules import metric_names
 # Run in a fresh interpreter: Prometheus' registry is per process, and the example service's
 # metrics (created by other tests) hold the same names.
 EXPOSE = """
-import prometheus_client, sys
-from conveyor.serve.metrics import service_metrics
+import datetime, prometheus_client, sys
+from conveyor.serve.metrics import model_age_metrics, service_metrics
+model_age_metrics(datetime.date(2026, 1, 1), 21)
 buckets = tuple(float(b) for b in sys.argv[1].split(","))
 m = service_metrics(buckets)
 m.prediction_value.observe(0.7)
@@ -71,6 +72,9 @@ def test_conveyor_alone_exposes_every_model_series_the_rules_read() -> None:
     assert 'conveyor_prediction_value_bucket{le="0.5"} 0.0' in result.stdout
     assert 'conveyor_prediction_value_bucket{le="0.9"} 1.0' in result.stdout
     assert 'conveyor_validation_failures_total{reason="unknown_customer"} 1.0' in result.stdout
+    # The model's age: its data ends with 2026-01-01 (UTC midnight after it), 21 days allowed.
+    assert "conveyor_model_data_end_timestamp_seconds 1.767312e+09" in result.stdout
+    assert "conveyor_model_max_data_age_seconds 1.8144e+06" in result.stdout
 
 
 def test_buckets_that_do_not_increase_are_refused() -> None:
