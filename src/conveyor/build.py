@@ -41,8 +41,8 @@ __all__ = [
     "check_dockerfile",
     "context_digest",
     "image_name",
-    "models_in_bento",
     "model_tag",
+    "models_in_bento",
     "store_args",
     "unsafe_members",
 ]
