@@ -69,9 +69,35 @@ def changed_files(repo: Path) -> list[str]:
     return output(repo, "status", "--porcelain", "--untracked-files=no").splitlines()
 
 
+# Where a short ref name can point (git rev-parse tries refs/tags before refs/remotes).
+_SHORT_NAME_KINDS = ("refs/heads/", "refs/remotes/", "refs/tags/")
+_HEX = re.compile(r"[0-9a-f]{4,64}")
+
+
+def _ambiguous(ref: str, cwd: Path | None) -> list[str]:
+    """The full refs a short name in ``ref`` stands for, when it stands for more than one:
+    e.g. a pushed tag ``origin/main`` beside the remote-tracking branch, which git would pick
+    (refs/tags comes first), silently moving a history check onto any commit."""
+    name = re.split(r"[~^@:]", ref, maxsplit=1)[0]
+    if not name or name == "HEAD" or name.startswith("refs/") or _HEX.fullmatch(name):
+        return []
+    candidates = [kind + name for kind in _SHORT_NAME_KINDS]
+    listed = _stripped(cwd, "for-each-ref", "--format=%(refname)", *candidates) or ""
+    found = [line for line in listed.splitlines() if line in candidates]
+    return found if len(found) > 1 else []
+
+
 def resolve_commit(ref: str, cwd: Path | None = None, what: str = "git ref") -> str | None:
-    """Full SHA of the commit ``ref`` names, or None when it names none here."""
+    """Full SHA of the commit ``ref`` names, or None when it names none here. A short name that
+    is both a branch and a tag is refused (a usage error naming both): which one counts must
+    never be up to whoever can push a tag."""
     ref = not_an_option(ref, what)
+    both = _ambiguous(ref, cwd)
+    if both:
+        raise UserError(
+            f"{what} {ref}: ambiguous, it names {' and '.join(both)}: give the full ref "
+            f"(e.g. {both[0]})"
+        )
     return _stripped(
         cwd, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}"
     )
@@ -80,6 +106,10 @@ def resolve_commit(ref: str, cwd: Path | None = None, what: str = "git ref") -> 
 def is_ancestor(commit: str, ref: str, cwd: Path | None = None) -> bool:
     """True when ``commit`` is ``ref`` or in its history (both must exist)."""
     commit, ref = not_an_option(commit, "commit"), not_an_option(ref, "git ref")
+    for name in (commit, ref):  # a name that is both a branch and a tag: refused, never guessed
+        both = _ambiguous(name, cwd)
+        if both:
+            raise UserError(f"{name}: ambiguous, it names {' and '.join(both)}: give the full ref")
     result = run(cwd, "merge-base", "--is-ancestor", "--end-of-options", commit, ref, timeout=60)
     return result.returncode == 0
 

@@ -448,12 +448,13 @@ def require_commit(top: Path, commit: str) -> str:
 def on_branch(top: Path, commit: str, branch: str) -> None:
     """Refuse (exit 1) a commit that is not in ``branch``'s history: a release ships only what
     the default branch's reviews and gates saw."""
-    if git.resolve_commit(branch, top) is None:
+    tip = git.resolve_commit(branch, top, "--branch")  # an ambiguous name is refused there
+    if tip is None:
         raise UserError(
             f"--branch {branch}: no such branch or ref in {top} (fetch it: actions/checkout "
             "needs fetch-depth: 0)"
         )
-    if not git.is_ancestor(commit, branch, top):
+    if not git.is_ancestor(commit, tip, top):
         raise RecordRejectedError(
             f"commit {commit[:12]} is not on {branch}'s history: release only tags of commits "
             f"that reached {branch} through review"

@@ -63,6 +63,7 @@ def _release_on_branch(args: argparse.Namespace) -> int:
     if commit is None:
         raise UserError(f"--commit {args.commit}: no such commit in {top}")
     branch = champion.default_branch(top) if args.branch is None else args.branch
+    champion.require_policy_base(top, branch)
     release.on_branch(top, commit, branch)
     print(f"{commit[:12]} is on {branch}'s history")
     return 0

@@ -43,6 +43,7 @@ __all__ = [
     "default_branch",
     "live_regression",
     "record_problems",
+    "require_policy_base",
     "verify_branch",
 ]
 
@@ -71,6 +72,24 @@ def default_branch(top: Path) -> str:
     the lookup at that ref then refuses for want of a policy)."""
     policy = top / promotion_policy.POLICY
     return f"{REMOTE}/{promotion_policy.base_branch(top) if policy.is_file() else 'main'}"
+
+
+def require_policy_base(top: Path, branch: str) -> None:
+    """The promotion policy committed at ``branch``'s tip names that branch as its base_branch
+    (a usage error otherwise): the branch a release is checked against (GitHub's default, given
+    by the workflow) and the one promotions build on (the policy's) are one branch."""
+    tip = branch_commit(top, branch)
+    name = branch.removeprefix("refs/remotes/").removeprefix("refs/heads/")
+    name = name.removeprefix(f"{REMOTE}/")
+    if git.show_text(tip, promotion_policy.POLICY.as_posix(), top) is None:
+        return  # a repository that promotes nothing: no rule to agree with
+    named = promotion_policy.policy_at(top, tip).base_branch
+    if named != name:
+        raise UserError(
+            f"--branch {branch}: its {promotion_policy.POLICY} names base_branch {named!r}, "
+            f"not {name!r}: the default branch releases are checked against and the one "
+            "promotions build on must be one branch (change the policy or the default branch)"
+        )
 
 
 def verify_branch(top: Path) -> str:
