@@ -121,6 +121,8 @@ def name_rules(answers: dict[str, object], relative: str) -> list[tuple[re.Patte
         (r"conveyor-(dev|staging|prod)\b", rf"{project}-\1"),
         (r"DemandForecaster", f"{pascal(package)}Service"),
         (r"demand_forecaster", f"{package}_model"),
+        # deploy/'s titles ("conveyor demand forecaster"): the service, by its name
+        *([(r"demand forecaster", project)] if relative.startswith("deploy/") else []),
         *(
             [(r"Forecaster", pascal(project)), (r"forecaster", project)]
             if relative.startswith(SERVICE_NAME_FILES)
