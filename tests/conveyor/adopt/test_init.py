@@ -145,7 +145,9 @@ def test_a_file_already_there_is_never_overwritten(tmp_path: Path) -> None:
     assert done.returncode == 2 and done.stdout == ""
     (line,) = done.stderr.splitlines()
     taken = len(_tracked("examples/caller")) + 1  # every caller under .github, and the policy
-    assert f"{taken} file(s) already there, nothing written (conveyor init never overwrites)" in line
+    assert (
+        f"{taken} file(s) already there, nothing written (conveyor init never overwrites)" in line
+    )
     assert "policies/promotion.yaml" in line and ".github/workflows/main.yml" in line
     assert _tree(tmp_path) == before
 
@@ -158,7 +160,10 @@ BAD = [
     (["--environments", "dev,dev"], "must not name an environment twice"),
     (["--environments", "Dev"], "'Dev' is not an environment name"),
     (["--repository", "acme"], "--repository 'acme': must be OWNER/NAME"),
-    (["--conveyor-ref", "v1 beta"], "--conveyor-ref 'v1 beta': must be a tag, branch or commit SHA"),
+    (
+        ["--conveyor-ref", "v1 beta"],
+        "--conveyor-ref 'v1 beta': must be a tag, branch or commit SHA",
+    ),
     (["--base-branch", "a..b"], "--base-branch not a branch name git accepts"),
 ]
 
