@@ -234,11 +234,11 @@ def set_environments(root: Path, envs: list[str], project: str) -> None:
     second = envs[1] if len(envs) > 1 else envs[0]
     others = env_pattern({"dev": envs[0], "staging": second, "prod": envs[-1]})
     for path in text_files(root):
-        relative = path.relative_to(root).as_posix()
-        if not relative.startswith(ENV_FILES):
+        name = path.relative_to(root).as_posix()
+        if not name.startswith(ENV_FILES):
             continue  # e.g. the `dev` dependency group of pyproject.toml and uv.lock
-        own = relative.startswith(("deploy/environments/", "deploy/argocd/"))
-        if own and not relative.endswith("project.yaml"):
+        own = name.startswith(("deploy/environments/", "deploy/argocd/"))
+        if own and not name.endswith("project.yaml"):
             continue  # written above, each with its own name
         rewrite(path, lambda text: _lists(others(_lists(text, LIST_MARKS)), lists))
     _argocd_project(root / "deploy/argocd/project.yaml", envs, project)
