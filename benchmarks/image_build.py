@@ -39,6 +39,7 @@ from conveyor.build import (  # noqa: E402
     base_image,
     build_image,
     context_digest,
+    image_name,
     store_args,
 )
 
@@ -59,7 +60,7 @@ def cold_base(image: str) -> float:
 
 def warm_build(context: Path) -> float:
     """Seconds for `conveyor build image` with the base in the store and no image to reuse."""
-    ref = f"localhost/conveyor-forecaster:{context_digest(context)[:16]}"
+    ref = f"{image_name(context)}:{context_digest(context)[:16]}"
     subprocess.run(
         ["buildah", *store_args(STORE), "rmi", "--force", ref], capture_output=True, check=False
     )
@@ -119,7 +120,7 @@ def main() -> int:
     if not args.no_cold:
         figures["cold_base_s"] = round(cold_base(base), 1)
     figures["warm_build_s"] = round(warm_build(args.context), 1)
-    ref = f"localhost/conveyor-forecaster:{context_digest(args.context)[:16]}"
+    ref = f"{image_name(args.context)}:{context_digest(args.context)[:16]}"
     figures["image"] = ref
     figures["image_gb"] = round(image_size(ref) / 1e9, 3)
     ready = start_to_ready(ref, args.runs)

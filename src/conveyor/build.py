@@ -26,11 +26,25 @@ from typing import Any
 
 import yaml
 
-from conveyor.config import bentofile_packages
+from conveyor.config import bentofile_packages, read_yaml
 from conveyor.errors import UserError
 from conveyor.files import read_json, write_json
 from conveyor.git import head_commit, is_dirty
 from conveyor.tools import failure_reason, python_tool, run
+
+__all__ = [
+    "BASE_SCRIPT",
+    "DOCKERFILE",
+    "base_image",
+    "build",
+    "build_image",
+    "check_dockerfile",
+    "context_digest",
+    "image_name",
+    "model_tag",
+    "store_args",
+    "unsafe_members",
+]
 
 DOCKERFILE = Path("env/docker/Dockerfile")
 
@@ -263,7 +277,10 @@ def _version(name: str) -> str | None:
 # ---------------------------------------------------------------------------------------------
 # `conveyor build image`: the exported context built into an image with buildah, no Docker engine.
 
-IMAGE_NAME = "localhost/conveyor-forecaster"
+# Local images only (never pushed from here): the release workflow names the published one.
+IMAGE_REGISTRY = "localhost"
+# One path component of an image name (OCI distribution spec): what a Bento name must also be.
+_IMAGE_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
 BASE_SCRIPT = Path("deploy/docker/base-image.sh")
 
 
@@ -375,21 +392,36 @@ def ensure_base(store: Path, image: str, cache: Path, script: Path) -> str:
     return built
 
 
+def image_name(context: Path) -> str:
+    """``localhost/<the Bento's name>``: the project names its image (its bentofile's ``name``,
+    which the exported context's bento.yaml records), conveyor never does."""
+    name = read_yaml(context / "bento.yaml").get("name")
+    if not isinstance(name, str) or _IMAGE_COMPONENT.fullmatch(name) is None:
+        raise UserError(
+            f"{context / 'bento.yaml'}: name {json.dumps(name)} is not usable as an image name "
+            "(lowercase letters and digits, joined by '.', '_', '__' or '-'): set the "
+            "bentofile's name, or pass --name"
+        )
+    return f"{IMAGE_REGISTRY}/{name}"
+
+
 def build_image(
     context: Path,
     store: Path,
-    name: str = IMAGE_NAME,
+    name: str | None = None,
     base_cache: Path | None = None,
     base_script: Path = BASE_SCRIPT,
 ) -> dict[str, Any]:
     """Build the exported Bento context with buildah into ``store``; an image of the same context
-    digest is reused. Returns the image reference, its base and whether it was built."""
+    digest is reused; ``name`` defaults to image_name(). Returns the image reference, its base and
+    whether it was built."""
     dockerfile = context / DOCKERFILE
     if not dockerfile.is_file():
         raise UserError(
             f"{context}: no Bento build context ({DOCKERFILE} missing): "
             "run 'conveyor build bento' first"
         )
+    name = name or image_name(context)
     if shutil.which("buildah") is None:
         raise UserError("buildah is not installed: apt-get install buildah (Debian package)")
     ref = f"{name}:{context_digest(context)[:16]}"

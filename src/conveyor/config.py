@@ -13,6 +13,18 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from conveyor import files
 from conveyor.errors import ConfigError
 
+__all__ = [
+    "Count",
+    "Number",
+    "Strict",
+    "bentofile_packages",
+    "format_validation_error",
+    "load_model",
+    "parse_yaml",
+    "read_text",
+    "read_yaml",
+]
+
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 # A threshold or bound read from a file: a finite number written as a number. `.nan` would make

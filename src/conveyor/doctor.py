@@ -18,6 +18,15 @@ from conveyor.errors import ConfigError, UserError
 from conveyor.files import special_kind
 from conveyor.tools import run
 
+__all__ = [
+    "conveyor_commands",
+    "needed_extras",
+    "render",
+    "required_files",
+    "requirements",
+    "run_checks",
+]
+
 REQUIRED_TOOLS = ("git",)
 # dvc is required where the repository has a pipeline (dvc.yaml): it comes with conveyor[pipeline].
 OPTIONAL_TOOLS = ("dvc", "uv")

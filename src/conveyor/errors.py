@@ -1,5 +1,7 @@
 """Errors a user can fix: printed as one line, never as a traceback."""
 
+__all__ = ["ConfigError", "DataError", "UserError"]
+
 
 class UserError(Exception):
     """A problem in the user's input (config, data, arguments), not a bug in conveyor.

@@ -14,6 +14,16 @@ from importlib.metadata import PackageNotFoundError, requires, version
 
 from conveyor.errors import UserError
 
+__all__ = [
+    "COMMANDS",
+    "EXTRAS",
+    "command_extra",
+    "distributions",
+    "install_hint",
+    "missing",
+    "require",
+]
+
 DISTRIBUTION = "conveyor"
 # The extras in the order people meet them; `all` is every one of them.
 EXTRAS = ("checks", "report", "monitor", "serve", "scan", "pipeline", "template")
@@ -27,6 +37,7 @@ COMMANDS = {
     "build bento": "serve",
     "scan --deps": "scan",
     "template update": "template",
+    "template new": "template",
 }
 
 # "great-expectations<2,>=1.3; extra == 'checks'": the name, its extras, the marker's extra.

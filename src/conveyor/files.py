@@ -19,6 +19,23 @@ from typing import Any
 
 from conveyor.errors import UserError
 
+__all__ = [
+    "atomic_path",
+    "existing_dir",
+    "kind_of",
+    "optional_dir",
+    "output_dir",
+    "output_file",
+    "path_or_none",
+    "read_json",
+    "read_text",
+    "require_regular",
+    "require_writable_dir",
+    "require_writable_file",
+    "special_kind",
+    "write_json",
+]
+
 
 @contextmanager
 def atomic_path(target: Path) -> Iterator[Path]:

@@ -18,6 +18,26 @@ from conveyor.errors import ConfigError, UserError
 from conveyor.files import read_json
 from conveyor.metric_files import Flat, is_number, parse, read_current
 
+__all__ = [
+    "FAIL",
+    "NO_BASELINE",
+    "PASS",
+    "VERDICT_FILE",
+    "ChampionInfo",
+    "ChampionScoring",
+    "Check",
+    "GateResult",
+    "Gates",
+    "evaluate",
+    "evaluate_against",
+    "evaluate_at",
+    "evaluate_at_none",
+    "load_gates",
+    "load_result",
+    "resolve_ref",
+    "side_by_side",
+]
+
 PASS, FAIL, NO_BASELINE = "pass", "fail", "no baseline"
 VERDICT_FILE = "gate.json"  # what `conveyor gate` writes in its --out folder
 

@@ -10,6 +10,24 @@ from conveyor.errors import UserError
 from conveyor.tools import failure_reason, not_an_option
 from conveyor.tools import run as run_tool
 
+__all__ = [
+    "changed_files",
+    "fetch_branch",
+    "head_commit",
+    "is_ancestor",
+    "is_dirty",
+    "list_files",
+    "output",
+    "push_with_lease",
+    "resolve_commit",
+    "run",
+    "show_file",
+    "show_text",
+    "toplevel",
+    "tracked_files",
+    "work_tree_files",
+]
+
 NETWORK_TIMEOUT = 600  # fetch, ls-remote and push reach the remote: a slow host is no failure
 
 

@@ -27,6 +27,31 @@ from conveyor.errors import UserError
 from conveyor.files import require_regular, require_writable_file
 from conveyor.tools import failure_reason, run
 
+__all__ = [
+    "CommentTarget",
+    "add_to_summary",
+    "annotate_error",
+    "can_comment_from_env",
+    "check_targets",
+    "close_issue",
+    "comment_on_open_pull_request",
+    "comment_target_from_env",
+    "create_issue",
+    "edit_issue",
+    "ensure_label",
+    "export_environment",
+    "gh",
+    "notice",
+    "open_issues",
+    "push_environment",
+    "require_gh",
+    "require_gh_login",
+    "set_outputs",
+    "token",
+    "upsert_comment",
+    "upsert_pull_request",
+]
+
 # GitHub's runners have no git identity: promotion and rollback commits are the Actions bot's.
 BOT_NAME = "github-actions[bot]"
 BOT_EMAIL = "41898282+github-actions[bot]@users.noreply.github.com"

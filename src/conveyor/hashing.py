@@ -7,6 +7,8 @@ from pathlib import Path
 
 from conveyor.files import require_regular
 
+__all__ = ["file_md5"]
+
 CHUNK = 1 << 20
 
 

@@ -10,6 +10,8 @@ from typing import Any, TypeGuard
 from conveyor.errors import DataError
 from conveyor.files import read_text
 
+__all__ = ["Flat", "is_number", "parse", "read_current"]
+
 Flat = dict[str, float | None]
 
 

@@ -15,6 +15,8 @@ from typing import Any
 
 from conveyor.errors import UserError
 
+__all__ = ["Prometheus", "endpoint"]
+
 TIMEOUT_SECONDS = 30
 
 

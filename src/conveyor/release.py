@@ -35,6 +35,34 @@ from conveyor.errors import ConfigError, UserError
 from conveyor.files import kind_of, read_json, read_text, write_json
 from conveyor.gate import Gates, evaluate_at
 
+__all__ = [
+    "FIRST_RELEASE",
+    "Baseline",
+    "Canonical",
+    "RecordRejectedError",
+    "ReleaseRecord",
+    "build_record",
+    "commit_problems",
+    "content_digest",
+    "decode_record",
+    "image_digest",
+    "in_repository",
+    "load_record",
+    "metrics_verdict_at",
+    "on_branch",
+    "parse_record",
+    "problems",
+    "recorded_baseline",
+    "release_version",
+    "repository",
+    "seal",
+    "security_verdict",
+    "sha256_digest",
+    "tests_verdict",
+    "verify",
+    "write_record",
+]
+
 SCHEMA_VERSION: Final = 1  # Final: its type is Literal[1], the schema field's
 # \Z, never $: `$` also matches before a final newline, so "v1.0.0\n" passed as a version (a
 # pod label, a line of $GITHUB_OUTPUT), and a digest or commit with a newline passed as one.

@@ -6,6 +6,8 @@ import re
 
 from conveyor.errors import UserError
 
+__all__ = ["release_names"]
+
 SEMVER_TAG = re.compile(
     r"v(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z.-]+)?", flags=re.ASCII
 )

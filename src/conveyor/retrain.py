@@ -33,6 +33,16 @@ from conveyor.gate import GateResult
 from conveyor.report import gate_table
 from conveyor.report.escape import code
 
+__all__ = [
+    "BRANCH_PREFIX",
+    "PULL_REQUEST",
+    "branch_for",
+    "decide",
+    "move_window",
+    "publish",
+    "window_end",
+]
+
 NO_NEW_DATA, CHAMPION_WINS, PULL_REQUEST = "no-new-data", "champion-wins", "pull-request"
 BRANCH_PREFIX = "retrain/"
 

@@ -28,6 +28,16 @@ from typing import Any
 from conveyor.errors import UserError
 from conveyor.tools import failure_reason, run
 
+__all__ = [
+    "ISSUER",
+    "RECORD_TYPE",
+    "SignerPolicy",
+    "attestation_args",
+    "check",
+    "cosign_available",
+    "record_check",
+]
+
 ISSUER = "https://token.actions.githubusercontent.com"
 WORKFLOW = ".github/workflows/ml-release.yml"
 # The in-toto predicate type of the release record that ml-release attests on the image

@@ -19,6 +19,8 @@ from conveyor import extras, git
 from conveyor.errors import UserError
 from conveyor.tools import failure_reason, python_tool, run
 
+__all__ = ["check_ready", "new", "update"]
+
 ANSWERS = ".copier-answers.yml"
 # git merge-file's first marker line, as `copier update --conflict inline` writes it.
 CONFLICT = re.compile(r"^<{7} ", re.MULTILINE)
@@ -115,6 +117,24 @@ def update(root: Path, branch: str, vcs_ref: str | None = None) -> Update:
     if committed.returncode != 0:
         raise UserError(f"cannot commit the template update: {failure_reason(committed)}")
     return Update(branch, new_commit, git.head_commit(top), changed, conflicts)
+
+
+def new(template: str, destination: Path, answers: dict[str, str], vcs_ref: str | None) -> None:
+    """`copier copy` of ``template`` into ``destination`` with ``answers`` (no questions asked:
+    the defaults for the rest). An invalid answer is a usage error naming the question and the
+    reason, and nothing is written (copier validates every answer before it copies a file)."""
+    extras.require("template new")
+    if destination.exists() and (not destination.is_dir() or any(destination.iterdir())):
+        raise UserError(f"{destination}: exists and is not an empty folder")
+    command = [*python_tool("copier"), "copy", "--trust", "--defaults", "--quiet"]
+    for key, value in answers.items():
+        command += ["--data", f"{key}={value}"]
+    if vcs_ref:
+        command += ["--vcs-ref", vcs_ref]
+    result = run([*command, "--", template, str(destination)], timeout=1800)
+    if result.returncode != 0:
+        reason = failure_reason(result).removeprefix("ValueError: ")
+        raise UserError(f"copier copy {template}: {reason}")
 
 
 def _has_markers(path: Path) -> bool:

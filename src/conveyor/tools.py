@@ -9,6 +9,8 @@ from pathlib import Path
 
 from conveyor.errors import UserError
 
+__all__ = ["failure_reason", "not_an_option", "python_tool", "run"]
+
 
 def python_tool(module: str) -> list[str]:
     """The command of a tool installed beside conveyor (dvc, bentoml): found whether or not the

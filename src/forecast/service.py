@@ -88,7 +88,7 @@ Identifier = Annotated[
 
 def model_tag() -> str:
     """The model to serve: $CONVEYOR_MODEL_TAG, else the tag the pipeline registered last, else
-    the latest `demand_forecaster` (inside a built Bento, the one model packaged with it).
+    the latest MODEL_NAME (inside a built Bento, the one model packaged with it).
     ValueError when the tag file cannot be read."""
     if os.environ.get("CONVEYOR_MODEL_TAG"):
         return os.environ["CONVEYOR_MODEL_TAG"]
@@ -201,7 +201,9 @@ def rejected(error: Exception, reason: str) -> ValidationError:
     return ValidationError.from_exception_data("Input", [{"type": detail, "loc": ("rows",)}])
 
 
-SERVICE_NAME = "demand_forecaster"
+# The service is named after its model, as the Bento is (bentofile.yaml name; tests/forecast/
+# test_names.py holds every copy of the name to it).
+SERVICE_NAME = MODEL_NAME
 
 
 @bentoml.service(name=SERVICE_NAME, traffic={"timeout": TRAFFIC_TIMEOUT_SECONDS}, workers=2)
@@ -251,10 +253,11 @@ class DemandForecaster:
         from conveyor.serve.inference_log import InferenceLogger
         from forecast.batching import AdaptiveBatcher
         from forecast.model import predict_matrix
-        from forecast.service_metrics import metrics
+        from forecast.service_metrics import metrics, requests_per_model_call
 
         self.version = str(self.bundle.tag)
         self.metrics = metrics()
+        batches = requests_per_model_call()
         # Sampled request/prediction log for drift monitoring; off unless configured (see
         # conveyor.serve.inference_log: CONVEYOR_INFERENCE_LOG_DIR and _SAMPLE).
         self.inference_log = InferenceLogger.from_env()
@@ -262,7 +265,7 @@ class DemandForecaster:
         self.batcher = AdaptiveBatcher(
             lambda matrix: predict_matrix(booster, matrix),
             max_rows=BATCH_MAX_ROWS,
-            on_batch=lambda requests, _: self.metrics.requests_per_model_call.observe(requests),
+            on_batch=lambda requests, _: batches.observe(requests),
         )
         # Garbage-collection pauses were the latency tail (p99 ~270 ms at concurrency 32, ~55 ms
         # without them): the long-lived objects loaded above leave the collector's view, and

@@ -46,7 +46,7 @@ IMAGE = "ghcr.io/acme/churn"
 
 # What docs/adopting.md tells an adopter to copy from conveyor by hand: nothing. `conveyor init`
 # writes the callers, policies/promotion.yaml and deploy/ under the adopter's names (41 files
-# were copied before the scan policies were packaged, 30 before `conveyor init`; issue #16's
+# were copied before the scan policies were packaged, 31 before `conveyor init`; issue #16's
 # target is <= 5).
 FILES_COPIED = 0
 # What it names: its service and registry, its repository, and conveyor's.

@@ -6,12 +6,21 @@ run with DVC, Great Expectations and BentoML like conveyor's own pipeline."""
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.e2e.template_projects import commit_all, copier_copy, files_naming, make, template_copy
+from tests.e2e.template_projects import (
+    BIN,
+    commit_all,
+    copier_copy,
+    env,
+    files_naming,
+    make,
+    template_copy,
+)
 
 # Generation's speed (the issue's target: 15 s) is printed here, measured in README's "Start a
 # project" (3.3-4.1 s on a quiet machine), never asserted: timings belong to benchmarks.
@@ -159,9 +168,54 @@ def test_example_project_keeps_the_model_under_its_names_and_environments(
 def test_bad_answers_generate_nothing(
     template: Path, tmp_path: Path, answer: str, message: str
 ) -> None:
+    # `conveyor template new` answers without prompts: one line naming the question, exit 2,
+    # no traceback (copier's own CLI prints one), nothing written.
     key, _, value = answer.partition("=")
     answers = {"project_name": "churn-model", "github_owner": "acme", key: value}
-    result, _, _ = copier_copy(template, tmp_path / "project", **answers)
-    assert result.returncode != 0
-    assert f"Validation error for question '{key}': {message}" in result.stderr
+    data = [arg for k, v in answers.items() for arg in ("--data", f"{k}={v}")]
+    result = subprocess.run(
+        [str(BIN / "conveyor"), "template", "new", str(tmp_path / "project"),
+         "--template", str(template), *data],
+        capture_output=True, text=True, env=env(), check=False,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: copier copy {template}: Validation error for question '{key}'")
+    assert message in line
+    assert "Traceback" not in result.stderr
     assert not (tmp_path / "project").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--data", "package_name"), "expected KEY=VALUE"),
+        (("--data", "=x"), "expected KEY=VALUE"),
+        (("--template=--upload-pack=x",), "must not start with '-'"),
+    ],
+)
+def test_malformed_template_new_arguments_are_usage_errors(
+    tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
+    command = [str(BIN / "conveyor"), "template", "new", str(tmp_path / "p")]
+    if not any(a.startswith("--template") for a in args):
+        command += ["--template", str(tmp_path)]
+    result = subprocess.run(
+        [*command, *args], capture_output=True, text=True, env=env(), check=False
+    )
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "p").exists()
+
+
+def test_template_new_refuses_a_folder_that_holds_files(template: Path, tmp_path: Path) -> None:
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "mine.txt").write_text("keep\n")
+    result = subprocess.run(
+        [str(BIN / "conveyor"), "template", "new", str(tmp_path / "p"), "--template",
+         str(template), "--data", "project_name=x", "--data", "github_owner=acme"],
+        capture_output=True, text=True, env=env(), check=False,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"error: {tmp_path / 'p'}: exists and is not an empty folder"
+    assert [f.name for f in (tmp_path / "p").iterdir()] == ["mine.txt"]

@@ -140,6 +140,14 @@ def _parse(returncode: int, stdout: str) -> Run:
     return run
 
 
+# GitHub cannot be reached here: a `gh` that says so, as a runner's gh would fail without GitHub
+# (conveyor refuses to push at all when there is no gh on PATH, or a logged-out one). Its `auth
+# status` answers as a runner's gh does with the job's GH_TOKEN, which act leaves empty: logged in.
+NO_GITHUB = (
+    '#!/bin/sh\n[ "$1 $2" = "auth status" ] && exit 0\necho \'no GitHub here (act)\' >&2\nexit 1\n'
+)
+
+
 class Sandbox:
     """A throw-away repository, DVC remote, cache and artifact folders for act runs."""
 
@@ -234,9 +242,10 @@ class Sandbox:
         return self.run_workflow(name, "pull_request", "pull-request.yml", payload)
 
     def run_workflow(
-        self, label: str, event: str, workflow: str, payload: dict, *flags: str
+        self, label: str, event: str, workflow: str, payload: dict, *flags: str, gh: str = NO_GITHUB
     ) -> Run:
-        """act EVENT on .github/workflows/WORKFLOW with PAYLOAD; artifacts in a folder per label."""
+        """act EVENT on .github/workflows/WORKFLOW with PAYLOAD; artifacts in a folder per label;
+        ``gh`` the script the jobs find as `gh`."""
         event_file = self.root / f"{label}.json"
         event_file.write_text(json.dumps(payload))
         artifacts = self.artifacts / label
@@ -265,16 +274,9 @@ class Sandbox:
         ]
         for key, value in env.items():
             args += ["--env", f"{key}={value}"]
-        # GitHub cannot be reached here: a `gh` that says so, as a runner's gh would fail without
-        # GitHub (conveyor refuses to push at all when there is no gh on PATH, or a logged-out
-        # one). Its `auth status` answers as a runner's gh does with the job's GH_TOKEN, which act
-        # leaves empty: logged in.
         gh_dir = self.root / "no-github"
         gh_dir.mkdir(exist_ok=True)
-        (gh_dir / "gh").write_text(
-            '#!/bin/sh\n[ "$1 $2" = "auth status" ] && exit 0\n'
-            "echo 'no GitHub here (act)' >&2\nexit 1\n"
-        )
+        (gh_dir / "gh").write_text(gh)
         (gh_dir / "gh").chmod(0o755)
         os_env = {
             **os.environ,
@@ -522,8 +524,10 @@ def test_promoting_a_release_that_no_environment_runs_fails_with_an_annotation(
     assert "pushed to origin" not in run.log  # the record is looked up before anything moves
 
 
-def _genuine_record(work: Path, tmp_path: Path, env: dict[str, str], root: Path) -> Path:
-    """`conveyor release record` of v1.2.3 at ``work``'s HEAD: promotion ties its data and
+def _genuine_record(
+    work: Path, tmp_path: Path, env: dict[str, str], root: Path, version: str = "v1.2.3"
+) -> Path:
+    """`conveyor release record` of ``version`` at ``work``'s HEAD: promotion ties its data and
     metric verdicts to that commit, so a made-up record would be refused. It is left where the
     cosign stand-in finds what ml-release attested: ``root``/attestations."""
     from tests.promotion_repos import digest_of
@@ -537,11 +541,11 @@ def _genuine_record(work: Path, tmp_path: Path, env: dict[str, str], root: Path)
     build.write_text(
         json.dumps({"bento_tag": "svc:1", "model_tag": "m:1", "data_md5": None, "git_commit": head})
     )
-    out = tmp_path / "record.json"
-    image = f"ghcr.io/your-org/conveyor-forecaster@{digest_of('v1.2.3')}"
+    out = tmp_path / f"record-{version}.json"
+    image = f"ghcr.io/your-org/conveyor-forecaster@{digest_of(version)}"
     made = subprocess.run(
         [
-            *("conveyor", "release", "record", "--version", "v1.2.3", "--image", image),
+            *("conveyor", "release", "record", "--version", version, "--image", image),
             *("--build-json", str(build), "--tests-junit", str(junit)),
             *("--scan-json", str(scan), "--out", str(out)),
         ],
@@ -559,11 +563,11 @@ def _genuine_record(work: Path, tmp_path: Path, env: dict[str, str], root: Path)
     return out
 
 
-def _live_in_dev(sandbox: Sandbox, tmp_path: Path) -> tuple[Path, Path]:
+def _origin_and_work(sandbox: Sandbox, tmp_path: Path) -> tuple[Path, Path, dict[str, str]]:
     """A bare `origin` and a clone of the sandbox that names GitHub's acme/conveyor (act reads
-    the repository's name through the `github` remote), with a genuine release promoted to dev
-    and merged: (origin, work)."""
-    from tests.promotion_repos import git, merge
+    the repository's name through the `github` remote): (origin, work, the environment the
+    project's commands run with)."""
+    from tests.promotion_repos import git
 
     origin = tmp_path / "origin.git"
     git(tmp_path, "init", "--quiet", "--bare", "--initial-branch=main", str(origin))
@@ -575,9 +579,17 @@ def _live_in_dev(sandbox: Sandbox, tmp_path: Path) -> tuple[Path, Path]:
     git(work, "checkout", "--quiet", "-B", "main", sandbox.base)
     git(work, "push", "--quiet", "origin", "main")
     env = {**os.environ, "PATH": f"{REPO / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}"}
-    release = _genuine_record(work, tmp_path, env, sandbox.root)
+    return origin, work, env
+
+
+def _promoted_and_merged(
+    work: Path, env: dict[str, str], record: Path, where: str, hours_ago: float = 0
+) -> None:
+    """`conveyor promote` of ``record`` to ``where``, its PR merged ``hours_ago``."""
+    from tests.promotion_repos import git, merge
+
     promoted = subprocess.run(
-        ["conveyor", "promote", "--env", "dev", "--record", str(release)],
+        ["conveyor", "promote", "--env", where, "--record", str(record)],
         cwd=work,
         capture_output=True,
         text=True,
@@ -585,8 +597,15 @@ def _live_in_dev(sandbox: Sandbox, tmp_path: Path) -> tuple[Path, Path]:
         env={**env, "GIT_AUTHOR_NAME": "p", "GIT_AUTHOR_EMAIL": "p@conveyor.invalid"},
     )
     assert promoted.returncode == 0, promoted.stderr
-    merge(work, "dev")
+    merge(work, where, days_ago=hours_ago / 24)
     git(work, "checkout", "--quiet", "main")
+
+
+def _live_in_dev(sandbox: Sandbox, tmp_path: Path) -> tuple[Path, Path]:
+    """_origin_and_work with a genuine release promoted to dev and merged: (origin, work)."""
+    origin, work, env = _origin_and_work(sandbox, tmp_path)
+    release = _genuine_record(work, tmp_path, env, sandbox.root)
+    _promoted_and_merged(work, env, release, "dev")
     return origin, work
 
 
@@ -623,6 +642,8 @@ def test_promote_pushes_the_environment_branch_and_stops_at_the_pull_request(
     assert run.jobs.get("promote") == "failure", run.failed_because()  # no GitHub for the PR
     assert "branch=promote/staging" in run.log, run.failed_because()
     assert "changed=true" in run.log
+    # ml-promote asked the policy first: staging takes no verdict, so no Prometheus was needed.
+    assert "staging requires no live verification (policies/promotion.yaml)" in run.log
     # conveyor pushed, then stopped at the PR (gh) in the same step: no GitHub here.
     assert any("conveyor promote --pull-request" in s for s in run.failed_steps), run.failed_steps
     assert "gh pr list failed: no GitHub here (act)" in run.failed_because()
@@ -660,6 +681,74 @@ def test_a_refused_rollback_fails_the_job(sandbox: Sandbox, tmp_path: Path) -> N
     assert run.jobs.get("promote") == "failure", run.failed_because()
     assert any("conveyor rollback" in step for step in run.failed_steps), run.failed_steps
     assert git(origin, "rev-parse", "promote/dev") == tip  # nothing pushed
+
+
+# A gh that finds no open pull request (`pr list` answers nothing) and reaches no GitHub for
+# anything else; it writes each call to $GH_CALLS.
+GH_NO_PULL_REQUEST = """#!/bin/sh
+echo "$*" >> "$GH_CALLS"
+[ "$1 $2" = "auth status" ] && exit 0
+[ "$1 $2" = "pr list" ] && exit 0
+echo 'no GitHub here (act)' >&2
+exit 1
+"""
+
+
+@pytest.mark.prometheus
+def test_scheduled_verification_of_a_failing_release_proposes_its_rollback(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    # verify.yml as the schedule runs it: staging ran v1.2.2, then v1.2.3 for the last hour, and
+    # v1.2.3 answered 5% of its requests with 5xx (known series in a real Prometheus). conveyor
+    # lists staging as under soak (prod does not run v1.2.3), verifies it (failed, error_ratio),
+    # looks for prod's promotion PR to tell, and the rollback step pushes promote/staging back
+    # to v1.2.2, then stops where `gh pr create` needs GitHub. No workflow names staging.
+    from datetime import UTC, timedelta
+
+    from tests.conveyor.verify.series import Pods, backfill, serving
+    from tests.promotion_repos import git
+
+    origin, work, env = _origin_and_work(sandbox, tmp_path)
+    older = _genuine_record(work, tmp_path, env, sandbox.root, "v1.2.2")
+    newer = _genuine_record(work, tmp_path, env, sandbox.root, "v1.2.3")
+    for record, dev, staging in ((older, 5.0, 4.0), (newer, 1.5, 1.0)):
+        _promoted_and_merged(work, env, record, "dev", dev)
+        _promoted_and_merged(work, env, record, "staging", staging)
+    now = datetime.now(UTC)
+    hour = timedelta(hours=1)
+    data = tmp_path / "prometheus"
+    backfill(
+        [
+            Pods("v1.2.2", now - 4 * hour, now - hour),
+            Pods("v1.2.3", now - hour, now, error_share=0.05),
+        ],
+        data,
+    )
+    calls = tmp_path / "gh-calls.txt"
+    box = Sandbox(sandbox.root)
+    box.repo, box.base = work, sandbox.base
+    with serving(data) as url:
+        run = box.run_workflow(
+            "verify-staging",
+            "schedule",
+            "verify.yml",
+            {"schedule": "17 * * * *"},
+            *("--remote-name", "github", "--var", f"PROMETHEUS_URL={url}"),
+            *("--env", f"GH_CALLS={calls}"),
+            gh=GH_NO_PULL_REQUEST,
+        )
+    assert run.jobs == {"under-soak": "success", "verify": "failure"}, run.failed_because()
+    said = "\n".join(
+        json.loads(line).get("msg", "") for line in run.log.splitlines() if line.startswith("{")
+    )
+    assert 'environments=["staging"]' in said, run.failed_because()  # the matrix, from conveyor
+    assert "v1.2.3 in staging: failed (error_ratio = 0.05" in said, run.failed_because()
+    asked = calls.read_text().splitlines()
+    assert any(c.startswith("pr list --head promote/prod") for c in asked), asked  # the verdict
+    assert any(c.startswith("pr create --head promote/staging") for c in asked), asked
+    assert any("conveyor rollback" in step for step in run.failed_steps), run.failed_steps
+    rolled = git(origin, "show", "promote/staging:deploy/environments/staging/release.json")
+    assert json.loads(rolled)["version"] == "v1.2.2"
 
 
 MONITOR_CALLER = """\

@@ -20,7 +20,8 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
-from conveyor.config import bentofile_packages
+from conveyor.build import image_name
+from conveyor.config import bentofile_packages, read_yaml
 from forecast import train
 from forecast.features import build_features
 from forecast.forecaster import Forecaster, RequestError, write_bundle
@@ -387,6 +388,9 @@ def test_build_bento_exports_a_checked_docker_context(service, bundle_inputs, tm
     assert "\nARG BENTO_USER_UID=10034\n" in dockerfile
     stored = tmp_path / "out/context/models" / service["tag"].replace(":", "/")
     assert (stored / "model.txt").is_file() and (stored / "history.parquet").is_file()
+    # `conveyor build image` names the image after the Bento: the bentofile's name.
+    name = read_yaml(REPO / "bentofile.yaml")["name"]
+    assert image_name(tmp_path / "out/context") == f"localhost/{name}"
     assert home == Path(os.environ.get("BENTOML_HOME", ""))
     _release_record_joins_the_build(tmp_path, record)
 

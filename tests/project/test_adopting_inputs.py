@@ -18,6 +18,7 @@ REUSABLE = (
     "ml-monitor.yml",
     "ml-main.yml",
     "ml-retrain.yml",
+    "ml-verify.yml",
 )
 
 

@@ -35,9 +35,10 @@ def service_metric_names() -> set[str]:
     """Series names the service's own metrics expose, from the real objects it creates."""
     import prometheus_client
 
-    from forecast.service_metrics import metrics
+    from forecast.service_metrics import metrics, requests_per_model_call
 
     own = metrics()
+    requests_per_model_call()  # the batcher's histogram, exposed once created
     own.prediction_value.observe(3.0)
     own.rows_per_request.observe(1)
     own.predictions.inc()

@@ -23,6 +23,7 @@ REUSABLE = (
     "ml-monitor.yml",
     "ml-main.yml",
     "ml-retrain.yml",
+    "ml-verify.yml",
 )
 CALLERS = (
     "pull-request.yml",
@@ -32,6 +33,7 @@ CALLERS = (
     "monitor.yml",
     "main.yml",
     "retrain.yml",
+    "verify.yml",
 )
 PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40} # v\d+(\.\d+)*$")
 
@@ -264,3 +266,38 @@ def test_the_adoption_guide_covers_what_a_caller_needs() -> None:
         "toolkit-repository",
     ):
         assert topic in guide, topic
+
+
+def test_which_environment_is_verified_is_the_policys_and_no_workflows() -> None:
+    """ml-promote asks conveyor whether the environment needs a verdict (and of which one);
+    ml-verify asks which releases are under soak: no workflow or caller names an environment of
+    policies/promotion.yaml in an expression or in what it passes to ml-verify."""
+    names = yaml.safe_load((REPO / "policies/promotion.yaml").read_text())["environments"]
+    callers = sorted((REPO / "examples/caller/.github/workflows").glob("*.yml"))
+    for path in [*WORKFLOWS, *callers]:
+        for expression in re.findall(r"\$\{\{(.*?)\}\}", path.read_text(), re.S):
+            quoted = set(re.findall(r"'([^']*)'", expression))
+            assert not quoted & set(names), f"{path.name}: {expression.strip()}"
+        for job in _load(path)["jobs"].values():
+            if job.get("uses", "").split("@")[0].endswith("ml-verify.yml"):
+                assert set(job.get("with", {})) <= {
+                    "prometheus-url",
+                    "toolkit-repository",
+                    "toolkit-ref",
+                    "rollback",
+                }, path.name
+    promote = {s.get("id"): s for s in _steps(REPO / ".github/workflows/ml-promote.yml")}
+    assert promote["verify"]["env"]["ENVIRONMENT"] == "${{ inputs.environment }}"
+    assert '--for-promotion "$ENVIRONMENT"' in promote["verify"]["run"]
+    assert promote["promote"]["with"]["verification"] == "${{ steps.verify.outputs.verdict }}"
+    verify = _load(REPO / ".github/workflows/ml-verify.yml")
+    assert "environments" not in _on(verify)["workflow_call"]["inputs"]
+    (listing,) = [s for s in verify["jobs"]["under-soak"]["steps"] if s.get("id") == "list"]
+    assert listing["run"] == "conveyor verify --under-soak --github-output"
+    matrix = verify["jobs"]["verify"]["strategy"]["matrix"]["environment"]
+    assert matrix == "${{ fromJSON(needs.under-soak.outputs.environments) }}"
+    assert verify["jobs"]["verify"]["if"] == "needs.under-soak.outputs.environments != '[]'"
+    for caller in ("promote.yml", "promote-next.yml"):
+        passed = _load(REPO / "examples/caller/.github/workflows" / caller)["jobs"]
+        (job,) = passed.values()
+        assert job["with"]["prometheus-url"] == "${{ vars.PROMETHEUS_URL }}", caller

@@ -131,6 +131,7 @@ jobs:
 """
 
 
+@pytest.mark.act
 def test_act_a_failing_command_piped_into_tee_fails_only_under_shell_bash(tmp_path: Path) -> None:
     # The semantics the defaults rely on, with act running the steps on this host.
     workflows = tmp_path / ".github/workflows"

@@ -11,6 +11,8 @@ import pandas as pd
 
 from conveyor.checks.rules import Rule
 
+__all__ = ["CheckBackend", "RuleResult"]
+
 
 @dataclass(frozen=True)
 class RuleResult:

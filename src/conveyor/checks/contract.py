@@ -13,6 +13,8 @@ from pydantic import Field, PlainValidator, field_validator, model_validator
 from conveyor.checks.pii import HASHED_ID_COLUMNS, TEXT_PATTERNS
 from conveyor.config import Count, Number, Strict, load_model
 
+__all__ = ["NAME_PATTERN", "Column", "Contract", "Freshness", "as_date", "load_contract"]
+
 # A contract name: it becomes a file name and part of verdict names (`conveyor check profile
 # --name` is held to it too).
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]*$"

@@ -10,6 +10,8 @@ from conveyor.checks.contract import Contract
 from conveyor.errors import DataError
 from conveyor.files import require_regular
 
+__all__ = ["read_frame"]
+
 
 def read_frame(path: Path, contract: Contract | None) -> pd.DataFrame:
     """The data at ``path``; a missing or unreadable file is a DataError (usage error, exit 2)."""

@@ -20,6 +20,8 @@ from conveyor.checks import pii
 from conveyor.checks.backend import CheckBackend, RuleResult
 from conveyor.checks.rules import Rule
 
+__all__ = ["GreatExpectationsBackend"]
+
 SAMPLE_ROWS = 5
 # Rules whose failing rows are worth showing; a zero-share rule's "failing" rows are just zeros.
 ROW_CHECKS = frozenset({"not_null", "between", "in_set", "regex", "not_regex"})

@@ -11,6 +11,17 @@ import math
 import re
 from typing import Any
 
+__all__ = [
+    "HASHED_ID",
+    "HASHED_ID_COLUMNS",
+    "TEXT_PATTERNS",
+    "column_words",
+    "is_hashed_id_column",
+    "mask",
+    "redact",
+    "scrub",
+]
+
 # Searched anywhere in a value (not anchored): a hit means the column may hold personal data.
 TEXT_PATTERNS: dict[str, str] = {
     "email": r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}",

@@ -15,6 +15,8 @@ import yaml
 
 from conveyor.errors import DataError
 
+__all__ = ["propose", "to_yaml"]
+
 MAX_ALLOWED_VALUES = 60  # text columns with at most this many distinct values get an allowed set
 MAX_CODES = 10  # integer columns with at most this many distinct values are codes (flags, days)
 QUANTILES = (0.5, 0.9)

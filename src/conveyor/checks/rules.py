@@ -16,6 +16,8 @@ from typing import Any, Literal
 from conveyor.checks.contract import Column, Contract, Freshness, as_date
 from conveyor.checks.pii import HASHED_ID, TEXT_PATTERNS, is_hashed_id_column
 
+__all__ = ["SEVERITY_ORDER", "Rule", "structure_rules", "value_rules"]
+
 Severity = Literal["critical", "error"]
 SEVERITY_ORDER: dict[str, int] = {"critical": 0, "error": 1}
 

@@ -17,6 +17,8 @@ from conveyor.checks.verdict_text import json_text, markdown
 from conveyor.errors import UserError
 from conveyor.files import atomic_path, require_writable_dir
 
+__all__ = ["check", "check_frame", "check_out_dir", "write_outputs"]
+
 
 def check(contract: Contract, data_path: Path, backend: CheckBackend) -> Verdict:
     """Validate the data file at ``data_path`` against one contract."""

@@ -9,6 +9,8 @@ from typing import Any
 from conveyor.checks.backend import RuleResult
 from conveyor.checks.rules import SEVERITY_ORDER
 
+__all__ = ["Verdict", "contract_json"]
+
 
 @dataclass(frozen=True)
 class Verdict:

@@ -13,6 +13,8 @@ from conveyor.checks.backend import RuleResult
 from conveyor.checks.verdict import Verdict, contract_json
 from conveyor.report.escape import code, one_line
 
+__all__ = ["json_text", "markdown", "terminal_lines"]
+
 MAX_TABLE_ROWS = 50
 
 

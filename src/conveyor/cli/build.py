@@ -10,6 +10,8 @@ from conveyor.cli import options
 from conveyor.errors import ConfigError
 from conveyor.files import existing_dir, output_dir
 
+__all__ = ["add"]
+
 
 def _build_bento(args: argparse.Namespace) -> int:
     extras.require("build bento")
@@ -79,7 +81,11 @@ def add(commands: options.Commands) -> None:
         default=Path("build/containers"),
         help="buildah/podman image store (graph/ and run/ inside; default: build/containers)",
     )
-    image.add_argument("--name", default="localhost/conveyor-forecaster")
+    image.add_argument(
+        "--name",
+        default=None,
+        help="the image's name (default: localhost/ and the Bento's name, the bentofile's name)",
+    )
     image.add_argument(
         "--base-cache",
         type=output_dir,

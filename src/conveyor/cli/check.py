@@ -11,6 +11,8 @@ from conveyor.cli.types import contract_name, finite_number, whole_number
 from conveyor.errors import UserError
 from conveyor.files import output_file
 
+__all__ = ["add"]
+
 
 def _check_data(args: argparse.Namespace) -> int:
     extras.require("check data")

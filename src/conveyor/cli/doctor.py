@@ -8,6 +8,8 @@ from pathlib import Path
 
 from conveyor.cli import options
 
+__all__ = ["add"]
+
 
 def _doctor(args: argparse.Namespace) -> int:
     from conveyor import doctor

@@ -10,6 +10,8 @@ from conveyor.cli import options
 if TYPE_CHECKING:  # imported when run: `conveyor --help` stays fast
     from conveyor.gate import GateResult, Gates
 
+__all__ = ["add"]
+
 
 def _gate(args: argparse.Namespace) -> int:
     from conveyor import gate, github

@@ -10,6 +10,8 @@ from conveyor.cli import options
 from conveyor.cli.types import whole_number
 from conveyor.files import output_dir, require_writable_dir
 
+__all__ = ["add"]
+
 
 def _monitor_drift(args: argparse.Namespace) -> int:
     extras.require("monitor drift")

@@ -17,6 +17,25 @@ if TYPE_CHECKING:
     # What a command module adds its subcommands to (``commands.add_parser(...)``).
     Commands: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
 
+__all__ = [
+    "Commands",
+    "canonical",
+    "canonical_inputs",
+    "checkout",
+    "commit_check",
+    "exit_zero",
+    "github_output",
+    "group",
+    "hidden_checkout",
+    "job_summary",
+    "out_dir",
+    "params",
+    "print_lines",
+    "root",
+    "signer",
+    "signer_policy",
+]
+
 
 def group(commands: Commands, name: str, help_text: str, metavar: str = "KIND") -> Commands:
     """A command group (``conveyor NAME KIND ...``): what its subcommands are added to."""

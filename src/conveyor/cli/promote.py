@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from conveyor.promotion.promote import Outcome
     from conveyor.promotion.trust import Trust
 
+__all__ = ["add"]
+
 
 def _trust(args: argparse.Namespace) -> Trust:
     from conveyor.promotion import trust

@@ -11,6 +11,8 @@ from conveyor.cli.types import checked
 from conveyor.errors import UserError
 from conveyor.files import existing_dir, output_file
 
+__all__ = ["add"]
+
 
 def _release_record(args: argparse.Namespace) -> int:
     from conveyor import release

@@ -10,6 +10,8 @@ from conveyor.cli import options
 from conveyor.cli.types import whole_number
 from conveyor.files import optional_dir, output_dir, output_file
 
+__all__ = ["add"]
+
 
 def _report(args: argparse.Namespace) -> int:
     extras.require("report")

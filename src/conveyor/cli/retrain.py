@@ -11,6 +11,8 @@ from conveyor.cli import options
 from conveyor.cli.types import whole_number
 from conveyor.errors import UserError
 
+__all__ = ["add"]
+
 
 def _day(text: str) -> dt.date:
     """An ISO date (argparse type): a bad one is a usage error naming the option."""

@@ -10,6 +10,8 @@ from conveyor.cli import options
 from conveyor.errors import UserError
 from conveyor.files import require_writable_dir
 
+__all__ = ["add"]
+
 
 def _scan(args: argparse.Namespace) -> int:
     if args.deps:

@@ -11,6 +11,8 @@ from pathlib import Path
 from conveyor.cli import options
 from conveyor.errors import UserError
 
+__all__ = ["add"]
+
 
 def _update(args: argparse.Namespace) -> int:
     from conveyor import git, github, template
@@ -53,9 +55,46 @@ def _update(args: argparse.Namespace) -> int:
     return 0
 
 
+def _answer(text: str) -> tuple[str, str]:
+    """KEY=VALUE (argparse type): one answer to a question of copier.yml."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.isidentifier():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE (a question of copier.yml): {text!r}")
+    return key, value
+
+
+def _new(args: argparse.Namespace) -> int:
+    from conveyor import template
+    from conveyor.tools import not_an_option
+
+    not_an_option(args.template, "--template")
+    if args.vcs_ref:
+        not_an_option(args.vcs_ref, "--vcs-ref")
+    template.new(args.template, args.destination, dict(args.data), args.vcs_ref)
+    print(f"template new: {args.destination} made from {args.template}", file=sys.stderr)
+    return 0
+
+
 def add(commands: options.Commands) -> None:
-    """Register `template update`."""
+    """Register `template new` and `template update`."""
     group = options.group(commands, "template", "projects made from conveyor with copier")
+    new = group.add_parser(
+        "new",
+        help="make a project from conveyor with the answers given (copier copy, no questions)",
+        description="Without prompts, for scripts and CI: each --data KEY=VALUE answers a "
+        "question of copier.yml, the rest take their defaults. An invalid answer exits 2 naming "
+        "the question and the reason, and nothing is written. For the questions one by one, "
+        "run `copier copy --trust TEMPLATE DEST` (README, Start a project).",
+    )
+    new.add_argument("destination", type=Path, help="the new project's folder (absent or empty)")
+    new.add_argument(
+        "--template", required=True, help="conveyor's git URL or folder (gh:OWNER/conveyor)"
+    )
+    new.add_argument(
+        "--data", type=_answer, action="append", default=[], metavar="KEY=VALUE", help="an answer"
+    )
+    new.add_argument("--vcs-ref", help="template git ref (default: its latest tag, else HEAD)")
+    new.set_defaults(func=_new)
     update = group.add_parser(
         "update",
         help="run `copier update` on a clean tree, commit it on --branch; with --pull-request "

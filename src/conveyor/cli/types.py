@@ -14,6 +14,8 @@ import math
 import re
 from collections.abc import Callable
 
+__all__ = ["checked", "contract_name", "finite_number", "optional", "whole_number"]
+
 # Digits only: no sign, no spaces, no underscores, no other scripts' digits (int() takes them all).
 _WHOLE = re.compile(r"[0-9]+")
 

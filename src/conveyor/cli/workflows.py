@@ -8,6 +8,8 @@ from pathlib import Path
 from conveyor.cli import options
 from conveyor.files import existing_dir, read_json, require_writable_dir
 
+__all__ = ["add"]
+
 
 def _run(args: argparse.Namespace) -> int:
     from conveyor.workflows import act
@@ -27,12 +29,20 @@ def _run(args: argparse.Namespace) -> int:
         artifacts=artifacts,
         cache_dir=args.cache_dir,
         base=args.base,
+        base_branch=_base_branch(root),
         json_log=args.json,
         uv=args.uv,
     )
     verdict = "passed" if code == 0 else f"FAILED (act exit {code})"
     print(f"workflows run {args.event}: {verdict}; artifacts in {artifacts}")
     return 0 if code == 0 else 1
+
+
+def _base_branch(root: Path) -> str:
+    """The policy's base branch; main for a repository that promotes nothing (no policy)."""
+    from conveyor.promotion import policy
+
+    return policy.base_branch(root) if (root / policy.POLICY).is_file() else "main"
 
 
 def add(commands: options.Commands) -> None:

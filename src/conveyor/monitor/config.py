@@ -11,6 +11,8 @@ from pydantic import Strict as PydanticStrict
 
 from conveyor.config import Count, Number, Strict, load_model
 
+__all__ = ["METRIC_LABELS", "Metric", "MonitoringParams", "Performance", "load_monitoring"]
+
 Kind = Literal["numeric", "categorical"]
 # Live performance metrics (conveyor/monitor/performance.py): regression, then binary
 # classification. Lower is better for wape, mae, rmse and log_loss; higher for accuracy and auc.

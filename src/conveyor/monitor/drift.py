@@ -22,6 +22,8 @@ from conveyor.monitor.config import MonitoringParams
 from conveyor.monitor.frames import Window, missing_mask, open_window, sample_indices
 from conveyor.monitor.performance import live as live_performance
 
+__all__ = ["DriftResult", "run"]
+
 PLOT_BINS = 40
 TOP_CATEGORIES = 15
 

@@ -10,6 +10,8 @@ from conveyor.monitor.drift import DriftResult
 from conveyor.monitor.stats import ColumnDrift
 from conveyor.report.escape import code, one_line
 
+__all__ = ["markdown", "terminal"]
+
 
 def _num(value: float | None, digits: int = 3) -> str:
     return "-" if value is None else f"{value:.{digits}f}"

@@ -14,6 +14,8 @@ import polars as pl
 
 from conveyor.errors import DataError
 
+__all__ = ["Window", "missing_mask", "open_window", "sample_indices"]
+
 # A polars dtype as polars hands it out: an instance (pl.Int64()) or the class itself (pl.Int64).
 DType: TypeAlias = "pl.DataType | type[pl.DataType]"
 

@@ -22,6 +22,19 @@ from conveyor.files import atomic_path, require_regular, write_json
 from conveyor.monitor.config import METRIC_LABELS, Metric
 from conveyor.report.escape import code
 
+__all__ = [
+    "LABEL",
+    "MARKER",
+    "SOP",
+    "TITLE",
+    "Decision",
+    "apply",
+    "body",
+    "decide",
+    "read_drift",
+    "write",
+]
+
 LABEL = "drift"
 TITLE = "Production drift: the model's inputs no longer match its training data"
 MARKER = "<!-- conveyor:drift-issue -->"  # lets a person (or a script) recognise our issue

@@ -18,6 +18,8 @@ import polars as pl
 
 from conveyor.monitor.frames import Window
 
+__all__ = ["median_shift"]
+
 
 @dataclass(frozen=True)
 class KeyShift:

@@ -21,6 +21,8 @@ from conveyor.metric_files import read_current
 from conveyor.monitor.config import METRIC_LABELS, MonitoringParams, Performance
 from conveyor.monitor.frames import Window
 
+__all__ = ["accuracy", "live", "log_loss", "mae", "rmse", "roc_auc", "wape"]
+
 HIGHER_IS_BETTER = frozenset({"accuracy", "auc"})
 # log loss of a probability of exactly 0 or 1 for the wrong class is infinite: probabilities are
 # clipped to [EPS, 1 - EPS], float64's machine epsilon (scikit-learn's choice since 1.5).

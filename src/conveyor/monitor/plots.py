@@ -13,6 +13,8 @@ from conveyor.monitor.stats import ColumnDrift
 if TYPE_CHECKING:
     from matplotlib.axes import Axes  # matplotlib is imported lazily: start-up time
 
+__all__ = ["render"]
+
 
 def _file_name(column: str) -> str:
     return "drift_" + re.sub(r"[^A-Za-z0-9_.-]", "_", column) + ".png"

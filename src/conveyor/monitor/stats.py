@@ -10,6 +10,18 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import special, stats
 
+__all__ = [
+    "EPSILON",
+    "ColumnDrift",
+    "binned_psi",
+    "binned_shares",
+    "categorical",
+    "judge_missing",
+    "numeric",
+    "psi",
+    "quantile_edges",
+]
+
 # Share given to a bin or category that one side never has: keeps PSI finite (log of 0) while
 # still making a category that appears from nowhere count heavily.
 EPSILON = 1e-4

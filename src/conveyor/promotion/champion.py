@@ -37,6 +37,15 @@ from conveyor.release import (
     recorded_baseline,
 )
 
+__all__ = [
+    "baseline_at",
+    "branch_commit",
+    "default_branch",
+    "live_regression",
+    "record_problems",
+    "verify_branch",
+]
+
 REMOTE = "origin"  # the remote ml-release's checkout fetches (actions/checkout names it so)
 
 

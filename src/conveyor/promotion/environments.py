@@ -19,6 +19,26 @@ from conveyor.errors import UserError
 from conveyor.promotion.policy import PromotionPolicy, load_policy
 from conveyor.release import ReleaseRecord, decode_record
 
+__all__ = [
+    "COMPONENT_FILE",
+    "ENVIRONMENTS",
+    "RECORD_FILE",
+    "Deployment",
+    "branch_of",
+    "history",
+    "live",
+    "overlay_at",
+    "record_at",
+    "record_file_in",
+    "record_file_of",
+    "record_path",
+    "release_files",
+    "require_overlay",
+    "verdict_path",
+    "write_files",
+    "write_release",
+]
+
 ENVIRONMENTS = Path("deploy/environments")
 RECORD_FILE = "release.json"
 VERDICT_FILE = "verification.json"  # the live verification that let the release in

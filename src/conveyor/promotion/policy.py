@@ -21,6 +21,17 @@ from conveyor.config import (
 )
 from conveyor.errors import ConfigError, UserError
 
+__all__ = [
+    "POLICY",
+    "SELECTOR",
+    "PromotionPolicy",
+    "Verification",
+    "VerificationLimits",
+    "base_branch",
+    "load_policy",
+    "policy_at",
+]
+
 POLICY = Path("policies/promotion.yaml")
 
 
@@ -53,7 +64,7 @@ def _matchers(value: str) -> str:
 def _selector(value: str) -> str:
     found = SELECTOR.fullmatch(value.strip())
     if not found or not MATCHERS.fullmatch(found[2] or ""):
-        raise ValueError('expected a metric and its label matchers, e.g. name{job="forecaster"}')
+        raise ValueError('expected a metric and its label matchers, e.g. name{job="my-service"}')
     return value.strip()
 
 
@@ -139,6 +150,12 @@ class PromotionPolicy(Strict):
             known = ", ".join(self.environments)
             raise UserError(f"unknown environment {env!r} (policies/promotion.yaml has: {known})")
         return self.environments[env]
+
+    def verification_source(self, env: str) -> str | None:
+        """The environment whose live verification a release must pass to enter ``env`` (the
+        one it requires, when ``verified: true``); None when ``env`` requires none."""
+        rule = self.rule(env)
+        return rule.requires if rule.verified else None
 
     def limits(self, env: str) -> VerificationLimits:
         """``env``'s verification limits; none is a usage error naming the ones that have."""

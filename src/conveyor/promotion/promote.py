@@ -42,6 +42,23 @@ from conveyor.release import (
 )
 from conveyor.tools import failure_reason, not_an_option
 
+__all__ = [
+    "ROLLED_BACK_FROM",
+    "Change",
+    "NoOp",
+    "Outcome",
+    "Pending",
+    "Plan",
+    "Refused",
+    "apply",
+    "carry_out",
+    "fetch_base",
+    "plan",
+    "promote",
+    "require_clean",
+    "require_plain_values",
+]
+
 PUSH_ATTEMPTS = 3
 ROLLED_BACK_FROM = "Rolled-Back-From"
 

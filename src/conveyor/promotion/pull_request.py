@@ -11,6 +11,8 @@ from conveyor import git
 from conveyor.release import ReleaseRecord
 from conveyor.report.escape import code
 
+__all__ = ["pull_request_body", "pull_request_title"]
+
 MAX_COMMITS = 20
 
 

@@ -24,6 +24,8 @@ from conveyor.promotion import policy as promotion_policy
 from conveyor.release import RecordRejectedError, ReleaseRecord, problems
 from conveyor.tools import failure_reason, python_tool, run
 
+__all__ = ["gate_against_champion", "score_command"]
+
 SCORE_TIMEOUT = 3600  # scoring the default data takes seconds; a big model may take minutes
 
 

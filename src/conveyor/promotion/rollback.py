@@ -23,6 +23,8 @@ from conveyor.promotion.trust import Trust
 from conveyor.release import RecordRejectedError, ReleaseRecord, verify
 from conveyor.tools import not_an_option
 
+__all__ = ["plan_rollback", "rollback"]
+
 
 def _rolled_back_from(repo: Path, base: str, env: str) -> set[str]:
     """Versions that rollbacks of ``env`` left, from the trailers of its promotion commits."""

@@ -12,6 +12,8 @@ from conveyor.promotion import environments as envs
 from conveyor.promotion.environments import branch_of
 from conveyor.promotion.policy import policy_at
 
+__all__ = ["collect", "render"]
+
 
 def _age(seconds: float) -> str:
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):

@@ -18,6 +18,8 @@ from conveyor.release import (
     on_branch,
 )
 
+__all__ = ["Trust", "branch_problems", "require_trust", "signature_problems"]
+
 
 @dataclass(frozen=True)
 class Trust:

@@ -13,6 +13,7 @@ release (version and digest) from the environment it leaves, made after the soak
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
@@ -25,7 +26,29 @@ from conveyor.errors import UserError
 from conveyor.files import atomic_path, read_json, write_json
 from conveyor.prometheus import Prometheus
 from conveyor.promotion import environments as envs
-from conveyor.promotion.policy import SELECTOR, Verification, VerificationLimits, policy_at
+from conveyor.promotion.policy import (
+    SELECTOR,
+    PromotionPolicy,
+    Verification,
+    VerificationLimits,
+    policy_at,
+)
+
+__all__ = [
+    "Check",
+    "Soaking",
+    "Verdict",
+    "deployments",
+    "failed_checks",
+    "gate_problems",
+    "load_verdict",
+    "markdown",
+    "policy_at_ref",
+    "run",
+    "under_soak",
+    "verify_environment",
+    "write_verdict",
+]
 
 VERDICT_FILE = "verification.json"
 Outcome = Literal["passed", "failed", "no_data"]
@@ -289,15 +312,20 @@ def deployments(
     return current, None
 
 
+def policy_at_ref(repo: Path, ref: str) -> tuple[str, PromotionPolicy]:
+    """The commit ``ref`` names (--ref), and the promotion policy committed there."""
+    revision = git.resolve_commit(ref, repo, what="--ref")
+    if revision is None:
+        raise UserError(f"{ref!r} is not a git revision here (fetch it, or pass --ref)")
+    return revision, policy_at(repo, revision)
+
+
 def verify_environment(
     prometheus: Prometheus, repo: Path, ref: str, env: str
 ) -> tuple[Verdict, str | None]:
     """The verdict on the release live in ``env`` as git says at ``ref``, under the policy
     committed there; and the environment its releases go to next (None: the last)."""
-    revision = git.resolve_commit(ref, repo, what="--ref")
-    if revision is None:
-        raise UserError(f"{ref!r} is not a git revision here (fetch it, or pass --ref)")
-    policy = policy_at(repo, revision)
+    revision, policy = policy_at_ref(repo, ref)
     policy.limits(env)
     assert policy.verification is not None  # noqa: S101 - limits() refused it otherwise
     current, previous = deployments(repo, revision, env)
@@ -314,6 +342,46 @@ def write_verdict(verdict: Verdict, out: Path) -> tuple[Path, Path]:
     with atomic_path(md_path) as tmp:
         tmp.write_text(markdown(verdict), encoding="utf-8")
     return json_path, md_path
+
+
+@dataclass(frozen=True)
+class Soaking:
+    """A release live in ``environment`` that ``target`` (``verified: true``) has yet to take:
+    it is proving itself there, so it is verified on schedule."""
+
+    environment: str
+    target: str
+    live: envs.Deployment
+    soak_hours: float
+
+    def describe(self) -> str:
+        """One line for people: what runs where, and what it waits for."""
+        record = self.live.record
+        ends = self.live.at + timedelta(hours=self.soak_hours)
+        return (
+            f"{self.environment}: {record.version} ({record.image.digest[:19]}) live since "
+            f"{self.live.at.astimezone(UTC):%Y-%m-%d %H:%M} UTC awaits {self.target} (soak ends "
+            f"{ends.astimezone(UTC):%Y-%m-%d %H:%M} UTC; a passing verdict required)"
+        )
+
+
+def under_soak(repo: Path, revision: str, policy: PromotionPolicy) -> list[Soaking]:
+    """The environments whose live release (at ``revision``) an environment that requires their
+    verification does not run yet, in the policy's order. Which environments those are is the
+    policy's (``verified: true``): no workflow names them."""
+    found: dict[str, Soaking] = {}
+    for target, rule in policy.environments.items():
+        source = policy.verification_source(target)
+        if source is None or source in found:
+            continue
+        current = envs.live(repo, revision, source)
+        if current is None:
+            continue  # nothing to verify yet
+        there = envs.record_at(repo, revision, target)
+        if there is not None and there.image.digest == current.record.image.digest:
+            continue  # it moved on already: nothing waits for its verdict
+        found[source] = Soaking(source, target, current, float(rule.soak_hours))
+    return list(found.values())
 
 
 def gate_problems(

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from conveyor import github
 
+__all__ = ["COMMENT_LIMIT", "MARKER", "publish"]
+
 MARKER = "<!-- conveyor:report -->"  # finds our comment again, so one PR has one comment
 COMMENT_LIMIT = 65_536  # GitHub's maximum comment body, in characters
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+__all__ = ["code", "one_line"]
+
 # Any control character or Unicode line/paragraph separator would end the line (or the table row).
 _BREAKS = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]+")
 _TICKS = re.compile(r"`+")

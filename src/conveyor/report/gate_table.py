@@ -9,6 +9,8 @@ from conveyor.files import atomic_path, require_writable_file, write_json
 from conveyor.gate import FAIL, NO_BASELINE, VERDICT_FILE, Check, GateResult
 from conveyor.report.escape import code, one_line
 
+__all__ = ["champion_markdown", "markdown", "require_writable", "text", "write"]
+
 HEADERS = ("metric", "baseline", "current", "delta", "limit", "verdict")
 ICONS = {"pass": "✅", FAIL: "❌", NO_BASELINE: "⚪"}
 

@@ -15,6 +15,8 @@ from typing import Any, cast
 from conveyor.config import read_yaml
 from conveyor.errors import DataError
 
+__all__ = ["plot_specs", "render"]
+
 
 @dataclass(frozen=True)
 class PlotSpec:

@@ -25,6 +25,8 @@ from conveyor.report.comment import COMMENT_LIMIT, MARKER
 from conveyor.report.escape import code
 from conveyor.tools import failure_reason, python_tool, run
 
+__all__ = ["build", "diff_table", "fit", "read_inputs", "write"]
+
 TRUNCATION_NOTE = (
     "\n\n---\n_Report truncated to fit a GitHub comment: {omitted:,} characters omitted. "
     "The full report is in the workflow's artifacts._\n"

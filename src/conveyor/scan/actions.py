@@ -35,6 +35,8 @@ from conveyor.scan.model import Finding
 from conveyor.scan.settings import ScanConfig
 from conveyor.scan.shell import fails_on_pipes, unguarded_pipes
 
+__all__ = ["action_name", "inline_skip", "scan_file"]
+
 PINNED = re.compile(r"^[^@\s]+@[0-9a-f]{40}$")
 DIGEST = re.compile(r"^docker://[^@\s]+@sha256:[0-9a-f]{64}$")
 # What a job's `container:` or a service hands to `docker create`.

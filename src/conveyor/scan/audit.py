@@ -17,6 +17,15 @@ from conveyor.files import atomic_path, read_json
 from conveyor.scan.model import Finding
 from conveyor.tools import failure_reason, run
 
+__all__ = [
+    "audit_command",
+    "audit_lock",
+    "export_requirements",
+    "has_requirements",
+    "parse_report",
+    "split_requirements",
+]
+
 
 @dataclass(frozen=True)
 class DirectReference:

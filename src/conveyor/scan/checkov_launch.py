@@ -10,6 +10,8 @@ import sys
 import checkov.github_actions.runner as gha_runner
 from checkov.main import Checkov
 
+__all__: list[str] = []
+
 
 def _any_mapping(config: object) -> bool:
     return isinstance(config, dict)

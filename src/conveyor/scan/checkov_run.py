@@ -14,6 +14,8 @@ from conveyor.scan.model import Finding, Severity, Suppressed
 from conveyor.scan.settings import ScanConfig
 from conveyor.tools import failure_reason, run
 
+__all__ = ["inline_skips", "run_checkov", "to_finding"]
+
 FRAMEWORKS = ("github_actions", "kubernetes", "dockerfile", "secrets")
 NO_REASON = {"", "no comment provided"}  # what checkov records for a bare `checkov:skip=ID`
 # Offline and quiet: no platform mapping download, no version check. No size limit of its own

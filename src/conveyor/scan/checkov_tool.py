@@ -17,6 +17,8 @@ from pathlib import Path
 from conveyor.errors import UserError
 from conveyor.tools import failure_reason, run
 
+__all__ = ["CHECKOV_VERSION", "COMPLETE", "cache_dir", "find"]
+
 CHECKOV_VERSION = "3.3.30"
 # Written last by an install: a folder without it is a broken install, removed and redone.
 COMPLETE = ".conveyor-complete"

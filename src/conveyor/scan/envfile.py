@@ -36,6 +36,8 @@ from conveyor.scan.expressions import (
     untrusted_paths,
 )
 
+__all__ = ["tainted_variables", "untrusted_writes"]
+
 ENV_FILES = ("GITHUB_ENV", "GITHUB_PATH")
 # PowerShell: `Add-Content $env:GITHUB_ENV "X=$env:TITLE"`, `... | Out-File ${env:GITHUB_PATH}`.
 PWSH_FILE = re.compile(r"\$\{?env:(GITHUB_ENV|GITHUB_PATH)\b", re.IGNORECASE)

@@ -12,6 +12,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+__all__ = [
+    "DEFAULT",
+    "WILD",
+    "ExpressionError",
+    "Trust",
+    "expressions_in",
+    "is_fixed_event_field",
+    "paths_of",
+    "untrusted_paths",
+]
+
 WILD = "*"  # a path element that may be any name: `.*`, `[*]`, a computed or numeric index
 Path = tuple[str, ...]
 

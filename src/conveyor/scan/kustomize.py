@@ -10,6 +10,8 @@ from conveyor.files import atomic_path
 from conveyor.scan.model import Finding
 from conveyor.tools import failure_reason, run
 
+__all__ = ["render"]
+
 
 def render(root: Path, dirs: list[Path], out: Path) -> tuple[list[Path], list[Finding]]:
     """Write each overlay's rendered manifests to ``out/<dir-with-dashes>.yaml``; an overlay that

@@ -23,6 +23,8 @@ from conveyor.scan.settings import (
     load_config,
 )
 
+__all__ = ["scan", "terminal_lines", "write_outputs"]
+
 # What checkov must have read, per framework: a file it skipped (schema-invalid workflow,
 # unreadable manifest) would otherwise pass without a word.
 CHECKED_KINDS = ("workflows", "manifests", "dockerfiles", "rendered")

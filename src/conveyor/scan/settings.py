@@ -17,6 +17,18 @@ from conveyor.config import Strict, load_model, read_yaml
 from conveyor.errors import ConfigError
 from conveyor.scan.model import Severity
 
+__all__ = [
+    "PACKAGED",
+    "POLICY_DIR",
+    "Baseline",
+    "BaselineEntry",
+    "ScanConfig",
+    "checks_dir",
+    "image_registries",
+    "load_baseline",
+    "load_config",
+]
+
 POLICY_DIR = Path("policies/checkov")
 # conveyor's checkov policies, config.yaml and baseline.yaml: package data, for every repository.
 PACKAGED = Path(__file__).with_name("policies")

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import re
 
+__all__ = ["fails_on_pipes", "has_pipe", "sets_pipefail", "unguarded_pipes"]
+
 HEREDOC = re.compile(r"<<-?\s*(['\"]?)([A-Za-z_][A-Za-z0-9_]*)\1")
 
 

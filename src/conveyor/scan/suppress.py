@@ -5,6 +5,8 @@ from __future__ import annotations
 from conveyor.scan.model import Finding, Suppressed
 from conveyor.scan.settings import Baseline
 
+__all__ = ["apply_baseline"]
+
 BASELINE = "policies/checkov/baseline.yaml"
 
 

@@ -14,6 +14,8 @@ from conveyor.errors import UserError
 from conveyor.files import special_kind
 from conveyor.scan.model import Finding
 
+__all__ = ["classify", "collect", "excluded", "has_workload", "unreadable"]
+
 # Never ours to scan: environments, caches, VCS internals.
 SKIP_DIRS = {
     ".git",

@@ -42,6 +42,8 @@ from conveyor.errors import UserError
 if TYPE_CHECKING:
     import polars as pl
 
+__all__ = ["REDACTED", "InferenceLogger"]
+
 ENV_DIR = "CONVEYOR_INFERENCE_LOG_DIR"
 ENV_SAMPLE = "CONVEYOR_INFERENCE_LOG_SAMPLE"
 ENV_FLUSH_ROWS = "CONVEYOR_INFERENCE_LOG_FLUSH_ROWS"

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+__all__ = ["PREFIX", "ServiceMetrics", "service_metrics"]
+
 PREFIX = "conveyor"
 ROWS_BUCKETS = (1, 2, 5, 10, 50, 100, 500, 1000, 5000, 10000)
 # A probability or a score within 0..1 (a classifier's output).

@@ -26,6 +26,8 @@ import yaml
 from conveyor import git
 from conveyor.errors import UserError
 
+__all__ = ["STANDINS", "callers", "default_event", "events_of", "plan", "run"]
+
 STANDINS = Path(__file__).with_name("standins")
 # Each third-party action conveyor's workflows use -> its stand-in folder (standins/README.md).
 STANDIN_FOR = {
@@ -217,8 +219,9 @@ def bare_toolkits(conveyor: Path, toolkits: dict[str, set[str]], into: Path) -> 
             git.output(bare, "tag", "--", ref, head)
 
 
-def default_event(root: Path, event: str, base: str) -> dict[str, Any]:
-    """A minimal payload: a pull request from the checked-out commit onto ``base``."""
+def default_event(root: Path, event: str, base: str, base_branch: str = "main") -> dict[str, Any]:
+    """A minimal payload: a pull request from the checked-out commit onto ``base`` (the commit
+    of the branch ``base_branch``), or a push to ``base_branch``."""
     head = git.head_commit(root)
     if head is None:
         raise UserError(f"{root}: no commit yet: act runs the committed workflows (git commit)")
@@ -230,12 +233,12 @@ def default_event(root: Path, event: str, base: str) -> dict[str, Any]:
             "number": 1,
             "pull_request": {
                 "number": 1,
-                "base": {"ref": "main", "sha": base_sha},
+                "base": {"ref": base_branch, "sha": base_sha},
                 "head": {"ref": "local", "sha": head},
             },
         }
     if event == "push":
-        return {"ref": "refs/heads/main", "after": head}
+        return {"ref": f"refs/heads/{base_branch}", "after": head}
     return {}
 
 
@@ -273,10 +276,12 @@ def run(
     artifacts: Path,
     cache_dir: Path | None = None,
     base: str = "HEAD",
+    base_branch: str = "main",
     json_log: bool = False,
     uv: str | None = None,
 ) -> int:
-    """Run the callers of ``event`` under act; act's exit code (0: every job passed)."""
+    """Run the callers of ``event`` under act; act's exit code (0: every job passed).
+    ``base_branch`` names the branch of the default payload (the promotion policy's)."""
     chosen = callers(root, event, workflow)
     act_path = find_act(act)
     if uv is not None and shutil.which(uv) is None:
@@ -285,7 +290,7 @@ def run(
         conveyor = root  # conveyor itself, or a fork of it
     the_plan = plan(root, chosen, conveyor.resolve() if conveyor else None)
     if payload is None:
-        payload = default_event(root, event, base)
+        payload = default_event(root, event, base, base_branch)
     # The uv the setup-uv stand-in puts on PATH: the one given, or on PATH, or beside this Python.
     uv = shutil.which(uv or "uv") or shutil.which(str(Path(sys.executable).parent / "uv"))
     with tempfile.TemporaryDirectory(prefix="conveyor-act-") as tmp:

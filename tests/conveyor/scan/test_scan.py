@@ -24,6 +24,7 @@ import pytest
 import yaml
 
 from conveyor.cli import main
+from conveyor.errors import UserError
 from conveyor.scan import audit
 from conveyor.scan.model import Finding, ScanResult
 from conveyor.scan.run import scan, terminal_lines, write_outputs
@@ -339,7 +340,7 @@ def test_pip_audit_report_is_parsed(tmp_path: Path) -> None:
     assert "3.1.3" in findings[0].remedy and findings[0].file == "uv.lock"
     bad = tmp_path / "report.json"
     bad.write_text('{"fixes": []}')
-    with pytest.raises(audit.UserError, match="no `dependencies` list"):
+    with pytest.raises(UserError, match="no `dependencies` list"):
         audit.parse_report(bad)
 
 

@@ -51,3 +51,17 @@ def test_the_default_pull_request_goes_from_head_onto_base(tmp_path: Path) -> No
     payload = act.default_event(REPO, "pull_request", "HEAD")
     assert payload["pull_request"]["head"]["sha"] == payload["pull_request"]["base"]["sha"]
     assert len(payload["pull_request"]["head"]["sha"]) == 40
+
+
+def test_the_default_payload_names_the_policys_base_branch(tmp_path: Path) -> None:
+    # The base branch is the promotion policy's: a pull request onto it, a push to it.
+    from conveyor.cli.workflows import _base_branch
+
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "promotion.yaml").write_text("base_branch: trunk\n")
+    assert _base_branch(tmp_path) == "trunk"
+    (tmp_path / "policies" / "promotion.yaml").unlink()
+    assert _base_branch(tmp_path) == "main"  # a repository that promotes nothing
+    pull = act.default_event(REPO, "pull_request", "HEAD", "trunk")
+    assert pull["pull_request"]["base"]["ref"] == "trunk"
+    assert act.default_event(REPO, "push", "HEAD", "trunk")["ref"] == "refs/heads/trunk"

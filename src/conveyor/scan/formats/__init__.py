@@ -13,4 +13,5 @@ FORMATS: dict[str, ScanFormat] = {
     "scan.md": MarkdownFormat(),
 }
 
-__all__ = ["FORMATS", "ScanFormat"]
+# ScanFormat is imported from where it is defined: formats/interface.py.
+__all__ = ["FORMATS"]

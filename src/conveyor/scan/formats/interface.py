@@ -6,6 +6,8 @@ from abc import ABC, abstractmethod
 
 from conveyor.scan.model import ScanResult
 
+__all__ = ["ScanFormat"]
+
 
 class ScanFormat(ABC):
     """Turns a ScanResult into the text of one output file."""

@@ -7,6 +7,8 @@ import json
 from conveyor.scan.formats.interface import ScanFormat
 from conveyor.scan.model import ScanResult
 
+__all__ = ["JsonFormat"]
+
 
 class JsonFormat(ScanFormat):
     """Stable, sorted JSON: passed flag, counts, findings, suppressions, scanned files."""

@@ -7,6 +7,8 @@ from xml.etree import ElementTree as ET
 from conveyor.scan.formats.interface import ScanFormat
 from conveyor.scan.model import ScanResult
 
+__all__ = ["JunitFormat"]
+
 
 class JunitFormat(ScanFormat):
     """A failing test case per finding; a single passing case when the scan is clean."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 from conveyor.scan.formats.interface import ScanFormat
 from conveyor.scan.model import ScanResult
 
+__all__ = ["MarkdownFormat"]
+
 
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")

@@ -8,6 +8,8 @@ from conveyor import __version__
 from conveyor.scan.formats.interface import ScanFormat
 from conveyor.scan.model import ScanResult
 
+__all__ = ["SarifFormat"]
+
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 LEVEL = {"critical": "error", "high": "error", "medium": "warning", "low": "note"}
 # GitHub ranks alerts by this property (0-10): critical >= 9, high >= 7, medium >= 4.

@@ -9,6 +9,8 @@ from checkov.common.models.enums import CheckResult
 from checkov.github_actions.checks.base_github_action_check import BaseGithubActionsCheck
 from checkov.yaml_doc.enums import BlockType
 
+__all__ = ["check"]
+
 # owner/repo[/path]@<40 hex>; a tag or branch can be moved to other code after review.
 PINNED = re.compile(r"^[^@\s]+@[0-9a-f]{40}$")
 DIGEST = re.compile(r"^docker://[^@\s]+@sha256:[0-9a-f]{64}$")

@@ -8,6 +8,8 @@ from checkov.common.models.enums import CheckResult
 from checkov.github_actions.checks.base_github_action_check import BaseGithubActionsCheck
 from checkov.yaml_doc.enums import BlockType
 
+__all__ = ["check"]
+
 
 class ExplicitPermissions(BaseGithubActionsCheck):
     def __init__(self) -> None:

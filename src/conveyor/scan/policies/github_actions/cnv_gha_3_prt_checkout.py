@@ -9,6 +9,8 @@ from checkov.common.models.enums import CheckResult
 from checkov.github_actions.checks.base_github_action_check import BaseGithubActionsCheck
 from checkov.yaml_doc.enums import BlockType
 
+__all__ = ["check"]
+
 # The PR head in any of its spellings: its sha, its ref, the merge ref, the fork's repository.
 PR_HEAD = re.compile(
     r"github\.event\.pull_request\.head\.(sha|ref|repo)|github\.head_ref"

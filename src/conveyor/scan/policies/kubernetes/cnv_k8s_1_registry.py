@@ -12,6 +12,8 @@ import yaml
 from checkov.common.models.enums import CheckResult
 from checkov.kubernetes.checks.resource.base_container_check import BaseK8sContainerCheck
 
+__all__ = ["check"]
+
 CONFIG = Path(__file__).resolve().parents[1] / "config.yaml"
 
 

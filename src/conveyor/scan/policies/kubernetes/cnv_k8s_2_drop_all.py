@@ -7,6 +7,8 @@ from typing import Any
 from checkov.common.models.enums import CheckResult
 from checkov.kubernetes.checks.resource.base_container_check import BaseK8sContainerCheck
 
+__all__ = ["check"]
+
 
 class DropAllCapabilities(BaseK8sContainerCheck):
     def __init__(self) -> None:
