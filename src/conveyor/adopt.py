@@ -21,6 +21,8 @@ from pathlib import Path
 from conveyor import renames
 from conveyor.errors import UserError
 
+__all__ = ["PACKAGED", "PARTS", "Names", "init", "installed_commit", "render", "sources"]
+
 # Where each part lives in the wheel (conveyor/project_files/...), in a checkout, and in the
 # adopter's repository. pyproject.toml's force-include maps the same pairs.
 PARTS = (

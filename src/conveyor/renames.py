@@ -17,6 +17,26 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+__all__ = [
+    "ENV_FILES",
+    "PROSE",
+    "RESERVED_PACKAGES",
+    "RESERVED_PROJECTS",
+    "SERVICE_NAME_FILES",
+    "SHAPES",
+    "SKIP_DIRS",
+    "TEMPLATE_ENVS",
+    "apply",
+    "env_pattern",
+    "name_problem",
+    "name_rules",
+    "pascal",
+    "remove",
+    "rewrite",
+    "set_environments",
+    "text_files",
+]
+
 # The names' rules, as copier.yml's validators state them (a test holds the two together).
 PROJECT = r"^[a-z]([a-z0-9-]{0,38}[a-z0-9])?$"
 PACKAGE = r"^[a-z_][a-z0-9_]*$"

@@ -10,6 +10,8 @@ from pathlib import Path
 from conveyor.cli import options
 from conveyor.errors import UserError
 
+__all__ = ["add"]
+
 
 def _branch(text: str) -> str:
     from conveyor.promotion import policy  # pydantic loads only for the commands that use it

@@ -28,6 +28,7 @@ __all__ = [
     "Verification",
     "VerificationLimits",
     "base_branch",
+    "branch_name",
     "load_policy",
     "policy_at",
 ]
