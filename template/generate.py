@@ -125,13 +125,19 @@ def example_tests(root: Path) -> None:
 
 
 def drop_conveyor_only(root: Path) -> None:
-    """What names conveyor's own folders: `make benchmark`, ruff's view of template/skeleton."""
+    """What names conveyor's own folders: `make benchmark`, ruff's view of template/skeleton,
+    the wheel's copy of examples/ for `conveyor init` (copier leaves examples/ out, and hatch
+    refuses to build a wheel whose force-include names a missing path)."""
     makefile = root / "Makefile"
     text = re.sub(r"(?m)^benchmark: .*\n(?:\t.*\n)*\n?", "", makefile.read_text())
     makefile.write_text(text.replace(" benchmark ", " ", 1))
     pyproject = root / "pyproject.toml"
     text = re.sub(r', "template/skeleton/src"\][^\n]*', "]", pyproject.read_text())
-    pyproject.write_text(re.sub(r'(?m)^"template/skeleton/tests/\*\*" = .*\n', "", text))
+    text = re.sub(r'(?m)^"template/skeleton/tests/\*\*" = .*\n', "", text)
+    force_include = (
+        r"(?m)^(?:#.*\n)*\[tool\.hatch\.build\.targets\.wheel\.force-include\]\n(?:.+\n)*\n?"
+    )
+    pyproject.write_text(re.sub(force_include, "", text))
 
 
 def rename_paths(root: Path, package: str) -> None:
