@@ -146,6 +146,39 @@ def test_the_wheel_holds_conveyor_and_not_the_example_model(wheel: Path, tmp_pat
     assert "Requires-Dist: conveyor[serve]" in metadata
 
 
+def _tracked(name: str) -> list[str]:
+    listed = subprocess.run(
+        ["git", "ls-files", "--", name], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    return listed.stdout.splitlines()
+
+
+def test_the_wheel_ships_what_conveyor_init_writes(wheel: Path, core: Venv, tmp_path: Path) -> None:
+    """The callers, deploy/ and the promotion policy are in the wheel (this repository's own
+    files, force-included), and `conveyor init` from the core install, with no checkout, writes
+    them."""
+    shipped = {
+        name.removeprefix("conveyor/project_files/")
+        for name in zipfile.ZipFile(wheel).namelist()
+        if name.startswith("conveyor/project_files/")
+    }
+    callers = [f"caller/{Path(name).name}" for name in _tracked("examples/caller")]
+    assert shipped == {*callers, *_tracked("deploy"), "promotion.yaml"}
+    args = ["init", "--name", "churn", "--registry", "ghcr.io/acme", "--repository", "acme/churn"]
+    args += ["--conveyor-repository", "acme/conveyor"]
+    # Installed from a file, not from git: there is no commit to pin, so it must be given.
+    missing = core.conveyor(tmp_path, *args)
+    assert (missing.returncode, missing.stdout) == (2, ""), missing.stderr
+    assert missing.stderr.startswith("error: --conveyor-ref: required (conveyor was not installed")
+    assert list(tmp_path.iterdir()) == []
+    done = core.conveyor(tmp_path, *args, "--conveyor-ref", "v1")
+    assert done.returncode == 0, done.stderr
+    written = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file())
+    assert done.stdout.splitlines() == written
+    assert len(written) == len(shipped)
+    assert "name: churn-dev" in (tmp_path / "deploy/argocd/dev.yaml").read_text()
+
+
 def test_the_core_install_has_none_of_the_extras_libraries(core: Venv) -> None:
     installed = core.distributions()
     assert {"conveyor", "pydantic", "pyyaml"} <= installed

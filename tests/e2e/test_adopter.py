@@ -3,8 +3,9 @@ conveyor knows nothing about forecasting (DESIGN.md rule 2) and that its docs ar
 
 A throw-away repository holding a churn classifier (tests/fixtures/adopter: its own columns,
 stage names, contract and `gates:`) depends on conveyor through a git URL (a bare clone of this
-checkout, `git+file://`), installs it into its own venv with uv, copies from conveyor only what
-the docs say to copy, and runs: its pipeline (`dvc repro`: a contract stage and a gate),
+checkout, `git+file://`), installs it into its own venv with uv, writes the callers, the
+promotion policy and deploy/ with `conveyor init` from that install (nothing copied by hand), and
+runs: its pipeline (`dvc repro`: a contract stage and a gate),
 `conveyor report`, `scan`, `build bento`, `release record` + `verify`, `promote` to dev (a bare
 remote on disk, a recording `gh`), `monitor drift`, and its pull-request caller under act with
 conveyor's reusable workflow mapped to this checkout: green as it is, red at the gate with a
@@ -43,26 +44,16 @@ OWNER = "conveyor-org"  # the owner of "your conveyor copy" (docs/adopting.md: r
 SOURCE = "acme/churn"  # the adopter's own repository
 IMAGE = "ghcr.io/acme/churn"
 
-# What docs/adopting.md tells an adopter to copy from conveyor today: the callers
-# (examples/caller), the promotion policy and deploy/ (environments, and the Dockerfile template
-# bentofile.yaml names); checkov's policies ship with the package and no Makefile is needed.
-# Today 31 files: 8 callers + promotion.yaml + 22 of deploy/ (41 before the scan policies were
-# packaged). Issue #16's target is <= 5: deploy manifests must come from a command or the
-# template (then COPIED and the docs change together).
-COPIED = (
-    "examples/caller/.github/workflows",
-    "policies/promotion.yaml",
-    "deploy",
-)
-FILES_COPIED = 31
-
-
-def _files(name: str) -> list[Path]:
-    """conveyor's committed files under ``name`` (never a developer's untracked ones)."""
-    listed = subprocess.run(
-        ["git", "ls-files", "--", name], cwd=REPO, capture_output=True, text=True, check=True
-    )
-    return [REPO / line for line in listed.stdout.splitlines()]
+# What docs/adopting.md tells an adopter to copy from conveyor by hand: nothing. `conveyor init`
+# writes the callers, policies/promotion.yaml and deploy/ under the adopter's names (41 files
+# were copied before the scan policies were packaged, 31 before `conveyor init`; issue #16's
+# target is <= 5).
+FILES_COPIED = 0
+# What it names: its service and registry, its repository, and conveyor's.
+INIT = [
+    "--name", "churn", "--registry", "ghcr.io/acme", "--repository", SOURCE,
+    "--conveyor-repository", f"{OWNER}/conveyor",
+]  # fmt: skip
 
 
 @dataclass
@@ -72,7 +63,9 @@ class Adopter:
     root: Path
     repo: Path
     conveyor_git: Path
+    rev: str  # conveyor's commit, the one its callers are pinned to
     copied: list[str]
+    written: list[str] = field(default_factory=list)  # by `conveyor init`
     base: str = ""
     seconds: dict[str, float] = field(default_factory=dict)  # wall times, printed at the end
 
@@ -131,25 +124,14 @@ def _bare_conveyor(root: Path) -> Path:
     return bare
 
 
-def _copy_what_the_docs_say(repo: Path) -> list[str]:
-    """docs/adopting.md §1-2: the callers with OWNER replaced, and the files its table says to
-    copy from conveyor. Returns the files copied (paths in the adopter's repository)."""
-    copied = []
-    for caller in _files(COPIED[0]):
-        target = repo / ".github" / "workflows" / caller.name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(caller.read_text().replace("OWNER/", f"{OWNER}/"))
-        copied.append(str(target.relative_to(repo)))
-    for name in COPIED[1:]:
-        for source in _files(name):
-            target = repo / source.relative_to(REPO)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target)
-            copied.append(str(target.relative_to(repo)))
-    # The policy's own comment: "set your organisation's prefix".
-    policy = repo / "policies" / "promotion.yaml"
-    policy.write_text(policy.read_text().replace("ghcr.io/your-org/", "ghcr.io/acme/"))
-    return copied
+def _init(adopter: Adopter) -> list[str]:
+    """docs/adopting.md §1: `conveyor init` from the adopter's own install of conveyor (the wheel
+    built from git: the files ship in it). No --conveyor-ref: the callers are pinned to the
+    commit conveyor was installed from. Returns the files it wrote."""
+    written = adopter.ok("conveyor", "init", *INIT).splitlines()
+    callers = adopter.repo / ".github" / "workflows"
+    assert f"@{adopter.rev}\n" in (callers / "pull-request.yml").read_text()
+    return written
 
 
 def _lock_and_sync(adopter: Adopter, rev: str) -> None:
@@ -174,15 +156,15 @@ def build(root: Path) -> Adopter:
     conveyor_git = _bare_conveyor(root)
     repo = root / "churn"
     shutil.copytree(FIXTURE, repo)
-    copied = _copy_what_the_docs_say(repo)
-    box = Adopter(root, repo, conveyor_git, copied)
     rev = subprocess.run(
         ["git", "-C", str(conveyor_git), "rev-parse", "HEAD"],
         capture_output=True,
         text=True,
         check=True,
     ).stdout.strip()
+    box = Adopter(root, repo, conveyor_git, rev, copied=[])
     _lock_and_sync(box, rev)
+    box.written = _init(box)
     box.seconds["install"] = time.monotonic() - started
     # checkov in its own venv where `conveyor scan` looks first (.tools/checkov): the machine's,
     # so the test installs nothing from PyPI (an adopter's first scan installs it once).
@@ -227,6 +209,8 @@ def adopter(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Adopter]:
 
 def test_the_adopter_copied_what_the_docs_say_and_no_more(adopter: Adopter) -> None:
     assert len(adopter.copied) == FILES_COPIED, adopter.copied
+    assert {"policies/promotion.yaml", "deploy/base/deployment.yaml"} <= set(adopter.written)
+    assert ".github/workflows/pull-request.yml" in adopter.written
     # conveyor came from git, with its extras, into the adopter's own venv.
     rev = subprocess.run(
         ["git", "-C", str(adopter.conveyor_git), "rev-parse", "v1"],
@@ -465,10 +449,11 @@ STANDIN = {  # third-party action -> its stand-in (conveyor/workflows/standins/)
 }
 
 
-def _act_flags() -> list[str]:
-    """--local-repository flags: conveyor's reusable workflows at v1 -> this checkout, and each
-    pinned third-party action that ml-ci and the composite actions use -> its stand-in."""
-    flags = ["--local-repository", f"{OWNER}/conveyor@v1={REPO}"]
+def _act_flags(rev: str) -> list[str]:
+    """--local-repository flags: conveyor's reusable workflows at the pinned commit -> this
+    checkout, and each pinned third-party action that ml-ci and the composite actions use -> its
+    stand-in."""
+    flags = ["--local-repository", f"{OWNER}/conveyor@{rev}={REPO}"]
     sources = [REPO / ".github" / "workflows" / "ml-ci.yml", *REPO.glob("pipelines/*/action.yml")]
     for source in sources:
         for line in source.read_text().splitlines():
@@ -525,8 +510,9 @@ def pull_requests(adopter: Adopter) -> Path:
     # tests never reach; `conveyor scan` itself runs above.
     caller.write_text(
         caller.read_text().replace(
-            "      toolkit-ref: v1\n",
-            "      toolkit-ref: v1\n      data-stages: contract_customers\n      scan: false\n",
+            f"      toolkit-ref: {adopter.rev}\n",
+            f"      toolkit-ref: {adopter.rev}\n      data-stages: contract_customers\n"
+            "      scan: false\n",
         )
     )
     for args in (
@@ -605,7 +591,7 @@ def _act(adopter: Adopter, where: Path, branch: str, change: dict | None) -> Act
     args = [
         str(ACT), "pull_request", "-e", str(event_file), "-W", ".github/workflows/pull-request.yml",
         "-P", "ubuntu-latest=-self-hosted", "--action-cache-path", str(adopter.root / "act-cache"),
-        "--json", "--no-cache-server", *_act_flags(),
+        "--json", "--no-cache-server", *_act_flags(adopter.rev),
     ]  # fmt: skip
     for key, value in settings.items():
         args += ["--env", f"{key}={value}"]
@@ -633,8 +619,9 @@ def test_pull_request_caller_passes_under_act(adopter: Adopter, pull_requests: P
     assert {job: run.jobs.get(job) for job in jobs} == dict.fromkeys(jobs, "success"), run.why()
     assert run.returncode == 0, run.why()
     assert "scan" not in run.jobs
-    # conveyor's composite actions came from OWNER/conveyor at v1, the pipeline from the remote.
-    assert f"stand-in checkout: {OWNER}/conveyor@v1 -> .conveyor" in run.lines
+    # conveyor's composite actions came from OWNER/conveyor at the pinned commit, the pipeline
+    # from the remote.
+    assert f"stand-in checkout: {OWNER}/conveyor@{adopter.rev} -> .conveyor" in run.lines
     assert "Stage 'fit' didn't change, skipping" in run.lines, run.why()
     assert "Running stage" not in run.log  # nothing retrained: the DVC remote had it all
     report = adopter.root / "artifacts" / "docs-only" / "ml-report"

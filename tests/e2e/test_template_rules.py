@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -151,7 +152,13 @@ def test_make_targets_of_conveyor_alone_are_left_out(tmp_path: Path) -> None:
     makefile = (_generate(tmp_path / "p") / "Makefile").read_text()
     assert "benchmark" not in makefile  # benchmarks/ stays in conveyor
     assert "\npipeline: setup ##" in makefile and "\nclean: ##" in makefile
-    assert "template/" not in (tmp_path / "p/pyproject.toml").read_text()
+    pyproject = (tmp_path / "p/pyproject.toml").read_text()
+    assert "template/" not in pyproject
+    # copier leaves examples/ out: the wheel's force-include of it (`conveyor init`) goes too,
+    # or hatch refuses to build the project's package.
+    wheel = tomllib.loads(pyproject)["tool"]["hatch"]["build"]["targets"]["wheel"]
+    assert wheel == {"packages": ["src/conveyor"]}
+    assert "conveyor init" not in pyproject
 
 
 @pytest.mark.parametrize("example", [False, True])

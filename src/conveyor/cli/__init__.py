@@ -20,6 +20,7 @@ from conveyor.cli import (
     check,
     doctor,
     gate,
+    init,
     monitor,
     promote,
     release,
@@ -40,6 +41,7 @@ __all__ = ["build_parser", "main"]
 
 # In the order `conveyor --help` lists them: the pipeline's steps, then releases and promotion.
 GROUPS = (
+    init,
     doctor,
     check,
     gate,

@@ -28,6 +28,7 @@ __all__ = [
     "Verification",
     "VerificationLimits",
     "base_branch",
+    "branch_name",
     "load_policy",
     "policy_at",
 ]
@@ -48,7 +49,8 @@ BRANCH = re.compile(
 )
 
 
-def _branch(value: str) -> str:
+def branch_name(value: str) -> str:
+    """``value``, if git accepts it as a branch name and would not read it as an option."""
     if not BRANCH.match(value) or value.startswith((".", "/")):
         raise ValueError(f"not a branch name git accepts: {value!r}")
     return value
@@ -106,7 +108,7 @@ class PromotionPolicy(Strict):
 
     # The one place the base branch is named: promotion, release, retraining and template
     # updates read it; the workflows' `branches:` filters are held to it by a test.
-    base_branch: Annotated[str, AfterValidator(_branch)] = "main"
+    base_branch: Annotated[str, AfterValidator(branch_name)] = "main"
     image_name: str = Field(min_length=1)
     registries: list[str] = Field(min_length=1)
     environments: dict[str, EnvironmentRule] = Field(min_length=1)
@@ -179,7 +181,7 @@ def base_branch(root: Path) -> str:
     try:
         if not isinstance(branch, str):
             raise ValueError(f"not a branch name: {branch!r}")
-        return _branch(branch)
+        return branch_name(branch)
     except ValueError as exc:
         raise ConfigError(f"{POLICY}: base_branch: {exc}") from None
 

@@ -113,6 +113,15 @@ def _commands(repo: Path, good: Path, out: Path) -> dict[str, Command]:
     """The matrix rows. Path options not listed in ``args`` keep their defaults (which exist in
     the fixture repository), so each case has exactly one bad input."""
     return {
+        "init": Command(
+            (
+                *("init", "--name", "churn", "--registry", "ghcr.io/acme"),
+                *("--repository", "acme/churn", "--conveyor-repository", "acme/conveyor"),
+                *("--conveyor-ref", "v1"),
+            ),
+            {"--root": DIR},
+            {},
+        ),
         "doctor": Command(("doctor",), {"--root": DIR}, {}),
         "template update": Command(("template", "update"), {"--root": DIR}, {}),
         "check data": Command(
