@@ -71,9 +71,7 @@ EXAMPLE_ONLY = (
     "reports/gate/gate.json",
     "reports/gate/gate.md",
     # The nightly batch CronJob runs the example's `batch` stage, which the skeleton has not.
-    "deploy/base/cronjob.yaml",
-    "deploy/base/batch-output-pvc.yaml",
-    "deploy/base/networkpolicy-batch.yaml",
+    *renames.BATCH_FILES,
 )
 
 
@@ -95,20 +93,8 @@ def use_skeleton(root: Path) -> None:
     """Swap the forecasting example for the skeleton model (template/skeleton)."""
     for relative in EXAMPLE_ONLY:
         renames.remove(root / relative)
-    drop_removed_resources(root / "deploy" / "base" / "kustomization.yaml")
+    renames.drop_removed_resources(root / "deploy" / "base" / "kustomization.yaml")
     shutil.copytree(TEMPLATE / "skeleton", root, dirs_exist_ok=True, ignore=_ignore_caches)
-
-
-def drop_removed_resources(kustomization: Path) -> None:
-    """Leave out of a kustomization's list the files that are no longer beside it."""
-    if not kustomization.is_file():
-        return
-    kept = []
-    for line in kustomization.read_text(encoding="utf-8").splitlines(keepends=True):
-        item = re.fullmatch(r"\s*-\s*([\w.-]+\.yaml)\s*(#.*)?", line.rstrip("\n"))
-        if item is None or (kustomization.parent / item.group(1)).exists():
-            kept.append(line)
-    kustomization.write_text("".join(kept), encoding="utf-8")
 
 
 def _ignore_caches(_folder: str, names: list[str]) -> list[str]:

@@ -53,6 +53,7 @@ class Names:
     package: str = ""
     environments: tuple[str, ...] = renames.TEMPLATE_ENVS
     base_branch: str = "main"
+    batch: bool = False  # the nightly batch CronJob: only for a model with a `batch` command
 
     def problems(self) -> list[str]:
         """Each bad value, as ``--option value: why`` (empty: all good)."""
@@ -170,6 +171,10 @@ def _base_branch(stage: Path, branch: str) -> None:
 def render(stage: Path, names: Names) -> None:
     """Write the adopter's files into the empty folder ``stage``."""
     _lay_out(stage)
+    if not names.batch:  # a CronJob running a command the model lacks would fail every night
+        for relative in renames.BATCH_FILES:
+            renames.remove(stage / relative)
+        renames.drop_removed_resources(stage / "deploy" / "base" / "kustomization.yaml")
     answers = names.answers()
     for path in renames.text_files(stage):
         relative = path.relative_to(stage).as_posix()

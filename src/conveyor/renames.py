@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 __all__ = [
+    "BATCH_FILES",
     "ENV_FILES",
     "PROSE",
     "RESERVED_PACKAGES",
@@ -27,6 +28,7 @@ __all__ = [
     "SKIP_DIRS",
     "TEMPLATE_ENVS",
     "apply",
+    "drop_removed_resources",
     "env_pattern",
     "name_problem",
     "name_rules",
@@ -36,6 +38,14 @@ __all__ = [
     "set_environments",
     "text_files",
 ]
+
+# The nightly batch CronJob and what only it needs: it runs the example's `batch` command, which
+# a model without one (the skeleton, an adopter's) has not.
+BATCH_FILES = (
+    "deploy/base/cronjob.yaml",
+    "deploy/base/batch-output-pvc.yaml",
+    "deploy/base/networkpolicy-batch.yaml",
+)
 
 # The names' rules, as copier.yml's validators state them (a test holds the two together).
 PROJECT = r"^[a-z]([a-z0-9-]{0,38}[a-z0-9])?$"
@@ -316,3 +326,15 @@ def apply(rules: list[tuple[re.Pattern[str], str]], text: str) -> str:
     for pattern, replacement in rules:
         text = pattern.sub(replacement, text)
     return text
+
+
+def drop_removed_resources(kustomization: Path) -> None:
+    """Leave out of a kustomization's list the files that are no longer beside it."""
+    if not kustomization.is_file():
+        return
+    kept = []
+    for line in kustomization.read_text(encoding="utf-8").splitlines(keepends=True):
+        item = re.fullmatch(r"\s*-\s*([\w.-]+\.yaml)\s*(#.*)?", line.rstrip("\n"))
+        if item is None or (kustomization.parent / item.group(1)).exists():
+            kept.append(line)
+    kustomization.write_text("".join(kept), encoding="utf-8")

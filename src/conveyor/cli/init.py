@@ -40,6 +40,7 @@ def _init(args: argparse.Namespace) -> int:
         package=args.package,
         environments=tuple(env.strip() for env in args.environments.split(",") if env.strip()),
         base_branch=args.base_branch,
+        batch=args.batch,
     )
     written = adopt.init(args.root, names)
     print(f"wrote {len(written)} files; review them, then commit:", file=sys.stderr)
@@ -94,5 +95,11 @@ def add(commands: options.Commands) -> None:
         type=_branch,
         default="main",
         help="the branch pull requests target and Argo CD syncs from (default main)",
+    )
+    init.add_argument(
+        "--batch",
+        action="store_true",
+        help="also the nightly batch CronJob, which runs `python -m PACKAGE batch --out DIR` "
+        "in the service's image (your model needs that command; see README, Retraining)",
     )
     init.set_defaults(func=_init)

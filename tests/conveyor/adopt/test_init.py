@@ -17,6 +17,7 @@ import yaml
 
 from conveyor import renames
 from conveyor.promotion.policy import load_policy
+from conveyor.renames import BATCH_FILES
 from tests import argocd_project as argocd
 from tests.e2e.template_projects import files_naming
 from tests.paths import REPO
@@ -62,7 +63,11 @@ def adopter(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_init_writes_this_repositorys_files_under_the_adopters_names(adopter: Path) -> None:
     callers = [f".github/workflows/{Path(n).name}" for n in _tracked("examples/caller")]
     expected = {*callers, *_tracked("deploy"), "policies/promotion.yaml"}
-    assert set(_tree(adopter)) == expected
+    # The nightly batch CronJob runs a `batch` command the adopter's model need not have: only
+    # with --batch (below); the kustomization no longer lists its files (they render: below).
+    assert set(_tree(adopter)) == expected - set(BATCH_FILES)
+    resources = yaml.safe_load((adopter / "deploy/base/kustomization.yaml").read_text())
+    assert not {Path(f).name for f in BATCH_FILES} & set(resources["resources"])
     for word in ("forecast", "your-org", "owner/conveyor", "skeleton", "demand"):
         assert files_naming(adopter, word) == [], word
     for folder in ("base", "environments", "argocd", "monitoring"):
@@ -119,6 +124,17 @@ def test_the_manifests_pass_the_checks_deploy_passes_here(adopter: Path) -> None
         capture_output=True, text=True, check=False, cwd=adopter,
     )  # fmt: skip
     assert scan.returncode == 0, scan.stdout + scan.stderr
+
+
+def test_the_batch_cronjob_comes_only_when_asked(tmp_path: Path) -> None:
+    done = _init(tmp_path, *ARGS, "--batch")
+    assert done.returncode == 0, done.stderr
+    assert set(BATCH_FILES) <= set(_tree(tmp_path))
+    cronjob = yaml.safe_load((tmp_path / "deploy/base/cronjob.yaml").read_text())
+    container = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"][:4] == ["python", "-m", "churn", "batch"]
+    kinds = {doc["kind"] for doc in _render(tmp_path, "deploy/environments/dev")}
+    assert "CronJob" in kinds
 
 
 def test_environments_and_base_branch_are_the_adopters(tmp_path: Path) -> None:
