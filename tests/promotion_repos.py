@@ -141,13 +141,31 @@ def passing_verdict(work: Path, env: str, checked_at: datetime | None = None) ->
     verify` writes it (checked at ``checked_at``, default now), for tests of the other promotion
     rules; tests/conveyor/verify makes real ones against a real Prometheus."""
     from conveyor.promotion import environments
+    from conveyor.promotion.policy import load_policy
     from conveyor.promotion.verification import Check, Verdict
 
     git(work, "fetch", "--quiet", "origin")
     live = environments.live(work, git(work, "rev-parse", "origin/main"), env)
     assert live is not None, f"nothing runs in {env}"
     checked_at = checked_at or datetime.now(UTC)
-    requests = Check(name="requests", query="sum(...)", value=1000, limit=100, passed=True)
+    # Every check the policy's limits for ``env`` require, each at that limit (promote refuses
+    # a verdict made under other limits).
+    limits = load_policy(REPO).limits(env)
+    checks = [
+        Check(name="requests", query="q", value=1000, limit=limits.min_requests, passed=True),
+        Check(name="error_ratio", query="q", value=0, limit=limits.max_error_ratio, passed=True),
+        Check(
+            name="refused_ratio", query="q", value=0, limit=limits.max_refused_ratio, passed=True
+        ),
+        Check(
+            name="latency_p99_seconds", query="q", value=0.1, limit=limits.max_p99_seconds,
+            passed=True,
+        ),
+        Check(
+            name="prediction_shift", query="", value=None, limit=limits.max_prediction_shift,
+            passed=True, detail="the first release here: nothing to compare",
+        ),
+    ]  # fmt: skip
     verdict = Verdict(
         environment=env,
         version=live.record.version,
@@ -159,7 +177,7 @@ def passing_verdict(work: Path, env: str, checked_at: datetime | None = None) ->
         prometheus="http://127.0.0.1:9090",
         outcome="passed",
         passed=True,
-        checks=[requests],
+        checks=checks,
     )
     path = work.parent / f"verified-{env}-{live.record.version}.json"
     path.write_text(verdict.model_dump_json(), encoding="utf-8")

@@ -251,7 +251,8 @@ def _order_problems(
             f"{env} requires; promote after {ready}"
         ]
     if rule.verified:
-        return verification.gate_problems(verdict, rule.requires, before, rule.soak_hours)
+        limits = policy.limits(rule.requires)
+        return verification.gate_problems(verdict, rule.requires, before, rule.soak_hours, limits)
     return []
 
 

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 
 from conveyor import git
 from conveyor.config import Strict, format_validation_error
@@ -84,6 +84,17 @@ class Verdict(Strict):
     outcome: Outcome
     passed: bool
     checks: list[Check] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Verdict:
+        # A file edited by hand must not read as a pass: the flag, the outcome and the checks
+        # say the same thing, or the verdict is refused.
+        if self.passed != (self.outcome == "passed"):
+            raise ValueError(f"passed: {self.passed} but outcome: {self.outcome}")
+        failed = [c.name for c in self.checks if not c.passed]
+        if self.passed and failed:
+            raise ValueError(f"passed: true but the checks {', '.join(failed)} did not pass")
+        return self
 
 
 class _Queries:
@@ -227,7 +238,10 @@ def _shift_checks(
         ]
     version, before = current.record.version, previous.record.version
     seconds = _seconds(current.at, now, limits.window_hours)
-    earlier = _seconds(previous.at, now, limits.window_hours)
+    # The previous release's whole time since it went live, never cut to window_hours: its pods
+    # are gone once this one replaced it, so a window of the last hours would hold none of its
+    # series and the shift checks could never answer (no verdict, for good).
+    earlier = _seconds(previous.at, now, None)
     pairs = [
         (
             "mean",
@@ -384,11 +398,44 @@ def under_soak(repo: Path, revision: str, policy: PromotionPolicy) -> list[Soaki
     return list(found.values())
 
 
+def _limit_problems(verdict: Verdict, limits: VerificationLimits) -> list[str]:
+    """The checks the policy's limits require, each held to that limit: a verdict made under
+    looser limits (or edited) is not the policy's verdict."""
+    expected = {
+        "requests": limits.min_requests,
+        "error_ratio": limits.max_error_ratio,
+        "refused_ratio": limits.max_refused_ratio,
+        "latency_p99_seconds": limits.max_p99_seconds,
+    }
+    found = {c.name: c for c in verdict.checks}
+    problems = [
+        f"{name}: limit {found[name].limit:g}, the policy's is {limit:g}"
+        if name in found
+        else f"no {name} check"
+        for name, limit in expected.items()
+        if name not in found or found[name].limit != limit
+    ]
+    shifts = [c for c in verdict.checks if c.name.startswith("prediction_shift")]
+    if not shifts:
+        problems.append("no prediction_shift check")
+    problems += [
+        f"{c.name}: limit {c.limit:g}, the policy's is {limits.max_prediction_shift:g}"
+        for c in shifts
+        if c.limit != limits.max_prediction_shift
+    ]
+    return problems
+
+
 def gate_problems(
-    verdict: Verdict | None, source: str, live: envs.Deployment, soak_hours: float
+    verdict: Verdict | None,
+    source: str,
+    live: envs.Deployment,
+    soak_hours: float,
+    limits: VerificationLimits | None = None,
 ) -> list[str]:
     """Why ``verdict`` does not let the release live in ``source`` (``live``) move on: it must
-    be a passing verification of that exact release there, made after its soak time."""
+    be a passing verification of that exact release there, made after its soak time, under
+    ``limits`` (the policy's for ``source``, when given)."""
     record = live.record
     where = f"{record.version} ({record.image.digest[:19]}) in {source}"
     if verdict is None:
@@ -408,6 +455,12 @@ def gate_problems(
     if not verdict.passed:
         failed = "; ".join(failed_checks(verdict)) or verdict.outcome
         return [f"live verification of {where} did not pass: {failed}"]
+    wrong = _limit_problems(verdict, limits) if limits is not None else []
+    if wrong:
+        return [
+            f"the verification of {where} was not made under the policy's limits for "
+            f"{source} ({'; '.join(wrong)}): verify again"
+        ]
     ready = live.at + timedelta(hours=soak_hours)
     if verdict.checked_at < ready or verdict.went_live != live.at:
         return [

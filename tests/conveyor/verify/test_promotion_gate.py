@@ -87,8 +87,33 @@ def _failed(path: Path) -> dict[str, object]:
     return {"checks": checks, "passed": False, "outcome": "failed"}
 
 
+def _loosened(path: Path) -> dict[str, object]:
+    """The verdict as if made under a looser limit (the check then passes at any value)."""
+    verdict = Verdict.model_validate_json(path.read_text())
+    checks = [
+        c.model_copy(update={"limit": 0.5}) if c.name == "error_ratio" else c
+        for c in verdict.checks
+    ]
+    return {"checks": checks}
+
+
+def _only_requests(path: Path) -> dict[str, object]:
+    verdict = Verdict.model_validate_json(path.read_text())
+    return {"checks": [c for c in verdict.checks if c.name == "requests"]}
+
+
 REFUSALS = {
     "no verdict": (lambda path, tmp: [], "no live verification of v2.0.0 (sha256:"),
+    "under looser limits": (
+        lambda path, tmp: ["--verification", str(_edited(path, tmp, **_loosened(path)))],
+        "was not made under the policy's limits for staging "
+        "(error_ratio: limit 0.5, the policy's is 0.01)",
+    ),
+    "checks left out": (
+        lambda path, tmp: ["--verification", str(_edited(path, tmp, **_only_requests(path)))],
+        "no error_ratio check; no refused_ratio check; no latency_p99_seconds check; "
+        "no prediction_shift check",
+    ),
     "failed": (
         lambda path, tmp: ["--verification", str(_edited(path, tmp, **_failed(path)))],
         "live verification of v2.0.0 (sha256:1cf887de9e8d) in staging did not pass: "
@@ -158,3 +183,24 @@ def test_a_rollback_takes_the_verdict_of_the_release_it_leaves_away(capsys, orig
     assert "deploy/environments/prod/verification.json" not in files.splitlines()
     record = git(work, "show", "promote/prod:deploy/environments/prod/release.json")
     assert json.loads(record)["version"] == "v1.0.0"
+
+
+@pytest.mark.parametrize(
+    ("changes", "said"),
+    [
+        ({"passed": True}, "passed: True but outcome: failed"),
+        ({"passed": True, "outcome": "passed"}, "passed: true but the checks error_ratio"),
+    ],
+    ids=["flag", "flag and outcome"],
+)
+def test_a_verdict_edited_to_read_as_a_pass_is_refused(
+    capsys, soaked, origin, work, tmp_path, changes, said
+):
+    # Review finding: the gate read the `passed` flag alone, so a failed verdict edited by hand
+    # promoted to prod. The flag, the outcome and the checks must agree.
+    edited = _edited(soaked, tmp_path, **{**_failed(soaked), **changes})
+    before = _state(origin, work)
+    code, out, err = _promote_prod(capsys, work, "--verification", str(edited))
+    assert code == 2, err
+    assert len(err.splitlines()) == 1 and said in err, err
+    assert out == "" and _state(origin, work) == before

@@ -93,6 +93,26 @@ def test_a_misbehaving_release_fails_naming_the_check(series, version, failing):
         assert mean.value == pytest.approx(0.5, rel=0.01)
 
 
+def test_a_window_shorter_than_the_release_still_compares_with_the_previous_one(series):
+    # Review finding: window_hours also cut the previous release's window, whose pods were gone
+    # by then: every shift check answered "no data", for good. It cuts this release's only.
+    assert POLICY.verification is not None
+    limits = POLICY.verification.environments["staging"].model_copy(update={"window_hours": 0.5})
+    short = POLICY.verification.model_copy(
+        update={"environments": {**POLICY.verification.environments, "staging": limits}}
+    )
+    hour = timedelta(hours=1)
+    verdict = verification.run(
+        Prometheus(series.url), short, "staging",
+        _deployment("v2.0.0", series.end - hour), _deployment("v1.0.0", series.end - 2 * hour),
+        series.end,
+    )  # fmt: skip
+    shifts = [c for c in verdict.checks if c.name.startswith("prediction_shift_")]
+    assert shifts and all(c.value is not None for c in shifts), shifts
+    assert verdict.outcome == "passed"
+    assert verdict.window_start == series.end - hour / 2
+
+
 def test_too_little_traffic_or_none_is_no_verdict(series):
     few = _verify(series, "v7.0.0")
     assert (few.outcome, few.passed) == ("no_data", False)
