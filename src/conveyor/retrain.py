@@ -29,7 +29,7 @@ from conveyor import git, github
 from conveyor.config import read_text
 from conveyor.errors import ConfigError, UserError
 from conveyor.files import atomic_path, read_json
-from conveyor.gate import GateResult
+from conveyor.gate import GateResult, load_result
 from conveyor.report import gate_table
 from conveyor.report.escape import code
 
@@ -37,6 +37,7 @@ __all__ = [
     "BRANCH_PREFIX",
     "PULL_REQUEST",
     "branch_for",
+    "champion_verdict",
     "decide",
     "move_window",
     "publish",
@@ -172,6 +173,19 @@ def commit_and_push(root: Path, branch: str, message: str, remote: str) -> str:
             f"refused ({' '.join(pushed.stderr.split())[-300:]})"
         )
     return commit
+
+
+def champion_verdict(path: Path) -> GateResult:
+    """The gate verdict at ``path``, which must be against the champion (or against none, a
+    first release): a verdict against a git ref compares metrics of another data window."""
+    result = load_result(path)
+    if result.champion is None and result.baseline_commit != "none":
+        raise UserError(
+            f"--gate {path}: a verdict against {result.baseline_ref!r}, not against the "
+            "champion: run `conveyor gate --champion ENV` (metrics of another window are not "
+            "comparable)"
+        )
+    return result
 
 
 def publish(

@@ -10,16 +10,17 @@ unseen). This module runs it on a clean tree, on a branch of its own, and commit
 from __future__ import annotations
 
 import re
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
-from conveyor import extras, git
+from conveyor import extras, git, github
 from conveyor.errors import UserError
 from conveyor.tools import failure_reason, python_tool, run
 
-__all__ = ["check_ready", "new", "update"]
+__all__ = ["Update", "check_ready", "new", "propose", "update"]
 
 ANSWERS = ".copier-answers.yml"
 # git merge-file's first marker line, as `copier update --conflict inline` writes it.
@@ -135,6 +136,25 @@ def new(template: str, destination: Path, answers: dict[str, str], vcs_ref: str 
     if result.returncode != 0:
         reason = failure_reason(result).removeprefix("ValueError: ")
         raise UserError(f"copier copy {template}: {reason}")
+
+
+def propose(top: Path, outcome: Update, remote: str, base: str) -> tuple[str, str]:
+    """Push the update's branch and open (or update) its one pull request against ``base``;
+    (its title, its URL). The next update replaces both: a force push with a lease on what was
+    read, so a push by someone else in between is not overwritten silently."""
+    if outcome.commit is None:
+        raise UserError("nothing to propose: the project is up to date")
+    expected = git.fetch_branch(top, remote, outcome.branch)
+    pushed = git.push_with_lease(top, remote, outcome.commit, outcome.branch, expected)
+    if pushed.returncode != 0:
+        raise UserError(f"{remote} refused the push of {outcome.branch}: {failure_reason(pushed)}")
+    title = f"Template update to {outcome.template_commit}"
+    if outcome.conflicts:
+        title += f" ({len(outcome.conflicts)} conflict(s) to resolve)"
+    with tempfile.TemporaryDirectory(prefix="conveyor-pr-") as folder:
+        body = Path(folder) / "template-update.md"
+        body.write_text(outcome.summary() + "\n", encoding="utf-8")
+        return title, github.upsert_pull_request(outcome.branch, base, title, body, top)
 
 
 def _has_markers(path: Path) -> bool:

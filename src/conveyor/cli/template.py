@@ -5,19 +5,17 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 from conveyor.cli import options
-from conveyor.errors import UserError
 
 __all__ = ["add"]
 
 
 def _update(args: argparse.Namespace) -> int:
-    from conveyor import git, github, template
+    from conveyor import github, template
     from conveyor.promotion import policy
-    from conveyor.tools import failure_reason, not_an_option
+    from conveyor.tools import not_an_option
 
     branch = not_an_option(args.branch, "--branch")
     top = template.check_ready(args.root)  # usage errors before any branch is made
@@ -37,19 +35,7 @@ def _update(args: argparse.Namespace) -> int:
     )
     if outcome.commit is None or not args.pull_request:
         return 0
-    # One branch, one pull request: the next update replaces both (force, with a lease on what
-    # was read, so a push by someone else in between is not overwritten silently).
-    expected = git.fetch_branch(top, args.remote, branch)
-    pushed = git.push_with_lease(top, args.remote, outcome.commit, branch, expected)
-    if pushed.returncode != 0:
-        raise UserError(f"{args.remote} refused the push of {branch}: {failure_reason(pushed)}")
-    title = f"Template update to {outcome.template_commit}"
-    if outcome.conflicts:
-        title += f" ({len(outcome.conflicts)} conflict(s) to resolve)"
-    with tempfile.TemporaryDirectory(prefix="conveyor-pr-") as folder:
-        body = Path(folder) / "template-update.md"
-        body.write_text(outcome.summary() + "\n", encoding="utf-8")
-        url = github.upsert_pull_request(branch, base, title, body, top)
+    title, url = template.propose(top, outcome, args.remote, base)
     options.print_lines([f"pull_request_url={url}"], args.github_output)
     github.add_to_summary(f"{title}: {url}")
     return 0
