@@ -29,7 +29,7 @@ from conveyor import git, github
 from conveyor.config import read_text
 from conveyor.errors import ConfigError, UserError
 from conveyor.files import atomic_path, read_json
-from conveyor.gate import GateResult, load_result
+from conveyor.gate import GateResult
 from conveyor.report import gate_table
 from conveyor.report.escape import code
 
@@ -37,10 +37,10 @@ __all__ = [
     "BRANCH_PREFIX",
     "PULL_REQUEST",
     "branch_for",
-    "champion_verdict",
     "decide",
     "move_window",
     "publish",
+    "require_champion_verdict",
     "window_end",
 ]
 
@@ -175,17 +175,15 @@ def commit_and_push(root: Path, branch: str, message: str, remote: str) -> str:
     return commit
 
 
-def champion_verdict(path: Path) -> GateResult:
-    """The gate verdict at ``path``, which must be against the champion (or against none, a
-    first release): a verdict against a git ref compares metrics of another data window."""
-    result = load_result(path)
+def require_champion_verdict(result: GateResult, path: Path) -> None:
+    """Refuse a gate verdict (read from ``path``) that is not against the champion, nor against
+    none (a first release): a verdict against a git ref compares metrics of another window."""
     if result.champion is None and result.baseline_commit != "none":
         raise UserError(
             f"--gate {path}: a verdict against {result.baseline_ref!r}, not against the "
             "champion: run `conveyor gate --champion ENV` (metrics of another window are not "
             "comparable)"
         )
-    return result
 
 
 def publish(

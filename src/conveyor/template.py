@@ -127,6 +127,9 @@ def new(template: str, destination: Path, answers: dict[str, str], vcs_ref: str 
     extras.require("template new")
     if destination.exists() and (not destination.is_dir() or any(destination.iterdir())):
         raise UserError(f"{destination}: exists and is not an empty folder")
+    above = next(p for p in destination.absolute().parents if p.exists())
+    if not above.is_dir():
+        raise UserError(f"{destination}: {above} is not a folder")
     command = [*python_tool("copier"), "copy", "--trust", "--defaults", "--quiet"]
     for key, value in answers.items():
         command += ["--data", f"{key}={value}"]

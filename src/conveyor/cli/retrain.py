@@ -35,7 +35,7 @@ def _window(args: argparse.Namespace) -> int:
 
 
 def _publish(args: argparse.Namespace) -> int:
-    from conveyor import git, github, retrain
+    from conveyor import gate, git, github, retrain
     from conveyor.config import read_text
     from conveyor.promotion import policy
     from conveyor.tools import not_an_option
@@ -43,8 +43,9 @@ def _publish(args: argparse.Namespace) -> int:
     if not args.branch.startswith(retrain.BRANCH_PREFIX):
         raise UserError(f"--branch {args.branch}: a retraining branch starts with retrain/")
     not_an_option(args.branch, "--branch")
-    result = retrain.champion_verdict(args.gate)
+    result = gate.load_result(args.gate)
     read_text(args.report)  # the pull request's body: refused before anything moves
+    retrain.require_champion_verdict(result, args.gate)
     base_branch = policy.base_branch(args.root)  # where the champion was read: the PR's base
     base = git.head_commit(args.root)
     if base is None:

@@ -124,6 +124,11 @@ def _commands(repo: Path, good: Path, out: Path) -> dict[str, Command]:
         ),
         "doctor": Command(("doctor",), {"--root": DIR}, {}),
         "template update": Command(("template", "update"), {"--root": DIR}, {}),
+        "template new": Command(
+            ("template", "new", "{destination}", "--template", str(repo)),
+            {"destination": OUT_DIR},
+            {"destination": f"{out}/new-project"},
+        ),
         "check data": Command(
             ("check", "data", "{CONTRACT DATA}", "{CONTRACT DATA#2}", "--out", f"{out}/data"),
             {"CONTRACT DATA": YAML, "CONTRACT DATA#2": DATA, "--out": OUT_DIR},
