@@ -18,6 +18,7 @@ if this run made it on the release's commit. The rule (docs/security.md, "Releas
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from conveyor import git
@@ -95,10 +96,18 @@ def verdicts(top: Path, tests_junit: Path | None, scan_json: Path | None) -> dic
     return found
 
 
+# What `release clean` may delete under each option: a file that parses as that verdict.
+KINDS: dict[str, tuple[str, Callable[[Path], GateVerdict]]] = {
+    "--tests-junit": ("a JUnit report", tests_verdict),
+    "--scan-json": ("a conveyor scan.json", security_verdict),
+}
+
+
 def clean(top: Path, paths: dict[str, Path]) -> list[Path]:
     """Delete the verdict files at ``paths`` (option -> path) an earlier run left, before this run
-    writes them again; the ones deleted. A path git tracks, or a folder, is a usage error (exit
-    2), checked for every path before anything is deleted."""
+    writes them again; the ones deleted. A path git tracks, a folder, or a file that is not the
+    option's kind of verdict (`--tests-junit .env`) is a usage error (exit 2), checked for every
+    path before anything is deleted."""
     for option, path in paths.items():
         rel = tracked_spelling(top, path)
         if rel is not None:
@@ -109,9 +118,27 @@ def clean(top: Path, paths: dict[str, Path]) -> list[Path]:
         if path.is_dir() and not path.is_symlink():
             raise UserError(f"{option} {path}: is a folder, not a verdict file")
         require_regular(path, option)  # a FIFO or a device is no earlier run's report
+        if path.is_symlink() or path.exists():
+            _is_verdict(option, path)
     deleted = []
     for path in paths.values():
         if path.is_symlink() or path.exists():
             path.unlink()  # a link itself, never the file it points at
             deleted.append(path)
     return deleted
+
+
+def _is_verdict(option: str, path: Path) -> None:
+    """Refuse (exit 2) to delete ``path`` unless it parses as the verdict ``option`` names: the
+    option is a path anyone can mistype, and any untracked file (`.env`, a key) would go."""
+    kind, parse = KINDS[option]
+    try:
+        parse(path)
+    except UserError as error:
+        raise UserError(
+            f"{option} {path}: not {kind}, nothing deleted ({error})".replace("\n", " ")
+        ) from None
+    except OSError as error:  # a link to nothing, or a file that cannot be read
+        raise UserError(
+            f"{option} {path}: not {kind}, nothing deleted ({error.strerror})"
+        ) from None

@@ -202,7 +202,7 @@ def add(commands: options.Commands) -> None:
     clean = kinds.add_parser(
         "clean",
         help="delete the tests and scan verdict files an earlier run left, before this run "
-        "writes them (exit 2 for one git tracks)",
+        "writes them (exit 2 for one git tracks, or a file that is no such verdict)",
         description="A release run calls this before its tests and scan: `release record` then "
         "finds this run's verdicts or none, never an earlier run's.",
     )
