@@ -216,7 +216,7 @@ def add(commands: options.Commands) -> None:
     clean.add_argument("--scan-json", type=output_file, help="conveyor scan's scan.json")
     clean.add_argument(
         "--data-dir",
-        type=Path,
+        type=existing_dir,
         help="the data-contract verdicts folder (reports/data): its *.json verdicts are deleted "
         "so that `release record` compares the committed ones with this run's only",
     )

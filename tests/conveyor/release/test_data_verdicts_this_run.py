@@ -53,7 +53,7 @@ def two_contracts(repo: Path) -> Path:  # noqa: F811 - the fixture
 def _release_job(capsys, repo: Path, stages: list[str]) -> tuple[int, str]:  # noqa: F811
     """ml-release's steps: delete the committed verdicts, re-run the listed contract stages."""
     code, out, err = cli(
-        capsys, "release", "clean", "--repo", str(repo), "--data-dir", "reports/data"
+        capsys, "release", "clean", "--repo", str(repo), "--data-dir", str(repo / "reports/data")
     )
     assert code == 0, err
     assert "deleted" in out and not list((repo / "reports/data").glob("*.json"))
@@ -91,7 +91,7 @@ def test_a_dirty_build_names_the_verdict_not_made_again(capsys, two_contracts, t
 def test_clean_deletes_only_contract_verdicts(capsys, repo, content):  # noqa: F811
     (repo / "reports/data/notes.json").write_text(content)
     code, _, err = cli(
-        capsys, "release", "clean", "--repo", str(repo), "--data-dir", "reports/data"
+        capsys, "release", "clean", "--repo", str(repo), "--data-dir", str(repo / "reports/data")
     )
     assert code == 2 and "nothing deleted" in err and len(err.strip().splitlines()) == 1
     assert (repo / "reports/data/raw.json").exists() and (repo / "reports/data/notes.json").exists()
