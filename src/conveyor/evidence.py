@@ -13,11 +13,18 @@ if this run made it on the release's commit. The rule (docs/security.md, "Releas
   (that commit's hash covers the file's bytes);
 - the release job deletes both before it runs the tests and the scan (``release clean``), so a
   run that writes none has none, rather than an earlier run's.
+
+The data-contract verdicts are committed (DVC metrics in reports/data), and the record compares
+them with the ones the release job's contract stages write again into the same folder. Those
+would be the committed files for a contract stage the job did not re-run, so ``release clean
+--data-dir`` deletes them first: a contract not checked in this run has no verdict there, and
+the record refuses it.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from conveyor import git
@@ -27,12 +34,20 @@ from conveyor.release import (
     COMMIT,
     GateVerdict,
     RecordRejectedError,
+    in_repository,
     junit_property,
     security_verdict,
     tests_verdict,
 )
 
-__all__ = ["COMMIT_PROPERTY", "SCAN_COMMIT", "clean", "tracked_spelling", "verdicts"]
+__all__ = [
+    "COMMIT_PROPERTY",
+    "SCAN_COMMIT",
+    "clean",
+    "data_verdict_files",
+    "tracked_spelling",
+    "verdicts",
+]
 
 COMMIT_PROPERTY = "conveyor.git_commit"  # the JUnit testsuite property naming the commit
 SCAN_COMMIT = "git_commit"  # scan.json's key
@@ -95,10 +110,18 @@ def verdicts(top: Path, tests_junit: Path | None, scan_json: Path | None) -> dic
     return found
 
 
+# What `release clean` may delete under each option: a file that parses as that verdict.
+KINDS: dict[str, tuple[str, Callable[[Path], GateVerdict]]] = {
+    "--tests-junit": ("a JUnit report", tests_verdict),
+    "--scan-json": ("a conveyor scan.json", security_verdict),
+}
+
+
 def clean(top: Path, paths: dict[str, Path]) -> list[Path]:
     """Delete the verdict files at ``paths`` (option -> path) an earlier run left, before this run
-    writes them again; the ones deleted. A path git tracks, or a folder, is a usage error (exit
-    2), checked for every path before anything is deleted."""
+    writes them again; the ones deleted. A path git tracks, a folder, or a file that is not the
+    option's kind of verdict (`--tests-junit .env`) is a usage error (exit 2), checked for every
+    path before anything is deleted."""
     for option, path in paths.items():
         rel = tracked_spelling(top, path)
         if rel is not None:
@@ -109,9 +132,54 @@ def clean(top: Path, paths: dict[str, Path]) -> list[Path]:
         if path.is_dir() and not path.is_symlink():
             raise UserError(f"{option} {path}: is a folder, not a verdict file")
         require_regular(path, option)  # a FIFO or a device is no earlier run's report
+        if path.is_symlink() or path.exists():
+            _is_verdict(option, path)
     deleted = []
     for path in paths.values():
         if path.is_symlink() or path.exists():
             path.unlink()  # a link itself, never the file it points at
             deleted.append(path)
     return deleted
+
+
+def _is_verdict(option: str, path: Path) -> None:
+    """Refuse (exit 2) to delete ``path`` unless it parses as the verdict ``option`` names: the
+    option is a path anyone can mistype, and any untracked file (`.env`, a key) would go."""
+    kind, parse = KINDS[option]
+    try:
+        parse(path)
+    except UserError as error:
+        raise UserError(
+            f"{option} {path}: not {kind}, nothing deleted ({error})".replace("\n", " ")
+        ) from None
+    except OSError as error:  # a link to nothing, or a file that cannot be read
+        raise UserError(
+            f"{option} {path}: not {kind}, nothing deleted ({error.strerror})"
+        ) from None
+
+
+def data_verdict_files(top: Path, folder: Path) -> list[Path]:
+    """The data-contract verdicts (``*.json`` directly in ``folder``) the release job deletes
+    before its contract stages write them again. Each must be a verdict (a JSON object naming
+    its `contract`, with `passed` true or false): anything else is a usage error (exit 2)
+    naming it. No folder: none."""
+    where = top / in_repository(top, folder, "--data-dir")
+    if where.is_symlink() or (where.exists() and not where.is_dir()):
+        raise UserError(f"--data-dir {folder}: not a folder")
+    if not where.exists():
+        return []
+    found = sorted(where.glob("*.json"))
+    for path in found:
+        require_regular(path, "--data-dir")
+        try:
+            verdict = read_json(path, "data-contract verdict")
+        except UserError as error:
+            raise UserError(f"--data-dir {folder}: {error}; nothing deleted") from None
+        if not (
+            isinstance(verdict.get("contract"), str) and isinstance(verdict.get("passed"), bool)
+        ):
+            raise UserError(
+                f"--data-dir {folder}: {path.name} is not a data-contract verdict (no `contract` "
+                "name and `passed` true/false); nothing deleted"
+            )
+    return found

@@ -816,6 +816,7 @@ def build_record(
         raise RecordRejectedError(
             f"{build_json}: the Bento was built from a working tree that differs from "
             f"{commit[:12]} (git_dirty): it is not that commit's model"
+            + _not_made_again(top, commit, folder)
         )
     require_commit(top, commit)
     head = git.head_commit(top) or "no commit"
@@ -846,6 +847,22 @@ def build_record(
         "gates": {name: verdict.model_dump() for name, verdict in (gates | established).items()},
     }
     return seal(parse_record(data, "release record"))
+
+
+def _not_made_again(top: Path, commit: str, folder: str) -> str:
+    """Why the tree may differ: committed contract verdicts missing from the working tree, which
+    `release clean --data-dir` deleted and no contract stage of this run wrote again."""
+    missing = [
+        p
+        for p in git.list_files(commit, folder, top)
+        if p.endswith(".json") and not (top / p).exists()
+    ]
+    if not missing:
+        return ""
+    return (
+        f"; {', '.join(missing)}: not made again by this run (its contract stage did not run: "
+        "list it in the workflow's data-stages)"
+    )
 
 
 def write_record(record: ReleaseRecord, out: Path) -> None:

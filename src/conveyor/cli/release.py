@@ -74,10 +74,16 @@ def _release_clean(args: argparse.Namespace) -> int:
 
     given = {"--tests-junit": args.tests_junit, "--scan-json": args.scan_json}
     paths = {option: path for option, path in given.items() if path is not None}
-    if not paths:
-        raise UserError("release clean: give --tests-junit and/or --scan-json")
-    for path in evidence.clean(release.repository(args.repo), paths):
+    if not paths and args.data_dir is None:
+        raise UserError("release clean: give --tests-junit, --scan-json and/or --data-dir")
+    top = release.repository(args.repo)
+    # Every path checked before anything is deleted (evidence.clean checks its own first).
+    data = [] if args.data_dir is None else evidence.data_verdict_files(top, args.data_dir)
+    for path in evidence.clean(top, paths):
         print(f"deleted {path}: an earlier run's verdict")
+    for path in data:
+        path.unlink()
+        print(f"deleted {path}: a committed contract verdict, made again by this run's stages")
     return 0
 
 
@@ -203,12 +209,18 @@ def add(commands: options.Commands) -> None:
     clean = kinds.add_parser(
         "clean",
         help="delete the tests and scan verdict files an earlier run left, before this run "
-        "writes them (exit 2 for one git tracks)",
+        "writes them (exit 2 for one git tracks, or a file that is no such verdict)",
         description="A release run calls this before its tests and scan: `release record` then "
         "finds this run's verdicts or none, never an earlier run's.",
     )
     clean.add_argument("--tests-junit", type=output_file, help="the pytest --junitxml report")
     clean.add_argument("--scan-json", type=output_file, help="conveyor scan's scan.json")
+    clean.add_argument(
+        "--data-dir",
+        type=existing_dir,
+        help="the data-contract verdicts folder (reports/data): its *.json verdicts are deleted "
+        "so that `release record` compares the committed ones with this run's only",
+    )
     options.checkout(clean)
     clean.set_defaults(func=_release_clean)
 

@@ -11,7 +11,9 @@ the parsed `${{ }}` expressions and the shell each step runs in.
 - CNV_GHA_5: a `run:` that pipes runs with pipefail (`shell: bash`, at the step or as
   `defaults.run.shell` of the job or workflow, or `set -o pipefail` in the script), read in
   script order (`set +o pipefail` turns it off again); the quoted script of `bash -c '...'`
-  runs in a new shell without pipefail and is read on its own.
+  runs in a new shell without pipefail and is read on its own. Pipes inside `"$(...)"` count; the
+  `shell:` is read as words (shell.fails_on_pipes), and a program not known to run with
+  pipefail is reported.
 
 Untrusted, besides expressions.UNTRUSTED: `matrix.x` of a job whose matrix is built from an
 untrusted value. Trusted: `env.X` bound by the workflow, job or step `env:` to a clean value.

@@ -16,7 +16,8 @@ from conveyor.scan.model import Finding
 
 __all__ = ["classify", "collect", "excluded", "has_workload", "unreadable"]
 
-# Never ours to scan: environments, caches, VCS internals.
+# Never ours to scan when a folder is walked: environments, caches, VCS internals. A file git
+# lists (tracked, or untracked and not ignored) is scanned wherever it sits.
 SKIP_DIRS = {
     ".git",
     ".venv",
@@ -67,6 +68,7 @@ def collect(root: Path, paths: list[Path]) -> list[Path]:
     Bento's Dockerfile). A path that does not exist is a usage error. Nothing is dropped here:
     what the scan cannot or may not read is decided, and reported, by the caller."""
     files: list[Path] = []
+    listed: list[Path] | None = None  # git's files, read once for the folders given
     if not paths:
         files = _git_files(root) or _walk(root, Path())
         if (root / BENTO_DOCKERFILE).is_file():  # git-ignored build output, scanned when present
@@ -81,7 +83,15 @@ def collect(root: Path, paths: list[Path]) -> list[Path]:
                 "pass --root with the repository's folder)"
             )
         rel = full.resolve().relative_to(root.resolve())
-        files += _walk(root, rel) if full.is_dir() else [rel]
+        if not full.is_dir():
+            files.append(rel)
+            continue
+        if listed is None:
+            listed = _git_files(root) or []
+        # What git lists under the folder is scanned wherever it sits (a tracked file under a
+        # folder named cache/ or node_modules/ too, as in the full scan); the walk adds the
+        # files git does not list, outside the folders that are never ours.
+        files += _walk(root, rel) + [p for p in listed if p.is_relative_to(rel)]
     return sorted(set(files))
 
 

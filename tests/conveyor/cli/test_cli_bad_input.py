@@ -235,7 +235,7 @@ def _commands(repo: Path, good: Path, out: Path) -> dict[str, Command]:
         ),
         "release clean": Command(
             ("release", "clean", "--tests-junit", f"{out}/junit.xml"),
-            {"--tests-junit": OUT_FILE, "--scan-json": OUT_FILE, "--repo": DIR},
+            {"--tests-junit": OUT_FILE, "--scan-json": OUT_FILE, "--data-dir": DIR, "--repo": DIR},
             {},
         ),
         "release on-branch": Command(
