@@ -14,7 +14,7 @@ from conveyor.errors import UserError
 from conveyor.files import special_kind
 from conveyor.scan.model import Finding
 
-__all__ = ["classify", "collect", "excluded", "has_workload", "unreadable"]
+__all__ = ["SKIP_DIRS", "classify", "collect", "excluded", "has_workload", "unreadable"]
 
 # Never ours to scan when a folder is walked: environments, caches, VCS internals. A file git
 # lists (tracked, or untracked and not ignored) is scanned wherever it sits.
