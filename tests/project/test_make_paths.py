@@ -51,9 +51,9 @@ def test_make_setup_and_test_fast_from_a_long_hidden_spaced_path(tmp_path: Path)
     result = _make(
         clone,
         "test-fast",
-        "PYTEST_ARGS=tests/conveyor/checks/test_checks_pii_columns.py -k column_words",
+        "PYTEST_ARGS=tests/conveyor/checks/test_checks_pii_member_ids.py",
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    assert "6 passed" in result.stdout
+    assert " passed" in result.stdout  # exit 0 with tests run (5 would be: none selected)
     assert "make test-fast" in _make(clone, "help").stdout
     assert git(clone, "status", "--porcelain") == ""
