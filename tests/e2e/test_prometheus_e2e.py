@@ -1,10 +1,11 @@
 """The alert rules and the dashboard against the real thing: a Prometheus on loopback scrapes a
 running `bentoml serve` of the service, with the PrometheusRule's groups loaded from a test copy
-that evaluates every 2 s with a `for:` of 4 s. Normal traffic fires nothing and fills every
-dashboard panel; refused requests fire ForecasterManyRejectedRequests; stopping the service fires
-ForecasterDown, and it stays firing once no target is left at all (absent). The other alerts need
-what a live test cannot make honestly (5xx, which the service never sends on purpose; a slow
-model; a week of history; kube-state-metrics): tests/prometheus/ drives them with fixed series."""
+that evaluates every 2 s with a `for:` of 4 s. Normal traffic fires nothing but the model-age
+alert (the model's data is from 2023) and fills every dashboard panel; refused requests fire
+ForecasterManyRejectedRequests; stopping the service fires ForecasterDown, and it stays firing
+once no target is left at all (absent). The other alerts need what a live test cannot make
+honestly (5xx, which the service never sends on purpose; a slow model; a week of history; kube-
+state-metrics): tests/prometheus/ drives them with fixed series."""
 
 from __future__ import annotations
 
