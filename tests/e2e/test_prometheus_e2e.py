@@ -4,8 +4,8 @@ that evaluates every 2 s with a `for:` of 4 s. Normal traffic fires nothing but 
 alert (the model's data is from 2023) and fills every dashboard panel; refused requests fire
 ForecasterManyRejectedRequests; stopping the service fires ForecasterDown, and it stays firing
 once no target is left at all (absent). The other alerts need what a live test cannot make
-honestly (5xx, which the service never sends on purpose; a slow model; a week of history; kube-
-state-metrics): tests/prometheus/ drives them with fixed series."""
+honestly (5xx, which the service never sends on purpose; a slow model; a week of history;
+kube-state-metrics): tests/prometheus/ drives them with fixed series."""
 
 from __future__ import annotations
 
