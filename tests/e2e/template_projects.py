@@ -26,6 +26,10 @@ def env(**extra: str) -> dict[str, str]:
     """Quiet, offline, a git identity, conveyor's venv on PATH; the runner's GITHUB_* left out."""
     base = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "GIT_"))}
     base.pop("GH_TOKEN", None)
+    # A `make` above this test (make test PYTEST_ARGS=...) passes its variables down through
+    # MAKEFLAGS: the generated project's own make must not inherit them.
+    for key in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "PYTEST_ARGS"):
+        base.pop(key, None)
     base.update(IDENTITY)
     base.update(DVC_NO_ANALYTICS="1", BENTOML_DO_NOT_TRACK="true", GX_ANALYTICS_ENABLED="False")
     base["PATH"] = os.pathsep.join([str(BIN), base.get("PATH", "")])

@@ -216,8 +216,9 @@ def test_live_release_versions_verified_gate_prod_and_call_for_rollback(
     assert checks["error_ratio"]["value"] == 0 and checks["refused_ratio"]["value"] == 0
     # The same model on the same rows: no shift but Prometheus's extrapolation of a histogram
     # that appears mid-window (conveyor's metrics are created on the first answer), far below
-    # the 0.3 limit, which the model trained on sales x 1.5 (below) crosses.
-    assert checks["prediction_shift_mean"]["value"] == pytest.approx(0, abs=1e-3)
+    # the 0.3 limit, which the model trained on sales x 1.5 (below) crosses. The noise has been
+    # measured up to 0.0012 on a loaded machine: 0.01 is still 30 times below the limit.
+    assert checks["prediction_shift_mean"]["value"] == pytest.approx(0, abs=1e-2)
 
     # The verdict lets v2.0.0 into prod; the PR body shows it.
     body = tmp_path / "prod.md"
