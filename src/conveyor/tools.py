@@ -23,14 +23,17 @@ def run(
     cwd: Path | None = None,
     env: dict[str, str] | None = None,
     timeout: float = 600,
+    input_text: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run a command and capture its text output. A missing program or a timeout comes back as a
-    failed result (exit 127 or 124, reason in stderr), so callers handle one kind of failure."""
+    """Run a command (fed ``input_text`` on stdin when given) and capture its text output. A
+    missing program or a timeout comes back as a failed result (exit 127 or 124, reason in
+    stderr), so callers handle one kind of failure."""
     try:
         return subprocess.run(
             list(args),
             cwd=cwd,
             env=env,
+            input=input_text,
             capture_output=True,
             text=True,
             check=False,

@@ -11,7 +11,7 @@ from typing import Any
 
 from conveyor import git
 from conveyor.files import atomic_path
-from conveyor.scan import actions, checkov_run, suppress, targets
+from conveyor.scan import actions, checkov_run, checkov_tool, skipped_secrets, suppress, targets
 from conveyor.scan.formats import FORMATS
 from conveyor.scan.kustomize import render
 from conveyor.scan.model import Finding, ScanResult, Suppressed
@@ -90,6 +90,10 @@ def scan(
         checks = checks_dir(policy_dir, Path(tmp) / "checks")
         output = checkov_run.run_checkov(
             root, sorted(set(found.all_files) | set(rendered)), checks, config, settings, checkov
+        )
+    if found.all_files:  # the files detect-secrets keeps out of checkov's secrets scan
+        findings += skipped_secrets.scan_skipped(
+            root, found.all_files, checkov or checkov_tool.find(root)
         )
     allowed = {kind: {p.as_posix() for p in by_kind[kind]} for kind in by_kind}
     framework_files = {

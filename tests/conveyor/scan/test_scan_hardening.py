@@ -21,6 +21,7 @@ from conveyor.scan.expressions import ExpressionError, paths_of, untrusted_paths
 from conveyor.scan.model import ScanResult
 from conveyor.scan.run import scan
 from conveyor.scan.shell import fails_on_pipes, has_pipe, sets_pipefail
+from conveyor.scan.skipped_secrets import scan_skipped
 from tests.paths import REPO
 
 # Real tools on real files: seconds per test (`make test-fast` leaves it out).
@@ -153,6 +154,11 @@ def unread_scan(tmp_path_factory: pytest.TempPathFactory) -> tuple[ScanResult, P
     (root / "huge.csv").write_text(_data(3_500_000))
     (root / "legacy.txt").write_bytes(("caf\xe9\n" + _key_pair(2)).encode("latin-1"))
     (root / "model.bin").write_bytes(b"\xff\xfe" * 64)
+    # Files detect-secrets keeps out of checkov's secrets scan by name or extension.
+    for n, name in enumerate(SKIPPED_BY_NAME, start=10):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text("[[package]]\nname = 'x'\n" + _key_pair(n))
+    (root / "clean.lock").write_text("[[package]]\nname = 'x'\nversion = '1.0'\n")
     vendor = root / "vendor/lib"
     vendor.mkdir(parents=True)
     (vendor / "creds.env").write_text(_key_pair(3))
@@ -184,6 +190,38 @@ def _found(result: ScanResult) -> dict[str, set[str]]:
     for finding in result.findings:
         by_file[finding.file].add(finding.policy_id)
     return by_file
+
+
+# Lock-file names and "non-text" extensions detect-secrets' filters skip (an excluded folder too).
+SKIPPED_BY_NAME = (
+    "uv.lock",
+    "poetry.lock",
+    "go.sum",
+    "package-lock.json",
+    "icon.svg",
+    "theme.css",
+    "vendor/Cargo.lock",
+)
+
+
+@pytest.mark.parametrize("name", SKIPPED_BY_NAME)
+def test_a_key_pair_in_a_file_the_secrets_scanner_skips_is_found(unread_scan, name) -> None:
+    found = [f for f in unread_scan[0].findings if f.file == name]
+    titles = {(f.policy_id, f.line, f.title) for f in found}
+    # The key id on line 3 (the secret on line 4 may be found by other detectors too).
+    assert ("CNV_SECRET_1", 3, "AWS Access Key in a file checkov's secrets scan skips") in titles
+
+
+def test_a_lock_file_without_a_secret_is_not_a_finding(unread_scan) -> None:
+    assert "clean.lock" not in _found(unread_scan[0])
+
+
+def test_a_checkov_without_a_python_leaves_the_skipped_files_as_one_finding(tmp_path) -> None:
+    checkov = tmp_path / "checkov"
+    checkov.write_text("#!/no/such/python\n")
+    found = scan_skipped(tmp_path, [Path("uv.lock")], str(checkov))
+    assert [(f.policy_id, f.file) for f in found] == [("CNV_SCAN_1", ".")]
+    assert "no Python found" in found[0].remedy
 
 
 def test_a_key_pair_in_a_file_over_2_mb_is_found(unread_scan) -> None:
