@@ -29,6 +29,7 @@ def check_frame(
     contract: Contract, frame: pd.DataFrame, origin: Path, backend: CheckBackend
 ) -> Verdict:
     """Validate a data set already in memory: structure first, then values."""
+    frame = frame.rename(columns=_masked_names(frame, contract))
     columns = [str(c) for c in frame.columns]
     keys = [k for k in contract.key if k in columns]
     results = backend.validate(
@@ -68,6 +69,23 @@ def redact(results: list[RuleResult]) -> list[RuleResult]:
         )
         for result in results
     ]
+
+
+def _masked_names(frame: pd.DataFrame, contract: Contract) -> dict[object, str]:
+    """New names for the data's columns whose names look like personal data (a data row read as
+    the header): the checks, verdicts and data docs then only ever see the masked name. A
+    contract's own column names are the team's, and stay."""
+    renamed: dict[object, str] = {}
+    taken = {str(c) for c in frame.columns}
+    for position, name in enumerate(frame.columns):
+        masked = pii.scrub(str(name))
+        if str(name) in contract.columns or masked == str(name):
+            continue
+        if masked in taken:  # two names that mask alike stay two columns
+            masked = f"{masked} (column {position + 1})"
+        renamed[name] = masked
+        taken.add(masked)
+    return renamed
 
 
 def _is_text(column: pd.Series) -> bool:

@@ -132,3 +132,32 @@ def test_check_data_requires_hashes_in_oddly_spelled_id_columns(tmp_path: Path) 
     written = [p.read_text("utf-8", "replace") for p in out.rglob("*") if p.is_file()]
     for value in raw:
         assert all(value not in text for text in [run.stdout, run.stderr, *written]), value
+
+
+@pytest.mark.parametrize(
+    "header", ["jane.doe@example.com", "+1 (555) 010-2030", "4111 1111 1111 1111", "078-05-1120"]
+)
+def test_a_column_named_with_personal_data_is_shown_scrubbed(tmp_path: Path, header: str) -> None:
+    """A data row read as the header makes personal data a column name: it reaches rule ids,
+    columns, expectations, sample rows and the terminal only masked."""
+    data = tmp_path / "people.csv"
+    data.write_text(f'order_id,"{header}"\no1,jane.doe@example.com\n', encoding="utf-8")
+    contract = tmp_path / "people.yaml"
+    contract.write_text(
+        "name: people\nkey: [order_id]\nallow_extra_columns: true\n"
+        "columns:\n  order_id: {type: string}\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+    run = subprocess.run(
+        [sys.executable, "-m", "conveyor.cli", "check", "data", contract, data, "--out", out],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 1, run.stdout + run.stderr  # the e-mail value fails the PII guard
+    verdict = json.loads((out / "people.json").read_text(encoding="utf-8"))
+    assert any(r["id"].startswith("pii.email.") and not r["passed"] for r in verdict["rules"])
+    written = [p.read_text("utf-8", "replace") for p in out.rglob("*") if p.is_file()]
+    for text in [run.stdout, run.stderr, *written]:
+        assert header not in text
