@@ -171,11 +171,19 @@ def _pipefail_changes(words: list[str], command: str, zsh: bool = False) -> bool
     return state
 
 
-# `bash -c '...'` (or sh, dash, zsh, ksh; options before `-c`) where a command starts: its
-# quoted script runs in a new shell that does not inherit `set -o pipefail`.
+# Commands that run the command after their own words: `timeout 60 bash -c '...'`, `env X=1
+# bash -c`, `nice -n 5 sh -c`, `xargs -I{} bash -c`... the shell they start is as new as any.
+WRAPPERS = (
+    "exec", "env", "timeout", "nice", "nohup", "sudo", "doas", "time", "command", "stdbuf",
+    "setsid", "ionice", "xargs", "flock", "chronic", "unbuffer", "taskset", "chrt", "caffeinate",
+)  # fmt: skip
+_SHELL_WORD = r"(?:[^\s;&|()]*/)?(?:bash|sh|dash|zsh|ksh)\b"
+# `bash -c '...'` (or sh, dash, zsh, ksh; options before `-c`; behind any wrappers above) where
+# a command starts: its quoted script runs in a new shell that does not inherit pipefail.
 INNER_SHELL = re.compile(
-    r"(?:^|(?<=[;&|({\n])|(?<=\bthen)|(?<=\bdo)|(?<=\belse))[ \t]*(?:exec[ \t]+)?"
-    r"(?:[^\s;&|()]*/)?(?:bash|sh|dash|zsh|ksh)((?:[ \t]+(?:[-+][A-Za-z]+|pipefail))+)[ \t]+"
+    r"(?:^|(?<=[;&|({\n])|(?<=\bthen)|(?<=\bdo)|(?<=\belse))[ \t]*"
+    rf"(?:(?:[^\s;&|()]*/)?(?:{'|'.join(WRAPPERS)})(?:[ \t]+(?!{_SHELL_WORD})[^\s;&|()]+)*[ \t]+)*"
+    rf"{_SHELL_WORD}((?:[ \t]+(?:[-+][A-Za-z]+|pipefail))+)[ \t]+"
 )
 QUOTED = re.compile(r"'([^']*)'|\"((?:[^\"\\]|\\.)*)\"", re.DOTALL)
 
@@ -208,16 +216,23 @@ def unguarded_pipes(script: str, pipefail: bool) -> list[int]:
         for start, body, own in _inner_scripts(script, code)
         for offset in unguarded_pipes(body, own)
     ]
-    events: list[tuple[int, bool | None]] = [(m.start(), None) for m in PIPE.finditer(code)]
+    events: list[tuple[int, bool | str | None]] = [(m.start(), None) for m in PIPE.finditer(code)]
     for match in SETTING.finditer(code):
-        change = _pipefail_changes(match.group(2).split(), match.group(1))
-        if change is not None:
-            events.append((match.start(1), change))
-    found = []
+        setting = _pipefail_changes(match.group(2).split(), match.group(1))
+        if setting is not None:
+            events.append((match.start(1), setting))
+    # `( ... )` and `$( ... )` run in a subshell: a setting made there ends at its `)`.
+    events += [(i, c) for i, c in enumerate(code) if c in "()"]
+    found: list[int] = []
+    outer: list[bool] = []
     for position, change in sorted(events, key=lambda e: e[0]):
-        if change is None and not pipefail:
+        if change == "(":
+            outer.append(pipefail)
+        elif change == ")":
+            pipefail = outer.pop() if outer else pipefail  # a `case` pattern's `)` opens nothing
+        elif change is None and not pipefail:
             found.append(position)
-        elif change is not None:
+        elif isinstance(change, bool):
             pipefail = change
     return sorted(found + inner)
 

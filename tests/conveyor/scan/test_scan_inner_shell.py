@@ -36,6 +36,14 @@ def _pipefail_findings(tmp_path: Path, run: str) -> list[str]:
         ("bash -c 'set -o pipefail; true | cat; set +o pipefail; conveyor rollback | tee o'", 1),
         ("true && bash -ec 'conveyor rollback | tee o'", 1),
         ("echo a\necho b\nsh -c '\n  conveyor rollback\n  conveyor gate | tee o\n'", 5),
+        # Behind a command that runs the next one: the shell it starts is as new as any.
+        ("timeout 60 bash -c 'conveyor rollback | tee o'", 1),
+        ("env bash -c 'conveyor rollback | tee o'", 1),
+        ("env A=1 B=2 bash -c 'conveyor rollback | tee o'", 1),
+        ("nice -n 5 sh -c 'conveyor rollback | tee o'", 1),
+        ("/usr/bin/timeout 5 /bin/bash -e -c 'conveyor rollback | tee o'", 1),
+        ("sudo -u ci nohup bash -c 'conveyor rollback | tee o'", 1),
+        ("echo x | xargs -I{} bash -c 'conveyor rollback {} | tee o'", 1),
     ],
 )
 def test_a_pipe_in_an_inner_shell_without_pipefail_is_reported(
@@ -57,7 +65,33 @@ def test_a_pipe_in_an_inner_shell_without_pipefail_is_reported(
         "echo \"bash -c 'conveyor rollback | tee o'\"",
         'bash -c "$SCRIPT"',
         "bash script.sh",
+        "timeout 60 bash -o pipefail -c 'conveyor rollback | tee o'",
+        "echo timeout 60 bash -c 'conveyor rollback | tee o'",
     ],
 )
 def test_an_inner_shell_with_pipefail_or_no_pipe_is_not_reported(tmp_path: Path, run: str) -> None:
     assert _pipefail_findings(tmp_path, run) == []
+
+
+# No `defaults:`: GitHub's `bash -e {0}`, no pipefail until the script sets it.
+BARE = "on: push\npermissions: {}\njobs:\n  j:\n    runs-on: ubuntu-latest\n    steps:\n"
+
+
+@pytest.mark.parametrize(
+    ("run", "reported"),
+    [
+        ("( set -o pipefail )\nconveyor rollback | tee o", True),
+        ("(set -o pipefail; true)\nconveyor rollback | tee o", True),
+        ("x=$(set -o pipefail; echo a)\nconveyor rollback | tee o", True),
+        ("(set -o pipefail; conveyor rollback | tee o)", False),
+        ("set -o pipefail\n(conveyor rollback | tee o)", False),
+        ("set -o pipefail\n( set +o pipefail )\nconveyor rollback | tee o", False),
+    ],
+)
+def test_a_setting_made_in_a_subshell_ends_with_it(
+    tmp_path: Path, run: str, reported: bool
+) -> None:
+    body = "".join(f"          {line}\n" for line in run.splitlines())
+    (tmp_path / "w.yml").write_text(BARE + "      - run: |\n" + body)
+    found = scan_file(tmp_path, Path("w.yml"), ScanConfig(), False)
+    assert any(f.policy_id == "CNV_GHA_5" for f in found) is reported, found
