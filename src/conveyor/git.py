@@ -23,6 +23,7 @@ __all__ = [
     "list_files",
     "output",
     "push_with_lease",
+    "require_branch",
     "resolve_commit",
     "run",
     "show_file",
@@ -79,12 +80,29 @@ def _ambiguous(ref: str, cwd: Path | None) -> list[str]:
     e.g. a pushed tag ``origin/main`` beside the remote-tracking branch, which git would pick
     (refs/tags comes first), silently moving a history check onto any commit."""
     name = re.split(r"[~^@:]", ref, maxsplit=1)[0]
-    if not name or name == "HEAD" or name.startswith("refs/") or _HEX.fullmatch(name):
+    if not name or name == "HEAD" or name.startswith("refs/"):
         return []
     candidates = [kind + name for kind in _SHORT_NAME_KINDS]
     listed = _stripped(cwd, "for-each-ref", "--format=%(refname)", *candidates) or ""
     found = [line for line in listed.splitlines() if line in candidates]
+    if found and _HEX.fullmatch(name):
+        # A short hash that is also a ref's name: git takes the ref (a tag `abc1234` pushed by
+        # anyone who can push tags), so the commit meant is not the one checked.
+        objects = _stripped(cwd, "rev-parse", "--disambiguate=" + name) or ""
+        found += [f"commit {sha}" for sha in objects.split() if sha not in found]
     return found if len(found) > 1 else []
+
+
+def require_branch(ref: str, cwd: Path | None, what: str = "--branch") -> None:
+    """A usage error unless ``ref`` names a branch (local or remote-tracking): in a detached
+    checkout `main` may name only a tag `main`, which anyone who can push a tag can point
+    anywhere."""
+    name = re.split(r"[~^@:]", not_an_option(ref, what), maxsplit=1)[0]
+    full = _stripped(cwd, "rev-parse", "--verify", "--quiet", "--symbolic-full-name", name) or ""
+    if full and not full.startswith(("refs/heads/", "refs/remotes/")):
+        raise UserError(
+            f"{what} {ref}: names {full}, not a branch: give the branch (e.g. origin/{name})"
+        )
 
 
 def resolve_commit(ref: str, cwd: Path | None = None, what: str = "git ref") -> str | None:

@@ -449,6 +449,7 @@ def on_branch(top: Path, commit: str, branch: str) -> None:
     """Refuse (exit 1) a commit that is not in ``branch``'s history: a release ships only what
     the default branch's reviews and gates saw."""
     tip = git.resolve_commit(branch, top, "--branch")  # an ambiguous name is refused there
+    git.require_branch(branch, top)  # and a tag alone is no branch
     if tip is None:
         raise UserError(
             f"--branch {branch}: no such branch or ref in {top} (fetch it: actions/checkout "

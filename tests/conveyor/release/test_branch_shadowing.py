@@ -70,3 +70,28 @@ def test_a_commit_on_the_branch_passes(work, origin):
     result = _on_branch(work, "--branch", "origin/main")
     assert result.returncode == 0, result.stderr
     assert "is on origin/main's history" in result.stdout
+
+
+def test_a_tag_alone_named_like_the_branch_is_no_branch(work, origin):
+    """In a detached release checkout there is no local `main`: a bare `--branch main` would
+    name only a pushed tag `main`, pointing at the side commit."""
+    side = _side_commit(work)
+    git(work, "checkout", "--quiet", "--detach", side)
+    git(work, "branch", "--quiet", "-D", "main")
+    git(work, "tag", "main", side)
+    result = _on_branch(work, "--commit", side, "--branch", "main")
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    [line] = result.stderr.strip().splitlines()
+    assert "names refs/tags/main, not a branch" in line, line
+    assert "is on" not in result.stdout
+
+
+def test_a_short_hash_that_is_also_a_tag_is_refused(work, origin):
+    """`--commit abc1234` where a tag `abc1234` exists: git takes the tag; conveyor refuses."""
+    side = _side_commit(work)
+    main = git(work, "rev-parse", "origin/main")
+    git(work, "tag", main[:10], side)  # a tag named like main's short hash, on the side commit
+    result = _on_branch(work, "--commit", main[:10])
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    [line] = result.stderr.strip().splitlines()
+    assert "ambiguous" in line and f"refs/tags/{main[:10]}" in line, line
