@@ -182,7 +182,7 @@ _SHELL_WORD = r"(?:[^\s;&|()]*/)?(?:bash|sh|dash|zsh|ksh)\b"
 # a command starts: its quoted script runs in a new shell that does not inherit pipefail.
 INNER_SHELL = re.compile(
     r"(?:^|(?<=[;&|({\n])|(?<=\bthen)|(?<=\bdo)|(?<=\belse))[ \t]*"
-    rf"(?:(?:[^\s;&|()]*/)?(?:{'|'.join(WRAPPERS)})(?:[ \t]+(?!{_SHELL_WORD})[^\s;&|()]+)*[ \t]+)*"
+    rf"(?:(?:[^\s;&|()]*/)?(?:{'|'.join(WRAPPERS)})(?:[ \t]+(?!{_SHELL_WORD})[^\s;&|()]+)*+[ \t]+)*"
     rf"{_SHELL_WORD}((?:[ \t]+(?:[-+][A-Za-z]+|pipefail))+)[ \t]+"
 )
 QUOTED = re.compile(r"'([^']*)'|\"((?:[^\"\\]|\\.)*)\"", re.DOTALL)
