@@ -48,7 +48,7 @@ def scan_skipped(root: Path, files: list[Path], checkov: str) -> list[Finding]:
                 source="conveyor",
             )
         ]
-    listing = "\n".join(f.as_posix() for f in files)
+    listing = "\0".join(f.as_posix() for f in files)
     result = run([python, "-I", str(LAUNCHER)], cwd=root, input_text=listing)
     try:
         if result.returncode != 0:

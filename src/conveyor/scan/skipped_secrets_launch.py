@@ -3,7 +3,8 @@ word: lock files by name (uv.lock, poetry.lock, go.sum, ...) and "non-text" exte
 .css, .lock, ...), where a key can sit as well as anywhere. Which files those are is decided by
 detect-secrets' own filters, so the list cannot drift from the scanner's. Run by checkov's venv
 python (detect-secrets is installed there, not in the project environment) with `python -I`;
-never imported by conveyor. Reads root-relative paths, one per line, on stdin; prints JSON
+never imported by conveyor. Reads root-relative paths on stdin, NUL-separated (a file name
+may hold a newline); prints JSON
 {"covered": [paths], "secrets": [{"file", "line", "type"}]}."""
 
 import json
@@ -25,7 +26,7 @@ ENTROPY_PLUGINS = ("HexHighEntropyString", "Base64HighEntropyString")
 
 def main() -> None:
     """Scan the skipped files among those on stdin with the filters that skip them turned off."""
-    files = [line for line in sys.stdin.read().splitlines() if line]
+    files = [name for name in sys.stdin.read().split("\0") if name]
     covered = [f for f in files if is_lock_file(f) or is_non_text_file(f)]
     found = []
     with default_settings() as settings:
