@@ -93,7 +93,7 @@ def scan(
         )
     if found.all_files:  # the files detect-secrets keeps out of checkov's secrets scan
         findings += skipped_secrets.scan_skipped(
-            root, found.all_files, checkov or checkov_tool.find(root)
+            root, found.all_files, checkov or checkov_tool.find(root), config
         )
     allowed = {kind: {p.as_posix() for p in by_kind[kind]} for kind in by_kind}
     framework_files = {

@@ -8,12 +8,13 @@ from pathlib import Path
 
 from conveyor.errors import UserError
 from conveyor.scan.model import Finding
+from conveyor.scan.settings import ScanConfig
 from conveyor.tools import failure_reason, run
 
 __all__ = ["checkov_python", "scan_skipped"]
 
 LAUNCHER = Path(__file__).with_name("skipped_secrets_launch.py")
-REMEDY = "remove the secret from the file and rotate it: it is in git's history now"
+POLICY = "CNV_SECRET_1"  # its severity and remedy: conveyor's policies/config.yaml
 
 
 def checkov_python(checkov: str) -> str | None:
@@ -29,7 +30,7 @@ def checkov_python(checkov: str) -> str | None:
     return interpreter if interpreter and Path(interpreter).is_file() else None
 
 
-def scan_skipped(root: Path, files: list[Path], checkov: str) -> list[Finding]:
+def scan_skipped(root: Path, files: list[Path], checkov: str, config: ScanConfig) -> list[Finding]:
     """A finding per secret in the files among ``files`` (root-relative) that detect-secrets'
     filters keep out of checkov's scan; when checkov's Python cannot be found, one finding saying
     those files went unchecked."""
@@ -56,14 +57,15 @@ def scan_skipped(root: Path, files: list[Path], checkov: str) -> list[Finding]:
         report = json.loads(result.stdout)
     except ValueError as error:  # JSONDecodeError is one
         raise UserError(f"the secrets pass over lock and non-text files failed: {error}") from None
+    policy = config.policies.get(POLICY)
     return [
         Finding(
-            "CNV_SECRET_1",
+            POLICY,
             f"{secret['type']} in a file checkov's secrets scan skips",
-            "high",
+            policy.severity if policy else "high",
             secret["file"],
             int(secret["line"]),
-            REMEDY,
+            policy.remedy if policy else "remove the secret from the file and rotate it",
             source="conveyor",
         )
         for secret in report["secrets"]

@@ -20,6 +20,7 @@ from conveyor.cli import main
 from conveyor.scan.expressions import ExpressionError, paths_of, untrusted_paths
 from conveyor.scan.model import ScanResult
 from conveyor.scan.run import scan
+from conveyor.scan.settings import ScanConfig
 from conveyor.scan.shell import fails_on_pipes, has_pipe, sets_pipefail
 from conveyor.scan.skipped_secrets import scan_skipped
 from tests.paths import REPO
@@ -211,6 +212,7 @@ def test_a_key_pair_in_a_file_the_secrets_scanner_skips_is_found(unread_scan, na
     titles = {(f.policy_id, f.line, f.title) for f in found}
     # The key id on line 3 (the secret on line 4 may be found by other detectors too).
     assert ("CNV_SECRET_1", 3, "AWS Access Key in a file checkov's secrets scan skips") in titles
+    assert "rotate it" in found[0].remedy  # policies/config.yaml's remedy
 
 
 def test_a_lock_file_without_a_secret_is_not_a_finding(unread_scan) -> None:
@@ -220,7 +222,7 @@ def test_a_lock_file_without_a_secret_is_not_a_finding(unread_scan) -> None:
 def test_a_checkov_without_a_python_leaves_the_skipped_files_as_one_finding(tmp_path) -> None:
     checkov = tmp_path / "checkov"
     checkov.write_text("#!/no/such/python\n")
-    found = scan_skipped(tmp_path, [Path("uv.lock")], str(checkov))
+    found = scan_skipped(tmp_path, [Path("uv.lock")], str(checkov), ScanConfig())
     assert [(f.policy_id, f.file) for f in found] == [("CNV_SCAN_1", ".")]
     assert "no Python found" in found[0].remedy
 
