@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -98,15 +99,13 @@ def test_a_contract_regex_still_matches_the_name_as_written() -> None:
     assert pii.is_hashed_id_column("Kunden Nr", r"(?:^|_)kunden_nr$")
 
 
-def test_check_data_requires_hashes_in_oddly_spelled_id_columns(tmp_path: Path) -> None:
-    """End to end: raw ids in `Customer ID`, `cust-id` and `memberNo` fail the data check, and
-    the raw ids appear in none of its outputs."""
-    raw = ["C" + str(10_000_000 + i) for i in range(3)]
-    good = hashlib.sha256(b"x").hexdigest()
-    lines = ["order_id,Customer ID,cust-id,memberNo,userId"]
-    lines += [f"o{i},{raw[i]},{raw[i]},{raw[i]},{good}" for i in range(3)]
+def _check_people(
+    tmp_path: Path, csv: str
+) -> tuple[subprocess.CompletedProcess[str], dict[str, Any], list[str]]:
+    """`conveyor check data` of ``csv`` against a contract that names only `order_id` (the key):
+    the run, its verdict and the text of every file it wrote."""
     data = tmp_path / "people.csv"
-    data.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    data.write_text(csv, encoding="utf-8")
     contract = tmp_path / "people.yaml"
     contract.write_text(
         "name: people\nkey: [order_id]\nallow_extra_columns: true\n"
@@ -120,8 +119,20 @@ def test_check_data_requires_hashes_in_oddly_spelled_id_columns(tmp_path: Path) 
         text=True,
         check=False,
     )
-    assert run.returncode == 1, run.stdout + run.stderr
     verdict = json.loads((out / "people.json").read_text(encoding="utf-8"))
+    written = [p.read_text("utf-8", "replace") for p in out.rglob("*") if p.is_file()]
+    return run, verdict, written
+
+
+def test_check_data_requires_hashes_in_oddly_spelled_id_columns(tmp_path: Path) -> None:
+    """End to end: raw ids in `Customer ID`, `cust-id` and `memberNo` fail the data check, and
+    the raw ids appear in none of its outputs."""
+    raw = ["C" + str(10_000_000 + i) for i in range(3)]
+    good = hashlib.sha256(b"x").hexdigest()
+    lines = ["order_id,Customer ID,cust-id,memberNo,userId"]
+    lines += [f"o{i},{raw[i]},{raw[i]},{raw[i]},{good}" for i in range(3)]
+    run, verdict, written = _check_people(tmp_path, "\n".join(lines) + "\n")
+    assert run.returncode == 1, run.stdout + run.stderr
     outcome = {r["id"]: r["passed"] for r in verdict["rules"] if r["id"].startswith("pii.hashed")}
     assert outcome == {
         "pii.hashed_id.Customer ID": False,
@@ -129,7 +140,6 @@ def test_check_data_requires_hashes_in_oddly_spelled_id_columns(tmp_path: Path) 
         "pii.hashed_id.memberNo": False,
         "pii.hashed_id.userId": True,
     }
-    written = [p.read_text("utf-8", "replace") for p in out.rglob("*") if p.is_file()]
     for value in raw:
         assert all(value not in text for text in [run.stdout, run.stderr, *written]), value
 
@@ -140,24 +150,10 @@ def test_check_data_requires_hashes_in_oddly_spelled_id_columns(tmp_path: Path) 
 def test_a_column_named_with_personal_data_is_shown_scrubbed(tmp_path: Path, header: str) -> None:
     """A data row read as the header makes personal data a column name: it reaches rule ids,
     columns, expectations, sample rows and the terminal only masked."""
-    data = tmp_path / "people.csv"
-    data.write_text(f'order_id,"{header}"\no1,jane.doe@example.com\n', encoding="utf-8")
-    contract = tmp_path / "people.yaml"
-    contract.write_text(
-        "name: people\nkey: [order_id]\nallow_extra_columns: true\n"
-        "columns:\n  order_id: {type: string}\n",
-        encoding="utf-8",
-    )
-    out = tmp_path / "out"
-    run = subprocess.run(
-        [sys.executable, "-m", "conveyor.cli", "check", "data", contract, data, "--out", out],
-        capture_output=True,
-        text=True,
-        check=False,
+    run, verdict, written = _check_people(
+        tmp_path, f'order_id,"{header}"\no1,jane.doe@example.com\n'
     )
     assert run.returncode == 1, run.stdout + run.stderr  # the e-mail value fails the PII guard
-    verdict = json.loads((out / "people.json").read_text(encoding="utf-8"))
     assert any(r["id"].startswith("pii.email.") and not r["passed"] for r in verdict["rules"])
-    written = [p.read_text("utf-8", "replace") for p in out.rglob("*") if p.is_file()]
     for text in [run.stdout, run.stderr, *written]:
         assert header not in text
