@@ -115,9 +115,8 @@ benchmark: setup ## 1M and 10M rows (prepare + train, contracts, drift): rows/s,
 scan: setup ## security gate: checkov + our policies + secrets, pip-audit on uv.lock (needs PyPI)
 	conveyor scan --deps --uv "$(UV)" --out reports/scan
 
-monitor: setup ## drift check of CURRENT= (inference-log folder or file) against the training features
-	@test -n "$(CURRENT)" || { echo "usage: make monitor CURRENT=path (a Parquet/CSV file or a folder of Parquet)"; exit 2; }
-	conveyor monitor drift --reference $(or $(REFERENCE),data/features/features.parquet) --current $(CURRENT) --out reports/monitor
+monitor: setup ## drift check of params.yaml's monitoring windows (CURRENT=/REFERENCE= override them)
+	conveyor monitor drift $(if $(REFERENCE),--reference "$(REFERENCE)") $(if $(CURRENT),--current "$(CURRENT)") --out reports/monitor
 
 clean: ## remove the environments (keeps data, DVC cache and models)
 	rm -rf $(VENV) .tools .pytest_cache .ruff_cache

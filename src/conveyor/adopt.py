@@ -144,15 +144,22 @@ def _lay_out(stage: Path) -> None:
 
 
 def _callers(text: str, names: Names) -> str:
-    """A caller pointed at the adopter's conveyor and base branch. A commit SHA pins every
-    `uses:`, so the example's exception to the pinning check goes."""
+    """A caller pointed at the adopter's conveyor and base branch (a tag instead of a commit SHA
+    is reported by `conveyor scan`, CNV_GHA_1: the example's exception lives in conveyor's own
+    baseline, not in the file)."""
     text = text.replace(f"{CALLER_REPOSITORY}/", f"{names.conveyor_repository}/")
     text = text.replace(f"@{CALLER_REF}\n", f"@{names.conveyor_ref}\n")
-    text = text.replace(f": {CALLER_REPOSITORY}\n", f": {names.conveyor_repository}\n")
-    text = text.replace(f"toolkit-ref: {CALLER_REF}\n", f"toolkit-ref: {names.conveyor_ref}\n")
+    # The inputs, in a block (`key: value` alone on its line) or a flow mapping (`{key: value, `)
+    end = r"(?=\s*(?:[,}\n]|$))"
+    text = re.sub(
+        rf"(toolkit-repository: ){re.escape(CALLER_REPOSITORY)}{end}",
+        lambda m: m[1] + names.conveyor_repository,
+        text,
+    )
+    text = re.sub(
+        rf"(toolkit-ref: ){re.escape(CALLER_REF)}{end}", lambda m: m[1] + names.conveyor_ref, text
+    )
     text = text.replace("branches: [main]", f"branches: [{names.base_branch}]")
-    if SHA.fullmatch(names.conveyor_ref):
-        text = re.sub(r"(?m)^ *# checkov:skip=CNV_GHA_1:.*\n", "", text)
     return text
 
 

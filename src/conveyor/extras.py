@@ -105,10 +105,11 @@ def install_hint(extra: str) -> str:
     return f"pip install '{DISTRIBUTION}[{extra}]'"
 
 
-def require(command: str) -> None:
-    """Return when the extra ``command`` needs (a key of COMMANDS) is installed; else a
-    MissingExtraError naming it, raised before the command imports anything of it."""
-    extra = COMMANDS[command]
+def require(command: str, extra: str | None = None) -> None:
+    """Return when the extra ``command`` needs (``extra``, else its entry in COMMANDS) is
+    installed; else a MissingExtraError naming it, raised before the command imports anything
+    of it."""
+    extra = extra or COMMANDS[command]
     if missing(extra):
         raise MissingExtraError(
             f"{DISTRIBUTION} {command} needs {DISTRIBUTION}[{extra}]: {install_hint(extra)}"

@@ -52,7 +52,13 @@ def _stored_secrets(node: Any) -> set[str]:
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: str(p.relative_to(REPO)))
 def test_every_workflow_runs_its_scripts_with_pipefail(path: Path) -> None:
-    assert _load(path).get("defaults") == {"run": {"shell": "bash"}}
+    workflow = _load(path)
+    if all("uses" in job for job in workflow["jobs"].values()):
+        # Only calls of reusable workflows, whose own `defaults:` apply; a script added here
+        # later is CNV_GHA_5's to report (tests/conveyor/scan/test_scan_pipefail_spellings.py).
+        assert not any("steps" in job for job in workflow["jobs"].values())
+        return
+    assert workflow.get("defaults") == {"run": {"shell": "bash"}}
 
 
 @pytest.mark.parametrize("path", ACTIONS, ids=lambda p: p.parent.name)

@@ -8,6 +8,7 @@ from pathlib import Path
 from conveyor import extras
 from conveyor.cli import options
 from conveyor.cli.types import whole_number
+from conveyor.errors import UserError
 from conveyor.files import output_dir, require_writable_dir
 
 __all__ = ["add"]
@@ -20,11 +21,19 @@ def _monitor_drift(args: argparse.Namespace) -> int:
     # Every usage error (params, paths, schemas, window size) is raised before anything is written,
     # and a bad params file before the plotting and data libraries are even imported.
     params = load_monitoring(args.params)
+    reference = _window(args.reference, params.reference, args.root, "reference")
+    current = _window(args.current, params.current, args.root, "current")
+    if args.pull:
+        extras.require("monitor drift --pull", "pipeline")  # DVC
+        from conveyor.dvc_pull import pull_tracked
+
+        for pulled in pull_tracked(args.root, [reference, current]):
+            print(f"pulled {pulled} from the DVC remote")
     from conveyor import github
     from conveyor.files import atomic_path, write_json
     from conveyor.monitor import drift, drift_report, plots
 
-    result = drift.run(args.reference, args.current, params, args.root, args.last_days)
+    result = drift.run(reference, current, params, args.root, args.last_days)
     require_writable_dir(args.out)  # exit 2, never a crash that reads as 1, "drift"
     images = plots.render(result, args.out)
     with atomic_path(args.out / "drift.md") as tmp:
@@ -36,6 +45,15 @@ def _monitor_drift(args: argparse.Namespace) -> int:
     if args.job_summary:
         github.add_to_summary((args.out / "drift.md").read_text(encoding="utf-8"))
     return 1 if result.drifted and not args.exit_zero else 0
+
+
+def _window(given: Path | None, configured: str | None, root: Path, role: str) -> Path:
+    """The window the command line names, else the one params.yaml `monitoring:` names."""
+    if given is not None:
+        return given
+    if configured is None:
+        raise UserError(f"no {role} window: give --{role} or set monitoring.{role} in params.yaml")
+    return root / configured
 
 
 def _monitor_issue(args: argparse.Namespace) -> int:
@@ -75,13 +93,20 @@ def add(commands: options.Commands) -> None:
         "drift.md and one PNG per column.",
     )
     drift.add_argument(
-        "--reference", type=Path, required=True, help="training reference (Parquet/CSV/folder)"
+        "--reference",
+        type=Path,
+        help="training reference (Parquet/CSV/folder; default: monitoring.reference in params)",
     )
     drift.add_argument(
         "--current",
         type=Path,
-        required=True,
-        help="current window: a Parquet/CSV file or a folder of Parquet files (inference log)",
+        help="current window: a Parquet/CSV file or a folder of Parquet files (inference log; "
+        "default: monitoring.current in params)",
+    )
+    drift.add_argument(
+        "--pull",
+        action="store_true",
+        help="first `dvc pull` the windows DVC tracks (a CI checkout holds only DVC's pointers)",
     )
     options.out_dir(drift, "reports/monitor", "drift.json, drift.md and the plots")
     drift.add_argument(

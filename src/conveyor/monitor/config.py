@@ -82,6 +82,10 @@ class MonitoringParams(Strict):
     """Everything `conveyor monitor drift` reads from params.yaml."""
 
     features: dict[str, Kind] = Field(min_length=1)
+    # The windows compared when the command line names none (paths relative to the repository
+    # root), so a workflow or a person need not repeat them.
+    reference: str | None = Field(None, min_length=1)
+    current: str | None = Field(None, min_length=1)
     # numeric feature -> the key column its values are compared within (e.g. price: item_id),
     # besides the pooled KS (see conveyor/monitor/keyed.py)
     within: dict[str, str] = Field(default_factory=dict)

@@ -76,13 +76,13 @@ def test_init_writes_this_repositorys_files_under_the_adopters_names(adopter: Pa
     # exception for the example's tag is gone.
     for caller in callers:
         text = (adopter / caller).read_text()
-        assert "checkov:skip" not in text, caller
-        for line in text.splitlines():
-            if "uses:" in line:
-                assert line.strip().startswith("uses: acme-tools/conveyor/.github/workflows/")
-                assert line.endswith(f".yml@{SHA}"), line
-            if "toolkit-" in line:
-                assert line.split(": ")[1] in ("acme-tools/conveyor", SHA), line
+        assert "checkov:skip" not in text and "OWNER" not in text, caller
+        for job in yaml.safe_load(text)["jobs"].values():
+            assert job["uses"].startswith("acme-tools/conveyor/.github/workflows/"), caller
+            assert job["uses"].endswith(f".yml@{SHA}"), caller
+            assert job["with"]["toolkit-repository"] == "acme-tools/conveyor", caller
+            assert job["with"]["toolkit-ref"] == SHA, caller
+        assert len(text.splitlines()) <= 18, caller  # a caller stays small (docs/adopting.md)
     policy = load_policy(adopter)
     assert policy.image_name == "churn"
     assert policy.registries == ["ghcr.io/acme/"]
