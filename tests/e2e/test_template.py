@@ -100,6 +100,15 @@ def test_skeleton_project_runs_its_pipeline_and_tests_under_its_names(
     tag = json.loads((project / "models/bentoml_model.json").read_text())["tag"]
     assert tag.startswith("churn_model_model:")
     assert "passed" in _run(project, "test-fast")
+    # Its drift check reads its own params (monitoring.reference is its training data): that
+    # data against itself is no drift, with no window named on the command line.
+    drift = subprocess.run(
+        [str(project / ".venv/bin/conveyor"), "monitor", "drift", "--current",
+         "data/features/features.parquet", "--out", "reports/monitor"],
+        cwd=project, env=env(), capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert drift.returncode == 0, drift.stdout + drift.stderr
+    assert "No drift" in drift.stdout
 
 
 @pytest.mark.pipeline
