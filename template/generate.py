@@ -19,6 +19,7 @@ import importlib.util
 import re
 import shutil
 import string
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -168,6 +169,41 @@ def set_python(root: Path, version: str) -> None:
         renames.rewrite(path, lambda text: renames.apply(rules, text))
 
 
+def _uv() -> str | None:
+    """uv: the one installed beside this Python (conveyor[template] brings it), else on PATH."""
+    try:
+        from uv import find_uv_bin  # type: ignore[import-not-found]
+
+        return str(find_uv_bin())
+    except (ImportError, FileNotFoundError):
+        return shutil.which("uv")
+
+
+def relock(root: Path) -> None:
+    """The project's uv.lock resolved for its own packages. The copy is conveyor's lock, which
+    carries the example's dependencies (lightgbm, holidays, duckdb) a skeleton project does not
+    have: `uv lock --check` would fail and `make setup` would install them. uv keeps every
+    version the lock already pins. Like any `uv lock` it reads the package index; without it,
+    or without uv, the copied lock stays and a warning says what to run."""
+    uv = _uv()
+    reason = "uv not found"
+    if uv is not None:
+        done = subprocess.run(
+            [uv, "lock", "--quiet", "--no-progress"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=600,
+        )
+        if done.returncode == 0:
+            return
+        reason = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
+    print(
+        f"warning: uv.lock not refreshed ({reason}): run `uv lock` in the project", file=sys.stderr
+    )
+
+
 def write_readme(root: Path, answers: dict[str, object]) -> None:
     """The project's README (template/README.md), in place of conveyor's."""
     envs = list(answers["environments"])  # type: ignore[call-overload]
@@ -219,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         workflows / "template-update.yml",
     )
     write_readme(root, answers)
+    relock(root)
     return 0
 
 

@@ -60,6 +60,13 @@ def test_skeleton_project_runs_its_pipeline_and_tests_under_its_names(
     )
     # Not one file still names the example (path or text), conveyor's toolkit included.
     assert files_naming(project, "forecast") == []
+    # Its lock is resolved for its own packages: none of the example's, and current for uv.
+    assert "lightgbm" not in (project / "uv.lock").read_text()
+    check = subprocess.run(
+        [str(BIN / "uv"), "lock", "--check", "--offline"],
+        cwd=project, env=env(), capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert check.returncode == 0, check.stderr
     # Its names everywhere: package, stages, deploy/, Argo CD, alert rules, dashboard, policy.
     assert (project / "src/churn_model/__main__.py").is_file()
     assert (project / "packages/churn_model/pyproject.toml").is_file()
