@@ -45,7 +45,7 @@ def feature_columns(params: FeatureParams) -> list[str]:
 
 def build_features(raw: pl.DataFrame, params: FeatureParams, country: str) -> pl.DataFrame:
     """Keys, target and feature columns for every observed (club, item, date) with history."""
-    sales = _complete_calendar(_with_series_id(raw if _sorted_by_keys(raw) else raw.sort(KEYS)))
+    sales = _complete_calendar(with_series_id(raw if sorted_by_keys(raw) else raw.sort(KEYS)))
     series = "_series"
     shifted = pl.col(TARGET).cast(pl.Float64).shift(params.horizon_days)
     history = [
@@ -75,7 +75,7 @@ def build_features(raw: pl.DataFrame, params: FeatureParams, country: str) -> pl
     ]
     features = (
         sales.with_columns(*history, *calendar)
-        .join(_holiday_features(sales, country), on="date", how="left")
+        .join(holiday_features(sales, country), on="date", how="left")
         # Rows added to fill gaps are not observations; rows before the first lag have no history.
         .filter(
             pl.col("_observed")
@@ -85,7 +85,7 @@ def build_features(raw: pl.DataFrame, params: FeatureParams, country: str) -> pl
     return features.select(*KEYS, TARGET, *(c for c in feature_columns(params) if c not in KEYS))
 
 
-def _sorted_by_keys(frame: pl.DataFrame) -> bool:
+def sorted_by_keys(frame: pl.DataFrame) -> bool:
     """True when rows are already in (club, item, date) order, as ingest writes them.
 
     Checking costs one pass; sorting 10M rows by two string keys costs several seconds.
@@ -99,7 +99,7 @@ def _sorted_by_keys(frame: pl.DataFrame) -> bool:
     return bool(frame.select(ordered.slice(1).all()).item())
 
 
-def _with_series_id(sales: pl.DataFrame) -> pl.DataFrame:
+def with_series_id(sales: pl.DataFrame) -> pl.DataFrame:
     """Number the series of key-sorted rows: windows over one integer beat windows over two
     strings by far at millions of rows."""
     first_of_series = pl.any_horizontal(pl.col(k) != pl.col(k).shift(1) for k in SERIES_KEYS)
@@ -115,7 +115,7 @@ def _complete_calendar(sales: pl.DataFrame) -> pl.DataFrame:
     if (span["rows"] == span["date"] + 1).all():
         return sales
     filled = sales.upsample("date", every="1d", group_by=list(SERIES_KEYS), maintain_order=True)
-    return _with_series_id(
+    return with_series_id(
         filled.drop("_series").with_columns(
             pl.col("region", "category").forward_fill().over(SERIES_KEYS),
             pl.col("_observed").fill_null(False),
@@ -123,7 +123,7 @@ def _complete_calendar(sales: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _holiday_features(sales: pl.DataFrame, country: str) -> pl.DataFrame:
+def holiday_features(sales: pl.DataFrame, country: str) -> pl.DataFrame:
     """is_holiday, days_to_holiday and days_since_holiday for each date in ``sales``."""
     first, last = sales["date"].min(), sales["date"].max()
     dates = np.arange(

@@ -2,7 +2,7 @@
 
 A forecast request names (club, item, date, price, promo) for days after the history ends, up to
 the horizon; lags and rolling statistics come from the bundled history, exactly as in training
-(the same `build_features`). Requests the model cannot answer honestly are refused with a reason:
+(the same definitions as `build_features`). Requests the model cannot answer honestly are refused with a reason:
 unknown club/item pairs (policy: reject), dates outside the forecast window, duplicate rows.
 """
 
@@ -21,10 +21,16 @@ import numpy as np
 import polars as pl
 
 from conveyor.hashing import file_md5
-from forecast.features import PRICE_MEMORY, build_features
+from forecast.features import (
+    PRICE_MEMORY,
+    feature_columns,
+    holiday_features,
+    sorted_by_keys,
+    with_series_id,
+)
 from forecast.model import Encoder, load_booster, predict_matrix
 from forecast.params import FeatureParams
-from forecast.schema import KEYS, RAW_SCHEMA, SERIES_KEYS, TARGET
+from forecast.schema import KEYS, SERIES_KEYS, TARGET
 
 MODEL_FILE, HISTORY_FILE, SETTINGS_FILE = "model.txt", "history.parquet", "serving.json"
 BUNDLE_FILES = (MODEL_FILE, HISTORY_FILE, SETTINGS_FILE)
@@ -110,8 +116,8 @@ class Forecaster:
     """Everything needed to answer forecast requests, loaded once per worker.
 
     At load, every feature that depends only on the history (lags, rolling statistics, calendar,
-    holidays) is computed for each series and each day of the forecast window, with the same
-    `build_features` as training. A request then costs a join and the price ratio, whose
+    holidays) is computed for each series and each day of the forecast window, by training's
+    definitions (`build_features`), for those rows only. A request then costs a join and the price ratio, whose
     reference price may include prices of earlier days in the same request, as in training.
     """
 
@@ -228,27 +234,83 @@ class Forecaster:
 def _window_table(
     history: pl.DataFrame, params: FeatureParams, country: str, history_end: dt.date
 ) -> pl.DataFrame:
-    """History-based features of every series for every day of the forecast window."""
+    """History-based features of every series for every day of the forecast window: what
+    `build_features` makes of those rows (tests/forecast/test_window_features.py holds them
+    equal), read from a series x day array of the history instead of computed for every
+    history day and thrown away (a bundle keeps 371 days per series to forecast 28)."""
     days = [history_end + dt.timedelta(days=d) for d in range(1, params.horizon_days + 1)]
-    labels = history.group_by(SERIES_KEYS, maintain_order=True).agg(
-        pl.col("region", "category").last()
+    sales = with_series_id(history if sorted_by_keys(history) else history.sort(KEYS))
+    series = sales.group_by("_series", maintain_order=True).agg(
+        pl.col(*SERIES_KEYS).first(),
+        pl.col("region", "category").last(),
+        pl.col("date").min().alias("_first"),
     )
-    future = (
-        labels.join(pl.DataFrame({"date": days}), how="cross")
+    first_day = sales["date"].min()
+    span = (history_end - first_day).days + 1
+    # units by series and day (NaN: no row that day), and the inclusive prefix sums the rolling
+    # statistics read: value, count and square, each with a zero column in front.
+    units = np.full((series.height, span), np.nan)
+    row = sales["_series"].to_numpy() - 1
+    column = (sales["date"] - first_day).dt.total_days().to_numpy()
+    units[row, column] = sales[TARGET].cast(pl.Float64).to_numpy()
+    known = ~np.isnan(units)
+    filled = np.where(known, units, 0.0)
+    prefix = {
+        name: np.concatenate([np.zeros((series.height, 1)), np.cumsum(part, axis=1)], axis=1)
+        for name, part in (("sum", filled), ("count", known.astype(np.float64)), ("sq", filled**2))
+    }
+    columns: dict[str, np.ndarray] = {}
+    index = np.arange(1, params.horizon_days + 1) + span - 1  # the window days' columns
+    for lag in params.lags:
+        at = index - lag
+        values = np.full((series.height, len(days)), np.nan)
+        inside = at >= 0
+        values[:, inside] = units[:, at[inside]]
+        columns[f"lag_{lag}"] = values
+    last = index - params.horizon_days  # the last day a window's sales statistics may read
+    for w in params.rolling_windows:
+        lo = np.maximum(last - w + 1, 0)
+
+        def total(name: str, lo: np.ndarray = lo) -> np.ndarray:
+            return prefix[name][:, last + 1] - prefix[name][:, lo]
+
+        count, summed, squares = total("count"), total("sum"), total("sq")
+        with np.errstate(invalid="ignore", divide="ignore"):
+            columns[f"rolling_mean_{w}"] = np.where(count >= 1, summed / count, np.nan)
+            variance = (count * squares - summed * summed) / (count * (count - 1))
+            columns[f"rolling_std_{w}"] = np.where(
+                count >= 2, np.sqrt(np.maximum(variance, 0.0)), np.nan
+            )
+    # A row dated before the series' first day plus the shortest lag has no history (training
+    # drops it too): the same rows are left out here.
+    first = (series["_first"] - first_day).dt.total_days().to_numpy()
+    kept = (index[None, :] - first[:, None]) >= min(params.lags)
+    flat = {name: values[kept] for name, values in columns.items()}
+    rows_of, days_of = np.nonzero(kept)
+    date = pl.col("date")
+    features = (
+        series.select(*SERIES_KEYS, "region", "category")[rows_of]
+        .with_columns(pl.Series("date", np.array(days, dtype="datetime64[D]")[days_of]))
+        .with_columns(pl.col("date").cast(pl.Date))
         .with_columns(
-            pl.lit(None, pl.Float64).alias("price"),
-            pl.lit(0, pl.Int8).alias("promo"),
-            pl.lit(None, pl.Int64).alias(TARGET),
+            date.dt.weekday().alias("day_of_week"),
+            date.dt.day().alias("day_of_month"),
+            date.dt.ordinal_day().alias("day_of_year"),
+            date.dt.month().alias("month"),
+            *(pl.Series(name, values, nan_to_null=True) for name, values in flat.items()),
         )
-        .select(list(RAW_SCHEMA))
-        .cast(RAW_SCHEMA)
+        .join(
+            holiday_features(pl.DataFrame({"date": [first_day, days[-1]]}), country),
+            on="date",
+            how="left",
+            maintain_order="left",
+        )
     )
-    features = build_features(pl.concat([history, future]), params, country).filter(
-        pl.col("date") > history_end
-    )
+    ordered = [c for c in feature_columns(params) if c not in (*KEYS, "price", "promo")]
+    ordered.remove("price_ratio")
     price_max = _history_price_max(history, days)
-    return features.drop("price", "promo", "price_ratio", TARGET).join(
-        price_max, on=list(KEYS), how="left"
+    return features.select(*KEYS, *ordered).join(
+        price_max, on=list(KEYS), how="left", maintain_order="left"
     )
 
 
@@ -284,17 +346,17 @@ def _history_price_max(history: pl.DataFrame, days: list[dt.date]) -> pl.DataFra
 
 def _earlier_price_max(requests: pl.DataFrame) -> pl.DataFrame:
     """For each requested row, the largest price requested for the same series on one of the
-    PRICE_MEMORY days before it (null when there is none)."""
-    earlier = requests.select(
-        *SERIES_KEYS, pl.col("date").alias("_earlier"), pl.col("price").alias("_earlier_price")
-    )
+    PRICE_MEMORY days before it (null when there is none): a rolling maximum over the window
+    [date - PRICE_MEMORY days, date) of each series, one pass instead of a join of every
+    requested day with every other one of its series (28 x 28 rows per series in a batch)."""
     return (
-        requests.select(KEYS)
-        .join(earlier, on=list(SERIES_KEYS))
-        .filter(
-            (pl.col("_earlier") < pl.col("date"))
-            & (pl.col("_earlier") >= pl.col("date") - pl.duration(days=PRICE_MEMORY))
+        requests.select(*KEYS, "price")
+        .sort(KEYS)
+        .with_columns(
+            pl.col("price")
+            .rolling_max_by("date", window_size=f"{PRICE_MEMORY}d", closed="left")
+            .over(SERIES_KEYS)
+            .alias("_request_price_max")
         )
-        .group_by(KEYS)
-        .agg(pl.col("_earlier_price").max().alias("_request_price_max"))
+        .select(*KEYS, "_request_price_max")
     )

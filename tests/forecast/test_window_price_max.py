@@ -9,7 +9,7 @@ import datetime as dt
 import polars as pl
 
 from forecast.features import PRICE_MEMORY
-from forecast.forecaster import _history_price_max
+from forecast.forecaster import _earlier_price_max, _history_price_max
 from forecast.schema import KEYS, SERIES_KEYS
 
 
@@ -66,3 +66,40 @@ def test_equals_it_with_gaps_missing_prices_and_a_series_that_stopped(
         .filter(~(of(last) & (pl.col("date") > end - dt.timedelta(days=70))))
     )
     _compare(history)
+
+
+def _earlier_literal(requests: pl.DataFrame) -> pl.DataFrame:
+    """The request side of the definition, literally: every other requested day of the series
+    within PRICE_MEMORY days before the row, joined and reduced."""
+    earlier = requests.select(
+        *SERIES_KEYS, pl.col("date").alias("_earlier"), pl.col("price").alias("_earlier_price")
+    )
+    found = (
+        requests.select(KEYS)
+        .join(earlier, on=list(SERIES_KEYS))
+        .filter(
+            (pl.col("_earlier") < pl.col("date"))
+            & (pl.col("_earlier") >= pl.col("date") - pl.duration(days=PRICE_MEMORY))
+        )
+        .group_by(KEYS)
+        .agg(pl.col("_earlier_price").max().alias("_request_price_max"))
+    )
+    return requests.select(KEYS).join(found, on=list(KEYS), how="left")
+
+
+def test_the_earlier_requested_price_equals_its_literal_definition(small_sales) -> None:
+    # Requests spanning more than PRICE_MEMORY days (old days fall out of the window), with
+    # gaps, missing prices and rows in no particular order.
+    requests = (
+        small_sales.filter(pl.col("date") > small_sales["date"].max() - dt.timedelta(days=120))
+        .filter(pl.col("date").dt.day() % 4 != 0)
+        .with_columns(
+            pl.when(pl.col("date").dt.day() % 9 == 0).then(None).otherwise("price").alias("price")
+        )
+        .select(*KEYS, "price")
+        .sample(fraction=1.0, shuffle=True, seed=5)
+    )
+    expected = _earlier_literal(requests).sort(KEYS)
+    found = _earlier_price_max(requests).sort(KEYS)
+    assert found.equals(expected)
+    assert found["_request_price_max"].null_count() < found.height  # not all empty
