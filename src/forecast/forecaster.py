@@ -2,8 +2,9 @@
 
 A forecast request names (club, item, date, price, promo) for days after the history ends, up to
 the horizon; lags and rolling statistics come from the bundled history, exactly as in training
-(the same definitions as `build_features`). Requests the model cannot answer honestly are refused with a reason:
-unknown club/item pairs (policy: reject), dates outside the forecast window, duplicate rows.
+(the definitions of `build_features`). Requests the model cannot answer honestly are refused
+with a reason: unknown club/item pairs (policy: reject), dates outside the forecast window,
+duplicate rows.
 """
 
 from __future__ import annotations
@@ -117,8 +118,9 @@ class Forecaster:
 
     At load, every feature that depends only on the history (lags, rolling statistics, calendar,
     holidays) is computed for each series and each day of the forecast window, by training's
-    definitions (`build_features`), for those rows only. A request then costs a join and the price ratio, whose
-    reference price may include prices of earlier days in the same request, as in training.
+    definitions (`build_features`), for those rows only. A request then costs a join and the
+    price ratio, whose reference price may include prices of earlier days in the same request,
+    as in training.
     """
 
     booster: lgb.Booster
