@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
@@ -30,6 +31,7 @@ from forecast.forecaster import (
     HISTORY_FILE,
     BundleError,
     Forecaster,
+    Model,
     bundle_digest,
     check_bundle,
     write_bundle,
@@ -37,6 +39,9 @@ from forecast.forecaster import (
 from forecast.params import PipelineParams
 from forecast.schema import KEYS, SERIES_KEYS, TARGET
 
+# History rows per part of a batch (about 10,800 series of 371 days): each part's window table,
+# model inputs and forecasts fit in a few hundred MB, whatever the number of clubs.
+PART_ROWS = 4_000_000
 PLAN_COLUMNS = {"club_id": pl.String, "item_id": pl.String, "date": pl.Date}
 OUTPUT_COLUMNS = [
     "club_id",
@@ -154,7 +159,7 @@ def requests(forecaster: Forecaster, plan: pl.DataFrame | None) -> pl.DataFrame:
         club, item, day = unknown.row(0)[:3]
         raise DataError(
             f"plan: row {club}/{item}/{day} is not a series and day of the forecast window "
-            f"({first} .. {last}, {forecaster.series.height} series)"
+            f"({first} .. {last})"
         )
     planned = plan.select(*KEYS, pl.col("price").alias("_price"), pl.col("promo").alias("_promo"))
     return rows.join(planned, on=list(KEYS), how="left").select(
@@ -187,14 +192,12 @@ def read_plan(path: Path) -> pl.DataFrame:
 
 
 def forecast(
-    forecaster: Forecaster, plan: pl.DataFrame | None, tag: str, bundle: Path
+    forecaster: Forecaster, plan: pl.DataFrame | None, tag: str, history: pl.DataFrame
 ) -> pl.DataFrame:
-    """The forecast table: one row per series and window day."""
+    """The forecast table of ``history``'s series: one row per series and window day."""
     rows = requests(forecaster, plan)
-    peak = (
-        pl.read_parquet(bundle / HISTORY_FILE, columns=[*SERIES_KEYS, TARGET])
-        .group_by(SERIES_KEYS)
-        .agg(pl.col(TARGET).max().cast(pl.Float64).alias("history_max"))
+    peak = history.group_by(SERIES_KEYS).agg(
+        pl.col(TARGET).max().cast(pl.Float64).alias("history_max")
     )
     return (
         rows.with_columns(pl.Series("forecast", forecaster.predict(rows)))
@@ -210,22 +213,71 @@ def forecast(
     )
 
 
+def history_parts(path: Path, rows: int | None = None) -> Iterator[pl.DataFrame]:
+    """The bundle's history, whole clubs at a time, about ``rows`` (PART_ROWS) rows each:
+    write_bundle sorts it by club, item and date, so a club ends where the next begins and
+    memory stays bounded however many clubs there are. A club met again after its end is a
+    UserError."""
+    import pyarrow.parquet as pq
+
+    unsorted = UserError(f"{path}: the history is not sorted by club (write_bundle sorts it)")
+    done: set[str] = set()
+    carry = pl.DataFrame()
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=rows or PART_ROWS):
+        part = pl.concat([carry, pl.DataFrame(batch)]) if carry.height else pl.DataFrame(batch)
+        last = part["club_id"][-1]
+        carry = part.filter(pl.col("club_id") == last)
+        complete = part.filter(pl.col("club_id") != last)
+        if complete.height:
+            clubs = set(complete["club_id"].unique().to_list())
+            if clubs & done or last in clubs:
+                raise unsorted
+            done |= clubs
+            yield complete
+    if carry.height:
+        if carry["club_id"][0] in done:
+            raise unsorted
+        yield carry
+
+
+class PartitionWriter:
+    """``out/forecast_date=YYYY-MM-DD/part-N.parquet``, one file per part and day, built in a
+    folder beside ``out`` and swapped in whole by :meth:`commit` (no reader sees half a batch;
+    an error leaves ``out`` as it was)."""
+
+    def __init__(self, out: Path) -> None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        self.out = out
+        self.staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+        self.parts = 0
+        self.rows = 0
+
+    def write(self, table: pl.DataFrame) -> None:
+        for (day,), rows in table.sort(KEYS).group_by("date", maintain_order=True):
+            folder = self.staging / f"forecast_date={day.isoformat()}"
+            folder.mkdir(exist_ok=True)
+            rows.write_parquet(folder / f"part-{self.parts}.parquet")
+        self.parts += 1
+        self.rows += table.height
+
+    def commit(self) -> int:
+        if self.out.exists():
+            shutil.rmtree(self.out)
+        self.staging.rename(self.out)
+        return self.rows
+
+    def discard(self) -> None:
+        shutil.rmtree(self.staging, ignore_errors=True)
+
+
 def write_partitions(table: pl.DataFrame, out: Path) -> int:
-    """Write ``out/forecast_date=YYYY-MM-DD/part-0.parquet`` per day, replacing ``out`` whole
-    (a folder built beside it, then swapped in: no reader sees half a batch)."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    """``table`` as ``out``'s partitions, replacing ``out`` whole."""
+    writer = PartitionWriter(out)
     try:
-        for (day,), part in table.sort(KEYS).group_by("date", maintain_order=True):
-            folder = staging / f"forecast_date={day.isoformat()}"
-            folder.mkdir()
-            part.write_parquet(folder / "part-0.parquet")
-        if out.exists():
-            shutil.rmtree(out)
-        staging.rename(out)
+        writer.write(table)
+        return writer.commit()
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return table.height
+        writer.discard()
 
 
 def needs_params(bento: Path | None) -> bool:
@@ -258,6 +310,31 @@ def run(
                 raise UserError("the pipeline's model needs params.yaml (--params)")
             bundle = Path(work)
             tag = pipeline_bundle(tag_file, model, raw, params, bundle)
-        forecaster = Forecaster.load(bundle)
-        table = forecast(forecaster, plan, tag, bundle)
-    return write_partitions(table, out), tag
+        model = Model.read(bundle)
+        writer = PartitionWriter(out)
+        try:
+            planned: set[str] = set()
+            for history in history_parts(bundle / HISTORY_FILE):
+                clubs = history["club_id"].unique().to_list()
+                part_plan = None if plan is None else plan.filter(pl.col("club_id").is_in(clubs))
+                forecaster = Forecaster.for_history(model, history)
+                writer.write(forecast(forecaster, part_plan, tag, history))
+                planned |= set(clubs)
+            if plan is not None:
+                _no_unknown_clubs(plan, planned, model)
+            rows = writer.commit()
+        finally:
+            writer.discard()
+    return rows, tag
+
+
+def _no_unknown_clubs(plan: pl.DataFrame, clubs: set[str], model: Model) -> None:
+    """A plan row of a club the history does not have: the same refusal as any unknown row."""
+    unknown = plan.filter(~pl.col("club_id").is_in(list(clubs)))
+    if unknown.height:
+        club, item, day = unknown.row(0)[:3]
+        first, last = model.window
+        raise DataError(
+            f"plan: row {club}/{item}/{day} is not a series and day of the forecast window "
+            f"({first} .. {last})"
+        )

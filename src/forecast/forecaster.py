@@ -10,6 +10,7 @@ duplicate rows.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import re
@@ -113,6 +114,39 @@ def check_bundle(folder: Path, version: str | None) -> None:
 
 
 @dataclass(frozen=True)
+class Model:
+    """A bundle's booster, its encoder and its settings: what every series shares, read once
+    (a batch forecasts its series part by part with one Model)."""
+
+    booster: lgb.Booster
+    encoder: Encoder
+    params: FeatureParams
+    country: str
+    history_end: dt.date
+    max_data_age_days: int | None  # the model-age alert's limit, when the bundle has one
+
+    @property
+    def window(self) -> tuple[dt.date, dt.date]:
+        """The first and last day a forecast can be asked for."""
+        first = self.history_end + dt.timedelta(days=1)
+        return first, self.history_end + dt.timedelta(days=self.params.horizon_days)
+
+    @classmethod
+    def read(cls, bundle: Path) -> Model:
+        """The model and settings of a bundle written by :func:`write_bundle`."""
+        settings = json.loads((bundle / SETTINGS_FILE).read_text(encoding="utf-8"))
+        booster = load_booster(bundle / MODEL_FILE)
+        return cls(
+            booster=booster,
+            encoder=Encoder.for_booster(booster),
+            params=FeatureParams.model_validate(settings["features"]),
+            country=settings["holidays_country"],
+            history_end=dt.date.fromisoformat(settings["history_end"]),
+            max_data_age_days=settings.get("max_data_age_days"),
+        )
+
+
+@dataclass(frozen=True)
 class Forecaster:
     """Everything needed to answer forecast requests, loaded once per worker.
 
@@ -123,46 +157,63 @@ class Forecaster:
     as in training.
     """
 
-    booster: lgb.Booster
-    encoder: Encoder
+    model: Model
     window_table: pl.DataFrame  # one row per series and window day: history-based features
-    params: FeatureParams
-    history_end: dt.date
-    # The same rows encoded once (price, promo and price ratio left empty), for requests with one
-    # day per series, which need no join: a dictionary lookup and three columns filled in.
-    row_index: dict[tuple[str, str, dt.date], int]
-    encoded: np.ndarray
-    history_price_max: np.ndarray
-    max_data_age_days: int | None = None  # the model-age alert's limit, when the bundle has one
 
     @classmethod
     def load(cls, bundle: Path) -> Forecaster:
-        """Load a bundle written by :func:`write_bundle`."""
-        settings = json.loads((bundle / SETTINGS_FILE).read_text(encoding="utf-8"))
-        params = FeatureParams.model_validate(settings["features"])
-        history_end = dt.date.fromisoformat(settings["history_end"])
-        history = pl.read_parquet(bundle / HISTORY_FILE)
-        booster = load_booster(bundle / MODEL_FILE)
-        encoder = Encoder.for_booster(booster)
-        table = _window_table(history, params, settings["holidays_country"], history_end)
+        """Load a bundle written by :func:`write_bundle`: every series of its history."""
+        return cls.for_history(Model.read(bundle), pl.read_parquet(bundle / HISTORY_FILE))
+
+    @classmethod
+    def for_history(cls, model: Model, history: pl.DataFrame) -> Forecaster:
+        """``model`` for the series of ``history`` (all of the bundle's, or a part of them)."""
+        table = _window_table(history, model.params, model.country, model.history_end)
+        return cls(model=model, window_table=table)
+
+    @property
+    def booster(self) -> lgb.Booster:
+        return self.model.booster
+
+    @property
+    def encoder(self) -> Encoder:
+        return self.model.encoder
+
+    @property
+    def params(self) -> FeatureParams:
+        return self.model.params
+
+    @property
+    def history_end(self) -> dt.date:
+        return self.model.history_end
+
+    @property
+    def max_data_age_days(self) -> int | None:
+        return self.model.max_data_age_days
+
+    # For requests with one day per series, which need no join: a dictionary lookup into the
+    # window rows encoded once (price, promo and price ratio left empty), three columns filled
+    # in. Built on first use (the service's warm-up): a batch, always several days per series,
+    # never pays for them.
+    @functools.cached_property
+    def row_index(self) -> dict[tuple[str, str, dt.date], int]:
+        return {key: n for n, key in enumerate(self.window_table.select(KEYS).iter_rows())}
+
+    @functools.cached_property
+    def encoded(self) -> np.ndarray:
         empty = pl.lit(None, pl.Float64)
-        return cls(
-            booster=booster,
-            encoder=encoder,
-            window_table=table,
-            params=params,
-            history_end=history_end,
-            row_index={key: n for n, key in enumerate(table.select(KEYS).iter_rows())},
-            encoded=encoder.matrix(table.with_columns(price=empty, promo=empty, price_ratio=empty)),
-            history_price_max=table["_history_price_max"].to_numpy(),
-            max_data_age_days=settings.get("max_data_age_days"),
+        return self.encoder.matrix(
+            self.window_table.with_columns(price=empty, promo=empty, price_ratio=empty)
         )
+
+    @functools.cached_property
+    def history_price_max(self) -> np.ndarray:
+        return self.window_table["_history_price_max"].to_numpy()
 
     @property
     def window(self) -> tuple[dt.date, dt.date]:
         """The first and last day a forecast can be asked for."""
-        first = self.history_end + dt.timedelta(days=1)
-        return first, self.history_end + dt.timedelta(days=self.params.horizon_days)
+        return self.model.window
 
     @property
     def series(self) -> pl.DataFrame:
@@ -175,6 +226,8 @@ class Forecaster:
 
     def inputs(self, requests: pl.DataFrame) -> np.ndarray:
         """The model's input matrix for the request rows; RequestError when refused."""
+        if requests.height > 1 and requests.select(SERIES_KEYS).n_unique() < requests.height:
+            return self._joined_inputs(requests)  # several days of one series
         keys = list(zip(*(requests[k].to_list() for k in KEYS), strict=True))
         found = [self.row_index.get(key) for key in keys]
         if None in found or len({key[:2] for key in keys}) < len(keys):

@@ -31,6 +31,7 @@ import pytest
 import yaml
 
 from conveyor.signature import RECORD_TYPE
+from conveyor.workflows.act import act_copies
 from tests.paths import REPO
 
 pytestmark = pytest.mark.pipeline
@@ -258,13 +259,16 @@ class Sandbox:
             "ACT_ATTESTATIONS": str(self.root / "attestations"),
             "BENTOML_HOME": str(self.root / "bentoml"),
         }
+        # The caller as act can read it (conveyor workflows run does the same): GitHub's keys
+        # act does not know yet left out of a copy.
+        (caller,) = act_copies([self.repo / ".github/workflows" / workflow], artifacts / "caller")
         args = [
             str(ACT),
             event,
             "-e",
             str(event_file),
             "-W",
-            f".github/workflows/{workflow}",
+            str(caller),
             "--action-cache-path",
             str(self.root / "act-cache"),
             "--json",

@@ -262,3 +262,41 @@ def test_the_contract_passes_the_batch_and_fails_a_corrupted_one(batch, tmp_path
     failed = {rule["id"] for rule in verdict["rules"] if not rule["passed"]}
     assert {"table.rows", "forecast.range", "forecast_to_history_max.range"} <= failed, failed
     assert verdict["rows"] == table.height - 28
+
+
+def test_a_history_read_in_parts_gives_the_same_batch_plan_included(
+    registered, batch, tmp_path, monkeypatch
+) -> None:
+    """A large history is forecast a few clubs at a time (memory stays bounded): parts of 500
+    history rows (several per club) give the batch of one part, a plan across clubs included."""
+    from forecast import batch as batching
+
+    bento = _fake_bento(registered, tmp_path / "bento", str(registered["tag"]))
+    table = _read(batch)
+    clubs = table["club_id"].unique().sort()
+    plan = table.filter(
+        pl.col("club_id").is_in([clubs[0], clubs[-1]]) & (pl.col("item_id") < "item_0004")
+    ).select(*KEYS, (pl.col("price") * 0.9).alias("price"), pl.lit(1, pl.Int8).alias("promo"))
+    plan.write_parquet(tmp_path / "plan.parquet")
+    outs = {}
+    for name, rows in (("whole", 10_000_000), ("parts", 500)):
+        monkeypatch.setattr(batching, "PART_ROWS", rows)
+        out = tmp_path / name
+        none = tmp_path / "none"  # no pipeline outputs: the Bento's model
+        done, _ = batching.run(None, out, none, none, none, tmp_path / "plan.parquet", bento)
+        assert done == table.height
+        outs[name] = out
+    assert _read(outs["parts"]).equals(_read(outs["whole"]))
+    day = sorted(outs["parts"].iterdir())[0]
+    assert len(list(day.glob("part-*.parquet"))) == len(clubs)  # one part per club here
+    assert _read(outs["parts"]).filter(pl.col("promo") == 1).height == plan.height
+
+
+def test_a_history_not_sorted_by_club_is_refused(registered, tmp_path) -> None:
+    from conveyor.errors import UserError
+    from forecast.batch import history_parts
+
+    history = pl.read_parquet(registered["raw"]).sample(fraction=1.0, shuffle=True, seed=1)
+    history.write_parquet(tmp_path / "history.parquet")
+    with pytest.raises(UserError, match="not sorted by club"):
+        list(history_parts(tmp_path / "history.parquet", rows=100))

@@ -26,7 +26,7 @@ import yaml
 from conveyor import git
 from conveyor.errors import UserError
 
-__all__ = ["STANDINS", "callers", "default_event", "events_of", "plan", "run"]
+__all__ = ["STANDINS", "act_copies", "callers", "default_event", "events_of", "plan", "run"]
 
 STANDINS = Path(__file__).with_name("standins")
 # Each third-party action conveyor's workflows use -> its stand-in folder (standins/README.md).
@@ -242,6 +242,27 @@ def default_event(root: Path, event: str, base: str, base_branch: str = "main") 
     return {}
 
 
+# Keys GitHub accepts that act's workflow schema does not know yet: act refuses the whole file
+# ("Unknown Property"), so the copy of a caller act reads leaves them out (the caller in the
+# repository keeps them). `cache-mode` (GitHub, 2026-09): a workflow's or job's access to the
+# Actions cache; under act the cache is the local stand-in, one folder per run.
+NOT_IN_ACT = ("cache-mode",)
+_NOT_IN_ACT_LINE = re.compile(rf"(?m)^[ \t]*(?:{'|'.join(NOT_IN_ACT)}):[^\n]*(?:\n|$)")
+
+
+def act_copies(chosen: list[Path], into: Path) -> list[Path]:
+    """The callers as act can read them: copies in ``into`` without the keys act does not know
+    (NOT_IN_ACT, each a one-line scalar). The relative `uses: ./.github/...` of a copy still
+    resolve against the repository act runs in."""
+    into.mkdir(parents=True, exist_ok=True)
+    copies = []
+    for path in chosen:
+        copy = into / path.name
+        copy.write_text(_NOT_IN_ACT_LINE.sub("", path.read_text(encoding="utf-8")), "utf-8")
+        copies.append(copy)
+    return copies
+
+
 def command(
     act: str,
     event: str,
@@ -253,8 +274,9 @@ def command(
 ) -> list[str]:
     """The act command line."""
     args = [act, event, "-e", str(event_file), "-P", "ubuntu-latest=-self-hosted"]
-    if len(the_plan.callers) == 1:
-        args += ["-W", str(the_plan.callers[0])]
+    # Only the chosen callers, as act can read them (act would parse every file of the folder).
+    copies = act_copies(the_plan.callers, work / "callers")
+    args += ["-W", str(copies[0] if len(copies) == 1 else work / "callers")]
     args += ["--action-cache-path", str(work / "act-cache"), "--no-cache-server"]
     if json_log:
         args.append("--json")

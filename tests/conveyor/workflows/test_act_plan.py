@@ -65,3 +65,20 @@ def test_the_default_payload_names_the_policys_base_branch(tmp_path: Path) -> No
     pull = act.default_event(REPO, "pull_request", "HEAD", "trunk")
     assert pull["pull_request"]["base"]["ref"] == "trunk"
     assert act.default_event(REPO, "push", "HEAD", "trunk")["ref"] == "refs/heads/trunk"
+
+
+def test_act_reads_copies_of_the_callers_without_the_keys_it_does_not_know(tmp_path) -> None:
+    # GitHub's `cache-mode` (workflow or job level) makes act refuse the whole file: the copy act
+    # reads leaves it out, and keeps every other line of the caller.
+    caller = REPO / "examples/caller/.github/workflows/retrain.yml"
+    text = caller.read_text()
+    assert "cache-mode: read" in text
+    (copy,) = act.act_copies([caller], tmp_path / "callers")
+    kept = copy.read_text()
+    assert "cache-mode" not in kept
+    assert kept.splitlines() == [line for line in text.splitlines() if "cache-mode" not in line]
+    workflow = tmp_path / "w.yml"
+    workflow.write_text("name: w\ncache-mode: none\non: push\njobs:\n  a:\n    cache-mode: read\n")
+    (copy,) = act.act_copies([workflow], tmp_path / "more")
+    assert copy.read_text() == "name: w\non: push\njobs:\n  a:\n"
+    assert caller.read_text() == text  # the repository's file is left as it is
