@@ -216,28 +216,27 @@ def forecast(
 def history_parts(path: Path, rows: int | None = None) -> Iterator[pl.DataFrame]:
     """The bundle's history, whole clubs at a time, about ``rows`` (PART_ROWS) rows each:
     write_bundle sorts it by club, item and date, so a club ends where the next begins and
-    memory stays bounded however many clubs there are. A club met again after its end is a
-    UserError."""
-    import pyarrow.parquet as pq
-
+    memory stays bounded however many clubs there are (polars reads only the row groups of
+    each slice). A club met again after its end is a UserError."""
     unsorted = UserError(f"{path}: the history is not sorted by club (write_bundle sorts it)")
+    size = rows or PART_ROWS
+    history = pl.scan_parquet(path)
+    total = history.select(pl.len()).collect().item()
     done: set[str] = set()
     carry = pl.DataFrame()
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=rows or PART_ROWS):
-        part = pl.concat([carry, pl.DataFrame(batch)]) if carry.height else pl.DataFrame(batch)
+    for offset in range(0, total, size):
+        part = history.slice(offset, size).collect()
+        part = pl.concat([carry, part]) if carry.height else part
         last = part["club_id"][-1]
-        carry = part.filter(pl.col("club_id") == last)
-        complete = part.filter(pl.col("club_id") != last)
-        if complete.height:
-            clubs = set(complete["club_id"].unique().to_list())
-            if clubs & done or last in clubs:
-                raise unsorted
-            done |= clubs
-            yield complete
-    if carry.height:
-        if carry["club_id"][0] in done:
+        ends = offset + size >= total
+        carry = part.filter(pl.col("club_id") == last) if not ends else pl.DataFrame()
+        complete = part if ends else part.filter(pl.col("club_id") != last)
+        clubs = set(complete["club_id"].unique().to_list())
+        if clubs & done or (not ends and last in clubs):
             raise unsorted
-        yield carry
+        done |= clubs
+        if complete.height:
+            yield complete
 
 
 class PartitionWriter:

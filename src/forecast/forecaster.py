@@ -306,14 +306,21 @@ def _window_table(
     # statistics read: value, count and square, each with a zero column in front.
     units = np.full((series.height, span), np.nan)
     row = sales["_series"].to_numpy() - 1
-    column = (sales["date"] - first_day).dt.total_days().to_numpy()
+    # days since the first day, as integers (a date is its day number since 1970)
+    column = (sales["date"].cast(pl.Int32) - sales["date"].cast(pl.Int32).min()).to_numpy()
     units[row, column] = sales[TARGET].cast(pl.Float64).to_numpy()
+    # The reference price of a window day: the largest price of the PRICE_MEMORY days before it,
+    # from the history alone, i.e. the largest from that day on (a running maximum from the end;
+    # fmax skips the days without a price).
+    prices = np.full((series.height, span), np.nan)
+    prices[row, column] = sales["price"].cast(pl.Float64).to_numpy()
+    later_max = np.fmax.accumulate(prices[:, ::-1], axis=1)[:, ::-1]
     known = ~np.isnan(units)
     filled = np.where(known, units, 0.0)
-    prefix = {
-        name: np.concatenate([np.zeros((series.height, 1)), np.cumsum(part, axis=1)], axis=1)
-        for name, part in (("sum", filled), ("count", known.astype(np.float64)), ("sq", filled**2))
-    }
+    prefix = {}
+    for name, part in (("sum", filled), ("count", known), ("sq", np.square(filled))):
+        prefix[name] = np.zeros((series.height, span + 1))
+        np.cumsum(part, axis=1, out=prefix[name][:, 1:])
     columns: dict[str, np.ndarray] = {}
     index = np.arange(1, params.horizon_days + 1) + span - 1  # the window days' columns
     for lag in params.lags:
@@ -322,6 +329,11 @@ def _window_table(
         inside = at >= 0
         values[:, inside] = units[:, at[inside]]
         columns[f"lag_{lag}"] = values
+    since = index - PRICE_MEMORY
+    price_max = np.full((series.height, len(days)), np.nan)
+    inside = since <= span - 1  # a window day further out than PRICE_MEMORY has no such price
+    price_max[:, inside] = later_max[:, np.maximum(since[inside], 0)]
+    columns["_history_price_max"] = price_max
     last = index - params.horizon_days  # the last day a window's sales statistics may read
     for w in params.rolling_windows:
         lo = np.maximum(last - w + 1, 0)
@@ -363,40 +375,7 @@ def _window_table(
     )
     ordered = [c for c in feature_columns(params) if c not in (*KEYS, "price", "promo")]
     ordered.remove("price_ratio")
-    price_max = _history_price_max(history, days)
-    return features.select(*KEYS, *ordered).join(
-        price_max, on=list(KEYS), how="left", maintain_order="left"
-    )
-
-
-def _history_price_max(history: pl.DataFrame, days: list[dt.date]) -> pl.DataFrame:
-    """For each series and window day, the largest price of the PRICE_MEMORY days before it,
-    from the history alone (null when it has none). The history ends before the first window
-    day, so for a day d that is the largest price on a date >= d - PRICE_MEMORY: a maximum over
-    the series' later dates (a reverse cumulative maximum) read with one as-of lookup per day,
-    instead of one pass over the history per day."""
-    first = days[0] - dt.timedelta(days=PRICE_MEMORY)
-    later_max = (
-        history.filter(pl.col("date") >= first)
-        .select(*SERIES_KEYS, "date", "price")
-        .sort([*SERIES_KEYS, "date"], descending=[False] * len(SERIES_KEYS) + [True])
-        .with_columns(
-            pl.col("price").cum_max().forward_fill().over(SERIES_KEYS).alias("_history_price_max")
-        )
-        .drop("price")
-        .rename({"date": "_from"})
-        .sort("_from")
-    )
-    wanted = (
-        history.select(SERIES_KEYS)
-        .unique()
-        .join(pl.DataFrame({"date": days}), how="cross")
-        .with_columns((pl.col("date") - pl.duration(days=PRICE_MEMORY)).alias("_from"))
-        .sort("_from")
-    )
-    return wanted.join_asof(
-        later_max, on="_from", by=list(SERIES_KEYS), strategy="forward", check_sortedness=False
-    ).select(*KEYS, "_history_price_max")
+    return features.select(*KEYS, *ordered, "_history_price_max")
 
 
 def _earlier_price_max(requests: pl.DataFrame) -> pl.DataFrame:

@@ -12,9 +12,10 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from forecast.features import build_features
-from forecast.forecaster import _history_price_max, _window_table
+from forecast.forecaster import _window_table
 from forecast.params import FeatureParams
 from forecast.schema import KEYS, RAW_SCHEMA, SERIES_KEYS, TARGET
+from tests.forecast.test_window_price_max import _literal
 
 
 def _by_training(history: pl.DataFrame, params: FeatureParams, end: dt.date) -> pl.DataFrame:
@@ -38,7 +39,7 @@ def _by_training(history: pl.DataFrame, params: FeatureParams, end: dt.date) -> 
         pl.col("date") > end
     )
     return features.drop("price", "promo", "price_ratio", TARGET).join(
-        _history_price_max(history, days), on=list(KEYS), how="left"
+        _literal(history, days), on=list(KEYS), how="left"
     )
 
 

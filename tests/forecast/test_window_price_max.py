@@ -1,6 +1,7 @@
 """The served model's reference price for each window day (the largest price of the PRICE_MEMORY
-days before it, from the history alone) is computed in one as-of lookup; it must equal the
-definition read literally: one filter and one maximum per window day."""
+days before it, from the history alone) is read from a running maximum over a series x day array;
+it must equal the definition read literally: one filter and one maximum per window day. The same
+for the earlier prices of a request (one rolling maximum)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import datetime as dt
 import polars as pl
 
 from forecast.features import PRICE_MEMORY
-from forecast.forecaster import _earlier_price_max, _history_price_max
+from forecast.forecaster import _earlier_price_max, _window_table
+from forecast.params import FeatureParams
 from forecast.schema import KEYS, SERIES_KEYS
 
 
@@ -26,21 +28,21 @@ def _literal(history: pl.DataFrame, days: list[dt.date]) -> pl.DataFrame:
     )
 
 
-def _compare(history: pl.DataFrame) -> None:
+def _compare(history: pl.DataFrame, params: FeatureParams) -> None:
     end = history["date"].max()
-    days = [end + dt.timedelta(days=d) for d in range(1, 29)]
-    wanted = history.select(SERIES_KEYS).unique().join(pl.DataFrame({"date": days}), how="cross")
-    expected = wanted.join(_literal(history, days), on=list(KEYS), how="left").sort(KEYS)
-    found = _history_price_max(history, days).sort(KEYS)
-    assert found.select(expected.columns).equals(expected)
+    days = [end + dt.timedelta(days=d) for d in range(1, params.horizon_days + 1)]
+    found = _window_table(history, params, "US", end).select(*KEYS, "_history_price_max")
+    expected = found.select(KEYS).join(_literal(history, days), on=list(KEYS), how="left")
+    assert found.sort(KEYS).equals(expected.sort(KEYS))
+    assert found["_history_price_max"].null_count() < found.height
 
 
-def test_equals_the_literal_definition_on_generated_sales(small_sales: pl.DataFrame) -> None:
-    _compare(small_sales)
+def test_equals_the_literal_definition_on_generated_sales(small_sales, repo_params) -> None:
+    _compare(small_sales, repo_params.features)
 
 
 def test_equals_it_with_gaps_missing_prices_and_a_series_that_stopped(
-    small_sales: pl.DataFrame,
+    small_sales: pl.DataFrame, repo_params
 ) -> None:
     end = small_sales["date"].max()
     first = small_sales.select(SERIES_KEYS).unique().sort(SERIES_KEYS).row(0)
@@ -65,7 +67,9 @@ def test_equals_it_with_gaps_missing_prices_and_a_series_that_stopped(
         # Another series stopped selling 70 days before the end: no price in its window at all.
         .filter(~(of(last) & (pl.col("date") > end - dt.timedelta(days=70))))
     )
-    _compare(history)
+    _compare(history, repo_params.features)
+    # A window longer than PRICE_MEMORY: its far days have no history price at all.
+    _compare(history, repo_params.features.model_copy(update={"horizon_days": 60, "lags": [60]}))
 
 
 def _earlier_literal(requests: pl.DataFrame) -> pl.DataFrame:
