@@ -89,8 +89,7 @@ def make_project(root: Path) -> Path:
     params["data"]["synthetic"].update(SHAPE)
     params["data"]["end_date"] = FIRST_END
     params["train"].update(num_boost_round=40, num_threads=1)
-    for rule in params["gates"]["rules"]:  # bounds of the default data; the small data's own
-        rule.update({k: v for k, v in (("max", 50.0), ("min", -50.0)) if k in rule})
+    loosen_bounds(params)
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     (project / ".gitignore").write_text("/reports/\n/plots/*.png\n")
     run(project, "dvc", "init", "--quiet")
@@ -105,6 +104,13 @@ def make_project(root: Path) -> Path:
     git(project, "commit", "--quiet", "-m", "first pipeline run")
     git(project, "push", "--quiet", "origin", "main")
     return project
+
+
+def loosen_bounds(params: dict[str, Any]) -> None:
+    """The gate rules' absolute bounds are the default data's: small data gets its own (the
+    comparisons with a baseline stay as they are)."""
+    for rule in params["gates"]["rules"]:
+        rule.update({k: v for k, v in (("max", 50.0), ("min", -50.0)) if k in rule})
 
 
 def go_live(project: Path, env_name: str, version: str, commit: str, push: bool = True) -> str:

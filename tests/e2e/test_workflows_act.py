@@ -15,6 +15,7 @@ cache hit restores it on GitHub), so no run installs anything.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import os
@@ -32,7 +33,10 @@ import yaml
 
 from conveyor.signature import RECORD_TYPE
 from conveyor.workflows.act import act_copies
+from tests.champion_repos import edit_params, go_live, loosen_bounds
+from tests.gh_stub import GhStub
 from tests.paths import REPO
+from tests.promotion_repos import git
 
 pytestmark = pytest.mark.pipeline
 
@@ -865,3 +869,111 @@ def test_a_merge_whose_dvc_lock_is_stale_pushes_nothing(sandbox: Sandbox) -> Non
     status = _dvc(sandbox, "status", "--cloud")
     assert "new:" in status.stdout, status.stdout
     _git(sandbox.repo, "checkout", "-q", "--", ".")
+
+
+# retrain.yml -> ml-retrain.yml (issue #18): the command-by-command flow, a worse challenger and
+# a re-run are in tests/conveyor/retrain/test_retrain_publish.py; this proves the workflow's wiring.
+RETRAIN_PR = "https://github.com/acme/conveyor/pull/9"
+# Small data for the retraining (3 clubs x 12 items, the same three years): every stage in
+# seconds, three times over; the contracts' row counts follow it.
+SMALL = {"n_clubs": 3, "n_items": 12}
+
+
+def _small_project(work: Path, older: str, last_day: dt.date) -> None:
+    """``work`` on small data whose window ends on ``older``: params (the gate's absolute bounds
+    the small data's), and the contracts' row counts and freshness to match. The contracts pin
+    their reference date to the built-in data's last day and want data at most 7 days older:
+    the older window needs 35 (a live source would say `reference_date: today`)."""
+    params = yaml.safe_load((work / "params.yaml").read_text())
+    params["data"]["synthetic"].update(SMALL)
+    params["data"]["end_date"] = older
+    params["train"].update(num_boost_round=20, num_threads=1)
+    loosen_bounds(params)
+    (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    series = SMALL["n_clubs"] * SMALL["n_items"]
+    horizon = params["features"]["horizon_days"]
+    pinned = f"reference_date: '{last_day.isoformat()}'"
+    for contract in (work / "policies/data").glob("*.yaml"):
+        text = contract.read_text()
+        spec = yaml.safe_load(text)
+        if contract.stem == "forecasts":
+            spec["rows"] = {"min": series * horizon, "max": series * horizon}
+        elif "rows" in spec:
+            spec["rows"] = {"min": 1, "max": 10_000_000}
+        if pinned in text:
+            spec["freshness"]["max_age_days"] = 35
+        contract.write_text(yaml.safe_dump(spec, sort_keys=False))
+
+
+def _trained(work: Path, env: dict[str, str], message: str) -> str:
+    """`dvc repro` and `dvc push --run-cache` in ``work``, committed and pushed; the commit."""
+    for command in (["dvc", "repro"], ["dvc", "push", "--run-cache"]):
+        done = subprocess.run(
+            command, cwd=work, capture_output=True, text=True, check=False, env=env
+        )
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    git(work, "add", "-A")
+    git(work, "commit", "--quiet", "-m", message)
+    git(work, "push", "--quiet", "origin", "main")
+    return git(work, "rev-parse", "HEAD")
+
+
+def test_a_better_challenger_pushes_its_branch_and_opens_one_pull_request(
+    sandbox: Sandbox,
+    tmp_path: Path,
+) -> None:
+    origin, work, env = _origin_and_work(sandbox, tmp_path)
+    env = {**env, "BENTOML_HOME": str(sandbox.root / "bentoml"), "DVC_NO_ANALYTICS": "1"}
+    last_day = pl.read_parquet(sandbox.repo / "data/raw/sales.parquet")["date"].max()
+    assert isinstance(last_day, dt.date)
+    older = (last_day - dt.timedelta(days=28)).isoformat()
+    # The champion: four weeks older data, 20 rounds; it goes live in prod.
+    _small_project(work, older, last_day)
+    champion = _trained(work, env, "the champion: an older window, 20 rounds")
+    go_live(work, "prod", "v1.0.0", champion)
+    # Main trains 60 rounds since (committed: the retraining runs the pipeline itself), and the
+    # retraining brings the four newest weeks.
+    edit_params(work, {"train.num_boost_round": 60})
+    git(work, "commit", "--quiet", "-am", "train 60 rounds")
+    git(work, "push", "--quiet", "origin", "main")
+
+    stub = GhStub(tmp_path / "gh", {"pr list": "", "pr create": RETRAIN_PR})
+    box = Sandbox(sandbox.root)
+    box.repo, box.base = work, champion
+    payload = {"inputs": {"to": last_day.isoformat()}}
+    run = box.run_workflow(
+        "retrain",
+        "workflow_dispatch",
+        "retrain.yml",
+        payload,
+        "--remote-name",
+        "github",
+        gh=(stub.path / "gh").read_text(),
+    )
+    assert run.jobs.get("retrain") == "success", run.failed_because()
+    assert "Running stage 'train'" in run.log  # the new window was trained, not pulled
+    # The branch: main plus the retraining (the window in params, the new lock), on origin.
+    branch = f"retrain/{last_day.isoformat()}"
+    head = git(origin, "rev-parse", branch)
+    assert git(origin, "rev-parse", f"{head}^") == git(origin, "rev-parse", "main")
+    assert f'end_date: "{last_day.isoformat()}"' in git(origin, "show", f"{head}:params.yaml")
+    changed = git(origin, "diff", "--name-only", f"{head}^", head).split()
+    assert {"params.yaml", "dvc.lock", "metrics/metrics.json"} <= set(changed)
+    # One pull request, from that branch to main, carrying the champion-vs-challenger report.
+    calls, bodies = stub.calls(), stub.bodies()
+    creates = [i for i, c in enumerate(calls) if c[:2] == ["pr", "create"]]
+    assert len(creates) == 1, calls
+    create = calls[creates[0]]
+    assert create[create.index("--head") + 1] == branch
+    assert create[create.index("--base") + 1] == "main"
+    assert "## Champion vs challenger" in (bodies[creates[0]] or "")
+    assert "v1.0.0" in (bodies[creates[0]] or "")  # the champion named by its release
+    # What the challenger trained is in the DVC remote: its PR's CI and its release pull it.
+    lock = yaml.safe_load(git(origin, "show", f"{head}:dvc.lock"))
+    (model,) = [o for o in lock["stages"]["train"]["outs"] if o["path"] == "models/model.txt"]
+    stored = sandbox.root / "dvc-remote" / "files" / "md5" / model["md5"][:2] / model["md5"][2:]
+    assert stored.is_file(), stored
+    # The gate re-scored the champion on the challenger's holdout, and passed it.
+    (gate_file,) = (box.artifacts / "retrain").rglob("gate.json")
+    gate = json.loads(gate_file.read_text())
+    assert gate["passed"] is True and gate["champion"]["version"] == "v1.0.0"
