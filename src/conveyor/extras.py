@@ -26,7 +26,7 @@ __all__ = [
 
 DISTRIBUTION = "conveyor"
 # The extras in the order people meet them; `all` is every one of them.
-EXTRAS = ("checks", "report", "monitor", "serve", "scan", "pipeline", "template")
+EXTRAS = ("checks", "report", "monitor", "serve", "scan", "pipeline", "template", "spark")
 # The commands that need an extra (subcommand, then an option that must be given too): the
 # handlers call require() with these keys, and `conveyor doctor` finds them in dvc.yaml.
 COMMANDS = {

@@ -7,9 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from conveyor.checks.rules import Rule
+from conveyor.checks.tables import Table
 
 __all__ = ["CheckBackend", "RuleResult"]
 
@@ -31,9 +30,9 @@ class CheckBackend(ABC):
 
     @abstractmethod
     def validate(
-        self, suite: str, frame: pd.DataFrame, rules: list[Rule], key_columns: list[str]
+        self, suite: str, table: Table, rules: list[Rule], key_columns: list[str]
     ) -> list[RuleResult]:
-        """Evaluate ``rules`` on ``frame``; samples of failing rows carry ``key_columns``."""
+        """Evaluate ``rules`` on ``table``; samples of failing rows carry ``key_columns``."""
 
     def write_docs(self, out_dir: Path) -> Path | None:
         """Write human-readable documentation of the runs so far; return its index, if any."""

@@ -1,8 +1,11 @@
-"""Read a data set for checking: Parquet or CSV into pandas, types as the file holds them."""
+"""Read a data set for checking: Parquet or CSV into pandas, or as a Spark DataFrame
+(`compute.engine: spark`), types as the files hold them."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -10,7 +13,7 @@ from conveyor.checks.contract import Contract
 from conveyor.errors import DataError
 from conveyor.files import require_regular
 
-__all__ = ["read_frame"]
+__all__ = ["SchemaConflict", "mixed_schema", "read_frame", "read_spark"]
 
 
 def read_frame(path: Path, contract: Contract | None) -> pd.DataFrame:
@@ -32,6 +35,48 @@ def read_frame(path: Path, contract: Contract | None) -> pd.DataFrame:
     except (OSError, ValueError) as exc:
         raise DataError(f"{path}: cannot read: {str(exc).splitlines()[0]}") from None
     raise DataError(f"{path}: unsupported file type {suffix!r} (use .parquet or .csv)")
+
+
+@dataclass(frozen=True)
+class SchemaConflict:
+    """Two files of one data set that disagree on a column: its type, or whether it exists."""
+
+    column: str
+    observed: str
+    rows: int  # of every file, from their footers
+
+
+def mixed_schema(path: Path) -> SchemaConflict | None:
+    """The first column whose type (or presence) differs between the Parquet files of the folder
+    ``path``, read from their footers only; None for a file, or files that agree. Either engine
+    would read such files wrongly (one file's schema for all: values cast, or a column of nulls)
+    or stop with a stack trace; the contract reports it instead."""
+    if not path.is_dir():
+        return None
+    import pyarrow.parquet as pq
+
+    files = sorted(p for p in path.rglob("*.parquet") if p.is_file())
+    try:
+        metadata = [(f, pq.read_metadata(f)) for f in files]
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: cannot read: {str(exc).splitlines()[0]}") from None
+    rows = sum(m.num_rows for _, m in metadata)
+    first_file, first = files[0], metadata[0][1].schema.to_arrow_schema()
+    for other_file, other_meta in metadata[1:]:
+        other = other_meta.schema.to_arrow_schema()
+        for name in dict.fromkeys([*first.names, *other.names]):
+            one = first.field(name).type if name in first.names else None
+            two = other.field(name).type if name in other.names else None
+            if one == two:
+                continue
+            a, b = (f.relative_to(path) for f in (first_file, other_file))
+            observed = f"{_typed(one)} in {a}, {_typed(two)} in {b}"
+            return SchemaConflict(name, observed, rows)
+    return None
+
+
+def _typed(arrow_type: object) -> str:
+    return "missing" if arrow_type is None else str(arrow_type)
 
 
 def _read_folder(folder: Path) -> pd.DataFrame:
@@ -60,4 +105,64 @@ def _parse_dates(frame: pd.DataFrame, contract: Contract | None) -> pd.DataFrame
                 frame[name] = pd.to_datetime(frame[name], format="ISO8601")
             except (ValueError, TypeError):
                 continue
+    return frame
+
+
+def read_spark(spark: Any, path: Path, contract: Contract | None) -> Any:
+    """The data at ``path`` as a Spark DataFrame: a Parquet file, a folder of them (every file
+    below it, partition folder names not added, as ``read_frame`` reads it) or a CSV file."""
+    require_regular(path, "", DataError)
+    if not (path.is_dir() or path.is_file()):
+        raise DataError(f"{path}: no such data file or folder")
+    suffix = "" if path.is_dir() else path.suffix.lower()
+    if suffix not in ("", ".parquet", ".csv"):
+        raise DataError(f"{path}: unsupported file type {suffix!r} (use .parquet or .csv)")
+    if path.is_dir() and not any(p.is_file() for p in path.rglob("*.parquet")):
+        raise DataError(f"{path}: a folder with no .parquet file below it")
+    from pyspark.errors import PySparkException
+
+    reader = spark.read.option("recursiveFileLookup", "true")
+    try:
+        if suffix == ".csv":
+            # Numbers typed as pandas types them (inferred); the contract's date columns parsed,
+            # unparseable ones left as text for the type rule to report.
+            frame = reader.option("header", "true").option("inferSchema", "true").csv(str(path))
+            frame = _spark_dates(frame, contract)
+        else:
+            frame = reader.option("pathGlobFilter", "*.parquet").parquet(str(path))
+    except PySparkException as exc:
+        raise DataError(f"{path}: cannot read: {str(exc).splitlines()[0]}") from None
+    # Every rule is a Spark job of its own: read the files once, keep them (spilling to disk
+    # when they do not fit in memory).
+    return _small_integers_widened(frame).persist()
+
+
+def _small_integers_widened(frame: Any) -> Any:
+    """8- and 16-bit integer columns as 32-bit: still integers for the type rule, and GX's Spark
+    statistics (mean, quantiles) refuse the small types that pandas takes."""
+    from pyspark.sql import functions as sf
+    from pyspark.sql.types import ByteType, IntegerType, ShortType
+
+    small = [f.name for f in frame.schema.fields if isinstance(f.dataType, ByteType | ShortType)]
+    if not small:
+        return frame
+    return frame.withColumns({name: sf.col(f"`{name}`").cast(IntegerType()) for name in small})
+
+
+def _spark_dates(frame: Any, contract: Contract | None) -> Any:
+    from pyspark.sql import functions as sf
+    from pyspark.sql.types import StringType
+
+    if contract is None:
+        return frame
+    for name, column in contract.columns.items():
+        if column.type != "date" or name not in frame.columns:
+            continue
+        if not isinstance(frame.schema[name].dataType, StringType):
+            continue  # already read as a date or timestamp
+        parsed = sf.to_date(sf.col(name), "yyyy-MM-dd")
+        # Only when every value parses: as for pandas, one bad value leaves the column text.
+        unparsed = frame.filter(sf.col(name).isNotNull() & parsed.isNull()).limit(1).count()
+        if not unparsed:
+            frame = frame.withColumn(name, parsed)
     return frame

@@ -1,4 +1,5 @@
-"""The Great Expectations 1.x backend: each rule becomes one expectation, run on pandas.
+"""The Great Expectations 1.x backend: each rule becomes one expectation, run on pandas or on
+Spark (GX's own data source for each; the rules are the same).
 
 GX costs seconds to import, so it is imported here only, and one context serves every suite of
 the process. Results are stored in that context so GX can render its HTML data docs.
@@ -8,8 +9,10 @@ from __future__ import annotations
 
 import html
 import math
+import re
+import warnings
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +22,7 @@ import pandas as pd
 from conveyor.checks import pii
 from conveyor.checks.backend import CheckBackend, RuleResult
 from conveyor.checks.rules import Rule
+from conveyor.checks.tables import Table
 
 __all__ = ["GreatExpectationsBackend"]
 
@@ -44,19 +48,31 @@ PANDAS_TYPES = {
     "date": ["datetime64[s]", "datetime64[ms]", "datetime64[us]", "datetime64[ns]"],
     "boolean": ["bool", "boolean"],
 }
+_MIDNIGHT = re.compile(r"\d{4}-\d{2}-\d{2}T00:00:00")
+# The same types as Spark names them (GX compares the class names of the column's DataType).
+SPARK_TYPES = {
+    "integer": ["ByteType", "ShortType", "IntegerType", "LongType"],
+    "float": ["FloatType", "DoubleType"],
+    "date": ["DateType", "TimestampType", "TimestampNTZType"],
+    "boolean": ["BooleanType"],
+    "string": ["StringType"],
+}
 
 
 class GreatExpectationsBackend(CheckBackend):
     """Validate with an ephemeral GX context: no project directory, nothing sent anywhere."""
 
     def __init__(self) -> None:
+        # GX imports pyspark when it is installed (conveyor[spark]), and pyspark 4.3 warns that
+        # pandas 3 is not fully supported: not this command's business on either engine.
+        warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas")
         import great_expectations as gx
         from great_expectations.data_context.types.base import ProgressBarsConfig
 
         self._gx = gx
         self._context = gx.get_context(mode="ephemeral")
         self._context.variables.progress_bars = ProgressBarsConfig(globally=False)
-        self._source = self._context.data_sources.add_pandas("conveyor")
+        self._sources: dict[str, Any] = {}  # one GX data source per engine, added on first use
         self._stored: list[Any] = []
         # Columns of hashed person ids in any run: raw ids in them never reach the data docs.
         self._hashed_columns: set[str] = set()
@@ -64,20 +80,21 @@ class GreatExpectationsBackend(CheckBackend):
         self._rendered: set[int] = set()
 
     def validate(
-        self, suite: str, frame: pd.DataFrame, rules: list[Rule], key_columns: list[str]
+        self, suite: str, table: Table, rules: list[Rule], key_columns: list[str]
     ) -> list[RuleResult]:
-        """Run every rule as one GX suite over ``frame``; sample failing rows with their keys."""
+        """Run every rule as one GX suite over ``table``; sample failing rows with their keys."""
         if not rules:
             return []
         gx = self._gx
-        asset = self._source.add_dataframe_asset(f"{suite}-{len(self._stored)}")
+        asset = self._source(table.engine).add_dataframe_asset(f"{suite}-{len(self._stored)}")
         batch = asset.add_batch_definition_whole_dataframe("all").get_batch(
-            batch_parameters={"dataframe": frame}
+            batch_parameters={"dataframe": table.native}
         )
         # No `unexpected_index_column_names`: GX would collect the keys of *every* failing row
         # (minutes when most rows fail). The few sample rows are looked up afterwards instead.
+        expectations = [_expectation(rule, table.engine) for rule in rules]
         result = batch.validate(
-            gx.ExpectationSuite(name=suite, expectations=[_expectation(rule) for rule in rules]),
+            gx.ExpectationSuite(name=suite, expectations=expectations),
             result_format={"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_ROWS},
         )
         # GX returns results in its own order: match them to rules by the id carried in `meta`.
@@ -85,7 +102,7 @@ class GreatExpectationsBackend(CheckBackend):
         outcomes = {}
         for outcome in result.results:
             rule = by_id[outcome.expectation_config.meta["rule"]]
-            sample = _sample(rule, outcome.result or {}, frame, key_columns)
+            sample = _sample(rule, outcome.result or {}, table, key_columns)
             outcome.result = _plain(outcome.result)  # numpy scalars break GX's own JSON store
             outcome.success = bool(outcome.success)
             outcomes[rule.id] = _rule_result(rule, outcome, sample)
@@ -93,6 +110,13 @@ class GreatExpectationsBackend(CheckBackend):
                 self._hashed_columns.add(rule.column)
         self._stored.append((suite, batch, result, by_id))
         return [outcomes[rule.id] for rule in rules]
+
+    def _source(self, engine: str) -> Any:
+        """GX's data source for ``engine`` ("pandas" or "spark")."""
+        if engine not in self._sources:
+            add = getattr(self._context.data_sources, f"add_{engine}")
+            self._sources[engine] = add(f"conveyor-{engine}")
+        return self._sources[engine]
 
     def write_docs(self, out_dir: Path) -> Path | None:
         """Render GX data docs for every suite run so far into ``out_dir``."""
@@ -139,7 +163,7 @@ class GreatExpectationsBackend(CheckBackend):
         return index if index.is_file() else None
 
 
-def _expectation(rule: Rule) -> Any:
+def _expectation(rule: Rule, engine: str) -> Any:
     import great_expectations.expectations as gxe
 
     builders: dict[str, Callable[[Rule], Any]] = {
@@ -150,7 +174,7 @@ def _expectation(rule: Rule) -> Any:
             min_value=r.params["min"], max_value=r.params["max"]
         ),
         "exists": lambda r: gxe.ExpectColumnToExist(column=_column(r)),
-        "type": _type_expectation,
+        "type": lambda r: _type_expectation(r, engine),
         "not_null": lambda r: gxe.ExpectColumnValuesToNotBeNull(column=_column(r)),
         "between": lambda r: gxe.ExpectColumnValuesToBeBetween(
             column=_column(r), min_value=_bound(r.params["min"]), max_value=_bound(r.params["max"])
@@ -191,9 +215,13 @@ def _expectation(rule: Rule) -> Any:
     return expectation
 
 
-def _type_expectation(rule: Rule) -> Any:
+def _type_expectation(rule: Rule, engine: str) -> Any:
     import great_expectations.expectations as gxe
 
+    if engine == "spark":
+        return gxe.ExpectColumnValuesToBeInTypeList(
+            column=_column(rule), type_list=SPARK_TYPES[rule.params["type"]]
+        )
     if rule.params["type"] == "string":
         # pandas 3 stores text as the "str" dtype, which GX recognises only this way.
         return gxe.ExpectColumnValuesToBeOfType(column=_column(rule), type_="str")
@@ -229,9 +257,10 @@ def _rule_result(rule: Rule, outcome: Any, sample: list[dict[str, Any]]) -> Rule
     if error:
         return RuleResult(rule, False, f"could not be evaluated: {error}")
     if "unexpected_count" in result:
-        count = int(result["unexpected_count"])
+        # GX on Spark reports an empty data set's counts as None, pandas as 0.
+        count = int(result["unexpected_count"] or 0)
         percent = float(result.get("unexpected_percent") or 0.0)
-        total = result.get("element_count")
+        total = int(result.get("element_count") or 0)
         observed = f"{count:,} of {total:,} rows ({percent:.3g}%) fail"
         if rule.check == "zero_share":
             observed = f"share of zeros {percent / 100:.4g}"
@@ -241,6 +270,8 @@ def _rule_result(rule: Rule, outcome: Any, sample: list[dict[str, Any]]) -> Rule
 
 def _observed_text(rule: Rule, result: dict[str, Any]) -> str:
     observed = result.get("observed_value")
+    if observed is None or observed is pd.NaT:  # a statistic of no rows (pandas: NaT)
+        return "none"
     if rule.check == "columns_match_set":
         mismatch = (result.get("details") or {}).get("mismatched") or {}
         parts = [f"{what} {sorted(cols)}" for what, cols in mismatch.items() if cols]
@@ -250,13 +281,20 @@ def _observed_text(rule: Rule, result: dict[str, Any]) -> str:
         return "; ".join(f"q{q:g} = {'none' if v is None else f'{v:.4g}'}" for q, v in pairs)
     if isinstance(observed, float):
         return f"{observed:.4g}" if math.isfinite(observed) else str(observed)
-    if isinstance(observed, pd.Timestamp):
+    return _value_text(observed)
+
+
+def _value_text(observed: Any) -> str:
+    """A date as its day (GX on pandas gives timestamps, on Spark ISO text at midnight)."""
+    if isinstance(observed, pd.Timestamp | datetime):
         return str(observed.date().isoformat())
+    if isinstance(observed, str) and _MIDNIGHT.fullmatch(observed):
+        return observed[:10]
     return str(observed)
 
 
 def _sample(
-    rule: Rule, result: dict[str, Any], frame: pd.DataFrame, keys: list[str]
+    rule: Rule, result: dict[str, Any], table: Table, keys: list[str]
 ) -> list[dict[str, Any]]:
     """Up to SAMPLE_ROWS failing rows, key first: found by the values GX reported as failing."""
     values = result.get("partial_unexpected_list") or []
@@ -264,16 +302,11 @@ def _sample(
         return []
     if rule.check == "unique_key":
         return [_plain(v) for v in values[:SAMPLE_ROWS] if isinstance(v, dict)]
-    if rule.check not in ROW_CHECKS or rule.column not in frame:
+    if rule.check not in ROW_CHECKS or rule.column not in table.columns:
         return []
-    column = frame[rule.column]
-    if rule.check == "not_null":
-        mask = column.isna()
-    else:
-        mask = column.isin([v for v in values if v is not None])
+    picked = None if rule.check == "not_null" else [v for v in values if v is not None]
     columns = [k for k in keys if k != rule.column] + [rule.column]
-    rows = frame.loc[mask, columns].head(SAMPLE_ROWS)
-    return [_plain(row) for row in rows.to_dict(orient="records")]
+    return [_plain(row) for row in table.rows_where(rule.column, picked, columns, SAMPLE_ROWS)]
 
 
 def _redacted(result: dict[str, Any], rule: Rule, hashed: set[str]) -> dict[str, Any]:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-
-import pandas as pd
+from typing import Any
 
 from conveyor.checks import pii
 from conveyor.checks.backend import CheckBackend, RuleResult
 from conveyor.checks.contract import Contract
-from conveyor.checks.dataio import read_frame
-from conveyor.checks.rules import structure_rules, value_rules
+from conveyor.checks.dataio import SchemaConflict, mixed_schema, read_frame, read_spark
+from conveyor.checks.rules import Rule, structure_rules, value_rules
+from conveyor.checks.tables import Table, table_of
 from conveyor.checks.verdict import Verdict
 from conveyor.checks.verdict_text import json_text, markdown
 from conveyor.errors import UserError
@@ -20,30 +20,54 @@ from conveyor.files import atomic_path, require_writable_dir
 __all__ = ["check", "check_frame", "check_out_dir", "write_outputs"]
 
 
-def check(contract: Contract, data_path: Path, backend: CheckBackend) -> Verdict:
-    """Validate the data file at ``data_path`` against one contract."""
-    return check_frame(contract, read_frame(data_path, contract), data_path, backend)
-
-
-def check_frame(
-    contract: Contract, frame: pd.DataFrame, origin: Path, backend: CheckBackend
+def check(
+    contract: Contract, data_path: Path, backend: CheckBackend, spark: Any | None = None
 ) -> Verdict:
-    """Validate a data set already in memory: structure first, then values."""
-    frame = frame.rename(columns=_masked_names(frame, contract))
-    columns = [str(c) for c in frame.columns]
+    """Validate the data file or folder at ``data_path`` against one contract, in this process
+    or, given a Spark session, on Spark."""
+    conflict = mixed_schema(data_path)
+    if conflict is not None:
+        return _mixed_schema_verdict(contract, data_path, conflict)
+    if spark is None:
+        frame = read_frame(data_path, contract)
+    else:
+        frame = read_spark(spark, data_path, contract)
+    return check_frame(contract, frame, data_path, backend)
+
+
+def _mixed_schema_verdict(contract: Contract, origin: Path, conflict: SchemaConflict) -> Verdict:
+    """A folder whose files disagree on a column fails its contract on that column; no other
+    rule can be trusted on data read with one file's schema."""
+    rule = Rule(
+        "table.schema",
+        "critical",
+        "same_schema",
+        "every file with the same columns and types",
+        conflict.column,
+    )
+    result = RuleResult(rule, False, f"{conflict.column}: {conflict.observed}")
+    return Verdict(contract.name, origin, conflict.rows, redact([result]))
+
+
+def check_frame(contract: Contract, frame: Any, origin: Path, backend: CheckBackend) -> Verdict:
+    """Validate a data set already loaded (a pandas or Spark DataFrame, or its Table):
+    structure first, then values."""
+    table = table_of(frame)
+    table = table.renamed(_masked_names(table, contract))
+    columns = table.columns
     keys = [k for k in contract.key if k in columns]
     results = backend.validate(
-        f"{contract.name}.structure", frame, structure_rules(contract, columns), keys
+        f"{contract.name}.structure", table, structure_rules(contract, columns), keys
     )
     # Value rules only for columns that exist with the right type: a column of text in place of
     # numbers is one clear type failure, not a cascade of range errors.
     broken = {r.rule.column for r in results if not r.passed and r.rule.column}
     usable = [c for c in contract.columns if c in columns and c not in broken]
-    text = [c for c in columns if c not in broken and _is_text(frame[c])]
+    text = [c for c in columns if c not in broken and table.is_text(c)]
     results += backend.validate(
-        contract.name, frame, value_rules(contract, usable, columns, text), keys
+        contract.name, table, value_rules(contract, usable, columns, text), keys
     )
-    return Verdict(contract.name, origin, len(frame), redact(results))
+    return Verdict(contract.name, origin, table.row_count(), redact(results))
 
 
 def hashed_id_columns(results: list[RuleResult]) -> set[str]:
@@ -71,25 +95,21 @@ def redact(results: list[RuleResult]) -> list[RuleResult]:
     ]
 
 
-def _masked_names(frame: pd.DataFrame, contract: Contract) -> dict[object, str]:
+def _masked_names(table: Table, contract: Contract) -> dict[str, str]:
     """New names for the data's columns whose names look like personal data (a data row read as
     the header): the checks, verdicts and data docs then only ever see the masked name. A
     contract's own column names are the team's, and stay."""
-    renamed: dict[object, str] = {}
-    taken = {str(c) for c in frame.columns}
-    for position, name in enumerate(frame.columns):
-        masked = pii.scrub(str(name))
-        if str(name) in contract.columns or masked == str(name):
+    renamed: dict[str, str] = {}
+    taken = set(table.columns)
+    for position, name in enumerate(table.columns):
+        masked = pii.scrub(name)
+        if name in contract.columns or masked == name:
             continue
         if masked in taken:  # two names that mask alike stay two columns
             masked = f"{masked} (column {position + 1})"
         renamed[name] = masked
         taken.add(masked)
     return renamed
-
-
-def _is_text(column: pd.Series) -> bool:
-    return bool(pd.api.types.is_string_dtype(column) or column.dtype == object)
 
 
 def check_out_dir(out_dir: Path, contracts: list[str]) -> None:

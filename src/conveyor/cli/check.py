@@ -26,14 +26,21 @@ def _check_data(args: argparse.Namespace) -> int:
         if not (data.is_file() or data.is_dir()):  # a folder: its Parquet files, as one table
             raise UserError(f"{data}: no such data file or folder")
     from conveyor.checks.validate import check, check_out_dir, write_outputs
+    from conveyor.compute.params import load_compute
 
     check_out_dir(args.out, [contract.name for contract, _ in jobs])
+    compute = load_compute(args.params)
+    spark = None
+    if compute.engine == "spark":
+        from conveyor.compute.session import spark_session
+
+        spark = spark_session(compute.spark, "check data")
 
     from conveyor.checks.gx_backend import GreatExpectationsBackend
     from conveyor.checks.verdict_text import terminal_lines
 
     backend = GreatExpectationsBackend()
-    verdicts = [check(contract, data, backend) for contract, data in jobs]
+    verdicts = [check(contract, data, backend, spark) for contract, data in jobs]
     write_outputs(verdicts, args.out, backend)
     for verdict in verdicts:
         print("\n".join(terminal_lines(verdict)))
@@ -80,6 +87,7 @@ def add(commands: options.Commands) -> None:
         help="a contract file and the data it checks; repeat for more",
     )
     options.out_dir(data, "reports/data", "verdict JSON, markdown and data docs")
+    options.params(data, "`compute:` (engine local or spark; none: local)")
     data.set_defaults(func=_check_data)
     profile = kinds.add_parser(
         "profile", help="propose a contract from a trusted data set, for review"

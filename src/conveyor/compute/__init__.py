@@ -1,0 +1,2 @@
+"""Where the data stages run: in this process (pandas/polars) or on Spark (params.yaml
+`compute:`). The session is started here, once per process, with its usage errors checked first."""
