@@ -89,7 +89,7 @@ test: setup ## run the test suite (the image tests included: buildah, podman, de
 # One area with its integration tests: make test PYTEST_ARGS="tests/conveyor/checks".
 test-fast: setup ## the unit tests (< 1 min): no real GX/checkov/BentoML/DVC runs, no image, no act
 	pytest -n $(TEST_WORKERS) --dist loadfile -q --ignore=tests/e2e \
-	  -m "not integration and not image and not prometheus and not pipeline and not act" \
+	  -m "not integration and not image and not prometheus and not pipeline and not act and not spark" \
 	  $(PYTEST_ARGS)
 
 lint: setup ## ruff, formatting, mypy, import layers, file hygiene (the pre-commit hooks, every file)

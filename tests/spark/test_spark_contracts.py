@@ -1,0 +1,142 @@
+"""The data contracts on Spark give the verdicts of the local engine: on the clean data and on
+every corruption the contract tests use, the same rules fail, with the same counts and samples.
+Real Spark (local[2]) and real Great Expectations."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+from conveyor.checks.contract import Contract, load_contract
+from conveyor.checks.dataio import read_frame, read_spark
+from conveyor.checks.gx_backend import GreatExpectationsBackend
+from conveyor.checks.validate import check, check_frame
+from conveyor.checks.verdict import Verdict
+from tests.conveyor.checks.test_checks import BAD_INPUTS, RAW_CONTRACT
+
+pytestmark = pytest.mark.spark
+
+CASES = {"clean data": (lambda frame: frame, None), **BAD_INPUTS}
+
+
+def _contract() -> Contract:
+    """The pipeline's raw-sales contract, its row bounds scaled to the smaller data."""
+    contract = load_contract(RAW_CONTRACT)
+    return contract.model_copy(update={"rows": contract.rows.model_copy(update={"min": 10_000})})
+
+
+@pytest.fixture(scope="module")
+def backend() -> GreatExpectationsBackend:
+    return GreatExpectationsBackend()
+
+
+def _outcomes(verdict: Verdict) -> dict[str, tuple[bool, int | None]]:
+    """Each rule's pass/fail and failing-row count: what must not depend on the engine."""
+    return {r.rule.id: (r.passed, r.failing_rows) for r in verdict.results}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_spark_gives_the_local_verdict(tmp_path, sales, spark, backend, case) -> None:
+    corrupt, rule_id = CASES[case]
+    path = tmp_path / "raw.parquet"
+    corrupt(sales).write_parquet(path)
+    contract = _contract()
+    local = check_frame(contract, read_frame(path, contract), path, backend)
+    on_spark = check_frame(contract, read_spark(spark, path, contract), path, backend)
+    assert on_spark.rows == local.rows
+    assert _outcomes(on_spark) == _outcomes(local)
+    assert on_spark.passed is (rule_id is None)
+    if rule_id is not None:
+        assert rule_id in {r.rule.id for r in on_spark.failures}
+    # Samples of failing rows carry the row key on both engines.
+    for spark_result, local_result in zip(on_spark.results, local.results, strict=True):
+        assert [sorted(row) for row in spark_result.sample] == [
+            sorted(row) for row in local_result.sample
+        ], spark_result.rule.id
+
+
+def test_csv_on_spark_parses_the_contract_dates(tmp_path, sales, spark, backend) -> None:
+    path = tmp_path / "raw.csv"
+    sales.with_columns(
+        pl.when(pl.int_range(pl.len()) < 3)
+        .then(-1)
+        .otherwise(pl.col("units_sold"))
+        .alias("units_sold")
+    ).write_csv(path)
+    verdict = check(_contract(), path, backend, spark)
+    assert [r.rule.id for r in verdict.failures] == ["units_sold.range"]
+    sample = verdict.failures[0].sample[0]
+    assert sample["units_sold"] == -1 and sample["date"] == "2023-01-01"
+
+
+def _folder_with_two_schemas(root: Path, sales: pl.DataFrame) -> Path:
+    folder = root / "sales"
+    (folder / "part=a").mkdir(parents=True)
+    (folder / "part=b").mkdir()
+    sales.head(1000).write_parquet(folder / "part=a" / "0.parquet")
+    sales.slice(1000, 1000).with_columns(pl.col("price").cast(pl.String)).write_parquet(
+        folder / "part=b" / "0.parquet"
+    )
+    return folder
+
+
+def test_files_that_disagree_on_a_column_fail_the_contract_naming_it(
+    tmp_path, sales, spark, backend
+) -> None:
+    folder = _folder_with_two_schemas(tmp_path, sales)
+    for engine in (None, spark):
+        verdict = check(_contract(), folder, backend, engine)
+        assert not verdict.passed and verdict.rows == 2000
+        (failure,) = verdict.failures
+        assert failure.rule.id == "table.schema" and failure.rule.column == "price"
+        assert re.fullmatch(
+            r"price: double in part=a/0.parquet, (large_)?string in part=b/0.parquet",
+            failure.observed,
+        )
+
+
+def _conveyor(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "conveyor.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+        env={**os.environ, "GX_ANALYTICS_ENABLED": "False"},
+    )
+
+
+def _rules(report: dict[str, Any]) -> dict[tuple[str, str], bool]:
+    """(data set, rule id) -> passed, from a verdict file covering several data sets."""
+    return {(Path(rule["data"]).name, rule["id"]): rule["passed"] for rule in report["rules"]}
+
+
+def test_check_data_with_engine_spark_writes_the_local_verdicts(tmp_path, sales, backend) -> None:
+    """The command as a stage runs it: params.yaml says spark, nothing else changes."""
+    bad = tmp_path / "raw.parquet"
+    BAD_INPUTS["negative units"][0](sales).write_parquet(bad)
+    folder = _folder_with_two_schemas(tmp_path, sales)
+    (tmp_path / "params.yaml").write_text(
+        "compute:\n  engine: spark\n  spark: {master: 'local[2]'}\n", encoding="utf-8"
+    )
+    contract = str(RAW_CONTRACT)
+    args = ["check", "data", contract, "raw.parquet", contract, folder.name, "--out", "spark"]
+    on_spark = _conveyor(tmp_path, *args)
+    assert on_spark.returncode == 1, on_spark.stderr
+    assert "Traceback" not in on_spark.stderr and "Exception" not in on_spark.stderr
+    report = json.loads((tmp_path / "spark" / "raw_sales.json").read_text())
+    local = [check(load_contract(RAW_CONTRACT), path, backend) for path in (bad, folder)]
+    assert _rules(report) == {
+        (str(verdict.data.name), r.rule.id): r.passed for verdict in local for r in verdict.results
+    }
+    assert "FAIL [critical] raw_sales: table.schema: " in on_spark.stdout
+    assert "FAIL [error] raw_sales: units_sold.range" in on_spark.stdout
