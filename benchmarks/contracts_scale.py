@@ -1,13 +1,17 @@
 """Scale benchmark of Great Expectations data-contract validation of raw sales (`check data`).
 
     python benchmarks/contracts_scale.py [--sizes default 1000000 10000000] [--profile]
+                                         [--engines local spark]
 
 Per size, one child process (this script with ``--step data``) generates the raw sales, or reuses
 the Parquet file benchmarks/pipeline_scale.py wrote for that size, and writes a benchmark copy of
 the contract. A second child (``--step check``) then times, separately: (a) GX's import and the
 backend's construction, the fixed start-up cost; (b) reading the data; (c) the validation, and
 reports its own peak RSS as JSON on the last line of its stdout (the layout of pipeline_scale.py,
-whose helpers it imports). ``--profile`` runs (c) under cProfile and writes the statistics next to
+whose helpers it imports). Each engine (``--engines``: this process with pandas, and Spark
+local[2] as `compute.engine: spark` runs it) gets its own check child, side by side per size; for
+Spark, (a) includes the session's start and (b) is lazy (Spark reads the files during (c)).
+``--profile`` runs (c) under cProfile and writes the statistics next to
 the data and the figures to contracts_scale.profiled.json: the profiler inflates the times.
 
 "default" is the default data set (10 clubs x 60 items x 1096 days = 657,600 rows); a number
@@ -53,6 +57,8 @@ DEFAULT = "default"
 DEFAULT_SHAPE = (10, 60, 1096)  # params.yaml data.synthetic: clubs, items, days
 DEFAULT_SIZES = (DEFAULT, "1000000", "10000000")
 VALIDATION_SIZE, VALIDATION_LIMIT_S = "10000000", 60.0
+SPARK_RATIO_LIMIT = 3.0  # Spark local[2] within 3x of the local path at 10M rows (issue #20)
+ENGINES = ("local", "spark")
 DEFAULT_CHECK_LIMIT_S = 20.0
 STEP_TIMEOUT_S = 3600
 ENV = {"DVC_NO_ANALYTICS": "1", "BENTOML_DO_NOT_TRACK": "true", "GX_ANALYTICS_ENABLED": "False"}
@@ -175,8 +181,9 @@ def _write_profile(profiler: Any, folder: Path) -> Path:
     return out
 
 
-def run_check(data: DataSet, profile: bool) -> dict[str, Any]:
-    """Time GX start-up, reading and validation of ``data`` in this process; return the figures."""
+def run_check(data: DataSet, profile: bool, engine: str = "local") -> dict[str, Any]:
+    """Time GX start-up, reading and validation of ``data`` in this process (on ``engine``);
+    return the figures."""
 
     from conveyor.checks.contract import load_contract
 
@@ -188,12 +195,20 @@ def run_check(data: DataSet, profile: bool) -> dict[str, Any]:
     from conveyor.checks.gx_backend import GreatExpectationsBackend
 
     backend = GreatExpectationsBackend()
+    spark = None
+    if engine == "spark":
+        from conveyor.compute.params import SparkSettings
+        from conveyor.compute.session import spark_session
+
+        spark = spark_session(SparkSettings(master="local[2]"), "check data")
     started = time.perf_counter()
     hwm = {"startup": _hwm_mb()}
     # (b) reading the data.
-    from conveyor.checks.dataio import read_frame
+    from conveyor.checks.dataio import read_frame, read_spark
 
-    frame = read_frame(data.raw, contract)
+    frame = (
+        read_frame(data.raw, contract) if spark is None else read_spark(spark, data.raw, contract)
+    )
     read = time.perf_counter()
     hwm["read"] = _hwm_mb()
     # (c) the validation alone, on the frame read in (b).
@@ -221,6 +236,7 @@ def run_check(data: DataSet, profile: bool) -> dict[str, Any]:
     return {
         "step": "check",
         "size": data.name,
+        "engine": engine,
         "rows": verdict.rows,
         "gx_startup_s": round(started - start, 3),
         "read_s": round(read - started, 3),
@@ -237,10 +253,11 @@ def run_check(data: DataSet, profile: bool) -> dict[str, Any]:
 # --------------------------------------------------------------------------- parent: the report
 
 
-def launch(step: str, data: DataSet, profile: bool) -> dict[str, Any]:
+def launch(step: str, data: DataSet, profile: bool, engine: str = "local") -> dict[str, Any]:
     """Run ``step`` for ``data`` in a fresh interpreter; return its report plus start-up time."""
     command = [sys.executable, str(Path(__file__).resolve()), "--step", step, "--size", data.name]
     command += ["--profile"] if profile else []
+    command += ["--engine", engine]
     busy_before, child_before = _machine_busy_s(), _children_cpu_s()
     launched = time.time()
     proc = subprocess.run(
@@ -270,9 +287,10 @@ def launch(step: str, data: DataSet, profile: bool) -> dict[str, Any]:
 
 
 def print_table(results: list[dict[str, Any]]) -> None:
-    """One line per size: start-up of the interpreter, of GX, read, check, rows/s, peak RSS."""
+    """One line per size and engine: start-up of the interpreter, of GX (and Spark), read,
+    check, rows/s, peak RSS (of the Python process: Spark's JVM is not in it)."""
     header = ("rows", "py start s", "gx start s", "read s", "check s", "check rows/s", "peak MB")
-    print(f"{'size':>7}  {' '.join(f'{h:>12}' for h in header)}  rules")
+    print(f"{'size':>7}  {'engine':>6}  {' '.join(f'{h:>12}' for h in header)}  rules")
     for r in results:
         cells = (
             f"{r['rows']:,}",
@@ -285,13 +303,23 @@ def print_table(results: list[dict[str, Any]]) -> None:
         )
         verdict = "all passed" if r["passed"] else f"{len(r['detail']['failed'])} failed"
         rules = f"{r['detail']['rules']} ({verdict})"
-        print(f"{data_set(r['size']).label:>7}  {' '.join(f'{c:>12}' for c in cells)}  {rules}")
+        size = data_set(r["size"]).label
+        print(f"{size:>7}  {r['engine']:>6}  {' '.join(f'{c:>12}' for c in cells)}  {rules}")
 
 
 def targets(results: list[dict[str, Any]]) -> dict[str, Any]:
     """The two targets, for the sizes that were run."""
-    by = {r["size"]: r for r in results}
+    by = {r["size"]: r for r in results if r["engine"] == "local"}
+    on_spark = {r["size"]: r for r in results if r["engine"] == "spark"}
     checks: dict[str, Any] = {}
+    if VALIDATION_SIZE in by and VALIDATION_SIZE in on_spark:
+        ratio = on_spark[VALIDATION_SIZE]["check_s"] / max(by[VALIDATION_SIZE]["check_s"], 1e-9)
+        checks["spark_ratio"] = {
+            "size": VALIDATION_SIZE,
+            "ratio": round(ratio, 2),
+            "limit": SPARK_RATIO_LIMIT,
+            "pass": ratio <= SPARK_RATIO_LIMIT,
+        }
     if VALIDATION_SIZE in by:
         seconds = by[VALIDATION_SIZE]["check_s"]
         checks["validation"] = {
@@ -325,6 +353,12 @@ def print_targets(checks: dict[str, Any], results: list[dict[str, Any]]) -> None
             f"validation of {label(int(c['size']))} rows ({c['rows']:,}): {c['seconds']:.1f} s "
             f"(target < {c['limit_s']:g} s)  {'PASS' if c['pass'] else 'FAIL'}"
         )
+    if "spark_ratio" in checks:
+        c = checks["spark_ratio"]
+        print(
+            f"Spark local[2] / local check at {label(int(c['size']))} rows: {c['ratio']:.2f} x "
+            f"(target <= {c['limit']:g} x)  {'PASS' if c['pass'] else 'FAIL'}"
+        )
     if "default_check" in checks:
         c = checks["default_check"]
         print(
@@ -355,13 +389,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=parse_size, nargs="+", default=list(DEFAULT_SIZES))
     parser.add_argument("--profile", action="store_true", help="cProfile the validation")
+    parser.add_argument("--engines", nargs="+", choices=ENGINES, default=list(ENGINES))
+    parser.add_argument("--engine", choices=ENGINES, default="local", help=argparse.SUPPRESS)
     parser.add_argument("--step", choices=("data", "check"), help=argparse.SUPPRESS)
     parser.add_argument("--size", type=parse_size, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.step:
         data = data_set(args.size)
-        result = prepare_data(data) if args.step == "data" else run_check(data, args.profile)
+        if args.step == "data":
+            result = prepare_data(data)
+        else:
+            result = run_check(data, args.profile, args.engine)
         print(json.dumps(result))
         return 0
 
@@ -371,8 +410,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for data in sets:
             print(f"... {data.label} data", file=sys.stderr, flush=True)
             prepared.append(launch("data", data, False))
-            print(f"... {data.label} check", file=sys.stderr, flush=True)
-            results.append(launch("check", data, args.profile))
+            for engine in args.engines:
+                print(f"... {data.label} check on {engine}", file=sys.stderr, flush=True)
+                results.append(launch("check", data, args.profile, engine))
     except (RuntimeError, subprocess.TimeoutExpired, json.JSONDecodeError, IndexError) as exc:
         print(f"contracts_scale: {exc}", file=sys.stderr)
         return 1

@@ -9,6 +9,7 @@ __all__ = [
     "gx_backend",
     "pii",
     "profile",
+    "tables",
     "validate",
     "verdict_text",
 ]

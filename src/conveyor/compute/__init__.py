@@ -1,2 +1,5 @@
 """Where the data stages run: in this process (pandas/polars) or on Spark (params.yaml
 `compute:`). The session is started here, once per process, with its usage errors checked first."""
+
+# The modules other packages use: the CLI reads the switch (params) and starts the session.
+__all__ = ["params", "session"]
