@@ -56,6 +56,8 @@ def mixed_schema(path: Path) -> SchemaConflict | None:
     import pyarrow.parquet as pq
 
     files = sorted(p for p in path.rglob("*.parquet") if p.is_file())
+    if len(files) < 2:
+        return None  # one file has one schema; none is the reader's error to report
     try:
         metadata = [(f, pq.read_metadata(f)) for f in files]
     except (OSError, ValueError) as exc:

@@ -29,7 +29,8 @@ def _check_data(args: argparse.Namespace) -> int:
     from conveyor.compute.params import load_compute
 
     check_out_dir(args.out, [contract.name for contract, _ in jobs])
-    compute = load_compute(args.params)
+    # Without params.yaml the engine is local; a --params the user names must exist.
+    compute = load_compute(args.params, missing_ok=args.params == options.DEFAULT_PARAMS)
     spark = None
     if compute.engine == "spark":
         from conveyor.compute.session import spark_session

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     Commands: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
 
 __all__ = [
+    "DEFAULT_PARAMS",
     "Commands",
     "canonical",
     "canonical_inputs",
@@ -50,13 +51,16 @@ def root(parser: argparse.ArgumentParser, default: Path | None = None) -> None:
     )
 
 
+DEFAULT_PARAMS = Path("params.yaml")
+
+
 def params(parser: argparse.ArgumentParser, holding: str = "") -> None:
     """``--params``: the params file (default: params.yaml); ``holding`` names the section read."""
     section = f" holding {holding}" if holding else ""
     parser.add_argument(
         "--params",
         type=Path,
-        default=Path("params.yaml"),
+        default=DEFAULT_PARAMS,
         help=f"the params file{section} (default: params.yaml)",
     )
 

@@ -35,13 +35,17 @@ class ComputeParams(Strict):
     spark: SparkSettings = Field(default_factory=SparkSettings)
 
 
-def load_compute(params: Path) -> ComputeParams:
+def load_compute(params: Path, missing_ok: bool = True) -> ComputeParams:
     """The `compute:` section of ``params`` (validated, errors name file and key); without the
-    file or the section the engine is local, as it was before the switch existed."""
-    if not params.exists():
+    section, or without the file when ``missing_ok`` (the default path, not one a user named),
+    the engine is local, as it was before the switch existed."""
+    if missing_ok and not params.exists() and not params.is_symlink():
         return ComputeParams()
     text = read_text(params)
-    section = parse_yaml(params, text).get("compute")
+    data = parse_yaml(params, text)
+    if not data:
+        raise ConfigError(f"{params}: empty: expected the pipeline's params (a mapping)")
+    section = data.get("compute")
     if section is None:
         return ComputeParams()
     try:

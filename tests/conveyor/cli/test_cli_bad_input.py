@@ -131,7 +131,7 @@ def _commands(repo: Path, good: Path, out: Path) -> dict[str, Command]:
         ),
         "check data": Command(
             ("check", "data", "{CONTRACT DATA}", "{CONTRACT DATA#2}", "--out", f"{out}/data"),
-            {"CONTRACT DATA": YAML, "CONTRACT DATA#2": DATA, "--out": OUT_DIR},
+            {"CONTRACT DATA": YAML, "CONTRACT DATA#2": DATA, "--out": OUT_DIR, "--params": YAML},
             {
                 "CONTRACT DATA": str(repo / "policies/data/raw_sales.yaml"),
                 "CONTRACT DATA#2": f"{good}/w.csv",

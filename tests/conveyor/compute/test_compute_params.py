@@ -177,3 +177,11 @@ def test_check_data_with_an_unreachable_master_exits_2_quickly(tmp_path: Path) -
 def test_check_data_with_a_bad_compute_section_exits_2(tmp_path: Path) -> None:
     run = _check_data(tmp_path, "compute: {engine: dask}\n")
     assert "params.yaml:1: compute.engine" in _one_line_usage_error(run, tmp_path)
+
+
+def test_an_empty_or_missing_named_params_file_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "params.yaml").write_text("", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"params.yaml: empty"):
+        load_compute(tmp_path / "params.yaml")
+    with pytest.raises(ConfigError, match=r"other.yaml"):
+        load_compute(tmp_path / "other.yaml", missing_ok=False)
