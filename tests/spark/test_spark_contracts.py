@@ -20,6 +20,8 @@ from conveyor.checks.dataio import read_frame, read_spark
 from conveyor.checks.gx_backend import GreatExpectationsBackend
 from conveyor.checks.validate import check, check_frame
 from conveyor.checks.verdict import Verdict
+from conveyor.compute.session import spark_failures
+from conveyor.errors import UserError
 from tests.conveyor.checks.test_checks import BAD_INPUTS, RAW_CONTRACT
 
 pytestmark = pytest.mark.spark
@@ -140,3 +142,11 @@ def test_check_data_with_engine_spark_writes_the_local_verdicts(tmp_path, sales,
     }
     assert "FAIL [critical] raw_sales: table.schema: " in on_spark.stdout
     assert "FAIL [error] raw_sales: units_sold.range" in on_spark.stdout
+
+
+def test_spark_stopping_mid_run_is_one_line_not_a_stack_trace(spark) -> None:
+    with (
+        pytest.raises(UserError, match=r"^check data: Spark stopped: .*boom.* spark.driver.memory"),
+        spark_failures("check data"),
+    ):
+        spark.sql("SELECT raise_error('boom')").collect()

@@ -41,7 +41,13 @@ def _check_data(args: argparse.Namespace) -> int:
     from conveyor.checks.verdict_text import terminal_lines
 
     backend = GreatExpectationsBackend()
-    verdicts = [check(contract, data, backend, spark) for contract, data in jobs]
+    if spark is None:
+        verdicts = [check(contract, data, backend) for contract, data in jobs]
+    else:
+        from conveyor.compute.session import spark_failures
+
+        with spark_failures("check data"):
+            verdicts = [check(contract, data, backend, spark) for contract, data in jobs]
     write_outputs(verdicts, args.out, backend)
     for verdict in verdicts:
         print("\n".join(terminal_lines(verdict)))

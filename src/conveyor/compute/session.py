@@ -9,6 +9,8 @@ import shutil
 import socket
 import subprocess
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -20,7 +22,7 @@ from conveyor.errors import UserError
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-__all__ = ["JAVA_HINT", "check_java", "check_master", "spark_session"]
+__all__ = ["JAVA_HINT", "check_java", "check_master", "spark_failures", "spark_session"]
 
 MIN_JAVA = 17  # pyspark 4 runs on Java 17 or later
 JAVA_HINT = (
@@ -135,3 +137,20 @@ def spark_session(settings: SparkSettings, command: str) -> SparkSession:
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
     return session
+
+
+@contextmanager
+def spark_failures(command: str) -> Iterator[None]:
+    """Spark stopping mid-run (a task out of memory, the JVM gone, a lost cluster) as one line,
+    exit 2: not a verdict, and not a Java stack trace in the job log."""
+    from py4j.protocol import Py4JError  # type: ignore[import-untyped]
+    from pyspark.errors import PySparkException
+
+    try:
+        yield
+    except (PySparkException, Py4JError, ConnectionError) as exc:
+        first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+        raise UserError(
+            f"{command}: Spark stopped: {first[:300]} (Spark's log above says why; memory is set "
+            "in params.yaml compute.spark.conf, e.g. spark.driver.memory)"
+        ) from None
