@@ -26,9 +26,7 @@ def _prepare(args: argparse.Namespace, params: PipelineParams) -> str:
 
     # The engine is params.yaml's `compute:` (conveyor's section: the model's params ignore it).
     compute = load_compute(args.params)
-    rows = features.run(
-        args.raw, params.features, params.data.holidays_country, args.out, compute
-    )
+    rows = features.run(args.raw, params.features, params.data.holidays_country, args.out, compute)
     return f"prepare: {rows:,} feature rows -> {args.out}"
 
 

@@ -94,9 +94,7 @@ def _history(params: FeatureParams) -> list[Column]:
         ),
         (sf.col("price") / sf.max("price").over(_days(-PRICE_MEMORY, -1))).alias("price_ratio"),
         # A running minimum: the series' first day, on the frame the other windows share.
-        sf.min(DAY)
-        .over(_days(Window.unboundedPreceding, Window.currentRow))
-        .alias("_first_day"),
+        sf.min(DAY).over(_days(Window.unboundedPreceding, Window.currentRow)).alias("_first_day"),
     ]
 
 
