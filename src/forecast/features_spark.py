@@ -6,6 +6,11 @@ that a shift by n rows is a shift by n days. Here every window is a *range* fram
 number (`rangeBetween`), which is a shift by n days by construction: a missing day simply has no
 row in the frame, as an inserted row with null sales adds nothing to polars' rolling statistics.
 The output holds observed rows only on both engines, so the inserted rows never had to exist.
+
+Rolling means and standard deviations come from running counts, sums and sums of squares (a
+window's = the running value at its end less the one before its start): Spark recomputes a
+sliding frame from its rows for every row, a running frame grows by one. Sales are whole units,
+so the sums are exact and the statistics are polars' (measured: benchmarks/spark_scale.py).
 """
 
 from __future__ import annotations
@@ -50,15 +55,26 @@ HOLIDAY_SCHEMA = (
 def build_features_spark(raw: DataFrame, params: FeatureParams, country: str) -> DataFrame:
     """Keys, target and feature columns for every observed (club, item, date) with history:
     forecast.features.build_features on a Spark DataFrame (rows in no particular order)."""
+    return _output(_with_day(raw, params, _holidays(raw, country)), params)
+
+
+def _with_day(raw: DataFrame, params: FeatureParams, holidays: DataFrame) -> DataFrame:
+    """The feature rows, with their day number still in (the order of every window)."""
     from pyspark.sql import functions as sf
 
-    sales = raw.withColumn(DAY, sf.unix_date("date"))
-    features = (
-        sales.select("*", *_history(params), *_calendar())
-        .join(sf.broadcast(_holidays(sales, country)), on="date", how="left")
+    running = raw.withColumn(DAY, sf.unix_date("date")).select("*", *_running(params))
+    return (
+        running.select("*", *_history(params), *_calendar())
+        .join(sf.broadcast(holidays), on="date", how="left")
         # Rows before the first lag have no history (the local engine drops them too).
         .filter(sf.col(DAY) >= sf.col("_first_day") + min(params.lags))
     )
+
+
+def _output(features: DataFrame, params: FeatureParams) -> DataFrame:
+    """The local engine's columns, in its order and with its types."""
+    from pyspark.sql import functions as sf
+
     columns = [*KEYS, TARGET, *(c for c in feature_columns(params) if c not in KEYS)]
     return features.select(*(sf.col(c).cast(TYPES.get(c, _default_type(c))) for c in columns))
 
@@ -75,27 +91,57 @@ def _days(start: int, end: int) -> WindowSpec:
     return Window.partitionBy(*SERIES_KEYS).orderBy(DAY).rangeBetween(start, end)
 
 
-def _history(params: FeatureParams) -> list[Column]:
-    """Lags, rolling statistics of the sales known ``horizon_days`` ahead, and the price ratio."""
+def _running(params: FeatureParams) -> list[Column]:
+    """Count, sum and sum of squares of the sales up to ``offset`` days before each row, for
+    each offset a rolling window needs (the horizon, and the horizon plus each window)."""
     from pyspark.sql import functions as sf
     from pyspark.sql.window import Window
 
+    units = sf.col(TARGET).cast("bigint")
+    columns = []
+    for offset in _offsets(params):
+        # A frame from the series' start grows by a row at a time: O(1) a row, where a sliding
+        # frame of w days re-reads its w rows for every row (Spark recomputes sliding frames).
+        upto = _days(Window.unboundedPreceding, -offset)
+        columns += [
+            sf.count(units).over(upto).alias(f"_n{offset}"),
+            sf.coalesce(sf.sum(units).over(upto), sf.lit(0)).alias(f"_s{offset}"),
+            sf.coalesce(sf.sum(units * units).over(upto), sf.lit(0)).alias(f"_q{offset}"),
+        ]
+    # A running minimum: the series' first day.
+    first_day = sf.min(DAY).over(_days(Window.unboundedPreceding, Window.currentRow))
+    return [*columns, first_day.alias("_first_day")]
+
+
+def _offsets(params: FeatureParams) -> list[int]:
+    """The days before a row at which the running sums are read."""
+    horizon = params.horizon_days
+    return sorted({horizon, *(horizon + w for w in params.rolling_windows)})
+
+
+def _history(params: FeatureParams) -> list[Column]:
+    """Lags, rolling statistics of the sales known ``horizon_days`` ahead, and the price ratio."""
+    from pyspark.sql import functions as sf
+
     units = sf.col(TARGET).cast("double")
     horizon = params.horizon_days
-    # polars: units.shift(horizon).rolling_*(w): the w days ending horizon days before t.
-    span = {w: _days(-(horizon + w - 1), -horizon) for w in params.rolling_windows}
-    return [
-        *(sf.first(units).over(_days(-lag, -lag)).alias(f"lag_{lag}") for lag in params.lags),
-        *(sf.avg(units).over(span[w]).alias(f"rolling_mean_{w}") for w in params.rolling_windows),
-        # stddev_samp: ddof 1 and null below 2 values, as polars' rolling_std(min_samples=2).
-        *(
-            sf.stddev_samp(units).over(span[w]).alias(f"rolling_std_{w}")
-            for w in params.rolling_windows
-        ),
-        (sf.col("price") / sf.max("price").over(_days(-PRICE_MEMORY, -1))).alias("price_ratio"),
-        # A running minimum: the series' first day, on the frame the other windows share.
-        sf.min(DAY).over(_days(Window.unboundedPreceding, Window.currentRow)).alias("_first_day"),
-    ]
+    columns = [sf.first(units).over(_days(-lag, -lag)).alias(f"lag_{lag}") for lag in params.lags]
+    stds = []
+    for w in params.rolling_windows:
+        # polars: units.shift(horizon).rolling_*(w): the w days ending horizon days before t,
+        # i.e. the running sums at `horizon` days less those at `horizon + w` days. Exact, as
+        # sales are whole units (int64): the same mean as polars', the same standard deviation
+        # to the last bits (polars rounds on its way, this rounds once).
+        n, total, squares = (
+            sf.col(f"_{part}{horizon}") - sf.col(f"_{part}{horizon + w}") for part in "nsq"
+        )
+        mean = sf.when(n > 0, total / n)  # null without a sale, as min_samples=1
+        # ddof 1 and null below 2 values, as rolling_std(min_samples=2); n*q - s^2 is exact.
+        variance = (n * squares - total * total).cast("double") / (n * (n - 1))
+        columns.append(mean.alias(f"rolling_mean_{w}"))
+        stds.append(sf.when(n > 1, sf.sqrt(variance)).alias(f"rolling_std_{w}"))
+    price = sf.col("price") / sf.max("price").over(_days(-PRICE_MEMORY, -1))
+    return [*columns, *stds, price.alias("price_ratio")]
 
 
 def _calendar() -> list[Column]:
@@ -127,14 +173,21 @@ def run_spark(
 ) -> int:
     """Read raw sales with Spark, write the feature table to the one file ``out``; return its
     row count."""
-    features = build_features_spark(spark.read.parquet(str(raw_path)), params, country)
-    # Spark writes a folder of parts; downstream stages read one file, so the parts (in key
-    # order: orderBy range-partitions, part i before part i+1) are joined into it. Fine at the
-    # example's size; at cluster scale the output should be the folder itself (a later change).
+    # Range-partitioned by series first: the windows need each series in one partition, and
+    # this partitioning puts the series in key order across the parts too, so the rows come out
+    # of the windows already in (club, item, date) order. An orderBy at the end would sample
+    # (compute) the whole plan once more before sorting it.
+    raw = spark.read.parquet(str(raw_path))
+    holidays = _holidays(raw, country)  # before the repartition: a scan, not a shuffle
+    features = _with_day(raw.repartitionByRange(*SERIES_KEYS), params, holidays)
+    features = features.sortWithinPartitions(*SERIES_KEYS, DAY)
+    # Spark writes a folder of parts; downstream stages read one file, so the parts (part i
+    # before part i+1) are joined into it. Fine at the example's size; at cluster scale the
+    # output should be the folder itself (a later change).
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".features-", dir=out.parent) as tmp:
         parts = Path(tmp) / "parts"
-        features.orderBy(*KEYS).write.parquet(str(parts))
+        _output(features, params).write.parquet(str(parts))
         with atomic_path(out) as target:
             rows = _concatenate(sorted(parts.glob("part-*.parquet")), target)
     return rows
