@@ -21,9 +21,12 @@ def _ingest(args: argparse.Namespace, params: PipelineParams) -> str:
 
 
 def _prepare(args: argparse.Namespace, params: PipelineParams) -> str:
+    from conveyor.compute.params import load_compute
     from forecast import features
 
-    rows = features.run(args.raw, params.features, params.data.holidays_country, args.out)
+    # The engine is params.yaml's `compute:` (conveyor's section: the model's params ignore it).
+    compute = load_compute(args.params)
+    rows = features.run(args.raw, params.features, params.data.holidays_country, args.out, compute)
     return f"prepare: {rows:,} feature rows -> {args.out}"
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
@@ -17,6 +18,9 @@ from conveyor.files import atomic_path
 from forecast.calendar import holiday_dates
 from forecast.params import FeatureParams
 from forecast.schema import KEYS, SERIES_KEYS, TARGET
+
+if TYPE_CHECKING:
+    from conveyor.compute.params import ComputeParams
 
 CATEGORICAL = ("club_id", "item_id", "region", "category")
 HOLIDAY_HORIZON = 14  # days-to/since-holiday are clipped here: further away carries no signal
@@ -149,8 +153,21 @@ def holiday_features(sales: pl.DataFrame, country: str) -> pl.DataFrame:
     ).with_columns(pl.col("date").cast(pl.Date))
 
 
-def run(raw_path: Path, params: FeatureParams, country: str, out: Path) -> int:
-    """Read raw sales, write the feature table to ``out``; return its row count."""
+def run(
+    raw_path: Path,
+    params: FeatureParams,
+    country: str,
+    out: Path,
+    compute: ComputeParams | None = None,
+) -> int:
+    """Read raw sales, write the feature table to ``out``; return its row count. With
+    ``compute.engine`` spark, Spark reads, builds and writes (forecast.features_spark)."""
+    if compute is not None and compute.engine == "spark":
+        from conveyor.compute.session import spark_session
+        from forecast.features_spark import run_spark
+
+        spark = spark_session(compute.spark, "prepare")
+        return run_spark(spark, raw_path, params, country, out)
     features = build_features(pl.read_parquet(raw_path), params, country)
     with atomic_path(out) as tmp:
         features.write_parquet(tmp, statistics=True)

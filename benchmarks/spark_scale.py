@@ -1,0 +1,290 @@
+"""The `prepare` stage on the local engine (polars) and on Spark local[2], side by side.
+
+    python benchmarks/spark_scale.py [--sizes 1000000 10000000] [--driver-memory 4g]
+
+For each size, one child process per step (this script with ``--step``): ``data`` generates the
+raw sales as pipeline_scale.py shapes them (or reuses its file), ``local`` runs
+forecast.features.run, ``spark`` starts a Spark session (timed apart, as start-up) and runs
+forecast.features_spark.run_spark: each reads the raw Parquet file and writes the one features
+file. ``compare`` then checks that both files hold the same table (row count, key order at both
+ends, each column's null count and sum within 1e-9 relative; tests/spark/ compares every value).
+
+Outputs go to benchmarks/.work/ (git-ignored); the figures to benchmarks/.work/spark_scale.json.
+The exit code is 0 when the tables agree, whatever the times (this is a report); non-zero on errors
+or on tables that differ.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pipeline_scale import (
+    BUSY_SHARE,
+    N_DAYS,
+    PARAMS_FILE,
+    ROOT,
+    WORK,
+    _children_cpu_s,
+    _cpu_seconds,
+    _machine_busy_s,
+    _peak_rss_kib,
+    environment,
+    label,
+    shape_for,
+    step_paths,
+)
+
+REPORT = WORK / "spark_scale.json"
+DEFAULT_SIZES = (1_000_000, 10_000_000)
+MASTER = "local[2]"
+STEPS = ("data", "local", "spark", "compare")
+STEP_TIMEOUT_S = 3600
+TOLERANCE = 1e-9
+ENV = {"DVC_NO_ANALYTICS": "1", "BENTOML_DO_NOT_TRACK": "true"}
+PACKAGES = ("polars", "pyarrow", "pyspark", "numpy")
+
+
+def outputs(size: int) -> dict[str, Path]:
+    """The raw file (pipeline_scale.py's) and the features file each engine writes."""
+    folder = WORK / str(size)
+    return {
+        "raw": step_paths(size)["raw"],
+        "local": folder / "features.local.parquet",
+        "spark": folder / "features.spark.parquet",
+    }
+
+
+# --------------------------------------------------------------------------- child: one step
+
+
+def make_data(size: int) -> dict[str, Any]:
+    """Generate the raw sales for ``size`` unless pipeline_scale.py (or an earlier run) did."""
+    import polars as pl
+
+    raw = outputs(size)["raw"]
+    if not raw.is_file():
+        from forecast.generate import generate_sales
+        from forecast.params import SyntheticParams, load_params
+
+        data = load_params(PARAMS_FILE).data
+        clubs, items = shape_for(size)
+        shape = {"n_clubs": clubs, "n_items": items, "n_days": N_DAYS}
+        synthetic = SyntheticParams.model_validate({**data.synthetic.model_dump(), **shape})
+        raw.parent.mkdir(parents=True, exist_ok=True)
+        generate_sales(synthetic, data.holidays_country).write_parquet(raw)
+    return {"rows": pl.scan_parquet(raw).select(pl.len()).collect().item()}
+
+
+def _jvm_usage(spark: Any) -> dict[str, float | None]:
+    """The Spark driver JVM's peak RSS and CPU seconds (local mode: the JVM does the work)."""
+    pid = spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid()
+    usage: dict[str, float | None] = {"jvm_peak_mb": None, "jvm_cpu_s": None}
+    proc = Path(f"/proc/{pid}")
+    if not proc.exists():
+        return usage
+    for line in (proc / "status").read_text(encoding="ascii").splitlines():
+        if line.startswith("VmHWM:"):
+            usage["jvm_peak_mb"] = round(int(line.split()[1]) / 1024, 1)
+    fields = (proc / "stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
+    usage["jvm_cpu_s"] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return usage
+
+
+def run_engine(engine: str, size: int, driver_memory: str) -> dict[str, Any]:
+    """Build the features of ``size`` raw rows on ``engine``; time the work and its start-up."""
+    from forecast.params import load_params
+
+    params = load_params(PARAMS_FILE)
+    paths = outputs(size)
+    country, detail = params.data.holidays_country, {}
+    started_at = time.time()
+    if engine == "spark":
+        from conveyor.compute.params import SparkSettings
+        from conveyor.compute.session import spark_session
+        from forecast.features_spark import run_spark
+
+        start = time.perf_counter()
+        settings = SparkSettings(master=MASTER, conf={"spark.driver.memory": driver_memory})
+        spark = spark_session(settings, "benchmark")
+        detail["session_s"] = round(time.perf_counter() - start, 3)
+        cpu_start, start = _cpu_seconds(), time.perf_counter()
+        rows = run_spark(spark, paths["raw"], params.features, country, paths["spark"])
+        seconds = time.perf_counter() - start
+        detail |= {"master": MASTER, "driver_memory": driver_memory}
+        detail |= _jvm_usage(spark)
+    else:
+        from forecast import features
+
+        cpu_start, start = _cpu_seconds(), time.perf_counter()
+        rows = features.run(paths["raw"], params.features, country, paths["local"])
+        seconds = time.perf_counter() - start
+    return {
+        "seconds": round(seconds, 3),
+        # Python's CPU only: Spark's work is in the JVM (see other_cpu_share in the parent).
+        "python_cpu_s": round(_cpu_seconds() - cpu_start, 3),
+        "feature_rows": rows,
+        "started_at": started_at,
+        **_peak_rss_kib(),
+        "detail": detail,
+    }
+
+
+def compare(size: int) -> dict[str, Any]:
+    """Both features files hold the same table: rows, ends, per-column null counts and sums."""
+    import polars as pl
+
+    paths = outputs(size)
+    frames = {engine: pl.scan_parquet(paths[engine]) for engine in ("local", "spark")}
+    schemas = {engine: frame.collect_schema() for engine, frame in frames.items()}
+    if schemas["local"] != schemas["spark"]:
+        return {"equal": False, "why": f"schemas differ: {schemas}"}
+    numeric = [name for name, dtype in schemas["local"].items() if dtype.is_numeric()]
+    summary = [pl.len().alias("_rows")]
+    summary += [pl.col(c).null_count().alias(f"{c}.nulls") for c in schemas["local"]]
+    summary += [pl.col(c).cast(pl.Float64).sum().alias(f"{c}.sum") for c in numeric]
+    summary += [pl.struct("club_id", "item_id", "date").first().alias("_first")]
+    summary += [pl.struct("club_id", "item_id", "date").last().alias("_last")]
+    got = {
+        engine: frame.select(summary).collect().row(0, named=True)
+        for engine, frame in frames.items()
+    }
+    differ = [name for name, value in got["local"].items() if not _close(value, got["spark"][name])]
+    return {
+        "equal": not differ,
+        "why": f"differ: {differ}" if differ else "",
+        "rows": got["local"]["_rows"],
+    }
+
+
+def _close(a: Any, b: Any) -> bool:
+    """Equal, or floats within TOLERANCE relative."""
+    if isinstance(a, float) and isinstance(b, float):
+        return math.isclose(a, b, rel_tol=TOLERANCE, abs_tol=0.0)
+    return bool(a == b)
+
+
+def run_step(step: str, size: int, driver_memory: str) -> dict[str, Any]:
+    """One step in this process."""
+    if step == "data":
+        return make_data(size)
+    if step == "compare":
+        return compare(size)
+    return run_engine(step, size, driver_memory)
+
+
+# --------------------------------------------------------------------------- parent: the report
+
+
+def launch(step: str, size: int, driver_memory: str) -> dict[str, Any]:
+    """Run ``step`` in a fresh interpreter; return its JSON report plus start-up and CPU share."""
+    command = [sys.executable, str(Path(__file__).resolve()), "--step", step, "--size", str(size)]
+    command += ["--driver-memory", driver_memory]
+    busy_before, child_before = _machine_busy_s(), _children_cpu_s()
+    launched = time.time()
+    proc = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **ENV},
+        timeout=STEP_TIMEOUT_S,
+        check=False,
+    )
+    elapsed = time.time() - launched
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stderr)
+        raise RuntimeError(f"step {step} at {size:,} rows failed (exit {proc.returncode})")
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    if "started_at" in result:
+        # The JVM is the step's child, not waited for: its CPU is the step's, not "other".
+        jvm = result["detail"].get("jvm_cpu_s") or 0.0
+        other = (_machine_busy_s() - busy_before) - (_children_cpu_s() - child_before) - jvm
+        result["startup_s"] = round(result.pop("started_at") - launched, 3)
+        result["other_cpu_share"] = round(max(other, 0.0) / (elapsed * (os.cpu_count() or 1)), 3)
+        result["peak_mb"] = round(result["ru_maxrss_kib"] / 1024, 1)
+    return result
+
+
+def print_table(rows_by_size: dict[int, int], results: dict[tuple[int, str], Any]) -> None:
+    """One line per size: rows, local and Spark seconds and rows/s, the ratio, Spark's start."""
+    header = ("size", "raw rows", "local s", "spark s", "spark/local", "local rows/s")
+    header += ("spark rows/s", "session s", "JVM peak MB", "same table")
+    print(" ".join(f"{h:>12}" for h in header))
+    for size, rows in rows_by_size.items():
+        local, spark = results[size, "local"], results[size, "spark"]
+        cells = (
+            label(size),
+            f"{rows:,}",
+            f"{local['seconds']:.2f}",
+            f"{spark['seconds']:.2f}",
+            f"{spark['seconds'] / local['seconds']:.2f}x",
+            f"{rows / local['seconds']:,.0f}",
+            f"{rows / spark['seconds']:,.0f}",
+            f"{spark['detail']['session_s']:.2f}",
+            f"{spark['detail']['jvm_peak_mb'] or 0:,.0f}",
+            "yes" if results[size, "compare"]["equal"] else "NO",
+        )
+        print(" ".join(f"{c:>12}" for c in cells))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse arguments; run one step (child) or the whole comparison (parent)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=list(DEFAULT_SIZES))
+    parser.add_argument("--driver-memory", default="4g", help="spark.driver.memory (local mode)")
+    parser.add_argument("--step", choices=STEPS, help=argparse.SUPPRESS)
+    parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if any(size < N_DAYS for size in args.sizes):
+        parser.error(f"every size must be >= {N_DAYS} (one series)")
+    if args.step:
+        print(json.dumps(run_step(args.step, args.size, args.driver_memory)))
+        return 0
+
+    sizes, results, rows_by_size = sorted(set(args.sizes)), {}, {}
+    try:
+        for size in sizes:
+            for step in STEPS:
+                print(f"... {label(size)} {step}", file=sys.stderr, flush=True)
+                results[size, step] = launch(step, size, args.driver_memory)
+            rows_by_size[size] = results[size, "data"]["rows"]
+    except (RuntimeError, subprocess.TimeoutExpired, json.JSONDecodeError, IndexError) as exc:
+        print(f"spark_scale: {exc}", file=sys.stderr)
+        return 1
+
+    print(f"\nprepare on the local engine and on Spark {MASTER}: {N_DAYS} days\n")
+    print_table(rows_by_size, results)
+    busy = [(k, r["other_cpu_share"]) for k, r in results.items() if "other_cpu_share" in r]
+    (size, step), share = max(busy, key=lambda item: item[1])
+    if share >= BUSY_SHARE:
+        print(
+            f"\nnote: other processes used {share:.0%} of the machine's CPU during "
+            f"{label(size)} {step}: the times may be skewed"
+        )
+    report = {
+        "master": MASTER,
+        "driver_memory": args.driver_memory,
+        "n_days": N_DAYS,
+        "sizes": sizes,
+        "results": [{"size": s, "step": step, **r} for (s, step), r in results.items()],
+        "environment": environment(PACKAGES),
+    }
+    REPORT.parent.mkdir(parents=True, exist_ok=True)
+    REPORT.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(f"\nfigures: {REPORT.relative_to(ROOT)}")
+    differ = [s for s in sizes if not results[s, "compare"]["equal"]]
+    for s in differ:
+        print(f"spark_scale: {label(s)}: the tables differ: {results[s, 'compare']['why']}")
+    return 1 if differ else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
