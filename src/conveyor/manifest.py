@@ -6,6 +6,7 @@ of the data, so `dvc repro` re-runs what reads the data when, and only when, the
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,8 @@ class MixedSchemaError(UserError):
 
 def build_manifest(location: Path | str) -> dict[str, Any]:
     """The manifest of the Parquet file, or every Parquet file below the folder, at ``location``
-    (a local path or an fsspec URL), from listings and footers only: no data is read."""
+    (a local path or an fsspec URL), from listings and footers only: no data is read. The
+    content id is the sha256 of the sorted [path, checksum] pairs as compact JSON."""
     label = str(location)
     fs, root = _filesystem(location)
     files = []
@@ -52,7 +54,10 @@ def build_manifest(location: Path | str) -> dict[str, Any]:
     # Metadata left out (pandas' index and versions, Spark's row metadata): it names the
     # writer, not the data, and would change the hash with a library upgrade.
     columns = [f"{f.name}: {f.type}{'' if f.nullable else ' not null'}" for f in schemas[0][1]]
-    listing = "".join(f"{relative}\t{checksum}\n" for relative, _, checksum, _ in files)
+    # As JSON: a file name holding a tab or a newline cannot pass for two entries.
+    listing = json.dumps(
+        [[relative, checksum] for relative, _, checksum, _ in files], separators=(",", ":")
+    )
     return {
         "location": label,
         "files": [
