@@ -1,5 +1,6 @@
-"""Open a reference or current window (a Parquet/CSV file or a folder of Parquet files) lazily,
-and read it one column at a time, so a 10M-row window never sits in memory whole."""
+"""Locate a reference or current window (a Parquet/CSV file or a folder of Parquet files), on
+either engine, and the local engine's window: scanned lazily with polars and read one column at
+a time, so a 10M-row window never sits in memory whole."""
 
 from __future__ import annotations
 
@@ -7,14 +8,16 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 import numpy as np
 import polars as pl
 
 from conveyor.errors import DataError
+from conveyor.monitor.stats import binned_shares
+from conveyor.monitor.window import Values, Window
 
-__all__ = ["Window", "missing_mask", "open_window", "sample_indices"]
+__all__ = ["LocalWindow", "missing_mask", "open_window", "sample_indices"]
 
 # A polars dtype as polars hands it out: an instance (pl.Int64()) or the class itself (pl.Int64).
 DType: TypeAlias = "pl.DataType | type[pl.DataType]"
@@ -23,14 +26,14 @@ DType: TypeAlias = "pl.DataType | type[pl.DataType]"
 _READ_ERRORS = (pl.exceptions.PolarsError, OSError, ValueError)
 
 
-@dataclass(frozen=True)
-class Window:
-    """A lazily scanned data set: its origin, schema and row count."""
+class LocalWindow(Window):
+    """A window scanned lazily by polars (`compute.engine: local`)."""
 
-    origin: str
-    frame: pl.LazyFrame
-    schema: dict[str, pl.DataType]
-    rows: int
+    def __init__(
+        self, origin: str, frame: pl.LazyFrame, schema: dict[str, pl.DataType], rows: int
+    ) -> None:
+        super().__init__(origin, schema, rows)
+        self.frame = frame
 
     def column(self, name: str) -> pl.Series:
         """Every value of one column (a read of that column only)."""
@@ -40,6 +43,43 @@ class Window:
             raise DataError(
                 f"{self.origin}: cannot read column {name!r} ({_first_line(exc)})"
             ) from None
+
+    def values(self, name: str, limit: int, seed: int) -> Values:
+        series = self.column(name)
+        missing = missing_mask(series)
+        values = series.cast(pl.Float64).to_numpy()[~missing] if len(series) else np.array([])
+        picked = sample_indices(len(values), limit, seed)
+        return Values(
+            sample=values if picked is None else values[picked],
+            count=len(values),
+            missing=float(missing.mean()) if len(missing) else 0.0,
+            shares=lambda edges: binned_shares(values, edges),
+        )
+
+    def counts(self, name: str) -> tuple[dict[str, int], float]:
+        # Counted in the column's own type, then named: casting 10M values to text first would
+        # cost more than the counting.
+        series = self.column(name)
+        missing = missing_mask(series)
+        kept = series.filter(pl.Series(~missing)) if missing.any() else series
+        if kept.dtype == pl.Boolean or (kept.dtype.is_float() and (kept == kept.round(0)).all()):
+            kept = kept.cast(pl.Int64)
+        counts = kept.value_counts()
+        names = counts[kept.name].cast(pl.String).to_list()
+        table = dict(zip(names, counts["count"].to_list(), strict=True))
+        return table, float(missing.mean()) if len(missing) else 0.0
+
+    def key_medians(self, column: str, key: str) -> pl.DataFrame:
+        return (
+            self.frame.select(pl.col(key).cast(pl.String), pl.col(column).cast(pl.Float64))
+            .filter(pl.col(key).is_not_null() & pl.col(column).is_finite())
+            .group_by(key)
+            .agg(pl.col(column).median().alias("median"))
+            .collect()
+        )
+
+    def pairs(self, first: str, second: str) -> pl.DataFrame:
+        return self.frame.select(first, second).drop_nulls().collect()
 
 
 LOG_DATE = re.compile(r"log_date=(\d{4}-\d{2}-\d{2})/")
@@ -80,11 +120,39 @@ def _wider(a: DType, b: DType) -> DType:
     return pl.Float64
 
 
-def open_window(path: Path, role: str, last_days: int | None = None) -> Window:
-    """Scan ``path``: a .parquet or .csv file, or a folder whose *.parquet files (any depth, e.g.
+def open_window(
+    path: Path, role: str, last_days: int | None = None, spark: Any | None = None
+) -> Window:
+    """Open ``path``: a .parquet or .csv file, or a folder whose *.parquet files (any depth, e.g.
     the inference log's ``log_date=YYYY-MM-DD/`` partitions) form one data set; ``last_days``
-    keeps the partitions of the newest days only."""
+    keeps the partitions of the newest days only. With a Spark session, on Spark."""
     origin = f"{role} {path}"
+    files = _files(path, origin, last_days)
+    if spark is not None:
+        from conveyor.monitor.spark_window import open_spark_window
+
+        return open_spark_window(spark, origin, files, csv=path.suffix.lower() == ".csv")
+    if path.is_dir():
+        # Partitions written by two versions of the service may differ in numeric width: read
+        # them all as the widest type each column has.
+        upcast = pl.ScanCastOptions(integer_cast="upcast", float_cast="upcast")
+        frame = pl.scan_parquet(
+            files, hive_partitioning=False, schema=_widest_schema(files), cast_options=upcast
+        )
+    elif path.suffix.lower() == ".parquet":
+        frame = pl.scan_parquet(path)
+    else:
+        frame = pl.scan_csv(path, infer_schema_length=10_000)
+    try:
+        schema = dict(frame.collect_schema())
+        rows = int(frame.select(pl.len()).collect().item())
+    except _READ_ERRORS as exc:
+        raise DataError(f"{origin}: cannot read ({_first_line(exc)})") from None
+    return LocalWindow(origin, frame, schema, rows)
+
+
+def _files(path: Path, origin: str, last_days: int | None) -> list[Path]:
+    """The files of the window at ``path`` (the same on both engines, and so are the errors)."""
     if path.is_dir():
         files = sorted(p for p in path.rglob("*.parquet") if p.is_file())
         if last_days is not None:
@@ -93,28 +161,14 @@ def open_window(path: Path, role: str, last_days: int | None = None) -> Window:
                 raise DataError(f"{origin}: no log_date=YYYY-MM-DD partitions for --last-days")
         if not files:
             raise DataError(f"{origin}: no .parquet files in this folder (the window is empty)")
-        # Partitions written by two versions of the service may differ in numeric width: read
-        # them all as the widest type each column has.
-        upcast = pl.ScanCastOptions(integer_cast="upcast", float_cast="upcast")
-        frame = pl.scan_parquet(
-            files, hive_partitioning=False, schema=_widest_schema(files), cast_options=upcast
-        )
-    elif path.is_file() and path.suffix.lower() == ".parquet":
-        frame = pl.scan_parquet(path)
-    elif path.is_file() and path.suffix.lower() == ".csv":
-        frame = pl.scan_csv(path, infer_schema_length=10_000)
-    elif path.exists():
+        return files
+    if path.is_file() and path.suffix.lower() in (".parquet", ".csv"):
+        return [path]
+    if path.exists():
         raise DataError(
             f"{origin}: expected a .parquet or .csv file, or a folder of .parquet files"
         )
-    else:
-        raise DataError(f"{origin}: no such file or folder")
-    try:
-        schema = dict(frame.collect_schema())
-        rows = int(frame.select(pl.len()).collect().item())
-    except _READ_ERRORS as exc:
-        raise DataError(f"{origin}: cannot read ({_first_line(exc)})") from None
-    return Window(origin, frame, schema, rows)
+    raise DataError(f"{origin}: no such file or folder")
 
 
 def missing_mask(series: pl.Series) -> np.ndarray:
