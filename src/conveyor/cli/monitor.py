@@ -38,9 +38,11 @@ def _monitor_drift(args: argparse.Namespace) -> int:
     if compute.engine == "spark":
         from conveyor.compute.session import spark_failures, spark_session
 
-        spark = spark_session(compute.spark, "monitor drift")
+        def session() -> object:
+            return spark_session(compute.spark, "monitor drift")
+
         with spark_failures("monitor drift"):
-            result = drift.run(reference, current, params, args.root, args.last_days, spark)
+            result = drift.run(reference, current, params, args.root, args.last_days, session)
     else:
         result = drift.run(reference, current, params, args.root, args.last_days)
     require_writable_dir(args.out)  # exit 2, never a crash that reads as 1, "drift"

@@ -11,6 +11,7 @@ values per side, whose sampling error (~1/sqrt(n)) is far below any useful thres
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ import polars as pl
 from conveyor.errors import DataError
 from conveyor.monitor import keyed, stats
 from conveyor.monitor.config import MonitoringParams
-from conveyor.monitor.frames import open_window
+from conveyor.monitor.frames import locate, open_window
 from conveyor.monitor.performance import live as live_performance
 from conveyor.monitor.window import Window
 
@@ -29,7 +30,10 @@ __all__ = ["DriftResult", "run"]
 
 PLOT_BINS = 40
 # How each engine draws the KS / Wasserstein sample (spark_window.py: Bernoulli, then cut).
-_SAMPLERS = {"local": "numpy default_rng", "spark": "Spark's Bernoulli sample and numpy default_rng"}
+_SAMPLERS = {
+    "local": "numpy default_rng",
+    "spark": "Spark's Bernoulli sample, cut to size by numpy default_rng",
+}
 TOP_CATEGORIES = 15
 
 
@@ -100,13 +104,16 @@ def run(
     params: MonitoringParams,
     root: Path = Path(),
     last_days: int | None = None,
-    spark: Any | None = None,
+    spark: Callable[[], Any] | None = None,
 ) -> DriftResult:
     """Compare ``current`` (its newest ``last_days`` days, for a partitioned log) with
-    ``reference``, on the ``spark`` session when given; usage problems raise
+    ``reference``; on Spark when ``spark`` is given (it starts the session, once both windows'
+    files are found: a missing window is reported before a JVM starts). Usage problems raise
     DataError/ConfigError."""
-    ref = open_window(reference, "reference", spark=spark)
-    cur = open_window(current, "current", last_days, spark)
+    ref_files = locate(reference, "reference")
+    cur_files = locate(current, "current", last_days)
+    session = None if spark is None else spark()
+    ref, cur = open_window(ref_files, session), open_window(cur_files, session)
     for window in (ref, cur):
         if window.rows == 0:
             raise DataError(f"{window.origin}: the window is empty (0 rows): nothing to compare")

@@ -17,7 +17,15 @@ from conveyor.errors import DataError
 from conveyor.monitor.stats import binned_shares
 from conveyor.monitor.window import Values, Window
 
-__all__ = ["LocalWindow", "missing_mask", "open_window", "sample_indices"]
+__all__ = [
+    "LocalWindow",
+    "Located",
+    "locate",
+    "missing_mask",
+    "named_counts",
+    "open_window",
+    "sample_indices",
+]
 
 # A polars dtype as polars hands it out: an instance (pl.Int64()) or the class itself (pl.Int64).
 DType: TypeAlias = "pl.DataType | type[pl.DataType]"
@@ -59,15 +67,8 @@ class LocalWindow(Window):
     def counts(self, name: str) -> tuple[dict[str, int], float]:
         # Counted in the column's own type, then named: casting 10M values to text first would
         # cost more than the counting.
-        series = self.column(name)
-        missing = missing_mask(series)
-        kept = series.filter(pl.Series(~missing)) if missing.any() else series
-        if kept.dtype == pl.Boolean or (kept.dtype.is_float() and (kept == kept.round(0)).all()):
-            kept = kept.cast(pl.Int64)
-        counts = kept.value_counts()
-        names = counts[kept.name].cast(pl.String).to_list()
-        table = dict(zip(names, counts["count"].to_list(), strict=True))
-        return table, float(missing.mean()) if len(missing) else 0.0
+        counts = self.column(name).value_counts()
+        return named_counts(counts[name], counts["count"], self.rows)
 
     def key_medians(self, column: str, key: str) -> pl.DataFrame:
         return (
@@ -120,14 +121,26 @@ def _wider(a: DType, b: DType) -> DType:
     return pl.Float64
 
 
-def open_window(
-    path: Path, role: str, last_days: int | None = None, spark: Any | None = None
-) -> Window:
-    """Open ``path``: a .parquet or .csv file, or a folder whose *.parquet files (any depth, e.g.
-    the inference log's ``log_date=YYYY-MM-DD/`` partitions) form one data set; ``last_days``
-    keeps the partitions of the newest days only. With a Spark session, on Spark."""
+@dataclass(frozen=True)
+class Located:
+    """A window's files, found and checked (the same on both engines, and so are the errors)."""
+
+    path: Path
+    origin: str  # role and path, as every message names the window
+    files: list[Path]
+
+
+def locate(path: Path, role: str, last_days: int | None = None) -> Located:
+    """The files of ``path``: a .parquet or .csv file, or a folder whose *.parquet files (any
+    depth, e.g. the inference log's ``log_date=YYYY-MM-DD/`` partitions) form one data set;
+    ``last_days`` keeps the partitions of the newest days only."""
     origin = f"{role} {path}"
-    files = _files(path, origin, last_days)
+    return Located(path, origin, _files(path, origin, last_days))
+
+
+def open_window(window: Located, spark: Any | None = None) -> Window:
+    """The located window, scanned by polars, or on the ``spark`` session when given."""
+    path, origin, files = window.path, window.origin, window.files
     if spark is not None:
         from conveyor.monitor.spark_window import open_spark_window
 
@@ -152,7 +165,6 @@ def open_window(
 
 
 def _files(path: Path, origin: str, last_days: int | None) -> list[Path]:
-    """The files of the window at ``path`` (the same on both engines, and so are the errors)."""
     if path.is_dir():
         files = sorted(p for p in path.rglob("*.parquet") if p.is_file())
         if last_days is not None:
@@ -169,6 +181,18 @@ def _files(path: Path, origin: str, last_days: int | None) -> list[Path]:
             f"{origin}: expected a .parquet or .csv file, or a folder of .parquet files"
         )
     raise DataError(f"{origin}: no such file or folder")
+
+
+def named_counts(values: pl.Series, counts: pl.Series, rows: int) -> tuple[dict[str, int], float]:
+    """Counts of distinct ``values`` (missing ones among them) as a table keyed by text, and the
+    share of the ``rows`` whose value is missing: the one naming rule of both engines."""
+    present = ~missing_mask(values)
+    kept, counts = values.filter(pl.Series(present)), counts.filter(pl.Series(present))
+    # The same code must get the same name on both sides: 1, 1.0 and True are all "1".
+    if kept.dtype == pl.Boolean or (kept.dtype.is_float() and (kept == kept.round(0)).all()):
+        kept = kept.cast(pl.Int64)
+    table = dict(zip(kept.cast(pl.String).to_list(), counts.to_list(), strict=True))
+    return table, (rows - sum(table.values())) / rows if rows else 0.0
 
 
 def missing_mask(series: pl.Series) -> np.ndarray:

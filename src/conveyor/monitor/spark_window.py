@@ -12,6 +12,7 @@ uniform too but not the local sample: its figures differ by sampling error (~1/s
 from __future__ import annotations
 
 import math
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,8 @@ import numpy as np
 import polars as pl
 
 from conveyor.errors import DataError
+from conveyor.monitor.frames import named_counts
+from conveyor.monitor.stats import binned_shares
 from conveyor.monitor.window import Values, Window
 from conveyor.spark_read import read_spark_files
 
@@ -32,7 +35,9 @@ MARGIN_SD = 6.0
 
 def open_spark_window(spark: Any, origin: str, files: list[Path], csv: bool) -> SparkWindow:
     """The window of ``files`` on Spark: a CSV file is parsed once and kept (each figure is a
-    job of its own); Parquet is read again per job, one column at a time, from the files."""
+    job of its own); Parquet is read again per job, one column at a time, from the files, and
+    its rows are counted from the files' footers (no job)."""
+    import pyarrow.parquet as pq
     from pyspark.errors import PySparkException
     from pyspark.sql.pandas.types import to_arrow_schema
 
@@ -41,8 +46,9 @@ def open_spark_window(spark: Any, origin: str, files: list[Path], csv: bool) -> 
         frame = frame.persist()  # spills to disk when it does not fit in memory
     try:
         arrow = to_arrow_schema(frame.schema, timezone="UTC")
-        rows = int(frame.count())
-    except PySparkException as exc:
+        footers = (pq.read_metadata(f).num_rows for f in files)
+        rows = int(frame.count()) if csv else sum(footers)
+    except (PySparkException, OSError, ValueError) as exc:
         raise DataError(f"{origin}: cannot read ({str(exc).splitlines()[0]})") from None
     schema = dict(pl.from_arrow(arrow.empty_table()).schema)  # type: ignore[union-attr]
     return SparkWindow(origin, frame, schema, rows)
@@ -68,45 +74,39 @@ class SparkWindow(Window):
 
         number = sf.col(f"`{name}`").cast("double").alias(name)
         present = self.frame.filter(self._present(name)).select(number)
-        count = int(present.count())
-        if count <= limit:
-            sample = _numbers(present, name)
-        else:
-            fraction = min(1.0, (limit + MARGIN_SD * math.sqrt(limit)) / count)
-            drawn = np.sort(_numbers(present.sample(fraction=fraction, seed=seed), name))
-            # Sorted first: the cut does not depend on the order Spark's partitions came in.
-            if len(drawn) > limit:
-                rng = np.random.default_rng(seed)
-                drawn = drawn[np.sort(rng.choice(len(drawn), size=limit, replace=False))]
-            sample = drawn
+        # At most ``limit`` values: brought whole (one job, no count first) and binned here.
+        if self.rows <= limit or (count := int(present.count())) <= limit:
+            values = _numbers(present, name)
+            shares = partial(binned_shares, values)
+            return Values(values, len(values), self._missing(len(values)), shares)
+
+        fraction = min(1.0, (limit + MARGIN_SD * math.sqrt(limit)) / count)
+        drawn = np.sort(_numbers(present.sample(fraction=fraction, seed=seed), name))
+        # Sorted first: the cut does not depend on the order Spark's partitions came in.
+        if len(drawn) > limit:
+            rng = np.random.default_rng(seed)
+            drawn = drawn[np.sort(rng.choice(len(drawn), size=limit, replace=False))]
 
         def shares(edges: np.ndarray) -> np.ndarray:
             # Bin k holds edges[k-1] <= v < edges[k] (numpy's searchsorted side="right"): from
-            # the counts below each edge, in one pass. NaN is above every number in Spark, so it
-            # is below no edge; null is counted by no count_if.
-            below = present.agg(*[sf.count_if(number < float(e)) for e in edges]).first()
+            # the counts below each edge, in one pass over every value.
+            value = sf.col(f"`{name}`")
+            below = present.agg(*[sf.count_if(value < float(e)) for e in edges]).first()
             cumulative = np.array([0, *(int(c) for c in below or []), count])
-            return np.diff(cumulative) / max(count, 1)
+            return np.diff(cumulative) / count
 
-        missing = (self.rows - count) / self.rows if self.rows else 0.0
-        return Values(sample=sample, count=count, missing=missing, shares=shares)
+        return Values(drawn, count, self._missing(count), shares)
+
+    def _missing(self, present: int) -> float:
+        return (self.rows - present) / self.rows if self.rows else 0.0
 
     def counts(self, name: str) -> tuple[dict[str, int], float]:
         from pyspark.sql import functions as sf
 
-        kept = self.frame.filter(self._present(name)).select(sf.col(f"`{name}`").alias("value"))
-        value = sf.col("value")
-        dtype = self.schema[name]
-        if dtype == pl.Boolean:
-            value = value.cast("long")  # as polars names them: "1" and "0", not "true"
-        elif dtype.is_float():
-            fractional = kept.agg(sf.count_if(value != sf.round(value, 0))).first()
-            if fractional is not None and fractional[0] == 0:
-                value = value.cast("long")  # whole floats are codes: 1.0 is "1"
-        grouped = kept.groupBy(value.cast("string").alias("value")).count().collect()
-        table = {row["value"]: int(row["count"]) for row in grouped}
-        total = sum(table.values())
-        return table, (self.rows - total) / self.rows if self.rows else 0.0
+        # One job: counts per distinct value, missing ones included, named here by the local
+        # engine's rule (frames.named_counts).
+        grouped = _polars(self.frame.groupBy(sf.col(f"`{name}`").alias(name)).count())
+        return named_counts(grouped[name], grouped["count"], self.rows)
 
     def key_medians(self, column: str, key: str) -> pl.DataFrame:
         from pyspark.sql import functions as sf
@@ -114,9 +114,7 @@ class SparkWindow(Window):
         number = sf.col(f"`{column}`").cast("double")
         finite = number.isNotNull() & ~sf.isnan(number) & (sf.abs(number) != float("inf"))
         medians = (
-            self.frame.select(
-                sf.col(f"`{key}`").cast("string").alias(key), number.alias(column)
-            )
+            self.frame.select(sf.col(f"`{key}`").cast("string").alias(key), number.alias(column))
             .filter(sf.col(f"`{key}`").isNotNull() & finite)
             .groupBy(key)
             .agg(sf.median(column).alias("median"))
@@ -132,9 +130,7 @@ class SparkWindow(Window):
 
 def _polars(frame: Any) -> pl.DataFrame:
     """A small Spark result as a polars frame (through Arrow)."""
-    result = pl.from_arrow(frame.toArrow())
-    assert isinstance(result, pl.DataFrame)
-    return result
+    return pl.DataFrame(pl.from_arrow(frame.toArrow()))
 
 
 def _numbers(frame: Any, name: str) -> np.ndarray:
