@@ -124,7 +124,14 @@ def run(
             )
     _check_schemas(ref, cur, params)
     notes: list[str] = []
-    columns = [_compare(name, kind, ref, cur, params) for name, kind in params.features.items()]
+    numeric = [name for name, kind in params.features.items() if kind == "numeric"]
+    pooled = _numeric(numeric, ref, cur, params, params.thresholds.ks, "feature")
+    for name, key in params.within.items():
+        _within(pooled[name], ref, cur, key, params.thresholds.key_shift)
+    columns = [
+        pooled[name] if name in pooled else _categorical(name, ref, cur, params)
+        for name in params.features
+    ]
     columns.sort(key=lambda c: (not c.drifted, -c.severity, c.column))
     prediction = _prediction(ref, cur, params, notes)
     performance = live_performance(cur, params, root, notes)
@@ -192,31 +199,36 @@ def _check_schemas(ref: Window, cur: Window, params: MonitoringParams) -> None:
 
 
 def _numeric(
-    name: str, ref: Window, cur: Window, params: MonitoringParams, limit: float, role: str
-) -> stats.ColumnDrift:
-    ref_values = ref.values(name, params.sample_rows, params.seed)
-    cur_values = cur.values(name, params.sample_rows, params.seed)
-    result = stats.numeric(name, ref_values.sample, cur_values.sample, limit, role)
-    if ref_values.count and cur_values.count:
-        # Bin edges from the reference sample (its quantiles are exact to ~1/sqrt(n)); PSI
-        # counts every value, a cheap pass over a few sorted edges.
-        edges = stats.quantile_edges(ref_values.sample, params.bins)
-        result.psi = stats.psi(ref_values.shares(edges), cur_values.shares(edges))
-        result.plot = _histograms(ref_values.sample, cur_values.sample)
-    limit_missing = params.thresholds.null_share_increase
-    stats.judge_missing(result, ref_values.missing, cur_values.missing, limit_missing)
-    return result
+    names: list[str], ref: Window, cur: Window, params: MonitoringParams, limit: float, role: str
+) -> dict[str, stats.ColumnDrift]:
+    """The numeric columns ``names``, judged by KS against ``limit`` (and missing shares)."""
+    ref_values = ref.values(names, params.sample_rows, params.seed)
+    cur_values = cur.values(names, params.sample_rows, params.seed)
+    # Bin edges from the reference sample (its quantiles are exact to ~1/sqrt(n)); PSI counts
+    # every value, a cheap pass over a few sorted edges.
+    edges = {
+        name: stats.quantile_edges(ref_values[name].sample, params.bins)
+        for name in names
+        if ref_values[name].count and cur_values[name].count
+    }
+    ref_shares, cur_shares = ref.shares(edges), cur.shares(edges)
+    results = {}
+    for name in names:
+        ours, theirs = ref_values[name], cur_values[name]
+        result = stats.numeric(name, ours.sample, theirs.sample, limit, role)
+        if name in edges:
+            result.psi = stats.psi(ref_shares[name], cur_shares[name])
+            result.plot = _histograms(ours.sample, theirs.sample)
+        limit_missing = params.thresholds.null_share_increase
+        stats.judge_missing(result, ours.missing, theirs.missing, limit_missing)
+        results[name] = result
+    return results
 
 
-def _compare(
-    name: str, kind: str, ref: Window, cur: Window, params: MonitoringParams
+def _categorical(
+    name: str, ref: Window, cur: Window, params: MonitoringParams
 ) -> stats.ColumnDrift:
     limits = params.thresholds
-    if kind == "numeric":
-        result = _numeric(name, ref, cur, params, limits.ks, "feature")
-        if name in params.within:
-            _within(result, ref, cur, params.within[name], limits.key_shift)
-        return result
     ref_counts, ref_missing = ref.counts(name)
     cur_counts, cur_missing = cur.counts(name)
     result = stats.categorical(name, ref_counts, cur_counts, limits.psi, limits.unseen_share)
@@ -251,9 +263,10 @@ def _prediction(
         )
         return None
     if all(_family(w.schema[column]) in ("integer", "float", "null") for w in (ref, cur)):
-        return _numeric(column, ref, cur, params, params.thresholds.prediction_ks, "prediction")
+        limit = params.thresholds.prediction_ks
+        return _numeric([column], ref, cur, params, limit, "prediction")[column]
     # Predicted labels (a classifier's classes): compared as categories, by PSI.
-    result = _compare(column, "categorical", ref, cur, params)
+    result = _categorical(column, ref, cur, params)
     result.role = "prediction"
     return result
 

@@ -52,17 +52,26 @@ class LocalWindow(Window):
                 f"{self.origin}: cannot read column {name!r} ({_first_line(exc)})"
             ) from None
 
-    def values(self, name: str, limit: int, seed: int) -> Values:
+    def values(self, names: list[str], limit: int, seed: int) -> dict[str, Values]:
+        result = {}
+        for name in names:  # one column in memory at a time
+            values, missing = self._numbers(name)
+            picked = sample_indices(len(values), limit, seed)
+            sample = values if picked is None else values[picked]
+            result[name] = Values(sample, len(values), missing)
+        return result
+
+    def shares(self, edges: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        # Each column read again: holding every numeric column since values() would cost more
+        # memory than a second read of one column costs time.
+        return {name: binned_shares(self._numbers(name)[0], inner) for name, inner in edges.items()}
+
+    def _numbers(self, name: str) -> tuple[np.ndarray, float]:
+        """The column's non-missing values as float64, and the share of missing ones."""
         series = self.column(name)
         missing = missing_mask(series)
         values = series.cast(pl.Float64).to_numpy()[~missing] if len(series) else np.array([])
-        picked = sample_indices(len(values), limit, seed)
-        return Values(
-            sample=values if picked is None else values[picked],
-            count=len(values),
-            missing=float(missing.mean()) if len(missing) else 0.0,
-            shares=lambda edges: binned_shares(values, edges),
-        )
+        return values, float(missing.mean()) if len(missing) else 0.0
 
     def counts(self, name: str) -> tuple[dict[str, int], float]:
         # Counted in the column's own type, then named: casting 10M values to text first would

@@ -12,7 +12,8 @@ uniform too but not the local sample: its figures differ by sampling error (~1/s
 from __future__ import annotations
 
 import math
-from functools import partial
+import operator
+from functools import reduce
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,6 @@ import polars as pl
 
 from conveyor.errors import DataError
 from conveyor.monitor.frames import named_counts
-from conveyor.monitor.stats import binned_shares
 from conveyor.monitor.window import Values, Window
 from conveyor.spark_read import read_spark_files
 
@@ -69,33 +69,78 @@ class SparkWindow(Window):
         present = column.isNotNull()
         return present & ~sf.isnan(column) if self.schema[name].is_float() else present
 
-    def values(self, name: str, limit: int, seed: int) -> Values:
+    def _number(self, name: str) -> Any:
         from pyspark.sql import functions as sf
 
-        number = sf.col(f"`{name}`").cast("double").alias(name)
-        present = self.frame.filter(self._present(name)).select(number)
-        # At most ``limit`` values: brought whole (one job, no count first) and binned here.
-        if self.rows <= limit or (count := int(present.count())) <= limit:
-            values = _numbers(present, name)
-            shares = partial(binned_shares, values)
-            return Values(values, len(values), self._missing(len(values)), shares)
+        return sf.col(f"`{name}`").cast("double")
 
-        fraction = min(1.0, (limit + MARGIN_SD * math.sqrt(limit)) / count)
-        drawn = np.sort(_numbers(present.sample(fraction=fraction, seed=seed), name))
-        # Sorted first: the cut does not depend on the order Spark's partitions came in.
-        if len(drawn) > limit:
-            rng = np.random.default_rng(seed)
-            drawn = drawn[np.sort(rng.choice(len(drawn), size=limit, replace=False))]
+    def values(self, names: list[str], limit: int, seed: int) -> dict[str, Values]:
+        from pyspark.sql import functions as sf
 
-        def shares(edges: np.ndarray) -> np.ndarray:
-            # Bin k holds edges[k-1] <= v < edges[k] (numpy's searchsorted side="right"): from
-            # the counts below each edge, in one pass over every value.
-            value = sf.col(f"`{name}`")
-            below = present.agg(*[sf.count_if(value < float(e)) for e in edges]).first()
-            cumulative = np.array([0, *(int(c) for c in below or []), count])
-            return np.diff(cumulative) / count
+        if self.rows <= limit:  # every value of every column: one job, no counting first
+            table = self.frame.select(*[self._number(n).alias(n) for n in names]).toArrow()
+            return {n: self._whole(_present(table.column(n))) for n in names}
+        counted = self.frame.agg(*[sf.count_if(self._present(n)) for n in names]).first()
+        counts = dict(zip(names, (int(c) for c in counted or []), strict=True))
+        result = {}
+        for name in (n for n in names if counts[n] <= limit):  # few values: brought whole
+            kept = self.frame.filter(self._present(name)).select(self._number(name).alias(name))
+            result[name] = self._whole(_numbers(kept, name))
+        sampled = [n for n in names if counts[n] > limit]
+        if sampled:
+            result |= self._sampled({n: counts[n] for n in sampled}, limit, seed)
+        return {n: result[n] for n in names}
 
-        return Values(drawn, count, self._missing(count), shares)
+    def _whole(self, values: np.ndarray) -> Values:
+        return Values(values, len(values), self._missing(len(values)))
+
+    def _sampled(self, counts: dict[str, int], limit: int, seed: int) -> dict[str, Values]:
+        """Seeded samples of ``limit`` values of each column, in one job: a uniform number per
+        row, and a column's value kept where it is present and that number is below the
+        column's fraction (Bernoulli), so only about ``limit`` values per column come back."""
+        from pyspark.sql import functions as sf
+
+        draw = sf.rand(seed)
+        frame = self.frame.withColumn("__draw", draw)
+        wanted_values = limit + MARGIN_SD * math.sqrt(limit)
+        keep = {
+            n: self._present(n) & (sf.col("__draw") < min(1.0, wanted_values / count))
+            for n, count in counts.items()
+        }
+        wanted = frame.filter(reduce(operator.or_, keep.values()))
+        table = wanted.select(
+            *[sf.when(k, self._number(n)).alias(n) for n, k in keep.items()]
+        ).toArrow()
+        result = {}
+        rng = np.random.default_rng(seed)
+        for name, count in counts.items():
+            column = table.column(name)
+            # Sorted first: the cut does not depend on the order Spark's partitions came in.
+            drawn = np.sort(column.drop_null().to_numpy())
+            if len(drawn) > limit:
+                drawn = drawn[np.sort(rng.choice(len(drawn), size=limit, replace=False))]
+            result[name] = Values(drawn, count, self._missing(count))
+        return result
+
+    def shares(self, edges: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        from pyspark.sql import functions as sf
+
+        if not edges:
+            return {}
+        # One pass for every column: its non-missing count and its count below each edge
+        # (null is counted by no count_if; NaN is above every number in Spark).
+        aggregates = []
+        for name, inner in edges.items():
+            number = self._number(name)
+            aggregates.append(sf.count_if(self._present(name)))
+            aggregates += [sf.count_if(number < float(e)) for e in inner]
+        row = list(self.frame.agg(*aggregates).first() or [])
+        result = {}
+        for name, inner in edges.items():
+            count, below = int(row[0]), [int(c) for c in row[1 : len(inner) + 1]]
+            del row[: len(inner) + 1]
+            result[name] = np.diff(np.array([0, *below, count])) / max(count, 1)
+        return result
 
     def _missing(self, present: int) -> float:
         return (self.rows - present) / self.rows if self.rows else 0.0
@@ -136,3 +181,9 @@ def _polars(frame: Any) -> pl.DataFrame:
 def _numbers(frame: Any, name: str) -> np.ndarray:
     """The one float column of ``frame`` as a numpy array."""
     return np.asarray(frame.toArrow().column(name).to_numpy(), dtype=np.float64)
+
+
+def _present(column: Any) -> np.ndarray:
+    """The values of an Arrow float column that are there: not null, nor NaN."""
+    values = np.asarray(column.drop_null().to_numpy(), dtype=np.float64)
+    return values[~np.isnan(values)]

@@ -6,7 +6,6 @@ answers with small results only: the statistics themselves (stats.py) never see 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,13 +17,12 @@ __all__ = ["Values", "Window"]
 @dataclass(frozen=True)
 class Values:
     """The non-missing values of one numeric column: a seeded uniform sample of at most the
-    limit (every value when there are no more), how many there are, the share of rows where the
-    value is missing (null or NaN), and their shares over bins (every value counted)."""
+    limit (every value when there are no more), how many there are, and the share of rows where
+    the value is missing (null or NaN)."""
 
     sample: np.ndarray
     count: int
     missing: float
-    shares: Callable[[np.ndarray], np.ndarray]  # inner bin edges -> share per bin (stats.py's)
 
 
 class Window(ABC):
@@ -36,9 +34,17 @@ class Window(ABC):
         self.schema = schema
         self.rows = rows
 
+    # The numeric columns are asked for together (Spark answers each question in one job for
+    # all of them); the local engine still reads them one at a time.
     @abstractmethod
-    def values(self, name: str, limit: int, seed: int) -> Values:
-        """The numeric column ``name`` as float64 values (see Values)."""
+    def values(self, names: list[str], limit: int, seed: int) -> dict[str, Values]:
+        """Each numeric column of ``names`` as float64 values (see Values)."""
+
+    @abstractmethod
+    def shares(self, edges: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Per column, the share of its non-missing values in each bin its inner ``edges``
+        define (every value counted; bin k holds edges[k-1] <= v < edges[k], as
+        stats.binned_shares)."""
 
     @abstractmethod
     def counts(self, name: str) -> tuple[dict[str, int], float]:
