@@ -112,8 +112,15 @@ def run(
     DataError/ConfigError."""
     ref_files = locate(reference, "reference")
     cur_files = locate(current, "current", last_days)
-    session = None if spark is None else spark()
-    ref, cur = open_window(ref_files, session), open_window(cur_files, session)
+    ref: Window
+    cur: Window
+    if spark is None:
+        ref, cur = open_window(ref_files), open_window(cur_files)
+    else:
+        from conveyor.monitor.spark_window import open_spark_window
+
+        session = spark()
+        ref, cur = open_spark_window(session, ref_files), open_spark_window(session, cur_files)
     for window in (ref, cur):
         if window.rows == 0:
             raise DataError(f"{window.origin}: the window is empty (0 rows): nothing to compare")

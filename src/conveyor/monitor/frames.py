@@ -8,7 +8,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import TypeAlias
 
 import numpy as np
 import polars as pl
@@ -147,13 +147,9 @@ def locate(path: Path, role: str, last_days: int | None = None) -> Located:
     return Located(path, origin, _files(path, origin, last_days))
 
 
-def open_window(window: Located, spark: Any | None = None) -> Window:
-    """The located window, scanned by polars, or on the ``spark`` session when given."""
+def open_window(window: Located) -> LocalWindow:
+    """The located window, scanned lazily by polars (spark_window.py opens it on Spark)."""
     path, origin, files = window.path, window.origin, window.files
-    if spark is not None:
-        from conveyor.monitor.spark_window import open_spark_window
-
-        return open_spark_window(spark, origin, files, csv=path.suffix.lower() == ".csv")
     if path.is_dir():
         # Partitions written by two versions of the service may differ in numeric width: read
         # them all as the widest type each column has.

@@ -14,14 +14,13 @@ from __future__ import annotations
 import math
 import operator
 from functools import reduce
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import polars as pl
 
 from conveyor.errors import DataError
-from conveyor.monitor.frames import named_counts
+from conveyor.monitor.frames import Located, named_counts
 from conveyor.monitor.window import Values, Window
 from conveyor.spark_read import read_spark_files
 
@@ -33,7 +32,7 @@ __all__ = ["SparkWindow", "open_spark_window"]
 MARGIN_SD = 6.0
 
 
-def open_spark_window(spark: Any, origin: str, files: list[Path], csv: bool) -> SparkWindow:
+def open_spark_window(spark: Any, window: Located) -> SparkWindow:
     """The window of ``files`` on Spark: a CSV file is parsed once and kept (each figure is a
     job of its own); Parquet is read again per job, one column at a time, from the files, and
     its rows are counted from the files' footers (no job)."""
@@ -41,6 +40,7 @@ def open_spark_window(spark: Any, origin: str, files: list[Path], csv: bool) -> 
     from pyspark.errors import PySparkException
     from pyspark.sql.pandas.types import to_arrow_schema
 
+    origin, files, csv = window.origin, window.files, window.path.suffix.lower() == ".csv"
     frame = read_spark_files(spark, files, origin, csv=csv)
     if csv:
         frame = frame.persist()  # spills to disk when it does not fit in memory
