@@ -1,6 +1,6 @@
 """Scale benchmark of `conveyor monitor drift`: 1M and 10M rows x the model's features.
 
-    python benchmarks/drift_scale.py [--sizes 1000000 10000000]
+    python benchmarks/drift_scale.py [--sizes 1000000 10000000] [--engines local spark]
 
 Per size, the reference is the feature table benchmarks/pipeline_scale.py builds for that size
 (benchmarks/.work/<size>/features.parquet; made here with its generate and prepare steps when
@@ -9,11 +9,15 @@ promotions everywhere), written once with polars' streaming sink. Every model fe
 monitored (club, item, region, category, promo and is_holiday as categories, the rest numeric),
 through a copy of params.yaml with that `monitoring.features` (benchmarks/.work/drift_params.yaml).
 
-A child process per size runs the real command (`conveyor.cli.main(["monitor", "drift", ...])`:
-statistics, plots, drift.json, drift.md), times imports separately, and reports its peak RSS. A
-baseline in the same child: reading the monitored columns of both windows once (the I/O floor),
-so the report shows the ratio drift-check / read. Targets: 10M rows under 60 s and under 4 GB.
-Figures go to benchmarks/.work/drift_scale.json. Exit 0 even when a target is missed.
+A child process per size and engine (``--engines``: polars in this process, and Spark local[2]
+as `compute.engine: spark` runs it, through a params copy with that `compute:` section) runs the
+real command (`conveyor.cli.main(["monitor", "drift", ...])`: statistics, plots, drift.json,
+drift.md), times imports (and the Spark session's start) separately, and reports its peak RSS
+(on Spark, the JVM's too). A baseline in the same child: reading the monitored columns of both
+windows once with polars (the I/O floor), so the report shows the ratio drift-check / read, and
+each engine's time is comparable with the other's through it. Both engines must name the same
+drifted columns. Targets (local): 10M rows under 60 s and under 4 GB. Figures go to
+benchmarks/.work/drift_scale.json. Exit 0 even when a target is missed.
 """
 
 from __future__ import annotations
@@ -45,11 +49,14 @@ DEFAULT_SIZES = (1_000_000, 10_000_000)
 TARGET_S, TARGET_MB, TARGET_ROWS = 60.0, 4 * 1024, 10_000_000
 CATEGORICAL = ("club_id", "item_id", "region", "category", "promo", "is_holiday")
 REPORT = WORK / "drift_scale.json"
-PACKAGES = ("polars", "numpy", "scipy", "matplotlib")
+PACKAGES = ("polars", "numpy", "scipy", "matplotlib", "pyspark")
+ENGINES = ("local", "spark")
+SPARK = {"engine": "spark", "spark": {"master": "local[2]"}}  # as tests/spark runs it
 
 
-def bench_params() -> Path:
-    """A copy of params.yaml whose `monitoring.features` lists every model feature."""
+def bench_params(engine: str = "local") -> Path:
+    """A copy of params.yaml whose `monitoring.features` lists every model feature, on
+    ``engine`` (its `compute:` section)."""
     import yaml
 
     from forecast.features import feature_columns
@@ -60,7 +67,9 @@ def bench_params() -> Path:
     params["monitoring"]["features"] = {
         c: "categorical" if c in CATEGORICAL else "numeric" for c in columns
     }
-    target = WORK / "drift_params.yaml"
+    if engine == "spark":
+        params["compute"] = SPARK
+    target = WORK / ("drift_params.yaml" if engine == "local" else f"drift_params_{engine}.yaml")
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
     return target
@@ -79,8 +88,9 @@ def current_path(size: int) -> Path:
     return target
 
 
-def run_check(size: int, params: Path) -> dict[str, Any]:
-    """Child: time the read baseline and the real `monitor drift` command; report peak RSS."""
+def run_check(size: int, params: Path, engine: str = "local") -> dict[str, Any]:
+    """Child: time the read baseline and the real `monitor drift` command on ``engine``; report
+    peak RSS (this process's, and on Spark the JVM's)."""
     begin = time.perf_counter()
     import polars as pl
 
@@ -88,6 +98,17 @@ def run_check(size: int, params: Path) -> dict[str, Any]:
     from conveyor.monitor.config import load_monitoring
 
     imports_s = time.perf_counter() - begin
+    session_s, jvm = 0.0, None
+    if engine == "spark":
+        # Started here as the command starts it (the command then gets this session): its
+        # start-up is timed apart from the drift check.
+        from conveyor.compute.params import load_compute
+        from conveyor.compute.session import spark_session
+
+        start = time.perf_counter()
+        spark = spark_session(load_compute(params).spark, "monitor drift")
+        session_s = time.perf_counter() - start
+        jvm = int(spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid())
     reference, current = step_paths(size)["features"], current_path(size)
     columns = list(load_monitoring(params).features)
     rows = pl.scan_parquet(current).select(pl.len()).collect().item()
@@ -99,7 +120,7 @@ def run_check(size: int, params: Path) -> dict[str, Any]:
             pl.scan_parquet(path).select(column).collect()
     read_s = time.perf_counter() - start
 
-    out = WORK / str(size) / "drift"
+    out = WORK / str(size) / f"drift-{engine}"
     argv = ["monitor", "drift", "--reference", str(reference), "--current", str(current)]
     start = time.perf_counter()
     code = main([*argv, "--out", str(out), "--params", str(params)])
@@ -108,6 +129,9 @@ def run_check(size: int, params: Path) -> dict[str, Any]:
     peak = _peak_rss_kib()
     return {
         "size": size,
+        "engine": engine,
+        "session_s": round(session_s, 3),
+        "jvm_peak_mb": None if jvm is None else round(_jvm_hwm_kib(jvm) / 1024, 1),
         "rows": rows,
         "reference_rows": ref_rows,
         "columns": len(columns),
@@ -121,9 +145,18 @@ def run_check(size: int, params: Path) -> dict[str, Any]:
     }
 
 
-def launch_check(size: int, params: Path) -> dict[str, Any]:
-    """Run one size in a fresh interpreter (so its peak memory is its own)."""
+def _jvm_hwm_kib(pid: int) -> int:
+    """The peak RSS (VmHWM) of the JVM with ``pid``, while it runs."""
+    for line in Path(f"/proc/{pid}/status").read_text(encoding="ascii").splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
+
+
+def launch_check(size: int, params: Path, engine: str = "local") -> dict[str, Any]:
+    """Run one size on one engine in a fresh interpreter (so its peak memory is its own)."""
     command = [sys.executable, str(Path(__file__).resolve()), "--child", str(size), str(params)]
+    command += ["--engine", engine]
     busy_before, child_before = _machine_busy_s(), _children_cpu_s()
     launched = time.time()
     proc = subprocess.run(command, capture_output=True, text=True, check=False, timeout=1800)
@@ -131,42 +164,81 @@ def launch_check(size: int, params: Path) -> dict[str, Any]:
     other = (_machine_busy_s() - busy_before) - (_children_cpu_s() - child_before)
     if proc.returncode != 0:
         sys.stderr.write(proc.stderr)
-        raise RuntimeError(f"drift check at {size:,} rows failed (exit {proc.returncode})")
+        raise RuntimeError(
+            f"drift check at {size:,} rows on {engine} failed (exit {proc.returncode})"
+        )
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     result["other_cpu_share"] = round(max(other, 0.0) / (elapsed * (os.cpu_count() or 1)), 3)
     return result
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Prepare data, run each size in a child, print the table and the targets."""
+    """Prepare data, run each size and engine in a child, print the table and the targets."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=list(DEFAULT_SIZES))
+    parser.add_argument("--engines", nargs="+", choices=ENGINES, default=list(ENGINES))
     parser.add_argument("--child", nargs=2, metavar=("SIZE", "PARAMS"), help=argparse.SUPPRESS)
+    parser.add_argument("--engine", choices=ENGINES, default="local", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        print(json.dumps(run_check(int(args.child[0]), Path(args.child[1]))))
+        print(json.dumps(run_check(int(args.child[0]), Path(args.child[1]), args.engine)))
         return 0
 
-    params = bench_params()
+    params = {engine: bench_params(engine) for engine in args.engines}
     results = []
     for size in args.sizes:
         if not step_paths(size)["features"].exists():  # pipeline_scale.py's data, same shape
             for step in ("generate", "prepare"):
                 launch(step, size, rounds=1)
-        results.append(launch_check(size, params))
+        for engine in args.engines:
+            print(f"... {label(size)} rows on {engine}", file=sys.stderr, flush=True)
+            results.append(launch_check(size, params[engine], engine))
 
     print(
-        f"{'rows':>6} {'cols':>4} {'seconds':>8} {'rows/s':>11} {'peak MB':>8} "
-        f"{'read s':>7} {'x read':>6} {'exit':>4}  drifted"
+        f"{'rows':>6} {'engine':>6} {'cols':>4} {'seconds':>8} {'rows/s':>11} {'peak MB':>8} "
+        f"{'JVM MB':>7} {'start s':>7} {'read s':>7} {'x read':>6} {'exit':>4}  drifted"
     )
     for r in results:
+        jvm = f"{r['jvm_peak_mb']:>7,.0f}" if r["jvm_peak_mb"] is not None else f"{'-':>7}"
         print(
-            f"{label(r['size']):>6} {r['columns']:>4} {r['seconds']:>8.2f} {r['rows_per_s']:>11,} "
-            f"{r['peak_mb']:>8,.0f} {r['read_s']:>7.2f} {r['seconds'] / r['read_s']:>6.1f} "
-            f"{r['exit_code']:>4}  {', '.join(r['drifted_columns'])}"
+            f"{label(r['size']):>6} {r['engine']:>6} {r['columns']:>4} {r['seconds']:>8.2f} "
+            f"{r['rows_per_s']:>11,} {r['peak_mb']:>8,.0f} {jvm} {r['session_s']:>7.1f} "
+            f"{r['read_s']:>7.2f} {r['seconds'] / r['read_s']:>6.1f} {r['exit_code']:>4}  "
+            f"{', '.join(r['drifted_columns'])}"
         )
         if r["other_cpu_share"] > BUSY_SHARE:
             print(f"       note: other processes used {r['other_cpu_share']:.0%} of the CPU")
+    checks: dict[str, Any] = {}
+    local = [r for r in results if r["engine"] == "local"]
+    if local:
+        checks.update(_targets(local))
+    by_size = {(r["size"], r["engine"]): r for r in results}
+    for size in args.sizes:
+        pair = by_size.get((size, "local")), by_size.get((size, "spark"))
+        if pair[0] is None or pair[1] is None:
+            continue
+        ours, theirs = pair
+        same = ours["drifted_columns"] == theirs["drifted_columns"]
+        ratio = theirs["seconds"] / ours["seconds"]
+        checks[f"spark_{size}"] = {"same_verdict": same, "time_x_local": round(ratio, 2)}
+        print(
+            f"{label(size)}: Spark local[2] took {ratio:.1f}x the local time (session start "
+            f"apart), {'the same' if same else 'NOT the same'} drifted columns"
+        )
+    REPORT.write_text(
+        json.dumps(
+            {"results": results, "checks": checks, "environment": environment(PACKAGES)},
+            indent=2,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    print(f"figures: {REPORT}")
+    return 0
+
+
+def _targets(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """The local engine's targets at the largest size, and how time scaled with rows."""
     largest = max(results, key=lambda r: r["size"])
     checks = {
         "largest_rows": largest["rows"],
@@ -184,16 +256,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{'OK' if checks['seconds_ok'] else 'MISSED'}; {largest['peak_mb']:,.0f} MB "
         f"(< {TARGET_MB:,} MB) {'OK' if checks['memory_ok'] else 'MISSED'}"
     )
-    REPORT.write_text(
-        json.dumps(
-            {"results": results, "checks": checks, "environment": environment(PACKAGES)},
-            indent=2,
-        )
-        + "\n",
-        encoding="utf-8",
-    )
-    print(f"figures: {REPORT}")
-    return 0
+    return checks
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from conveyor.errors import DataError
 from conveyor.files import require_regular
+from conveyor.spark_read import read_spark_files
 
 if TYPE_CHECKING:  # pandas and pydantic load only for the readers (not for `data manifest`)
     import pandas as pd
@@ -135,34 +136,12 @@ def read_spark(spark: Any, path: Path, contract: Contract | None) -> Any:
         raise DataError(f"{path}: unsupported file type {suffix!r} (use .parquet or .csv)")
     if path.is_dir() and not any(p.is_file() for p in path.rglob("*.parquet")):
         raise DataError(f"{path}: a folder with no .parquet file below it")
-    from pyspark.errors import PySparkException
-
-    reader = spark.read.option("recursiveFileLookup", "true")
-    try:
-        if suffix == ".csv":
-            # Numbers typed as pandas types them (inferred); the contract's date columns parsed,
-            # unparseable ones left as text for the type rule to report.
-            frame = reader.option("header", "true").option("inferSchema", "true").csv(str(path))
-            frame = _spark_dates(frame, contract)
-        else:
-            frame = reader.option("pathGlobFilter", "*.parquet").parquet(str(path))
-    except PySparkException as exc:
-        raise DataError(f"{path}: cannot read: {str(exc).splitlines()[0]}") from None
     # Every rule is a Spark job of its own: read the files once, keep them (spilling to disk
     # when they do not fit in memory).
-    return _small_integers_widened(frame).persist()
-
-
-def _small_integers_widened(frame: Any) -> Any:
-    """8- and 16-bit integer columns as 32-bit: still integers for the type rule, and GX's Spark
-    statistics (mean, quantiles) refuse the small types that pandas takes."""
-    from pyspark.sql import functions as sf
-    from pyspark.sql.types import ByteType, IntegerType, ShortType
-
-    small = [f.name for f in frame.schema.fields if isinstance(f.dataType, ByteType | ShortType)]
-    if not small:
-        return frame
-    return frame.withColumns({name: sf.col(f"`{name}`").cast(IntegerType()) for name in small})
+    frame = read_spark_files(spark, [path], str(path), csv=suffix == ".csv")
+    # Numbers typed as pandas types them (inferred); the contract's date columns parsed,
+    # unparseable ones left as text for the type rule to report.
+    return _spark_dates(frame, contract).persist() if suffix == ".csv" else frame.persist()
 
 
 def _spark_dates(frame: Any, contract: Contract | None) -> Any:

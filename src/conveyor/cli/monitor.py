@@ -16,11 +16,13 @@ __all__ = ["add"]
 
 def _monitor_drift(args: argparse.Namespace) -> int:
     extras.require("monitor drift")
+    from conveyor.compute.params import load_compute
     from conveyor.monitor.config import load_monitoring
 
     # Every usage error (params, paths, schemas, window size) is raised before anything is written,
     # and a bad params file before the plotting and data libraries are even imported.
     params = load_monitoring(args.params)
+    compute = load_compute(args.params)  # the engine: local (polars) or spark
     reference = _window(args.reference, params.reference, args.root, "reference")
     current = _window(args.current, params.current, args.root, "current")
     if args.pull:
@@ -33,7 +35,16 @@ def _monitor_drift(args: argparse.Namespace) -> int:
     from conveyor.files import atomic_path, write_json
     from conveyor.monitor import drift, drift_report, plots
 
-    result = drift.run(reference, current, params, args.root, args.last_days)
+    if compute.engine == "spark":
+        from conveyor.compute.session import spark_failures, spark_session
+
+        def session() -> object:
+            return spark_session(compute.spark, "monitor drift")
+
+        with spark_failures("monitor drift"):
+            result = drift.run(reference, current, params, args.root, args.last_days, session)
+    else:
+        result = drift.run(reference, current, params, args.root, args.last_days)
     require_writable_dir(args.out)  # exit 2, never a crash that reads as 1, "drift"
     images = plots.render(result, args.out)
     with atomic_path(args.out / "drift.md") as tmp:
@@ -118,7 +129,7 @@ def add(commands: options.Commands) -> None:
     options.exit_zero(drift, "exit 0 on drift too (a workflow reads `drift`)")
     options.github_output(drift, "drift=true|false")
     options.job_summary(drift, "drift.md")
-    options.params(drift, "`monitoring:`")
+    options.params(drift, "`monitoring:` and `compute:` (engine local or spark)")
     options.root(drift)
     drift.set_defaults(func=_monitor_drift)
     issue = kinds.add_parser(

@@ -2,16 +2,19 @@
 column, plus prediction drift and (when actuals are present) the live metric of
 `monitoring.performance` against the evaluated one.
 
-Memory: windows are scanned lazily and read one column at a time. PSI, category shares and
-missing shares use every row; KS and Wasserstein use a seeded uniform sample without replacement
-of at most ``monitoring.sample_rows`` non-missing values per side (numpy ``default_rng(seed)``),
-whose sampling error (~1/sqrt(n)) is far below any useful threshold.
+Memory: windows are scanned lazily and read one column at a time (params.yaml `compute.engine`
+local), or each figure is a Spark aggregation and only small results come back (`spark`: see
+spark_window.py). PSI, category shares and missing shares use every row; KS and Wasserstein use a
+seeded uniform sample without replacement of at most ``monitoring.sample_rows`` non-missing
+values per side, whose sampling error (~1/sqrt(n)) is far below any useful threshold.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -19,12 +22,18 @@ import polars as pl
 from conveyor.errors import DataError
 from conveyor.monitor import keyed, stats
 from conveyor.monitor.config import MonitoringParams
-from conveyor.monitor.frames import Window, missing_mask, open_window, sample_indices
+from conveyor.monitor.frames import locate, open_window
 from conveyor.monitor.performance import live as live_performance
+from conveyor.monitor.window import Window
 
 __all__ = ["DriftResult", "run"]
 
 PLOT_BINS = 40
+# How each engine draws the KS / Wasserstein sample (spark_window.py: Bernoulli, then cut).
+_SAMPLERS = {
+    "local": "numpy default_rng",
+    "spark": "Spark's Bernoulli sample, cut to size by numpy default_rng",
+}
 TOP_CATEGORIES = 15
 
 
@@ -39,6 +48,7 @@ class DriftResult:
     performance: dict[str, object] | None
     params: MonitoringParams
     notes: list[str] = field(default_factory=list)
+    engine: str = "local"  # params.yaml compute.engine: who drew the sample
 
     @property
     def drifted_columns(self) -> list[str]:
@@ -81,8 +91,8 @@ class DriftResult:
                 "categorical": "PSI over categories (scipy.special.rel_entr, empty shares "
                 f"floored at {stats.EPSILON:g}) and the share of never-seen categories",
                 "sampling": "KS and Wasserstein on a seeded uniform sample without replacement "
-                f"(numpy default_rng({self.params.seed})) of at most {self.params.sample_rows:,} "
-                "values per side; every other figure uses all rows",
+                f"({_SAMPLERS[self.engine]}({self.params.seed})) of at most "
+                f"{self.params.sample_rows:,} values per side; every other figure uses all rows",
             },
             "notes": self.notes,
         }
@@ -94,11 +104,23 @@ def run(
     params: MonitoringParams,
     root: Path = Path(),
     last_days: int | None = None,
+    spark: Callable[[], Any] | None = None,
 ) -> DriftResult:
     """Compare ``current`` (its newest ``last_days`` days, for a partitioned log) with
-    ``reference``; usage problems raise DataError/ConfigError."""
-    ref = open_window(reference, "reference")
-    cur = open_window(current, "current", last_days)
+    ``reference``; on Spark when ``spark`` is given (it starts the session, once both windows'
+    files are found: a missing window is reported before a JVM starts). Usage problems raise
+    DataError/ConfigError."""
+    ref_files = locate(reference, "reference")
+    cur_files = locate(current, "current", last_days)
+    ref: Window
+    cur: Window
+    if spark is None:
+        ref, cur = open_window(ref_files), open_window(cur_files)
+    else:
+        from conveyor.monitor.spark_window import open_spark_window
+
+        session = spark()
+        ref, cur = open_spark_window(session, ref_files), open_spark_window(session, cur_files)
     for window in (ref, cur):
         if window.rows == 0:
             raise DataError(f"{window.origin}: the window is empty (0 rows): nothing to compare")
@@ -109,7 +131,14 @@ def run(
             )
     _check_schemas(ref, cur, params)
     notes: list[str] = []
-    columns = [_compare(name, kind, ref, cur, params) for name, kind in params.features.items()]
+    numeric = [name for name, kind in params.features.items() if kind == "numeric"]
+    pooled = _numeric(numeric, ref, cur, params, params.thresholds.ks, "feature")
+    for name, key in params.within.items():
+        _within(pooled[name], ref, cur, key, params.thresholds.key_shift)
+    columns = [
+        pooled[name] if name in pooled else _categorical(name, ref, cur, params)
+        for name in params.features
+    ]
     columns.sort(key=lambda c: (not c.drifted, -c.severity, c.column))
     prediction = _prediction(ref, cur, params, notes)
     performance = live_performance(cur, params, root, notes)
@@ -121,6 +150,7 @@ def run(
         performance,
         params,
         notes,
+        "local" if spark is None else "spark",
     )
 
 
@@ -175,61 +205,39 @@ def _check_schemas(ref: Window, cur: Window, params: MonitoringParams) -> None:
         raise DataError(f"reference and current have different schemas: {'; '.join(problems)}")
 
 
-def _values(series: pl.Series) -> tuple[np.ndarray, float]:
-    """Non-missing values as float64, and the share of missing ones."""
-    missing = missing_mask(series)
-    values = series.cast(pl.Float64).to_numpy()[~missing] if len(series) else np.array([])
-    return values, float(missing.mean()) if len(missing) else 0.0
-
-
-def _sample(values: np.ndarray, params: MonitoringParams) -> np.ndarray:
-    picked = sample_indices(len(values), params.sample_rows, params.seed)
-    return values if picked is None else values[picked]
-
-
 def _numeric(
-    name: str, ref: Window, cur: Window, params: MonitoringParams, limit: float, role: str
-) -> stats.ColumnDrift:
-    ref_values, ref_missing = _values(ref.column(name))
-    cur_values, cur_missing = _values(cur.column(name))
-    ref_sample, cur_sample = _sample(ref_values, params), _sample(cur_values, params)
-    result = stats.numeric(name, ref_sample, cur_sample, limit, role)
-    if len(ref_values) and len(cur_values):
-        # Bin edges from the reference sample (its quantiles are exact to ~1/sqrt(n)); PSI
-        # counts every value, a cheap pass over a few sorted edges.
-        edges = stats.quantile_edges(ref_sample, params.bins)
-        result.psi = stats.binned_psi(ref_values, cur_values, edges)
-        result.plot = _histograms(ref_sample, cur_sample)
-    stats.judge_missing(result, ref_missing, cur_missing, params.thresholds.null_share_increase)
-    return result
+    names: list[str], ref: Window, cur: Window, params: MonitoringParams, limit: float, role: str
+) -> dict[str, stats.ColumnDrift]:
+    """The numeric columns ``names``, judged by KS against ``limit`` (and missing shares)."""
+    ref_values = ref.values(names, params.sample_rows, params.seed)
+    cur_values = cur.values(names, params.sample_rows, params.seed)
+    # Bin edges from the reference sample (its quantiles are exact to ~1/sqrt(n)); PSI counts
+    # every value, a cheap pass over a few sorted edges.
+    edges = {
+        name: stats.quantile_edges(ref_values[name].sample, params.bins)
+        for name in names
+        if ref_values[name].count and cur_values[name].count
+    }
+    ref_shares, cur_shares = ref.shares(edges), cur.shares(edges)
+    results = {}
+    for name in names:
+        ours, theirs = ref_values[name], cur_values[name]
+        result = stats.numeric(name, ours.sample, theirs.sample, limit, role)
+        if name in edges:
+            result.psi = stats.psi(ref_shares[name], cur_shares[name])
+            result.plot = _histograms(ours.sample, theirs.sample)
+        limit_missing = params.thresholds.null_share_increase
+        stats.judge_missing(result, ours.missing, theirs.missing, limit_missing)
+        results[name] = result
+    return results
 
 
-def _counts(series: pl.Series) -> tuple[dict[str, int], float]:
-    """Category counts keyed by text (so 0/1 codes match whatever their integer width) and the
-    share of missing values. Counted in the column's own type, then named: casting 10M values
-    to text first would cost more than the counting."""
-    missing = missing_mask(series)
-    kept = series.filter(pl.Series(~missing)) if missing.any() else series
-    # The same code must get the same name on both sides: 1, 1.0 and True are all "1".
-    if kept.dtype == pl.Boolean or (kept.dtype.is_float() and (kept == kept.round(0)).all()):
-        kept = kept.cast(pl.Int64)
-    counts = kept.value_counts()
-    names = counts[kept.name].cast(pl.String).to_list()
-    table = dict(zip(names, counts["count"].to_list(), strict=True))
-    return table, float(missing.mean()) if len(missing) else 0.0
-
-
-def _compare(
-    name: str, kind: str, ref: Window, cur: Window, params: MonitoringParams
+def _categorical(
+    name: str, ref: Window, cur: Window, params: MonitoringParams
 ) -> stats.ColumnDrift:
     limits = params.thresholds
-    if kind == "numeric":
-        result = _numeric(name, ref, cur, params, limits.ks, "feature")
-        if name in params.within:
-            _within(result, ref, cur, params.within[name], limits.key_shift)
-        return result
-    ref_counts, ref_missing = _counts(ref.column(name))
-    cur_counts, cur_missing = _counts(cur.column(name))
+    ref_counts, ref_missing = ref.counts(name)
+    cur_counts, cur_missing = cur.counts(name)
     result = stats.categorical(name, ref_counts, cur_counts, limits.psi, limits.unseen_share)
     stats.judge_missing(result, ref_missing, cur_missing, limits.null_share_increase)
     result.plot = _shares(ref_counts, cur_counts)
@@ -262,9 +270,10 @@ def _prediction(
         )
         return None
     if all(_family(w.schema[column]) in ("integer", "float", "null") for w in (ref, cur)):
-        return _numeric(column, ref, cur, params, params.thresholds.prediction_ks, "prediction")
+        limit = params.thresholds.prediction_ks
+        return _numeric([column], ref, cur, params, limit, "prediction")[column]
     # Predicted labels (a classifier's classes): compared as categories, by PSI.
-    result = _compare(column, "categorical", ref, cur, params)
+    result = _categorical(column, ref, cur, params)
     result.role = "prediction"
     return result
 

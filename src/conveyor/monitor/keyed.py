@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from conveyor.monitor.frames import Window
+from conveyor.monitor.window import Window
 
 __all__ = ["median_shift"]
 
@@ -30,24 +30,12 @@ class KeyShift:
     keys: int  # keys present on both sides with positive medians
 
 
-def _medians(window: Window, column: str, key: str) -> pl.DataFrame:
-    """Each key's median of the finite values of ``column`` (keys compared as text, so a
-    categorical key matches a string one)."""
-    return (
-        window.frame.select(pl.col(key).cast(pl.String), pl.col(column).cast(pl.Float64))
-        .filter(pl.col(key).is_not_null() & pl.col(column).is_finite())
-        .group_by(key)
-        .agg(pl.col(column).median().alias("median"))
-        .collect()
-    )
-
-
 def median_shift(reference: Window, current: Window, column: str, key: str) -> KeyShift | None:
     """The shift of ``column`` within ``key``; None when no key has a positive median on both
     sides (nothing to compare: a ratio needs positive values)."""
     joined = (
-        _medians(reference, column, key)
-        .join(_medians(current, column, key), on=key, suffix="_current")
+        reference.key_medians(column, key)
+        .join(current.key_medians(column, key), on=key, suffix="_current")
         .filter((pl.col("median") > 0) & (pl.col("median_current") > 0))
     )
     if joined.height == 0:

@@ -19,7 +19,7 @@ from scipy.stats import rankdata
 from conveyor.errors import ConfigError, DataError
 from conveyor.metric_files import read_current
 from conveyor.monitor.config import METRIC_LABELS, MonitoringParams, Performance
-from conveyor.monitor.frames import Window
+from conveyor.monitor.window import Window
 
 __all__ = ["accuracy", "live", "log_loss", "mae", "rmse", "roc_auc", "wape"]
 
@@ -106,7 +106,7 @@ def live(
         notes.append(f"live {label} not measured: {what} in the current window")
         return None
     evaluated = evaluated_value(perf, root)
-    pairs = cur.frame.select(actual_col, predicted_col).drop_nulls().collect()
+    pairs = cur.pairs(actual_col, predicted_col)
     value, rows = _measure(perf, pairs, actual_col, predicted_col)
     if value is None:
         notes.append(f"live {label} not measured: {_why_not(perf.metric)} in the current window")

@@ -119,7 +119,8 @@ def categorical(
     ref_shares = np.array([reference.get(n, 0) / ref_total for n in names])
     cur_shares = np.array([current.get(n, 0) / cur_total for n in names])
     result.psi = psi(ref_shares, cur_shares)
-    new = sorted((n for n in current if n not in reference), key=lambda n: -current[n])
+    # Most frequent first, ties by name: the same list whatever order the counts came in.
+    new = sorted((n for n in current if n not in reference), key=lambda n: (-current[n], n))
     result.unseen_share = sum(current[n] for n in new) / cur_total
     result.unseen = new[:UNSEEN_SHOWN]
     result.judge("PSI", result.psi, psi_limit, "category shares moved")
