@@ -300,3 +300,52 @@ def test_a_history_not_sorted_by_club_is_refused(registered, tmp_path) -> None:
     history.write_parquet(tmp_path / "history.parquet")
     with pytest.raises(UserError, match="not sorted by club"):
         list(history_parts(tmp_path / "history.parquet", rows=100))
+
+
+def test_the_compiled_trees_predict_as_lightgbm_and_are_compiled_once(registered, tmp_path):
+    """lleaves' machine code gives LightGBM's forecasts within 1e-9 (missing values and an
+    unseen club's NaN code included, on one thread and on several), and a second run loads the
+    object the first one kept instead of compiling again."""
+    import numpy as np
+
+    from forecast.compiled import compile_model
+    from forecast.model import predict_matrix
+
+    forecaster = _stored_forecaster(registered)
+    rows = forecaster.window_table.select(
+        *KEYS, pl.lit(9.5).alias("price"), pl.lit(1).alias("promo")
+    )
+    matrix = forecaster.inputs(rows)
+    matrix[::7, forecaster.encoder.columns.index("club_id")] = np.nan  # a club the model never saw
+    matrix[::5, forecaster.encoder.columns.index("lag_28")] = np.nan  # no sales that day
+    large = np.tile(matrix, (12_000 // len(matrix) + 1, 1))  # past 10k rows: every core
+    model = Path(registered["model"])
+    first, second = compile_model(model, tmp_path), compile_model(model, tmp_path)
+    assert not isinstance(first, str) and not isinstance(second, str), (first, second)
+    assert (first.source, second.source) == ("compiled", "cached")
+    assert [p.suffix for p in tmp_path.iterdir()] == [".o"]  # the object, no staging file left
+    for rows_in in (matrix, large):
+        expected = predict_matrix(forecaster.booster, rows_in)
+        for trees in (first, second):
+            found = predict_matrix(forecaster.booster, rows_in, trees)
+            np.testing.assert_allclose(found, expected, rtol=1e-9, atol=0)
+
+
+def test_without_lleaves_lightgbm_forecasts_the_same_batch(
+    registered, batch, tmp_path, monkeypatch, capsys
+) -> None:
+    """An environment without lleaves (or where it cannot compile) still forecasts, with
+    LightGBM's own predict, and says so in one line."""
+    from forecast import batch as batching
+
+    monkeypatch.setitem(sys.modules, "lleaves", None)  # `import lleaves` raises ImportError
+    bento = _fake_bento(registered, tmp_path / "bento", str(registered["tag"]))
+    none = tmp_path / "none"
+    done, _ = batching.run(None, tmp_path / "out", none, none, none, None, bento)
+    assert done == _read(batch).height
+    assert capsys.readouterr().err == "batch: predicted with LightGBM (lleaves is not installed)\n"
+    found, compiled = _read(tmp_path / "out"), _read(batch)
+    assert found.drop("forecast", "forecast_to_history_max").equals(
+        compiled.drop("forecast", "forecast_to_history_max")
+    )
+    assert found["forecast"].to_list() == pytest.approx(compiled["forecast"].to_list(), rel=1e-9)
