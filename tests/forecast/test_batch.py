@@ -52,9 +52,15 @@ def _batch(registered: dict, out: Path, *extra: str, env: dict[str, str] | None 
 @pytest.fixture(scope="module")
 def batch(registered, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("forecasts") / "forecasts"
-    result = _batch(registered, out)
+    cache = {"CONVEYOR_CACHE_DIR": str(tmp_path_factory.mktemp("cache"))}
+    result = _batch(registered, out, env=cache)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("batch: 1,008 forecasts with ")
+    # 1,008 rows: LightGBM predicts them sooner than the trees compile
+    assert (
+        result.stderr
+        == "batch: predicted with LightGBM (too few rows to repay compiling the trees)\n"
+    )
     return out
 
 
@@ -331,21 +337,32 @@ def test_the_compiled_trees_predict_as_lightgbm_and_are_compiled_once(registered
             np.testing.assert_allclose(found, expected, rtol=1e-9, atol=0)
 
 
-def test_without_lleaves_lightgbm_forecasts_the_same_batch(
-    registered, batch, tmp_path, monkeypatch, capsys
+@pytest.mark.parametrize(
+    ("lleaves", "said"),
+    [
+        (True, "batch: predicted with the trees compiled by lleaves (compiled)\n"),
+        (False, "batch: predicted with LightGBM (lleaves is not installed)\n"),
+    ],
+)
+def test_compiled_trees_or_lightgbm_forecast_the_same_batch(
+    registered, batch, tmp_path, monkeypatch, capsys, lleaves, said
 ) -> None:
-    """An environment without lleaves (or where it cannot compile) still forecasts, with
-    LightGBM's own predict, and says so in one line."""
+    """A batch large enough to repay compiling the trees (here: any) forecasts with them, and
+    an environment without lleaves with LightGBM's own predict: the same forecasts within 1e-9
+    as the small batch's LightGBM ones, and one line saying which predicted."""
     from forecast import batch as batching
 
-    monkeypatch.setitem(sys.modules, "lleaves", None)  # `import lleaves` raises ImportError
+    monkeypatch.setattr(batching, "COMPILE_FROM_ROWS", 0)
+    monkeypatch.setenv("CONVEYOR_CACHE_DIR", str(tmp_path / "cache"))
+    if not lleaves:
+        monkeypatch.setitem(sys.modules, "lleaves", None)  # `import lleaves` raises ImportError
     bento = _fake_bento(registered, tmp_path / "bento", str(registered["tag"]))
     none = tmp_path / "none"
     done, _ = batching.run(None, tmp_path / "out", none, none, none, None, bento)
     assert done == _read(batch).height
-    assert capsys.readouterr().err == "batch: predicted with LightGBM (lleaves is not installed)\n"
-    found, compiled = _read(tmp_path / "out"), _read(batch)
+    assert capsys.readouterr().err == said
+    found, small = _read(tmp_path / "out"), _read(batch)
     assert found.drop("forecast", "forecast_to_history_max").equals(
-        compiled.drop("forecast", "forecast_to_history_max")
+        small.drop("forecast", "forecast_to_history_max")
     )
-    assert found["forecast"].to_list() == pytest.approx(compiled["forecast"].to_list(), rel=1e-9)
+    assert found["forecast"].to_list() == pytest.approx(small["forecast"].to_list(), rel=1e-9)
