@@ -58,12 +58,9 @@ def _object_name(model_file: Path) -> str:
     return f"{file_md5(model_file)}-{machine}.o"
 
 
-def compile_model(
-    model_file: Path, cache: Path | None = None, worth_compiling: bool = True
-) -> CompiledTrees | str:
+def compile_model(model_file: Path, cache: Path | None = None) -> CompiledTrees | str:
     """``model_file`` compiled (from ``cache``, default cache_root()/lleaves, when it was
-    compiled there before), or the reason it is not: lleaves missing, a compile error, or not
-    ``worth_compiling`` (too few rows to repay it) and not compiled before."""
+    compiled there before), or the reason it cannot be (lleaves missing, a compile error)."""
     try:
         import lleaves
     except ImportError:
@@ -75,8 +72,6 @@ def compile_model(
         if target.is_file():
             model.compile(cache=str(target), finline=False)
             return CompiledTrees(model, "cached")
-        if not worth_compiling:
-            return "too few rows to repay compiling the trees"
         staging = _staging(folder)
         if staging is None:  # nowhere to keep it: this run compiles, and so will the next
             model.compile(finline=False)
