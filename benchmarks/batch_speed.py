@@ -33,6 +33,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -123,7 +124,8 @@ def baseline_source(ref: str) -> Path:
     commit = subprocess.run(
         ["git", "rev-parse", "--short", ref], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout.strip()
-    folder = BENCH / f"baseline-{commit}"
+    # outside the repository: tests that read every .py file under it must not meet a copy
+    folder = Path(tempfile.gettempdir()) / f"conveyor-batch-baseline-{commit}"
     if not (folder / "src").is_dir():
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
@@ -173,7 +175,9 @@ def run_batch(
         "stopped_at_limit": stopped,
         "machine_cpu_share": round(busy / (seconds * (os.cpu_count() or 1)), 2),
         "load_1min": [round(load, 2), round(os.getloadavg()[0], 2)],  # before, after
-        "code": "this tree" if source is None else str(source.parent.name),
+        "code": "this tree"
+        if source is None
+        else source.parent.name.removeprefix("conveyor-batch-"),
         "predictor": next(
             (line for line in stderr.splitlines() if line.startswith("batch: predicted")), ""
         ),
