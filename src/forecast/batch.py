@@ -340,7 +340,10 @@ def run(
 
             def predict(matrix: np.ndarray) -> np.ndarray:
                 trees = compiling.result()
-                return predict_matrix(model.booster, matrix, trees if _usable(trees) else None)
+                if not _usable(trees):
+                    return predict_matrix(model.booster, matrix)
+                # non-negative, as predict_matrix makes LightGBM's
+                return np.clip(trees.predict(matrix, threads=os.cpu_count() or 1), 0, None)
 
             pending: deque[tuple[pl.DataFrame, Future[np.ndarray], Forecaster]] = deque()
             planned: set[str] = set()

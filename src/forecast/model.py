@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,7 +10,6 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
-from forecast.compiled import CompiledTrees
 from forecast.features import CATEGORICAL
 
 
@@ -67,15 +65,8 @@ def predict(booster: lgb.Booster, frame: pl.DataFrame) -> np.ndarray:
     return predict_matrix(booster, Encoder.for_booster(booster).matrix(frame))
 
 
-def predict_matrix(
-    booster: lgb.Booster, matrix: np.ndarray, compiled: CompiledTrees | None = None
-) -> np.ndarray:
-    """Non-negative unit forecasts for rows already encoded by :class:`Encoder`, by the
-    ``compiled`` trees of ``booster`` when given (forecast.compiled)."""
+def predict_matrix(booster: lgb.Booster, matrix: np.ndarray) -> np.ndarray:
+    """Non-negative unit forecasts for rows already encoded by :class:`Encoder`."""
     # One thread for small inputs: thread start-up costs more than it saves below ~10k rows.
-    small = len(matrix) < 10_000
-    if compiled is not None:
-        output = compiled.predict(matrix, threads=1 if small else os.cpu_count() or 1)
-    else:
-        output = booster.predict(matrix, num_threads=1 if small else 0)
-    return np.clip(output, 0, None)
+    threads = 1 if len(matrix) < 10_000 else 0
+    return np.clip(booster.predict(matrix, num_threads=threads), 0, None)
