@@ -3,7 +3,7 @@ of rows.
 
 LightGBM walks each tree node by node; lleaves turns the model file into one native function,
 about 5x faster here (300 trees of 63 leaves) with the same result up to the order in which the
-leaves are summed (within 1e-12 relative; tests/forecast/test_compiled.py). Compiling takes
+leaves are summed (within 1e-12 relative; tests/forecast/test_batch.py). Compiling takes
 10-30 s (without inlining the trees into one function: with it, minutes, for no faster a
 predict here), so the object code is kept in conveyor's cache (conveyor.files.cache_root),
 named by the model file's MD5, the CPU it was compiled for and the compiler's versions; a
