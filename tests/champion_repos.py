@@ -113,6 +113,37 @@ def loosen_bounds(params: dict[str, Any]) -> None:
         rule.update({k: v for k, v in (("max", 50.0), ("min", -50.0)) if k in rule})
 
 
+# Small data for a whole pipeline run (3 clubs x 12 items, the same three years): every stage
+# in seconds; the contracts' row counts follow it.
+SMALL = {"n_clubs": 3, "n_items": 12}
+
+
+def small_project(work: Path, end_date: str = "latest", older_window: bool = False) -> None:
+    """``work`` (this repository's pipeline, or a project generated from it) on small data:
+    params (the gate's absolute bounds the small data's, 20 rounds), and the contracts' row
+    counts to match. The contracts pin their reference date to the built-in data's last day and
+    want data at most 7 days older: an ``older_window`` (up to four weeks) gets 35 (a live
+    source would say `reference_date: today`)."""
+    params = yaml.safe_load((work / "params.yaml").read_text())
+    params["data"]["synthetic"].update(SMALL)
+    params["data"]["end_date"] = end_date
+    params["train"].update(num_boost_round=20, num_threads=1)
+    loosen_bounds(params)
+    (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    series = SMALL["n_clubs"] * SMALL["n_items"]
+    horizon = params["features"]["horizon_days"]
+    for contract in (work / "policies/data").glob("*.yaml"):
+        spec = yaml.safe_load(contract.read_text())
+        if contract.stem == "forecasts":
+            spec["rows"] = {"min": series * horizon, "max": series * horizon}
+        elif "rows" in spec:
+            spec["rows"] = {"min": 1, "max": 10_000_000}
+        pinned = str(spec.get("freshness", {}).get("reference_date", "today")) != "today"
+        if older_window and pinned:
+            spec["freshness"]["max_age_days"] = 35
+        contract.write_text(yaml.safe_dump(spec, sort_keys=False))
+
+
 def go_live(project: Path, env_name: str, version: str, commit: str, push: bool = True) -> str:
     """Commit a sealed release record of ``commit`` as live in ``env_name`` (pushed to main
     with ``push``), as a merged promotion leaves it; return the new commit."""

@@ -24,3 +24,27 @@ def origin(tmp_path: Path) -> Path:
 def work(origin: Path, tmp_path: Path) -> Path:
     """A clone of ``origin`` to promote from."""
     return clone(origin, tmp_path / "work")
+
+
+# The longest test files (minutes each, `--durations` in CI's log) go first: `make test` hands
+# whole files to two processes (--dist loadfile) in collection order, so one of these started
+# last would run alone at the end while the other process idles.
+LONGEST_FIRST = (
+    "tests/e2e/test_workflows_act.py",
+    "tests/e2e/test_template.py",
+    "tests/spark/test_spark_contracts.py",
+    "tests/e2e/test_template_update.py",
+    "tests/e2e/test_image.py",
+    "tests/e2e/test_pipeline.py",
+    "tests/e2e/test_adopter.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Put the items of LONGEST_FIRST's files first, in that order; the rest keep theirs."""
+
+    def rank(item: pytest.Item) -> int:
+        path = item.nodeid.split("::", 1)[0]
+        return LONGEST_FIRST.index(path) if path in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: order within a file, and of the other files, is kept

@@ -32,6 +32,7 @@ EXTRAS = ("checks", "report", "monitor", "serve", "scan", "pipeline", "template"
 COMMANDS = {
     "check data": "checks",
     "check profile": "checks",
+    "data manifest": "checks",
     "report": "report",
     "monitor drift": "monitor",
     "build bento": "serve",

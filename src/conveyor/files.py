@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import stat
 import tempfile
 from collections.abc import Callable, Iterator
@@ -28,6 +29,7 @@ __all__ = [
     "output_dir",
     "output_file",
     "path_or_none",
+    "path_or_url",
     "read_json",
     "read_text",
     "require_regular",
@@ -254,3 +256,13 @@ def optional_dir(text: str) -> Path:
 def path_or_none(text: str) -> Path | None:
     """argparse ``type`` of a path a workflow may pass empty (an input left unset): None then."""
     return Path(text) if text else None
+
+
+# `s3://bucket/key`, `gs://...`, `abfs://...`, `file:///...`: a scheme, then `://`.
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://.*", re.S)
+
+
+def path_or_url(text: str) -> Path | str:
+    """argparse ``type`` of a data set that may live in object storage: a URL stays text (its
+    filesystem reads it), anything else is a local path (checked like every path argument)."""
+    return text if _URL.fullmatch(text) else Path(text)

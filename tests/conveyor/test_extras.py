@@ -199,6 +199,7 @@ def test_help_and_version_work_without_any_extra(core: Venv, tmp_path: Path) -> 
 COMMANDS = [
     ("checks", ["check", "data", str(CONTRACT), str(CONTRACT), "--out", "reports/data"]),
     ("checks", ["check", "profile", str(CONTRACT), "--out", "contract.yaml"]),
+    ("checks", ["data", "manifest", str(REPO / "data"), "--out", "manifests/data.json"]),
     ("report", ["report", "--out", "reports/report.md"]),
     ("monitor", ["monitor", "drift", "--reference", str(CONTRACT), "--current", str(CONTRACT)]),
     ("scan", ["scan", "--deps", "--out", "reports/scan"]),
@@ -211,7 +212,7 @@ def test_a_command_without_its_extra_exits_2_naming_it(
     core: Venv, tmp_path: Path, extra: str, args: list[str]
 ) -> None:
     result = core.conveyor(tmp_path, *args)
-    command = " ".join(args[:2]) if args[0] in ("check", "monitor", "build") else args[0]
+    command = " ".join(args[:2]) if args[0] in ("check", "data", "monitor", "build") else args[0]
     command += " --deps" if "--deps" in args else ""
     assert result.returncode == 2, result.stderr
     assert result.stderr == (

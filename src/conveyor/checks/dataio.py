@@ -3,17 +3,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
-from conveyor.checks.contract import Contract
 from conveyor.errors import DataError
 from conveyor.files import require_regular
 
-__all__ = ["SchemaConflict", "mixed_schema", "read_frame", "read_spark"]
+if TYPE_CHECKING:  # pandas and pydantic load only for the readers (not for `data manifest`)
+    import pandas as pd
+
+    from conveyor.checks.contract import Contract
+
+__all__ = ["SchemaConflict", "mixed_schema", "read_frame", "read_spark", "schema_conflict"]
 
 
 def read_frame(path: Path, contract: Contract | None) -> pd.DataFrame:
@@ -31,6 +34,8 @@ def read_frame(path: Path, contract: Contract | None) -> pd.DataFrame:
             # Dates as datetime64, not Python objects: typed, compact, comparable.
             return pq.read_table(path).to_pandas(date_as_object=False)
         if suffix == ".csv":
+            import pandas as pd
+
             return _parse_dates(pd.read_csv(path), contract)
     except (OSError, ValueError) as exc:
         raise DataError(f"{path}: cannot read: {str(exc).splitlines()[0]}") from None
@@ -63,16 +68,23 @@ def mixed_schema(path: Path) -> SchemaConflict | None:
     except (OSError, ValueError) as exc:
         raise DataError(f"{path}: cannot read: {str(exc).splitlines()[0]}") from None
     rows = sum(m.num_rows for _, m in metadata)
-    first_file, first = files[0], metadata[0][1].schema.to_arrow_schema()
-    for other_file, other_meta in metadata[1:]:
-        other = other_meta.schema.to_arrow_schema()
+    schemas = [(str(f.relative_to(path)), m.schema.to_arrow_schema()) for f, m in metadata]
+    return schema_conflict(schemas, rows)
+
+
+def schema_conflict(schemas: Sequence[tuple[str, Any]], rows: int) -> SchemaConflict | None:
+    """The first column whose type (or presence) differs between the first of the named arrow
+    schemas (one per file, in the order given) and another; ``rows`` is the files' total."""
+    if not schemas:
+        return None
+    first_name, first = schemas[0]
+    for other_name, other in schemas[1:]:
         for name in dict.fromkeys([*first.names, *other.names]):
             one = first.field(name).type if name in first.names else None
             two = other.field(name).type if name in other.names else None
             if one == two:
                 continue
-            a, b = (f.relative_to(path) for f in (first_file, other_file))
-            observed = f"{_typed(one)} in {a}, {_typed(two)} in {b}"
+            observed = f"{_typed(one)} in {first_name}, {_typed(two)} in {other_name}"
             return SchemaConflict(name, observed, rows)
     return None
 
@@ -99,6 +111,8 @@ def _read_folder(folder: Path) -> pd.DataFrame:
 def _parse_dates(frame: pd.DataFrame, contract: Contract | None) -> pd.DataFrame:
     # CSV has no date type: parse the contract's date columns; leave unparseable ones as text,
     # so the type rule reports them. Without a contract (profiling), nothing is guessed.
+    import pandas as pd
+
     if contract is None:
         return frame
     for name, column in contract.columns.items():

@@ -18,6 +18,7 @@ from conveyor import __version__
 from conveyor.cli import (
     build,
     check,
+    data,
     doctor,
     gate,
     init,
@@ -44,6 +45,7 @@ GROUPS = (
     init,
     doctor,
     check,
+    data,
     gate,
     report,
     build,

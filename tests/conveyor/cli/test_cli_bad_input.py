@@ -142,6 +142,11 @@ def _commands(repo: Path, good: Path, out: Path) -> dict[str, Command]:
             {"data": DATA, "--out": OUT_FILE},
             {"data": f"{good}/w.csv"},
         ),
+        "data manifest": Command(
+            ("data", "manifest", "{URL_OR_PATH}", "--out", f"{out}/manifest.json"),
+            {"URL_OR_PATH": DATA_OR_DIR, "--out": OUT_FILE},
+            {"URL_OR_PATH": f"{good}/features"},
+        ),
         "gate": Command(
             ("gate", "--out", f"{out}/gate"),
             {"--params": YAML, "--out": OUT_DIR, "--root": DIR},
@@ -350,6 +355,11 @@ def fixture(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     (good / "w.csv").write_text(_reference_csv(), encoding="utf-8")
     (good / "model.json").write_text(json.dumps({"tag": "demand_forecaster:abc"}))
     (good / "drift.json").write_text(json.dumps({"drifted": False}))
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    (good / "features").mkdir()
+    pq.write_table(pa.table({"units": [1.0, 2.0]}), good / "features/part-0.parquet")
     write_record(good / "record.json", record("v1.0.0"))
     (good / "build.json").write_text(
         json.dumps(
