@@ -2,6 +2,7 @@
 28 days for the default data (600 series: 16,800 rows), 1M and 10M output rows.
 
     python benchmarks/batch_speed.py [--sizes default 1000000 10000000] [--limit-gb 12]
+        [--baseline main] [--cold]
 
 Each size is run as the service image runs it: a Bento's layout (bento.yaml, models/NAME/VERSION/
 holding the bundle register writes) and `python -m forecast batch --bento DIR --out DIR` in a
@@ -13,6 +14,12 @@ the generated ones under new ids: the same per-series work) until series x 28 re
 (10M: 596 copies of 600 series, 10,012,800 rows).
 A bundle keeps the last `history_days` (371) days of every series, so 10M output rows means
 357,143 series and 132M history rows to compute lags and rolling windows from.
+The trees are compiled once per model (forecast/compiled.py) into benchmarks/.work/batch/cache
+($CONVEYOR_CACHE_DIR of the child): the first run of a model pays for the compile, later ones load
+it; --cold empties that folder before every run, as a CronJob pod without a kept cache runs.
+--baseline REF runs each size first with the code of git REF (its src/, exported with `git
+archive`, first on the child's PYTHONPATH) and then with this tree's, back to back, and prints the
+ratio: the machine is shared, so a ratio measured in one run says more than two runs' figures.
 Targets: 10M rows within 60 s and 4 GB on 2 cores. Figures: benchmarks/.work/batch_speed.json.
 Exit 0 even when a target is missed.
 """
@@ -26,6 +33,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -37,7 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BENCH = WORK / "batch"
 REPORT = WORK / "batch_speed.json"
 TARGET_S, TARGET_MB, TARGET_ROWS = 60.0, 4 * 1024, 10_000_000
-PACKAGES = ("polars", "numpy", "pyarrow", "lightgbm")
+PACKAGES = ("polars", "numpy", "pyarrow", "lightgbm", "lleaves", "llvmlite")
 
 
 def default_inputs() -> tuple[Path, Path]:
@@ -111,12 +119,38 @@ def _vm(pid: int, key: str) -> int:
     return 0
 
 
-def run_batch(folder: Path, rows: int, limit_kib: int) -> dict[str, Any]:
-    """`python -m forecast batch --bento` in a child: wall time, peak RSS, rows written."""
+def baseline_source(ref: str) -> Path:
+    """The src/ folder of git ``ref``, exported (not checked out: the work tree stays as it is)."""
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", ref], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    # outside the repository: tests that read every .py file under it must not meet a copy
+    folder = Path(tempfile.gettempdir()) / f"conveyor-batch-baseline-{commit}"
+    if not (folder / "src").is_dir():
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        archive = subprocess.run(
+            ["git", "archive", commit, "src"], cwd=ROOT, capture_output=True, check=True
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    return folder / "src"
+
+
+def run_batch(
+    folder: Path, rows: int, limit_kib: int, source: Path | None = None, cold: bool = False
+) -> dict[str, Any]:
+    """`python -m forecast batch --bento` in a child (with the code in ``source`` when given):
+    wall time, peak RSS, rows written, the predictor it reported, the load average."""
     out = folder.parent / "forecasts"
     command = [sys.executable, "-m", "forecast", "batch", "--bento", str(folder), "--out", str(out)]
-    env = {**os.environ, "BENTOML_DO_NOT_TRACK": "true"}
+    cache = BENCH / "cache"
+    if cold:
+        shutil.rmtree(cache, ignore_errors=True)
+    env = {**os.environ, "BENTOML_DO_NOT_TRACK": "true", "CONVEYOR_CACHE_DIR": str(cache)}
     env.pop("CONVEYOR_MODEL_TAG", None)
+    if source is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(source), env.get("PYTHONPATH", "")]).rstrip(":")
+    load = os.getloadavg()[0]
     busy_before = _machine_busy_s()
     start = time.perf_counter()
     child = subprocess.Popen(
@@ -140,6 +174,13 @@ def run_batch(folder: Path, rows: int, limit_kib: int) -> dict[str, Any]:
         "exit_code": child.returncode,
         "stopped_at_limit": stopped,
         "machine_cpu_share": round(busy / (seconds * (os.cpu_count() or 1)), 2),
+        "load_1min": [round(load, 2), round(os.getloadavg()[0], 2)],  # before, after
+        "code": "this tree"
+        if source is None
+        else source.parent.name.removeprefix("conveyor-batch-"),
+        "predictor": next(
+            (line for line in stderr.splitlines() if line.startswith("batch: predicted")), ""
+        ),
     }
     if child.returncode == 0:
         import polars as pl
@@ -161,22 +202,39 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--sizes", nargs="+", default=["default", "1000000", "10000000"])
     parser.add_argument("--limit-gb", type=float, default=12.0, help="stop a child above this")
+    parser.add_argument("--baseline", metavar="REF", help="also run git REF's code, before ours")
+    parser.add_argument("--cold", action="store_true", help="no compiled trees kept between runs")
     args = parser.parse_args(argv)
     raw, model = default_inputs()
-    results = []
+    source = baseline_source(args.baseline) if args.baseline else None
+    limit = int(args.limit_gb * 2**20)
+    results, baselines = [], []
     for size in args.sizes:
         folder, rows = bento(size, raw, model)
-        result = {"size": size, **run_batch(folder, rows, int(args.limit_gb * 2**20))}
+        if source is not None:
+            baselines.append({"size": size, **run_batch(folder, rows, limit, source)})
+            print(json.dumps(baselines[-1]), flush=True)
+        result = {"size": size, **run_batch(folder, rows, limit, cold=args.cold)}
         results.append(result)
         print(json.dumps(result), flush=True)
-    print(f"{'size':>8} {'rows':>11} {'seconds':>8} {'rows/s':>10} {'peak MB':>8} {'cpu':>5}")
-    for r in results:
+    print(
+        f"{'size':>8} {'code':>15} {'rows':>11} {'seconds':>8} {'rows/s':>10} {'peak MB':>8} "
+        f"{'cpu':>5} {'load':>10}"
+    )
+    for r in [*baselines, *results]:
         name = r["size"] if r["size"] == "default" else label(int(r["size"]))
         print(
-            f"{name:>8} {r['rows']:>11,} {r['seconds']:>8.1f} {r.get('rows_per_s', 0):>10,} "
-            f"{r['peak_mb']:>8,} {r['machine_cpu_share']:>5.0%}"
+            f"{name:>8} {r['code']:>15} {r['rows']:>11,} {r['seconds']:>8.1f} "
+            f"{r.get('rows_per_s', 0):>10,} {r['peak_mb']:>8,} {r['machine_cpu_share']:>5.0%} "
+            f"{r['load_1min'][0]:>4.1f}-{r['load_1min'][1]:<4.1f}"
             + ("" if r["exit_code"] == 0 else f"  FAILED: {r.get('error')}")
         )
+    for base, ours in zip(baselines, results, strict=False):  # no baseline: nothing
+        if base["exit_code"] == ours["exit_code"] == 0:
+            print(
+                f"{base['size']}: {base['code']} {base['seconds']:.1f} s -> this tree "
+                f"{ours['seconds']:.1f} s ({base['seconds'] / ours['seconds']:.1f}x)"
+            )
     largest = max(results, key=lambda r: r["rows"])
     checks = {
         "at_target_size": largest["rows"] >= TARGET_ROWS,
@@ -190,7 +248,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     REPORT.write_text(
         json.dumps(
-            {"results": results, "checks": checks, "environment": environment(PACKAGES)}, indent=2
+            {
+                "results": results,
+                "baselines": baselines,
+                "checks": checks,
+                "environment": environment(PACKAGES),
+            },
+            indent=2,
         )
         + "\n",
         encoding="utf-8",

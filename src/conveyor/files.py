@@ -22,6 +22,7 @@ from conveyor.errors import UserError
 
 __all__ = [
     "atomic_path",
+    "cache_root",
     "existing_dir",
     "kind_of",
     "optional_dir",
@@ -37,6 +38,15 @@ __all__ = [
     "special_kind",
     "write_json",
 ]
+
+
+def cache_root() -> Path:
+    """conveyor's per-user cache: $CONVEYOR_CACHE_DIR as it is, else $XDG_CACHE_HOME/conveyor
+    (~/.cache/conveyor). Whatever is kept there can be made again."""
+    if os.environ.get("CONVEYOR_CACHE_DIR"):
+        return Path(os.environ["CONVEYOR_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME")
+    return (Path(base) if base else Path.home() / ".cache") / "conveyor"
 
 
 @contextmanager

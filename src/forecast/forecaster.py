@@ -15,6 +15,7 @@ import hashlib
 import json
 import re
 import shutil
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -240,6 +241,17 @@ class Forecaster:
         matrix[:, columns.index("price_ratio")] = price / self.history_price_max[found]
         return matrix
 
+    def window_inputs(self, price: pl.Series, promo: pl.Series) -> np.ndarray:
+        """The model's input matrix for every window row (the window table's order) at these
+        prices and promotions: what :meth:`inputs` makes of those rows as requests, without
+        joining them back to the table they come from (the batch's millions of rows)."""
+        rows = self.window_table.with_columns(price.alias("price"), promo.alias("promo"))
+        earlier = _earlier_price(rows.select(*KEYS, "price"))  # the rows are in key order
+        reference = pl.max_horizontal("_history_price_max", earlier)
+        return self.encoder.matrix(
+            rows.with_columns((pl.col("price") / reference).alias("price_ratio"))
+        )
+
     def _joined_inputs(self, requests: pl.DataFrame) -> np.ndarray:
         """The general path: any rows, checked, joined to the window table."""
         self._check(requests)
@@ -295,17 +307,14 @@ def _window_table(
     history day and thrown away (a bundle keeps 371 days per series to forecast 28)."""
     days = [history_end + dt.timedelta(days=d) for d in range(1, params.horizon_days + 1)]
     sales = with_series_id(history if sorted_by_keys(history) else history.sort(KEYS))
-    series = sales.group_by("_series", maintain_order=True).agg(
-        pl.col(*SERIES_KEYS).first(),
-        pl.col("region", "category").last(),
-        pl.col("date").min().alias("_first"),
-    )
+    number = sales["_series"].to_numpy()
+    series = _series_table(sales, number)
     first_day = sales["date"].min()
     span = (history_end - first_day).days + 1
     # units by series and day (NaN: no row that day), and the inclusive prefix sums the rolling
     # statistics read: value, count and square, each with a zero column in front.
     units = np.full((series.height, span), np.nan)
-    row = sales["_series"].to_numpy() - 1
+    row = number - 1
     # days since the first day, as integers (a date is its day number since 1970)
     column = (sales["date"].cast(pl.Int32) - sales["date"].cast(pl.Int32).min()).to_numpy()
     units[row, column] = sales[TARGET].cast(pl.Float64).to_numpy()
@@ -315,14 +324,9 @@ def _window_table(
     prices = np.full((series.height, span), np.nan)
     prices[row, column] = sales["price"].cast(pl.Float64).to_numpy()
     later_max = np.fmax.accumulate(prices[:, ::-1], axis=1)[:, ::-1]
-    known = ~np.isnan(units)
-    filled = np.where(known, units, 0.0)
-    prefix = {}
-    for name, part in (("sum", filled), ("count", known), ("sq", np.square(filled))):
-        prefix[name] = np.zeros((series.height, span + 1))
-        np.cumsum(part, axis=1, out=prefix[name][:, 1:])
     columns: dict[str, np.ndarray] = {}
     index = np.arange(1, params.horizon_days + 1) + span - 1  # the window days' columns
+    last = index - params.horizon_days  # the last day a window's sales statistics may read
     for lag in params.lags:
         at = index - lag
         values = np.full((series.height, len(days)), np.nan)
@@ -334,20 +338,13 @@ def _window_table(
     inside = since <= span - 1  # a window day further out than PRICE_MEMORY has no such price
     price_max[:, inside] = later_max[:, np.maximum(since[inside], 0)]
     columns["_history_price_max"] = price_max
-    last = index - params.horizon_days  # the last day a window's sales statistics may read
-    for w in params.rolling_windows:
-        lo = np.maximum(last - w + 1, 0)
-
-        def total(name: str, lo: np.ndarray = lo) -> np.ndarray:
-            return prefix[name][:, last + 1] - prefix[name][:, lo]
-
-        count, summed, squares = total("count"), total("sum"), total("sq")
-        with np.errstate(invalid="ignore", divide="ignore"):
-            columns[f"rolling_mean_{w}"] = np.where(count >= 1, summed / count, np.nan)
-            variance = (count * squares - summed * summed) / (count * (count - 1))
-            columns[f"rolling_std_{w}"] = np.where(
-                count >= 2, np.sqrt(np.maximum(variance, 0.0)), np.nan
-            )
+    # the series' largest daily sales in the history, on each of its rows (the batch's
+    # history_max; NaN, then null, for a series that never reported a sale)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN series: NaN is the answer
+        peak = np.nanmax(units, axis=1, keepdims=True)
+    columns["_history_max"] = np.broadcast_to(peak, (series.height, len(days)))
+    columns |= _rolling_statistics(units, last, params.rolling_windows)
     # A row dated before the series' first day plus the shortest lag has no history (training
     # drops it too): the same rows are left out here.
     first = (series["_first"] - first_day).dt.total_days().to_numpy()
@@ -375,7 +372,56 @@ def _window_table(
     )
     ordered = [c for c in feature_columns(params) if c not in (*KEYS, "price", "promo")]
     ordered.remove("price_ratio")
-    return features.select(*KEYS, *ordered, "_history_price_max")
+    return features.select(*KEYS, *ordered, "_history_price_max", "_history_max")
+
+
+def _rolling_statistics(
+    units: np.ndarray, last: np.ndarray, windows: list[int]
+) -> dict[str, np.ndarray]:
+    """Rolling mean and standard deviation of each window of ``units`` (series x day, NaN: no
+    sale reported) ending on the days ``last``, from prefix sums of value, count and square.
+
+    The sums start on the first day a window reads (the longest window before the first of
+    ``last``), not on the history's first: they are of whole units, exact in float64 from any
+    start, and a third of the columns (91 + 28 of 371 days) is summed."""
+    start = max(int(last[0]) - max(windows) + 1, 0)
+    recent = units[:, start:]
+    known = ~np.isnan(recent)
+    filled = np.where(known, recent, 0.0)
+    prefix = {}
+    for name, part in (("sum", filled), ("count", known), ("sq", np.square(filled))):
+        prefix[name] = np.zeros((len(units), recent.shape[1] + 1))
+        np.cumsum(part, axis=1, out=prefix[name][:, 1:])
+    columns = {}
+    for w in windows:
+        lo = np.maximum(last - w + 1, 0) - start
+
+        def total(name: str, lo: np.ndarray = lo) -> np.ndarray:
+            return prefix[name][:, last - start + 1] - prefix[name][:, lo]
+
+        count, summed, squares = total("count"), total("sum"), total("sq")
+        with np.errstate(invalid="ignore", divide="ignore"):
+            columns[f"rolling_mean_{w}"] = np.where(count >= 1, summed / count, np.nan)
+            variance = (count * squares - summed * summed) / (count * (count - 1))
+            columns[f"rolling_std_{w}"] = np.where(
+                count >= 2, np.sqrt(np.maximum(variance, 0.0)), np.nan
+            )
+    return columns
+
+
+def _series_table(sales: pl.DataFrame, number: np.ndarray) -> pl.DataFrame:
+    """One row per series of key-sorted ``sales`` (``number``: their series ids from 1): its
+    keys and first date from its first row, its latest labels from its last (a gather at the
+    series' edges, not a group-by over every row)."""
+    starts = np.flatnonzero(np.diff(number, prepend=0))
+    ends = np.append(starts[1:], len(number)) - 1
+    return pl.concat(
+        [
+            sales[starts].select(*SERIES_KEYS, pl.col("date").alias("_first")),
+            sales[ends].select("region", "category"),
+        ],
+        how="horizontal",
+    )
 
 
 def _earlier_price_max(requests: pl.DataFrame) -> pl.DataFrame:
@@ -383,14 +429,16 @@ def _earlier_price_max(requests: pl.DataFrame) -> pl.DataFrame:
     PRICE_MEMORY days before it (null when there is none): a rolling maximum over the window
     [date - PRICE_MEMORY days, date) of each series, one pass instead of a join of every
     requested day with every other one of its series (28 x 28 rows per series in a batch)."""
-    return (
-        requests.select(*KEYS, "price")
-        .sort(KEYS)
-        .with_columns(
-            pl.col("price")
-            .rolling_max_by("date", window_size=f"{PRICE_MEMORY}d", closed="left")
-            .over(SERIES_KEYS)
-            .alias("_request_price_max")
-        )
-        .select(*KEYS, "_request_price_max")
-    )
+    ordered = requests.select(*KEYS, "price").sort(KEYS)
+    return ordered.with_columns(_earlier_price(ordered)).select(*KEYS, "_request_price_max")
+
+
+def _earlier_price(rows: pl.DataFrame) -> pl.Series:
+    """Per row of key-sorted ``rows`` (keys and price): the largest price of the same series on
+    one of the PRICE_MEMORY days before it, null when there is none."""
+    return rows.select(
+        pl.col("price")
+        .rolling_max_by("date", window_size=f"{PRICE_MEMORY}d", closed="left")
+        .over(SERIES_KEYS)
+        .alias("_request_price_max")
+    ).to_series()

@@ -52,9 +52,15 @@ def _batch(registered: dict, out: Path, *extra: str, env: dict[str, str] | None 
 @pytest.fixture(scope="module")
 def batch(registered, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("forecasts") / "forecasts"
-    result = _batch(registered, out)
+    cache = {"CONVEYOR_CACHE_DIR": str(tmp_path_factory.mktemp("cache"))}
+    result = _batch(registered, out, env=cache)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("batch: 1,008 forecasts with ")
+    # 1,008 rows: LightGBM predicts them sooner than the trees compile
+    assert (
+        result.stderr
+        == "batch: predicted with LightGBM (too few rows to repay compiling the trees)\n"
+    )
     return out
 
 
@@ -300,3 +306,63 @@ def test_a_history_not_sorted_by_club_is_refused(registered, tmp_path) -> None:
     history.write_parquet(tmp_path / "history.parquet")
     with pytest.raises(UserError, match="not sorted by club"):
         list(history_parts(tmp_path / "history.parquet", rows=100))
+
+
+def test_the_compiled_trees_predict_as_lightgbm_and_are_compiled_once(registered, tmp_path):
+    """lleaves' machine code gives LightGBM's forecasts within 1e-9 (missing values and an
+    unseen club's NaN code included, on one thread and on two), and a second run loads the
+    object the first one kept instead of compiling again."""
+    import numpy as np
+
+    from forecast.compiled import compile_model
+    from forecast.model import predict_matrix
+
+    forecaster = _stored_forecaster(registered)
+    rows = forecaster.window_table.select(
+        *KEYS, pl.lit(9.5).alias("price"), pl.lit(1).alias("promo")
+    )
+    matrix = forecaster.inputs(rows)
+    matrix[::7, forecaster.encoder.columns.index("club_id")] = np.nan  # a club the model never saw
+    matrix[::5, forecaster.encoder.columns.index("lag_28")] = np.nan  # no sales that day
+    large = np.tile(matrix, (12_000 // len(matrix) + 1, 1))  # LightGBM: past 10k rows, 2 threads
+    model = Path(registered["model"])
+    first, second = compile_model(model, tmp_path), compile_model(model, tmp_path)
+    assert not isinstance(first, str) and not isinstance(second, str), (first, second)
+    assert (first.source, second.source) == ("compiled", "cached")
+    assert [p.suffix for p in tmp_path.iterdir()] == [".o"]  # the object, no staging file left
+    for rows_in in (matrix, large):
+        expected = predict_matrix(forecaster.booster, rows_in)
+        for trees, threads in ((first, 1), (second, 2)):
+            found = np.clip(trees.predict(rows_in, threads), 0, None)
+            np.testing.assert_allclose(found, expected, rtol=1e-9, atol=0)
+
+
+@pytest.mark.parametrize(
+    ("lleaves", "said"),
+    [
+        (True, "batch: predicted with the trees compiled by lleaves (compiled)\n"),
+        (False, "batch: predicted with LightGBM (lleaves is not installed)\n"),
+    ],
+)
+def test_compiled_trees_or_lightgbm_forecast_the_same_batch(
+    registered, batch, tmp_path, monkeypatch, capsys, lleaves, said
+) -> None:
+    """A batch large enough to repay compiling the trees (here: any) forecasts with them, and
+    an environment without lleaves with LightGBM's own predict: the same forecasts within 1e-9
+    as the small batch's LightGBM ones, and one line saying which predicted."""
+    from forecast import batch as batching
+
+    monkeypatch.setattr(batching, "COMPILE_FROM_ROWS", 0)
+    monkeypatch.setenv("CONVEYOR_CACHE_DIR", str(tmp_path / "cache"))
+    if not lleaves:
+        monkeypatch.setitem(sys.modules, "lleaves", None)  # `import lleaves` raises ImportError
+    bento = _fake_bento(registered, tmp_path / "bento", str(registered["tag"]))
+    none = tmp_path / "none"
+    done, _ = batching.run(None, tmp_path / "out", none, none, none, None, bento)
+    assert done == _read(batch).height
+    assert capsys.readouterr().err == said
+    found, small = _read(tmp_path / "out"), _read(batch)
+    assert found.drop("forecast", "forecast_to_history_max").equals(
+        small.drop("forecast", "forecast_to_history_max")
+    )
+    assert found["forecast"].to_list() == pytest.approx(small["forecast"].to_list(), rel=1e-9)

@@ -38,8 +38,14 @@ def _by_training(history: pl.DataFrame, params: FeatureParams, end: dt.date) -> 
     features = build_features(pl.concat([history, future]), params, "US").filter(
         pl.col("date") > end
     )
-    return features.drop("price", "promo", "price_ratio", TARGET).join(
-        _literal(history, days), on=list(KEYS), how="left"
+    # the series' largest daily sales in the history (the batch's history_max)
+    peak = history.group_by(SERIES_KEYS).agg(
+        pl.col(TARGET).max().cast(pl.Float64).alias("_history_max")
+    )
+    return (
+        features.drop("price", "promo", "price_ratio", TARGET)
+        .join(_literal(history, days), on=list(KEYS), how="left")
+        .join(peak, on=list(SERIES_KEYS), how="left")
     )
 
 

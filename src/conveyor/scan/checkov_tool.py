@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from conveyor.errors import UserError
+from conveyor.files import cache_root
 from conveyor.tools import failure_reason, run
 
 __all__ = ["CHECKOV_VERSION", "COMPLETE", "cache_dir", "find"]
@@ -26,12 +27,8 @@ COMPLETE = ".conveyor-complete"
 
 def cache_dir() -> Path:
     """The venv conveyor installs checkov into: per user, per checkov and Python version."""
-    base = os.environ.get("CONVEYOR_CACHE_DIR") or os.environ.get("XDG_CACHE_HOME")
-    root = Path(base) if base else Path.home() / ".cache"
-    if not os.environ.get("CONVEYOR_CACHE_DIR"):
-        root = root / "conveyor"
     python = f"py{sys.version_info.major}.{sys.version_info.minor}"
-    return root / f"checkov-{CHECKOV_VERSION}-{python}"
+    return cache_root() / f"checkov-{CHECKOV_VERSION}-{python}"
 
 
 def find(root: Path, explicit: Path | None = None, uv: str | None = None) -> str:
