@@ -2,11 +2,13 @@
 
     python benchmarks/train_sample.py [--shapes 10x60 40x250] [--shares 0.5 0.25 0.1]
                                       [--seeds 42] [--threads 2] [--rounds 300]
+                                      [--stratify region category]
 
 For each shape (clubs x items, 1096 days as params.yaml's generator) it generates the sales and
 builds the features once, then trains the model (params.yaml, `num_threads` from ``--threads``) on
 every training row and on seeded, stratified samples of whole series holding each share of the
-rows (`train.sample.max_rows` = share x training rows), and scores every model with the
+rows (`train.sample.max_rows` = share x training rows; `stratify` from params.yaml unless
+``--stratify`` names other columns), and scores every model with the
 `evaluate` stage on the SAME full holdout (every series). Each training runs in its own child
 process (this script with ``--child``), which times `train.run` alone and reads its peak RSS
 right after it, before evaluating. Printed: WAPE overall and its ratio to the full model, the
@@ -56,11 +58,23 @@ def _shape(text: str) -> tuple[int, int]:
     return clubs, items
 
 
-def _params(threads: int, rounds: int | None, max_rows: int = 0, seed: int = 42) -> Any:
+def _params(
+    threads: int,
+    rounds: int | None,
+    max_rows: int = 0,
+    seed: int = 42,
+    stratify: list[str] | None = None,
+) -> Any:
     from forecast.params import load_params
 
     base = load_params(PARAMS_FILE)
-    sample = base.train.sample.model_copy(update={"max_rows": max_rows, "seed": seed})
+    sample = base.train.sample.model_copy(
+        update={
+            "max_rows": max_rows,
+            "seed": seed,
+            **({"stratify": stratify} if stratify is not None else {}),
+        }
+    )
     train = base.train.model_copy(
         update={
             "num_threads": threads,
@@ -99,15 +113,22 @@ def prepare(shape: str) -> dict[str, Any]:
     return {"shape": shape, "feature_rows": counts[0], "training_rows": counts[1]}
 
 
-def child(shape: str, share: float, seed: int, threads: int, rounds: int | None) -> dict[str, Any]:
+def child(
+    shape: str,
+    share: float,
+    seed: int,
+    threads: int,
+    rounds: int | None,
+    stratify: list[str] | None,
+) -> dict[str, Any]:
     """Train on ``share`` of the training rows (1: all, no sample); evaluate on every series."""
     from forecast import evaluate, train
 
     folder = FOLDER / shape
     total = prepare(shape)["training_rows"]
     max_rows = 0 if share >= 1 else int(total * share)
-    params = _params(threads, rounds, max_rows, seed)
-    name = f"{share:g}_{seed}"
+    params = _params(threads, rounds, max_rows, seed, stratify)
+    name = f"{share:g}_{seed}_{'-'.join(params.train.sample.stratify)}"
     model = folder / f"model_{name}.txt"
     start = time.perf_counter()
     rows = train.run(folder / "features.parquet", params, model, folder / f"importance_{name}.csv")
@@ -127,6 +148,7 @@ def child(shape: str, share: float, seed: int, threads: int, rounds: int | None)
         "share": share,
         "seed": seed,
         "max_rows": max_rows,
+        "stratify": params.train.sample.stratify,
         "rows": rows,
         "train_s": round(seconds, 2),
         "peak_mb": round(peak["ru_maxrss_kib"] / 1024, 1),
@@ -164,7 +186,7 @@ def print_tables(shape: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
     full = next(r for r in runs if r["share"] >= 1)
     print(
         f"\n{shape}: {full['rows']:,} training rows, holdout {full['holdout_rows']:,} rows "
-        "(every series, every model)"
+        f"(every series, every model); samples stratified by {', '.join(full['stratify'])}"
     )
     head = ("share", "seed", "rows", "WAPE", "x full", "worst slice", "train s", "x", "peak MB")
     print(f"{head[0]:>6} {head[1]:>5} {' '.join(f'{h:>11}' for h in head[2:])}  other CPU")
@@ -214,6 +236,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2, help="LightGBM num_threads")
     parser.add_argument("--rounds", type=int, help="boosting rounds (default: params.yaml)")
     parser.add_argument(
+        "--stratify", nargs="*", help="train.sample.stratify (default: params.yaml)"
+    )
+    parser.add_argument(
         "--child", nargs=3, metavar=("SHAPE", "SHARE", "SEED"), help=argparse.SUPPRESS
     )
     parser.add_argument("--prepare", metavar="SHAPE", help=argparse.SUPPRESS)
@@ -226,7 +251,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.child:
         shape, share, seed = args.child
-        print(json.dumps(child(shape, float(share), int(seed), args.threads, args.rounds)))
+        result = child(shape, float(share), int(seed), args.threads, args.rounds, args.stratify)
+        print(json.dumps(result))
         return 0
 
     load_before = _load()
@@ -236,6 +262,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--threads",
         str(args.threads),
         *(["--rounds", str(args.rounds)] if args.rounds else []),
+        *(["--stratify", *args.stratify] if args.stratify is not None else []),
     ]
     try:
         for shape in args.shapes:
@@ -252,6 +279,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"train_sample: {exc}", file=sys.stderr)
         return 1
     report |= {"load_after": _load(), "threads": args.threads, "environment": environment()}
+    report["stratify"] = args.stratify
     after = report["load_after"]
     print(f"\nload average before: {load_before}; after: {after} ({os.cpu_count()} CPUs)")
     _write(report)

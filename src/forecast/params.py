@@ -83,7 +83,7 @@ class SampleParams(Strict):
     max_rows: int = Field(0, ge=0)  # the training rows budget; 0 = every row
     seed: int = 42
     # Series attributes (constant within a club x item): each stratum keeps its share of rows.
-    stratify: list[str] = Field(default_factory=lambda: ["region", "category"])
+    stratify: list[str] = Field(default_factory=lambda: ["item_id"])
 
 
 class TrainParams(Strict):

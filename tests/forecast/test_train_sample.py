@@ -57,7 +57,7 @@ def _chosen(before: pl.DataFrame, **sample: object) -> pl.DataFrame:
 def test_sample_keeps_whole_series_and_every_stratum(features, before, small_params):
     full = before.group_by(SERIES_KEYS).len().sort(SERIES_KEYS)
     budget = before.height // 2
-    sampled = _sampled(features, _params(small_params, max_rows=budget))
+    sampled = _sampled(features, _params(small_params, max_rows=budget, stratify=STRATA))
     # Every sampled series has all its training days; half the rows is half the series.
     assert sampled.join(full, on=SERIES_KEYS, how="left")["len_right"].to_list() == (
         sampled["len"].to_list()
@@ -82,6 +82,15 @@ def test_sample_respects_max_rows_and_nests(before, share):
     larger = _chosen(before, max_rows=(budget + before.height) // 2, seed=3, stratify=STRATA)
     assert larger.height > chosen.height
     assert chosen.join(larger, on=SERIES_KEYS, how="anti").is_empty()
+
+
+def test_stratified_by_item_every_item_stays(before):
+    # The README's advice: with item_id as the stratum, a budget of one series per item (here
+    # a third of the rows: 12 of 36 series) keeps every item the model has a category for.
+    rows = before.group_by(SERIES_KEYS).len()["len"].max()
+    for seed in range(5):
+        chosen = _chosen(before, max_rows=12 * rows, seed=seed, stratify=["item_id"])
+        assert chosen.height == chosen["item_id"].n_unique() == before["item_id"].n_unique()
 
 
 def test_sample_is_deterministic_per_seed(before):
