@@ -77,6 +77,15 @@ class FeatureParams(Strict):
         return self
 
 
+class SampleParams(Strict):
+    """Train on a seeded, stratified sample of whole series when all rows do not fit one machine."""
+
+    max_rows: int = Field(0, ge=0)  # the training rows budget; 0 = every row
+    seed: int = 42
+    # Series attributes (constant within a club x item): each stratum keeps its share of rows.
+    stratify: list[str] = Field(default_factory=lambda: ["item_id"])
+
+
 class TrainParams(Strict):
     """LightGBM hyper-parameters (see the README for why LightGBM)."""
 
@@ -92,6 +101,7 @@ class TrainParams(Strict):
     lambda_l2: float = Field(1.0, ge=0)
     seed: int = 42
     num_threads: int = Field(0, ge=0)
+    sample: SampleParams = SampleParams()
 
 
 class EvaluateParams(Strict):

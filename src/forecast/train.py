@@ -17,6 +17,7 @@ from forecast.features import CATEGORICAL, feature_columns
 from forecast.holdout import holdout_start, require_training_rows
 from forecast.model import to_model_frame
 from forecast.params import PipelineParams
+from forecast.sample import check_stratify, choose_series, keep, series_table
 from forecast.schema import TARGET
 
 
@@ -63,17 +64,26 @@ def importance_table(booster: lgb.Booster) -> pl.DataFrame:
     ).sort("importance", descending=True)
 
 
-def run(features_path: Path, params: PipelineParams, model_out: Path, importance_out: Path) -> int:
-    """Train on every row before the holdout; write the model and its importance table."""
+def training_rows(features_path: Path, params: PipelineParams) -> pl.DataFrame:
+    """The rows the model trains on: before the holdout, of the sampled series (train.sample)."""
     # Read only the rows and columns training needs: at 10M rows this halves peak memory.
     features = pl.scan_parquet(features_path)
     start = holdout_start(features, params.evaluate.holdout_days)
-    training = (
-        features.filter(pl.col("date") < start)
-        .select(TARGET, *feature_columns(params.features))
-        .collect()
-    )
+    before = features.filter(pl.col("date") < start)
+    sample = params.train.sample
+    check_stratify(features, sample.stratify)  # a wrong column fails even while unused
+    if sample.max_rows:  # 0: every row, and no extra pass over the file
+        chosen = choose_series(series_table(before, sample.stratify), sample)
+        if chosen is not None:
+            before = before.filter(keep(chosen))  # applied while the file is read
+    training = before.select(TARGET, *feature_columns(params.features)).collect()
     require_training_rows(training.height, start, params.evaluate.holdout_days)
+    return training
+
+
+def run(features_path: Path, params: PipelineParams, model_out: Path, importance_out: Path) -> int:
+    """Train on the rows before the holdout (or their sample); write the model and importances."""
+    training = training_rows(features_path, params)
     booster = fit(training, params)
     with atomic_path(model_out) as tmp:
         booster.save_model(str(tmp))
