@@ -349,9 +349,10 @@ def container(image, prod_pod) -> Iterator[dict[str, object]]:
         podman_pod.remove(STORE, name)
 
 
-def _exec(name: str, *command: str) -> subprocess.CompletedProcess[str]:
+def _exec(name: str, *command: str, workdir: str = "") -> subprocess.CompletedProcess[str]:
+    where = ["--workdir", workdir] if workdir else []
     return subprocess.run(
-        [*podman_pod.podman(STORE), "exec", name, *command],
+        [*podman_pod.podman(STORE), "exec", *where, name, *command],
         capture_output=True,
         text=True,
         check=False,
@@ -395,8 +396,8 @@ def test_every_process_runs_as_the_pods_uid_on_a_read_only_root(container, prod_
 
 @pytest.mark.image
 def test_the_image_keeps_no_compilers_apt_lists_or_caches(container, image):
-    """The runtime stage: the same Python packages, none of the build stage's tools, <= 1.0 GB
-    (BentoML's single-stage Dockerfile made 1.6 GB)."""
+    """The runtime stage: the same Python packages, none of the build stage's tools nor the
+    packages' test suites, <= 1.0 GB (BentoML's single-stage Dockerfile made 1.6 GB)."""
     size = subprocess.run(
         [*podman_pod.podman(STORE), "image", "inspect", "--format", "{{.Size}}", image],
         capture_output=True,
@@ -409,11 +410,55 @@ def test_the_image_keeps_no_compilers_apt_lists_or_caches(container, image):
         "sh",
         "-c",
         "for t in gcc cc g++ make curl gpg; do command -v $t; done;"
-        " find /var/lib/apt/lists /var/cache/apt -type f 2>/dev/null; true",
+        " find /var/lib/apt/lists /var/cache/apt -type f 2>/dev/null;"
+        " find /app/.venv/lib/python*/site-packages -type d -name tests; true",
     )
     assert probe.stdout.strip() == "", probe.stdout
     packages = _exec(container["name"], "python", "-c", "import lightgbm, polars, pyarrow, bentoml")
     assert packages.returncode == 0, packages.stderr
+
+
+# A model of three small trees, compiled by lleaves and read back from the cache folder: what the
+# batch CronJob does with the release's model, here in seconds instead of 10-30.
+COMPILE_IN_THE_POD = """
+import os, sys, numpy as np, lightgbm as lgb
+from pathlib import Path
+from forecast.compiled import CompiledTrees, compile_model
+rng = np.random.default_rng(0)
+x = rng.normal(size=(500, 4))
+booster = lgb.train({"verbose": -1, "num_leaves": 7}, lgb.Dataset(x, x @ [1, 2, 3, 4]), 3)
+model = Path("/tmp/compile-probe/model.txt")
+model.parent.mkdir(parents=True, exist_ok=True)
+booster.save_model(model)
+sources = []
+for attempt in range(2):
+    trees = compile_model(model)
+    if not isinstance(trees, CompiledTrees):
+        sys.exit(f"run {attempt}: {trees}")
+    np.testing.assert_allclose(trees.predict(x, threads=1), booster.predict(x), rtol=1e-9)
+    sources.append(trees.source)
+print(*sources, *os.listdir(os.environ["CONVEYOR_CACHE_DIR"] + "/lleaves"))
+"""
+
+
+@pytest.mark.image
+def test_the_batch_compiles_its_trees_in_the_pod(container):
+    """lleaves and llvmlite work in the image as the pod runs it (non-root, read-only root, the
+    cache on a writable mount): the batch CronJob's compiled trees give LightGBM's forecasts,
+    and the second run reads the object code back instead of compiling again."""
+    job = _rendered_cronjob()["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    result = _exec(
+        container["name"],
+        "env",
+        "CONVEYOR_CACHE_DIR=/tmp/compile-probe/cache",
+        "python",
+        "-c",
+        COMPILE_IN_THE_POD,
+        workdir=job["workingDir"],  # where the CronJob runs `python -m forecast batch`
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    first, second, *cached = result.stdout.split()
+    assert (first, second, len(cached)) == ("compiled", "cached", 1), result.stdout
 
 
 @pytest.mark.image
