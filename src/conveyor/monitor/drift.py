@@ -209,22 +209,23 @@ def _numeric(
     names: list[str], ref: Window, cur: Window, params: MonitoringParams, limit: float, role: str
 ) -> dict[str, stats.ColumnDrift]:
     """The numeric columns ``names``, judged by KS against ``limit`` (and missing shares)."""
-    ref_values = ref.values(names, params.sample_rows, params.seed)
-    cur_values = cur.values(names, params.sample_rows, params.seed)
     # Bin edges from the reference sample (its quantiles are exact to ~1/sqrt(n)); PSI counts
-    # every value, a cheap pass over a few sorted edges.
-    edges = {
-        name: stats.quantile_edges(ref_values[name].sample, params.bins)
-        for name in names
-        if ref_values[name].count and cur_values[name].count
-    }
-    ref_shares, cur_shares = ref.shares(edges), cur.shares(edges)
+    # every value of both sides in those bins.
+    ref_values = ref.values(
+        names,
+        params.sample_rows,
+        params.seed,
+        edges=lambda _, sample: stats.quantile_edges(sample, params.bins),
+    )
+    cur_values = cur.values(
+        names, params.sample_rows, params.seed, edges=lambda name, _: ref_values[name].edges
+    )
     results = {}
     for name in names:
         ours, theirs = ref_values[name], cur_values[name]
         result = stats.numeric(name, ours.sample, theirs.sample, limit, role)
-        if name in edges:
-            result.psi = stats.psi(ref_shares[name], cur_shares[name])
+        if ours.shares is not None and theirs.shares is not None:
+            result.psi = stats.psi(ours.shares, theirs.shares)
             result.plot = _histograms(ours.sample, theirs.sample)
         limit_missing = params.thresholds.null_share_increase
         stats.judge_missing(result, ours.missing, theirs.missing, limit_missing)

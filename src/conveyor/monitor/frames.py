@@ -15,7 +15,7 @@ import polars as pl
 
 from conveyor.errors import DataError
 from conveyor.monitor.stats import binned_shares
-from conveyor.monitor.window import Values, Window
+from conveyor.monitor.window import EdgesFor, Values, Window
 
 __all__ = [
     "LocalWindow",
@@ -52,19 +52,18 @@ class LocalWindow(Window):
                 f"{self.origin}: cannot read column {name!r} ({_first_line(exc)})"
             ) from None
 
-    def values(self, names: list[str], limit: int, seed: int) -> dict[str, Values]:
+    def values(
+        self, names: list[str], limit: int, seed: int, edges: EdgesFor | None = None
+    ) -> dict[str, Values]:
         result = {}
-        for name in names:  # one column in memory at a time
+        for name in names:  # one column in memory at a time, read once: sample and bins
             values, missing = self._numbers(name)
             picked = sample_indices(len(values), limit, seed)
             sample = values if picked is None else values[picked]
-            result[name] = Values(sample, len(values), missing)
+            inner = edges(name, sample) if edges is not None and len(values) else None
+            shares = None if inner is None else binned_shares(values, inner)
+            result[name] = Values(sample, len(values), missing, inner, shares)
         return result
-
-    def shares(self, edges: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        # Each column read again: holding every numeric column since values() would cost more
-        # memory than a second read of one column costs time.
-        return {name: binned_shares(self._numbers(name)[0], inner) for name, inner in edges.items()}
 
     def _numbers(self, name: str) -> tuple[np.ndarray, float]:
         """The column's non-missing values as float64, and the share of missing ones."""

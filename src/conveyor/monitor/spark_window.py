@@ -21,7 +21,7 @@ import polars as pl
 
 from conveyor.errors import DataError
 from conveyor.monitor.frames import Located, named_counts
-from conveyor.monitor.window import Values, Window
+from conveyor.monitor.window import EdgesFor, Values, Window, with_shares
 from conveyor.spark_read import read_spark_files
 
 __all__ = ["SparkWindow", "open_spark_window"]
@@ -74,7 +74,13 @@ class SparkWindow(Window):
 
         return sf.col(f"`{name}`").cast("double")
 
-    def values(self, names: list[str], limit: int, seed: int) -> dict[str, Values]:
+    def values(
+        self, names: list[str], limit: int, seed: int, edges: EdgesFor | None = None
+    ) -> dict[str, Values]:
+        values = self._values(names, limit, seed)
+        return values if edges is None else with_shares(values, edges, self._shares)
+
+    def _values(self, names: list[str], limit: int, seed: int) -> dict[str, Values]:
         from pyspark.sql import functions as sf
 
         if self.rows <= limit:  # every value of every column: one job, no counting first
@@ -122,7 +128,8 @@ class SparkWindow(Window):
             result[name] = Values(drawn, count, self._missing(count))
         return result
 
-    def shares(self, edges: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def _shares(self, edges: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Per column, the share of its non-missing values in each bin of its inner edges."""
         from pyspark.sql import functions as sf
 
         if not edges:
