@@ -246,8 +246,8 @@ def test_doctor_names_the_extras_the_repository_needs_and_lacks(core: Venv, tmp_
     assert result.returncode == 1, result.stdout
     lines = {" ".join(line.split()[1:3]): line for line in result.stdout.splitlines()}
     assert lines["extra checks"] == (
-        "!! extra checks    MISSING (great-expectations, pandas, pyarrow): needed by dvc.yaml "
-        "stage validate: conveyor check data; pip install 'conveyor[checks]'"
+        "!! extra checks    MISSING (fsspec, great-expectations, pandas, pyarrow): needed by "
+        "dvc.yaml stage validate: conveyor check data; pip install 'conveyor[checks]'"
     )
     assert lines["extra report"].startswith("!! ")
     assert "dvc.yaml stage explain: conveyor report" in lines["extra report"]

@@ -27,6 +27,7 @@ GROUPS = [
     "init",
     "doctor",
     "check",
+    "data",
     "gate",
     "report",
     "build",
