@@ -32,8 +32,8 @@ def check_stratify(features: pl.LazyFrame, stratify: list[str]) -> None:
 
 
 def series_table(training: pl.LazyFrame, stratify: list[str]) -> pl.DataFrame:
-    """One row per series: its keys, its stratum and its number of training rows, key-sorted."""
-    check_stratify(training, stratify)
+    """One row per series: its keys, its stratum and its number of training rows, key-sorted
+    (``stratify``'s columns are checked by check_stratify, which the train stage runs first)."""
     attributes = [c for c in stratify if c not in SERIES_KEYS]
     table = (
         training.group_by(SERIES_KEYS)
