@@ -183,21 +183,24 @@ def relock(root: Path) -> None:
     """The project's uv.lock resolved for its own packages. The copy is conveyor's lock, which
     carries the example's dependencies (lightgbm, holidays, duckdb) a skeleton project does not
     have: `uv lock --check` would fail and `make setup` would install them. uv keeps every
-    version the lock already pins. Like any `uv lock` it reads the package index; without it,
-    or without uv, the copied lock stays and a warning says what to run."""
+    version the lock already pins, so it needs nothing the copied lock does not name: it tries
+    uv's cache first (--offline: ~1 s against ~8 s of asking the index about every package),
+    then the package index. Without either, or without uv, the copied lock stays and a warning
+    says what to run."""
     uv = _uv()
     reason = "uv not found"
     if uv is not None:
-        done = subprocess.run(
-            [uv, "lock", "--quiet", "--no-progress"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=600,
-        )
-        if done.returncode == 0:
-            return
+        for offline in (["--offline"], []):
+            done = subprocess.run(
+                [uv, "lock", "--quiet", "--no-progress", *offline],
+                cwd=root,
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=600,
+            )
+            if done.returncode == 0:
+                return
         reason = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
     print(
         f"warning: uv.lock not refreshed ({reason}): run `uv lock` in the project", file=sys.stderr
