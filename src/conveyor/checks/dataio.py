@@ -17,7 +17,18 @@ if TYPE_CHECKING:  # pandas and pydantic load only for the readers (not for `dat
 
     from conveyor.checks.contract import Contract
 
-__all__ = ["SchemaConflict", "mixed_schema", "read_frame", "read_spark", "schema_conflict"]
+__all__ = [
+    "CSV_HEAD_BYTES",
+    "SchemaConflict",
+    "mixed_schema",
+    "read_frame",
+    "read_spark",
+    "require_readable",
+    "schema_conflict",
+]
+
+# Bytes of a CSV file read to check that it is text with a header row.
+CSV_HEAD_BYTES = 64 * 1024
 
 
 def read_frame(path: Path, contract: Contract | None) -> pd.DataFrame:
@@ -41,6 +52,50 @@ def read_frame(path: Path, contract: Contract | None) -> pd.DataFrame:
     except (OSError, ValueError) as exc:
         raise DataError(f"{path}: cannot read: {str(exc).splitlines()[0]}") from None
     raise DataError(f"{path}: unsupported file type {suffix!r} (use .parquet or .csv)")
+
+
+def require_readable(path: Path) -> None:
+    """A DataError (exit 2) naming ``path`` when it cannot be the data set a contract checks:
+    missing, a FIFO or device, a type other than Parquet or CSV, a folder with no Parquet file,
+    a Parquet file whose footer does not read, a CSV file that is empty or not UTF-8 text at its
+    start. Cheap (footers and the first 64 KB), so a command checking several data sets refuses
+    a bad one before validating any; the full read stays the final word."""
+    require_regular(path, "", DataError)
+    if path.is_dir():
+        files = [p for p in path.rglob("*.parquet") if p.is_file()]
+        if not files:
+            raise DataError(f"{path}: a folder with no .parquet file below it")
+    elif not path.is_file():
+        raise DataError(f"{path}: no such data file")
+    else:
+        files = [path]
+    suffix = path.suffix.lower()
+    if path.is_file() and suffix not in (".parquet", ".csv"):
+        raise DataError(f"{path}: unsupported file type {suffix!r} (use .parquet or .csv)")
+    try:
+        if suffix == ".csv":
+            _require_csv_text(path)
+            return
+        import pyarrow.parquet as pq
+
+        for file in files:
+            pq.read_metadata(file)
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: cannot read: {str(exc).splitlines()[0]}") from None
+
+
+def _require_csv_text(path: Path) -> None:
+    with path.open("rb") as file:
+        head = file.read(CSV_HEAD_BYTES)
+    if not head.strip():
+        raise ValueError("an empty file (no header row)")
+    if b"\x00" in head:
+        raise ValueError("binary content (NUL bytes), not CSV text")
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if len(head) < CSV_HEAD_BYTES or exc.start < len(head) - 3:
+            raise  # not a character merely cut at the end of the chunk read
 
 
 @dataclass(frozen=True)

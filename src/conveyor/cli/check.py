@@ -25,6 +25,12 @@ def _check_data(args: argparse.Namespace) -> int:
     for _, data in jobs:
         if not (data.is_file() or data.is_dir()):  # a folder: its Parquet files, as one table
             raise UserError(f"{data}: no such data file or folder")
+    from conveyor.checks.dataio import require_readable
+
+    # Footers and headers only: the last data set's bad file is refused before GX checks the
+    # first (which takes seconds to minutes).
+    for _, data in jobs:
+        require_readable(data)
     from conveyor.checks.validate import check, check_out_dir, write_outputs
     from conveyor.compute.params import load_compute
 

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-from scipy.stats import rankdata
 
 from conveyor.errors import ConfigError, DataError
 from conveyor.metric_files import read_current
@@ -67,6 +66,8 @@ def roc_auc(positive: Array, score: Array) -> float | None:
     n_neg = len(positive) - n_pos
     if n_pos == 0 or n_neg == 0:
         return None
+    from scipy.stats import rankdata  # ~2 s to load: only when scoring
+
     ranks = rankdata(score)  # ties get their average rank
     u = float(ranks[positive].sum()) - n_pos * (n_pos + 1) / 2
     return u / (n_pos * n_neg)

@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import special, stats
 
 __all__ = [
     "EPSILON",
@@ -63,6 +62,8 @@ class ColumnDrift:
 def psi(reference: np.ndarray, current: np.ndarray) -> float:
     """Population stability index of two share vectors over the same bins:
     sum((c - r) * ln(c / r)), i.e. KL(c||r) + KL(r||c), with empty bins floored at EPSILON."""
+    from scipy import special  # scipy.stats and .special load in ~2 s: only when comparing
+
     r = np.maximum(reference, EPSILON)
     c = np.maximum(current, EPSILON)
     return float(np.sum(special.rel_entr(c, r) + special.rel_entr(r, c)))
@@ -89,6 +90,8 @@ def numeric(
     result = ColumnDrift(column, "numeric", role)
     if len(reference) == 0 or len(current) == 0:
         return result  # no values to compare: the missing-share rule decides
+    from scipy import stats
+
     test = stats.ks_2samp(reference, current, method="asymp")
     result.ks, result.ks_pvalue = float(test.statistic), float(test.pvalue)
     spread = float(np.std(reference))
