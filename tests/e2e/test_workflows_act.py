@@ -969,3 +969,23 @@ def test_a_better_challenger_pushes_its_branch_and_opens_one_pull_request(
     (gate_file,) = (box.artifacts / "retrain").rglob("gate.json")
     gate = json.loads(gate_file.read_text())
     assert gate["passed"] is True and gate["champion"]["version"] == "v1.0.0"
+
+    # A re-run (the next schedule, the pull request still open) replaces the branch and edits
+    # that pull request: never a second one.
+    stub.answer({"pr list": RETRAIN_PR})
+    again = box.run_workflow(
+        "retrain-again",
+        "workflow_dispatch",
+        "retrain.yml",
+        payload,
+        "--remote-name",
+        "github",
+        gh=(stub.path / "gh").read_text(),
+    )
+    assert again.jobs.get("retrain") == "success", again.failed_because()
+    verbs = [c[:2] for c in stub.calls()]
+    assert verbs.count(["pr", "create"]) == 1, stub.calls()
+    edits = [c for c in stub.calls() if c[:2] == ["pr", "edit"]]
+    assert len(edits) == 1 and edits[0][2] == RETRAIN_PR, stub.calls()
+    assert git(origin, "rev-parse", branch) != head  # the branch was replaced, not kept
+    assert git(origin, "rev-parse", f"{branch}^") == git(origin, "rev-parse", "main")
