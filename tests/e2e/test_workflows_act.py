@@ -989,3 +989,47 @@ def test_a_better_challenger_pushes_its_branch_and_opens_one_pull_request(
     assert len(edits) == 1 and edits[0][2] == RETRAIN_PR, stub.calls()
     assert git(origin, "rev-parse", branch) != head  # the branch was replaced, not kept
     assert git(origin, "rev-parse", f"{branch}^") == git(origin, "rev-parse", "main")
+
+
+def test_a_worse_challenger_opens_no_pull_request_and_says_why(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    origin, work, env = _origin_and_work(sandbox, tmp_path)
+    env = {**env, "BENTOML_HOME": str(sandbox.root / "bentoml"), "DVC_NO_ANALYTICS": "1"}
+    last_day = pl.read_parquet(sandbox.repo / "data/raw/sales.parquet")["date"].max()
+    assert isinstance(last_day, dt.date)
+    older = (last_day - dt.timedelta(days=28)).isoformat()
+    small_project(work, older, older_window=True)
+    champion = _trained(work, env, "the champion: an older window")
+    go_live(work, "prod", "v1.0.0", champion)
+    # Main has since asked for 2 rounds: on the newer window it loses to the champion.
+    edit_params(work, {"train.num_boost_round": 2})
+    git(work, "commit", "--quiet", "-am", "train 2 rounds")
+    git(work, "push", "--quiet", "origin", "main")
+
+    stub = GhStub(tmp_path / "gh", {"pr list": "", "pr create": RETRAIN_PR})
+    box = Sandbox(sandbox.root)
+    box.repo, box.base = work, champion
+    run = box.run_workflow(
+        "retrain-worse",
+        "workflow_dispatch",
+        "retrain.yml",
+        {"inputs": {"to": last_day.isoformat()}},
+        "--remote-name",
+        "github",
+        gh=(stub.path / "gh").read_text(),
+    )
+    # Not a failure: the champion staying is an outcome, said with its figures.
+    assert run.jobs.get("retrain") == "success", run.failed_because()
+    assert "retrain: champion-wins" in run.log
+    assert not [call for call in stub.calls() if call[0] == "pr"], stub.calls()
+    branches = git(origin, "for-each-ref", "--format=%(refname)", "refs/heads/retrain/")
+    assert branches.strip() == ""
+    (gate_file,) = (box.artifacts / "retrain-worse").rglob("gate.json")
+    gate = json.loads(gate_file.read_text())
+    assert gate["passed"] is False and gate["champion"]["version"] == "v1.0.0"
+    wape = next(c for c in gate["checks"] if c["metric"].endswith(":model.wape"))
+    (report,) = (box.artifacts / "retrain-worse").rglob("report.md")
+    text = report.read_text()
+    assert "Champion vs challenger" in text
+    assert f"{wape['baseline']:.4g}" in text and f"{wape['current']:.4g}" in text
