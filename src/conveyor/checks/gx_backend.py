@@ -95,10 +95,17 @@ class GreatExpectationsBackend(CheckBackend):
         # No `unexpected_index_column_names`: GX would collect the keys of *every* failing row
         # (minutes when most rows fail). The few sample rows are looked up afterwards instead.
         expectations = [_expectation(rule, table.engine) for rule in rules]
+        # On Spark, GX fetches each rule's failing values with a job of its own (a filter and a
+        # limit), which scans every row when none fails: ask for none, so the counts come from
+        # the few bundled aggregations, then fetch values only for the rules with failing rows.
+        first_sample = SAMPLE_ROWS if table.engine == "pandas" else 0
         result = batch.validate(
             gx.ExpectationSuite(name=suite, expectations=expectations),
-            result_format={"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_ROWS},
+            result_format={"result_format": "SUMMARY", "partial_unexpected_count": first_sample},
         )
+        if first_sample < SAMPLE_ROWS:
+            sampled = {r.id for r in rules if r.check in ROW_CHECKS or r.check == "unique_key"}
+            self._add_failing_values(suite, batch, result, sampled)
         # GX returns results in its own order: match them to rules by the id carried in `meta`.
         by_id = {rule.id: rule for rule in rules}
         outcomes = {}
@@ -112,6 +119,31 @@ class GreatExpectationsBackend(CheckBackend):
                 self._hashed_columns.add(rule.column)
         self._stored.append((suite, batch, result, by_id))
         return [outcomes[rule.id] for rule in rules]
+
+    def _add_failing_values(self, suite: str, batch: Any, result: Any, sampled: set[str]) -> None:
+        """Re-run, with SAMPLE_ROWS failing values each, the ``sampled`` rules of ``result`` that
+        have failing rows, and put those outcomes in its place: the same outcome as one run asking
+        for them. (A zero-share rule's "failing" values are zeros: not worth a scan.)"""
+        failing = [
+            i
+            for i, outcome in enumerate(result.results)
+            if outcome.expectation_config.meta["rule"] in sampled
+            and "partial_unexpected_list" in (outcome.result or {})
+            and (outcome.result.get("unexpected_count") or 0) > 0
+        ]
+        if not failing:
+            return
+        configs = [result.results[i].expectation_config for i in failing]
+        again = batch.validate(
+            self._gx.ExpectationSuite(
+                name=f"{suite}-failing",
+                expectations=[config.to_domain_obj() for config in configs],
+            ),
+            result_format={"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_ROWS},
+        )
+        by_rule = {o.expectation_config.meta["rule"]: o for o in again.results}
+        for i in failing:
+            result.results[i] = by_rule[result.results[i].expectation_config.meta["rule"]]
 
     def _source(self, engine: str) -> Any:
         """GX's data source for ``engine`` ("pandas" or "spark")."""
