@@ -21,6 +21,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -165,6 +166,43 @@ def test_unseen_items_and_missing_prices_give_the_local_drift_json(tmp_path, win
     assert sorted(p.name for p in (tmp_path / "spark").iterdir()) == sorted(
         p.name for p in (tmp_path / "local").iterdir()
     )
+
+
+def test_the_bins_of_many_numeric_columns_are_counted_in_several_jobs_as_locally(
+    tmp_path, windows, spark
+) -> None:
+    # Ten numeric columns (with nulls and NaN) x 9 edges: more aggregates than one Spark job
+    # takes (AGGREGATES_PER_JOB), so the bins are counted in groups, each matched to its column.
+    from conveyor.monitor.frames import locate, open_window
+    from conveyor.monitor.spark_window import AGGREGATES_PER_JOB, open_spark_window
+
+    row = pl.int_range(pl.len())
+    frame = pl.read_parquet(windows["up"]).select(
+        pl.col("price").alias("price"),
+        *[(pl.col("price") * k + row % (k + 2)).alias(f"x{k}") for k in range(1, 9)],
+        pl.when(row % 7 == 0).then(float("nan")).otherwise(row % 13).alias("with_nan"),
+    )
+    path = tmp_path / "many.parquet"
+    frame.write_parquet(path)
+    names = frame.columns
+    edges = {
+        n: np.quantile(frame[n].drop_nans().drop_nulls(), np.linspace(0.1, 0.9, 9)) for n in names
+    }
+    assert len(names) * 10 > 2 * AGGREGATES_PER_JOB
+
+    def picked(name: str, sample: np.ndarray) -> np.ndarray:
+        return edges[name]
+
+    located = locate(path, "current")
+    local = open_window(located).values(names, 10**9, 7, picked)
+    on_spark = open_spark_window(spark, located).values(names, 10**9, 7, picked)
+    for name in names:
+        assert on_spark[name].shares is not None and local[name].shares is not None
+        assert on_spark[name].shares.tolist() == pytest.approx(
+            local[name].shares.tolist(), abs=EXACT
+        ), name
+    # The shares differ between columns: a group's counts given to another column would show.
+    assert len({tuple(on_spark[n].shares.round(6)) for n in names}) == len(names)
 
 
 @pytest.mark.parametrize("problem", ["missing window", "missing column"])

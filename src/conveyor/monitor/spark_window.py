@@ -30,6 +30,11 @@ __all__ = ["SparkWindow", "open_spark_window"]
 # the limit, so that fewer than the limit come back about once in a billion runs (and then the
 # sample is only a little smaller, still uniform).
 MARGIN_SD = 6.0
+# Aggregates in one Spark job. Past about this many the generated code of the aggregation
+# outgrows what Spark compiles (spark.sql.codegen.hugeMethodLimit) and it runs interpreted: 162
+# count_if in one job took ~10x 18 of them. A Parquet job reads only its own columns, so more
+# jobs read no more data.
+AGGREGATES_PER_JOB = 40
 
 
 def open_spark_window(spark: Any, window: Located) -> SparkWindow:
@@ -132,21 +137,21 @@ class SparkWindow(Window):
         """Per column, the share of its non-missing values in each bin of its inner edges."""
         from pyspark.sql import functions as sf
 
-        if not edges:
-            return {}
-        # One pass for every column: its non-missing count and its count below each edge
-        # (null is counted by no count_if; NaN is above every number in Spark).
-        aggregates = []
-        for name, inner in edges.items():
-            number = self._number(name)
-            aggregates.append(sf.count_if(self._present(name)))
-            aggregates += [sf.count_if(number < float(e)) for e in inner]
-        row = list(self.frame.agg(*aggregates).first() or [])
         result = {}
-        for name, inner in edges.items():
-            count, below = int(row[0]), [int(c) for c in row[1 : len(inner) + 1]]
-            del row[: len(inner) + 1]
-            result[name] = np.diff(np.array([0, *below, count])) / max(count, 1)
+        for names in _groups(edges, AGGREGATES_PER_JOB):
+            # One pass per group: each column's non-missing count and its count below each edge
+            # (null is counted by no count_if; NaN is above every number in Spark).
+            aggregates = []
+            for name in names:
+                number = self._number(name)
+                aggregates.append(sf.count_if(self._present(name)))
+                aggregates += [sf.count_if(number < float(e)) for e in edges[name]]
+            row = list(self.frame.agg(*aggregates).first() or [])
+            for name in names:
+                inner = edges[name]
+                count, below = int(row[0]), [int(c) for c in row[1 : len(inner) + 1]]
+                del row[: len(inner) + 1]
+                result[name] = np.diff(np.array([0, *below, count])) / max(count, 1)
         return result
 
     def _missing(self, present: int) -> float:
@@ -178,6 +183,21 @@ class SparkWindow(Window):
 
         both = sf.col(f"`{first}`").isNotNull() & sf.col(f"`{second}`").isNotNull()
         return _polars(self.frame.filter(both).select(f"`{first}`", f"`{second}`"))
+
+
+def _groups(edges: dict[str, np.ndarray], size: int) -> list[list[str]]:
+    """The columns of ``edges`` in groups of at most ``size`` aggregates (a column's count and
+    one per edge), a column never split; a column with more edges than that gets a group alone."""
+    groups: list[list[str]] = []
+    used = size
+    for name, inner in edges.items():
+        needed = len(inner) + 1
+        if used + needed > size:
+            groups.append([])
+            used = 0
+        groups[-1].append(name)
+        used += needed
+    return groups
 
 
 def _polars(frame: Any) -> pl.DataFrame:
