@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -45,10 +46,23 @@ def run(
         return subprocess.CompletedProcess(list(args), 124, "", f"timed out after {timeout:g} s")
 
 
+# Lines a tool prints around its error that say nothing about it: DVC's support banner, and the
+# numbered lines of a file it quotes ("  82 │ - path: ...").
+_SIGN_OFFS = ("Having any troubles?",)
+_QUOTED = re.compile(r"^\s*\d+\s+│")
+_TAGGED = ("ERROR", "error:", "fatal:")
+
+
 def failure_reason(result: subprocess.CompletedProcess[str]) -> str:
-    """The last line the tool wrote on stderr (or stdout): usually the one that says why."""
-    lines = result.stderr.strip().splitlines() or result.stdout.strip().splitlines()
-    return lines[-1] if lines else f"exit code {result.returncode}, no output"
+    """The line of stderr (or stdout) that says why: the last one tagged as an error (DVC's
+    ERROR, git's fatal), else the last one, banners and quoted file lines left out."""
+    for stream in (result.stderr, result.stdout):
+        lines = [line.strip() for line in stream.splitlines() if not _QUOTED.match(line)]
+        lines = [line for line in lines if line and not line.startswith(_SIGN_OFFS)]
+        tagged = [line for line in lines if line.startswith(_TAGGED)]
+        if lines:
+            return (tagged or lines)[-1]
+    return f"exit code {result.returncode}, no output"
 
 
 def not_an_option(value: str, what: str) -> str:

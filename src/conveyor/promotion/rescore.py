@@ -15,7 +15,7 @@ import shlex
 import tempfile
 from pathlib import Path
 
-from conveyor import gate
+from conveyor import gate, git
 from conveyor.errors import ConfigError, UserError
 from conveyor.gate import ChampionInfo, ChampionScoring, GateResult, Gates
 from conveyor.metric_files import Flat, read_current
@@ -55,6 +55,11 @@ def live_release(top: Path, env: str, source: str) -> ReleaseRecord | None:
 def fetch_model(top: Path, commit: str, model: str, dest: Path) -> Path:
     """``model`` (a DVC output) as it was at ``commit``, written to ``dest``: from the local
     cache, else the remote that commit's .dvc/config names. Not found: a usage error naming it."""
+    if git.resolve_commit(commit, top, "the champion's commit") is None:
+        raise UserError(
+            f"champion model {model}: its commit {commit[:12]} is not in this clone: fetch the "
+            "history that holds it (actions/checkout with fetch-depth: 0, or `git fetch`)"
+        )
     command = [*python_tool("dvc"), "get", str(top), model, "--rev", commit, "-o", str(dest)]
     result = run(command, cwd=top, timeout=SCORE_TIMEOUT)
     if result.returncode != 0 or not dest.exists():

@@ -73,3 +73,25 @@ def test_tool_runner_turns_missing_programs_and_timeouts_into_failed_results(tmp
     assert slow.returncode == 124 and "timed out" in failure_reason(slow)
     failed = run([sys.executable, "-c", "import sys; print('first'); sys.exit('the reason')"])
     assert failed.returncode == 1 and failure_reason(failed) == "the reason"
+
+
+@pytest.mark.parametrize(
+    ("stderr", "reason"),
+    [
+        (
+            "ERROR: failed to get 'model.txt'\n\nHaving any troubles? Hit us up at x\n",
+            "ERROR: failed",
+        ),
+        (
+            "'dvc.lock' invalid\n\nnot a valid value, line 82\n  82 │ - path: m\n",
+            "not a valid value",
+        ),
+        ("fatal: bad revision 'abc'\nhint: run git fetch\n", "fatal: bad revision"),
+        ("", "the stdout line"),
+    ],
+)
+def test_the_failure_reason_is_the_line_that_says_why(stderr, reason):
+    from conveyor.tools import failure_reason
+
+    result = subprocess.CompletedProcess(["t"], 1, stdout="the stdout line\n", stderr=stderr)
+    assert failure_reason(result).startswith(reason)

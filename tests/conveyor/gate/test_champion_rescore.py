@@ -182,7 +182,25 @@ def test_a_champion_whose_model_is_nowhere_is_exit_2_naming_it(project, tmp_path
     result = conveyor(clone, "gate", "--champion", "prod", "--branch", live, "--out", str(out))
     assert result.returncode == 2, result.stdout + result.stderr
     assert f"champion model models/model.txt at {lost[:12]} cannot be fetched" in result.stderr
+    # DVC's own reason, not the support banner it prints after it.
+    assert "Having any troubles" not in result.stderr and "not a valid value" in result.stderr
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not (out / "gate.json").exists()
+
+
+def test_a_champion_whose_commit_is_not_in_the_clone_is_exit_2_saying_to_fetch_it(
+    project, tmp_path
+):
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "--quiet", str(project["root"] / "origin.git"), str(clone))
+    absent = "ab" * 20
+    live = go_live(clone, "prod", "v1.1.0", absent, push=False)
+    out = tmp_path / "g"
+    result = conveyor(clone, "gate", "--champion", "prod", "--branch", live, "--out", str(out))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"its commit {absent[:12]} is not in this clone" in result.stderr
+    assert "fetch-depth: 0" in result.stderr and "push it to the DVC remote" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
     assert not (out / "gate.json").exists()
 
 
