@@ -1,7 +1,8 @@
 """A recording stand-in for the GitHub CLI: GitHub itself cannot run here, so tests put this `gh`
 first on PATH. It appends each call's argv (and whether GH_TOKEN reached it) to ``calls.jsonl``
 and answers from ``answers.json`` ({"pr list": "URL or empty", "issue list": [...], ...}: the
-first two words of the call; a value {"exit": N, "stderr": "..."} fails the call)."""
+first three words of the call when answered, else its first two; a value {"exit": N,
+"stderr": "..."} fails the call)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ with (here / "calls.jsonl").open("a") as log:
     entry = {{"argv": argv, "token": bool(os.environ.get("GH_TOKEN")), "body": body}}
     log.write(json.dumps(entry) + "\\n")
 answers = json.loads((here / "answers.json").read_text())
-answer = answers.get(" ".join(argv[:2]), "")
+answer = answers.get(" ".join(argv[:3]), answers.get(" ".join(argv[:2]), ""))
 if isinstance(answer, dict) and "exit" in answer:
     sys.stderr.write(answer.get("stderr", "") + "\\n")
     sys.exit(answer["exit"])

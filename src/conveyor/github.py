@@ -34,6 +34,7 @@ __all__ = [
     "can_comment_from_env",
     "check_targets",
     "close_issue",
+    "close_pull_request",
     "comment_on_open_pull_request",
     "comment_target_from_env",
     "create_issue",
@@ -43,6 +44,7 @@ __all__ = [
     "gh",
     "notice",
     "open_issues",
+    "open_pull_requests",
     "push_environment",
     "require_gh",
     "require_gh_login",
@@ -246,6 +248,17 @@ def upsert_pull_request(head: str, base: str, title: str, body_file: Path, cwd: 
     return created.splitlines()[-1] if created else ""
 
 
+def open_pull_requests(base: str, cwd: Path | None = None) -> list[dict[str, Any]]:
+    """The open pull requests into ``base`` (number, headRefName, url), at most 100."""
+    listing = ["pr", "list", "--state", "open", "--base", base, "--limit", "100"]
+    return _json_list(gh([*listing, "--json", "number,headRefName,url"], cwd), "gh pr list")
+
+
+def close_pull_request(number: int, comment: str, cwd: Path | None = None) -> None:
+    """Close pull request ``number`` with ``comment`` (its branch is kept: the record stays)."""
+    gh(["pr", "close", str(number), "--comment", comment], cwd)
+
+
 def comment_on_open_pull_request(head: str, body_file: Path, cwd: Path) -> str:
     """Comment ``body_file`` on the open pull request from branch ``head``; its URL, or "" when
     no pull request from it is open (nothing to tell)."""
@@ -259,14 +272,20 @@ def comment_on_open_pull_request(head: str, body_file: Path, cwd: Path) -> str:
 def open_issues(label: str, cwd: Path | None = None) -> list[dict[str, Any]]:
     """The open issues carrying ``label`` (number and state), at most 100."""
     listing = ["issue", "list", "--label", label, "--state", "open", "--limit", "100"]
-    text = gh([*listing, "--json", "number,state"], cwd)
+    return _json_list(gh([*listing, "--json", "number,state"], cwd), "gh issue list")
+
+
+def _json_list(text: str, what: str) -> list[dict[str, Any]]:
+    """``text`` (gh's --json answer) as a list of objects, or a usage error naming ``what``."""
     try:
-        issues = json.loads(text or "[]")
+        found = json.loads(text or "[]")
     except json.JSONDecodeError:
-        raise UserError(f"gh issue list: not JSON ({text[:60]!r})") from None
-    if not isinstance(issues, list):
-        raise UserError(f"gh issue list: expected a list, got {type(issues).__name__}")
-    return issues
+        raise UserError(f"{what}: not JSON ({text[:60]!r})") from None
+    if not isinstance(found, list):
+        raise UserError(f"{what}: expected a list, got {type(found).__name__}")
+    if not all(isinstance(item, dict) for item in found):
+        raise UserError(f"{what}: expected a list of objects ({text[:60]!r})")
+    return found
 
 
 def ensure_label(label: str, color: str, description: str, cwd: Path | None = None) -> None:

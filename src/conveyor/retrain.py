@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +38,9 @@ __all__ = [
     "BRANCH_PREFIX",
     "PULL_REQUEST",
     "branch_for",
+    "close_superseded",
     "decide",
+    "drift_issue",
     "move_window",
     "publish",
     "require_champion_verdict",
@@ -46,6 +49,8 @@ __all__ = [
 
 NO_NEW_DATA, CHAMPION_WINS, PULL_REQUEST = "no-new-data", "champion-wins", "pull-request"
 BRANCH_PREFIX = "retrain/"
+# What branch_for names: a person's own retrain/<anything else> branch is never closed.
+_DAY_BRANCH = re.compile(r"retrain/\d{4}-\d{2}-\d{2}")
 
 
 def branch_for(day: dt.date) -> str:
@@ -175,6 +180,27 @@ def commit_and_push(root: Path, branch: str, message: str, remote: str) -> str:
     return commit
 
 
+def close_superseded(branch: str, base_branch: str, url: str, window: str, root: Path) -> list[int]:
+    """Close the other open retraining pull requests (an earlier day's, still open when this
+    one ran) with a link to ``url``: one retraining pull request stays open, the newest. Their
+    branches are kept, so each closed one still shows what it proposed. Returns their numbers."""
+    closed = []
+    for pr in github.open_pull_requests(base_branch, root):
+        head = str(pr.get("headRefName") or "")
+        if _DAY_BRANCH.fullmatch(head) and head != branch:
+            comment = f"Superseded by {url}: retrained on data to {window}."
+            github.close_pull_request(int(pr["number"]), comment, root)
+            closed.append(int(pr["number"]))
+    return closed
+
+
+def drift_issue(label: str, root: Path) -> int | None:
+    """The open issue carrying ``label`` (the drift issue; the oldest, as the monitor keeps
+    the oldest when it finds more), or None when none is open."""
+    numbers = [int(issue["number"]) for issue in github.open_issues(label, root)]
+    return min(numbers) if numbers else None
+
+
 def require_champion_verdict(result: GateResult, path: Path) -> None:
     """Refuse a gate verdict (read from ``path``) that is not against the champion, nor against
     none (a first release): a verdict against a git ref compares metrics of another window."""
@@ -206,6 +232,7 @@ def publish(
             body = Path(folder) / "body.md"
             body.write_text(read_text(report) + linked, encoding="utf-8")
             url = github.upsert_pull_request(branch, base_branch, message, body, root)
+        close_superseded(branch, base_branch, url, outcome.window or "", root)
     if issue is not None:
         note = outcome.summary
         if url:

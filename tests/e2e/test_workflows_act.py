@@ -972,7 +972,7 @@ def test_a_better_challenger_pushes_its_branch_and_opens_one_pull_request(
 
     # A re-run (the next schedule, the pull request still open) replaces the branch and edits
     # that pull request: never a second one.
-    stub.answer({"pr list": RETRAIN_PR})
+    stub.answer({"pr list": RETRAIN_PR, "pr list --state": []})
     again = box.run_workflow(
         "retrain-again",
         "workflow_dispatch",

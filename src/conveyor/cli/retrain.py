@@ -53,12 +53,15 @@ def _publish(args: argparse.Namespace) -> int:
     now = retrain.window_end(args.window, args.root)
     before = retrain.window_end(args.window, args.root, base)
     outcome = retrain.decide(result, now, before)
-    if outcome.kind == retrain.PULL_REQUEST or args.issue is not None:
+    issue = args.issue
+    if outcome.kind == retrain.PULL_REQUEST or issue is not None or args.drift_label:
         github.require_gh_login("retrain publish")  # before the push: not half done
+    if issue is None and args.drift_label:
+        issue = retrain.drift_issue(args.drift_label, args.root)
     if outcome.kind == retrain.PULL_REQUEST:
         os.environ.update(github.push_environment(github.token(), os.environ))
     outcome = retrain.publish(
-        outcome, args.report, args.root, args.branch, base_branch, args.remote, args.issue
+        outcome, args.report, args.root, args.branch, base_branch, args.remote, issue
     )
     print(
         f"retrain: {outcome.kind}" + (f": {outcome.pull_request}" if outcome.pull_request else "")
@@ -96,7 +99,8 @@ def add(commands: options.Commands) -> None:
         "request and says so with the figures (job summary, drift issue); a passed gate "
         "commits the changes of tracked files on HEAD, pushes them to --branch with a lease and "
         "opens or updates its one pull request (against policies/promotion.yaml's "
-        "base_branch), linked from the drift issue. Exit 0 for each "
+        "base_branch), linked from the drift issue; an earlier day's retrain pull request still "
+        "open is closed, linking the new one. Exit 0 for each "
         "outcome; 2 for bad input.",
     )
     publish.add_argument(
@@ -116,6 +120,11 @@ def add(commands: options.Commands) -> None:
     publish.add_argument("--remote", default="origin", help="where the branch goes")
     publish.add_argument(
         "--issue", type=whole_number(1), help="the drift issue to link and tell (its number)"
+    )
+    publish.add_argument(
+        "--drift-label",
+        help="without --issue: link and tell the open issue with this label (the monitor's "
+        "drift issue), when one is open",
     )
     options.root(publish)
     options.job_summary(publish, "the outcome and its figures")

@@ -24,7 +24,7 @@ from conveyor.monitor.frames import Located, named_counts
 from conveyor.monitor.window import EdgesFor, Values, Window, with_shares
 from conveyor.spark_read import read_spark_files
 
-__all__ = ["SparkWindow", "open_spark_window"]
+__all__ = ["AGGREGATES_PER_JOB", "SparkWindow", "open_spark_window"]
 
 # Bernoulli sampling draws about fraction x count values: this many standard deviations above
 # the limit, so that fewer than the limit come back about once in a billion runs (and then the

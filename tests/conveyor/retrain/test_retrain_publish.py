@@ -46,6 +46,7 @@ def _retrain(
     answers: dict,
     issue: int | None = 3,
     change: dict | None = None,
+    extra: tuple[str, ...] = (),
 ) -> dict:
     """One retraining run in a fresh clone of ``origin``; ``change``: a params edit committed
     on the clone's main first (a main whose training got worse)."""
@@ -97,6 +98,7 @@ def _retrain(
         "--branch",
         f"retrain/{to}",
         *(("--issue", str(issue)) if issue else ()),
+        *extra,
         "--job-summary",
         "--github-output",
         PATH=os.pathsep.join([str(stub.path), str(BIN), os.environ["PATH"]]),
@@ -141,11 +143,56 @@ def test_a_better_challenger_opens_one_pull_request_and_a_rerun_updates_it(origi
     comment = next(i for i, c in enumerate(calls) if c[:3] == ["issue", "comment", "3"])
     assert PR_URL in bodies[comment]
     # A second run of the same day: the same branch moves, the same pull request is edited.
-    second = _retrain(origin, tmp_path / "b", "2024-05-01", {"pr list": PR_URL})
+    second = _retrain(
+        origin, tmp_path / "b", "2024-05-01", {"pr list": PR_URL, "pr list --state": []}
+    )
     assert second["output"] == f"outcome=pull-request\npull_request={PR_URL}\n"
     again = [c[:2] for c in second["stub"].calls()]
     assert ["pr", "edit"] in again and ["pr", "create"] not in again
     assert _remote_branch(origin, "retrain/2024-05-01") not in (None, head)
+
+
+def test_a_later_day_closes_the_earlier_open_retrain_pull_request_linking_the_new_one(
+    origin, tmp_path
+):
+    new_pr = "https://github.com/your-org/conveyor/pull/12"
+    still_open = [
+        {"number": 7, "headRefName": "retrain/2024-04-26", "url": PR_URL},
+        {"number": 9, "headRefName": "feature/other-work", "url": PR_URL[:-1] + "9"},
+        {"number": 10, "headRefName": "retrain/drift-2024-04-20", "url": PR_URL[:-1] + "10"},
+    ]
+    answers = {"pr list": "", "pr list --state": still_open, "pr create": new_pr}
+    done = _retrain(origin, tmp_path, "2024-05-03", answers)
+    assert done["output"] == f"outcome=pull-request\npull_request={new_pr}\n"
+    closes = [c for c in done["stub"].calls() if c[:2] == ["pr", "close"]]
+    # Only the workflow's own retrain/<date>, not other work nor a person's retrain branch.
+    assert [c[2] for c in closes] == ["7"]
+    comment = closes[0][closes[0].index("--comment") + 1]
+    create = next(c for c in done["stub"].calls() if c[:2] == ["pr", "create"])
+    title = create[create.index("--title") + 1]  # "retrain: data window to <the data's end>"
+    assert new_pr in comment and title.rsplit(" ", 1)[-1] in comment
+    assert _remote_branch(origin, "retrain/2024-05-03") is not None
+
+
+def test_without_an_issue_number_the_open_drift_issue_is_found_and_told(origin, tmp_path):
+    # The weekly schedule names no issue: the monitor's open drift issue still hears why.
+    answers = {"issue list": [{"number": 11, "state": "OPEN"}, {"number": 4, "state": "OPEN"}]}
+    done = _retrain(
+        origin,
+        tmp_path,
+        "2024-05-04",
+        answers,
+        issue=None,
+        change={"train.num_boost_round": 2},
+        extra=("--drift-label", "drift"),
+    )
+    assert done["output"] == "outcome=champion-wins\npull_request=\n"
+    calls, bodies = done["stub"].calls(), done["stub"].bodies()
+    listing = next(c for c in calls if c[:2] == ["issue", "list"])
+    assert listing[listing.index("--label") + 1] == "drift"
+    told = [i for i, c in enumerate(calls) if c[:2] == ["issue", "comment"]]
+    assert [calls[i][2] for i in told] == ["4"]
+    assert "the champion stays" in bodies[told[0]]
 
 
 def test_a_worse_challenger_opens_none_and_says_why_with_the_figures(origin, tmp_path):
