@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from tests.forecasts_contract import sized_forecasts_contract
 from tests.promotion_repos import IDENTITY, REPO, git, record
 
 BIN = Path(sys.executable).parent
@@ -130,12 +131,11 @@ def small_project(work: Path, end_date: str = "latest", older_window: bool = Fal
     params["train"].update(num_boost_round=20, num_threads=1)
     loosen_bounds(params)
     (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    series = SMALL["n_clubs"] * SMALL["n_items"]
     horizon = params["features"]["horizon_days"]
     for contract in (work / "policies/data").glob("*.yaml"):
         spec = yaml.safe_load(contract.read_text())
         if contract.stem == "forecasts":
-            spec["rows"] = {"min": series * horizon, "max": series * horizon}
+            sized_forecasts_contract(spec, SMALL["n_clubs"], SMALL["n_items"], horizon)
         elif "rows" in spec:
             spec["rows"] = {"min": 1, "max": 10_000_000}
         pinned = str(spec.get("freshness", {}).get("reference_date", "today")) != "today"

@@ -21,6 +21,7 @@ import yaml
 from markdown_it import MarkdownIt
 
 from conveyor.hashing import file_md5
+from tests.forecasts_contract import sized_forecasts_contract
 from tests.model_fixtures import SMALL
 from tests.paths import REPO
 
@@ -108,9 +109,12 @@ def workspace(tmp_path_factory) -> Iterator[Path]:
             "club_id,item_id,date",
         )
     # The batch's contract counts the default data's series x horizon days: the small data's.
-    forecasts = yaml.safe_load((root / "policies/data/forecasts.yaml").read_text())
-    series_days = SMALL["n_clubs"] * SMALL["n_items"] * params["features"]["horizon_days"]
-    forecasts["rows"] = {"min": series_days, "max": series_days}
+    forecasts = sized_forecasts_contract(
+        yaml.safe_load((root / "policies/data/forecasts.yaml").read_text()),
+        SMALL["n_clubs"],
+        SMALL["n_items"],
+        params["features"]["horizon_days"],
+    )
     (root / "policies/data/forecasts.yaml").write_text(yaml.safe_dump(forecasts, sort_keys=False))
     shutil.rmtree(root / "data")
     _run(root, "git", "init", "-q", "-b", "main")

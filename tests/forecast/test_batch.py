@@ -16,6 +16,7 @@ import yaml
 
 from forecast.forecaster import Forecaster
 from forecast.schema import KEYS
+from tests.forecasts_contract import sized_forecasts_contract
 from tests.paths import REPO
 from tests.serving import register_model, train_small_model
 
@@ -224,10 +225,10 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(
     assert _read(out).equals(table)
 
 
-def _contract(tmp_path: Path, rows: int) -> Path:
-    """policies/data/forecasts.yaml with the row count of the small data's batch."""
-    contract = yaml.safe_load((REPO / "policies/data/forecasts.yaml").read_text())
-    contract["rows"] = {"min": rows, "max": rows}
+def _contract(tmp_path: Path, clubs: int, items: int, days: int) -> Path:
+    """policies/data/forecasts.yaml counting the small data's batch."""
+    spec = yaml.safe_load((REPO / "policies/data/forecasts.yaml").read_text())
+    contract = sized_forecasts_contract(spec, clubs, items, days)
     path = tmp_path / "forecasts.yaml"
     path.write_text(yaml.safe_dump(contract))
     return path
@@ -241,7 +242,7 @@ def _check(contract: Path, data: Path, out: Path) -> subprocess.CompletedProcess
 
 
 def test_the_contract_passes_the_batch_and_fails_a_corrupted_one(batch, tmp_path) -> None:
-    contract = _contract(tmp_path, 3 * 12 * 28)
+    contract = _contract(tmp_path, 3, 12, 28)
     good = _check(contract, batch, tmp_path / "good")
     assert good.returncode == 0, good.stdout + good.stderr
     # Corrupt a copy: one series missing, one forecast negative, one 10x its best day.
@@ -268,6 +269,33 @@ def test_the_contract_passes_the_batch_and_fails_a_corrupted_one(batch, tmp_path
     failed = {rule["id"] for rule in verdict["rules"] if not rule["passed"]}
     assert {"table.rows", "forecast.range", "forecast_to_history_max.range"} <= failed, failed
     assert verdict["rows"] == table.height - 28
+
+
+def test_a_missing_series_hidden_by_another_series_extra_days_fails_the_contract(
+    batch, tmp_path
+) -> None:
+    """The row count and the unique key hold, yet one series is gone: another series got 28
+    days past the horizon in its place. The count of distinct days catches it."""
+    import datetime as dt
+
+    contract = _contract(tmp_path, 3, 12, 28)
+    table = _read(batch)
+    first, second = (
+        table.select("club_id", "item_id").unique().sort(["club_id", "item_id"]).rows()[:2]
+    )
+    kept = table.filter(~(pl.col("club_id").eq(first[0]) & pl.col("item_id").eq(first[1])))
+    later = kept.filter(pl.col("club_id").eq(second[0]) & pl.col("item_id").eq(second[1]))
+    swapped = pl.concat([kept, later.with_columns(pl.col("date") + dt.timedelta(days=28))])
+    assert swapped.height == table.height
+    assert swapped.select("club_id", "item_id", "date").is_unique().all()
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    swapped.write_parquet(bad / "part-0.parquet")
+    result = _check(contract, bad, tmp_path / "verdict")
+    assert result.returncode == 1, result.stdout + result.stderr
+    verdict = json.loads((tmp_path / "verdict" / "forecasts.json").read_text())
+    failed = {rule["id"] for rule in verdict["rules"] if not rule["passed"]}
+    assert failed == {"date.distinct"}, failed
 
 
 def test_a_history_read_in_parts_gives_the_same_batch_plan_included(

@@ -15,7 +15,7 @@ from typing import Any
 import polars as pl
 import pytest
 
-from conveyor.checks.contract import Contract, load_contract
+from conveyor.checks.contract import Contract, Distinct, load_contract
 from conveyor.checks.dataio import read_frame, read_spark
 from conveyor.checks.gx_backend import GreatExpectationsBackend
 from conveyor.checks.validate import check, check_frame
@@ -32,7 +32,14 @@ CASES = {"clean data": (lambda frame: frame, None), **BAD_INPUTS}
 def _contract() -> Contract:
     """The pipeline's raw-sales contract, its row bounds scaled to the smaller data."""
     contract = load_contract(RAW_CONTRACT)
-    return contract.model_copy(update={"rows": contract.rows.model_copy(update={"min": 10_000})})
+    # A distinct-count rule too (the batch contract's), held to the local verdict like the rest.
+    club = contract.columns["club_id"].model_copy(update={"distinct": Distinct(min=2, max=50)})
+    return contract.model_copy(
+        update={
+            "rows": contract.rows.model_copy(update={"min": 10_000}),
+            "columns": {**contract.columns, "club_id": club},
+        }
+    )
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,15 @@ from pydantic import Field, PlainValidator, field_validator, model_validator
 from conveyor.checks.pii import HASHED_ID_COLUMNS, TEXT_PATTERNS
 from conveyor.config import Count, Number, Strict, load_model
 
-__all__ = ["NAME_PATTERN", "Column", "Contract", "Freshness", "as_date", "load_contract"]
+__all__ = [
+    "NAME_PATTERN",
+    "Column",
+    "Contract",
+    "Distinct",
+    "Freshness",
+    "as_date",
+    "load_contract",
+]
 
 # A contract name: it becomes a file name and part of verdict names (`conveyor check profile
 # --name` is held to it too).
@@ -71,6 +79,22 @@ class Band(Strict):
 
     @model_validator(mode="after")
     def _ordered(self) -> Band:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        return self
+
+
+class Distinct(Strict):
+    """Bounds on how many distinct values a column holds (e.g. every day of a horizon, every
+    club): whole numbers, at least one end given."""
+
+    min: Count | None = Field(None, ge=1)
+    max: Count | None = Field(None, ge=1)
+
+    @model_validator(mode="after")
+    def _given_and_ordered(self) -> Distinct:
+        if self.min is None and self.max is None:
+            raise ValueError("give min, max or both")
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
         return self
@@ -144,6 +168,7 @@ class Column(Strict):
     max: Bound | None = None
     allowed: list[AllowedValue] | None = None
     regex: str | None = None
+    distinct: Distinct | None = None
     distribution: Distribution | None = None
 
     @model_validator(mode="after")

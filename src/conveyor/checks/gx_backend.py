@@ -223,6 +223,9 @@ def _expectation(rule: Rule, engine: str) -> Any:
             column=_column(r), regex=r.params["regex"]
         ),
         "unique_key": _unique_expectation,
+        "distinct_count": lambda r: gxe.ExpectColumnUniqueValueCountToBeBetween(
+            column=_column(r), min_value=r.params["min"], max_value=r.params["max"]
+        ),
         "mean": lambda r: gxe.ExpectColumnMeanToBeBetween(
             column=_column(r), min_value=r.params["min"], max_value=r.params["max"]
         ),

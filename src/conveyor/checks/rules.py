@@ -140,6 +140,18 @@ def _column_rules(name: str, column: Column) -> list[Rule]:
                 {"regex": column.regex},
             )
         )
+    if column.distinct is not None:
+        low, high = column.distinct.min, column.distinct.max
+        rules.append(
+            Rule(
+                f"{name}.distinct",
+                "error",
+                "distinct_count",
+                _band_text("distinct values", low, high),
+                name,
+                {"min": low, "max": high},
+            )
+        )
     distribution = column.distribution
     if distribution is None:
         return rules

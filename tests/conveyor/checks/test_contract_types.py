@@ -50,6 +50,12 @@ BAD = [
      ":3: columns.i: regex: an integer column has no text to match"),
     ("s: {type: string, regex: '(['}",
      ":3: columns.s: regex '([' is not a valid pattern (unterminated character set"),
+    ("d: {type: date, distinct: {}}", ":3: columns.d.distinct: give min, max or both"),
+    ("d: {type: date, distinct: {min: 28, max: 7}}",
+     ":3: columns.d.distinct: min (28) is greater than max (7)"),
+    ("d: {type: date, distinct: {min: 2.5}}", ":3: columns.d.distinct.min: "),
+    ("d: {type: date, distinct: {max: -1}}", ":3: columns.d.distinct.max: "),
+    ("d: {type: date, distinct: 28}", ":3: columns.d.distinct: "),
 ]  # fmt: skip
 
 
@@ -84,6 +90,8 @@ def test_freshness_needs_a_date_column(tmp_path: Path, kind: str) -> None:
         "i: {type: integer, regex: null, distribution: {mean: {min: 0, max: 1}}}",
         "f: {type: float, distribution: {max_zero_share: 0.1}}",
         "s: {type: string, regex: '^x[0-9]+$'}",
+        "s: {type: string, distinct: {min: 1}}",
+        "d: {type: date, distinct: {min: 28, max: 28}}",
     ],
 )
 def test_rules_that_fit_the_column_load(tmp_path: Path, column: str) -> None:
