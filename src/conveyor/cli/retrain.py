@@ -51,6 +51,12 @@ def _publish(args: argparse.Namespace) -> int:
     if base is None:
         raise UserError(f"{args.root}: not a git repository with a commit (HEAD is the base)")
     now = retrain.window_end(args.window, args.root)
+    if now is None:
+        file, _, key = args.window.partition(":")
+        raise UserError(
+            f"--window {args.window}: {file} holds no value at {key!r}: run `dvc repro` first, "
+            "or name the key the pipeline writes the data's last day to"
+        )
     before = retrain.window_end(args.window, args.root, base)
     outcome = retrain.decide(result, now, before)
     issue = args.issue
@@ -103,11 +109,13 @@ def add(commands: options.Commands) -> None:
         "open is closed, linking the new one. Exit 0 for each "
         "outcome; 2 for bad input.",
     )
+    # No default: the pipeline's own reports/gate/gate.json is a verdict against HEAD, which
+    # publish refuses; the verdict against the champion is wherever `gate --out` wrote it.
     publish.add_argument(
         "--gate",
         type=Path,
-        default=Path("reports/gate/gate.json"),
-        help="the verdict of `conveyor gate --champion` (default: reports/gate/gate.json)",
+        required=True,
+        help="the verdict of `conveyor gate --champion ENV --out DIR` (DIR/gate.json)",
     )
     publish.add_argument("--report", type=Path, required=True, help="the pull request's body")
     publish.add_argument(
