@@ -136,6 +136,22 @@ STAGES: dict[str, tuple[Callable[[argparse.Namespace, PipelineParams], str], dic
 }
 
 
+# What each stage option names (the same name means the same file in every stage).
+OPTION_HELP = {
+    "raw": "raw sales, Parquet",
+    "out": "what the stage writes",
+    "features": "the feature table, Parquet",
+    "model": "the trained LightGBM model",
+    "importance": "feature importance, CSV",
+    "metrics": "overall metrics, JSON",
+    "slices": "metrics per slice, JSON",
+    "plots": "folder of plot data",
+    "tag-file": "the registered model's tag (JSON the register stage writes)",
+    "plan": "Parquet of planned prices and promotions (club_id, item_id, date, price, promo)",
+    "bento": "a built Bento folder: forecast with its packaged model (the CronJob's way)",
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     """One sub-command per pipeline stage, each with its input/output paths as options."""
     parser = argparse.ArgumentParser(prog="python -m forecast", description=__doc__)
@@ -145,7 +161,13 @@ def build_parser() -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=f"run the {name} stage")
         for option, default in paths.items():
             # An empty default: an optional input (None unless given).
-            sub.add_argument(f"--{option}", type=Path, default=Path(default) if default else None)
+            said = f"default: {default}" if default else "optional"
+            sub.add_argument(
+                f"--{option}",
+                type=Path,
+                default=Path(default) if default else None,
+                help=f"{OPTION_HELP[option]} ({said})",
+            )
     return parser
 
 

@@ -136,3 +136,15 @@ def test_stage_prints_one_line_and_writes_nothing(tmp_path, small_sales, edit, e
     assert expected in lines[0]
     assert "Traceback" not in result.stderr
     assert not out.exists()
+
+
+def test_every_stage_option_says_what_it_names_and_its_default() -> None:
+    from forecast.__main__ import STAGES, build_parser
+
+    parser = build_parser()
+    stages = next(a for a in parser._actions if a.dest == "stage").choices
+    for name, (_, paths) in STAGES.items():
+        helps = {a.dest.replace("_", "-"): a.help for a in stages[name]._actions}
+        for option, default in paths.items():
+            assert helps[option], f"{name} --{option} has no help"
+            assert (f"default: {default}" if default else "optional") in helps[option]
