@@ -181,13 +181,14 @@ def commit_and_push(root: Path, branch: str, message: str, remote: str) -> str:
 
 
 def close_superseded(branch: str, base_branch: str, url: str, window: str, root: Path) -> list[int]:
-    """Close the other open retraining pull requests (an earlier day's, still open when this
-    one ran) with a link to ``url``: one retraining pull request stays open, the newest. Their
+    """Close the open retraining pull requests of earlier days (still open when this one ran)
+    with a link to ``url``: one retraining pull request stays open, the newest. Their
     branches are kept, so each closed one still shows what it proposed. Returns their numbers."""
     closed = []
     for pr in github.open_pull_requests(base_branch, root):
         head = str(pr.get("headRefName") or "")
-        if _DAY_BRANCH.fullmatch(head) and head != branch:
+        # Only an earlier day's: a run asked for an older day must not close a newer proposal.
+        if _DAY_BRANCH.fullmatch(head) and head < branch:
             comment = f"Superseded by {url}: retrained on data to {window}."
             github.close_pull_request(int(pr["number"]), comment, root)
             closed.append(int(pr["number"]))
@@ -197,7 +198,12 @@ def close_superseded(branch: str, base_branch: str, url: str, window: str, root:
 def drift_issue(label: str, root: Path) -> int | None:
     """The open issue carrying ``label`` (the drift issue; the oldest, as the monitor keeps
     the oldest when it finds more), or None when none is open."""
-    numbers = [int(issue["number"]) for issue in github.open_issues(label, root)]
+    numbers: list[int] = []
+    for issue in github.open_issues(label, root):
+        number = issue.get("number")
+        if not isinstance(number, int) or isinstance(number, bool):
+            raise UserError(f"gh issue list --label {label}: an issue without a number")
+        numbers.append(number)
     return min(numbers) if numbers else None
 
 

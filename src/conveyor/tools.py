@@ -50,18 +50,16 @@ def run(
 # numbered lines of a file it quotes ("  82 │ - path: ...").
 _SIGN_OFFS = ("Having any troubles?",)
 _QUOTED = re.compile(r"^\s*\d+\s+│")
-_TAGGED = ("ERROR", "error:", "fatal:")
 
 
 def failure_reason(result: subprocess.CompletedProcess[str]) -> str:
-    """The line of stderr (or stdout) that says why: the last one tagged as an error (DVC's
-    ERROR, git's fatal), else the last one, banners and quoted file lines left out."""
+    """The last line of stderr (or stdout), banners and quoted file lines left out: usually the
+    one that says why (uv and git put the cause last)."""
     for stream in (result.stderr, result.stdout):
         lines = [line.strip() for line in stream.splitlines() if not _QUOTED.match(line)]
         lines = [line for line in lines if line and not line.startswith(_SIGN_OFFS)]
-        tagged = [line for line in lines if line.startswith(_TAGGED)]
         if lines:
-            return (tagged or lines)[-1]
+            return lines[-1]
     return f"exit code {result.returncode}, no output"
 
 

@@ -76,7 +76,7 @@ def test_a_clean_check_scans_the_data_far_fewer_times_than_it_has_rules(
     tmp_path, sales, spark, backend
 ) -> None:
     # GX would run one job per row rule to fetch failing values even when none fails (55 jobs
-    # for 50 rules): the counts come from bundled aggregations, the values only where rows fail.
+    # for 52 rules): the counts come from bundled aggregations, the values only where rows fail.
     path = tmp_path / "raw.parquet"
     sales.write_parquet(path)
     frame = read_spark(spark, path, _contract())

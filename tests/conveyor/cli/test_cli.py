@@ -86,7 +86,7 @@ def test_tool_runner_turns_missing_programs_and_timeouts_into_failed_results(tmp
             "'dvc.lock' invalid\n\nnot a valid value, line 82\n  82 │ - path: m\n",
             "not a valid value",
         ),
-        ("fatal: bad revision 'abc'\nhint: run git fetch\n", "fatal: bad revision"),
+        ("error: Failed to parse `uv.lock`\n  Caused by: values must be quoted\n", "Caused by"),
         ("", "the stdout line"),
     ],
 )

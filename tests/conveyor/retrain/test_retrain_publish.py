@@ -160,12 +160,15 @@ def test_a_later_day_closes_the_earlier_open_retrain_pull_request_linking_the_ne
         {"number": 7, "headRefName": "retrain/2024-04-26", "url": PR_URL},
         {"number": 9, "headRefName": "feature/other-work", "url": PR_URL[:-1] + "9"},
         {"number": 10, "headRefName": "retrain/drift-2024-04-20", "url": PR_URL[:-1] + "10"},
+        # A later day's (a run asked by hand for an older day): never closed by an older one.
+        {"number": 11, "headRefName": "retrain/2024-06-01", "url": PR_URL[:-1] + "11"},
     ]
     answers = {"pr list": "", "pr list --state": still_open, "pr create": new_pr}
     done = _retrain(origin, tmp_path, "2024-05-03", answers)
     assert done["output"] == f"outcome=pull-request\npull_request={new_pr}\n"
     closes = [c for c in done["stub"].calls() if c[:2] == ["pr", "close"]]
-    # Only the workflow's own retrain/<date>, not other work nor a person's retrain branch.
+    # Only the workflow's own retrain/<date> of an earlier day: not other work, not a person's
+    # retrain branch, not a later day's.
     assert [c[2] for c in closes] == ["7"]
     comment = closes[0][closes[0].index("--comment") + 1]
     create = next(c for c in done["stub"].calls() if c[:2] == ["pr", "create"])
