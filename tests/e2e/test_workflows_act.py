@@ -33,7 +33,7 @@ import yaml
 
 from conveyor.signature import RECORD_TYPE
 from conveyor.workflows.act import act_copies
-from tests.champion_repos import edit_params, go_live, small_project
+from tests.champion_repos import edit_params, go_live, harder_window, small_project
 from tests.gh_stub import GhStub
 from tests.paths import REPO
 from tests.promotion_repos import git
@@ -1000,7 +1000,14 @@ def test_a_worse_challenger_opens_no_pull_request_and_says_why(
     assert isinstance(last_day, dt.date)
     older = (last_day - dt.timedelta(days=28)).isoformat()
     small_project(work, older, older_window=True)
-    champion = _trained(work, env, "the champion: an older window")
+    _trained(work, env, "the champion: an older window")
+    # Its own window was a hard one: WAPE 40 committed. Against those metrics the weak
+    # challenger below would pass; scored again on the same new holdout, the champion wins.
+    for name in ("metrics/metrics.json", "metrics/slices.json"):
+        (work / name).write_text(json.dumps(harder_window(json.loads((work / name).read_text()))))
+    git(work, "commit", "--quiet", "-am", "the champion's metrics on its own window")
+    git(work, "push", "--quiet", "origin", "main")
+    champion = git(work, "rev-parse", "HEAD")
     go_live(work, "prod", "v1.0.0", champion)
     # Main has since asked for 2 rounds: on the newer window it loses to the champion.
     edit_params(work, {"train.num_boost_round": 2})
@@ -1029,6 +1036,9 @@ def test_a_worse_challenger_opens_no_pull_request_and_says_why(
     gate = json.loads(gate_file.read_text())
     assert gate["passed"] is False and gate["champion"]["version"] == "v1.0.0"
     wape = next(c for c in gate["checks"] if c["metric"].endswith(":model.wape"))
+    # The champion re-scored, not its committed 40, which the challenger would have beaten.
+    assert wape["baseline"] != 40.0 and wape["current"] < 40.0
+    assert wape["verdict"] == "fail" and wape["current"] > wape["baseline"]
     (report,) = (box.artifacts / "retrain-worse").rglob("report.md")
     text = report.read_text()
     assert "Champion vs challenger" in text

@@ -10,7 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.champion_repos import conveyor, edit_params, go_live, make_project, run
+from tests.champion_repos import (
+    conveyor,
+    edit_params,
+    go_live,
+    harder_window,
+    make_project,
+    run,
+)
 from tests.promotion_repos import git
 
 pytestmark = [pytest.mark.integration, pytest.mark.pipeline]
@@ -28,7 +35,7 @@ def project(tmp_path_factory) -> dict:
     # window's figures (worse than any model on this data, overall and per slice), so a gate
     # reading them passes a weak challenger.
     for name in ("metrics/metrics.json", "metrics/slices.json"):
-        (work / name).write_text(json.dumps(_harder(json.loads((work / name).read_text()))))
+        (work / name).write_text(json.dumps(harder_window(json.loads((work / name).read_text()))))
     git(work, "commit", "--quiet", "-am", "the champion's metrics on its own window")
     git(work, "push", "--quiet", "origin", "main")
     champion = git(work, "rev-parse", "HEAD")
@@ -63,17 +70,6 @@ def project(tmp_path_factory) -> dict:
         "by_hand": json.loads((by_hand / "metrics.json").read_text()),
         "by_hand_slices": json.loads((by_hand / "slices.json").read_text()),
     }
-
-
-def _harder(document: dict) -> dict:
-    """Every model WAPE 40 and every skill -40: a window where the champion did badly."""
-    for key, value in document.items():
-        if isinstance(value, dict):
-            if key in ("model", "skill") and "wape" in value:
-                value["wape"] = 40.0 if key == "model" else -40.0
-            else:
-                _harder(value)
-    return document
 
 
 def _verdict(out: Path) -> dict:
