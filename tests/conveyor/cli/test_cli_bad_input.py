@@ -29,6 +29,8 @@ import pytest
 
 from conveyor import files
 from conveyor.cli import build_parser
+from conveyor.gate import GateResult
+from conveyor.report import gate_table
 from tests.paths import REPO
 from tests.promotion_repos import IDENTITY, git, record, write_record
 
@@ -274,7 +276,7 @@ def _commands(repo: Path, good: Path, out: Path) -> dict[str, Command]:
         "retrain publish": Command(
             (
                 *("retrain", "publish", "--report", f"{good}/model.json"),
-                *("--branch", "retrain/2026-01-05"),
+                *("--branch", "retrain/2026-01-05", "--gate", f"{good}/gate/gate.json"),
             ),
             {"--gate": JSON, "--report": FILE, "--root": DIR},
             {},
@@ -355,6 +357,8 @@ def fixture(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     (good / "w.csv").write_text(_reference_csv(), encoding="utf-8")
     (good / "model.json").write_text(json.dumps({"tag": "demand_forecaster:abc"}))
     (good / "drift.json").write_text(json.dumps({"drifted": False}))
+    # A verdict `retrain publish` takes: against no champion (none live yet).
+    gate_table.write(GateResult("no champion in prod", "none", []), good / "gate")
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -556,7 +560,10 @@ NUMERIC: dict[tuple[str, str], tuple[tuple[str, ...], tuple[str, ...], str]] = {
     ),
     ("report", "--pr"): (("report", "--out", "{out}/r.md"), (*NOT_WHOLE, "-1", "0"), "12"),
     ("retrain publish", "--issue"): (
-        ("retrain", "publish", "--report", "{good}/model.json", "--branch", "retrain/2026-01-05"),
+        (
+            *("retrain", "publish", "--report", "{good}/model.json"),
+            *("--branch", "retrain/2026-01-05", "--gate", "{good}/gate/gate.json"),
+        ),
         (*NOT_WHOLE, "-1", "0"),
         "3",
     ),
