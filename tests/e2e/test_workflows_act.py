@@ -33,7 +33,7 @@ import yaml
 
 from conveyor.signature import RECORD_TYPE
 from conveyor.workflows.act import act_copies
-from tests.champion_repos import edit_params, go_live, harder_window, small_project
+from tests.champion_repos import commit_harder_window, edit_params, go_live, small_project
 from tests.gh_stub import GhStub
 from tests.paths import REPO
 from tests.promotion_repos import git
@@ -910,38 +910,50 @@ def _trained(work: Path, env: dict[str, str], message: str) -> str:
     return git(work, "rev-parse", "HEAD")
 
 
-def test_a_better_challenger_pushes_its_branch_and_opens_one_pull_request(
-    sandbox: Sandbox,
-    tmp_path: Path,
-) -> None:
+def _champion_live_and_main(
+    sandbox: Sandbox, tmp_path: Path, rounds: int, hard_window: bool = False
+) -> tuple[Path, Sandbox, GhStub, dt.date]:
+    """Origin, a sandbox on its clone and a recording gh: prod runs a champion trained on data
+    four weeks older (20 rounds; with ``hard_window`` its commit records WAPE 40), and main has
+    since asked for ``rounds`` (committed: the retraining runs the pipeline itself)."""
     origin, work, env = _origin_and_work(sandbox, tmp_path)
     env = {**env, "BENTOML_HOME": str(sandbox.root / "bentoml"), "DVC_NO_ANALYTICS": "1"}
     last_day = pl.read_parquet(sandbox.repo / "data/raw/sales.parquet")["date"].max()
     assert isinstance(last_day, dt.date)
     older = (last_day - dt.timedelta(days=28)).isoformat()
-    # The champion: four weeks older data, 20 rounds; it goes live in prod.
     small_project(work, older, older_window=True)
     champion = _trained(work, env, "the champion: an older window, 20 rounds")
+    if hard_window:
+        champion = commit_harder_window(work)
     go_live(work, "prod", "v1.0.0", champion)
-    # Main trains 60 rounds since (committed: the retraining runs the pipeline itself), and the
-    # retraining brings the four newest weeks.
-    edit_params(work, {"train.num_boost_round": 60})
-    git(work, "commit", "--quiet", "-am", "train 60 rounds")
+    edit_params(work, {"train.num_boost_round": rounds})
+    git(work, "commit", "--quiet", "-am", f"train {rounds} rounds")
     git(work, "push", "--quiet", "origin", "main")
-
     stub = GhStub(tmp_path / "gh", {"pr list": "", "pr create": RETRAIN_PR})
     box = Sandbox(sandbox.root)
     box.repo, box.base = work, champion
-    payload = {"inputs": {"to": last_day.isoformat()}}
-    run = box.run_workflow(
-        "retrain",
+    return origin, box, stub, last_day
+
+
+def _retrain(box: Sandbox, stub: GhStub, name: str, to: dt.date) -> Run:
+    """retrain.yml by hand (workflow_dispatch) moving the window to ``to``, gh the stub."""
+    return box.run_workflow(
+        name,
         "workflow_dispatch",
         "retrain.yml",
-        payload,
+        {"inputs": {"to": to.isoformat()}},
         "--remote-name",
         "github",
         gh=(stub.path / "gh").read_text(),
     )
+
+
+def test_a_better_challenger_pushes_its_branch_and_opens_one_pull_request(
+    sandbox: Sandbox,
+    tmp_path: Path,
+) -> None:
+    origin, box, stub, last_day = _champion_live_and_main(sandbox, tmp_path, rounds=60)
+    run = _retrain(box, stub, "retrain", last_day)
     assert run.jobs.get("retrain") == "success", run.failed_because()
     assert "Running stage 'train'" in run.log  # the new window was trained, not pulled
     # The branch: main plus the retraining (the window in params, the new lock), on origin.
@@ -973,15 +985,7 @@ def test_a_better_challenger_pushes_its_branch_and_opens_one_pull_request(
     # A re-run (the next schedule, the pull request still open) replaces the branch and edits
     # that pull request: never a second one.
     stub.answer({"pr list": RETRAIN_PR, "pr list --state": []})
-    again = box.run_workflow(
-        "retrain-again",
-        "workflow_dispatch",
-        "retrain.yml",
-        payload,
-        "--remote-name",
-        "github",
-        gh=(stub.path / "gh").read_text(),
-    )
+    again = _retrain(box, stub, "retrain-again", last_day)
     assert again.jobs.get("retrain") == "success", again.failed_because()
     verbs = [c[:2] for c in stub.calls()]
     assert verbs.count(["pr", "create"]) == 1, stub.calls()
@@ -994,38 +998,10 @@ def test_a_better_challenger_pushes_its_branch_and_opens_one_pull_request(
 def test_a_worse_challenger_opens_no_pull_request_and_says_why(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
-    origin, work, env = _origin_and_work(sandbox, tmp_path)
-    env = {**env, "BENTOML_HOME": str(sandbox.root / "bentoml"), "DVC_NO_ANALYTICS": "1"}
-    last_day = pl.read_parquet(sandbox.repo / "data/raw/sales.parquet")["date"].max()
-    assert isinstance(last_day, dt.date)
-    older = (last_day - dt.timedelta(days=28)).isoformat()
-    small_project(work, older, older_window=True)
-    _trained(work, env, "the champion: an older window")
-    # Its own window was a hard one: WAPE 40 committed. Against those metrics the weak
-    # challenger below would pass; scored again on the same new holdout, the champion wins.
-    for name in ("metrics/metrics.json", "metrics/slices.json"):
-        (work / name).write_text(json.dumps(harder_window(json.loads((work / name).read_text()))))
-    git(work, "commit", "--quiet", "-am", "the champion's metrics on its own window")
-    git(work, "push", "--quiet", "origin", "main")
-    champion = git(work, "rev-parse", "HEAD")
-    go_live(work, "prod", "v1.0.0", champion)
-    # Main has since asked for 2 rounds: on the newer window it loses to the champion.
-    edit_params(work, {"train.num_boost_round": 2})
-    git(work, "commit", "--quiet", "-am", "train 2 rounds")
-    git(work, "push", "--quiet", "origin", "main")
-
-    stub = GhStub(tmp_path / "gh", {"pr list": "", "pr create": RETRAIN_PR})
-    box = Sandbox(sandbox.root)
-    box.repo, box.base = work, champion
-    run = box.run_workflow(
-        "retrain-worse",
-        "workflow_dispatch",
-        "retrain.yml",
-        {"inputs": {"to": last_day.isoformat()}},
-        "--remote-name",
-        "github",
-        gh=(stub.path / "gh").read_text(),
-    )
+    # The champion's own window was a hard one (WAPE 40 committed): against those metrics the
+    # 2-round challenger would pass; scored again on the same new holdout, the champion wins.
+    origin, box, stub, last_day = _champion_live_and_main(sandbox, tmp_path, 2, hard_window=True)
+    run = _retrain(box, stub, "retrain-worse", last_day)
     # Not a failure: the champion staying is an outcome, said with its figures.
     assert run.jobs.get("retrain") == "success", run.failed_because()
     assert "retrain: champion-wins" in run.log

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from tests.champion_repos import (
+    commit_harder_window,
     conveyor,
     edit_params,
     go_live,
-    harder_window,
     make_project,
     run,
 )
@@ -34,11 +34,7 @@ def project(tmp_path_factory) -> dict:
     # What the champion's commit records: metrics of its own window. Set here to a harder
     # window's figures (worse than any model on this data, overall and per slice), so a gate
     # reading them passes a weak challenger.
-    for name in ("metrics/metrics.json", "metrics/slices.json"):
-        (work / name).write_text(json.dumps(harder_window(json.loads((work / name).read_text()))))
-    git(work, "commit", "--quiet", "-am", "the champion's metrics on its own window")
-    git(work, "push", "--quiet", "origin", "main")
-    champion = git(work, "rev-parse", "HEAD")
+    champion = commit_harder_window(work)
     go_live(work, "prod", "v1.0.0", champion)
     # The champion scored by hand on the current data, for comparison with what the gate did.
     shutil.copy(work / "models/model.txt", root / "champion-model.txt")
