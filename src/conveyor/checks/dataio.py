@@ -193,10 +193,26 @@ def read_spark(spark: Any, path: Path, contract: Contract | None) -> Any:
         raise DataError(f"{path}: a folder with no .parquet file below it")
     # Every rule is a Spark job of its own: read the files once, keep them (spilling to disk
     # when they do not fit in memory).
-    frame = read_spark_files(spark, [path], str(path), csv=suffix == ".csv")
+    frame = _nan_as_missing(read_spark_files(spark, [path], str(path), csv=suffix == ".csv"))
     # Numbers typed as pandas types them (inferred); the contract's date columns parsed,
     # unparseable ones left as text for the type rule to report.
     return _spark_dates(frame, contract).persist() if suffix == ".csv" else frame.persist()
+
+
+def _nan_as_missing(frame: Any) -> Any:
+    """Float NaN as null: the local engine's pandas frame holds a missing float as NaN, so GX
+    counts a NaN as missing there (not_null fails, range and mean skip it); Spark keeps NaN a
+    value (not_null passes, range fails, the mean is NaN). As null, both engines agree."""
+    from pyspark.sql import functions as sf
+    from pyspark.sql.types import DoubleType, FloatType
+
+    types = {f.name: f.dataType for f in frame.schema.fields}
+    floats = [name for name, kind in types.items() if isinstance(kind, DoubleType | FloatType)]
+    if not floats:
+        return frame
+    # The column's own type for the null, so a float32 column stays float32 for the type rule.
+    missing = {name: sf.nanvl(frame[name], sf.lit(None).cast(types[name])) for name in floats}
+    return frame.select(*(missing[c].alias(c) if c in missing else frame[c] for c in frame.columns))
 
 
 def _spark_dates(frame: Any, contract: Contract | None) -> Any:

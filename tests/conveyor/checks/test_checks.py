@@ -74,6 +74,8 @@ BAD_INPUTS: dict[str, tuple[Callable[[pl.DataFrame], pl.DataFrame], str]] = {
     "duplicate keys": (lambda f: pl.concat([f, f.head(25)]), "table.key"),
     "negative units": (_set_some("units_sold", -3), "units_sold.range"),
     "null prices": (_set_some("price", None), "price.not_null"),
+    # NaN, not null, in the Parquet file (a 0/0 upstream): missing on both engines.
+    "NaN prices": (_set_some("price", float("nan")), "price.not_null"),
     "unknown club": (_set_some("club_id", "club_999"), "club_id.allowed"),
     "unknown category": (_set_some("category", "toys"), "category.allowed"),
     "future date": (
