@@ -171,11 +171,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# The Parquet data each stage reads: refused in one line (missing, not Parquet, a footer that
+# does not read) before the stage starts, rather than as the reader's traceback midway.
+PARQUET_INPUTS = {
+    "prepare": ("raw",),
+    "train": ("features",),
+    "evaluate": ("features",),
+    "register": ("raw",),
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Validate params.yaml, run one stage, print one line; user errors are one line, exit 2."""
+    from conveyor.checks.dataio import require_readable
+
     args = build_parser().parse_args(argv)
     handler, _ = STAGES[args.stage]
     try:
+        for option in PARQUET_INPUTS.get(args.stage, ()):
+            require_readable(getattr(args, option), csv=False)
         # Every stage validates params.yaml before any work, but a batch with a packaged model.
         packaged = _packaged_batch(args) if args.stage == "batch" else None
         print(packaged if packaged is not None else handler(args, load_params(args.params)))

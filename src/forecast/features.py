@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 
+from conveyor.errors import DataError
 from conveyor.files import atomic_path
 from forecast.calendar import holiday_dates
 from forecast.params import FeatureParams
@@ -48,7 +49,10 @@ def feature_columns(params: FeatureParams) -> list[str]:
 
 
 def build_features(raw: pl.DataFrame, params: FeatureParams, country: str) -> pl.DataFrame:
-    """Keys, target and feature columns for every observed (club, item, date) with history."""
+    """Keys, target and feature columns for every observed (club, item, date) with history.
+
+    A series' rows do not depend on the other series: built apart (Spark builds a few series at
+    a time), they are the rows of the whole build."""
     sales = _complete_calendar(with_series_id(raw if sorted_by_keys(raw) else raw.sort(KEYS)))
     series = "_series"
     shifted = pl.col(TARGET).cast(pl.Float64).shift(params.horizon_days)
@@ -153,6 +157,11 @@ def holiday_features(sales: pl.DataFrame, country: str) -> pl.DataFrame:
     ).with_columns(pl.col("date").cast(pl.Date))
 
 
+def no_rows(raw_path: Path) -> DataError:
+    """Raw sales with no row: nothing to build features from (either engine)."""
+    return DataError(f"{raw_path}: no rows of sales to build features from")
+
+
 def run(
     raw_path: Path,
     params: FeatureParams,
@@ -168,7 +177,10 @@ def run(
 
         spark = spark_session(compute.spark, "prepare")
         return run_spark(spark, raw_path, params, country, out)
-    features = build_features(pl.read_parquet(raw_path), params, country)
+    raw = pl.read_parquet(raw_path)
+    if raw.is_empty():
+        raise no_rows(raw_path)
+    features = build_features(raw, params, country)
     with atomic_path(out) as tmp:
         features.write_parquet(tmp, statistics=True)
     return features.height

@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from forecast.features import build_features, feature_columns
+from forecast.features import build_features, feature_columns, holiday_features
 from forecast.params import FeatureParams
 from forecast.schema import KEYS, TARGET
 
@@ -96,3 +96,18 @@ def test_price_ratio_shows_discounts(features):
 def test_row_order_does_not_matter(small_sales, features):
     shuffled = small_sales.sample(fraction=1.0, shuffle=True, seed=3)
     assert build_features(shuffled, PARAMS, "US").equals(features)
+
+
+def test_a_series_built_apart_gives_the_whole_builds_rows(small_sales):
+    # Spark builds the features a few series at a time: a series alone, one that ends 3 days
+    # before a holiday (the days to it come from the holiday calendar, not from later data),
+    # must get the rows the whole build gives it.
+    one = ("club_002", "item_0005")
+    calendar = holiday_features(small_sales, "US")
+    end = calendar.filter(pl.col("is_holiday") == 1)["date"].max() - dt.timedelta(days=3)
+    series = (pl.col("club_id") == one[0]) & (pl.col("item_id") == one[1])
+    data = small_sales.filter(~series | (pl.col("date") <= end))
+    whole = build_features(data, PARAMS, "US").filter(series)
+    alone = build_features(data.filter(series), PARAMS, "US")
+    assert alone.equals(whole)
+    assert alone.filter(pl.col("date") == end)["days_to_holiday"].item() == 3

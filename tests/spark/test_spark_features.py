@@ -1,7 +1,7 @@
-"""The `prepare` stage on Spark gives the local feature table: same rows, columns, types and
-values (floats within 1e-9 relative), with gaps in some series and a series that starts late;
-and `python -m forecast prepare` with `compute.engine: spark` writes the local file's table.
-Real Spark (local[2])."""
+"""The `prepare` stage on Spark gives the local feature table: the same rows, columns, types and
+values, with gaps in some series and a series that starts late, whatever the series' split into
+partitions and chunks; and `python -m forecast prepare` with `compute.engine: spark` writes the
+local file's table. Real Spark (local[2])."""
 
 from __future__ import annotations
 
@@ -10,20 +10,20 @@ import sys
 from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
 import pytest
 from polars.testing import assert_frame_equal
 
 from forecast.__main__ import main as forecast_main
 from forecast.features import build_features
-from forecast.features_spark import build_features_spark
+from forecast.features_spark import run_spark, whole_series
 from forecast.params import PipelineParams
-from forecast.schema import KEYS
+from forecast.schema import SERIES_KEYS
 from tests.model_fixtures import REPO
 
 pytestmark = pytest.mark.spark
 
 ITEMS = 3  # every club and the whole date range (the 364-day lag, the 91-day windows), few items
-TOLERANCE = 1e-9  # relative: sums of whole units are exact; a standard deviation may differ in ulps
 
 
 def _slice(sales: pl.DataFrame) -> pl.DataFrame:
@@ -35,7 +35,10 @@ def _slice(sales: pl.DataFrame) -> pl.DataFrame:
     gaps = (pl.col("item_id") == items[0]) & ((day % 9 == 0) | day.is_between(100, 130))
     late = (pl.col("club_id") == first_club) & (pl.col("item_id") == items[1])
     starts_late = late & (pl.col("date") < pl.col("date").min() + pl.duration(days=400))
-    return frame.filter(~gaps & ~starts_late)
+    # A series that ends early (tests/forecast/test_features.py: its holidays are the data's).
+    ends_early = (pl.col("club_id") == first_club) & (pl.col("item_id") == items[2])
+    stops = ends_early & (pl.col("date") > pl.col("date").max() - pl.duration(days=200))
+    return frame.filter(~gaps & ~starts_late & ~stops)
 
 
 @pytest.fixture(scope="module")
@@ -43,16 +46,53 @@ def raw(sales: pl.DataFrame) -> pl.DataFrame:
     return _slice(sales)
 
 
-def test_spark_builds_the_local_features(raw, spark, repo_params: PipelineParams) -> None:
+# 500: chunks of a few series, so series are carried across Arrow batches and chunks.
+@pytest.mark.parametrize("chunk_rows", [500, 1_000_000])
+def test_spark_builds_the_local_features(
+    tmp_path, raw, spark, repo_params: PipelineParams, chunk_rows: int
+) -> None:
     params, country = repo_params.features, repo_params.data.holidays_country
     local = build_features(raw, params, country)
-    on_spark = build_features_spark(spark.createDataFrame(raw.to_arrow()), params, country)
-    got = pl.from_arrow(on_spark.toArrow())
-    assert isinstance(got, pl.DataFrame)
+    raw_path, out = tmp_path / "raw.parquet", tmp_path / "features.parquet"
+    # Rows out of key order, in several files' worth of row groups: Spark must regroup them.
+    raw.sample(fraction=1.0, shuffle=True, seed=7).write_parquet(raw_path, row_group_size=5_000)
+    rows = run_spark(spark, raw_path, params, country, out, chunk_rows=chunk_rows)
+    got = pl.read_parquet(out)
     # The slice exercises what it is meant to: gap filling, and rows kept after a late start.
     assert raw.height < raw["club_id"].n_unique() * ITEMS * raw["date"].n_unique()
-    assert got.height == local.height > 0
-    assert_frame_equal(got.sort(KEYS), local, check_exact=False, rel_tol=TOLERANCE, abs_tol=0)
+    assert rows == got.height == local.height > 0
+    # Exactly the local table, in its key order: the same function built both.
+    assert_frame_equal(got, local)
+    assert [p.name for p in tmp_path.iterdir()] == ["raw.parquet", "features.parquet"]
+
+
+def test_whole_series_never_cuts_a_series_between_chunks() -> None:
+    keys = [("c1", "i1")] * 5 + [("c1", "i2")] * 3 + [("c2", "i1")] * 6 + [("c2", "i2")] * 1
+    table = pl.DataFrame(
+        {"club_id": [c for c, _ in keys], "item_id": [i for _, i in keys], "n": range(len(keys))}
+    )
+    # Batches of 4 rows cut every series but the last; chunks of at least 4 rows.
+    batches = table.to_arrow().to_batches(max_chunksize=4)
+    assert all(isinstance(b, pa.RecordBatch) for b in batches)
+    chunks = list(whole_series(iter(batches), chunk_rows=4))
+    assert pl.concat(chunks).equals(table)  # every row once, in order
+    for chunk in chunks:
+        series = set(chunk.select(SERIES_KEYS).unique().rows())
+        for other in chunks:
+            if other is not chunk:
+                assert not series & set(other.select(SERIES_KEYS).unique().rows())
+    assert [c.height for c in chunks] == [5, 3, 6, 1]
+
+
+def test_prepare_with_no_rows_is_one_line(tmp_path, raw, spark, repo_params) -> None:
+    from conveyor.errors import DataError
+
+    raw_path = tmp_path / "raw.parquet"
+    raw.head(0).write_parquet(raw_path)
+    params, country = repo_params.features, repo_params.data.holidays_country
+    with pytest.raises(DataError, match="no rows of sales"):
+        run_spark(spark, raw_path, params, country, tmp_path / "out" / "features.parquet")
+    assert not (tmp_path / "out" / "features.parquet").exists()
 
 
 def _params_file(root: Path, engine: str) -> Path:
@@ -88,5 +128,4 @@ def test_prepare_with_engine_spark_writes_the_local_table(tmp_path, raw) -> None
     assert "Traceback" not in done.stderr
     # One file, in key order, as train and evaluate read it; no parts left beside it.
     assert [p.name for p in spark_out.parent.iterdir()] == [spark_out.name]
-    table = pl.read_parquet(spark_out)
-    assert_frame_equal(table, local, check_exact=False, rel_tol=TOLERANCE, abs_tol=0)
+    assert_frame_equal(pl.read_parquet(spark_out), local)

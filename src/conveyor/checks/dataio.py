@@ -54,12 +54,13 @@ def read_frame(path: Path, contract: Contract | None) -> pd.DataFrame:
     raise DataError(f"{path}: unsupported file type {suffix!r} (use .parquet or .csv)")
 
 
-def require_readable(path: Path) -> None:
+def require_readable(path: Path, csv: bool = True) -> None:
     """A DataError (exit 2) naming ``path`` when it cannot be the data set a contract checks:
-    missing, a FIFO or device, a type other than Parquet or CSV, a folder with no Parquet file,
-    a Parquet file whose footer does not read, a CSV file that is empty or not UTF-8 text at its
-    start. Cheap (footers and the first 64 KB), so a command checking several data sets refuses
-    a bad one before validating any; the full read stays the final word."""
+    missing, a FIFO or device, a type other than Parquet or CSV (Parquet only without ``csv``),
+    a folder with no Parquet file, a Parquet file whose footer does not read, a CSV file that is
+    empty or not UTF-8 text at its start. Cheap (footers and the first 64 KB), so a command
+    checking several data sets refuses a bad one before validating any; the full read stays the
+    final word."""
     require_regular(path, "", DataError)
     if path.is_dir():
         files = [p for p in path.rglob("*.parquet") if p.is_file()]
@@ -70,8 +71,10 @@ def require_readable(path: Path) -> None:
     else:
         files = [path]
     suffix = path.suffix.lower()
-    if path.is_file() and suffix not in (".parquet", ".csv"):
-        raise DataError(f"{path}: unsupported file type {suffix!r} (use .parquet or .csv)")
+    kinds = (".parquet", ".csv") if csv else (".parquet",)
+    if path.is_file() and suffix not in kinds:
+        named = " or ".join(kinds)
+        raise DataError(f"{path}: unsupported file type {suffix!r} (use {named})")
     try:
         if suffix == ".csv":
             _require_csv_text(path)

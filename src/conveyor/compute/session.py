@@ -8,6 +8,7 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -124,6 +125,10 @@ def spark_session(settings: SparkSettings, command: str) -> SparkSession:
     java = check_java()
     check_master(settings)
     os.environ.setdefault("JAVA_HOME", str(Path(java).resolve().parent.parent))
+    if settings.master.startswith("local"):
+        # Python workers (the `prepare` stage's) run this interpreter, with this environment's
+        # packages, not whatever `python3` is first on PATH; a cluster's workers run its own.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.master(settings.master).appName(f"conveyor {command}")
     chosen = {
         k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in settings.conf.items()
