@@ -18,7 +18,7 @@ from conveyor.errors import DataError
 from conveyor.files import atomic_path
 from forecast.calendar import holiday_dates
 from forecast.params import FeatureParams
-from forecast.schema import KEYS, SERIES_KEYS, TARGET
+from forecast.schema import KEYS, SERIES_KEYS, TARGET, conform_raw, require_raw_columns
 
 if TYPE_CHECKING:
     from conveyor.compute.params import ComputeParams
@@ -157,11 +157,6 @@ def holiday_features(sales: pl.DataFrame, country: str) -> pl.DataFrame:
     ).with_columns(pl.col("date").cast(pl.Date))
 
 
-def no_rows(raw_path: Path) -> DataError:
-    """Raw sales with no row: nothing to build features from (either engine)."""
-    return DataError(f"{raw_path}: no rows of sales to build features from")
-
-
 def run(
     raw_path: Path,
     params: FeatureParams,
@@ -172,14 +167,18 @@ def run(
     """Read raw sales, write the feature table to ``out``; return its row count. With
     ``compute.engine`` spark, Spark reads, builds and writes (forecast.features_spark)."""
     if compute is not None and compute.engine == "spark":
-        from conveyor.compute.session import spark_session
+        from conveyor.compute.session import spark_failures, spark_session
         from forecast.features_spark import run_spark
 
+        # What conform_raw refuses locally, from the footers, before Spark starts.
+        raw = pl.scan_parquet(raw_path)
+        require_raw_columns(raw.collect_schema().names(), str(raw_path))
+        if raw.select(pl.len()).collect().item() == 0:
+            raise DataError(f"{raw_path}: no rows")
         spark = spark_session(compute.spark, "prepare")
-        return run_spark(spark, raw_path, params, country, out)
-    raw = pl.read_parquet(raw_path)
-    if raw.is_empty():
-        raise no_rows(raw_path)
+        with spark_failures("features on Spark"):
+            return run_spark(spark, raw_path, params, country, out)
+    raw = conform_raw(pl.read_parquet(raw_path), str(raw_path))
     features = build_features(raw, params, country)
     with atomic_path(out) as tmp:
         features.write_parquet(tmp, statistics=True)

@@ -29,10 +29,11 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
+from conveyor.errors import DataError
 from conveyor.files import atomic_path
-from forecast.features import build_features, no_rows
+from forecast.features import build_features
 from forecast.params import FeatureParams
-from forecast.schema import KEYS, SERIES_KEYS
+from forecast.schema import KEYS, SERIES_KEYS, conform_raw
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -65,8 +66,8 @@ def run_spark(
         build = PartBuilder(staging, params, country, chunk_rows)
         with _arrow_batch_rows(spark, ARROW_BATCH_ROWS):
             written = ordered.mapInArrow(build, PART_SCHEMA).collect()
-        if not written:
-            raise no_rows(raw_path)
+        if not written:  # forecast.features.run refuses raw sales without rows first
+            raise DataError(f"{raw_path}: Spark built no Parquet part")
         parts = [Path(row.path) for row in sorted(written, key=lambda r: (r.partition, r.chunk))]
         with atomic_path(out) as target:
             _join(parts, target)
@@ -92,7 +93,9 @@ class PartBuilder:
         attempt = context.attemptNumber() if context else 0
         rows = []
         for number, chunk in enumerate(whole_series(batches, self.chunk_rows)):
-            features = build_features(chunk, self.params, self.country)
+            # Typed as the local engine types the whole file (a chunk is never empty).
+            raw = conform_raw(chunk, "raw sales")
+            features = build_features(raw, self.params, self.country)
             # The attempt in the name: a retried task never overwrites a part another attempt
             # may still be writing; the driver keeps the parts of the attempt Spark reports.
             path = self.staging / f"part-{partition:05d}-{number:05d}-{attempt}.parquet"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import polars as pl
 
 from conveyor.errors import DataError
@@ -28,12 +30,7 @@ def conform_raw(frame: pl.DataFrame, origin: str) -> pl.DataFrame:
     Values are only type-checked here. Whether they make sense (ranges, keys, freshness) is the
     job of the data contracts, which run as their own pipeline stage.
     """
-    missing = [name for name in RAW_SCHEMA if name not in frame.columns]
-    if missing:
-        raise DataError(
-            f"{origin}: missing required column(s) {', '.join(missing)}; "
-            f"expected columns: {', '.join(RAW_SCHEMA)}"
-        )
+    require_raw_columns(frame.columns, origin)
     columns = []
     for name, dtype in RAW_SCHEMA.items():
         column = frame.get_column(name)
@@ -50,6 +47,16 @@ def conform_raw(frame: pl.DataFrame, origin: str) -> pl.DataFrame:
     if frame.height == 0:
         raise DataError(f"{origin}: no rows")
     return pl.DataFrame(columns)
+
+
+def require_raw_columns(columns: Sequence[str], origin: str) -> None:
+    """A DataError naming the raw columns ``columns`` lacks."""
+    missing = [name for name in RAW_SCHEMA if name not in columns]
+    if missing:
+        raise DataError(
+            f"{origin}: missing required column(s) {', '.join(missing)}; "
+            f"expected columns: {', '.join(RAW_SCHEMA)}"
+        )
 
 
 def _cast(column: pl.Series, dtype: pl.DataType) -> pl.Series:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import polars as pl
 import pytest
 
 from forecast.__main__ import PARQUET_INPUTS, STAGES
@@ -64,17 +63,30 @@ def test_a_bad_input_file_is_one_line_and_writes_nothing(tmp_path, capsys, stage
     assert not outputs.exists()
 
 
-def test_prepare_with_no_rows_of_sales_is_one_line(tmp_path, capsys, small_sales):
+@pytest.mark.parametrize(
+    ("engine", "edit", "expected"),
+    [
+        (engine, edit, expected)
+        for engine in ("local", "spark")
+        for edit, expected in [
+            (lambda f: f.head(0), "no rows"),
+            (lambda f: f.drop("price"), "missing required column(s) price"),
+        ]
+    ],
+)
+def test_prepare_refuses_raw_sales_it_cannot_build_from_on_either_engine(
+    tmp_path, capsys, small_sales, engine, edit, expected
+):
+    # On Spark, refused from the footers before Spark starts (no Java needed for the refusal).
     raw = tmp_path / "raw.parquet"
-    small_sales.head(0).write_parquet(raw)
+    edit(small_sales).write_parquet(raw)
+    params = tmp_path / "params.yaml"
+    compute = "\ncompute:\n  engine: spark\n" if engine == "spark" else ""
+    params.write_text((REPO / "params.yaml").read_text(encoding="utf-8") + compute)
     out = tmp_path / "features" / "features.parquet"
-    code = forecast_main(
-        ["--params", str(REPO / "params.yaml"), "prepare", "--raw", str(raw), "--out", str(out)]
-    )
+    code = forecast_main(["--params", str(params), "prepare", "--raw", str(raw), "--out", str(out)])
     assert code == 2
-    assert (
-        capsys.readouterr().err
-        == f"error: prepare: {raw}: no rows of sales to build features from\n"
-    )
-    assert not out.exists()
-    assert pl.read_parquet(raw).is_empty()
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: prepare: {raw}: ")
+    assert expected in err and err.count("\n") == 1
+    assert not out.parent.exists()

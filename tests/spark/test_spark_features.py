@@ -18,7 +18,7 @@ from forecast.__main__ import main as forecast_main
 from forecast.features import build_features
 from forecast.features_spark import run_spark, whole_series
 from forecast.params import PipelineParams
-from forecast.schema import SERIES_KEYS
+from forecast.schema import SERIES_KEYS, conform_raw
 from tests.model_fixtures import REPO
 
 pytestmark = pytest.mark.spark
@@ -66,6 +66,23 @@ def test_spark_builds_the_local_features(
     assert [p.name for p in tmp_path.iterdir()] == ["raw.parquet", "features.parquet"]
 
 
+def test_raw_sales_typed_otherwise_are_typed_as_the_local_engine_types_them(
+    tmp_path, raw, spark, repo_params: PipelineParams
+) -> None:
+    # Dates as ISO text and prices as float32 (another writer's file): the local engine reads
+    # them through conform_raw, and so does each Spark worker.
+    params, country = repo_params.features, repo_params.data.holidays_country
+    local = build_features(raw, params, country)
+    retyped = raw.with_columns(pl.col("date").cast(pl.String), pl.col("price").cast(pl.Float32))
+    raw_path, out = tmp_path / "raw.parquet", tmp_path / "features.parquet"
+    retyped.write_parquet(raw_path)
+    run_spark(spark, raw_path, params, country, out)
+    assert_frame_equal(
+        pl.read_parquet(out), build_features(conform_raw(retyped, "x"), params, country)
+    )
+    assert pl.read_parquet(out).schema == local.schema
+
+
 def test_whole_series_never_cuts_a_series_between_chunks() -> None:
     keys = [("c1", "i1")] * 5 + [("c1", "i2")] * 3 + [("c2", "i1")] * 6 + [("c2", "i2")] * 1
     table = pl.DataFrame(
@@ -82,17 +99,6 @@ def test_whole_series_never_cuts_a_series_between_chunks() -> None:
             if other is not chunk:
                 assert not series & set(other.select(SERIES_KEYS).unique().rows())
     assert [c.height for c in chunks] == [5, 3, 6, 1]
-
-
-def test_prepare_with_no_rows_is_one_line(tmp_path, raw, spark, repo_params) -> None:
-    from conveyor.errors import DataError
-
-    raw_path = tmp_path / "raw.parquet"
-    raw.head(0).write_parquet(raw_path)
-    params, country = repo_params.features, repo_params.data.holidays_country
-    with pytest.raises(DataError, match="no rows of sales"):
-        run_spark(spark, raw_path, params, country, tmp_path / "out" / "features.parquet")
-    assert not (tmp_path / "out" / "features.parquet").exists()
 
 
 def _params_file(root: Path, engine: str) -> Path:
