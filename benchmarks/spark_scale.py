@@ -12,7 +12,7 @@ ends, each column's null count and sum within 1e-9 relative; tests/spark/ compar
 ``floor`` measures what any Spark version of the stage pays before computing a single feature,
 in one session: reading the raw file and range-partitioning it by series, sorted, to Spark's
 no-op sink (timed first, cold, as the stage's first job); the same with every row also handed to
-a Python worker as Arrow (what a pandas or Arrow UDF, e.g. polars per series, would start from);
+a Python worker as Arrow, in the stage's batches (what a pandas or Arrow UDF starts from);
 and Spark writing the feature table as Parquet (the local engine's file read, then read and
 written: the write is the difference). The last two run warm, which favours Spark, so the sums
 are lower bounds.
@@ -193,6 +193,7 @@ def floor(size: int, driver_memory: str) -> dict[str, Any]:
     """Spark's fixed costs for the stage at ``size`` (see the module docstring), in seconds."""
     from conveyor.compute.params import SparkSettings
     from conveyor.compute.session import spark_session
+    from forecast.features_spark import ARROW_BATCH_ROWS, _arrow_batch_rows
     from forecast.schema import KEYS, SERIES_KEYS
 
     paths = outputs(size)
@@ -212,7 +213,8 @@ def floor(size: int, driver_memory: str) -> dict[str, Any]:
         return iter(())
 
     shuffle_s = to_noop(ordered)
-    arrow_s = to_noop(ordered.mapInArrow(consume, ordered.schema))
+    with _arrow_batch_rows(spark, ARROW_BATCH_ROWS):  # the stage's batch size
+        arrow_s = to_noop(ordered.mapInArrow(consume, ordered.schema))
     features = spark.read.parquet(str(paths["local"]))
     read_s = to_noop(features)
     start = time.perf_counter()

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 
+from conveyor.checks.dataio import parquet_files
 from conveyor.errors import DataError
 from conveyor.files import atomic_path
 from forecast.calendar import holiday_dates
@@ -166,19 +167,21 @@ def run(
 ) -> int:
     """Read raw sales, write the feature table to ``out``; return its row count. With
     ``compute.engine`` spark, Spark reads, builds and writes (forecast.features_spark)."""
+    # A folder: its Parquet files only (not a writer's _SUCCESS or .crc files).
+    files = parquet_files(raw_path)
     if compute is not None and compute.engine == "spark":
         from conveyor.compute.session import spark_failures, spark_session
         from forecast.features_spark import run_spark
 
         # What conform_raw refuses locally, from the footers, before Spark starts.
-        raw = pl.scan_parquet(raw_path)
+        raw = pl.scan_parquet(files)
         require_raw_columns(raw.collect_schema().names(), str(raw_path))
         if raw.select(pl.len()).collect().item() == 0:
             raise DataError(f"{raw_path}: no rows")
         spark = spark_session(compute.spark, "prepare")
         with spark_failures("features on Spark"):
             return run_spark(spark, raw_path, params, country, out)
-    raw = conform_raw(pl.read_parquet(raw_path), str(raw_path))
+    raw = conform_raw(pl.read_parquet(files), str(raw_path))
     features = build_features(raw, params, country)
     with atomic_path(out) as tmp:
         features.write_parquet(tmp, statistics=True)

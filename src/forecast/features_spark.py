@@ -33,11 +33,11 @@ from conveyor.errors import DataError
 from conveyor.files import atomic_path
 from forecast.features import build_features
 from forecast.params import FeatureParams
-from forecast.schema import KEYS, SERIES_KEYS, conform_raw
+from forecast.schema import KEYS, RAW_SCHEMA, SERIES_KEYS, conform_raw
 
 if TYPE_CHECKING:
     import pyarrow as pa
-    from pyspark.sql import SparkSession
+    from pyspark.sql import Column, DataFrame, SparkSession
 
 # Rows a worker builds at once: enough that polars' per-call cost vanishes (about 1,000 calls at
 # 10M rows with Arrow's default batch), few enough to bound a worker's memory (~1 GB at 500k).
@@ -58,12 +58,12 @@ def run_spark(
 ) -> int:
     """Read raw sales with Spark, write the feature table to the one file ``out``; return its
     row count."""
-    raw = spark.read.parquet(str(raw_path))
+    raw = _raw_columns(spark.read.parquet(str(raw_path)))
     ordered = raw.repartitionByRange(*SERIES_KEYS).sortWithinPartitions(*KEYS)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".features-", dir=out.parent))
     try:
-        build = PartBuilder(staging, params, country, chunk_rows)
+        build = PartBuilder(staging, str(raw_path), params, country, chunk_rows)
         with _arrow_batch_rows(spark, ARROW_BATCH_ROWS):
             written = ordered.mapInArrow(build, PART_SCHEMA).collect()
         if not written:  # forecast.features.run refuses raw sales without rows first
@@ -76,13 +76,27 @@ def run_spark(
     return sum(row.rows for row in written)
 
 
+def _raw_columns(raw: DataFrame) -> DataFrame:
+    """The raw schema's columns only (another column is not shuffled, and a dot in its name is
+    no struct field to resolve), the series keys as text: the order conform_raw gives them."""
+    from pyspark.sql import functions as sf
+
+    def column(name: str) -> Column:
+        picked = sf.col(f"`{name}`")
+        return picked.cast("string").alias(name) if name in SERIES_KEYS else picked
+
+    return raw.select(*(column(name) for name in RAW_SCHEMA))
+
+
 class PartBuilder:
     """The function each Spark task runs (through ``mapInArrow``): whole series in, one row per
     Parquet part written out. Pickled to the workers with its parameters."""
 
-    def __init__(self, staging: Path, params: FeatureParams, country: str, chunk_rows: int) -> None:
-        self.staging, self.params, self.country = staging, params, country
-        self.chunk_rows = chunk_rows
+    def __init__(
+        self, staging: Path, origin: str, params: FeatureParams, country: str, chunk_rows: int
+    ) -> None:
+        self.staging, self.origin, self.chunk_rows = staging, origin, chunk_rows
+        self.params, self.country = params, country
 
     def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         import pyarrow as pa
@@ -93,8 +107,9 @@ class PartBuilder:
         attempt = context.attemptNumber() if context else 0
         rows = []
         for number, chunk in enumerate(whole_series(batches, self.chunk_rows)):
-            # Typed as the local engine types the whole file (a chunk is never empty).
-            raw = conform_raw(chunk, "raw sales")
+            # Typed as the local engine types the whole file (a chunk is never empty); a value
+            # that cannot be typed is its one-line error (conveyor.compute.spark_failures).
+            raw = conform_raw(chunk, self.origin)
             features = build_features(raw, self.params, self.country)
             # The attempt in the name: a retried task never overwrites a part another attempt
             # may still be writing; the driver keeps the parts of the attempt Spark reports.
@@ -137,7 +152,11 @@ def whole_series(batches: Iterator[pa.RecordBatch], chunk_rows: int) -> Iterator
 def _last_series_start(table: pl.DataFrame) -> int:
     """The row where the table's last series begins (rows are in series order)."""
     last = table.select(SERIES_KEYS).row(-1)
-    same = pl.all_horizontal(pl.col(k) == v for k, v in zip(SERIES_KEYS, last, strict=True))
+    # eq_missing: a null key is a series of its own, as in the local engine's grouping.
+    same = pl.all_horizontal(
+        pl.col(k).eq_missing(pl.lit(v, dtype=table.schema[k]))
+        for k, v in zip(SERIES_KEYS, last, strict=True)
+    )
     # The series is a run at the end: its first row is the first that matches.
     return int(table.select(same.arg_max()).item())
 

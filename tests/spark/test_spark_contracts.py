@@ -177,3 +177,18 @@ def test_spark_stopping_mid_run_is_one_line_not_a_stack_trace(spark) -> None:
         spark_failures("check data"),
     ):
         spark.sql("SELECT raise_error('boom')").collect()
+
+
+def test_nan_is_read_as_missing_whatever_the_columns_name_and_float_width(tmp_path, spark) -> None:
+    path = tmp_path / "data.parquet"
+    pl.DataFrame(
+        {
+            "price.eur": [1.0, float("nan"), None],
+            "unit cost": pl.Series([float("nan"), 2.0, 3.0], dtype=pl.Float32),
+            "`quoted`": [1, 2, 3],
+        }
+    ).write_parquet(path)
+    frame = read_spark(spark, path, None)
+    assert [f.dataType.simpleString() for f in frame.schema.fields] == ["double", "float", "bigint"]
+    rows = [tuple(row) for row in frame.collect()]
+    assert rows == [(1.0, None, 1), (None, 2.0, 2), (None, 3.0, 3)]

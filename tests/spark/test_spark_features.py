@@ -14,6 +14,7 @@ import pyarrow as pa
 import pytest
 from polars.testing import assert_frame_equal
 
+from forecast import features_spark
 from forecast.__main__ import main as forecast_main
 from forecast.features import build_features
 from forecast.features_spark import run_spark, whole_series
@@ -46,11 +47,13 @@ def raw(sales: pl.DataFrame) -> pl.DataFrame:
     return _slice(sales)
 
 
-# 500: chunks of a few series, so series are carried across Arrow batches and chunks.
-@pytest.mark.parametrize("chunk_rows", [500, 1_000_000])
+# Arrow batches of 50 rows and chunks of 500: series cut between batches, carried to the next
+# chunk; and the stage's own sizes.
+@pytest.mark.parametrize(("batch_rows", "chunk_rows"), [(50, 500), (100_000, 1_000_000)])
 def test_spark_builds_the_local_features(
-    tmp_path, raw, spark, repo_params: PipelineParams, chunk_rows: int
+    tmp_path, raw, spark, repo_params: PipelineParams, batch_rows: int, chunk_rows: int, monkeypatch
 ) -> None:
+    monkeypatch.setattr(features_spark, "ARROW_BATCH_ROWS", batch_rows)
     params, country = repo_params.features, repo_params.data.holidays_country
     local = build_features(raw, params, country)
     raw_path, out = tmp_path / "raw.parquet", tmp_path / "features.parquet"
@@ -135,3 +138,69 @@ def test_prepare_with_engine_spark_writes_the_local_table(tmp_path, raw) -> None
     # One file, in key order, as train and evaluate read it; no parts left beside it.
     assert [p.name for p in spark_out.parent.iterdir()] == [spark_out.name]
     assert_frame_equal(pl.read_parquet(spark_out), local)
+
+
+def _on_both_engines(spark, raw_path: Path, out: Path, params: PipelineParams) -> list[object]:
+    """forecast.features.run on each engine (Spark: the test session), each into its own file:
+    the local table and Spark's, or the one-line error each gave."""
+    from conveyor.compute.params import ComputeParams
+    from conveyor.compute.session import spark_failures
+    from conveyor.errors import UserError
+    from forecast import features
+
+    found: list[object] = []
+    for engine in ("local", "spark"):
+        target = out.with_name(f"{engine}-{out.name}")
+        compute = ComputeParams.model_validate({"engine": engine})
+        try:
+            with spark_failures("prepare"):
+                features.run(raw_path, params.features, "US", target, compute)
+            found.append(pl.read_parquet(target))
+        except UserError as error:
+            found.append(str(error))
+            assert not target.exists()
+    return found
+
+
+def test_a_folder_spark_wrote_is_read_by_both_engines(tmp_path, raw, spark, repo_params) -> None:
+    # Spark's own output: part files beside _SUCCESS and .crc checksum files.
+    folder = tmp_path / "raw"
+    spark.createDataFrame(raw.to_arrow()).write.parquet(str(folder))
+    assert {p.name for p in folder.iterdir() if not p.name.startswith("part-")} >= {"_SUCCESS"}
+    local, on_spark = _on_both_engines(spark, folder, tmp_path / "f.parquet", repo_params)
+    assert isinstance(local, pl.DataFrame) and isinstance(on_spark, pl.DataFrame)
+    assert_frame_equal(on_spark, local)
+    assert_frame_equal(local, build_features(raw, repo_params.features, "US"))
+
+
+def test_an_extra_column_and_numeric_keys_change_nothing(tmp_path, raw, spark, repo_params) -> None:
+    # Item ids as integers (ordered as text by both, "10" before "2"), and a column the stage
+    # does not read whose name holds a dot (Spark would take it for a struct field).
+    numbered = raw.with_columns(
+        pl.col("item_id").str.extract(r"(\d+)$").cast(pl.Int64), pl.lit(1).alias("note.v2")
+    )
+    raw_path = tmp_path / "raw.parquet"
+    numbered.write_parquet(raw_path)
+    local, on_spark = _on_both_engines(spark, raw_path, tmp_path / "f.parquet", repo_params)
+    assert isinstance(local, pl.DataFrame) and isinstance(on_spark, pl.DataFrame)
+    assert on_spark["item_id"].to_list() == local["item_id"].to_list()
+    assert_frame_equal(on_spark, local)
+
+
+def test_a_value_a_worker_cannot_type_is_the_local_engines_one_line(
+    tmp_path, raw, spark, repo_params
+) -> None:
+    bad = raw.with_columns(
+        pl.when(pl.int_range(pl.len()) == 5)
+        .then(pl.lit("abc"))
+        .otherwise(pl.col("price").cast(pl.String))
+        .alias("price")
+    )
+    raw_path = tmp_path / "raw.parquet"
+    bad.write_parquet(raw_path)
+    local, on_spark = _on_both_engines(spark, raw_path, tmp_path / "f.parquet", repo_params)
+    assert isinstance(local, str) and local.startswith(
+        f"{raw_path}: column 'price' has type String"
+    )
+    assert on_spark == local
+    assert [p.name for p in tmp_path.iterdir()] == ["raw.parquet"]

@@ -21,6 +21,7 @@ __all__ = [
     "CSV_HEAD_BYTES",
     "SchemaConflict",
     "mixed_schema",
+    "parquet_files",
     "read_frame",
     "read_spark",
     "require_readable",
@@ -62,14 +63,9 @@ def require_readable(path: Path, csv: bool = True) -> None:
     checking several data sets refuses a bad one before validating any; the full read stays the
     final word."""
     require_regular(path, "", DataError)
-    if path.is_dir():
-        files = [p for p in path.rglob("*.parquet") if p.is_file()]
-        if not files:
-            raise DataError(f"{path}: a folder with no .parquet file below it")
-    elif not path.is_file():
+    if not (path.is_dir() or path.is_file()):
         raise DataError(f"{path}: no such data file")
-    else:
-        files = [path]
+    files = parquet_files(path)
     suffix = path.suffix.lower()
     kinds = (".parquet", ".csv") if csv else (".parquet",)
     if path.is_file() and suffix not in kinds:
@@ -85,6 +81,18 @@ def require_readable(path: Path, csv: bool = True) -> None:
             pq.read_metadata(file)
     except (OSError, ValueError) as exc:
         raise DataError(f"{path}: cannot read: {str(exc).splitlines()[0]}") from None
+
+
+def parquet_files(path: Path) -> list[Path]:
+    """The data files of ``path``: the file itself, or every .parquet file below the folder in
+    sorted order (a writer's markers and checksums, `_SUCCESS`, `.part-0.parquet.crc`, and
+    partition folder names left out); a DataError when the folder holds none."""
+    if not path.is_dir():
+        return [path]
+    files = sorted(p for p in path.rglob("*.parquet") if p.is_file())
+    if not files:
+        raise DataError(f"{path}: a folder with no .parquet file below it")
+    return files
 
 
 def _require_csv_text(path: Path) -> None:
@@ -157,9 +165,7 @@ def _read_folder(folder: Path) -> pd.DataFrame:
     `name=value/part-0.parquet`): the columns the files hold, partition names not added."""
     import pyarrow.dataset as ds
 
-    files = sorted(p for p in folder.rglob("*.parquet") if p.is_file())
-    if not files:
-        raise DataError(f"{folder}: a folder with no .parquet file below it")
+    files = parquet_files(folder)
     try:
         table = ds.dataset([str(f) for f in files], format="parquet").to_table()
     except (OSError, ValueError) as exc:
@@ -192,8 +198,7 @@ def read_spark(spark: Any, path: Path, contract: Contract | None) -> Any:
     suffix = "" if path.is_dir() else path.suffix.lower()
     if suffix not in ("", ".parquet", ".csv"):
         raise DataError(f"{path}: unsupported file type {suffix!r} (use .parquet or .csv)")
-    if path.is_dir() and not any(p.is_file() for p in path.rglob("*.parquet")):
-        raise DataError(f"{path}: a folder with no .parquet file below it")
+    parquet_files(path)  # a folder holds some
     # Every rule is a Spark job of its own: read the files once, keep them (spilling to disk
     # when they do not fit in memory).
     frame = _nan_as_missing(read_spark_files(spark, [path], str(path), csv=suffix == ".csv"))
@@ -214,8 +219,17 @@ def _nan_as_missing(frame: Any) -> Any:
     if not floats:
         return frame
     # The column's own type for the null, so a float32 column stays float32 for the type rule.
-    missing = {name: sf.nanvl(frame[name], sf.lit(None).cast(types[name])) for name in floats}
-    return frame.select(*(missing[c].alias(c) if c in missing else frame[c] for c in frame.columns))
+    missing = {name: sf.nanvl(_named(name), sf.lit(None).cast(types[name])) for name in floats}
+    return frame.select(
+        *(missing[c].alias(c) if c in missing else _named(c) for c in frame.columns)
+    )
+
+
+def _named(name: str) -> Any:
+    """The column called ``name`` (quoted: a dot in a name is not a struct field)."""
+    from pyspark.sql import functions as sf
+
+    return sf.col("`" + name.replace("`", "``") + "`")
 
 
 def _spark_dates(frame: Any, contract: Contract | None) -> Any:

@@ -41,6 +41,12 @@ DEFAULTS: dict[str, str] = {
 }
 CONNECT_PORT = 15002  # Spark Connect's default
 LOG_CONFIG = Path(__file__).with_name("log4j2.properties")
+# The last line of a Python traceback: `package.module.ErrorType: message`, unindented.
+_EXCEPTION_LINE = re.compile(r"^(?P<type>[A-Za-z_][\w.]*(?:Error|Exception)): (?P<message>.+)$")
+WORKER_HINT = (
+    "the Spark workers' Python lacks a package the stage runs: on a cluster, install the "
+    "model's wheel there, README 'Past one machine'"
+)
 
 
 def check_java() -> str:
@@ -154,8 +160,26 @@ def spark_failures(command: str) -> Iterator[None]:
     try:
         yield
     except (PySparkException, Py4JError, ConnectionError) as exc:
+        raised = _worker_error(str(exc))
+        if raised is not None and raised[0].startswith("conveyor.errors."):
+            # The worker refused the data as the local engine would: its line, not Spark's.
+            raise UserError(raised[1]) from None
+        if raised is not None:
+            hint = WORKER_HINT if raised[0] == "ModuleNotFoundError" else "Spark's log above"
+            raise UserError(
+                f"{command}: a Spark worker failed: {raised[0]}: {raised[1][:300]} ({hint})"
+            ) from None
         first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
         raise UserError(
             f"{command}: Spark stopped: {first[:300]} (Spark's log above says why; memory is set "
             "in params.yaml compute.spark.conf, e.g. spark.driver.memory)"
         ) from None
+
+
+def _worker_error(message: str) -> tuple[str, str] | None:
+    """The exception a Python worker raised, as (its type, its message), from the traceback
+    Spark quotes; None when Spark quotes none."""
+    if "Traceback (most recent call last)" not in message:
+        return None
+    raised = [m for m in map(_EXCEPTION_LINE.match, message.splitlines()) if m is not None]
+    return (raised[-1]["type"], raised[-1]["message"]) if raised else None
