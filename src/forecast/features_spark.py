@@ -11,7 +11,7 @@ are the local engine's by construction: the same function builds them.
 
 Why not Spark's own window functions: the first version built the features with them (lags and
 rolling statistics as range frames over the day number, running sums for the means and
-deviations); that was a second definition of every feature to keep equal to the first, and 1.7x
+deviations); that was a second definition of every feature to keep equal to the first, and 1.8x
 slower at 10M rows on 2 cores (benchmarks/spark_scale.py; the figures in benchmarks/README.md).
 The price: the workers need this package and polars (on a cluster, the job's Python environment;
 README "Past one machine"), and the workers write the parts where the driver reads them (a local
