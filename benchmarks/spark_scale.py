@@ -15,7 +15,8 @@ no-op sink (timed first, cold, as the stage's first job); the same with every ro
 a Python worker as Arrow, in the stage's batches (what a pandas or Arrow UDF starts from);
 Spark writing the feature table as Parquet (the local engine's file read, then read and
 written: the write is the difference); and polars joining those parts into one file, as the
-stage does. All but the first run warm, which favours Spark, so the sums are lower bounds.
+stage does. All but the first run warm, which favours Spark. The printed sums add wall times:
+lower bounds only if the parts do not overlap (benchmarks/README.md says what that assumes).
 
 Outputs go to benchmarks/.work/ (git-ignored); the figures to benchmarks/.work/spark_scale.json.
 The exit code is 0 when the tables agree, whatever the times (this is a report); non-zero on errors
@@ -313,8 +314,8 @@ def print_table(rows_by_size: dict[int, int], results: dict[tuple[int, str], Any
 
 
 def print_floor(rows_by_size: dict[int, int], results: dict[tuple[int, str], Any]) -> None:
-    """Spark's fixed costs, each as a multiple of the local engine's whole stage, and the least
-    a version on Spark's functions and one on Python workers can take for the one-file output."""
+    """Spark's fixed costs, each as a multiple of the local engine's whole stage, and their sums
+    for a version on Spark's functions and one on Python workers (one-file output)."""
     print("\nSpark's floor for the stage, as multiples of the local engine's whole run:")
     header = ("size", "shuffle", "+ to Python", "write", "join", "functions", "workers")
     print(" ".join(f"{h:>14}" for h in header))

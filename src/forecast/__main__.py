@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from conveyor.errors import UserError
+from conveyor.errors import DataError, UserError
 from forecast.params import DEFAULT_PARAMS, PipelineParams, load_params
 
 
@@ -179,6 +179,8 @@ PARQUET_INPUTS = {
     "evaluate": ("features",),
     "register": ("raw",),
 }
+# The other files a stage reads (register records the raw file's md5: a file, not a folder).
+FILE_INPUTS = {"evaluate": ("model",), "register": ("model", "metrics", "raw")}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -190,6 +192,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         for option in PARQUET_INPUTS.get(args.stage, ()):
             require_readable(getattr(args, option), csv=False)
+        for option in FILE_INPUTS.get(args.stage, ()):
+            path: Path = getattr(args, option)
+            if not path.is_file():
+                problem = "not a file" if path.exists() else "no such file"
+                raise DataError(f"{path}: {problem} ({OPTION_HELP[option]})")
         # Every stage validates params.yaml before any work, but a batch with a packaged model.
         packaged = _packaged_batch(args) if args.stage == "batch" else None
         print(packaged if packaged is not None else handler(args, load_params(args.params)))

@@ -8,6 +8,7 @@ from typing import Any
 
 import polars as pl
 
+from conveyor.checks.dataio import parquet_files
 from conveyor.errors import DataError
 from conveyor.files import atomic_path, write_json
 from forecast.holdout import split
@@ -69,7 +70,7 @@ def run(
     plots_dir: Path,
 ) -> dict[str, Any]:
     """Score the holdout; write overall and per-slice metrics and the plot tables."""
-    features = pl.read_parquet(features_path)
+    features = pl.read_parquet(parquet_files(features_path))
     missing = [s for s in params.slices if s not in features.columns]
     if missing:
         raise DataError(f"evaluate.slices: no column {', '.join(missing)} in {features_path}")

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 
-from conveyor.checks.dataio import parquet_files
+from conveyor.checks.dataio import mixed_schema, parquet_files
 from conveyor.errors import DataError
 from conveyor.files import atomic_path
 from forecast.calendar import holiday_dates
@@ -167,8 +167,14 @@ def run(
 ) -> int:
     """Read raw sales, write the feature table to ``out``; return its row count. With
     ``compute.engine`` spark, Spark reads, builds and writes (forecast.features_spark)."""
-    # A folder: its Parquet files only (not a writer's _SUCCESS or .crc files).
+    # A folder: its Parquet files only (not a writer's _SUCCESS or .crc files), which must
+    # agree on their columns (either engine would misread them otherwise).
     files = parquet_files(raw_path)
+    conflict = mixed_schema(raw_path)
+    if conflict is not None:
+        raise DataError(
+            f"{raw_path}: its files disagree on a column: {conflict.column}: {conflict.observed}"
+        )
     if compute is not None and compute.engine == "spark":
         from conveyor.compute.session import spark_failures, spark_session
         from forecast.features_spark import run_spark

@@ -12,6 +12,7 @@ from pathlib import Path
 import lightgbm as lgb
 import polars as pl
 
+from conveyor.checks.dataio import parquet_files
 from conveyor.files import atomic_path
 from forecast.features import CATEGORICAL, feature_columns
 from forecast.holdout import holdout_start, require_training_rows
@@ -67,7 +68,7 @@ def importance_table(booster: lgb.Booster) -> pl.DataFrame:
 def training_rows(features_path: Path, params: PipelineParams) -> pl.DataFrame:
     """The rows the model trains on: before the holdout, of the sampled series (train.sample)."""
     # Read only the rows and columns training needs: at 10M rows this halves peak memory.
-    features = pl.scan_parquet(features_path)
+    features = pl.scan_parquet(parquet_files(features_path))
     start = holdout_start(features, params.evaluate.holdout_days)
     before = features.filter(pl.col("date") < start)
     sample = params.train.sample

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import polars as pl
 import pytest
 
-from forecast.__main__ import PARQUET_INPUTS, STAGES
+from forecast.__main__ import FILE_INPUTS, OPTION_HELP, PARQUET_INPUTS, STAGES
 from forecast.__main__ import main as forecast_main
 from tests.paths import REPO
 
@@ -90,3 +91,73 @@ def test_prepare_refuses_raw_sales_it_cannot_build_from_on_either_engine(
     assert err.startswith(f"error: prepare: {raw}: ")
     assert expected in err and err.count("\n") == 1
     assert not out.parent.exists()
+
+
+@pytest.mark.parametrize(
+    ("stage", "option", "problem"),
+    [
+        ("evaluate", "model", "no such file"),
+        ("register", "model", "no such file"),
+        ("register", "metrics", "no such file"),
+        ("register", "raw", "not a file"),  # a folder: register records one file's md5
+    ],
+)
+def test_a_missing_model_or_metrics_file_is_one_line(tmp_path, capsys, stage, option, problem):
+    paths = {name: tmp_path / name for name in STAGES[stage][1]}
+    paths.update({n: tmp_path / f"{n}.parquet" for n in ("features", "raw") if n in paths})
+    for name in ("features", "raw"):  # the data inputs present, so only ``option`` is wrong
+        if name in paths:
+            target = paths[name] / "part-0.parquet" if name == option else paths[name]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            pl.DataFrame({"x": [1]}).write_parquet(target)
+    for name in FILE_INPUTS[stage]:
+        if name not in (option, "raw"):
+            paths[name].write_text("{}", encoding="utf-8")
+    args = [arg for name, path in paths.items() for arg in (f"--{name}", str(path))]
+    code = forecast_main(["--params", str(REPO / "params.yaml"), stage, *args])
+    assert code == 2
+    expected = f"error: {stage}: {paths[option]}: {problem} ({OPTION_HELP[option]})\n"
+    assert capsys.readouterr().err == expected
+
+
+def _write_folder(root: Path, frames: dict[str, pl.DataFrame]) -> Path:
+    for name, frame in frames.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        frame.write_parquet(root / name)
+    return root
+
+
+def test_a_folder_reads_as_spark_lists_it_and_files_that_disagree_are_one_line(
+    tmp_path, capsys, small_sales
+):
+    # A failed write's leftovers and hidden files are not data: counted, they would double rows.
+    folder = _write_folder(
+        tmp_path / "raw",
+        {
+            "part-0.parquet": small_sales,
+            "_temporary/0/part-0.parquet": small_sales,
+            ".part-1.parquet": small_sales,
+        },
+    )
+    (folder / "_SUCCESS").write_text("")
+    out = tmp_path / "f.parquet"
+    params = ["--params", str(REPO / "params.yaml"), "prepare"]
+    assert forecast_main([*params, "--raw", str(folder), "--out", str(out)]) == 0
+    whole = tmp_path / "whole.parquet"
+    assert (
+        forecast_main([*params, "--raw", str(folder / "part-0.parquet"), "--out", str(whole)]) == 0
+    )
+    assert pl.read_parquet(out).equals(pl.read_parquet(whole))
+    # Files that disagree on a column's type: named, not a reader's traceback.
+    mixed = _write_folder(
+        tmp_path / "mixed",
+        {
+            "a.parquet": small_sales.head(100),
+            "b.parquet": small_sales.tail(100).with_columns(pl.col("price").cast(pl.String)),
+        },
+    )
+    capsys.readouterr()
+    assert forecast_main([*params, "--raw", str(mixed), "--out", str(tmp_path / "m.parquet")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: prepare: {mixed}: its files disagree on a column: price: ")
+    assert err.count("\n") == 1

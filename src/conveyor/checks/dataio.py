@@ -85,11 +85,16 @@ def require_readable(path: Path, csv: bool = True) -> None:
 
 def parquet_files(path: Path) -> list[Path]:
     """The data files of ``path``: the file itself, or every .parquet file below the folder in
-    sorted order (a writer's markers and checksums, `_SUCCESS`, `.part-0.parquet.crc`, and
-    partition folder names left out); a DataError when the folder holds none."""
+    sorted order, as Spark and Hadoop list them: a name or folder below it starting with `_` or
+    `.` is not data (`_SUCCESS`, `.part-0.parquet.crc`, a failed write's `_temporary/`); a
+    DataError when the folder holds none."""
     if not path.is_dir():
         return [path]
-    files = sorted(p for p in path.rglob("*.parquet") if p.is_file())
+    files = sorted(
+        p
+        for p in path.rglob("*.parquet")
+        if p.is_file() and not any(part[0] in "_." for part in p.relative_to(path).parts)
+    )
     if not files:
         raise DataError(f"{path}: a folder with no .parquet file below it")
     return files
@@ -127,7 +132,7 @@ def mixed_schema(path: Path) -> SchemaConflict | None:
         return None
     import pyarrow.parquet as pq
 
-    files = sorted(p for p in path.rglob("*.parquet") if p.is_file())
+    files = parquet_files(path)
     if len(files) < 2:
         return None  # one file has one schema; none is the reader's error to report
     try:

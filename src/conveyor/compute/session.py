@@ -31,7 +31,7 @@ JAVA_HINT = (
 )
 # What every stage relies on, unless params.yaml `compute.spark.conf` says otherwise: dates and
 # timestamps read as written (no local time zone), no web UI to bind a port for, few shuffle
-# partitions (local mode has few cores; a cluster sets its own).
+# partitions (local mode has few cores: on a cluster, set more in compute.spark.conf).
 DEFAULTS: dict[str, str] = {
     "spark.sql.session.timeZone": "UTC",
     "spark.ui.enabled": "false",
