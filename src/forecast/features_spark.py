@@ -1,13 +1,16 @@
 """The `prepare` stage on Spark (`compute.engine: spark`): Spark spreads the series, polars builds
 their features with forecast.features.build_features, the one definition of them.
 
-Spark reads the raw sales and range-partitions them by series (club, item), so every series is
-whole in one partition and the partitions follow each other in key order. Each partition reaches
-a Python worker as Arrow batches, in (club, item, date) order; the worker gathers whole series
-into chunks of about ``CHUNK_ROWS`` rows, builds each chunk's features and writes them as a
-Parquet part (a series' features do not depend on the other series: tests/forecast holds it).
-The driver then joins the parts, in order, into the one file the later stages read. The features
-are the local engine's by construction: the same function builds them.
+Raw sales already in key order (ingest writes them so) are not shuffled: Spark's scan cuts the
+files into partitions of consecutive rows, each reaches a Python worker as Arrow batches, and the
+worker builds every series that starts and ends inside its partition, in chunks of about
+``CHUNK_ROWS`` rows, each written as a Parquet part. The first and last series of a partition
+may continue in the next: the worker sets their raw rows aside and the driver builds them. The
+workers check the order as they read, the driver that the partitions do not overlap; raw sales
+in any other order are range-partitioned by series first (Spark's shuffle and sort), so every
+series is whole in one partition. Either way the driver joins the parts, in key order, into the
+one file the later stages read. The features are the local engine's by construction: the same
+function builds them (a series' features do not depend on the other series: tests/forecast).
 
 Why not Spark's own window functions: the first version built the features with them (lags and
 rolling statistics as range frames over the day number, running sums for the means and
@@ -20,18 +23,19 @@ master, or a path every node shares).
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import polars as pl
 
 from conveyor.errors import DataError
 from conveyor.files import atomic_path
-from forecast.features import build_features
+from forecast.features import build_features, sorted_by_keys
 from forecast.params import FeatureParams
 from forecast.schema import KEYS, RAW_SCHEMA, SERIES_KEYS, conform_raw
 
@@ -45,7 +49,14 @@ CHUNK_ROWS = 500_000
 # Rows per Arrow batch on the way to the workers, for this stage's job only: Spark's default
 # (10,000) costs 2-3 s more at 10M rows.
 ARROW_BATCH_ROWS = 100_000
-PART_SCHEMA = "partition int, chunk int, path string, rows bigint"
+PART_SCHEMA = (
+    "partition int, chunk int, kind string, path string, rows bigint, "
+    "first_club string, first_item string"
+)
+FEATURES, EDGE, UNSORTED = "features", "edge", "unsorted"  # what a part row stands for
+PARTITION = "_partition"  # an edge row's Spark partition
+# Staged files are read once, by the join, on this machine: a fast codec over a small one.
+PART_CODEC = "lz4"
 
 
 def run_spark(
@@ -59,21 +70,101 @@ def run_spark(
     """Read raw sales with Spark, write the feature table to the one file ``out``; return its
     row count."""
     raw = _raw_columns(spark.read.parquet(str(raw_path)))
-    ordered = raw.repartitionByRange(*SERIES_KEYS).sortWithinPartitions(*KEYS)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".features-", dir=out.parent))
     try:
-        build = PartBuilder(staging, str(raw_path), params, country, chunk_rows)
         with _arrow_batch_rows(spark, ARROW_BATCH_ROWS):
-            written = ordered.mapInArrow(build, PART_SCHEMA).collect()
-        if not written:  # forecast.features.run refuses raw sales without rows first
+            parts = _in_file_order(raw, staging, str(raw_path), params, country, chunk_rows)
+            if parts is None:  # not in key order: Spark regroups the series first
+                shutil.rmtree(staging)
+                staging.mkdir(mode=0o700)
+                parts = _regrouped(raw, staging, str(raw_path), params, country, chunk_rows)
+        if not parts:  # forecast.features.run refuses raw sales without rows first
             raise DataError(f"{raw_path}: Spark built no Parquet part")
-        parts = [Path(row.path) for row in sorted(written, key=lambda r: (r.partition, r.chunk))]
         with atomic_path(out) as target:
-            _join(parts, target)
+            _join([part.path for part in parts], target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return sum(row.rows for row in written)
+    return sum(part.rows for part in parts)
+
+
+class Part(NamedTuple):
+    """A Parquet file of features, in staging."""
+
+    path: Path
+    rows: int
+
+
+def _regrouped(
+    raw: DataFrame, staging: Path, origin: str, params: FeatureParams, country: str, chunk_rows: int
+) -> list[Part]:
+    """Features of raw sales in any order: Spark range-partitions them by series, sorted, so
+    every series is whole in one partition and the partitions follow each other in key order."""
+    ordered = raw.repartitionByRange(*SERIES_KEYS).sortWithinPartitions(*KEYS)
+    build = PartBuilder(staging, origin, params, country, chunk_rows, edges=False)
+    written = ordered.mapInArrow(build, PART_SCHEMA).collect()
+    return [
+        Part(Path(row.path), row.rows)
+        for row in sorted(written, key=lambda row: (row.partition, row.chunk))
+    ]
+
+
+def _in_file_order(
+    raw: DataFrame, staging: Path, origin: str, params: FeatureParams, country: str, chunk_rows: int
+) -> list[Part] | None:
+    """Features of raw sales already in key order (as ingest writes them), without a shuffle;
+    None when they are not.
+
+    Spark's scan splits the files into partitions of consecutive rows. Each worker builds the
+    series that start and end inside its partition and keeps aside, as raw rows, the first and
+    the last (either may continue in another partition); the driver joins those edges and builds
+    them. Workers check their rows are in strict key order without a null key; the driver, that
+    the partitions' key ranges do not overlap. Either check failing costs the rows read so far
+    (a worker stops at its first row out of order), then Spark regroups.
+    """
+    from pyspark.sql.types import DateType
+
+    if not isinstance(raw.schema["date"].dataType, DateType):
+        return None  # dates as text: their order is only known once each worker types them
+    build = PartBuilder(staging, origin, params, country, chunk_rows, edges=True)
+    written = raw.mapInArrow(build, PART_SCHEMA).collect()
+    if any(row.kind == UNSORTED for row in written):
+        return None
+    edges = [Path(row.path) for row in written if row.kind == EDGE]
+    if not edges:
+        return []
+    edge_rows = pl.read_parquet(edges)
+    if not _ranges_apart(edge_rows):
+        return None
+    parts = [
+        ((row.first_club, row.first_item), Part(Path(row.path), row.rows))
+        for row in written
+        if row.kind == FEATURES
+    ]
+    # The edge series, joined across partitions: few (two per partition), built here.
+    features = build_features(conform_raw(edge_rows.sort(KEYS), origin), params, country)
+    for number, series in enumerate(features.partition_by(SERIES_KEYS, maintain_order=True)):
+        path = staging / f"edge-{number:05d}.parquet"
+        series.write_parquet(path, compression=PART_CODEC)
+        parts.append((series.select(SERIES_KEYS).row(0), Part(path, series.height)))
+    # Parts hold disjoint runs of series: in the order of their first series, they are in
+    # key order (text keys without nulls: Python orders them as polars does, by code point).
+    return [part for _, part in sorted(parts, key=lambda pair: pair[0])]
+
+
+def _ranges_apart(edges: pl.DataFrame) -> bool:
+    """The partitions' key ranges (each from its first to its last row, both edge rows) do not
+    overlap: the files' rows, partition after partition, are in strict key order."""
+    ends = (
+        edges.sort(PARTITION, *KEYS)
+        .group_by(PARTITION, maintain_order=True)
+        .agg(pl.struct(KEYS).first().alias("first"), pl.struct(KEYS).last().alias("last"))
+    )
+    spans = sorted(
+        (tuple(first.values()), tuple(last.values()))
+        for first, last in ends.select("first", "last").rows()
+    )
+    return all(before[1] < after[0] for before, after in itertools.pairwise(spans))
 
 
 def _raw_columns(raw: DataFrame) -> DataFrame:
@@ -89,43 +180,145 @@ def _raw_columns(raw: DataFrame) -> DataFrame:
 
 
 class PartBuilder:
-    """The function each Spark task runs (through ``mapInArrow``): whole series in, one row per
-    Parquet part written out. Pickled to the workers with its parameters."""
+    """The function each Spark task runs (through ``mapInArrow``): its partition's rows in, one
+    row per Parquet file written out. Pickled to the workers with its parameters.
+
+    With ``edges``, the rows are the scan's, in file order: the first and the last series go to
+    an edge file as raw rows (the driver builds them), and rows out of key order stop the task
+    with one UNSORTED row. Without, every series is whole and in key order (Spark regrouped them).
+    """
 
     def __init__(
-        self, staging: Path, origin: str, params: FeatureParams, country: str, chunk_rows: int
+        self,
+        staging: Path,
+        origin: str,
+        params: FeatureParams,
+        country: str,
+        chunk_rows: int,
+        edges: bool,
     ) -> None:
         self.staging, self.origin, self.chunk_rows = staging, origin, chunk_rows
-        self.params, self.country = params, country
+        self.params, self.country, self.edges = params, country, edges
 
     def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         import pyarrow as pa
         from pyspark import TaskContext
 
         context = TaskContext.get()
-        partition = context.partitionId() if context else 0
-        attempt = context.attemptNumber() if context else 0
-        rows = []
-        for number, chunk in enumerate(whole_series(batches, self.chunk_rows)):
-            # Typed as the local engine types the whole file (a chunk is never empty); a value
-            # that cannot be typed is its one-line error (conveyor.compute.spark_failures).
-            raw = conform_raw(chunk, self.origin)
-            features = build_features(raw, self.params, self.country)
-            # The attempt in the name: a retried task never overwrites a part another attempt
-            # may still be writing; the driver keeps the parts of the attempt Spark reports.
-            path = self.staging / f"part-{partition:05d}-{number:05d}-{attempt}.parquet"
-            features.write_parquet(path, statistics=True)
-            row = {"partition": partition, "chunk": number, "path": str(path)}
-            rows.append({**row, "rows": features.height})
+        # The attempt in the names: a retried task never overwrites a file another attempt may
+        # still be writing; the driver keeps the files of the attempt Spark reports.
+        self._task = (context.partitionId(), context.attemptNumber()) if context else (0, 0)
+        if self.edges:
+            try:
+                rows = self._written(whole_series(_in_key_order(batches), self.chunk_rows))
+            except _OutOfOrderError:
+                rows = [self._row(0, UNSORTED, "", 0)]  # the driver lets Spark regroup
+        else:
+            rows = self._written(whole_series(batches, self.chunk_rows))
         if rows:
             yield pa.RecordBatch.from_pylist(rows, schema=_part_schema())
+
+    def _written(self, chunks: Iterator[pl.DataFrame]) -> list[dict[str, object]]:
+        """Build and write each chunk (with edges, the partition's first and last series go
+        aside: a chunk is known to be the last only once the next one is not)."""
+        rows: list[dict[str, object]] = []
+        held, number = None, 0
+        for number, chunk in enumerate(chunks):
+            if held is not None:
+                rows += self._write(number - 1, held, first=number == 1, last=False)
+            held = chunk
+        if held is not None:
+            rows += self._write(number, held, first=number == 0, last=True)
+        return rows
+
+    def _write(
+        self, number: int, chunk: pl.DataFrame, first: bool, last: bool
+    ) -> list[dict[str, object]]:
+        rows = []
+        if self.edges:
+            chunk, edge = _split_edges(chunk, first, last)
+            if edge.height:
+                path = self._path("edge", number)
+                partition = pl.lit(self._task[0], pl.Int32).alias(PARTITION)
+                edge.with_columns(partition).write_parquet(path, compression=PART_CODEC)
+                rows.append(self._row(number, EDGE, path, edge.height))
+        if chunk.height:
+            # Typed as the local engine types the whole file (a chunk is never empty); a value
+            # that cannot be typed is its one-line error (conveyor.compute.spark_failures).
+            features = build_features(conform_raw(chunk, self.origin), self.params, self.country)
+            path = self._path("part", number)
+            features.write_parquet(path, compression=PART_CODEC)
+            first_series = chunk.select(SERIES_KEYS).row(0)
+            rows.append(self._row(number, FEATURES, path, features.height, first_series))
+        return rows
+
+    def _path(self, kind: str, number: int) -> Path:
+        partition, attempt = self._task
+        return self.staging / f"{kind}-{partition:05d}-{number:05d}-{attempt}.parquet"
+
+    def _row(
+        self,
+        number: int,
+        kind: str,
+        path: Path | str,
+        rows: int,
+        first_series: tuple[object, ...] = (None, None),
+    ) -> dict[str, object]:
+        club, item = first_series
+        return {
+            "partition": self._task[0],
+            "chunk": number,
+            "kind": kind,
+            "path": str(path),
+            "rows": rows,
+            "first_club": club,
+            "first_item": item,
+        }
 
 
 def _part_schema() -> pa.Schema:
     import pyarrow as pa
 
-    fields = [("partition", pa.int32()), ("chunk", pa.int32())]
-    return pa.schema([*fields, ("path", pa.string()), ("rows", pa.int64())])
+    return pa.schema(
+        [
+            ("partition", pa.int32()),
+            ("chunk", pa.int32()),
+            ("kind", pa.string()),
+            ("path", pa.string()),
+            ("rows", pa.int64()),
+            ("first_club", pa.string()),
+            ("first_item", pa.string()),
+        ]
+    )
+
+
+class _OutOfOrderError(Exception):
+    """A partition's rows are not in strict key order, or a key is null."""
+
+
+def _in_key_order(batches: Iterator[pa.RecordBatch]) -> Iterator[pl.DataFrame]:
+    """The batches as frames, while their rows are in strict (club, item, date) order with no
+    null key, across batches too; _OutOfOrderError at the first that is not."""
+    last: tuple[object, ...] | None = None
+    for batch in batches:
+        frame = pl.DataFrame(batch)
+        if frame.height == 0:
+            continue
+        keys = frame.select(KEYS)
+        if keys.null_count().sum_horizontal().item() or not sorted_by_keys(keys):
+            raise _OutOfOrderError
+        if last is not None and not last < keys.row(0):
+            raise _OutOfOrderError
+        last = keys.row(-1)
+        yield frame
+
+
+def _split_edges(chunk: pl.DataFrame, first: bool, last: bool) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The chunk's inner series, and its rows of the partition's first series (when ``first``)
+    and last series (when ``last``): those may continue in another partition."""
+    head = _first_series_end(chunk) if first else 0
+    tail = max(_last_series_start(chunk), head) if last else chunk.height
+    return chunk.slice(head, tail - head), pl.concat([chunk.head(head), chunk.slice(tail)])
 
 
 def whole_series(batches: Iterator[pa.RecordBatch], chunk_rows: int) -> Iterator[pl.DataFrame]:
@@ -151,14 +344,24 @@ def whole_series(batches: Iterator[pa.RecordBatch], chunk_rows: int) -> Iterator
 
 def _last_series_start(table: pl.DataFrame) -> int:
     """The row where the table's last series begins (rows are in series order)."""
-    last = table.select(SERIES_KEYS).row(-1)
-    # eq_missing: a null key is a series of its own, as in the local engine's grouping.
-    same = pl.all_horizontal(
-        pl.col(k).eq_missing(pl.lit(v, dtype=table.schema[k]))
-        for k, v in zip(SERIES_KEYS, last, strict=True)
-    )
     # The series is a run at the end: its first row is the first that matches.
-    return int(table.select(same.arg_max()).item())
+    return int(table.select(_same_series(table, -1).arg_max()).item())
+
+
+def _first_series_end(table: pl.DataFrame) -> int:
+    """The row after the table's first series (rows are in series order)."""
+    other = table.select(_same_series(table, 0).not_().arg_true().first()).item()
+    return table.height if other is None else int(other)
+
+
+def _same_series(table: pl.DataFrame, row: int) -> pl.Expr:
+    """True on the rows of the series of row ``row``."""
+    keys = table.select(SERIES_KEYS).row(row)
+    # eq_missing: a null key is a series of its own, as in the local engine's grouping.
+    return pl.all_horizontal(
+        pl.col(k).eq_missing(pl.lit(v, dtype=table.schema[k]))
+        for k, v in zip(SERIES_KEYS, keys, strict=True)
+    )
 
 
 @contextmanager

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import polars as pl
@@ -17,9 +19,9 @@ from polars.testing import assert_frame_equal
 from forecast import features_spark
 from forecast.__main__ import main as forecast_main
 from forecast.features import build_features
-from forecast.features_spark import run_spark, whole_series
+from forecast.features_spark import _split_edges, run_spark, whole_series
 from forecast.params import PipelineParams
-from forecast.schema import SERIES_KEYS, conform_raw
+from forecast.schema import KEYS, SERIES_KEYS, conform_raw
 from tests.model_fixtures import REPO
 
 pytestmark = pytest.mark.spark
@@ -67,6 +69,102 @@ def test_spark_builds_the_local_features(
     # Exactly the local table, in its key order: the same function built both.
     assert_frame_equal(got, local)
     assert [p.name for p in tmp_path.iterdir()] == ["raw.parquet", "features.parquet"]
+
+
+@contextmanager
+def _small_partitions(spark, max_bytes: int) -> Iterator[None]:
+    """Spark's scan splits files into partitions of about ``max_bytes`` (row groups stay whole)."""
+    keys = ("spark.sql.files.maxPartitionBytes", "spark.sql.files.openCostInBytes")
+    before = {key: spark.conf.get(key) for key in keys}
+    for key in keys:
+        spark.conf.set(key, str(max_bytes))
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            spark.conf.set(key, value)
+
+
+def _paths_taken(monkeypatch) -> list[str]:
+    """The names of the builds run_spark runs, in order, as they run."""
+    taken: list[str] = []
+    for name in ("_in_file_order", "_regrouped"):
+        real = getattr(features_spark, name)
+
+        def spy(*args, _real=real, _name=name, **kwargs):
+            result = _real(*args, **kwargs)
+            taken.append(_name if result is not None else f"{_name}: not in order")
+            return result
+
+        monkeypatch.setattr(features_spark, name, spy)
+    return taken
+
+
+def test_raw_in_key_order_is_built_without_a_shuffle_across_any_partitions(
+    tmp_path, raw, spark, repo_params: PipelineParams, monkeypatch
+) -> None:
+    # Six series in row groups of 150 rows, split into partitions of a row group or two: series
+    # continue across partitions, some partitions hold part of one series, some none.
+    params, country = repo_params.features, repo_params.data.holidays_country
+    some = raw.filter(pl.col("club_id").is_in(sorted(raw["club_id"].unique())[:2])).sort(KEYS)
+    raw_path, out = tmp_path / "raw.parquet", tmp_path / "features.parquet"
+    some.write_parquet(raw_path, row_group_size=150)
+    taken = _paths_taken(monkeypatch)
+    monkeypatch.setattr(features_spark, "ARROW_BATCH_ROWS", 40)
+    with _small_partitions(spark, 2_000):
+        partitions = spark.read.parquet(str(raw_path)).rdd.getNumPartitions()
+        rows = run_spark(spark, raw_path, params, country, out, chunk_rows=200)
+    assert partitions > 2 * some.select(SERIES_KEYS).n_unique()
+    assert taken == ["_in_file_order"]
+    local = build_features(some, params, country)
+    assert rows == local.height
+    assert_frame_equal(pl.read_parquet(out), local)
+
+
+@pytest.mark.parametrize(
+    "disorder",
+    ["files each in order, ranges overlapping", "a repeated row", "a null item id"],
+)
+def test_raw_out_of_key_order_is_regrouped(
+    tmp_path, raw, spark, repo_params: PipelineParams, monkeypatch, disorder: str
+) -> None:
+    params, country = repo_params.features, repo_params.data.holidays_country
+    ordered = raw.sort(KEYS)
+    folder, out = tmp_path / "raw", tmp_path / "features.parquet"
+    folder.mkdir()
+    if disorder.startswith("files"):
+        # Each file's rows are in key order; the first file holds the first and last series.
+        series = ordered.select(SERIES_KEYS).unique(maintain_order=True)
+        ends = pl.concat([series.head(1), series.tail(1)])
+        ordered.join(ends, on=SERIES_KEYS).write_parquet(folder / "a.parquet")
+        ordered.join(ends, on=SERIES_KEYS, how="anti").write_parquet(folder / "b.parquet")
+    elif disorder == "a repeated row":
+        pl.concat([ordered.head(1000), ordered.slice(999)]).write_parquet(folder / "a.parquet")
+    else:
+        missing = pl.when(pl.int_range(pl.len()) < 30).then(None).otherwise(pl.col("item_id"))
+        ordered.with_columns(missing.alias("item_id")).write_parquet(folder / "a.parquet")
+    taken = _paths_taken(monkeypatch)
+    rows = run_spark(spark, folder, params, country, out)
+    assert taken == ["_in_file_order: not in order", "_regrouped"]
+    local = build_features(pl.read_parquet(folder), params, country)
+    assert rows == local.height
+    assert_frame_equal(pl.read_parquet(out), local)
+    assert [p.name for p in tmp_path.iterdir()] == ["raw", "features.parquet"]
+
+
+def test_edges_are_the_first_and_last_series_of_a_partition() -> None:
+    keys = [("c1", "i1")] * 3 + [("c1", "i2")] * 2 + [("c2", "i1")] * 4
+    chunk = pl.DataFrame({"club_id": [c for c, _ in keys], "item_id": [i for _, i in keys]})
+    chunk = chunk.with_row_index("n")
+    inner, edge = _split_edges(chunk, first=True, last=True)
+    assert inner["n"].to_list() == [3, 4] and edge["n"].to_list() == [0, 1, 2, 5, 6, 7, 8]
+    inner, edge = _split_edges(chunk, first=True, last=False)
+    assert inner["n"].to_list() == [3, 4, 5, 6, 7, 8] and edge["n"].to_list() == [0, 1, 2]
+    inner, edge = _split_edges(chunk, first=False, last=True)
+    assert inner["n"].to_list() == [0, 1, 2, 3, 4] and edge["n"].to_list() == [5, 6, 7, 8]
+    one = chunk.head(3)  # one series, maybe begun and continued elsewhere: all edge
+    inner, edge = _split_edges(one, first=True, last=True)
+    assert inner.height == 0 and edge["n"].to_list() == [0, 1, 2]
 
 
 def test_raw_sales_typed_otherwise_are_typed_as_the_local_engine_types_them(
