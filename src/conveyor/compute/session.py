@@ -23,7 +23,14 @@ from conveyor.errors import UserError
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-__all__ = ["JAVA_HINT", "check_java", "check_master", "spark_failures", "spark_session"]
+__all__ = [
+    "JAVA_HINT",
+    "check_java",
+    "check_master",
+    "driver_java_options",
+    "spark_failures",
+    "spark_session",
+]
 
 MIN_JAVA = 17  # pyspark 4 runs on Java 17 or later
 JAVA_HINT = (
@@ -41,6 +48,7 @@ DEFAULTS: dict[str, str] = {
 }
 CONNECT_PORT = 15002  # Spark Connect's default
 LOG_CONFIG = Path(__file__).with_name("log4j2.properties")
+JAVA_OPTIONS = "spark.driver.extraJavaOptions"
 # The last line of a Python traceback: `package.module.ErrorType: message`, unindented.
 _EXCEPTION_LINE = re.compile(r"^(?P<type>[A-Za-z_][\w.]*(?:Error|Exception)): (?P<message>.+)$")
 WORKER_HINT = (
@@ -141,13 +149,19 @@ def spark_session(settings: SparkSettings, command: str) -> SparkSession:
     }
     for key, value in {**DEFAULTS, **chosen}.items():
         builder = builder.config(key, value)
-    # Spark's own start-up chatter (log level notices, native-library warnings) is not ours to
-    # print: errors only, unless the user's conf sets a logging configuration of their own.
-    options = f"-Dlog4j2.configurationFile={LOG_CONFIG.as_uri()}"
-    builder = builder.config("spark.driver.extraJavaOptions", options)
+    builder = builder.config(JAVA_OPTIONS, driver_java_options(chosen.get(JAVA_OPTIONS, "")))
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
     return session
+
+
+def driver_java_options(chosen: str) -> str:
+    """The driver JVM's options: the user's (params.yaml compute.spark.conf), then the logging
+    configuration that keeps Spark's start-up chatter (log level notices, native-library
+    warnings) out of the job log, unless the user's options name one of their own."""
+    if "log4j2.configurationFile" in chosen:
+        return chosen
+    return f"{chosen} -Dlog4j2.configurationFile={LOG_CONFIG.as_uri()}".strip()
 
 
 @contextmanager
