@@ -6,17 +6,22 @@ For each size, one child process per step (this script with ``--step``): ``data`
 raw sales as pipeline_scale.py shapes them (or reuses its file), ``local`` runs
 forecast.features.run, ``spark`` starts a Spark session (timed apart, as start-up) and runs
 forecast.features_spark.run_spark: each reads the raw Parquet file and writes the one features
-file. ``compare`` then checks that both files hold the same table (row count, key order at both
-ends, each column's null count and sum within 1e-9 relative; tests/spark/ compares every value).
+file. The raw file is in key order, as ingest writes it, so ``spark`` takes the path without a
+shuffle; ``shuffle`` runs Spark's path for raw sales in any other order (range-partitioned by
+series, sorted) on the same file. ``compare`` then checks that the three files hold the same
+table (row count, key order at both ends, each column's null count and sum within 1e-9 relative;
+tests/spark/ compares every value).
 
 ``floor`` measures what any Spark version of the stage pays before computing a single feature,
 in one session: reading the raw file and range-partitioning it by series, sorted, to Spark's
-no-op sink (timed first, cold, as the stage's first job); the same with every row also handed to
-a Python worker as Arrow, in the stage's batches (what a pandas or Arrow UDF starts from);
+no-op sink (timed first, cold, as the stage's first job); the raw file's rows handed to a Python
+worker as Arrow, in the stage's batches, without a shuffle (what the path for raw in key order
+starts from); the shuffled rows handed over likewise (what a pandas or Arrow UDF starts from);
 Spark writing the feature table as Parquet (the local engine's file read, then read and
 written: the write is the difference); and polars joining those parts into one file, as the
-stage does. All but the first run warm, which favours Spark. The printed sums add wall times:
-lower bounds only if the parts do not overlap (benchmarks/README.md says what that assumes).
+stage does. All but the first run warm (the Python workers started first), which favours
+Spark. The printed sums add wall times: lower bounds only if the parts do not overlap
+(benchmarks/README.md says what that assumes).
 
 Outputs go to benchmarks/.work/ (git-ignored); the figures to benchmarks/.work/spark_scale.json.
 The exit code is 0 when the tables agree, whatever the times (this is a report); non-zero on errors
@@ -56,7 +61,9 @@ from pipeline_scale import (
 REPORT = WORK / "spark_scale.json"
 DEFAULT_SIZES = (1_000_000, 10_000_000)
 MASTER = "local[2]"
-STEPS = ("data", "local", "spark", "compare", "floor")
+# "shuffle": Spark on the same raw file through the path for raw sales in any other order.
+STEPS = ("data", "local", "spark", "shuffle", "compare", "floor")
+TIMED = ("local", "spark", "shuffle")
 STEP_TIMEOUT_S = 3600
 TOLERANCE = 1e-9
 ENV = {"DVC_NO_ANALYTICS": "1", "BENTOML_DO_NOT_TRACK": "true"}
@@ -70,6 +77,7 @@ def outputs(size: int) -> dict[str, Path]:
         "raw": step_paths(size)["raw"],
         "local": folder / "features.local.parquet",
         "spark": folder / "features.spark.parquet",
+        "shuffle": folder / "features.shuffle.parquet",
     }
 
 
@@ -132,17 +140,22 @@ def run_engine(engine: str, size: int, driver_memory: str) -> dict[str, Any]:
     paths = outputs(size)
     country, detail = params.data.holidays_country, {}
     started_at = time.time()
-    if engine == "spark":
+    if engine in ("spark", "shuffle"):
         from conveyor.compute.params import SparkSettings
         from conveyor.compute.session import spark_session
+        from forecast import features_spark
         from forecast.features_spark import run_spark
 
+        if engine == "shuffle":
+            # What raw sales out of key order cost: the check for order is skipped (it stops
+            # at once on them) and Spark range-partitions the series, sorted.
+            features_spark._in_file_order = lambda *_args: None  # type: ignore[assignment]
         start = time.perf_counter()
         settings = SparkSettings(master=MASTER, conf={"spark.driver.memory": driver_memory})
         spark = spark_session(settings, "benchmark")
         detail["session_s"] = round(time.perf_counter() - start, 3)
         cpu_start, start = _cpu_seconds(), time.perf_counter()
-        rows = run_spark(spark, paths["raw"], params.features, country, paths["spark"])
+        rows = run_spark(spark, paths["raw"], params.features, country, paths[engine])
         seconds = time.perf_counter() - start
         detail |= {"master": MASTER, "driver_memory": driver_memory}
         detail |= _jvm_usage(spark)
@@ -164,13 +177,14 @@ def run_engine(engine: str, size: int, driver_memory: str) -> dict[str, Any]:
 
 
 def compare(size: int) -> dict[str, Any]:
-    """Both features files hold the same table: rows, ends, per-column null counts and sums."""
+    """Each Spark path's features file holds the local table: rows, ends, per-column null counts
+    and sums."""
     import polars as pl
 
     paths = outputs(size)
-    frames = {engine: pl.scan_parquet(paths[engine]) for engine in ("local", "spark")}
+    frames = {engine: pl.scan_parquet(paths[engine]) for engine in TIMED}
     schemas = {engine: frame.collect_schema() for engine, frame in frames.items()}
-    if schemas["local"] != schemas["spark"]:
+    if len({tuple(schema.items()) for schema in schemas.values()}) > 1:
         return {"equal": False, "why": f"schemas differ: {schemas}"}
     numeric = [name for name, dtype in schemas["local"].items() if dtype.is_numeric()]
     summary = [pl.len().alias("_rows")]
@@ -182,7 +196,12 @@ def compare(size: int) -> dict[str, Any]:
         engine: frame.select(summary).collect().row(0, named=True)
         for engine, frame in frames.items()
     }
-    differ = [name for name, value in got["local"].items() if not _close(value, got["spark"][name])]
+    differ = [
+        f"{engine}: {name}"
+        for engine in TIMED[1:]
+        for name, value in got["local"].items()
+        if not _close(value, got[engine][name])
+    ]
     return {
         "equal": not differ,
         "why": f"differ: {differ}" if differ else "",
@@ -214,7 +233,10 @@ def floor(size: int, driver_memory: str) -> dict[str, Any]:
         return iter(())
 
     shuffle_s = to_noop(ordered)
+    # The Python workers started (untimed), so that neither hand-over below pays for it.
+    to_noop(spark.range(1).mapInArrow(consume, "id long"))
     with _arrow_batch_rows(spark, ARROW_BATCH_ROWS):  # the stage's batch size
+        scan_arrow_s = to_noop(raw.mapInArrow(consume, raw.schema))  # raw in key order
         arrow_s = to_noop(ordered.mapInArrow(consume, ordered.schema))
     features = spark.read.parquet(str(paths["local"]))
     read_s = to_noop(features)
@@ -228,6 +250,7 @@ def floor(size: int, driver_memory: str) -> dict[str, Any]:
         join_s = time.perf_counter() - start
     return {
         "shuffle_s": round(shuffle_s, 3),
+        "scan_arrow_s": round(scan_arrow_s, 3),
         "arrow_s": round(arrow_s, 3),
         "write_s": round(write_s, 3),
         "join_s": round(join_s, 3),
@@ -293,17 +316,20 @@ def fastest(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 def print_table(rows_by_size: dict[int, int], results: dict[tuple[int, str], Any]) -> None:
     """One line per size: rows, local and Spark seconds and rows/s, the ratio, Spark's start."""
-    header = ("size", "raw rows", "local s", "spark s", "spark/local", "local rows/s")
-    header += ("spark rows/s", "session s", "JVM peak MB", "same table")
+    header = ("size", "raw rows", "local s", "spark s", "spark/local", "shuffle s", "shuffle/local")
+    header += ("local rows/s", "spark rows/s", "session s", "JVM peak MB", "same table")
     print(" ".join(f"{h:>12}" for h in header))
     for size, rows in rows_by_size.items():
         local, spark = results[size, "local"], results[size, "spark"]
+        shuffle = results[size, "shuffle"]
         cells = (
             label(size),
             f"{rows:,}",
             f"{local['seconds']:.2f}",
             f"{spark['seconds']:.2f}",
             f"{spark['seconds'] / local['seconds']:.2f}x",
+            f"{shuffle['seconds']:.2f}",
+            f"{shuffle['seconds'] / local['seconds']:.2f}x",
             f"{rows / local['seconds']:,.0f}",
             f"{rows / spark['seconds']:,.0f}",
             f"{spark['detail']['session_s']:.2f}",
@@ -317,18 +343,19 @@ def print_floor(rows_by_size: dict[int, int], results: dict[tuple[int, str], Any
     """Spark's fixed costs, each as a multiple of the local engine's whole stage, and their sums
     for a version on Spark's functions and one on Python workers (one-file output)."""
     print("\nSpark's floor for the stage, as multiples of the local engine's whole run:")
-    header = ("size", "shuffle", "+ to Python", "write", "join", "functions", "workers")
+    header = ("size", "scan to Python", "shuffle", "+ to Python", "write", "join")
+    header += ("functions", "workers")
     print(" ".join(f"{h:>14}" for h in header))
     for size in rows_by_size:
         local, floor_s = results[size, "local"]["seconds"], results[size, "floor"]
-        shuffle, arrow, write, join = (
-            floor_s[k] for k in ("shuffle_s", "arrow_s", "write_s", "join_s")
+        scan, shuffle, arrow, write, join = (
+            floor_s[k] for k in ("scan_arrow_s", "shuffle_s", "arrow_s", "write_s", "join_s")
         )
         # Spark's functions: shuffle, Spark's writer, the join (computing nothing); Python
         # workers: shuffle and hand-over, polars' own work (its whole local run), the join.
         least = (shuffle + write + join, arrow + local + join)
         cells = [label(size)] + [
-            f"{s:.2f} s {s / local:.2f}x" for s in (shuffle, arrow, write, join, *least)
+            f"{s:.2f} s {s / local:.2f}x" for s in (scan, shuffle, arrow, write, join, *least)
         ]
         print(" ".join(f"{c:>14}" for c in cells))
 
@@ -357,7 +384,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for size in sizes:
             for step in STEPS:
                 print(f"... {label(size)} {step}", file=sys.stderr, flush=True)
-                runs = args.repeat if step in ("local", "spark") else 1
+                runs = args.repeat if step in TIMED else 1
                 results[size, step] = fastest(
                     [launch(step, size, args.driver_memory) for _ in range(runs)]
                 )

@@ -42,7 +42,7 @@ def conform_raw(frame: pl.DataFrame, origin: str) -> pl.DataFrame:
         except (pl.exceptions.InvalidOperationError, pl.exceptions.ComputeError):
             raise DataError(
                 f"{origin}: column {name!r} has type {column.dtype} and cannot be read as "
-                f"{dtype} (first values: {column.head(3).to_list()})"
+                f"{dtype} (values that cannot: {_unreadable(column, dtype)})"
             ) from None
     if frame.height == 0:
         raise DataError(f"{origin}: no rows")
@@ -59,9 +59,19 @@ def require_raw_columns(columns: Sequence[str], origin: str) -> None:
         )
 
 
-def _cast(column: pl.Series, dtype: pl.DataType) -> pl.Series:
+def _unreadable(column: pl.Series, dtype: pl.DataType) -> list[object]:
+    """The first values (at most 3) of ``column`` that do not read as ``dtype``: the ones to fix,
+    not the first rows, which may be fine."""
+    try:
+        read = _cast(column, dtype, strict=False)
+    except (pl.exceptions.InvalidOperationError, pl.exceptions.ComputeError):
+        return column.head(3).to_list()  # no value of this type reads as ``dtype``
+    return column.filter(read.is_null() & column.is_not_null()).head(3).to_list()
+
+
+def _cast(column: pl.Series, dtype: pl.DataType, strict: bool = True) -> pl.Series:
     if dtype == pl.Date() and column.dtype == pl.String():
-        return column.str.to_date(strict=True)
+        return column.str.to_date(strict=strict)
     if dtype == pl.Int8() and column.dtype == pl.Boolean():
         return column.cast(pl.Int8)
-    return column.cast(dtype, strict=True)
+    return column.cast(dtype, strict=strict)

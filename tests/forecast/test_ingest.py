@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import polars as pl
 import pytest
 
 from conveyor.errors import DataError
 from forecast import ingest
 from forecast.params import DataParams, SourceParams
-from forecast.schema import RAW_SCHEMA
+from forecast.schema import RAW_SCHEMA, conform_raw
 
 
 def _file_source(path) -> DataParams:
@@ -52,6 +53,19 @@ def test_wrong_type_is_named(tmp_path, small_sales):
     small_sales.head(20).with_columns(units_sold=small_sales["club_id"].head(20)).write_csv(path)
     with pytest.raises(DataError, match=r"column 'units_sold' has type String and cannot be read"):
         ingest.load_source(_file_source(path))
+
+
+def test_a_wrong_value_is_quoted_not_the_first_rows(tmp_path, small_sales):
+    # Prices as text, all numbers but two far down the file: the message quotes those two.
+    prices = small_sales["price"].head(200).cast(pl.String).to_list()
+    prices[150], prices[170] = "n/a", "1,5"
+    frame = small_sales.head(200).with_columns(pl.Series("price", prices))
+    with pytest.raises(DataError) as raised:
+        conform_raw(frame, "sales.csv")
+    assert str(raised.value) == (
+        "sales.csv: column 'price' has type String and cannot be read as Float64 "
+        "(values that cannot: ['n/a', '1,5'])"
+    )
 
 
 def test_empty_file_fails(tmp_path, small_sales):
