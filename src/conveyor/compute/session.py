@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "JAVA_HINT",
+    "LOG_CONFIG",
     "check_java",
     "check_master",
     "driver_java_options",
