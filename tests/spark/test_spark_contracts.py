@@ -192,3 +192,43 @@ def test_nan_is_read_as_missing_whatever_the_columns_name_and_float_width(tmp_pa
     assert [f.dataType.simpleString() for f in frame.schema.fields] == ["double", "float", "bigint"]
     rows = [tuple(row) for row in frame.collect()]
     assert rows == [(1.0, None, 1), (None, 2.0, 2), (None, 3.0, 3)]
+
+
+@pytest.mark.parametrize("drop", [None, "price.eur"])
+def test_a_dot_in_a_column_name_gives_the_local_verdict(tmp_path, spark, backend, drop) -> None:
+    # GX's Spark metrics name a dotted column in backticks: the rules must find it all the same,
+    # and the verdict name it as the data does.
+    contract = Contract.model_validate(
+        {
+            "name": "dotted",
+            "description": "columns whose names hold a dot or a space",
+            "key": ["id"],
+            "rows": {"min": 1, "max": 100},
+            "allow_extra_columns": False,
+            "columns": {
+                "id": {"type": "integer"},
+                "price.eur": {"type": "float", "min": 0, "max": 10},
+                "unit cost": {"type": "float", "min": 0},
+            },
+        }
+    )
+    data = pl.DataFrame(
+        {"id": [1, 2, 3], "price.eur": [1.0, 20.0, 3.0], "unit cost": [1.0, 2.0, -1.0]}
+    )
+    path = tmp_path / "data.parquet"
+    (data.drop(drop) if drop else data).write_parquet(path)
+    local = check_frame(contract, read_frame(path, contract), path, backend)
+    on_spark = check_frame(contract, read_spark(spark, path, contract), path, backend)
+    assert _outcomes(on_spark) == _outcomes(local)
+    assert [r.observed for r in on_spark.results if r.rule.id == "table.columns"] == [
+        r.observed for r in local.results if r.rule.id == "table.columns"
+    ]
+    failed = {r.rule.id for r in on_spark.failures}
+    if drop:
+        assert failed == {"table.columns", "price.eur.exists", "unit cost.range"}
+        columns = next(r for r in on_spark.results if r.rule.id == "table.columns")
+        assert columns.observed == "missing ['price.eur']"
+    else:
+        assert failed == {"price.eur.range", "unit cost.range"}
+        range_rule = next(r for r in on_spark.results if r.rule.id == "price.eur.range")
+        assert [row["id"] for row in range_rule.sample] == [2]

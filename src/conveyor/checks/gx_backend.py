@@ -202,43 +202,46 @@ def _expectation(rule: Rule, engine: str) -> Any:
 
     builders: dict[str, Callable[[Rule], Any]] = {
         "columns_match_set": lambda r: gxe.ExpectTableColumnsToMatchSet(
-            column_set=r.params["columns"], exact_match=r.params["exact"]
+            column_set=[_gx_name(c, engine) for c in r.params["columns"]],
+            exact_match=r.params["exact"],
         ),
         "row_count": lambda r: gxe.ExpectTableRowCountToBeBetween(
             min_value=r.params["min"], max_value=r.params["max"]
         ),
-        "exists": lambda r: gxe.ExpectColumnToExist(column=_column(r)),
+        "exists": lambda r: gxe.ExpectColumnToExist(column=_column(r, engine)),
         "type": lambda r: _type_expectation(r, engine),
-        "not_null": lambda r: gxe.ExpectColumnValuesToNotBeNull(column=_column(r)),
+        "not_null": lambda r: gxe.ExpectColumnValuesToNotBeNull(column=_column(r, engine)),
         "between": lambda r: gxe.ExpectColumnValuesToBeBetween(
-            column=_column(r), min_value=_bound(r.params["min"]), max_value=_bound(r.params["max"])
+            column=_column(r, engine),
+            min_value=_bound(r.params["min"]),
+            max_value=_bound(r.params["max"]),
         ),
         "in_set": lambda r: gxe.ExpectColumnValuesToBeInSet(
-            column=_column(r), value_set=[_bound(v) for v in r.params["values"]]
+            column=_column(r, engine), value_set=[_bound(v) for v in r.params["values"]]
         ),
         "regex": lambda r: gxe.ExpectColumnValuesToMatchRegex(
-            column=_column(r), regex=r.params["regex"]
+            column=_column(r, engine), regex=r.params["regex"]
         ),
         "not_regex": lambda r: gxe.ExpectColumnValuesToNotMatchRegex(
-            column=_column(r), regex=r.params["regex"]
+            column=_column(r, engine), regex=r.params["regex"]
         ),
-        "unique_key": _unique_expectation,
+        "unique_key": lambda r: _unique_expectation(r, engine),
         "distinct_count": lambda r: gxe.ExpectColumnUniqueValueCountToBeBetween(
-            column=_column(r), min_value=r.params["min"], max_value=r.params["max"]
+            column=_column(r, engine), min_value=r.params["min"], max_value=r.params["max"]
         ),
         "mean": lambda r: gxe.ExpectColumnMeanToBeBetween(
-            column=_column(r), min_value=r.params["min"], max_value=r.params["max"]
+            column=_column(r, engine), min_value=r.params["min"], max_value=r.params["max"]
         ),
         "quantiles": lambda r: _quantiles_expectation(r, engine),
         # "at most X zeros" is "not zero for at least 1 - X of the rows".
         "zero_share": lambda r: gxe.ExpectColumnValuesToNotBeInSet(
-            column=_column(r), value_set=[0], mostly=max(1 - r.params["max"], 1e-9)
+            column=_column(r, engine), value_set=[0], mostly=max(1 - r.params["max"], 1e-9)
         ),
         "max_at_least": lambda r: gxe.ExpectColumnMaxToBeBetween(
-            column=_column(r), min_value=_bound(r.params["min"])
+            column=_column(r, engine), min_value=_bound(r.params["min"])
         ),
         "max_at_most": lambda r: gxe.ExpectColumnMaxToBeBetween(
-            column=_column(r), max_value=_bound(r.params["max"])
+            column=_column(r, engine), max_value=_bound(r.params["max"])
         ),
     }
     expectation = builders[rule.check](rule)
@@ -251,7 +254,7 @@ def _quantiles_expectation(rule: Rule, engine: str) -> Any:
 
     kind = _approx_quantiles() if engine == "spark" else gxe.ExpectColumnQuantileValuesToBeBetween
     expectation = kind(
-        column=_column(rule),
+        column=_column(rule, engine),
         quantile_ranges={
             "quantiles": rule.params["quantiles"],
             "value_ranges": rule.params["ranges"],
@@ -279,30 +282,48 @@ def _type_expectation(rule: Rule, engine: str) -> Any:
 
     if engine == "spark":
         return gxe.ExpectColumnValuesToBeInTypeList(
-            column=_column(rule), type_list=SPARK_TYPES[rule.params["type"]]
+            column=_column(rule, engine), type_list=SPARK_TYPES[rule.params["type"]]
         )
     if rule.params["type"] == "string":
         # pandas 3 stores text as the "str" dtype, which GX recognises only this way.
-        return gxe.ExpectColumnValuesToBeOfType(column=_column(rule), type_="str")
+        return gxe.ExpectColumnValuesToBeOfType(column=_column(rule, engine), type_="str")
     return gxe.ExpectColumnValuesToBeInTypeList(
-        column=_column(rule), type_list=PANDAS_TYPES[rule.params["type"]]
+        column=_column(rule, engine), type_list=PANDAS_TYPES[rule.params["type"]]
     )
 
 
-def _unique_expectation(rule: Rule) -> Any:
+def _unique_expectation(rule: Rule, engine: str) -> Any:
     import great_expectations.expectations as gxe
 
-    columns = rule.params["columns"]
+    columns = [_gx_name(c, engine) for c in rule.params["columns"]]
     if len(columns) == 1:
         return gxe.ExpectColumnValuesToBeUnique(column=columns[0])
     return gxe.ExpectCompoundColumnsToBeUnique(column_list=columns)
 
 
-def _column(rule: Rule) -> str:
-    """The column of a column-level rule (rules.py gives each one; GX would refuse None too)."""
+def _column(rule: Rule, engine: str) -> str:
+    """The column of a column-level rule (rules.py gives each one; GX would refuse None too), as
+    GX names it on ``engine``."""
     if rule.column is None:
         raise ValueError(f"rule {rule.id} ({rule.check}) names no column")
-    return rule.column
+    return _gx_name(rule.column, engine)
+
+
+def _gx_name(column: str, engine: str) -> str:
+    """``column`` as GX knows it: on Spark, a name with a dot in backticks (GX's Spark metrics
+    list such a column so, and find it only so: otherwise a struct field); on pandas, as is."""
+    if engine == "spark" and "." in column and not _backticked(column):
+        return f"`{column}`"
+    return column
+
+
+def _data_name(column: str) -> str:
+    """The data's name of a column GX reported (the inverse of ``_gx_name``)."""
+    return column[1:-1] if "." in column and _backticked(column) else column
+
+
+def _backticked(column: str) -> bool:
+    return len(column) > 1 and column.startswith("`") and column.endswith("`")
 
 
 def _bound(value: object) -> Any:
@@ -333,8 +354,12 @@ def _observed_text(rule: Rule, result: dict[str, Any]) -> str:
         return "none"
     if rule.check == "columns_match_set":
         mismatch = (result.get("details") or {}).get("mismatched") or {}
-        parts = [f"{what} {sorted(cols)}" for what, cols in mismatch.items() if cols]
-        return "; ".join(parts) if parts else f"columns {observed}"
+        parts = [
+            f"{what} {sorted(_data_name(c) for c in cols)}"
+            for what, cols in mismatch.items()
+            if cols
+        ]
+        return "; ".join(parts) if parts else f"columns {sorted(_data_name(c) for c in observed)}"
     if rule.check == "quantiles" and isinstance(observed, dict):
         pairs = zip(observed["quantiles"], observed["values"], strict=True)
         return "; ".join(f"q{q:g} = {'none' if v is None else f'{v:.4g}'}" for q, v in pairs)
