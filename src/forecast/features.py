@@ -94,6 +94,15 @@ def build_features(raw: pl.DataFrame, params: FeatureParams, country: str) -> pl
     return features.select(*KEYS, TARGET, *(c for c in feature_columns(params) if c not in KEYS))
 
 
+def typed_sales(frame: pl.DataFrame, origin: str) -> pl.DataFrame:
+    """Raw sales typed as ingest types them (conform_raw), each with its day: a sale without a
+    date belongs to no day of its series (the raw_sales contract's date.not_null)."""
+    raw = conform_raw(frame, origin)
+    if raw.get_column("date").null_count():
+        raise DataError(f"{origin}: column 'date' has missing values: every sale needs its day")
+    return raw
+
+
 def sorted_by_keys(frame: pl.DataFrame) -> bool:
     """True when rows are already in (club, item, date) order, as ingest writes them.
 
@@ -187,7 +196,7 @@ def run(
         spark = spark_session(compute.spark, "prepare")
         with spark_failures("features on Spark"):
             return run_spark(spark, raw_path, params, country, out)
-    raw = conform_raw(pl.read_parquet(files), str(raw_path))
+    raw = typed_sales(pl.read_parquet(files), str(raw_path))
     features = build_features(raw, params, country)
     with atomic_path(out) as tmp:
         features.write_parquet(tmp, statistics=True)

@@ -35,9 +35,9 @@ import polars as pl
 
 from conveyor.errors import DataError
 from conveyor.files import atomic_path
-from forecast.features import build_features, sorted_by_keys
+from forecast.features import build_features, sorted_by_keys, typed_sales
 from forecast.params import FeatureParams
-from forecast.schema import KEYS, RAW_SCHEMA, SERIES_KEYS, conform_raw
+from forecast.schema import KEYS, RAW_SCHEMA, SERIES_KEYS
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -118,9 +118,10 @@ def _in_file_order(
     Spark's scan splits the files into partitions of consecutive rows. Each worker builds the
     series that start and end inside its partition and keeps aside, as raw rows, the first and
     the last (either may continue in another partition); the driver joins those edges and builds
-    them. Workers check their rows are in strict key order without a null key; the driver, that
-    the partitions' key ranges do not overlap. Either check failing costs the rows read so far
-    (a worker stops at its first row out of order), then Spark regroups.
+    them. Workers check their rows are in strict key order without a null key, and stop at the
+    first row out of order; the driver checks that the partitions' key ranges do not overlap,
+    once the workers are done: files each in key order whose ranges overlap (one file per day,
+    say) are built twice. Then Spark regroups.
     """
     from pyspark.sql.types import DateType
 
@@ -142,11 +143,15 @@ def _in_file_order(
         if row.kind == FEATURES
     ]
     # The edge series, joined across partitions: few (two per partition), built here.
-    features = build_features(conform_raw(edge_rows.sort(KEYS), origin), params, country)
+    features = build_features(typed_sales(edge_rows.sort(KEYS), origin), params, country)
     for number, series in enumerate(features.partition_by(SERIES_KEYS, maintain_order=True)):
         path = staging / f"edge-{number:05d}.parquet"
         series.write_parquet(path, compression=PART_CODEC)
         parts.append((series.select(SERIES_KEYS).row(0), Part(path, series.height)))
+    if not parts:  # no series has a row with history: the table is empty, with its columns
+        path = staging / "edge-empty.parquet"
+        features.write_parquet(path, compression=PART_CODEC)
+        parts.append((("", ""), Part(path, 0)))
     # Parts hold disjoint runs of series: in the order of their first series, they are in
     # key order (text keys without nulls: Python orders them as polars does, by code point).
     return [part for _, part in sorted(parts, key=lambda pair: pair[0])]
@@ -245,7 +250,7 @@ class PartBuilder:
         if chunk.height:
             # Typed as the local engine types the whole file (a chunk is never empty); a value
             # that cannot be typed is its one-line error (conveyor.compute.spark_failures).
-            features = build_features(conform_raw(chunk, self.origin), self.params, self.country)
+            features = build_features(typed_sales(chunk, self.origin), self.params, self.country)
             path = self._path("part", number)
             features.write_parquet(path, compression=PART_CODEC)
             first_series = chunk.select(SERIES_KEYS).row(0)

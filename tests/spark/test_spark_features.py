@@ -302,3 +302,37 @@ def test_a_value_a_worker_cannot_type_is_the_local_engines_one_line(
     )
     assert on_spark == local
     assert [p.name for p in tmp_path.iterdir()] == ["raw.parquet"]
+
+
+def test_series_too_short_for_any_feature_give_the_local_empty_table(
+    tmp_path, raw, spark, repo_params
+) -> None:
+    # Two series of 20 days (the smallest lag is longer): every series is an edge, none has a
+    # row with history.
+    series = raw.select(SERIES_KEYS).unique(maintain_order=True).head(2)
+    short = raw.join(series, on=SERIES_KEYS).filter(
+        pl.col("date") < pl.col("date").min() + pl.duration(days=20)
+    )
+    raw_path = tmp_path / "raw.parquet"
+    short.sort(KEYS).write_parquet(raw_path)
+    local, on_spark = _on_both_engines(spark, raw_path, tmp_path / "f.parquet", repo_params)
+    assert isinstance(local, pl.DataFrame) and isinstance(on_spark, pl.DataFrame)
+    assert local.height == 0
+    assert_frame_equal(on_spark, local)
+
+
+def test_a_sale_without_a_date_is_the_same_one_line_on_both_engines(
+    tmp_path, raw, spark, repo_params
+) -> None:
+    undated = raw.sort(KEYS).with_columns(
+        pl.when(pl.int_range(pl.len()) == pl.len() - 1)
+        .then(None)
+        .otherwise(pl.col("date"))
+        .alias("date")
+    )
+    raw_path = tmp_path / "raw.parquet"
+    undated.write_parquet(raw_path)
+    local, on_spark = _on_both_engines(spark, raw_path, tmp_path / "f.parquet", repo_params)
+    assert local == f"{raw_path}: column 'date' has missing values: every sale needs its day"
+    assert on_spark == local
+    assert [p.name for p in tmp_path.iterdir()] == ["raw.parquet"]
