@@ -11,6 +11,7 @@ import polars as pl
 from conveyor.checks.dataio import parquet_files
 from conveyor.errors import DataError
 from conveyor.files import atomic_path, write_json
+from forecast.features import require_feature_table
 from forecast.holdout import split
 from forecast.metrics import METRIC_NAMES, error_metrics, rounded, skill
 from forecast.model import load_booster, predict
@@ -74,10 +75,13 @@ def run(
     missing = [s for s in params.slices if s not in features.columns]
     if missing:
         raise DataError(f"evaluate.slices: no column {', '.join(missing)} in {features_path}")
+    booster = load_booster(model_path)
+    needed = ("date", *SERIES_KEYS, TARGET, *booster.feature_name())
+    require_feature_table(features.columns, needed, str(features_path))
     history, holdout = split(features, params.holdout_days)
     start = holdout["date"].min()
     scored = holdout.with_columns(
-        pl.Series(MODEL, predict(load_booster(model_path), holdout)),
+        pl.Series(MODEL, predict(booster, holdout)),
         seasonal_naive(history, holdout, start).alias(BASELINE),
     )
     metrics = score(scored)["all"] | {

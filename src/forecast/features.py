@@ -8,6 +8,7 @@ horizon). Price, promotion and the calendar are known in advance and are used as
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -92,6 +93,18 @@ def build_features(raw: pl.DataFrame, params: FeatureParams, country: str) -> pl
         )
     )
     return features.select(*KEYS, TARGET, *(c for c in feature_columns(params) if c not in KEYS))
+
+
+def require_feature_table(columns: Sequence[str], needed: Iterable[str], origin: str) -> None:
+    """A DataError naming what ``columns`` lacks of ``needed``: a file that is not the feature
+    table `prepare` writes (the raw sales, say), as one line rather than a reader's traceback."""
+    missing = [name for name in dict.fromkeys(needed) if name not in columns]
+    if missing:
+        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        raise DataError(
+            f"{origin}: not a feature table: no column {', '.join(missing[:5])}{more} "
+            "(python -m forecast prepare writes one)"
+        )
 
 
 def typed_sales(frame: pl.DataFrame, origin: str) -> pl.DataFrame:

@@ -14,7 +14,7 @@ import polars as pl
 
 from conveyor.checks.dataio import parquet_files
 from conveyor.files import atomic_path
-from forecast.features import CATEGORICAL, feature_columns
+from forecast.features import CATEGORICAL, feature_columns, require_feature_table
 from forecast.holdout import holdout_start, require_training_rows
 from forecast.model import to_model_frame
 from forecast.params import PipelineParams
@@ -69,6 +69,8 @@ def training_rows(features_path: Path, params: PipelineParams) -> pl.DataFrame:
     """The rows the model trains on: before the holdout, of the sampled series (train.sample)."""
     # Read only the rows and columns training needs: at 10M rows this halves peak memory.
     features = pl.scan_parquet(parquet_files(features_path))
+    needed = ("date", TARGET, *feature_columns(params.features))
+    require_feature_table(features.collect_schema().names(), needed, str(features_path))
     start = holdout_start(features, params.evaluate.holdout_days)
     before = features.filter(pl.col("date") < start)
     sample = params.train.sample

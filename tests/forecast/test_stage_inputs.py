@@ -161,3 +161,24 @@ def test_a_folder_reads_as_spark_lists_it_and_files_that_disagree_are_one_line(
     err = capsys.readouterr().err
     assert err.startswith(f"error: prepare: {mixed}: its files disagree on a column: price: ")
     assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize("stage", ["train", "evaluate"])
+def test_a_file_that_is_not_the_feature_table_is_one_line(tmp_path, capsys, stage):
+    # The raw sales given where the features go: a readable Parquet file, the wrong columns.
+    raw = REPO / "data" / "raw" / "sales.parquet"
+    outputs = tmp_path / "outputs"
+    inputs = {"features": raw, "model": REPO / "models" / "model.txt"}
+    if stage == "train":
+        del inputs["model"]  # train's model is an output
+    args = [arg for name, path in inputs.items() for arg in (f"--{name}", str(path))]
+    for other in STAGES[stage][1]:
+        if other not in inputs:
+            args += [f"--{other}", str(outputs / other)]
+    code = forecast_main(["--params", str(REPO / "params.yaml"), stage, *args])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1, err
+    assert err.startswith(f"error: {stage}: {raw}: not a feature table: no column ")
+    assert "(python -m forecast prepare writes one)" in err
+    assert not outputs.exists()
