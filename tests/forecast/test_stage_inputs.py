@@ -8,8 +8,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from forecast import train
 from forecast.__main__ import FILE_INPUTS, OPTION_HELP, PARQUET_INPUTS, STAGES
 from forecast.__main__ import main as forecast_main
+from forecast.features import build_features
 from tests.paths import REPO
 
 
@@ -164,13 +166,19 @@ def test_a_folder_reads_as_spark_lists_it_and_files_that_disagree_are_one_line(
 
 
 @pytest.mark.parametrize("stage", ["train", "evaluate"])
-def test_a_file_that_is_not_the_feature_table_is_one_line(tmp_path, capsys, stage):
+def test_a_file_that_is_not_the_feature_table_is_one_line(
+    tmp_path, capsys, stage, small_sales, small_params
+):
     # The raw sales given where the features go: a readable Parquet file, the wrong columns.
-    raw = REPO / "data" / "raw" / "sales.parquet"
+    raw = tmp_path / "sales.parquet"
+    small_sales.write_parquet(raw)
+    inputs = {"features": raw}
+    if stage == "evaluate":  # a model to evaluate, trained on the small data's features
+        features = tmp_path / "features.parquet"
+        build_features(small_sales, small_params.features, "US").write_parquet(features)
+        inputs["model"] = tmp_path / "model.txt"
+        train.run(features, small_params, inputs["model"], tmp_path / "importance.csv")
     outputs = tmp_path / "outputs"
-    inputs = {"features": raw, "model": REPO / "models" / "model.txt"}
-    if stage == "train":
-        del inputs["model"]  # train's model is an output
     args = [arg for name, path in inputs.items() for arg in (f"--{name}", str(path))]
     for other in STAGES[stage][1]:
         if other not in inputs:
