@@ -17,6 +17,7 @@ from conveyor.errors import UserError
 __all__ = [
     "COMMANDS",
     "EXTRAS",
+    "MissingExtraError",
     "command_extra",
     "distributions",
     "install_hint",
@@ -26,7 +27,17 @@ __all__ = [
 
 DISTRIBUTION = "conveyor"
 # The extras in the order people meet them; `all` is every one of them.
-EXTRAS = ("checks", "report", "monitor", "serve", "scan", "pipeline", "template", "spark")
+EXTRAS = (
+    "checks",
+    "report",
+    "monitor",
+    "serve",
+    "scan",
+    "pipeline",
+    "template",
+    "spark",
+    "delta",
+)
 # The commands that need an extra (subcommand, then an option that must be given too): the
 # handlers call require() with these keys, and `conveyor doctor` finds them in dvc.yaml.
 COMMANDS = {

@@ -1,5 +1,6 @@
-"""Parquet and CSV files as a Spark DataFrame (`compute.engine: spark`): the one reader the stages
-that run on Spark share (the contracts, drift), so each reads files the same way."""
+"""Parquet and CSV files and Delta tables as a Spark DataFrame (`compute.engine: spark`): the one
+reader the stages that run on Spark share (the contracts, drift), so each reads files the same
+way."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from conveyor.delta_table import delta_snapshot
 from conveyor.errors import DataError
 
-__all__ = ["read_spark_files"]
+__all__ = ["read_spark_delta", "read_spark_files"]
 
 
 def read_spark_files(spark: Any, paths: Sequence[Path], origin: str, csv: bool = False) -> Any:
@@ -28,6 +30,43 @@ def read_spark_files(spark: Any, paths: Sequence[Path], origin: str, csv: bool =
     except PySparkException as exc:
         raise DataError(f"{origin}: cannot read: {str(exc).splitlines()[0]}") from None
     return _small_integers_widened(frame)
+
+
+def read_spark_delta(spark: Any, path: Path, origin: str) -> Any:
+    """The Delta table at ``path``, its current version: by the session's Delta reader when it
+    has one (delta-spark, Databricks: deletion vectors and column mapping applied), else as the
+    Parquet files its log names (conveyor.delta_table), partition columns from the folder names
+    typed as the log declares them."""
+    from py4j.protocol import Py4JJavaError
+    from pyspark.errors import PySparkException
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    try:
+        return _small_integers_widened(spark.read.format("delta").load(str(path)))
+    except (PySparkException, Py4JJavaError) as exc:
+        # Spark 4 raises a missing source as a bare Java error: its class names the condition.
+        if "[DATA_SOURCE_NOT_FOUND]" not in str(exc):
+            raise DataError(f"{origin}: cannot read: {_java_message(exc)}") from None
+    snapshot = delta_snapshot(path)
+    schema = from_arrow_schema(snapshot.schema, prefer_timestamp_ntz=True)
+    if not snapshot.files:
+        return spark.createDataFrame([], schema)
+    # The declared schema types the partition columns (`007` stays text) and gives a column a
+    # file lacks as null; basePath makes the folder names below the table its partitions.
+    reader = spark.read.schema(schema).option("basePath", str(snapshot.root))
+    try:
+        frame = reader.parquet(*(str(f) for f in snapshot.files))
+    except PySparkException as exc:
+        raise DataError(f"{origin}: cannot read: {str(exc).splitlines()[0]}") from None
+    return _small_integers_widened(frame.select(*(f"`{n}`" for n in snapshot.schema.names)))
+
+
+def _java_message(exc: Exception) -> str:
+    """The first line that says what went wrong (a Java error's first is "An error occurred
+    while calling o39.load.")."""
+    lines = [line.strip(": ") for line in str(exc).splitlines() if line.strip(": ")]
+    useful = [line for line in lines if not line.startswith("An error occurred while calling")]
+    return (useful or lines or [type(exc).__name__])[0]
 
 
 def _small_integers_widened(frame: Any) -> Any:

@@ -1,4 +1,4 @@
-"""Read a data set for checking: Parquet or CSV into pandas, or as a Spark DataFrame
+"""Read a data set for checking: Parquet, CSV or a Delta table into pandas, or as a Spark DataFrame
 (`compute.engine: spark`), types as the files hold them."""
 
 from __future__ import annotations
@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from conveyor.delta_table import DeltaSnapshot, delta_snapshot, is_delta_table
 from conveyor.errors import DataError
 from conveyor.files import require_regular
-from conveyor.spark_read import read_spark_files
+from conveyor.spark_read import read_spark_delta, read_spark_files
 
 if TYPE_CHECKING:  # pandas and pydantic load only for the readers (not for `data manifest`)
     import pandas as pd
@@ -35,6 +36,8 @@ CSV_HEAD_BYTES = 64 * 1024
 def read_frame(path: Path, contract: Contract | None) -> pd.DataFrame:
     """The data at ``path``; a missing or unreadable file is a DataError (usage error, exit 2)."""
     require_regular(path, "", DataError)  # a FIFO would block the read for ever
+    if path.is_dir() and is_delta_table(path):
+        return _read_delta(delta_snapshot(path))
     if path.is_dir():
         return _read_folder(path)
     if not path.is_file():
@@ -65,6 +68,8 @@ def require_readable(path: Path, csv: bool = True) -> None:
     require_regular(path, "", DataError)
     if not (path.is_dir() or path.is_file()):
         raise DataError(f"{path}: no such data file")
+    if path.is_dir() and is_delta_table(path):
+        return  # its log is read with the data: on Spark, by Delta's own reader if it has one
     files = parquet_files(path)
     suffix = path.suffix.lower()
     kinds = (".parquet", ".csv") if csv else (".parquet",)
@@ -84,12 +89,15 @@ def require_readable(path: Path, csv: bool = True) -> None:
 
 
 def parquet_files(path: Path) -> list[Path]:
-    """The data files of ``path``: the file itself, or every .parquet file below the folder in
-    sorted order, as Spark and Hadoop list them: a name or folder below it starting with `_` or
-    `.` is not data (`_SUCCESS`, `.part-0.parquet.crc`, a failed write's `_temporary/`); a
-    DataError when the folder holds none."""
+    """The data files of ``path``: the file itself, the files of a Delta table's current version,
+    or every .parquet file below the folder in sorted order, as Spark and Hadoop list them: a
+    name or folder below it starting with `_` or `.` is not data (`_SUCCESS`,
+    `.part-0.parquet.crc`, a failed write's `_temporary/`); a DataError when the folder holds
+    none, or the Delta table keeps columns in its folder names (its files do not hold them)."""
     if not path.is_dir():
         return [path]
+    if is_delta_table(path):
+        return _delta_files(delta_snapshot(path))
     files = sorted(
         p
         for p in path.rglob("*.parquet")
@@ -98,6 +106,18 @@ def parquet_files(path: Path) -> list[Path]:
     if not files:
         raise DataError(f"{path}: a folder with no .parquet file below it")
     return files
+
+
+def _delta_files(snapshot: DeltaSnapshot) -> list[Path]:
+    if snapshot.partition_columns:
+        named = ", ".join(snapshot.partition_columns)
+        raise DataError(
+            f"{snapshot.root}: a Delta table partitioned by {named}: this command reads the "
+            "table's files, which do not hold those columns (conveyor check data reads it whole)"
+        )
+    if not snapshot.files:
+        raise DataError(f"{snapshot.root}: a Delta table with no rows (version {snapshot.version})")
+    return snapshot.files
 
 
 def _require_csv_text(path: Path) -> None:
@@ -128,8 +148,8 @@ def mixed_schema(path: Path) -> SchemaConflict | None:
     ``path``, read from their footers only; None for a file, or files that agree. Either engine
     would read such files wrongly (one file's schema for all: values cast, or a column of nulls)
     or stop with a stack trace; the contract reports it instead."""
-    if not path.is_dir():
-        return None
+    if not path.is_dir() or is_delta_table(path):
+        return None  # a Delta table has one schema, in its log: older files lack newer columns
     import pyarrow.parquet as pq
 
     files = parquet_files(path)
@@ -178,6 +198,28 @@ def _read_folder(folder: Path) -> pd.DataFrame:
     return table.to_pandas(date_as_object=False)
 
 
+def _read_delta(snapshot: DeltaSnapshot) -> pd.DataFrame:
+    """The table's current version, in its schema: partition columns from the folder names,
+    typed as the log declares them; a column added after a file was written is null there."""
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    if not snapshot.files:
+        return snapshot.schema.empty_table().to_pandas(date_as_object=False)
+    fields = [snapshot.schema.field(name) for name in snapshot.partition_columns]
+    try:
+        table = ds.dataset(
+            [str(f) for f in snapshot.files],
+            schema=snapshot.schema,
+            format="parquet",
+            partitioning=ds.partitioning(pa.schema(fields), flavor="hive") if fields else None,
+            partition_base_dir=str(snapshot.root),
+        ).to_table()
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{snapshot.root}: cannot read: {str(exc).splitlines()[0]}") from None
+    return table.to_pandas(date_as_object=False)
+
+
 def _parse_dates(frame: pd.DataFrame, contract: Contract | None) -> pd.DataFrame:
     # CSV has no date type: parse the contract's date columns; leave unparseable ones as text,
     # so the type rule reports them. Without a contract (profiling), nothing is guessed.
@@ -196,10 +238,13 @@ def _parse_dates(frame: pd.DataFrame, contract: Contract | None) -> pd.DataFrame
 
 def read_spark(spark: Any, path: Path, contract: Contract | None) -> Any:
     """The data at ``path`` as a Spark DataFrame: a Parquet file, a folder of them (every file
-    below it, partition folder names not added, as ``read_frame`` reads it) or a CSV file."""
+    below it, partition folder names not added, as ``read_frame`` reads it), a Delta table or a
+    CSV file."""
     require_regular(path, "", DataError)
     if not (path.is_dir() or path.is_file()):
         raise DataError(f"{path}: no such data file or folder")
+    if path.is_dir() and is_delta_table(path):
+        return _nan_as_missing(read_spark_delta(spark, path, str(path))).persist()
     suffix = "" if path.is_dir() else path.suffix.lower()
     if suffix not in ("", ".parquet", ".csv"):
         raise DataError(f"{path}: unsupported file type {suffix!r} (use .parquet or .csv)")

@@ -1,0 +1,106 @@
+"""Delta tables as data sets: a folder holding `_delta_log/` is read as the table's current
+version, never as the Parquet files below it (those include every file an overwrite, a delete
+or a compaction has since removed).
+
+delta-rs (the `deltalake` package, ``conveyor[delta]``) reads the log: which files make the
+current version, the table's schema, each file's partition values. Both engines then read those
+Parquet files themselves, so a Delta table is checked by the same readers as a folder of Parquet.
+delta-rs's own scanners are not used: a process that scanned with them aborts at exit now and then
+("terminate called without an active exception", shared/TOOLCHAIN.md); reading its log does not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+from conveyor.errors import DataError, UserError
+
+__all__ = ["LOG_FOLDER", "DeltaSnapshot", "delta_snapshot", "is_delta_table"]
+
+LOG_FOLDER = "_delta_log"
+# Reader features a table may use and still be read as its Parquet files: the others change
+# what a file's rows mean (deletion vectors hide rows, column mapping renames columns, type
+# widening leaves old files with narrower types), which only a Delta reader applies.
+_PLAIN_READER_FEATURES = frozenset({"timestampNtz", "v2Checkpoint", "vacuumProtocolCheck"})
+
+
+@dataclass(frozen=True)
+class DeltaSnapshot:
+    """One version of a Delta table: its Parquet files (absolute), its schema (arrow, partition
+    columns included) and the columns whose values live in the folder names, not the files."""
+
+    root: Path
+    version: int
+    files: list[Path]
+    schema: Any  # pyarrow.Schema
+    partition_columns: list[str]
+
+
+def is_delta_table(path: Path) -> bool:
+    """Whether ``path`` is the folder of a Delta table."""
+    return (path / LOG_FOLDER).is_dir()
+
+
+def delta_snapshot(path: Path) -> DeltaSnapshot:
+    """The current version of the Delta table at ``path``. A DataError (exit 2) naming the table
+    when its log cannot be read or it uses a feature that reading its files would get wrong."""
+    from conveyor.extras import MissingExtraError, install_hint, missing
+
+    if missing("delta"):
+        raise MissingExtraError(
+            f"{path}: a Delta table: reading it needs conveyor[delta]: {install_hint('delta')}"
+        )
+    import pyarrow as pa
+    from deltalake import DeltaTable
+    from deltalake.exceptions import DeltaError
+
+    try:
+        table = DeltaTable(str(path))
+        _require_plain(path, table)
+        schema = pa.schema(table.schema().to_arrow())
+        partitions = list(table.metadata().partition_columns)
+        actions = pa.table(table.get_add_actions(flatten=True)).to_pylist()
+        version = table.version()
+    except (DeltaError, OSError, ValueError) as exc:
+        raise DataError(f"{path}: not a readable Delta table: {_first_line(exc)}") from None
+    files = [_file_of(path, action, partitions) for action in actions]
+    return DeltaSnapshot(path, version, sorted(files), schema, partitions)
+
+
+def _require_plain(path: Path, table: Any) -> None:
+    protocol = table.protocol()
+    features = set(protocol.reader_features or [])
+    mapping = table.metadata().configuration.get("delta.columnMapping.mode", "none")
+    if mapping != "none":
+        features.add("columnMapping")
+    unplain = sorted(features - _PLAIN_READER_FEATURES)
+    if unplain:
+        raise UserError(
+            f"{path}: the Delta table uses {', '.join(unplain)}: reading its Parquet files would "
+            "get rows or columns wrong; read it on a Spark session with Delta (delta-spark, "
+            "Databricks), or rewrite it without (ALTER TABLE ... DROP FEATURE)"
+        )
+
+
+def _file_of(root: Path, action: dict[str, Any], partitions: list[str]) -> Path:
+    """The absolute path of an added file, which must sit in the folders its partition values
+    name (`club_id=7/...`): the readers take the values from the folder names, as Spark and
+    pyarrow discover partitions."""
+    relative = unquote(str(action["path"]))
+    file = Path(relative) if Path(relative).is_absolute() else root / relative
+    inside = file.is_relative_to(root)
+    folders = {p.split("=", 1)[0] for p in file.relative_to(root).parts[:-1]} if inside else set()
+    for name in partitions:
+        if name not in folders:
+            raise DataError(
+                f"{root}: the Delta table's file {relative} is not in a folder {name}=...: its "
+                "partition values cannot be read from the folder names"
+            )
+    return file
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
