@@ -232,3 +232,56 @@ def test_a_dot_in_a_column_name_gives_the_local_verdict(tmp_path, spark, backend
         assert failed == {"price.eur.range", "unit cost.range"}
         range_rule = next(r for r in on_spark.results if r.rule.id == "price.eur.range")
         assert [row["id"] for row in range_rule.sample] == [2]
+
+
+def _delta_versions(path: Path, *versions: pl.DataFrame, **options: Any) -> Path:
+    """A Delta table (delta-rs) whose current version is the last frame, each overwriting the
+    one before: the earlier versions' files stay in the folder."""
+    from deltalake import write_deltalake
+
+    for number, frame in enumerate(versions):
+        mode = "overwrite" if number else "error"
+        write_deltalake(str(path), frame.to_arrow(), mode=mode, **options)
+    return path
+
+
+@pytest.mark.parametrize("partitioned", [False, True], ids=["files", "partitioned by club"])
+@pytest.mark.parametrize("case", ["clean data", "duplicate keys", "negative units"])
+def test_a_delta_table_gives_the_local_verdict_on_its_current_version(
+    tmp_path, sales, spark, backend, partitioned, case
+) -> None:
+    corrupt = CASES[case][0]
+    # The first version is broken another way (a null price): only the current one counts.
+    stale = BAD_INPUTS["null prices"][0](sales)
+    options = {"partition_by": ["club_id"]} if partitioned else {}
+    table = _delta_versions(tmp_path / "sales", stale, corrupt(sales), **options)
+    contract = _contract()
+    local = check(contract, table, backend)
+    on_spark = check(contract, table, backend, spark)
+    assert on_spark.rows == local.rows == len(corrupt(sales))
+    assert _outcomes(on_spark) == _outcomes(local)
+    assert "price.not_null" not in {r.rule.id for r in on_spark.failures}
+    assert on_spark.passed is (case == "clean data")
+    for spark_result, local_result in zip(on_spark.results, local.results, strict=True):
+        assert [sorted(row) for row in spark_result.sample] == [
+            sorted(row) for row in local_result.sample
+        ], spark_result.rule.id
+
+
+def test_a_delta_table_on_spark_keeps_the_logs_types_and_later_columns(tmp_path, spark) -> None:
+    from deltalake import write_deltalake
+
+    first = pl.DataFrame({"club": ["007", "012"], "units": [1, 2]})
+    table = _delta_versions(tmp_path / "t", first, partition_by=["club"])
+    later = pl.DataFrame({"club": ["007"], "units": [3], "promo": [1]})
+    write_deltalake(str(table), later.to_arrow(), mode="append", schema_mode="merge")
+    frame, local = read_spark(spark, table, None), read_frame(table, None)
+    # The columns in the log's order on both engines (delta-rs puts a merge's partition column
+    # after the others).
+    assert frame.columns == list(local.columns)
+    assert sorted(frame.columns) == ["club", "promo", "units"]
+    rows = sorted((r["club"], r["units"], r["promo"]) for r in frame.collect())
+    # "007" stays text (its folder name alone would read as the integer 7).
+    assert rows == [("007", 1, None), ("007", 3, 1), ("012", 2, None)]
+    assert sorted(local["club"]) == ["007", "007", "012"]
+    assert int(local["promo"].isna().sum()) == 2
