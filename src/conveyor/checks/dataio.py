@@ -22,6 +22,7 @@ __all__ = [
     "CSV_HEAD_BYTES",
     "SchemaConflict",
     "mixed_schema",
+    "parquet_below",
     "parquet_files",
     "read_frame",
     "read_spark",
@@ -98,14 +99,20 @@ def parquet_files(path: Path) -> list[Path]:
         return [path]
     if is_delta_table(path):
         return _delta_files(delta_snapshot(path))
-    files = sorted(
-        p
-        for p in path.rglob("*.parquet")
-        if p.is_file() and not any(part[0] in "_." for part in p.relative_to(path).parts)
-    )
+    files = parquet_below(path)
     if not files:
         raise DataError(f"{path}: a folder with no .parquet file below it")
     return files
+
+
+def parquet_below(folder: Path) -> list[Path]:
+    """Every .parquet file below ``folder`` that is data, in sorted order (see parquet_files);
+    empty when there is none."""
+    return sorted(
+        p
+        for p in folder.rglob("*.parquet")
+        if p.is_file() and not any(part[0] in "_." for part in p.relative_to(folder).parts)
+    )
 
 
 def _delta_files(snapshot: DeltaSnapshot) -> list[Path]:

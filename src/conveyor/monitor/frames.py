@@ -13,6 +13,8 @@ from typing import TypeAlias
 import numpy as np
 import polars as pl
 
+from conveyor.checks.dataio import parquet_below, parquet_files
+from conveyor.delta_table import is_delta_table
 from conveyor.errors import DataError
 from conveyor.monitor.stats import binned_shares
 from conveyor.monitor.window import EdgesFor, Values, Window
@@ -170,7 +172,8 @@ def open_window(window: Located) -> LocalWindow:
 
 def _files(path: Path, origin: str, last_days: int | None) -> list[Path]:
     if path.is_dir():
-        files = sorted(p for p in path.rglob("*.parquet") if p.is_file())
+        # A Delta table's current files; else every data file below (not `_temporary/`).
+        files = parquet_files(path) if is_delta_table(path) else parquet_below(path)
         if last_days is not None:
             files = latest_days(files, last_days)
             if not files:

@@ -112,6 +112,24 @@ def test_inference_log_folder_is_a_current_window(windows, tmp_path):
     assert set(report["drifted_columns"]) == {"promo", "price", "club_id"}
 
 
+def test_a_delta_table_is_a_window_of_its_current_version(windows, tmp_path, capsys):
+    """The shifted requests overwritten by fresh ones: no drift, the shifted files (still in the
+    folder) and the log's checkpoint (a Parquet file in `_delta_log/`) are not read."""
+    from deltalake import DeltaTable, write_deltalake
+
+    table = tmp_path / "requests"
+    write_deltalake(str(table), pl.read_parquet(windows["shifted"]).to_arrow())
+    fresh = pl.read_parquet(windows["fresh"])
+    write_deltalake(str(table), fresh.to_arrow(), mode="overwrite")
+    DeltaTable(str(table)).create_checkpoint()
+    (table / "_temporary").mkdir()  # a failed writer's leftovers are not data either
+    pl.read_parquet(windows["shifted"]).write_parquet(table / "_temporary" / "part-0.parquet")
+    assert len(list(table.rglob("*.parquet"))) == 4
+    assert _drift(windows["reference"], table, tmp_path / "out") == 0, capsys.readouterr().err
+    report = json.loads((tmp_path / "out" / "drift.json").read_text())
+    assert report["current"]["rows"] == fresh.height and report["drifted"] is False
+
+
 def test_unseen_categories_drift_and_are_named(windows, tmp_path, capsys):
     current = pl.read_parquet(windows["fresh"]).with_columns(
         pl.when(pl.col("item_id") == "item_0001")
