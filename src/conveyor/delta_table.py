@@ -18,7 +18,14 @@ from urllib.parse import unquote
 
 from conveyor.errors import DataError, UserError
 
-__all__ = ["LOG_FOLDER", "DeltaSnapshot", "delta_snapshot", "is_delta_table"]
+__all__ = [
+    "LOG_FOLDER",
+    "DeltaLog",
+    "DeltaSnapshot",
+    "delta_snapshot",
+    "is_delta_table",
+    "read_delta_log",
+]
 
 LOG_FOLDER = "_delta_log"
 # Reader features a table may use and still be read as its Parquet files: the others change
@@ -28,9 +35,21 @@ _PLAIN_READER_FEATURES = frozenset({"timestampNtz", "v2Checkpoint", "vacuumProto
 
 
 @dataclass(frozen=True)
+class DeltaLog:
+    """What the log of a Delta table says of one version: its files (as the log names them,
+    relative to the table's location unless absolute), its schema (arrow, partition columns
+    included) and the columns whose values live in the folder names, not the files."""
+
+    location: str
+    version: int
+    files: list[str]
+    schema: Any  # pyarrow.Schema
+    partition_columns: list[str]
+
+
+@dataclass(frozen=True)
 class DeltaSnapshot:
-    """One version of a Delta table: its Parquet files (absolute), its schema (arrow, partition
-    columns included) and the columns whose values live in the folder names, not the files."""
+    """One version of a Delta table on this machine: its Parquet files as absolute paths."""
 
     root: Path
     version: int
@@ -44,33 +63,42 @@ def is_delta_table(path: Path) -> bool:
     return (path / LOG_FOLDER).is_dir()
 
 
-def delta_snapshot(path: Path) -> DeltaSnapshot:
-    """The current version of the Delta table at ``path``. A DataError (exit 2) naming the table
-    when its log cannot be read or it uses a feature that reading its files would get wrong."""
+def read_delta_log(location: str) -> DeltaLog:
+    """The current version of the Delta table at ``location`` (a path, or a URL delta-rs reaches
+    with the credentials of the environment: s3://, gs://, abfss://). A DataError (exit 2) naming
+    the table when its log cannot be read or it uses a feature that reading its files would get
+    wrong."""
     from conveyor.extras import MissingExtraError, install_hint, missing
 
     if missing("delta"):
         raise MissingExtraError(
-            f"{path}: a Delta table: reading it needs conveyor[delta]: {install_hint('delta')}"
+            f"{location}: a Delta table: reading it needs conveyor[delta]: {install_hint('delta')}"
         )
     import pyarrow as pa
     from deltalake import DeltaTable
     from deltalake.exceptions import DeltaError
 
     try:
-        table = DeltaTable(str(path))
-        _require_plain(path, table)
+        table = DeltaTable(location)
+        _require_plain(location, table)
         schema = pa.schema(table.schema().to_arrow())
         partitions = list(table.metadata().partition_columns)
-        actions = pa.table(table.get_add_actions(flatten=True)).to_pylist()
+        actions = pa.table(table.get_add_actions(flatten=True)).column("path").to_pylist()
         version = table.version()
     except (DeltaError, OSError, ValueError) as exc:
-        raise DataError(f"{path}: not a readable Delta table: {_first_line(exc)}") from None
-    files = [_file_of(path, action, partitions) for action in actions]
-    return DeltaSnapshot(path, version, sorted(files), schema, partitions)
+        raise DataError(f"{location}: not a readable Delta table: {_first_line(exc)}") from None
+    files = sorted(unquote(str(path)) for path in actions)
+    return DeltaLog(location, version, files, schema, partitions)
 
 
-def _require_plain(path: Path, table: Any) -> None:
+def delta_snapshot(path: Path) -> DeltaSnapshot:
+    """The current version of the Delta table in the folder ``path`` (see read_delta_log)."""
+    log = read_delta_log(str(path))
+    files = [_file_of(path, relative, log.partition_columns) for relative in log.files]
+    return DeltaSnapshot(path, log.version, sorted(files), log.schema, log.partition_columns)
+
+
+def _require_plain(location: str, table: Any) -> None:
     protocol = table.protocol()
     features = set(protocol.reader_features or [])
     mapping = table.metadata().configuration.get("delta.columnMapping.mode", "none")
@@ -79,17 +107,16 @@ def _require_plain(path: Path, table: Any) -> None:
     unplain = sorted(features - _PLAIN_READER_FEATURES)
     if unplain:
         raise UserError(
-            f"{path}: the Delta table uses {', '.join(unplain)}: reading its Parquet files would "
-            "get rows or columns wrong; read it on a Spark session with Delta (delta-spark, "
-            "Databricks), or rewrite it without (ALTER TABLE ... DROP FEATURE)"
+            f"{location}: the Delta table uses {', '.join(unplain)}: reading its Parquet files "
+            "would get rows or columns wrong; read it on a Spark session with Delta "
+            "(delta-spark, Databricks), or rewrite it without (ALTER TABLE ... DROP FEATURE)"
         )
 
 
-def _file_of(root: Path, action: dict[str, Any], partitions: list[str]) -> Path:
-    """The absolute path of an added file, which must sit in the folders its partition values
-    name (`club_id=7/...`): the readers take the values from the folder names, as Spark and
-    pyarrow discover partitions."""
-    relative = unquote(str(action["path"]))
+def _file_of(root: Path, relative: str, partitions: list[str]) -> Path:
+    """The absolute path of a file of the table, which must sit in the folders its partition
+    values name (`club_id=7/...`): the readers take the values from the folder names, as Spark
+    and pyarrow discover partitions."""
     file = Path(relative) if Path(relative).is_absolute() else root / relative
     inside = file.is_relative_to(root)
     folders = {p.split("=", 1)[0] for p in file.relative_to(root).parts[:-1]} if inside else set()

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from conveyor.checks.dataio import SchemaConflict, schema_conflict
+from conveyor.delta_table import LOG_FOLDER, DeltaLog, read_delta_log
 from conveyor.errors import DataError, UserError
 from conveyor.hashing import file_md5
 
@@ -36,29 +37,36 @@ class MixedSchemaError(UserError):
 
 
 def build_manifest(location: Path | str) -> dict[str, Any]:
-    """The manifest of the Parquet file, or every Parquet file below the folder, at ``location``
-    (a local path or an fsspec URL), from listings and footers only: no data is read. The
-    content id is the sha256 of the sorted [path, checksum] pairs as compact JSON."""
+    """The manifest of the Parquet file, every Parquet file below the folder, or the current
+    version of the Delta table at ``location`` (a local path or an fsspec URL), from listings,
+    footers and a Delta log only: no data is read. The content id is the sha256 of the sorted
+    [path, checksum] pairs as compact JSON."""
     label = str(location)
     fs, root = _filesystem(location)
+    log = _delta_log(fs, root, location)
+    listed = _parquet_files(fs, root, label) if log is None else _delta_files(fs, root, label, log)
     files = []
-    for relative, path, info in _parquet_files(fs, root, label):
+    for relative, path, info in listed:
         metadata = _footer(fs, path, label if path == root else f"{label}: {relative}")
         checksum = _checksum(fs, path, info)
         files.append((relative, int(info["size"]), checksum, metadata))
     rows = sum(metadata.num_rows for *_, metadata in files)
-    schemas = [(relative, m.schema.to_arrow_schema()) for relative, *_, m in files]
-    conflict = schema_conflict(schemas, rows)
-    if conflict is not None:
-        raise MixedSchemaError(label, conflict)
+    if log is None:
+        schemas = [(relative, m.schema.to_arrow_schema()) for relative, *_, m in files]
+        conflict = schema_conflict(schemas, rows)
+        if conflict is not None:
+            raise MixedSchemaError(label, conflict)
+        schema = schemas[0][1]
+    else:
+        schema = log.schema  # one schema, the log's: older files may lack a newer column
     # Metadata left out (pandas' index and versions, Spark's row metadata): it names the
     # writer, not the data, and would change the hash with a library upgrade.
-    columns = [f"{f.name}: {f.type}{'' if f.nullable else ' not null'}" for f in schemas[0][1]]
+    columns = [f"{f.name}: {f.type}{'' if f.nullable else ' not null'}" for f in schema]
     # As JSON: a file name holding a tab or a newline cannot pass for two entries.
     listing = json.dumps(
         [[relative, checksum] for relative, _, checksum, _ in files], separators=(",", ":")
     )
-    return {
+    manifest = {
         "location": label,
         "files": [
             {"path": relative, "size": size, "checksum": checksum, "rows": m.num_rows}
@@ -68,6 +76,44 @@ def build_manifest(location: Path | str) -> dict[str, Any]:
         "schema": {"columns": columns, "sha256": _sha256("\n".join(columns))},
         "content_id": _sha256(listing),
     }
+    if log is not None:
+        # The version to read the data back with (`versionAsOf`), as long as the table keeps it.
+        manifest["delta"] = {"version": log.version}
+    return manifest
+
+
+def _delta_log(fs: Any, root: str, location: Path | str) -> DeltaLog | None:
+    """The log of the Delta table at ``root``; None when it is not one (no `_delta_log/`)."""
+    try:
+        if not fs.isdir(f"{root.rstrip('/')}/{LOG_FOLDER}"):
+            return None
+    except OSError:
+        return None  # the listing reports it
+    return read_delta_log(root if isinstance(location, Path) else str(location))
+
+
+def _delta_files(
+    fs: Any, root: str, label: str, log: DeltaLog
+) -> list[tuple[str, str, dict[str, Any]]]:
+    """(path relative to ``root``, full path, listing entry) of each file of the table's
+    current version, sorted; the files its overwrites and deletes removed are not data."""
+    prefix = root.rstrip("/") + "/"
+    try:
+        found = fs.find(root, detail=True)
+    except OSError as exc:
+        raise DataError(f"{label}: cannot list: {str(exc).splitlines()[0]}") from None
+    files = []
+    for relative in log.files:
+        entry = found.get(prefix + relative)
+        if entry is None:
+            raise DataError(
+                f"{label}: the Delta log (version {log.version}) names {relative}, which is not "
+                "below the table's folder"
+            )
+        files.append((relative, prefix + relative, entry))
+    if not files:
+        raise DataError(f"{label}: a Delta table with no rows (version {log.version})")
+    return files
 
 
 def _sha256(text: str) -> str:
@@ -113,10 +159,15 @@ def _parquet_files(fs: Any, root: str, label: str) -> list[tuple[str, str, dict[
     except OSError as exc:  # permissions, credentials, the network
         raise DataError(f"{label}: cannot list: {str(exc).splitlines()[0]}") from None
     prefix = root.rstrip("/") + "/"
+    # Names starting with `_` or `.` are not data, as Spark and `check data` list a folder (a
+    # failed write's `_temporary/`, a Delta table's `_delta_log/`).
+    listed = ((path.removeprefix(prefix), path, entry) for path, entry in found.items())
     files = sorted(
-        (path.removeprefix(prefix), path, entry)
-        for path, entry in found.items()
-        if path.endswith(".parquet") and entry["type"] == "file"
+        (relative, path, entry)
+        for relative, path, entry in listed
+        if path.endswith(".parquet")
+        and entry["type"] == "file"
+        and not any(part[0] in "_." for part in relative.split("/"))
     )
     if not files:
         raise DataError(f"{label}: a folder with no .parquet file below it")

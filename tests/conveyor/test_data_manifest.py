@@ -153,6 +153,7 @@ def dataset(tmp_path: Path) -> Path:
     _write(folder / "day=2/part-0.parquet", item=["x", "y"], units=[1.0, 2.0])
     _write(folder / "day=1/part-0.parquet", item=["z"], units=[3.0])
     (folder / "_SUCCESS").write_text("")  # what Spark leaves beside its parts: not data
+    _write(folder / "_temporary/0/part-9.parquet", item=["w"], units=[4.0])  # a failed writer's
     return folder
 
 
@@ -230,4 +231,70 @@ def test_bad_locations_are_one_line_and_exit_2(
     err = capsys.readouterr().err
     assert code == 2
     assert err.startswith(f"error: {says.format(tmp=tmp_path)}"), err
+    assert err.count("\n") == 1 and not out.exists()
+
+
+# --- Delta tables ---------------------------------------------------------------------------
+
+
+def _delta(path: Path, mode: str, **columns: list) -> None:
+    from deltalake import write_deltalake
+
+    write_deltalake(str(path), pa.table(columns), mode=mode, schema_mode="merge")
+
+
+def test_a_delta_table_is_listed_as_its_current_version_with_the_version(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from deltalake import DeltaTable
+
+    table = tmp_path / "features"
+    _delta(table, "append", item=["x", "y"], units=[1.0, 2.0])
+    _delta(table, "overwrite", item=["z"], units=[3.0])  # the first file stays in the folder
+    _delta(table, "append", item=["w"], units=[4.0], promo=[1])  # a column added later
+    DeltaTable(str(table)).create_checkpoint()  # a Parquet file in _delta_log/: not data
+    assert len(list(table.rglob("*.parquet"))) == 4
+    manifest = _manifest(str(table), tmp_path / "m.json", capsys)
+    assert "Delta version 2" in capsys.readouterr().out
+    assert manifest["delta"] == {"version": 2}
+    assert [f["rows"] for f in manifest["files"]] == [1, 1] and manifest["rows"] == 2
+    # Two of the three files in the folder: the first version's is not data any more.
+    assert {f["path"] for f in manifest["files"]} < {p.name for p in table.glob("*.parquet")}
+    # The log's schema, not a conflict between the older file and the newer.
+    assert manifest["schema"]["columns"] == ["item: string", "units: double", "promo: int64"]
+    # Through a URL: the same files, checksums and content id.
+    by_url = _manifest(table.as_uri(), tmp_path / "url.json", capsys)
+    assert (by_url["files"], by_url["content_id"]) == (manifest["files"], manifest["content_id"])
+
+    # A new version changes the content id; the version says which to read back.
+    _delta(table, "append", item=["v"], units=[5.0])
+    later = _manifest(str(table), tmp_path / "later.json", capsys)
+    assert later["delta"] == {"version": 3} and later["content_id"] != manifest["content_id"]
+
+
+@pytest.mark.parametrize(
+    ("spoil", "says"),
+    [
+        ("vacuumed", "the Delta log (version 0) names part-"),
+        ("deletion vectors", "the Delta table uses deletionVectors"),
+        ("broken log", "not a readable Delta table: "),
+    ],
+)
+def test_a_delta_table_its_files_cannot_describe_is_one_line_and_exit_2(
+    spoil: str, says: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from deltalake import write_deltalake
+
+    table = tmp_path / "features"
+    options = {"configuration": {"delta.enableDeletionVectors": "true"}}
+    data = pa.table({"item": ["x"], "units": [1.0]})
+    write_deltalake(str(table), data, **(options if spoil == "deletion vectors" else {}))
+    if spoil == "vacuumed":
+        next(table.glob("*.parquet")).unlink()
+    if spoil == "broken log":
+        (table / "_delta_log" / "00000000000000000000.json").write_text("{")
+    out = tmp_path / "m.json"
+    assert main(["data", "manifest", str(table), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {table}: {says}"), err
     assert err.count("\n") == 1 and not out.exists()

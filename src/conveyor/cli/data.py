@@ -18,8 +18,9 @@ def _manifest(args: argparse.Namespace) -> int:
 
     manifest = build_manifest(args.location)
     write_json(args.out, manifest)
+    delta = f", Delta version {manifest['delta']['version']}" if "delta" in manifest else ""
     print(
-        f"{len(manifest['files'])} file(s), {manifest['rows']:,} rows, content "
+        f"{len(manifest['files'])} file(s), {manifest['rows']:,} rows{delta}, content "
         f"{manifest['content_id'][:12]} -> {args.out}"
     )
     return 0
@@ -31,10 +32,11 @@ def add(commands: options.Commands) -> None:
     manifest = kinds.add_parser(
         "manifest",
         help="list a Parquet data set's files, rows and schema as a manifest for DVC",
-        description="Write the manifest of the Parquet file, or every Parquet file below the "
-        "folder, at URL_OR_PATH: each file's path, size and checksum, the rows and the schema "
-        "from the footers (no data is read), and a content id. Declare it as the stage's output "
-        "in dvc.yaml. Exit 0 written, 1 the files disagree on a column, 2 usage error.",
+        description="Write the manifest of the Parquet file, every Parquet file below the "
+        "folder, or the current version of the Delta table at URL_OR_PATH: each file's path, "
+        "size and checksum, the rows from the footers and the schema (no data is read), a "
+        "content id and a Delta table's version. Declare it as the stage's output in dvc.yaml. "
+        "Exit 0 written, 1 the files disagree on a column, 2 usage error.",
     )
     manifest.add_argument(
         "location",
