@@ -33,6 +33,8 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import polars as pl
 
+from conveyor.checks.dataio import parquet_files
+from conveyor.delta_table import is_delta_table
 from conveyor.errors import DataError
 from conveyor.files import atomic_path
 from forecast.features import build_features, sorted_by_keys, typed_sales
@@ -69,7 +71,9 @@ def run_spark(
 ) -> int:
     """Read raw sales with Spark, write the feature table to the one file ``out``; return its
     row count."""
-    raw = _raw_columns(spark.read.parquet(str(raw_path)))
+    # A Delta table: the files of its current version (the folder also holds removed ones).
+    sources = parquet_files(raw_path) if is_delta_table(raw_path) else [raw_path]
+    raw = _raw_columns(spark.read.parquet(*(str(source) for source in sources)))
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".features-", dir=out.parent))
     try:

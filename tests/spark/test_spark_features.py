@@ -271,6 +271,21 @@ def test_a_folder_spark_wrote_is_read_by_both_engines(tmp_path, raw, spark, repo
     assert_frame_equal(local, build_features(raw, repo_params.features, "US"))
 
 
+def test_a_delta_table_is_built_from_its_current_version_on_both_engines(
+    tmp_path, raw, spark, repo_params
+) -> None:
+    from deltalake import write_deltalake
+
+    table = tmp_path / "raw"
+    # A first version with other units; the overwrite's files are the table.
+    write_deltalake(str(table), raw.with_columns(pl.col("units_sold") * 3).to_arrow())
+    write_deltalake(str(table), raw.to_arrow(), mode="overwrite")
+    local, on_spark = _on_both_engines(spark, table, tmp_path / "f.parquet", repo_params)
+    assert isinstance(local, pl.DataFrame) and isinstance(on_spark, pl.DataFrame)
+    assert_frame_equal(on_spark, local)
+    assert_frame_equal(local, build_features(raw, repo_params.features, "US"))
+
+
 def test_an_extra_column_and_numeric_keys_change_nothing(tmp_path, raw, spark, repo_params) -> None:
     # Item ids as integers (ordered as text by both, "10" before "2"), and a column the stage
     # does not read whose name holds a dot (Spark would take it for a struct field).
