@@ -88,14 +88,16 @@ def read_delta_log(location: str) -> DeltaLog:
     except (DeltaError, OSError, ValueError) as exc:
         raise DataError(f"{location}: not a readable Delta table: {_first_line(exc)}") from None
     files = sorted(unquote(str(path)) for path in actions)
+    for relative in files:
+        _require_in_its_folders(location, relative, partitions)
     return DeltaLog(location, version, files, schema, partitions)
 
 
 def delta_snapshot(path: Path) -> DeltaSnapshot:
     """The current version of the Delta table in the folder ``path`` (see read_delta_log)."""
     log = read_delta_log(str(path))
-    files = [_file_of(path, relative, log.partition_columns) for relative in log.files]
-    return DeltaSnapshot(path, log.version, sorted(files), log.schema, log.partition_columns)
+    files = [path / relative for relative in log.files]
+    return DeltaSnapshot(path, log.version, files, log.schema, log.partition_columns)
 
 
 def _require_plain(location: str, table: Any) -> None:
@@ -113,20 +115,22 @@ def _require_plain(location: str, table: Any) -> None:
         )
 
 
-def _file_of(root: Path, relative: str, partitions: list[str]) -> Path:
-    """The absolute path of a file of the table, which must sit in the folders its partition
-    values name (`club_id=7/...`): the readers take the values from the folder names, as Spark
-    and pyarrow discover partitions."""
-    file = Path(relative) if Path(relative).is_absolute() else root / relative
-    inside = file.is_relative_to(root)
-    folders = {p.split("=", 1)[0] for p in file.relative_to(root).parts[:-1]} if inside else set()
+def _require_in_its_folders(location: str, relative: str, partitions: list[str]) -> None:
+    """A file of the table must sit below its folder, in the folders its partition values name
+    (`club_id=7/...`): the readers take the values from the folder names, as Spark and pyarrow
+    discover partitions."""
+    if relative.startswith("/") or "://" in relative:
+        raise DataError(
+            f"{location}: the Delta table's file {relative} is outside its folder (a shallow "
+            "clone): not supported"
+        )
+    folders = {part.split("=", 1)[0] for part in relative.split("/")[:-1]}
     for name in partitions:
         if name not in folders:
             raise DataError(
-                f"{root}: the Delta table's file {relative} is not in a folder {name}=...: its "
-                "partition values cannot be read from the folder names"
+                f"{location}: the Delta table's file {relative} is not in a folder {name}=...: "
+                "its partition values cannot be read from the folder names"
             )
-    return file
 
 
 def _first_line(exc: BaseException) -> str:

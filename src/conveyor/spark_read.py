@@ -8,13 +8,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from conveyor.delta_table import delta_snapshot
+from conveyor.delta_table import read_delta_log
 from conveyor.errors import DataError
 
 __all__ = ["read_spark_delta", "read_spark_files"]
 
 
-def read_spark_files(spark: Any, paths: Sequence[Path], origin: str, csv: bool = False) -> Any:
+def read_spark_files(
+    spark: Any, paths: Sequence[Path | str], origin: str, csv: bool = False
+) -> Any:
     """Parquet files or folders (every .parquet file below a folder, partition folder names not
     added) or one CSV file (header, numbers inferred) as one lazy Spark DataFrame, 8- and 16-bit
     integers widened to 32-bit. A file Spark cannot read is a DataError naming ``origin``."""
@@ -32,33 +34,34 @@ def read_spark_files(spark: Any, paths: Sequence[Path], origin: str, csv: bool =
     return _small_integers_widened(frame)
 
 
-def read_spark_delta(spark: Any, path: Path, origin: str) -> Any:
-    """The Delta table at ``path``, its current version: by the session's Delta reader when it
-    has one (delta-spark, Databricks: deletion vectors and column mapping applied), else as the
-    Parquet files its log names (conveyor.delta_table), partition columns from the folder names
-    typed as the log declares them."""
+def read_spark_delta(spark: Any, location: Path | str, origin: str) -> Any:
+    """The Delta table at ``location`` (a folder, or a URL), its current version: by the
+    session's Delta reader when it has one (delta-spark, Databricks: deletion vectors and column
+    mapping applied), else as the Parquet files its log names (conveyor.delta_table), partition
+    columns from the folder names typed as the log declares them."""
     from py4j.protocol import Py4JJavaError
     from pyspark.errors import PySparkException
     from pyspark.sql.pandas.types import from_arrow_schema
 
     try:
-        return _small_integers_widened(spark.read.format("delta").load(str(path)))
+        return _small_integers_widened(spark.read.format("delta").load(str(location)))
     except (PySparkException, Py4JJavaError) as exc:
         # Spark 4 raises a missing source as a bare Java error: its class names the condition.
         if "[DATA_SOURCE_NOT_FOUND]" not in str(exc):
             raise DataError(f"{origin}: cannot read: {_java_message(exc)}") from None
-    snapshot = delta_snapshot(path)
-    schema = from_arrow_schema(snapshot.schema, prefer_timestamp_ntz=True)
-    if not snapshot.files:
+    log = read_delta_log(str(location))
+    schema = from_arrow_schema(log.schema, prefer_timestamp_ntz=True)
+    if not log.files:
         return spark.createDataFrame([], schema)
+    root = str(location).rstrip("/")
     # The declared schema types the partition columns (`007` stays text) and gives a column a
     # file lacks as null; basePath makes the folder names below the table its partitions.
-    reader = spark.read.schema(schema).option("basePath", str(snapshot.root))
+    reader = spark.read.schema(schema).option("basePath", root)
     try:
-        frame = reader.parquet(*(str(f) for f in snapshot.files))
+        frame = reader.parquet(*(f"{root}/{relative}" for relative in log.files))
     except PySparkException as exc:
         raise DataError(f"{origin}: cannot read: {str(exc).splitlines()[0]}") from None
-    return _small_integers_widened(frame.select(*(f"`{n}`" for n in snapshot.schema.names)))
+    return _small_integers_widened(frame.select(*(f"`{n}`" for n in log.schema.names)))
 
 
 def _java_message(exc: Exception) -> str:

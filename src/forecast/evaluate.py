@@ -8,9 +8,9 @@ from typing import Any
 
 import polars as pl
 
-from conveyor.checks.dataio import parquet_files
 from conveyor.errors import DataError
 from conveyor.files import atomic_path, write_json
+from conveyor.stored_data import parquet_files
 from forecast.features import require_feature_table
 from forecast.holdout import split
 from forecast.metrics import METRIC_NAMES, error_metrics, rounded, skill

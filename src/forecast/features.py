@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 
-from conveyor.checks.dataio import mixed_schema, parquet_files
+from conveyor.checks.dataio import mixed_schema
 from conveyor.errors import DataError
 from conveyor.files import atomic_path
+from conveyor.stored_data import parquet_files
 from forecast.calendar import holiday_dates
 from forecast.params import FeatureParams
 from forecast.schema import KEYS, SERIES_KEYS, TARGET, conform_raw, require_raw_columns

@@ -33,10 +33,10 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import polars as pl
 
-from conveyor.checks.dataio import parquet_files
 from conveyor.delta_table import is_delta_table
 from conveyor.errors import DataError
 from conveyor.files import atomic_path
+from conveyor.stored_data import parquet_files
 from forecast.features import build_features, sorted_by_keys, typed_sales
 from forecast.params import FeatureParams
 from forecast.schema import KEYS, RAW_SCHEMA, SERIES_KEYS

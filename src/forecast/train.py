@@ -12,8 +12,8 @@ from pathlib import Path
 import lightgbm as lgb
 import polars as pl
 
-from conveyor.checks.dataio import parquet_files
 from conveyor.files import atomic_path
+from conveyor.stored_data import parquet_files
 from forecast.features import CATEGORICAL, feature_columns, require_feature_table
 from forecast.holdout import holdout_start, require_training_rows
 from forecast.model import to_model_frame

@@ -4,6 +4,7 @@ Real Spark (local[2]) and real Great Expectations."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -121,8 +122,8 @@ def test_files_that_disagree_on_a_column_fail_the_contract_naming_it(
     tmp_path, sales, spark, backend
 ) -> None:
     folder = _folder_with_two_schemas(tmp_path, sales)
-    for engine in (None, spark):
-        verdict = check(_contract(), folder, backend, engine)
+    for engine, data in itertools.product((None, spark), (folder, folder.as_uri())):
+        verdict = check(_contract(), data, backend, engine)
         assert not verdict.passed and verdict.rows == 2000
         (failure,) = verdict.failures
         assert failure.rule.id == "table.schema" and failure.rule.column == "price"
@@ -158,7 +159,8 @@ def test_check_data_with_engine_spark_writes_the_local_verdicts(tmp_path, sales,
         "compute:\n  engine: spark\n  spark: {master: 'local[2]'}\n", encoding="utf-8"
     )
     contract = str(RAW_CONTRACT)
-    args = ["check", "data", contract, "raw.parquet", contract, folder.name, "--out", "spark"]
+    # The Parquet file as a URL (Spark's filesystem reads it), the folder as a relative path.
+    args = ["check", "data", contract, bad.as_uri(), contract, folder.name, "--out", "spark"]
     on_spark = _conveyor(tmp_path, *args)
     assert on_spark.returncode == 1, on_spark.stderr
     assert "Traceback" not in on_spark.stderr and "Exception" not in on_spark.stderr
@@ -257,7 +259,9 @@ def test_a_delta_table_gives_the_local_verdict_on_its_current_version(
     table = _delta_versions(tmp_path / "sales", stale, corrupt(sales), **options)
     contract = _contract()
     local = check(contract, table, backend)
-    on_spark = check(contract, table, backend, spark)
+    # As a URL (Spark's own filesystem reads it; an s3a:// or abfss:// URL the same way on a
+    # cluster with its connector).
+    on_spark = check(contract, table.as_uri(), backend, spark)
     assert on_spark.rows == local.rows == len(corrupt(sales))
     assert _outcomes(on_spark) == _outcomes(local)
     assert "price.not_null" not in {r.rule.id for r in on_spark.failures}

@@ -1,5 +1,6 @@
 """Read a data set for checking: Parquet, CSV or a Delta table into pandas, or as a Spark DataFrame
-(`compute.engine: spark`), types as the files hold them."""
+(`compute.engine: spark`), types as the files hold them. A data set is a local path or a URL
+(conveyor.stored_data: Parquet or a Delta table on object storage)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,15 @@ from conveyor.delta_table import DeltaSnapshot, delta_snapshot, is_delta_table
 from conveyor.errors import DataError
 from conveyor.files import require_regular
 from conveyor.spark_read import read_spark_delta, read_spark_files
+from conveyor.stored_data import (
+    Location,
+    delta_log_at,
+    filesystem,
+    footer,
+    has_delta_log,
+    listed_parquet,
+    parquet_files,
+)
 
 if TYPE_CHECKING:  # pandas and pydantic load only for the readers (not for `data manifest`)
     import pandas as pd
@@ -22,8 +32,6 @@ __all__ = [
     "CSV_HEAD_BYTES",
     "SchemaConflict",
     "mixed_schema",
-    "parquet_below",
-    "parquet_files",
     "read_frame",
     "read_spark",
     "require_readable",
@@ -34,8 +42,10 @@ __all__ = [
 CSV_HEAD_BYTES = 64 * 1024
 
 
-def read_frame(path: Path, contract: Contract | None) -> pd.DataFrame:
+def read_frame(path: Location, contract: Contract | None) -> pd.DataFrame:
     """The data at ``path``; a missing or unreadable file is a DataError (usage error, exit 2)."""
+    if isinstance(path, str):
+        return _read_url(path)
     require_regular(path, "", DataError)  # a FIFO would block the read for ever
     if path.is_dir() and is_delta_table(path):
         return _read_delta(delta_snapshot(path))
@@ -59,13 +69,16 @@ def read_frame(path: Path, contract: Contract | None) -> pd.DataFrame:
     raise DataError(f"{path}: unsupported file type {suffix!r} (use .parquet or .csv)")
 
 
-def require_readable(path: Path, csv: bool = True) -> None:
+def require_readable(path: Location, csv: bool = True) -> None:
     """A DataError (exit 2) naming ``path`` when it cannot be the data set a contract checks:
     missing, a FIFO or device, a type other than Parquet or CSV (Parquet only without ``csv``),
     a folder with no Parquet file, a Parquet file whose footer does not read, a CSV file that is
     empty or not UTF-8 text at its start. Cheap (footers and the first 64 KB), so a command
     checking several data sets refuses a bad one before validating any; the full read stays the
     final word."""
+    if isinstance(path, str):
+        _require_readable_url(path)
+        return
     require_regular(path, "", DataError)
     if not (path.is_dir() or path.is_file()):
         raise DataError(f"{path}: no such data file")
@@ -87,44 +100,6 @@ def require_readable(path: Path, csv: bool = True) -> None:
             pq.read_metadata(file)
     except (OSError, ValueError) as exc:
         raise DataError(f"{path}: cannot read: {str(exc).splitlines()[0]}") from None
-
-
-def parquet_files(path: Path) -> list[Path]:
-    """The data files of ``path``: the file itself, the files of a Delta table's current version,
-    or every .parquet file below the folder in sorted order, as Spark and Hadoop list them: a
-    name or folder below it starting with `_` or `.` is not data (`_SUCCESS`,
-    `.part-0.parquet.crc`, a failed write's `_temporary/`); a DataError when the folder holds
-    none, or the Delta table keeps columns in its folder names (its files do not hold them)."""
-    if not path.is_dir():
-        return [path]
-    if is_delta_table(path):
-        return _delta_files(delta_snapshot(path))
-    files = parquet_below(path)
-    if not files:
-        raise DataError(f"{path}: a folder with no .parquet file below it")
-    return files
-
-
-def parquet_below(folder: Path) -> list[Path]:
-    """Every .parquet file below ``folder`` that is data, in sorted order (see parquet_files);
-    empty when there is none."""
-    return sorted(
-        p
-        for p in folder.rglob("*.parquet")
-        if p.is_file() and not any(part[0] in "_." for part in p.relative_to(folder).parts)
-    )
-
-
-def _delta_files(snapshot: DeltaSnapshot) -> list[Path]:
-    if snapshot.partition_columns:
-        named = ", ".join(snapshot.partition_columns)
-        raise DataError(
-            f"{snapshot.root}: a Delta table partitioned by {named}: this command reads the "
-            "table's files, which do not hold those columns (conveyor check data reads it whole)"
-        )
-    if not snapshot.files:
-        raise DataError(f"{snapshot.root}: a Delta table with no rows (version {snapshot.version})")
-    return snapshot.files
 
 
 def _require_csv_text(path: Path) -> None:
@@ -150,11 +125,13 @@ class SchemaConflict:
     rows: int  # of every file, from their footers
 
 
-def mixed_schema(path: Path) -> SchemaConflict | None:
+def mixed_schema(path: Location) -> SchemaConflict | None:
     """The first column whose type (or presence) differs between the Parquet files of the folder
     ``path``, read from their footers only; None for a file, or files that agree. Either engine
     would read such files wrongly (one file's schema for all: values cast, or a column of nulls)
     or stop with a stack trace; the contract reports it instead."""
+    if isinstance(path, str):
+        return _mixed_schema_url(path)
     if not path.is_dir() or is_delta_table(path):
         return None  # a Delta table has one schema, in its log: older files lack newer columns
     import pyarrow.parquet as pq
@@ -243,10 +220,13 @@ def _parse_dates(frame: pd.DataFrame, contract: Contract | None) -> pd.DataFrame
     return frame
 
 
-def read_spark(spark: Any, path: Path, contract: Contract | None) -> Any:
+def read_spark(spark: Any, path: Location, contract: Contract | None) -> Any:
     """The data at ``path`` as a Spark DataFrame: a Parquet file, a folder of them (every file
     below it, partition folder names not added, as ``read_frame`` reads it), a Delta table or a
-    CSV file."""
+    CSV file. A URL goes to Spark as it is: its filesystem is the cluster's (s3a://, abfss://,
+    gs:// with their connectors)."""
+    if isinstance(path, str):
+        return _read_spark_url(spark, path)
     require_regular(path, "", DataError)
     if not (path.is_dir() or path.is_file()):
         raise DataError(f"{path}: no such data file or folder")
@@ -262,6 +242,66 @@ def read_spark(spark: Any, path: Path, contract: Contract | None) -> Any:
     # Numbers typed as pandas types them (inferred); the contract's date columns parsed,
     # unparseable ones left as text for the type rule to report.
     return _spark_dates(frame, contract).persist() if suffix == ".csv" else frame.persist()
+
+
+def _require_readable_url(url: str) -> None:
+    """The URL lists as a Parquet file, a folder of them or a Delta table, and every footer
+    reads (the Delta log is read with the data)."""
+    fs, root = filesystem(url)
+    if has_delta_log(fs, root):
+        return
+    for relative, file, _ in listed_parquet(fs, root, url):
+        footer(fs, file, url if file == root else f"{url}: {relative}")
+
+
+def _mixed_schema_url(url: str) -> SchemaConflict | None:
+    fs, root = filesystem(url)
+    if has_delta_log(fs, root):
+        return None
+    files = listed_parquet(fs, root, url)
+    metadata = [(relative, footer(fs, file, f"{url}: {relative}")) for relative, file, _ in files]
+    rows = sum(m.num_rows for _, m in metadata)
+    return schema_conflict([(r, m.schema.to_arrow_schema()) for r, m in metadata], rows)
+
+
+def _read_url(url: str) -> pd.DataFrame:
+    """A Parquet file, folder or Delta table at a URL, read through its fsspec filesystem."""
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    fs, root = filesystem(url)
+    log = delta_log_at(fs, root, url)
+    base = root.rstrip("/")
+    if log is None:
+        files, schema, fields = [f for _, f, _ in listed_parquet(fs, root, url)], None, []
+    else:
+        files, schema = [f"{base}/{relative}" for relative in log.files], log.schema
+        fields = [log.schema.field(name) for name in log.partition_columns]
+    if not files and schema is not None:
+        return schema.empty_table().to_pandas(date_as_object=False)
+    try:
+        table = ds.dataset(
+            files,
+            schema=schema,
+            format="parquet",
+            filesystem=fs,
+            partitioning=ds.partitioning(pa.schema(fields), flavor="hive") if fields else None,
+            partition_base_dir=base,
+        ).to_table()
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{url}: cannot read: {str(exc).splitlines()[0]}") from None
+    return table.to_pandas(date_as_object=False)
+
+
+def _read_spark_url(spark: Any, url: str) -> Any:
+    """A Parquet file, folder or Delta table at a URL, read by Spark's own filesystems."""
+    fs, root = filesystem(url)  # the listing is fsspec's: Spark's must reach the same place
+    if has_delta_log(fs, root):
+        frame = read_spark_delta(spark, url, url)
+    else:
+        listed_parquet(fs, root, url)  # one line for a missing or empty location
+        frame = read_spark_files(spark, [url], url)
+    return _nan_as_missing(frame).persist()
 
 
 def _nan_as_missing(frame: Any) -> Any:

@@ -16,15 +16,16 @@ from conveyor.checks.verdict import Verdict
 from conveyor.checks.verdict_text import json_text, markdown
 from conveyor.errors import UserError
 from conveyor.files import atomic_path, require_writable_dir
+from conveyor.stored_data import Location
 
 __all__ = ["check", "check_frame", "check_out_dir", "write_outputs"]
 
 
 def check(
-    contract: Contract, data_path: Path, backend: CheckBackend, spark: Any | None = None
+    contract: Contract, data_path: Location, backend: CheckBackend, spark: Any | None = None
 ) -> Verdict:
-    """Validate the data file or folder at ``data_path`` against one contract, in this process
-    or, given a Spark session, on Spark."""
+    """Validate the data file, folder, Delta table or URL at ``data_path`` against one contract,
+    in this process or, given a Spark session, on Spark."""
     conflict = mixed_schema(data_path)
     if conflict is not None:
         return _mixed_schema_verdict(contract, data_path, conflict)
@@ -35,7 +36,9 @@ def check(
     return check_frame(contract, frame, data_path, backend)
 
 
-def _mixed_schema_verdict(contract: Contract, origin: Path, conflict: SchemaConflict) -> Verdict:
+def _mixed_schema_verdict(
+    contract: Contract, origin: Location, conflict: SchemaConflict
+) -> Verdict:
     """A folder whose files disagree on a column fails its contract on that column; no other
     rule can be trusted on data read with one file's schema."""
     rule = Rule(
@@ -49,7 +52,7 @@ def _mixed_schema_verdict(contract: Contract, origin: Path, conflict: SchemaConf
     return Verdict(contract.name, origin, conflict.rows, redact([result]))
 
 
-def check_frame(contract: Contract, frame: Any, origin: Path, backend: CheckBackend) -> Verdict:
+def check_frame(contract: Contract, frame: Any, origin: Location, backend: CheckBackend) -> Verdict:
     """Validate a data set already loaded (a pandas or Spark DataFrame, or its Table):
     structure first, then values."""
     table = table_of(frame)

@@ -17,7 +17,7 @@ class Verdict:
     """The outcome of one contract on one data set."""
 
     contract: str
-    data: Path
+    data: Path | str  # a str is a URL
     rows: int
     results: list[RuleResult]
 

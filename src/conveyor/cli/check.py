@@ -10,6 +10,7 @@ from conveyor.cli import options
 from conveyor.cli.types import contract_name, finite_number, whole_number
 from conveyor.errors import UserError
 from conveyor.files import output_file
+from conveyor.stored_data import as_location
 
 __all__ = ["add"]
 
@@ -21,8 +22,11 @@ def _check_data(args: argparse.Namespace) -> int:
     from conveyor.checks.contract import load_contract
 
     # Every usage error (bad contract, missing file) surfaces before GX's slow import.
-    jobs = [(load_contract(c), d) for c, d in zip(args.pairs[::2], args.pairs[1::2], strict=True)]
+    pairs = zip(args.pairs[::2], args.pairs[1::2], strict=True)
+    jobs = [(load_contract(Path(c)), as_location(d)) for c, d in pairs]
     for _, data in jobs:
+        if isinstance(data, str):
+            continue  # a URL: listed by require_readable
         if not (data.is_file() or data.is_dir()):  # a folder: its Parquet files, as one table
             raise UserError(f"{data}: no such data file or folder")
     from conveyor.checks.dataio import require_readable
@@ -90,12 +94,13 @@ def add(commands: options.Commands) -> None:
     data = kinds.add_parser(
         "data",
         help="validate data sets against contracts; exit 0 pass, 1 violated, 2 usage error",
-        description="Run each CONTRACT on its DATA file (Parquet or CSV) in one process.",
+        description="Run each CONTRACT on its DATA in one process: a Parquet or CSV file, a "
+        "folder of Parquet files, a Delta table, or the URL of Parquet or a Delta table "
+        "(s3://, gs://, abfs://: the fsspec package of its filesystem installed).",
     )
     data.add_argument(
         "pairs",
         nargs="+",
-        type=Path,
         metavar="CONTRACT DATA",
         help="a contract file and the data it checks; repeat for more",
     )

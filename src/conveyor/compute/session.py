@@ -169,7 +169,7 @@ def driver_java_options(chosen: str) -> str:
 def spark_failures(command: str) -> Iterator[None]:
     """Spark stopping mid-run (a task out of memory, the JVM gone, a lost cluster) as one line,
     exit 2: not a verdict, and not a Java stack trace in the job log."""
-    from py4j.protocol import Py4JError  # type: ignore[import-untyped]
+    from py4j.protocol import Py4JError
     from pyspark.errors import PySparkException
 
     try:

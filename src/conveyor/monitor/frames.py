@@ -13,11 +13,11 @@ from typing import TypeAlias
 import numpy as np
 import polars as pl
 
-from conveyor.checks.dataio import parquet_below, parquet_files
 from conveyor.delta_table import is_delta_table
 from conveyor.errors import DataError
 from conveyor.monitor.stats import binned_shares
 from conveyor.monitor.window import EdgesFor, Values, Window
+from conveyor.stored_data import parquet_below, parquet_files
 
 __all__ = [
     "LocalWindow",

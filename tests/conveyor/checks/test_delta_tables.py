@@ -14,11 +14,12 @@ import pytest
 from deltalake import write_deltalake
 
 from conveyor.checks.contract import load_contract
-from conveyor.checks.dataio import mixed_schema, parquet_files, read_frame, require_readable
+from conveyor.checks.dataio import mixed_schema, read_frame, require_readable
 from conveyor.checks.gx_backend import GreatExpectationsBackend
 from conveyor.checks.validate import check
 from conveyor.delta_table import delta_snapshot, is_delta_table
 from conveyor.errors import DataError, UserError
+from conveyor.stored_data import parquet_files
 
 CONTRACT = """\
 name: sales
