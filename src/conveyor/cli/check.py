@@ -23,7 +23,7 @@ def _check_data(args: argparse.Namespace) -> int:
 
     # Every usage error (bad contract, missing file) surfaces before GX's slow import.
     pairs = zip(args.pairs[::2], args.pairs[1::2], strict=True)
-    jobs = [(load_contract(Path(c)), as_location(d)) for c, d in pairs]
+    jobs = [(load_contract(Path(c)), d) for c, d in pairs]
     for _, data in jobs:
         if isinstance(data, str):
             continue  # a URL: listed by require_readable
@@ -101,6 +101,7 @@ def add(commands: options.Commands) -> None:
     data.add_argument(
         "pairs",
         nargs="+",
+        type=as_location,
         metavar="CONTRACT DATA",
         help="a contract file and the data it checks; repeat for more",
     )
