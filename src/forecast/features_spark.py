@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import polars as pl
 
 from conveyor.delta_table import is_delta_table
-from conveyor.errors import DataError
+from conveyor.errors import DataError, UserError
 from conveyor.files import atomic_path
 from conveyor.stored_data import parquet_files
 from forecast.features import build_features, sorted_by_keys, typed_sales
@@ -43,7 +43,7 @@ from forecast.schema import KEYS, RAW_SCHEMA, SERIES_KEYS
 
 if TYPE_CHECKING:
     import pyarrow as pa
-    from pyspark.sql import Column, DataFrame, SparkSession
+    from pyspark.sql import Column, DataFrame, Row, SparkSession
 
 # Rows a worker builds at once: enough that polars' per-call cost vanishes (about 1,000 calls at
 # 10M rows with Arrow's default batch), few enough to bound a worker's memory (~1 GB at 500k).
@@ -55,7 +55,9 @@ PART_SCHEMA = (
     "partition int, chunk int, kind string, path string, rows bigint, "
     "first_club string, first_item string"
 )
-FEATURES, EDGE, UNSORTED = "features", "edge", "unsorted"  # what a part row stands for
+# What a part row stands for: a file of features or of edge rows, rows out of key order, or raw
+# sales the worker refused (its one-line error in `path`).
+FEATURES, EDGE, UNSORTED, REFUSED = "features", "edge", "unsorted", "refused"
 PARTITION = "_partition"  # an edge row's Spark partition
 # Staged files are read once, by the join, on this machine: a fast codec over a small one.
 PART_CODEC = "lz4"
@@ -106,7 +108,7 @@ def _regrouped(
     every series is whole in one partition and the partitions follow each other in key order."""
     ordered = raw.repartitionByRange(*SERIES_KEYS).sortWithinPartitions(*KEYS)
     build = PartBuilder(staging, origin, params, country, chunk_rows, edges=False)
-    written = ordered.mapInArrow(build, PART_SCHEMA).collect()
+    written = _accepted(ordered.mapInArrow(build, PART_SCHEMA).collect())
     return [
         Part(Path(row.path), row.rows)
         for row in sorted(written, key=lambda row: (row.partition, row.chunk))
@@ -132,7 +134,7 @@ def _in_file_order(
     if not isinstance(raw.schema["date"].dataType, DateType):
         return None  # dates as text: their order is only known once each worker types them
     build = PartBuilder(staging, origin, params, country, chunk_rows, edges=True)
-    written = raw.mapInArrow(build, PART_SCHEMA).collect()
+    written = _accepted(raw.mapInArrow(build, PART_SCHEMA).collect())
     if any(row.kind == UNSORTED for row in written):
         return None
     edges = [Path(row.path) for row in written if row.kind == EDGE]
@@ -159,6 +161,16 @@ def _in_file_order(
     # Parts hold disjoint runs of series: in the order of their first series, they are in
     # key order (text keys without nulls: Python orders them as polars does, by code point).
     return [part for _, part in sorted(parts, key=lambda pair: pair[0])]
+
+
+def _accepted(written: list[Row]) -> list[Row]:
+    """The workers' rows, unless one refused its raw sales: then its one-line error, the first
+    partition's, as the local engine gives it (raised here, a task that failed would print
+    Spark's error log and a Java stack trace above it)."""
+    refused = sorted((row.partition, row.path) for row in written if row.kind == REFUSED)
+    if refused:
+        raise DataError(refused[0][1])
+    return written
 
 
 def _ranges_apart(edges: pl.DataFrame) -> bool:
@@ -217,13 +229,15 @@ class PartBuilder:
         # The attempt in the names: a retried task never overwrites a file another attempt may
         # still be writing; the driver keeps the files of the attempt Spark reports.
         self._task = (context.partitionId(), context.attemptNumber()) if context else (0, 0)
-        if self.edges:
-            try:
+        try:
+            if self.edges:
                 rows = self._written(whole_series(_in_key_order(batches), self.chunk_rows))
-            except _OutOfOrderError:
-                rows = [self._row(0, UNSORTED, "", 0)]  # the driver lets Spark regroup
-        else:
-            rows = self._written(whole_series(batches, self.chunk_rows))
+            else:
+                rows = self._written(whole_series(batches, self.chunk_rows))
+        except _OutOfOrderError:
+            rows = [self._row(0, UNSORTED, "", 0)]  # the driver lets Spark regroup
+        except UserError as error:  # a value that cannot be typed: the driver says so
+            rows = [self._row(0, REFUSED, str(error), 0)]
         if rows:
             yield pa.RecordBatch.from_pylist(rows, schema=_part_schema())
 
@@ -253,7 +267,7 @@ class PartBuilder:
                 rows.append(self._row(number, EDGE, path, edge.height))
         if chunk.height:
             # Typed as the local engine types the whole file (a chunk is never empty); a value
-            # that cannot be typed is its one-line error (conveyor.compute.spark_failures).
+            # that cannot be typed is its one-line error (a REFUSED row, see _accepted).
             features = build_features(typed_sales(chunk, self.origin), self.params, self.country)
             path = self._path("part", number)
             features.write_parquet(path, compression=PART_CODEC)

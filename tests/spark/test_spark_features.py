@@ -317,6 +317,22 @@ def test_a_value_a_worker_cannot_type_is_the_local_engines_one_line(
     )
     assert on_spark == local
     assert [p.name for p in tmp_path.iterdir()] == ["raw.parquet"]
+    # The command: the one line, not a failed task's Spark error log and Java stack trace.
+    out = tmp_path / "features" / "f.parquet"
+    command = ["--params", str(_params_file(tmp_path, "spark")), "prepare", "--raw"]
+    done = subprocess.run(
+        [sys.executable, "-m", "forecast", *command, str(raw_path), "--out", str(out)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    assert done.returncode == 2, done.stderr
+    # The JVM's own notice of its incubator module may come first; nothing else does.
+    lines = [line for line in done.stderr.splitlines() if "incubator modules" not in line]
+    assert lines == [f"error: prepare: {local}"], done.stderr
+    assert not out.exists()
 
 
 def test_series_too_short_for_any_feature_give_the_local_empty_table(
