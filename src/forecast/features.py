@@ -204,7 +204,7 @@ def run(
 
         # What conform_raw refuses locally, from the footers, before Spark starts.
         raw = pl.scan_parquet(files)
-        require_raw_columns(raw.collect_schema().names(), str(raw_path))
+        require_raw_columns(raw.collect_schema(), str(raw_path))
         if raw.select(pl.len()).collect().item() == 0:
             raise DataError(f"{raw_path}: no rows")
         spark = spark_session(compute.spark, "prepare")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping
 
 import polars as pl
 
@@ -30,7 +30,7 @@ def conform_raw(frame: pl.DataFrame, origin: str) -> pl.DataFrame:
     Values are only type-checked here. Whether they make sense (ranges, keys, freshness) is the
     job of the data contracts, which run as their own pipeline stage.
     """
-    require_raw_columns(frame.columns, origin)
+    require_raw_columns(frame.schema, origin)
     columns = []
     for name, dtype in RAW_SCHEMA.items():
         column = frame.get_column(name)
@@ -49,14 +49,22 @@ def conform_raw(frame: pl.DataFrame, origin: str) -> pl.DataFrame:
     return pl.DataFrame(columns)
 
 
-def require_raw_columns(columns: Sequence[str], origin: str) -> None:
-    """A DataError naming the raw columns ``columns`` lacks."""
-    missing = [name for name in RAW_SCHEMA if name not in columns]
+def require_raw_columns(schema: Mapping[str, pl.DataType], origin: str) -> None:
+    """A DataError naming the raw columns ``schema`` lacks, or a series key held as floats."""
+    missing = [name for name in RAW_SCHEMA if name not in schema]
     if missing:
         raise DataError(
             f"{origin}: missing required column(s) {', '.join(missing)}; "
             f"expected columns: {', '.join(RAW_SCHEMA)}"
         )
+    for name in SERIES_KEYS:
+        # An id as a float has no one text form (polars writes 1e7 as "10000000.0", Spark as
+        # "1.0E7"): the two engines would name the same series differently.
+        if schema[name].is_float():
+            raise DataError(
+                f"{origin}: column {name!r} holds floats ({schema[name]}): write ids as text "
+                "or integers"
+            )
 
 
 def _unreadable(column: pl.Series, dtype: pl.DataType) -> list[object]:

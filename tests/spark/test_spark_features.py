@@ -298,6 +298,14 @@ def test_an_extra_column_and_numeric_keys_change_nothing(tmp_path, raw, spark, r
     assert isinstance(local, pl.DataFrame) and isinstance(on_spark, pl.DataFrame)
     assert on_spark["item_id"].to_list() == local["item_id"].to_list()
     assert_frame_equal(on_spark, local)
+    # Ids as floats have no one text form (polars "10000000.0", Spark "1.0E7"): refused alike.
+    numbered.with_columns(pl.col("item_id").cast(pl.Float64)).write_parquet(raw_path)
+    local, on_spark = _on_both_engines(spark, raw_path, tmp_path / "g.parquet", repo_params)
+    assert (
+        local
+        == on_spark
+        == (f"{raw_path}: column 'item_id' holds floats (Float64): write ids as text or integers")
+    )
 
 
 def test_a_value_a_worker_cannot_type_is_the_local_engines_one_line(
