@@ -9,6 +9,7 @@ import polars as pl
 from conveyor.errors import DataError
 
 SERIES_KEYS = ("club_id", "item_id")
+DATE_FORMAT = "%Y-%m-%d"  # how a day is written as text
 KEYS = (*SERIES_KEYS, "date")
 TARGET = "units_sold"
 
@@ -79,7 +80,9 @@ def _unreadable(column: pl.Series, dtype: pl.DataType) -> list[object]:
 
 def _cast(column: pl.Series, dtype: pl.DataType, strict: bool = True) -> pl.Series:
     if dtype == pl.Date() and column.dtype == pl.String():
-        return column.str.to_date(strict=strict)
+        # ISO days only, as the contracts read text dates: a format guessed from the first
+        # value ("01/02/2020": which month?) would then call the good ISO dates unreadable.
+        return column.str.to_date(DATE_FORMAT, strict=strict)
     if dtype == pl.Int8() and column.dtype == pl.Boolean():
         return column.cast(pl.Int8)
     return column.cast(dtype, strict=strict)

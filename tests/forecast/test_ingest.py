@@ -55,6 +55,22 @@ def test_wrong_type_is_named(tmp_path, small_sales):
         ingest.load_source(_file_source(path))
 
 
+def test_text_dates_are_iso_days_and_the_others_are_quoted(small_sales):
+    # A day written another way first: it is the one quoted, not the ISO days after it.
+    days = small_sales["date"].head(50).cast(pl.String).to_list()
+    days[0], days[30] = "01/02/2023", "2023-02-30"
+    frame = small_sales.head(50).with_columns(pl.Series("date", days))
+    with pytest.raises(DataError) as raised:
+        conform_raw(frame, "sales.csv")
+    assert str(raised.value) == (
+        "sales.csv: column 'date' has type String and cannot be read as Date "
+        "(values that cannot: ['01/02/2023', '2023-02-30'])"
+    )
+    iso = small_sales["date"].head(50)
+    fixed = frame.with_columns(pl.Series("date", iso.cast(pl.String)))
+    assert conform_raw(fixed, "sales.csv")["date"].to_list() == iso.to_list()
+
+
 def test_a_wrong_value_is_quoted_not_the_first_rows(tmp_path, small_sales):
     # Prices as text, all numbers but two far down the file: the message quotes those two.
     prices = small_sales["price"].head(200).cast(pl.String).to_list()
