@@ -8,6 +8,7 @@ one line), never a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -28,6 +29,7 @@ __all__ = [
     "optional_dir",
     "output_dir",
     "output_file",
+    "parents_made",
     "path_or_none",
     "path_or_url",
     "read_json",
@@ -50,17 +52,33 @@ def cache_root() -> Path:
 
 
 @contextmanager
-def atomic_path(target: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``target``; move it into place only if the block succeeds."""
+def parents_made(target: Path) -> Iterator[None]:
+    """Make the missing folders above ``target``; when the block fails, remove those it made
+    (if still empty): a failed command leaves no new folder behind."""
+    missing = [folder for folder in target.parents if not folder.exists()]  # innermost first
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    tmp = Path(name)
     try:
-        yield tmp
-        tmp.replace(target)
-    finally:
-        tmp.unlink(missing_ok=True)
+        yield
+    except BaseException:
+        for folder in missing:
+            with contextlib.suppress(OSError):  # not empty (something else wrote there): kept
+                folder.rmdir()
+        raise
+
+
+@contextmanager
+def atomic_path(target: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; move it into place only if the block succeeds
+    (else neither it nor a folder made for it is left)."""
+    with parents_made(target):
+        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        os.close(fd)
+        tmp = Path(name)
+        try:
+            yield tmp
+            tmp.replace(target)
+        finally:
+            tmp.unlink(missing_ok=True)
 
 
 def write_json(target: Path, data: Any) -> None:

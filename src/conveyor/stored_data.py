@@ -5,7 +5,6 @@ and which of its files are data: the one listing that `conveyor data manifest` a
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any, TypeAlias
 
@@ -22,7 +21,6 @@ from conveyor.errors import DataError
 __all__ = [
     "Listed",
     "Location",
-    "as_location",
     "delta_log_at",
     "filesystem",
     "footer",
@@ -33,16 +31,9 @@ __all__ = [
     "parquet_files",
 ]
 
-Location: TypeAlias = Path | str  # a str is a URL
+Location: TypeAlias = Path | str  # a str is a URL (conveyor.files.path_or_url)
 # (path relative to the data set's root, full path on its filesystem, the listing's entry)
 Listed: TypeAlias = tuple[str, str, dict[str, Any]]
-_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
-
-
-def as_location(text: str) -> Location:
-    """A command-line DATA argument: a URL as given (``Path`` would fold its `//`), else a
-    path."""
-    return text if _URL.match(text) else Path(text)
 
 
 def parquet_files(path: Path) -> list[Path]:

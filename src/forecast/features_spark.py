@@ -35,7 +35,7 @@ import polars as pl
 
 from conveyor.delta_table import is_delta_table
 from conveyor.errors import DataError, UserError
-from conveyor.files import atomic_path
+from conveyor.files import atomic_path, parents_made
 from conveyor.stored_data import parquet_files
 from forecast.features import build_features, sorted_by_keys, typed_sales
 from forecast.params import FeatureParams
@@ -76,21 +76,21 @@ def run_spark(
     # A Delta table: the files of its current version (the folder also holds removed ones).
     sources = parquet_files(raw_path) if is_delta_table(raw_path) else [raw_path]
     raw = _raw_columns(spark.read.parquet(*(str(source) for source in sources)))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".features-", dir=out.parent))
-    try:
-        with _arrow_batch_rows(spark, ARROW_BATCH_ROWS):
-            parts = _in_file_order(raw, staging, str(raw_path), params, country, chunk_rows)
-            if parts is None:  # not in key order: Spark regroups the series first
-                shutil.rmtree(staging)
-                staging.mkdir(mode=0o700)
-                parts = _regrouped(raw, staging, str(raw_path), params, country, chunk_rows)
-        if not parts:  # forecast.features.run refuses raw sales without rows first
-            raise DataError(f"{raw_path}: Spark built no Parquet part")
-        with atomic_path(out) as target:
-            _join([part.path for part in parts], target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    with parents_made(out):
+        staging = Path(tempfile.mkdtemp(prefix=".features-", dir=out.parent))
+        try:
+            with _arrow_batch_rows(spark, ARROW_BATCH_ROWS):
+                parts = _in_file_order(raw, staging, str(raw_path), params, country, chunk_rows)
+                if parts is None:  # not in key order: Spark regroups the series first
+                    shutil.rmtree(staging)
+                    staging.mkdir(mode=0o700)
+                    parts = _regrouped(raw, staging, str(raw_path), params, country, chunk_rows)
+            if not parts:  # forecast.features.run refuses raw sales without rows first
+                raise DataError(f"{raw_path}: Spark built no Parquet part")
+            with atomic_path(out) as target:
+                _join([part.path for part in parts], target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     return sum(part.rows for part in parts)
 
 

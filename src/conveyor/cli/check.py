@@ -9,8 +9,7 @@ from conveyor import extras
 from conveyor.cli import options
 from conveyor.cli.types import contract_name, finite_number, whole_number
 from conveyor.errors import UserError
-from conveyor.files import output_file
-from conveyor.stored_data import as_location
+from conveyor.files import output_file, path_or_url
 
 __all__ = ["add"]
 
@@ -101,7 +100,7 @@ def add(commands: options.Commands) -> None:
     data.add_argument(
         "pairs",
         nargs="+",
-        type=as_location,
+        type=path_or_url,
         metavar="CONTRACT DATA",
         help="a contract file and the data it checks; repeat for more",
     )

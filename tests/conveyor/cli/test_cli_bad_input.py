@@ -31,7 +31,6 @@ from conveyor import files
 from conveyor.cli import build_parser
 from conveyor.gate import GateResult
 from conveyor.report import gate_table
-from conveyor.stored_data import as_location
 from tests.paths import REPO
 from tests.promotion_repos import IDENTITY, git, record, write_record
 
@@ -301,10 +300,7 @@ def _path_options(parser: argparse.ArgumentParser) -> set[str]:
     """The options and positionals of a subcommand that take a path."""
     names = set()
     for action in parser._actions:
-        path_type = (
-            action.type in (Path, as_location)
-            or getattr(action.type, "__module__", "") == files.__name__
-        )
+        path_type = action.type is Path or getattr(action.type, "__module__", "") == files.__name__
         if not path_type and not isinstance(action.default, Path):
             continue
         names.add(
