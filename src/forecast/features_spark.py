@@ -74,13 +74,16 @@ def run_spark(
     """Read raw sales with Spark, write the feature table to the one file ``out``; return its
     row count."""
     # A Delta table: the files of its current version (the folder also holds removed ones).
-    sources = parquet_files(raw_path) if is_delta_table(raw_path) else [raw_path]
+    files = parquet_files(raw_path)
+    sources = files if is_delta_table(raw_path) else [raw_path]
     raw = _raw_columns(spark.read.parquet(*(str(source) for source in sources)))
     with parents_made(out):
         staging = Path(tempfile.mkdtemp(prefix=".features-", dir=out.parent))
         try:
             with _arrow_batch_rows(spark, ARROW_BATCH_ROWS):
-                parts = _in_file_order(raw, staging, str(raw_path), params, country, chunk_rows)
+                parts = None
+                if not _clubs_overlap(files):  # else the files cannot be in key order
+                    parts = _in_file_order(raw, staging, str(raw_path), params, country, chunk_rows)
                 if parts is None:  # not in key order: Spark regroups the series first
                     shutil.rmtree(staging)
                     staging.mkdir(mode=0o700)
@@ -171,6 +174,34 @@ def _accepted(written: list[Row]) -> list[Row]:
     if refused:
         raise DataError(refused[0][1])
     return written
+
+
+def _clubs_overlap(files: list[Path]) -> bool:
+    """Whether two files' club_id ranges overlap, from their footers' statistics (one file per
+    day holds every club): their rows cannot then be in key order, and Spark regroups them
+    without a build in file order first. False when unknown (no statistics, ids not text)."""
+    import pyarrow.parquet as pq
+
+    spans = []
+    for file in files:
+        metadata = pq.read_metadata(file)
+        names = [metadata.schema.column(i).path for i in range(metadata.num_columns)]
+        if "club_id" not in names or metadata.num_rows == 0:
+            return False
+        column = names.index("club_id")
+        stats = [
+            metadata.row_group(g).column(column).statistics for g in range(metadata.num_row_groups)
+        ]
+        if not all(s is not None and s.has_min_max and isinstance(s.min, str) for s in stats):
+            return False
+        spans.append((min(s.min for s in stats), max(s.max for s in stats)))
+    spans.sort()
+    reach = None  # the largest club_id of the files so far
+    for low, high in spans:
+        if reach is not None and low < reach:  # touching (a club cut between files) is fine
+            return True
+        reach = high if reach is None else max(reach, high)
+    return False
 
 
 def _ranges_apart(edges: pl.DataFrame) -> bool:

@@ -121,6 +121,25 @@ def test_raw_in_key_order_is_built_without_a_shuffle_across_any_partitions(
     assert_frame_equal(pl.read_parquet(out), local)
 
 
+def test_files_that_cut_a_club_between_them_are_still_built_in_file_order(
+    tmp_path, raw, spark, repo_params: PipelineParams, monkeypatch
+) -> None:
+    # Both files hold the first club (its ranges touch, not overlap): the footers cannot tell,
+    # the workers' order check can.
+    params, country = repo_params.features, repo_params.data.holidays_country
+    ordered, folder = raw.sort(KEYS), tmp_path / "raw"
+    folder.mkdir()
+    half = ordered.height // 4  # within the first of the two clubs
+    ordered.head(half).write_parquet(folder / "a.parquet")
+    ordered.slice(half).write_parquet(folder / "b.parquet")
+    taken = _paths_taken(monkeypatch)
+    rows = run_spark(spark, folder, params, country, tmp_path / "f.parquet")
+    assert taken == ["_in_file_order"]
+    local = build_features(ordered, params, country)
+    assert rows == local.height
+    assert_frame_equal(pl.read_parquet(tmp_path / "f.parquet"), local)
+
+
 @pytest.mark.parametrize(
     "disorder",
     ["files each in order, ranges overlapping", "a repeated row", "a null item id"],
@@ -145,7 +164,11 @@ def test_raw_out_of_key_order_is_regrouped(
         ordered.with_columns(missing.alias("item_id")).write_parquet(folder / "a.parquet")
     taken = _paths_taken(monkeypatch)
     rows = run_spark(spark, folder, params, country, out)
-    assert taken == ["_in_file_order: not in order", "_regrouped"]
+    if disorder.startswith("files"):
+        # The files' footers show their club ranges overlap: no build in file order first.
+        assert taken == ["_regrouped"]
+    else:
+        assert taken == ["_in_file_order: not in order", "_regrouped"]
     local = build_features(pl.read_parquet(folder), params, country)
     assert rows == local.height
     assert_frame_equal(pl.read_parquet(out), local)
