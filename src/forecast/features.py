@@ -8,7 +8,8 @@ horizon). Price, promotion and the calendar are known in advance and are used as
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -94,6 +95,17 @@ def build_features(raw: pl.DataFrame, params: FeatureParams, country: str) -> pl
         )
     )
     return features.select(*KEYS, TARGET, *(c for c in feature_columns(params) if c not in KEYS))
+
+
+@contextmanager
+def parquet_read_errors(origin: str) -> Iterator[None]:
+    """A Parquet file polars cannot read past its footer (a corrupt data page, a truncated
+    column) as one line naming ``origin`` (exit 2), not polars' traceback."""
+    try:
+        yield
+    except (pl.exceptions.ComputeError, OSError) as exc:
+        message = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise DataError(f"{origin}: cannot read: {message}") from None
 
 
 def require_feature_table(columns: Sequence[str], needed: Iterable[str], origin: str) -> None:
@@ -210,7 +222,9 @@ def run(
         spark = spark_session(compute.spark, "prepare")
         with spark_failures("features on Spark"):
             return run_spark(spark, raw_path, params, country, out)
-    raw = typed_sales(pl.read_parquet(files), str(raw_path))
+    with parquet_read_errors(str(raw_path)):
+        frame = pl.read_parquet(files)
+    raw = typed_sales(frame, str(raw_path))
     features = build_features(raw, params, country)
     with atomic_path(out) as tmp:
         features.write_parquet(tmp, statistics=True)

@@ -14,7 +14,12 @@ import polars as pl
 
 from conveyor.files import atomic_path
 from conveyor.stored_data import parquet_files
-from forecast.features import CATEGORICAL, feature_columns, require_feature_table
+from forecast.features import (
+    CATEGORICAL,
+    feature_columns,
+    parquet_read_errors,
+    require_feature_table,
+)
 from forecast.holdout import holdout_start, require_training_rows
 from forecast.model import to_model_frame
 from forecast.params import PipelineParams
@@ -86,7 +91,8 @@ def training_rows(features_path: Path, params: PipelineParams) -> pl.DataFrame:
 
 def run(features_path: Path, params: PipelineParams, model_out: Path, importance_out: Path) -> int:
     """Train on the rows before the holdout (or their sample); write the model and importances."""
-    training = training_rows(features_path, params)
+    with parquet_read_errors(str(features_path)):
+        training = training_rows(features_path, params)
     booster = fit(training, params)
     with atomic_path(model_out) as tmp:
         booster.save_model(str(tmp))

@@ -190,3 +190,45 @@ def test_a_file_that_is_not_the_feature_table_is_one_line(
     assert err.startswith(f"error: {stage}: {raw}: not a feature table: no column ")
     assert "(python -m forecast prepare writes one)" in err
     assert not outputs.exists()
+
+
+def _corrupt_pages(path: Path, column: str) -> None:
+    """Flip bytes inside ``column``'s data pages: the footer still reads, the values do not."""
+    import pyarrow.parquet as pq
+
+    metadata = pq.read_metadata(path)
+    names = [metadata.schema.column(i).path for i in range(metadata.num_columns)]
+    chunk = metadata.row_group(0).column(names.index(column))
+    middle = chunk.data_page_offset + chunk.total_compressed_size // 2
+    data = bytearray(path.read_bytes())
+    for offset in range(middle, middle + 64):
+        data[offset] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("stage", ["prepare", "train", "evaluate"])
+def test_a_file_whose_pages_are_corrupt_behind_a_good_footer_is_one_line(
+    tmp_path, capsys, stage, small_sales, small_params
+):
+    features = tmp_path / "features.parquet"
+    build_features(small_sales, small_params.features, "US").write_parquet(features)
+    inputs = {"features": features}
+    if stage == "prepare":
+        inputs = {"raw": tmp_path / "sales.parquet"}
+        small_sales.write_parquet(inputs["raw"], compression="zstd")
+    if stage == "evaluate":
+        inputs["model"] = tmp_path / "model.txt"
+        train.run(features, small_params, inputs["model"], tmp_path / "importance.csv")
+    bad = inputs["raw" if stage == "prepare" else "features"]
+    _corrupt_pages(bad, "price")
+    outputs = tmp_path / "outputs"
+    args = [arg for name, path in inputs.items() for arg in (f"--{name}", str(path))]
+    for other in STAGES[stage][1]:
+        if other not in inputs:
+            args += [f"--{other}", str(outputs / other)]
+    code = forecast_main(["--params", str(REPO / "params.yaml"), stage, *args])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.count("\n") == 1, err
+    assert err.startswith(f"error: {stage}: {bad}: cannot read: "), err
+    assert not outputs.exists()
