@@ -19,21 +19,9 @@ from conveyor.checks.gx_backend import GreatExpectationsBackend
 from conveyor.checks.validate import check
 from conveyor.cli import main
 from conveyor.manifest import build_manifest
+from tests.conveyor.checks.test_delta_tables import CONTRACT, SALES
 
 pytestmark = pytest.mark.integration
-
-CONTRACT = """\
-name: sales
-key: [club_id, item_id]
-rows: {min: 2}
-columns:
-  club_id: {type: string, regex: '^\\d{3}$'}
-  item_id: {type: integer}
-  units_sold: {type: integer, min: 0}
-"""
-SALES = pl.DataFrame(
-    {"club_id": ["007", "007", "012"], "item_id": [1, 2, 1], "units_sold": [3, 0, 5]}
-)
 
 
 @pytest.fixture(scope="module")

@@ -165,6 +165,15 @@ def test_a_folder_reads_as_spark_lists_it_and_files_that_disagree_are_one_line(
     assert err.count("\n") == 1
 
 
+def _run_stage(stage: str, inputs: dict[str, Path], outputs: Path) -> int:
+    """`python -m forecast STAGE` with ``inputs``, its other paths into ``outputs``."""
+    args = [arg for name, path in inputs.items() for arg in (f"--{name}", str(path))]
+    for other in STAGES[stage][1]:
+        if other not in inputs:
+            args += [f"--{other}", str(outputs / other)]
+    return forecast_main(["--params", str(REPO / "params.yaml"), stage, *args])
+
+
 @pytest.mark.parametrize("stage", ["train", "evaluate"])
 def test_a_file_that_is_not_the_feature_table_is_one_line(
     tmp_path, capsys, stage, small_sales, small_params
@@ -179,11 +188,7 @@ def test_a_file_that_is_not_the_feature_table_is_one_line(
         inputs["model"] = tmp_path / "model.txt"
         train.run(features, small_params, inputs["model"], tmp_path / "importance.csv")
     outputs = tmp_path / "outputs"
-    args = [arg for name, path in inputs.items() for arg in (f"--{name}", str(path))]
-    for other in STAGES[stage][1]:
-        if other not in inputs:
-            args += [f"--{other}", str(outputs / other)]
-    code = forecast_main(["--params", str(REPO / "params.yaml"), stage, *args])
+    code = _run_stage(stage, inputs, outputs)
     err = capsys.readouterr().err
     assert code == 2
     assert err.count("\n") == 1, err
@@ -222,11 +227,7 @@ def test_a_file_whose_pages_are_corrupt_behind_a_good_footer_is_one_line(
     bad = inputs["raw" if stage == "prepare" else "features"]
     _corrupt_pages(bad, "price")
     outputs = tmp_path / "outputs"
-    args = [arg for name, path in inputs.items() for arg in (f"--{name}", str(path))]
-    for other in STAGES[stage][1]:
-        if other not in inputs:
-            args += [f"--{other}", str(outputs / other)]
-    code = forecast_main(["--params", str(REPO / "params.yaml"), stage, *args])
+    code = _run_stage(stage, inputs, outputs)
     err = capsys.readouterr().err
     assert code == 2, err
     assert err.count("\n") == 1, err

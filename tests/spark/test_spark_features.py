@@ -243,15 +243,7 @@ def test_prepare_with_engine_spark_writes_the_local_table(tmp_path, raw) -> None
         forecast_main(["--params", str(_params_file(tmp_path, "local")), *args, str(local_out)])
         == 0
     )
-    command = ["--params", str(_params_file(tmp_path, "spark")), *args, str(spark_out)]
-    done = subprocess.run(
-        [sys.executable, "-m", "forecast", *command],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=600,
-    )
+    done = _prepare_on_spark(tmp_path, raw_path, spark_out)
     assert done.returncode == 0, done.stderr
     local = pl.read_parquet(local_out)
     assert done.stdout == f"prepare: {local.height:,} feature rows -> {spark_out}\n"
@@ -259,6 +251,19 @@ def test_prepare_with_engine_spark_writes_the_local_table(tmp_path, raw) -> None
     # One file, in key order, as train and evaluate read it; no parts left beside it.
     assert [p.name for p in spark_out.parent.iterdir()] == [spark_out.name]
     assert_frame_equal(pl.read_parquet(spark_out), local)
+
+
+def _prepare_on_spark(root: Path, raw: Path, out: Path) -> subprocess.CompletedProcess[str]:
+    """`python -m forecast prepare` with params.yaml (written in ``root``) saying spark."""
+    command = ["--params", str(_params_file(root, "spark")), "prepare", "--raw", str(raw)]
+    return subprocess.run(
+        [sys.executable, "-m", "forecast", *command, "--out", str(out)],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
 
 
 def _on_both_engines(spark, raw_path: Path, out: Path, params: PipelineParams) -> list[object]:
@@ -350,15 +355,7 @@ def test_a_value_a_worker_cannot_type_is_the_local_engines_one_line(
     assert [p.name for p in tmp_path.iterdir()] == ["raw.parquet"]
     # The command: the one line, not a failed task's Spark error log and Java stack trace.
     out = tmp_path / "features" / "f.parquet"
-    command = ["--params", str(_params_file(tmp_path, "spark")), "prepare", "--raw"]
-    done = subprocess.run(
-        [sys.executable, "-m", "forecast", *command, str(raw_path), "--out", str(out)],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=600,
-    )
+    done = _prepare_on_spark(tmp_path, raw_path, out)
     assert done.returncode == 2, done.stderr
     # The JVM's own notice of its incubator module may come first; nothing else does.
     lines = [line for line in done.stderr.splitlines() if "incubator modules" not in line]
