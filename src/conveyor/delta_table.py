@@ -20,6 +20,7 @@ from conveyor.errors import DataError, UserError
 
 __all__ = [
     "LOG_FOLDER",
+    "DeltaFeatureError",
     "DeltaLog",
     "DeltaSnapshot",
     "delta_snapshot",
@@ -34,6 +35,11 @@ LOG_FOLDER = "_delta_log"
 _PLAIN_READER_FEATURES = frozenset({"timestampNtz", "v2Checkpoint", "vacuumProtocolCheck"})
 
 
+class DeltaFeatureError(UserError):
+    """The table uses a feature that only a Delta reader applies (deletion vectors, column
+    mapping): a usage error here, where a session with Delta's own reader may still read it."""
+
+
 @dataclass(frozen=True)
 class DeltaLog:
     """What the log of a Delta table says of one version: its files (as the log names them,
@@ -45,6 +51,8 @@ class DeltaLog:
     files: list[str]
     schema: Any  # pyarrow.Schema
     partition_columns: list[str]
+    # Each file's partition values as the log records them (typed), by its path in ``files``.
+    partition_values: dict[str, dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -83,14 +91,21 @@ def read_delta_log(location: str) -> DeltaLog:
         _require_plain(location, table)
         schema = pa.schema(table.schema().to_arrow())
         partitions = list(table.metadata().partition_columns)
-        actions = pa.table(table.get_add_actions(flatten=True)).column("path").to_pylist()
+        actions = pa.table(table.get_add_actions(flatten=True)).to_pylist()
         version = table.version()
     except (DeltaError, OSError, ValueError) as exc:
-        raise DataError(f"{location}: not a readable Delta table: {_first_line(exc)}") from None
-    files = sorted(unquote(str(path)) for path in actions)
+        reason = _first_line(exc)
+        if len(reason) > 300:  # delta-rs prints some errors as whole debug structures
+            reason = reason[:300] + " ..."
+        raise DataError(f"{location}: not a readable Delta table: {reason}") from None
+    values = {
+        unquote(str(action["path"])): {name: action.get(f"partition.{name}") for name in partitions}
+        for action in actions
+    }
+    files = sorted(values)
     for relative in files:
         _require_in_its_folders(location, relative, partitions)
-    return DeltaLog(location, version, files, schema, partitions)
+    return DeltaLog(location, version, files, schema, partitions, values)
 
 
 def delta_snapshot(path: Path) -> DeltaSnapshot:
@@ -108,7 +123,7 @@ def _require_plain(location: str, table: Any) -> None:
         features.add("columnMapping")
     unplain = sorted(features - _PLAIN_READER_FEATURES)
     if unplain:
-        raise UserError(
+        raise DeltaFeatureError(
             f"{location}: the Delta table uses {', '.join(unplain)}: reading its Parquet files "
             "would get rows or columns wrong; read it on a Spark session with Delta "
             "(delta-spark, Databricks), or rewrite it without (ALTER TABLE ... DROP FEATURE)"

@@ -4,14 +4,18 @@ way."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from conveyor.delta_table import read_delta_log
+from conveyor.delta_table import DeltaLog, read_delta_log
 from conveyor.errors import DataError
 
 __all__ = ["read_spark_delta", "read_spark_files"]
+
+# How Spark un-escapes a partition folder name: each %XX is the one character XX.
+_ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
 
 
 def read_spark_files(
@@ -20,6 +24,7 @@ def read_spark_files(
     """Parquet files or folders (every .parquet file below a folder, partition folder names not
     added) or one CSV file (header, numbers inferred) as one lazy Spark DataFrame, 8- and 16-bit
     integers widened to 32-bit. A file Spark cannot read is a DataError naming ``origin``."""
+    from py4j.protocol import Py4JJavaError
     from pyspark.errors import PySparkException
 
     reader = spark.read.option("recursiveFileLookup", "true")
@@ -29,8 +34,8 @@ def read_spark_files(
             frame = reader.option("header", "true").option("inferSchema", "true").csv(names)
         else:
             frame = reader.option("pathGlobFilter", "*.parquet").parquet(*names)
-    except PySparkException as exc:
-        raise DataError(f"{origin}: cannot read: {str(exc).splitlines()[0]}") from None
+    except (PySparkException, Py4JJavaError) as exc:  # a URL Spark has no filesystem for
+        raise DataError(f"{origin}: cannot read: {_java_message(exc)}") from None
     return _small_integers_widened(frame)
 
 
@@ -59,9 +64,39 @@ def read_spark_delta(spark: Any, location: Path | str, origin: str) -> Any:
     reader = spark.read.schema(schema).option("basePath", root)
     try:
         frame = reader.parquet(*(f"{root}/{relative}" for relative in log.files))
-    except PySparkException as exc:
-        raise DataError(f"{origin}: cannot read: {str(exc).splitlines()[0]}") from None
+    except (PySparkException, Py4JJavaError) as exc:
+        raise DataError(f"{origin}: cannot read: {_java_message(exc)}") from None
+    frame = _partition_text_as_logged(frame, log)
     return _small_integers_widened(frame.select(*(f"`{n}`" for n in log.schema.names)))
+
+
+def _partition_text_as_logged(frame: Any, log: DeltaLog) -> Any:
+    """Text partition values as the log records them. Spark reads each %XX escape of a folder
+    name as one character: a value written escaped as UTF-8 (`region=%C3%A9`, as delta-rs
+    writes é) would come back as 'Ã©'. Where Spark's reading of a folder name differs from
+    the log's value, the log's value replaces it."""
+    import pyarrow as pa
+    from pyspark.sql import functions as sf
+
+    def is_text(name: str) -> bool:
+        kind = log.schema.field(name).type
+        return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind))
+
+    fixes: dict[str, dict[str, str]] = {n: {} for n in log.partition_columns if is_text(n)}
+    for relative, values in log.partition_values.items():
+        for folder in relative.split("/")[:-1]:
+            name, _, escaped = folder.partition("=")
+            value = values.get(name)
+            if name in fixes and isinstance(value, str):
+                as_spark = _ESCAPE.sub(lambda match: chr(int(match[1], 16)), escaped)
+                if as_spark != value:
+                    fixes[name][as_spark] = value
+    for name, mapping in fixes.items():
+        if mapping:
+            column = sf.col(f"`{name}`")
+            pairs = sf.create_map(*(sf.lit(each) for pair in mapping.items() for each in pair))
+            frame = frame.withColumn(name, sf.coalesce(sf.try_element_at(pairs, column), column))
+    return frame
 
 
 def _java_message(exc: Exception) -> str:

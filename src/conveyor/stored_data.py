@@ -29,11 +29,24 @@ __all__ = [
     "listed_parquet",
     "parquet_below",
     "parquet_files",
+    "require_not_a_log",
 ]
 
 Location: TypeAlias = Path | str  # a str is a URL (conveyor.files.path_or_url)
 # (path relative to the data set's root, full path on its filesystem, the listing's entry)
 Listed: TypeAlias = tuple[str, str, dict[str, Any]]
+
+
+def require_not_a_log(location: Location) -> None:
+    """A DataError when ``location`` is a Delta table's log or inside it: its checkpoints are
+    Parquet files, but they describe the table, they are not its rows."""
+    text = location.as_posix() if isinstance(location, Path) else location
+    parts = text.rstrip("/").split("/")
+    if LOG_FOLDER in parts:
+        table = "/".join(parts[: parts.index(LOG_FOLDER)]) or "."
+        raise DataError(
+            f"{location}: a Delta table's log, not data: give the table's folder ({table})"
+        )
 
 
 def parquet_files(path: Path) -> list[Path]:
@@ -42,6 +55,7 @@ def parquet_files(path: Path) -> list[Path]:
     name or folder below it starting with `_` or `.` is not data (`_SUCCESS`,
     `.part-0.parquet.crc`, a failed write's `_temporary/`); a DataError when the folder holds
     none, or the Delta table keeps columns in its folder names (its files do not hold them)."""
+    require_not_a_log(path)
     if not path.is_dir():
         return [path]
     if is_delta_table(path):
@@ -55,6 +69,7 @@ def parquet_files(path: Path) -> list[Path]:
 def parquet_below(folder: Path) -> list[Path]:
     """Every .parquet file below ``folder`` that is data, in sorted order (see parquet_files);
     empty when there is none."""
+    require_not_a_log(folder)
     return sorted(
         p
         for p in folder.rglob("*.parquet")
@@ -101,6 +116,7 @@ def filesystem(location: Path | str) -> tuple[Any, str]:
 def listed_parquet(fs: Any, root: str, label: str) -> list[Listed]:
     """(path relative to ``root``, full path, listing entry) of each Parquet file, sorted: the
     file ``root`` itself, or every ``*.parquet`` below the folder (as `check data` reads it)."""
+    require_not_a_log(label)
     try:
         info = fs.info(root)
         if info["type"] != "directory":
@@ -110,8 +126,12 @@ def listed_parquet(fs: Any, root: str, label: str) -> list[Listed]:
         found = fs.find(root, detail=True)
     except FileNotFoundError:
         raise DataError(f"{label}: no such file or folder") from None
-    except OSError as exc:  # permissions, credentials, the network
-        raise DataError(f"{label}: cannot list: {str(exc).splitlines()[0]}") from None
+    except DataError:
+        raise
+    # Permissions, credentials, the network: OSError from most filesystems, the cloud SDK's own
+    # errors from others (botocore's NoCredentialsError is none).
+    except Exception as exc:
+        raise DataError(f"{label}: cannot list: {_first_line(exc)}") from None
     prefix = root.rstrip("/") + "/"
     # Names starting with `_` or `.` are not data, as Spark and `check data` list a folder (a
     # failed write's `_temporary/`, a Delta table's `_delta_log/`).
@@ -132,8 +152,8 @@ def has_delta_log(fs: Any, root: str) -> bool:
     """Whether the folder ``root`` holds a Delta table (`_delta_log/`)."""
     try:
         return bool(fs.isdir(f"{root.rstrip('/')}/{LOG_FOLDER}"))
-    except OSError:
-        return False  # the listing reports it
+    except Exception:  # credentials, the network: the listing that follows reports it
+        return False
 
 
 def delta_log_at(fs: Any, root: str, location: Location) -> DeltaLog | None:
@@ -149,8 +169,8 @@ def listed_delta(fs: Any, root: str, label: str, log: DeltaLog) -> list[Listed]:
     prefix = root.rstrip("/") + "/"
     try:
         found = fs.find(root, detail=True)
-    except OSError as exc:
-        raise DataError(f"{label}: cannot list: {str(exc).splitlines()[0]}") from None
+    except Exception as exc:  # as in listed_parquet
+        raise DataError(f"{label}: cannot list: {_first_line(exc)}") from None
     files = []
     for relative in log.files:
         entry = found.get(prefix + relative)
@@ -172,5 +192,9 @@ def footer(fs: Any, path: str, label: str) -> Any:
     try:
         with fs.open(path, "rb") as handle:
             return pq.read_metadata(handle)
-    except (OSError, ValueError) as exc:  # not Parquet (ArrowInvalid is a ValueError), I/O
-        raise DataError(f"{label}: cannot read its footer: {str(exc).splitlines()[0]}") from None
+    except Exception as exc:  # not Parquet (ArrowInvalid is a ValueError), I/O, credentials
+        raise DataError(f"{label}: cannot read its footer: {_first_line(exc)}") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

@@ -10,8 +10,7 @@ import polars as pl
 
 from conveyor.errors import DataError
 from conveyor.files import atomic_path, write_json
-from conveyor.stored_data import parquet_files
-from forecast.features import parquet_read_errors, require_feature_table
+from forecast.features import parquet_read_errors, require_feature_table, scan_data
 from forecast.holdout import split
 from forecast.metrics import METRIC_NAMES, error_metrics, rounded, skill
 from forecast.model import load_booster, predict
@@ -72,7 +71,7 @@ def run(
 ) -> dict[str, Any]:
     """Score the holdout; write overall and per-slice metrics and the plot tables."""
     with parquet_read_errors(str(features_path)):
-        features = pl.read_parquet(parquet_files(features_path))
+        features = scan_data(features_path).collect()
     missing = [s for s in params.slices if s not in features.columns]
     if missing:
         raise DataError(f"evaluate.slices: no column {', '.join(missing)} in {features_path}")

@@ -17,6 +17,7 @@ import numpy as np
 import polars as pl
 
 from conveyor.checks.dataio import mixed_schema
+from conveyor.delta_table import delta_snapshot, is_delta_table
 from conveyor.errors import DataError
 from conveyor.files import atomic_path
 from conveyor.stored_data import parquet_files
@@ -95,6 +96,16 @@ def build_features(raw: pl.DataFrame, params: FeatureParams, country: str) -> pl
         )
     )
     return features.select(*KEYS, TARGET, *(c for c in feature_columns(params) if c not in KEYS))
+
+
+def scan_data(path: Path) -> pl.LazyFrame:
+    """The Parquet file, folder or Delta table at ``path`` (its files: parquet_files), lazily:
+    a Delta table in its log's schema, a column a later version added null in older files."""
+    files = parquet_files(path)
+    if not is_delta_table(path):
+        return pl.scan_parquet(files)
+    schema = pl.DataFrame(delta_snapshot(path).schema.empty_table()).schema
+    return pl.scan_parquet(files, schema=schema, missing_columns="insert")
 
 
 @contextmanager
@@ -203,8 +214,9 @@ def run(
     """Read raw sales, write the feature table to ``out``; return its row count. With
     ``compute.engine`` spark, Spark reads, builds and writes (forecast.features_spark)."""
     # A folder: its Parquet files only (not a writer's _SUCCESS or .crc files), which must
-    # agree on their columns (either engine would misread them otherwise).
-    files = parquet_files(raw_path)
+    # agree on their columns (either engine would misread them otherwise); a Delta table: its
+    # current files. Refused first when there are none.
+    parquet_files(raw_path)
     conflict = mixed_schema(raw_path)
     if conflict is not None:
         raise DataError(
@@ -215,7 +227,7 @@ def run(
         from forecast.features_spark import run_spark
 
         # What conform_raw refuses locally, from the footers, before Spark starts.
-        raw = pl.scan_parquet(files)
+        raw = scan_data(raw_path)
         require_raw_columns(raw.collect_schema(), str(raw_path))
         if raw.select(pl.len()).collect().item() == 0:
             raise DataError(f"{raw_path}: no rows")
@@ -223,7 +235,7 @@ def run(
         with spark_failures("features on Spark"):
             return run_spark(spark, raw_path, params, country, out)
     with parquet_read_errors(str(raw_path)):
-        frame = pl.read_parquet(files)
+        frame = scan_data(raw_path).collect()
     raw = typed_sales(frame, str(raw_path))
     features = build_features(raw, params, country)
     with atomic_path(out) as tmp:

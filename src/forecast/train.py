@@ -13,12 +13,12 @@ import lightgbm as lgb
 import polars as pl
 
 from conveyor.files import atomic_path
-from conveyor.stored_data import parquet_files
 from forecast.features import (
     CATEGORICAL,
     feature_columns,
     parquet_read_errors,
     require_feature_table,
+    scan_data,
 )
 from forecast.holdout import holdout_start, require_training_rows
 from forecast.model import to_model_frame
@@ -73,7 +73,7 @@ def importance_table(booster: lgb.Booster) -> pl.DataFrame:
 def training_rows(features_path: Path, params: PipelineParams) -> pl.DataFrame:
     """The rows the model trains on: before the holdout, of the sampled series (train.sample)."""
     # Read only the rows and columns training needs: at 10M rows this halves peak memory.
-    features = pl.scan_parquet(parquet_files(features_path))
+    features = scan_data(features_path)
     needed = ("date", TARGET, *feature_columns(params.features))
     require_feature_table(features.collect_schema().names(), needed, str(features_path))
     start = holdout_start(features, params.evaluate.holdout_days)

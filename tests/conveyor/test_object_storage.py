@@ -6,6 +6,7 @@ through the environment, as they reach AWS."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -147,4 +148,26 @@ def test_a_url_that_is_not_a_data_set_is_one_line_and_exit_2(
     assert main(["check", "data", str(contract), url, "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert err == f"error: {says.format(url=url)}\n"
+    assert not out.exists()
+
+
+def test_a_bucket_without_credentials_is_one_line_and_exit_2(
+    bucket: str, contract: Path, tmp_path: Path
+) -> None:
+    keys = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+    env = {name: value for name, value in os.environ.items() if name not in keys}
+    env["AWS_SHARED_CREDENTIALS_FILE"] = env["AWS_CONFIG_FILE"] = str(tmp_path / "none")
+    url, out = f"s3://{bucket}/table", tmp_path / "out"
+    commands = (["check", "data", str(contract), url], ["data", "manifest", url])
+    for args in commands:  # each in a new process: no filesystem cached with credentials
+        done = subprocess.run(
+            [sys.executable, "-m", "conveyor.cli", *args, "--out", str(out)],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=300,
+            env=env,
+        )
+        assert done.returncode == 2, done.stderr
+        assert done.stderr == f"error: {url}: cannot list: Unable to locate credentials\n"
     assert not out.exists()

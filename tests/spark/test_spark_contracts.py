@@ -275,7 +275,9 @@ def test_a_delta_table_gives_the_local_verdict_on_its_current_version(
 def test_a_delta_table_on_spark_keeps_the_logs_types_and_later_columns(tmp_path, spark) -> None:
     from deltalake import write_deltalake
 
-    first = pl.DataFrame({"club": ["007", "012"], "units": [1, 2]})
+    # Values delta-rs writes escaped in the folder names (`club=%C3%A9`): Spark alone would
+    # read each %XX as one character.
+    first = pl.DataFrame({"club": ["007", "012", "é", "a b"], "units": [1, 2, 4, 5]})
     table = _delta_versions(tmp_path / "t", first, partition_by=["club"])
     later = pl.DataFrame({"club": ["007"], "units": [3], "promo": [1]})
     write_deltalake(str(table), later.to_arrow(), mode="append", schema_mode="merge")
@@ -286,6 +288,12 @@ def test_a_delta_table_on_spark_keeps_the_logs_types_and_later_columns(tmp_path,
     assert sorted(frame.columns) == ["club", "promo", "units"]
     rows = sorted((r["club"], r["units"], r["promo"]) for r in frame.collect())
     # "007" stays text (its folder name alone would read as the integer 7).
-    assert rows == [("007", 1, None), ("007", 3, 1), ("012", 2, None)]
-    assert sorted(local["club"]) == ["007", "007", "012"]
-    assert int(local["promo"].isna().sum()) == 2
+    assert rows == [
+        ("007", 1, None),
+        ("007", 3, 1),
+        ("012", 2, None),
+        ("a b", 5, None),
+        ("é", 4, None),
+    ]
+    assert sorted(local["club"]) == ["007", "007", "012", "a b", "é"]
+    assert int(local["promo"].isna().sum()) == 4

@@ -5,6 +5,7 @@ local file's table. Real Spark (local[2])."""
 
 from __future__ import annotations
 
+import datetime as dt
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -305,9 +306,13 @@ def test_a_delta_table_is_built_from_its_current_version_on_both_engines(
     from deltalake import write_deltalake
 
     table = tmp_path / "raw"
-    # A first version with other units; the overwrite's files are the table.
+    # A first version with other units; the overwrite's files are the table, and an append
+    # that adds a column (null in the older file: both engines read it in the log's schema).
     write_deltalake(str(table), raw.with_columns(pl.col("units_sold") * 3).to_arrow())
-    write_deltalake(str(table), raw.to_arrow(), mode="overwrite")
+    late = pl.col("date") >= raw["date"].max() - dt.timedelta(days=30)
+    write_deltalake(str(table), raw.filter(~late).to_arrow(), mode="overwrite")
+    added = raw.filter(late).with_columns(note=pl.lit("n"))
+    write_deltalake(str(table), added.to_arrow(), mode="append", schema_mode="merge")
     local, on_spark = _on_both_engines(spark, table, tmp_path / "f.parquet", repo_params)
     assert isinstance(local, pl.DataFrame) and isinstance(on_spark, pl.DataFrame)
     assert_frame_equal(on_spark, local)

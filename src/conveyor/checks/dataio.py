@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from conveyor.delta_table import DeltaSnapshot, delta_snapshot, is_delta_table
+from conveyor.delta_table import DeltaFeatureError, DeltaSnapshot, delta_snapshot, is_delta_table
 from conveyor.errors import DataError
 from conveyor.files import require_regular
 from conveyor.spark_read import read_spark_delta, read_spark_files
@@ -19,6 +19,7 @@ from conveyor.stored_data import (
     filesystem,
     footer,
     has_delta_log,
+    listed_delta,
     listed_parquet,
     parquet_files,
 )
@@ -83,7 +84,8 @@ def require_readable(path: Location, csv: bool = True) -> None:
     if not (path.is_dir() or path.is_file()):
         raise DataError(f"{path}: no such data file")
     if path.is_dir() and is_delta_table(path):
-        return  # its log is read with the data: on Spark, by Delta's own reader if it has one
+        _require_delta_footers(path)
+        return
     files = parquet_files(path)
     suffix = path.suffix.lower()
     kinds = (".parquet", ".csv") if csv else (".parquet",)
@@ -244,13 +246,32 @@ def read_spark(spark: Any, path: Location, contract: Contract | None) -> Any:
     return _spark_dates(frame, contract).persist() if suffix == ".csv" else frame.persist()
 
 
-def _require_readable_url(url: str) -> None:
-    """The URL lists as a Parquet file, a folder of them or a Delta table, and every footer
-    reads (the Delta log is read with the data)."""
-    fs, root = filesystem(url)
-    if has_delta_log(fs, root):
+def _require_delta_footers(path: Path) -> None:
+    """The footers of the Delta table's current files read. A table only Delta's own reader
+    reads (deletion vectors) is left to it: a Spark session may have one."""
+    import pyarrow.parquet as pq
+
+    try:
+        snapshot = delta_snapshot(path)
+    except DeltaFeatureError:
         return
-    for relative, file, _ in listed_parquet(fs, root, url):
+    for file in snapshot.files:
+        try:
+            pq.read_metadata(file)
+        except (OSError, ValueError) as exc:
+            raise DataError(f"{file}: cannot read: {str(exc).splitlines()[0]}") from None
+
+
+def _require_readable_url(url: str) -> None:
+    """The URL lists as a Parquet file, a folder of them or a Delta table's current files, and
+    every footer reads (a table only Delta's own reader reads is left to it)."""
+    fs, root = filesystem(url)
+    try:
+        log = delta_log_at(fs, root, url)
+    except DeltaFeatureError:
+        return
+    listed = listed_parquet(fs, root, url) if log is None else listed_delta(fs, root, url, log)
+    for relative, file, _ in listed:
         footer(fs, file, url if file == root else f"{url}: {relative}")
 
 
@@ -288,8 +309,9 @@ def _read_url(url: str) -> pd.DataFrame:
             partitioning=ds.partitioning(pa.schema(fields), flavor="hive") if fields else None,
             partition_base_dir=base,
         ).to_table()
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{url}: cannot read: {str(exc).splitlines()[0]}") from None
+    except Exception as exc:  # I/O, credentials: the cloud SDK's errors are not all OSErrors
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise DataError(f"{url}: cannot read: {reason}") from None
     return table.to_pandas(date_as_object=False)
 
 

@@ -152,7 +152,8 @@ def test_a_broken_log_is_one_line_exit_2(
     table = _table(tmp_path / "sales", SALES)
     spoil(table / "_delta_log")  # type: ignore[operator]
     assert is_delta_table(table)
-    require_readable(table)  # the log is read with the data
+    with pytest.raises(DataError, match=said):  # before any contract runs
+        require_readable(table)
     done = _conveyor("check", "data", str(contract_file), str(table), "--out", str(tmp_path / "o"))
     assert done.returncode == 2, done.stdout
     assert done.stderr.startswith(f"error: {table}: {said}"), done.stderr
@@ -175,3 +176,35 @@ def test_without_the_delta_extra_the_error_names_it(tmp_path: Path, monkeypatch)
         UserError, match=r"needs conveyor\[delta\]: pip install 'conveyor\[delta\]'"
     ):
         read_frame(table, None)
+
+
+def test_a_file_of_the_table_that_does_not_read_is_one_line_naming_it(
+    tmp_path: Path, contract_file: Path
+) -> None:
+    table = _table(tmp_path / "sales", SALES)
+    (broken,) = table.glob("*.parquet")
+    broken.write_text("garbage")
+    done = _conveyor("check", "data", str(contract_file), str(table), "--out", str(tmp_path / "o"))
+    assert done.returncode == 2, done.stdout
+    assert done.stderr.startswith(f"error: {broken}: cannot read: "), done.stderr
+    assert done.stderr.count("\n") == 1 and not (tmp_path / "o").exists()
+
+
+CHECKPOINT = "_delta_log/00000000000000000001.checkpoint.parquet"
+
+
+@pytest.mark.parametrize("inside", ["_delta_log", CHECKPOINT])
+def test_the_log_itself_is_not_a_data_set(tmp_path: Path, contract_file: Path, inside: str) -> None:
+    from deltalake import DeltaTable
+
+    table = _table(tmp_path / "sales", SALES, SALES)
+    DeltaTable(str(table)).create_checkpoint()  # a Parquet file in the log
+    for location in (str(table / inside), (table / inside).as_uri()):
+        out = tmp_path / "o"
+        done = _conveyor("check", "data", str(contract_file), location, "--out", str(out))
+        assert done.returncode == 2, done.stdout
+        assert done.stderr == (
+            f"error: {location}: a Delta table's log, not data: give the table's folder "
+            f"({location.split('/_delta_log')[0]})\n"
+        )
+        assert not out.exists()
