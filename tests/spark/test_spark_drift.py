@@ -18,6 +18,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -222,3 +224,29 @@ def test_bad_input_is_the_local_error_on_spark(tmp_path, windows, spark, capsys,
     assert errors["spark"] == errors["local"]
     assert errors["local"].startswith("error: current ")
     assert errors["local"].count("\n") == 1
+
+
+def test_a_file_that_is_not_parquet_is_one_line_on_spark_not_its_error_log(
+    tmp_path, windows
+) -> None:
+    folder = tmp_path / "requests"
+    folder.mkdir()
+    pl.read_parquet(windows["ordinary"]).write_parquet(folder / "part-0.parquet")
+    (folder / "part-1.parquet").write_text("garbage")
+    args = ["monitor", "drift", "--reference", str(windows["reference"]), "--current"]
+    args += [str(folder), "--out", str(tmp_path / "out")]
+    args += ["--params", str(_params_file(tmp_path, "spark"))]
+    done = subprocess.run(
+        [sys.executable, "-m", "conveyor.cli", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    assert done.returncode == 2, done.stderr
+    # The JVM's own notice of its incubator module may come first; nothing else does.
+    lines = [line for line in done.stderr.splitlines() if "incubator modules" not in line]
+    assert len(lines) == 1 and lines[0].startswith(f"error: current {folder}: cannot read ("), (
+        done.stderr
+    )
+    assert not (tmp_path / "out").exists()

@@ -46,13 +46,18 @@ def open_spark_window(spark: Any, window: Located) -> SparkWindow:
     from pyspark.sql.pandas.types import to_arrow_schema
 
     origin, files, csv = window.origin, window.files, window.path.suffix.lower() == ".csv"
+    try:
+        # The footers first: a file that is not Parquet is this one line, not a failed Spark
+        # task's error log.
+        footers = None if csv else sum(pq.read_metadata(f).num_rows for f in files)
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{origin}: cannot read ({str(exc).splitlines()[0]})") from None
     frame = read_spark_files(spark, files, origin, csv=csv)
     if csv:
         frame = frame.persist()  # spills to disk when it does not fit in memory
     try:
         arrow = to_arrow_schema(frame.schema, timezone="UTC")
-        footers = (pq.read_metadata(f).num_rows for f in files)
-        rows = int(frame.count()) if csv else sum(footers)
+        rows = int(frame.count()) if footers is None else footers
     except (PySparkException, OSError, ValueError) as exc:
         raise DataError(f"{origin}: cannot read ({str(exc).splitlines()[0]})") from None
     schema = dict(pl.from_arrow(arrow.empty_table()).schema)  # type: ignore[union-attr]
