@@ -171,3 +171,20 @@ def test_a_bucket_without_credentials_is_one_line_and_exit_2(
         assert done.returncode == 2, done.stderr
         assert done.stderr == f"error: {url}: cannot list: Unable to locate credentials\n"
     assert not out.exists()
+
+
+def test_an_empty_table_in_a_bucket_is_checked_as_no_rows(
+    bucket: str, contract: Path, tmp_path: Path
+) -> None:
+    import s3fs
+    from deltalake import write_deltalake
+
+    table = tmp_path / "empty"
+    write_deltalake(str(table), SALES.clear().to_arrow())  # a log, no data file
+    s3fs.S3FileSystem(skip_instance_cache=True).put(f"{table}/", f"{bucket}/empty", True)
+    url = f"s3://{bucket}/empty"
+    out = tmp_path / "out"
+    assert main(["check", "data", str(contract), url, "--out", str(out)]) == 1
+    verdict = json.loads((out / "sales.json").read_text())
+    assert verdict["rows"] == 0
+    assert [r["id"] for r in verdict["rules"] if not r["passed"]] == ["table.rows"]

@@ -185,24 +185,50 @@ def _read_folder(folder: Path) -> pd.DataFrame:
 
 
 def _read_delta(snapshot: DeltaSnapshot) -> pd.DataFrame:
-    """The table's current version, in its schema: partition columns from the folder names,
-    typed as the log declares them; a column added after a file was written is null there."""
+    """The table's current version, in its schema (see _read_files)."""
+    root, files = str(snapshot.root), [str(f) for f in snapshot.files]
+    return _read_files(root, files, None, root, snapshot.schema, snapshot.partition_columns)
+
+
+def _read_files(
+    origin: str,
+    files: list[str],
+    fs: Any,
+    base: str,
+    schema: Any = None,
+    partitions: Sequence[str] = (),
+) -> pd.DataFrame:
+    """Parquet files as one table; with a Delta table's ``schema``, in it: partition columns
+    from the folder names below ``base``, typed as the log declares them, an empty text value
+    null (as Delta reads `region=`), a column added after a file was written null there."""
     import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.dataset as ds
 
-    if not snapshot.files:
-        return snapshot.schema.empty_table().to_pandas(date_as_object=False)
-    fields = [snapshot.schema.field(name) for name in snapshot.partition_columns]
+    if not files and schema is not None:
+        return schema.empty_table().to_pandas(date_as_object=False)
+    fields = [schema.field(name) for name in partitions]
     try:
         table = ds.dataset(
-            [str(f) for f in snapshot.files],
-            schema=snapshot.schema,
+            files,
+            schema=schema,
             format="parquet",
+            filesystem=fs,
             partitioning=ds.partitioning(pa.schema(fields), flavor="hive") if fields else None,
-            partition_base_dir=str(snapshot.root),
+            partition_base_dir=base,
         ).to_table()
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{snapshot.root}: cannot read: {str(exc).splitlines()[0]}") from None
+    except Exception as exc:  # I/O, credentials: the cloud SDK's errors are not all OSErrors
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise DataError(f"{origin}: cannot read: {reason}") from None
+    for field in fields:
+        if pa.types.is_string(field.type) or pa.types.is_large_string(field.type):
+            column = table[field.name]
+            empty = pc.equal(column, "")
+            table = table.set_column(
+                table.schema.get_field_index(field.name),
+                field.name,
+                pc.if_else(empty, pa.scalar(None, field.type), column),
+            )
     return table.to_pandas(date_as_object=False)
 
 
@@ -270,6 +296,8 @@ def _require_readable_url(url: str) -> None:
         log = delta_log_at(fs, root, url)
     except DeltaFeatureError:
         return
+    if log is not None and not log.files:
+        return  # an empty table: the contract's row rule says what that means
     listed = listed_parquet(fs, root, url) if log is None else listed_delta(fs, root, url, log)
     for relative, file, _ in listed:
         footer(fs, file, url if file == root else f"{url}: {relative}")
@@ -287,32 +315,13 @@ def _mixed_schema_url(url: str) -> SchemaConflict | None:
 
 def _read_url(url: str) -> pd.DataFrame:
     """A Parquet file, folder or Delta table at a URL, read through its fsspec filesystem."""
-    import pyarrow as pa
-    import pyarrow.dataset as ds
-
     fs, root = filesystem(url)
     log = delta_log_at(fs, root, url)
     base = root.rstrip("/")
     if log is None:
-        files, schema, fields = [f for _, f, _ in listed_parquet(fs, root, url)], None, []
-    else:
-        files, schema = [f"{base}/{relative}" for relative in log.files], log.schema
-        fields = [log.schema.field(name) for name in log.partition_columns]
-    if not files and schema is not None:
-        return schema.empty_table().to_pandas(date_as_object=False)
-    try:
-        table = ds.dataset(
-            files,
-            schema=schema,
-            format="parquet",
-            filesystem=fs,
-            partitioning=ds.partitioning(pa.schema(fields), flavor="hive") if fields else None,
-            partition_base_dir=base,
-        ).to_table()
-    except Exception as exc:  # I/O, credentials: the cloud SDK's errors are not all OSErrors
-        reason = (str(exc).splitlines() or [type(exc).__name__])[0]
-        raise DataError(f"{url}: cannot read: {reason}") from None
-    return table.to_pandas(date_as_object=False)
+        return _read_files(url, [f for _, f, _ in listed_parquet(fs, root, url)], fs, base)
+    files = [f"{base}/{relative}" for relative in log.files]
+    return _read_files(url, files, fs, base, log.schema, log.partition_columns)
 
 
 def _read_spark_url(spark: Any, url: str) -> Any:

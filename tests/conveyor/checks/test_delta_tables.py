@@ -208,3 +208,13 @@ def test_the_log_itself_is_not_a_data_set(tmp_path: Path, contract_file: Path, i
             f"({location.split('/_delta_log')[0]})\n"
         )
         assert not out.exists()
+
+
+def test_an_empty_text_partition_value_is_missing_as_delta_reads_it(tmp_path: Path) -> None:
+    # delta-rs writes "" into the folder `region=` and the log; Delta reads it as null.
+    regions = SALES.with_columns(region=pl.Series(["é", None, ""]))
+    table = _table(tmp_path / "sales", regions, partition_by=["region"])
+    frame = read_frame(table, None)
+    by_units = dict(zip(frame["units_sold"], frame["region"], strict=True))
+    assert by_units[3] == "é"
+    assert frame["region"].isna().sum() == 2  # the null and the empty text
