@@ -174,14 +174,8 @@ def _typed(arrow_type: object) -> str:
 def _read_folder(folder: Path) -> pd.DataFrame:
     """Every Parquet file below ``folder`` as one table (a partitioned output such as
     `name=value/part-0.parquet`): the columns the files hold, partition names not added."""
-    import pyarrow.dataset as ds
-
-    files = parquet_files(folder)
-    try:
-        table = ds.dataset([str(f) for f in files], format="parquet").to_table()
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{folder}: cannot read: {str(exc).splitlines()[0]}") from None
-    return table.to_pandas(date_as_object=False)
+    files = [str(f) for f in parquet_files(folder)]
+    return _read_files(str(folder), files, None, str(folder))
 
 
 def _read_delta(snapshot: DeltaSnapshot) -> pd.DataFrame:
