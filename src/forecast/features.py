@@ -101,11 +101,22 @@ def build_features(raw: pl.DataFrame, params: FeatureParams, country: str) -> pl
 def scan_data(path: Path) -> pl.LazyFrame:
     """The Parquet file, folder or Delta table at ``path`` (its files: parquet_files), lazily:
     a Delta table in its log's schema, a column a later version added null in older files."""
-    files = parquet_files(path)
+    return scan_files(parquet_files(path), delta_schema(path))
+
+
+def delta_schema(path: Path) -> pl.Schema | None:
+    """The schema in the log of the Delta table at ``path``; None for Parquet files."""
     if not is_delta_table(path):
-        return pl.scan_parquet(files)
-    schema = pl.DataFrame(delta_snapshot(path).schema.empty_table()).schema
-    return pl.scan_parquet(files, schema=schema, missing_columns="insert")
+        return None
+    return pl.DataFrame(delta_snapshot(path).schema.empty_table()).schema
+
+
+def scan_files(files: Sequence[Path], schema: pl.Schema | None) -> pl.LazyFrame:
+    """Parquet ``files`` lazily; with a Delta table's ``schema`` (delta_schema), a column a
+    later version added reads as nulls in older files."""
+    if schema is None:
+        return pl.scan_parquet(list(files))
+    return pl.scan_parquet(list(files), schema=schema, missing_columns="insert")
 
 
 @contextmanager

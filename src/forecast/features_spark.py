@@ -1,29 +1,33 @@
 """The `prepare` stage on Spark (`compute.engine: spark`): Spark spreads the series, polars builds
 their features with forecast.features.build_features, the one definition of them.
 
-Raw sales already in key order (ingest writes them so) are not shuffled: Spark's scan cuts the
-files into partitions of consecutive rows, each reaches a Python worker as Arrow batches, and the
-worker builds every series that starts and ends inside its partition, in chunks of about
-``CHUNK_ROWS`` rows, each written as a Parquet part. The first and last series of a partition
-may continue in the next: the worker sets their raw rows aside and the driver builds them. The
-workers check the order as they read, the driver that the partitions do not overlap; raw sales
-in any other order are range-partitioned by series first (Spark's shuffle and sort), so every
-series is whole in one partition. Either way the driver joins the parts, in key order, into the
-one file the later stages read. The features are the local engine's by construction: the same
-function builds them (a series' features do not depend on the other series: tests/forecast).
+Raw sales already in key order (ingest writes them so) are not shuffled: the driver cuts the
+files' row groups into tasks of consecutive rows, sized as Spark's scan sizes its partitions
+(``spark.sql.files.*``), Spark runs one task per Python worker slot, and each worker reads its
+row groups itself (polars, from the file: 10M rows handed from Spark's own scan to Python as
+Arrow took longer than the whole local stage) and builds every series that starts and ends in
+its task, in chunks of about ``CHUNK_ROWS`` rows, each written as a Parquet part. The first and
+last series of a task may continue in the next: the worker sets their raw rows aside and the
+driver builds them. The workers check the order as they read, the driver that the tasks do not
+overlap; raw sales in any other order are read by Spark and range-partitioned by series (its
+shuffle and sort), so every series is whole in one partition. Either way the driver joins the
+parts, in key order, into the one file the later stages read. The features are the local
+engine's by construction: the same function builds them (a series' features do not depend on
+the other series: tests/forecast).
 
 Why not Spark's own window functions: the first version built the features with them (lags and
 rolling statistics as range frames over the day number, running sums for the means and
 deviations); that was a second definition of every feature to keep equal to the first, and 1.8x
 slower at 10M rows on 2 cores (benchmarks/spark_scale.py; the figures in benchmarks/README.md).
 The price: the workers need this package and polars (on a cluster, the job's Python environment;
-README "Past one machine"), and the workers write the parts where the driver reads them (a local
-master, or a path every node shares).
+README "Past one machine"), and they read the raw files and write the parts at the driver's paths
+(a local master, or a path every node shares).
 """
 
 from __future__ import annotations
 
 import itertools
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -37,7 +41,14 @@ from conveyor.delta_table import is_delta_table
 from conveyor.errors import DataError, UserError
 from conveyor.files import atomic_path, parents_made
 from conveyor.stored_data import parquet_files
-from forecast.features import build_features, sorted_by_keys, typed_sales
+from forecast.features import (
+    build_features,
+    delta_schema,
+    parquet_read_errors,
+    scan_files,
+    sorted_by_keys,
+    typed_sales,
+)
 from forecast.params import FeatureParams
 from forecast.schema import KEYS, RAW_SCHEMA, SERIES_KEYS
 
@@ -48,8 +59,8 @@ if TYPE_CHECKING:
 # Rows a worker builds at once: enough that polars' per-call cost vanishes (about 1,000 calls at
 # 10M rows with Arrow's default batch), few enough to bound a worker's memory (~1 GB at 500k).
 CHUNK_ROWS = 500_000
-# Rows per Arrow batch on the way to the workers, for this stage's job only: Spark's default
-# (10,000) costs 2-3 s more at 10M rows.
+# Rows per Arrow batch on the way to the workers (raw sales out of key order, which Spark reads
+# and regroups), for this stage's job only: Spark's default (10,000) costs 2-3 s more at 10M rows.
 ARROW_BATCH_ROWS = 100_000
 PART_SCHEMA = (
     "partition int, chunk int, kind string, path string, rows bigint, "
@@ -58,7 +69,7 @@ PART_SCHEMA = (
 # What a part row stands for: a file of features or of edge rows, rows out of key order, or raw
 # sales the worker refused (its one-line error in `path`).
 FEATURES, EDGE, UNSORTED, REFUSED = "features", "edge", "unsorted", "refused"
-PARTITION = "_partition"  # an edge row's Spark partition
+PARTITION = "_partition"  # an edge row's task
 # Staged files are read once, by the join, on this machine: a fast codec over a small one.
 PART_CODEC = "lz4"
 
@@ -74,20 +85,21 @@ def run_spark(
     """Read raw sales with Spark, write the feature table to the one file ``out``; return its
     row count."""
     # A Delta table: the files of its current version (the folder also holds removed ones).
-    files = parquet_files(raw_path)
-    sources = files if is_delta_table(raw_path) else [raw_path]
-    raw = _raw_columns(spark.read.parquet(*(str(source) for source in sources)))
+    files, schema = parquet_files(raw_path), delta_schema(raw_path)
     with parents_made(out):
         staging = Path(tempfile.mkdtemp(prefix=".features-", dir=out.parent))
         try:
             with _arrow_batch_rows(spark, ARROW_BATCH_ROWS):
                 parts = None
+                build = Build(staging, str(raw_path), params, country, chunk_rows)
                 if not _clubs_overlap(files):  # else the files cannot be in key order
-                    parts = _in_file_order(raw, staging, str(raw_path), params, country, chunk_rows)
-                if parts is None:  # not in key order: Spark regroups the series first
+                    parts = _in_file_order(spark, Reads(files, schema), build)
+                if parts is None:  # not in key order: Spark reads and regroups the series
                     shutil.rmtree(staging)
                     staging.mkdir(mode=0o700)
-                    parts = _regrouped(raw, staging, str(raw_path), params, country, chunk_rows)
+                    sources = files if is_delta_table(raw_path) else [raw_path]
+                    raw = _raw_columns(spark.read.parquet(*(str(source) for source in sources)))
+                    parts = _regrouped(raw, build)
             if not parts:  # forecast.features.run refuses raw sales without rows first
                 raise DataError(f"{raw_path}: Spark built no Parquet part")
             with atomic_path(out) as target:
@@ -104,40 +116,62 @@ class Part(NamedTuple):
     rows: int
 
 
-def _regrouped(
-    raw: DataFrame, staging: Path, origin: str, params: FeatureParams, country: str, chunk_rows: int
-) -> list[Part]:
+class Build(NamedTuple):
+    """What the workers build and where they write it."""
+
+    staging: Path
+    origin: str  # the raw sales' path, as errors name it
+    params: FeatureParams
+    country: str
+    chunk_rows: int
+
+
+class Slice(NamedTuple):
+    """A row group of a Parquet file: ``rows`` rows from row ``offset``."""
+
+    file: str
+    offset: int
+    rows: int
+
+
+class Reads(NamedTuple):
+    """The raw sales' files, and the Delta log's schema to read them in (None: Parquet files)."""
+
+    files: list[Path]
+    schema: pl.Schema | None
+
+
+def _regrouped(raw: DataFrame, build: Build) -> list[Part]:
     """Features of raw sales in any order: Spark range-partitions them by series, sorted, so
     every series is whole in one partition and the partitions follow each other in key order."""
     ordered = raw.repartitionByRange(*SERIES_KEYS).sortWithinPartitions(*KEYS)
-    build = PartBuilder(staging, origin, params, country, chunk_rows, edges=False)
-    written = _accepted(ordered.mapInArrow(build, PART_SCHEMA).collect())
+    builder = PartBuilder(build, schema=None, tasks=None)
+    written = _accepted(ordered.mapInArrow(builder, PART_SCHEMA).collect())
     return [
         Part(Path(row.path), row.rows)
         for row in sorted(written, key=lambda row: (row.partition, row.chunk))
     ]
 
 
-def _in_file_order(
-    raw: DataFrame, staging: Path, origin: str, params: FeatureParams, country: str, chunk_rows: int
-) -> list[Part] | None:
+def _in_file_order(spark: SparkSession, reads: Reads, build: Build) -> list[Part] | None:
     """Features of raw sales already in key order (as ingest writes them), without a shuffle;
     None when they are not.
 
-    Spark's scan splits the files into partitions of consecutive rows. Each worker builds the
-    series that start and end inside its partition and keeps aside, as raw rows, the first and
-    the last (either may continue in another partition); the driver joins those edges and builds
-    them. Workers check their rows are in strict key order without a null key, and stop at the
-    first row out of order; the driver checks that the partitions' key ranges do not overlap,
-    once the workers are done: files each in key order whose ranges overlap (one file per day,
-    say) are built twice. Then Spark regroups.
+    The files' row groups, in order, are cut into tasks of consecutive rows (_tasks), one Spark
+    task each. Each worker reads its row groups and builds the series that start and end inside
+    its task and keeps aside, as raw rows, the first and the last (either may continue in another
+    task); the driver joins those edges and builds them. Workers check their rows are in strict
+    key order without a null key, and stop at the first row out of order; the driver checks that
+    the tasks' key ranges do not overlap, once the workers are done: files each in key order
+    whose ranges overlap without their footers showing it are built twice. Then Spark regroups.
     """
-    from pyspark.sql.types import DateType
-
-    if not isinstance(raw.schema["date"].dataType, DateType):
+    if scan_files(reads.files, reads.schema).collect_schema()["date"] != pl.Date:
         return None  # dates as text: their order is only known once each worker types them
-    build = PartBuilder(staging, origin, params, country, chunk_rows, edges=True)
-    written = _accepted(raw.mapInArrow(build, PART_SCHEMA).collect())
+    tasks = _tasks(reads.files, *_split_sizes(spark))
+    builder = PartBuilder(build, reads.schema, tasks)
+    # One row per task, one task per partition: Spark places them on its workers' slots.
+    numbers = spark.range(len(tasks), numPartitions=max(len(tasks), 1))
+    written = _accepted(numbers.mapInArrow(builder, PART_SCHEMA).collect())
     if any(row.kind == UNSORTED for row in written):
         return None
     edges = [Path(row.path) for row in written if row.kind == EDGE]
@@ -152,13 +186,14 @@ def _in_file_order(
         if row.kind == FEATURES
     ]
     # The edge series, joined across partitions: few (two per partition), built here.
-    features = build_features(typed_sales(edge_rows.sort(KEYS), origin), params, country)
+    edge_sales = typed_sales(edge_rows.sort(KEYS), build.origin)
+    features = build_features(edge_sales, build.params, build.country)
     for number, series in enumerate(features.partition_by(SERIES_KEYS, maintain_order=True)):
-        path = staging / f"edge-{number:05d}.parquet"
+        path = build.staging / f"edge-{number:05d}.parquet"
         series.write_parquet(path, compression=PART_CODEC)
         parts.append((series.select(SERIES_KEYS).row(0), Part(path, series.height)))
     if not parts:  # no series has a row with history: the table is empty, with its columns
-        path = staging / "edge-empty.parquet"
+        path = build.staging / "edge-empty.parquet"
         features.write_parquet(path, compression=PART_CODEC)
         parts.append((("", ""), Part(path, 0)))
     # Parts hold disjoint runs of series: in the order of their first series, they are in
@@ -204,6 +239,80 @@ def _clubs_overlap(files: list[Path]) -> bool:
     return False
 
 
+def _tasks(files: list[Path], max_bytes: int, open_cost: int, least: int) -> list[list[Slice]]:
+    """The files' row groups, in order, as tasks of consecutive row groups, cut as Spark's scan
+    cuts files into partitions (FilePartition): splits of a file of ``limit`` bytes each, packed
+    while a partition's bytes, plus ``open_cost`` per split, stay within ``limit``; a row group
+    goes with the split that holds its middle byte, so it is never cut. ``limit`` is
+    min(``max_bytes``, max(``open_cost``, all bytes / ``least``)): spark.sql.files.*
+    maxPartitionBytes, openCostInBytes, minPartitionNum (or the cores). Unlike Spark, splits
+    stay in file order (Spark packs the largest first) and no task is empty."""
+    sizes = [file.stat().st_size for file in files]
+    total = sum(size + open_cost for size in sizes)
+    limit = max(min(max_bytes, max(open_cost, total // max(least, 1))), 1)
+    tasks: list[list[Slice]] = []
+    task: list[Slice] = []
+    used = 0
+    for file, size in zip(files, sizes, strict=True):
+        groups = _row_groups(file)
+        for start in range(0, size, limit):
+            length = min(limit, size - start)
+            if used and used + length > limit:
+                tasks.append(task)
+                task, used = [], 0
+            task += [piece for piece, middle in groups if start <= middle < start + length]
+            used += length + open_cost
+    return [task for task in [*tasks, task] if task]
+
+
+def _row_groups(file: Path) -> list[tuple[Slice, int]]:
+    """Each row group of the Parquet ``file`` with rows, and the offset of its middle byte."""
+    import pyarrow.parquet as pq
+
+    metadata, offset = pq.read_metadata(file), 0
+    groups = []
+    for number in range(metadata.num_row_groups):
+        group = metadata.row_group(number)
+        first = group.column(0)
+        start = first.data_page_offset
+        if first.has_dictionary_page and 0 < first.dictionary_page_offset < start:
+            start = first.dictionary_page_offset
+        size = sum(group.column(c).total_compressed_size for c in range(group.num_columns))
+        if group.num_rows:
+            groups.append((Slice(str(file), offset, group.num_rows), start + size // 2))
+        offset += group.num_rows
+    return groups
+
+
+def _split_sizes(spark: SparkSession) -> tuple[int, int, int]:
+    """The session's settings for cutting files into tasks, as _tasks takes them."""
+    least = spark.conf.get("spark.sql.files.minPartitionNum", None)
+    if not least:
+        try:
+            least = str(spark.sparkContext.defaultParallelism)
+        except Exception:  # Spark Connect: no SparkContext here (PySparkNotImplementedError)
+            least = spark.conf.get("spark.default.parallelism", None) or "1"
+    return (
+        spark_bytes(spark.conf.get("spark.sql.files.maxPartitionBytes")),
+        spark_bytes(spark.conf.get("spark.sql.files.openCostInBytes")),
+        int(least),
+    )
+
+
+# Spark's size suffixes (JavaUtils.byteStringAs): powers of 1,024; a bare number is bytes.
+_POWERS = {"": 0, "b": 0, "k": 1, "kb": 1, "m": 2, "mb": 2, "g": 3, "gb": 3, "t": 4, "tb": 4}
+_POWERS |= {"p": 5, "pb": 5}
+
+
+def spark_bytes(text: str | None) -> int:
+    """A Spark size setting (``134217728b``, ``64m``, ``2000``) in bytes (Spark has refused a
+    malformed one when the session read its settings)."""
+    match = re.fullmatch(r"\s*(\d+)\s*([a-z]*)\s*", (text or "").lower())
+    if match is None or match[2] not in _POWERS:
+        raise UserError(f"compute.spark.conf: cannot read {text!r} as a size in bytes (e.g. 64m)")
+    return int(match[1]) * 1024 ** _POWERS[match[2]]
+
+
 def _ranges_apart(edges: pl.DataFrame) -> bool:
     """The partitions' key ranges (each from its first to its last row, both edge rows) do not
     overlap: the files' rows, partition after partition, are in strict key order."""
@@ -232,45 +341,64 @@ def _raw_columns(raw: DataFrame) -> DataFrame:
 
 
 class PartBuilder:
-    """The function each Spark task runs (through ``mapInArrow``): its partition's rows in, one
-    row per Parquet file written out. Pickled to the workers with its parameters.
+    """The function each Spark task runs (through ``mapInArrow``), one row out per Parquet file
+    it wrote. Pickled to the workers with its parameters.
 
-    With ``edges``, the rows are the scan's, in file order: the first and the last series go to
-    an edge file as raw rows (the driver builds them), and rows out of key order stop the task
-    with one UNSORTED row. Without, every series is whole and in key order (Spark regrouped them).
+    With ``tasks``, its rows in are task numbers: the worker reads the row groups of each task
+    (in ``schema``, a Delta log's, when not None); the first and the last series go to an edge
+    file as raw rows (the driver builds them), and rows out of key order stop the task with one
+    UNSORTED row. Without, its rows in are the partition's raw sales, every series whole and in
+    key order (Spark regrouped them).
     """
 
     def __init__(
-        self,
-        staging: Path,
-        origin: str,
-        params: FeatureParams,
-        country: str,
-        chunk_rows: int,
-        edges: bool,
+        self, build: Build, schema: pl.Schema | None, tasks: list[list[Slice]] | None
     ) -> None:
-        self.staging, self.origin, self.chunk_rows = staging, origin, chunk_rows
-        self.params, self.country, self.edges = params, country, edges
+        self.build, self.schema, self.tasks = build, schema, tasks
+        self.edges = tasks is not None
 
     def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        import pyarrow as pa
         from pyspark import TaskContext
 
         context = TaskContext.get()
         # The attempt in the names: a retried task never overwrites a file another attempt may
         # still be writing; the driver keeps the files of the attempt Spark reports.
-        self._task = (context.partitionId(), context.attemptNumber()) if context else (0, 0)
+        attempt = context.attemptNumber() if context else 0
+        if self.tasks is None:
+            partition = context.partitionId() if context else 0
+            yield from self._built(partition, attempt, batches)
+            return
+        for batch in batches:
+            for number in batch.column(0).to_pylist():
+                yield from self._built(number, attempt, self._read(self.tasks[number]))
+
+    def _built(
+        self, task: int, attempt: int, frames: Iterator[pa.RecordBatch] | Iterator[pl.DataFrame]
+    ) -> Iterator[pa.RecordBatch]:
+        import pyarrow as pa
+
+        self._task = (task, attempt)
+        chunk_rows = self.build.chunk_rows
         try:
             if self.edges:
-                rows = self._written(whole_series(_in_key_order(batches), self.chunk_rows))
+                rows = self._written(whole_series(_in_key_order(frames), chunk_rows))
             else:
-                rows = self._written(whole_series(batches, self.chunk_rows))
+                rows = self._written(whole_series(frames, chunk_rows))
         except _OutOfOrderError:
             rows = [self._row(0, UNSORTED, "", 0)]  # the driver lets Spark regroup
         except UserError as error:  # a value that cannot be typed: the driver says so
             rows = [self._row(0, REFUSED, str(error), 0)]
         if rows:
             yield pa.RecordBatch.from_pylist(rows, schema=_part_schema())
+
+    def _read(self, slices: list[Slice]) -> Iterator[pl.DataFrame]:
+        """The raw columns of the task's row groups, one frame each, series keys as text (the
+        order conform_raw gives them, and Spark's regrouping sorts them in)."""
+        for piece in slices:
+            scan = scan_files([Path(piece.file)], self.schema).select(list(RAW_SCHEMA))
+            with parquet_read_errors(self.build.origin):
+                frame = scan.slice(piece.offset, piece.rows).collect()
+            yield frame.with_columns(pl.col(SERIES_KEYS).cast(pl.String))
 
     def _written(self, chunks: Iterator[pl.DataFrame]) -> list[dict[str, object]]:
         """Build and write each chunk (with edges, the partition's first and last series go
@@ -299,7 +427,8 @@ class PartBuilder:
         if chunk.height:
             # Typed as the local engine types the whole file (a chunk is never empty); a value
             # that cannot be typed is its one-line error (a REFUSED row, see _accepted).
-            features = build_features(typed_sales(chunk, self.origin), self.params, self.country)
+            build = self.build
+            features = build_features(typed_sales(chunk, build.origin), build.params, build.country)
             path = self._path("part", number)
             features.write_parquet(path, compression=PART_CODEC)
             first_series = chunk.select(SERIES_KEYS).row(0)
@@ -307,8 +436,8 @@ class PartBuilder:
         return rows
 
     def _path(self, kind: str, number: int) -> Path:
-        partition, attempt = self._task
-        return self.staging / f"{kind}-{partition:05d}-{number:05d}-{attempt}.parquet"
+        task, attempt = self._task
+        return self.build.staging / f"{kind}-{task:05d}-{number:05d}-{attempt}.parquet"
 
     def _row(
         self,

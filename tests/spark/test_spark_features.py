@@ -73,7 +73,7 @@ def test_spark_builds_the_local_features(
 
 
 @contextmanager
-def _small_partitions(spark, max_bytes: int) -> Iterator[None]:
+def _small_partitions(spark, max_bytes: int | str) -> Iterator[None]:
     """Spark's scan splits files into partitions of about ``max_bytes`` (row groups stay whole)."""
     keys = ("spark.sql.files.maxPartitionBytes", "spark.sql.files.openCostInBytes")
     before = {key: spark.conf.get(key) for key in keys}
@@ -111,11 +111,12 @@ def test_raw_in_key_order_is_built_without_a_shuffle_across_any_partitions(
     raw_path, out = tmp_path / "raw.parquet", tmp_path / "features.parquet"
     some.write_parquet(raw_path, row_group_size=150)
     taken = _paths_taken(monkeypatch)
-    monkeypatch.setattr(features_spark, "ARROW_BATCH_ROWS", 40)
+    cut: list[list[features_spark.Slice]] = []
+    real_tasks = features_spark._tasks
+    monkeypatch.setattr(features_spark, "_tasks", lambda *a: cut.extend(real_tasks(*a)) or cut)
     with _small_partitions(spark, 2_000):
-        partitions = spark.read.parquet(str(raw_path)).rdd.getNumPartitions()
         rows = run_spark(spark, raw_path, params, country, out, chunk_rows=200)
-    assert partitions > 2 * some.select(SERIES_KEYS).n_unique()
+    assert len(cut) > 2 * some.select(SERIES_KEYS).n_unique()
     assert taken == ["_in_file_order"]
     local = build_features(some, params, country)
     assert rows == local.height
@@ -139,6 +140,25 @@ def test_files_that_cut_a_club_between_them_are_still_built_in_file_order(
     local = build_features(ordered, params, country)
     assert rows == local.height
     assert_frame_equal(pl.read_parquet(tmp_path / "f.parquet"), local)
+
+
+@pytest.mark.parametrize("max_bytes", ["1k", "6k", "64m"])
+def test_tasks_hold_the_rows_of_sparks_own_partitions(tmp_path, raw, spark, max_bytes) -> None:
+    # Two files of several row groups: the workers read the row groups Spark's scan would give
+    # each partition, with the session's settings (small ones cut a row group per task).
+    folder = tmp_path / "raw"
+    folder.mkdir()
+    ordered = raw.sort(KEYS).head(6000)
+    ordered.head(2500).write_parquet(folder / "a.parquet", row_group_size=300)
+    ordered.slice(2500).write_parquet(folder / "b.parquet", row_group_size=700)
+    files = sorted(folder.iterdir())
+    with _small_partitions(spark, max_bytes):
+        tasks = features_spark._tasks(files, *features_spark._split_sizes(spark))
+        scan = spark.read.parquet(*(str(f) for f in files))
+        counts = scan.rdd.mapPartitions(lambda rows: [sum(1 for _ in rows)]).collect()
+    # Spark packs its largest splits first; the tasks keep file order: the same sizes.
+    assert sorted(sum(s.rows for s in task) for task in tasks) == sorted(c for c in counts if c)
+    assert len(tasks) > 1
 
 
 @pytest.mark.parametrize(
@@ -383,6 +403,20 @@ def test_series_too_short_for_any_feature_give_the_local_empty_table(
     assert isinstance(local, pl.DataFrame) and isinstance(on_spark, pl.DataFrame)
     assert local.height == 0
     assert_frame_equal(on_spark, local)
+
+
+def test_pages_a_worker_cannot_read_are_the_local_engines_one_line(
+    tmp_path, raw, spark, repo_params
+) -> None:
+    from tests.forecast.test_stage_inputs import _corrupt_pages
+
+    raw_path = tmp_path / "raw.parquet"
+    raw.sort(KEYS).write_parquet(raw_path, compression="zstd", row_group_size=5_000)
+    _corrupt_pages(raw_path, "price")  # the first row group's prices
+    local, on_spark = _on_both_engines(spark, raw_path, tmp_path / "f.parquet", repo_params)
+    assert isinstance(local, str) and local.startswith(f"{raw_path}: cannot read: ")
+    assert on_spark == local
+    assert [p.name for p in tmp_path.iterdir()] == ["raw.parquet"]
 
 
 def test_a_sale_without_a_date_is_the_same_one_line_on_both_engines(
