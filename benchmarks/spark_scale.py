@@ -7,7 +7,7 @@ raw sales as pipeline_scale.py shapes them (or reuses its file), ``local`` runs
 forecast.features.run, ``spark`` starts a Spark session (timed apart, as start-up) and runs
 forecast.features_spark.run_spark: each reads the raw Parquet file and writes the one features
 file. The raw file is in key order, as ingest writes it, so ``spark`` takes the path without a
-shuffle; ``shuffle`` runs Spark's path for raw sales in any other order (range-partitioned by
+shuffle (its workers read their own row groups); ``shuffle`` runs Spark's path for raw sales in any other order (range-partitioned by
 series, sorted) on the same file. ``compare`` then checks that the three files hold the same
 table (row count, key order at both ends, each column's null count and sum within 1e-9 relative;
 tests/spark/ compares every value).
@@ -16,7 +16,7 @@ tests/spark/ compares every value).
 in one session: reading the raw file and range-partitioning it by series, sorted, to Spark's
 no-op sink (timed first, cold, as the stage's first job); the raw file's rows handed to a Python
 worker as Arrow, in the stage's batches, without a shuffle (what the path for raw in key order
-starts from); the shuffled rows handed over likewise (what a pandas or Arrow UDF starts from);
+started from before its workers read the row groups themselves); the shuffled rows handed over likewise (what a pandas or Arrow UDF starts from);
 Spark writing the feature table as Parquet (the local engine's file read, then read and
 written: the write is the difference); and polars joining those parts into one file, as the
 stage does. All but the first run warm (the Python workers started first), which favours
