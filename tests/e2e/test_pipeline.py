@@ -19,6 +19,7 @@ import polars as pl
 import pytest
 import yaml
 from markdown_it import MarkdownIt
+from polars.testing import assert_frame_equal
 
 from conveyor.hashing import file_md5
 from tests.forecasts_contract import sized_forecasts_contract
@@ -245,6 +246,39 @@ def test_second_repro_runs_no_stage(workspace):
     result = _run(workspace, "dvc", "repro")
     assert "Running stage" not in result.stdout
     assert "didn't change, skipping" in result.stdout
+
+
+@pytest.mark.spark
+def test_repro_with_engine_spark_runs_the_same_stages_to_the_same_outputs(workspace, tmp_path):
+    # A copy: the forced stages rewrite outputs the other tests read.
+    copy = tmp_path / "repo"
+    shutil.copytree(workspace, copy, symlinks=True)
+    features = "data/features/features.parquet"
+    local_features = pl.read_parquet(copy / features)
+    verdicts = {name: f"reports/data/{name}.json" for name in ("raw_sales", "features")}
+    local_verdicts = {n: json.loads((copy / p).read_text()) for n, p in verdicts.items()}
+    params = yaml.safe_load((copy / "params.yaml").read_text())
+    params["compute"] = {"engine": "spark", "spark": {"master": "local[2]"}}
+    (copy / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    # The engine is no stage's parameter: the same results, so switching re-runs nothing.
+    assert "Running stage" not in _run(copy, "dvc", "repro").stdout
+    stages = ("validate_raw", "prepare", "validate_features")
+    done = _run(copy, "dvc", "repro", "--force", "--single-item", *stages)
+    for stage in stages:
+        assert f"Running stage '{stage}'" in done.stdout, done.stdout
+    # Spark ran them: each stage started a JVM (whose notice no setting silences); Spark's
+    # staging left nothing beside the features.
+    assert (done.stdout + done.stderr).count("Using incubator modules") == 3, done.stderr
+    beside = sorted(p.name for p in (copy / "data/features").iterdir())
+    assert beside == [".gitignore", "features.parquet"]
+    assert_frame_equal(pl.read_parquet(copy / features), local_features)
+    for name, path in verdicts.items():
+        on_spark, local = json.loads((copy / path).read_text()), local_verdicts[name]
+        assert on_spark["passed"] is local["passed"] is True
+        assert on_spark["rows"] == local["rows"]
+        assert [(r["id"], r["column"], r["passed"]) for r in on_spark["rules"]] == [
+            (r["id"], r["column"], r["passed"]) for r in local["rules"]
+        ]
 
 
 def test_summary_prints_metrics(workspace):
