@@ -7,10 +7,10 @@ raw sales as pipeline_scale.py shapes them (or reuses its file), ``local`` runs
 forecast.features.run, ``spark`` starts a Spark session (timed apart, as start-up) and runs
 forecast.features_spark.run_spark: each reads the raw Parquet file and writes the one features
 file. The raw file is in key order, as ingest writes it, so ``spark`` takes the path without a
-shuffle (its workers read their own row groups); ``shuffle`` runs Spark's path for raw sales in any other order (range-partitioned by
-series, sorted) on the same file. ``compare`` then checks that the three files hold the same
-table (row count, key order at both ends, each column's null count and sum within 1e-9 relative;
-tests/spark/ compares every value).
+shuffle (its workers read their own row groups); ``shuffle`` runs Spark's path for raw sales in
+any other order (the workers' rows range-partitioned by series, sorted) on the same file.
+``compare`` then checks that the three files hold the same table (row count, key order at both
+ends, each column's null count and sum within 1e-9 relative; tests/spark/ compares every value).
 
 ``floor`` measures what any Spark version of the stage pays before computing a single feature,
 in one session: reading the raw file and range-partitioning it by series, sorted, to Spark's

@@ -37,7 +37,6 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import polars as pl
 
-from conveyor.delta_table import is_delta_table
 from conveyor.errors import DataError, UserError
 from conveyor.files import atomic_path, parents_made
 from conveyor.stored_data import parquet_files
@@ -54,7 +53,7 @@ from forecast.schema import KEYS, RAW_SCHEMA, SERIES_KEYS
 
 if TYPE_CHECKING:
     import pyarrow as pa
-    from pyspark.sql import Column, DataFrame, Row, SparkSession
+    from pyspark.sql import Row, SparkSession
 
 # Rows a worker builds at once: enough that polars' per-call cost vanishes (about 1,000 calls at
 # 10M rows with Arrow's default batch), few enough to bound a worker's memory (~1 GB at 500k).
@@ -94,12 +93,10 @@ def run_spark(
                 build = Build(staging, str(raw_path), params, country, chunk_rows)
                 if not _clubs_overlap(files):  # else the files cannot be in key order
                     parts = _in_file_order(spark, Reads(files, schema), build)
-                if parts is None:  # not in key order: Spark reads and regroups the series
+                if parts is None:  # not in key order: Spark regroups the series
                     shutil.rmtree(staging)
                     staging.mkdir(mode=0o700)
-                    sources = files if is_delta_table(raw_path) else [raw_path]
-                    raw = _raw_columns(spark.read.parquet(*(str(source) for source in sources)))
-                    parts = _regrouped(raw, build)
+                    parts = _regrouped(spark, Reads(files, schema), build)
             if not parts:  # forecast.features.run refuses raw sales without rows first
                 raise DataError(f"{raw_path}: Spark built no Parquet part")
             with atomic_path(out) as target:
@@ -141,9 +138,16 @@ class Reads(NamedTuple):
     schema: pl.Schema | None
 
 
-def _regrouped(raw: DataFrame, build: Build) -> list[Part]:
-    """Features of raw sales in any order: Spark range-partitions them by series, sorted, so
-    every series is whole in one partition and the partitions follow each other in key order."""
+def _regrouped(spark: SparkSession, reads: Reads, build: Build) -> list[Part]:
+    """Features of raw sales in any order: the workers read and type the files' row groups (the
+    tasks of _in_file_order) and hand them to Spark, which range-partitions them by series,
+    sorted, so every series is whole in one partition and the partitions follow each other in
+    key order. Read as the local engine reads them (not by Spark's own Parquet reader, which
+    lists a folder, reads a Delta table's grown schema and nanosecond dates otherwise)."""
+    tasks = _tasks(reads.files, *_split_sizes(spark))
+    reader = RawReader(tasks, reads.schema, build.origin)
+    numbers = spark.range(len(tasks), numPartitions=max(len(tasks), 1))
+    raw = numbers.mapInArrow(reader, _raw_ddl())
     ordered = raw.repartitionByRange(*SERIES_KEYS).sortWithinPartitions(*KEYS)
     builder = PartBuilder(build, schema=None, tasks=None)
     written = _accepted(ordered.mapInArrow(builder, PART_SCHEMA).collect())
@@ -328,16 +332,70 @@ def _ranges_apart(edges: pl.DataFrame) -> bool:
     return all(before[1] < after[0] for before, after in itertools.pairwise(spans))
 
 
-def _raw_columns(raw: DataFrame) -> DataFrame:
-    """The raw schema's columns only (another column is not shuffled, and a dot in its name is
-    no struct field to resolve), the series keys as text: the order conform_raw gives them."""
-    from pyspark.sql import functions as sf
+# Spark's names for the raw schema's types, as the workers hand the raw sales to Spark.
+_SPARK_TYPES = {pl.Date: "date", pl.String: "string", pl.Float64: "double", pl.Int8: "tinyint"}
+_SPARK_TYPES |= {pl.Int64: "bigint"}
+REFUSAL = "_refused"  # a worker's one-line error, in a row of its own, its other columns null
 
-    def column(name: str) -> Column:
-        picked = sf.col(f"`{name}`")
-        return picked.cast("string").alias(name) if name in SERIES_KEYS else picked
 
-    return raw.select(*(column(name) for name in RAW_SCHEMA))
+def _raw_ddl() -> str:
+    """The raw sales' Spark schema, as RawReader hands them on, and the REFUSAL column."""
+    columns = [f"{name} {_SPARK_TYPES[type(dtype)]}" for name, dtype in RAW_SCHEMA.items()]
+    return ", ".join([*columns, f"{REFUSAL} string"])
+
+
+class RawReader:
+    """The function each Spark task runs to read raw sales (through ``mapInArrow``): task
+    numbers in, the raw sales of each task's row groups out, typed as conform_raw types them.
+    A worker that cannot read or type them hands on one row instead, its error in REFUSAL."""
+
+    def __init__(self, tasks: list[list[Slice]], schema: pl.Schema | None, origin: str) -> None:
+        self.tasks, self.schema, self.origin = tasks, schema, origin
+
+    def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        import pyarrow as pa
+
+        target = _raw_arrow_schema()
+        try:
+            for batch in batches:
+                for number in batch.column(0).to_pylist():
+                    for frame in _read_slices(self.tasks[number], self.schema, self.origin):
+                        typed = typed_sales(frame, self.origin)
+                        typed = typed.with_columns(pl.lit(None, pl.String).alias(REFUSAL))
+                        yield from typed.to_arrow().cast(target).to_batches()
+        except UserError as error:
+            yield pa.RecordBatch.from_pylist([{REFUSAL: str(error)}], schema=target)
+
+
+def _raw_arrow_schema() -> pa.Schema:
+    import pyarrow as pa
+
+    arrow = {pl.Date: pa.date32(), pl.String: pa.string(), pl.Float64: pa.float64()}
+    arrow |= {pl.Int8: pa.int8(), pl.Int64: pa.int64()}
+    fields = [(name, arrow[type(dtype)]) for name, dtype in RAW_SCHEMA.items()]
+    return pa.schema([*fields, (REFUSAL, pa.string())])
+
+
+def _read_slices(
+    slices: list[Slice], schema: pl.Schema | None, origin: str
+) -> Iterator[pl.DataFrame]:
+    """The raw columns of a task's row groups, one frame each, read as the local engine reads
+    the files (scan_files), series keys as text (the order conform_raw gives them)."""
+    for piece in slices:
+        scan = scan_files([Path(piece.file)], schema).select(list(RAW_SCHEMA))
+        with parquet_read_errors(origin):
+            frame = scan.slice(piece.offset, piece.rows).collect()
+        yield frame.with_columns(pl.col(SERIES_KEYS).cast(pl.String))
+
+
+def _without_refusals(batches: Iterator[pa.RecordBatch]) -> Iterator[pl.DataFrame]:
+    """RawReader's batches as frames of raw sales; a DataError at a worker's refusal."""
+    for batch in batches:
+        frame = pl.DataFrame(batch)
+        refusals = frame.get_column(REFUSAL).drop_nulls()
+        if len(refusals):
+            raise DataError(refusals[0])
+        yield frame.drop(REFUSAL)
 
 
 class PartBuilder:
@@ -347,8 +405,8 @@ class PartBuilder:
     With ``tasks``, its rows in are task numbers: the worker reads the row groups of each task
     (in ``schema``, a Delta log's, when not None); the first and the last series go to an edge
     file as raw rows (the driver builds them), and rows out of key order stop the task with one
-    UNSORTED row. Without, its rows in are the partition's raw sales, every series whole and in
-    key order (Spark regrouped them).
+    UNSORTED row. Without, its rows in are the partition's raw sales (RawReader's), every series
+    whole and in key order (Spark regrouped them).
     """
 
     def __init__(
@@ -370,7 +428,8 @@ class PartBuilder:
             return
         for batch in batches:
             for number in batch.column(0).to_pylist():
-                yield from self._built(number, attempt, self._read(self.tasks[number]))
+                read = _read_slices(self.tasks[number], self.schema, self.build.origin)
+                yield from self._built(number, attempt, read)
 
     def _built(
         self, task: int, attempt: int, frames: Iterator[pa.RecordBatch] | Iterator[pl.DataFrame]
@@ -382,23 +441,14 @@ class PartBuilder:
         try:
             if self.edges:
                 rows = self._written(whole_series(_in_key_order(frames), chunk_rows))
-            else:
-                rows = self._written(whole_series(frames, chunk_rows))
+            else:  # RawReader's rows, regrouped
+                rows = self._written(whole_series(_without_refusals(frames), chunk_rows))
         except _OutOfOrderError:
             rows = [self._row(0, UNSORTED, "", 0)]  # the driver lets Spark regroup
         except UserError as error:  # a value that cannot be typed: the driver says so
             rows = [self._row(0, REFUSED, str(error), 0)]
         if rows:
             yield pa.RecordBatch.from_pylist(rows, schema=_part_schema())
-
-    def _read(self, slices: list[Slice]) -> Iterator[pl.DataFrame]:
-        """The raw columns of the task's row groups, one frame each, series keys as text (the
-        order conform_raw gives them, and Spark's regrouping sorts them in)."""
-        for piece in slices:
-            scan = scan_files([Path(piece.file)], self.schema).select(list(RAW_SCHEMA))
-            with parquet_read_errors(self.build.origin):
-                frame = scan.slice(piece.offset, piece.rows).collect()
-            yield frame.with_columns(pl.col(SERIES_KEYS).cast(pl.String))
 
     def _written(self, chunks: Iterator[pl.DataFrame]) -> list[dict[str, object]]:
         """Build and write each chunk (with edges, the partition's first and last series go
