@@ -12,15 +12,15 @@ any other order (the workers' rows range-partitioned by series, sorted) on the s
 ``compare`` then checks that the three files hold the same table (row count, key order at both
 ends, each column's null count and sum within 1e-9 relative; tests/spark/ compares every value).
 
-``floor`` measures what any Spark version of the stage pays before computing a single feature,
-in one session: reading the raw file and range-partitioning it by series, sorted, to Spark's
-no-op sink (timed first, cold, as the stage's first job); the raw file's rows handed to a Python
-worker as Arrow, in the stage's batches, without a shuffle (what the path for raw in key order
-started from before its workers read the row groups themselves); the shuffled rows handed over likewise (what a pandas or Arrow UDF starts from);
-Spark writing the feature table as Parquet (the local engine's file read, then read and
-written: the write is the difference); and polars joining those parts into one file, as the
-stage does. All but the first run warm (the Python workers started first), which favours
-Spark. The printed sums add wall times: lower bounds only if the parts do not overlap
+``floor`` measures what any Spark version of the stage pays before computing a single feature, in
+one session: reading the raw file and range-partitioning it by series, sorted, to Spark's no-op sink
+(timed first, cold, as the stage's first job); the raw file's rows handed to a Python worker as
+Arrow, in the stage's batches, without a shuffle (what the path for raw in key order started from
+before its workers read the row groups themselves); the shuffled rows handed over likewise (what a
+pandas or Arrow UDF starts from); Spark writing the feature table as Parquet (the local engine's
+file read, then read and written: the write is the difference); and polars joining those parts into
+one file, as the stage does. All but the first run warm (the Python workers started first), which
+favours Spark. The printed sums add wall times: lower bounds only if the parts do not overlap
 (benchmarks/README.md says what that assumes).
 
 Outputs go to benchmarks/.work/ (git-ignored); the figures to benchmarks/.work/spark_scale.json.
