@@ -142,12 +142,28 @@ def require_feature_table(columns: Sequence[str], needed: Iterable[str], origin:
         )
 
 
-def typed_sales(frame: pl.DataFrame, origin: str) -> pl.DataFrame:
-    """Raw sales typed as ingest types them (conform_raw), each with its day: a sale without a
-    date belongs to no day of its series (the raw_sales contract's date.not_null)."""
+def typed_sales(frame: pl.DataFrame, origin: str, once: bool = True) -> pl.DataFrame:
+    """Raw sales typed as ingest types them (conform_raw), each with its club, item and day, once:
+    a sale without them belongs to no day of a series, and a day sold twice has no one value
+    (the raw_sales contract's not_null and unique key rules). Refused alike on either engine:
+    a missing key or a repeated one would otherwise be built differently by each. Without
+    ``once``, a repeated key is left for the caller to find (Spark's workers, in key order)."""
     raw = conform_raw(frame, origin)
     if raw.get_column("date").null_count():
         raise DataError(f"{origin}: column 'date' has missing values: every sale needs its day")
+    for key in SERIES_KEYS:
+        if raw.get_column(key).null_count():
+            raise DataError(
+                f"{origin}: column {key!r} has missing values: every sale needs its club and item"
+            )
+    if once and not sorted_by_keys(raw):  # rows in strict key order repeat no key: one pass
+        repeated = raw.select(KEYS).filter(pl.struct(KEYS).is_duplicated())
+        if repeated.height:
+            first = repeated.sort(KEYS).row(0)
+            raise DataError(
+                f"{origin}: a club, item and day sold in more than one row, e.g. "
+                f"{', '.join(map(str, first))}: each day of a series is one row"
+            )
     return raw
 
 

@@ -360,7 +360,9 @@ class RawReader:
             for batch in batches:
                 for number in batch.column(0).to_pylist():
                     for frame in _read_slices(self.tasks[number], self.schema, self.origin):
-                        typed = typed_sales(frame, self.origin)
+                        # Repeated keys are found once Spark has sorted them (PartBuilder), as
+                        # the local engine finds them: the first in key order.
+                        typed = typed_sales(frame, self.origin, once=False)
                         typed = typed.with_columns(pl.lit(None, pl.String).alias(REFUSAL))
                         yield from typed.to_arrow().cast(target).to_batches()
         except UserError as error:

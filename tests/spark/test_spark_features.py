@@ -161,39 +161,120 @@ def test_tasks_hold_the_rows_of_sparks_own_partitions(tmp_path, raw, spark, max_
     assert len(tasks) > 1
 
 
-@pytest.mark.parametrize(
-    "disorder",
-    ["files each in order, ranges overlapping", "a repeated row", "a null item id"],
-)
-def test_raw_out_of_key_order_is_regrouped(
-    tmp_path, raw, spark, repo_params: PipelineParams, monkeypatch, disorder: str
+def test_files_each_in_order_whose_ranges_overlap_are_regrouped(
+    tmp_path, raw, spark, repo_params: PipelineParams, monkeypatch
 ) -> None:
     params, country = repo_params.features, repo_params.data.holidays_country
     ordered = raw.sort(KEYS)
     folder, out = tmp_path / "raw", tmp_path / "features.parquet"
     folder.mkdir()
-    if disorder.startswith("files"):
-        # Each file's rows are in key order; the first file holds the first and last series.
-        series = ordered.select(SERIES_KEYS).unique(maintain_order=True)
-        ends = pl.concat([series.head(1), series.tail(1)])
-        ordered.join(ends, on=SERIES_KEYS).write_parquet(folder / "a.parquet")
-        ordered.join(ends, on=SERIES_KEYS, how="anti").write_parquet(folder / "b.parquet")
-    elif disorder == "a repeated row":
-        pl.concat([ordered.head(1000), ordered.slice(999)]).write_parquet(folder / "a.parquet")
-    else:
-        missing = pl.when(pl.int_range(pl.len()) < 30).then(None).otherwise(pl.col("item_id"))
-        ordered.with_columns(missing.alias("item_id")).write_parquet(folder / "a.parquet")
+    # Each file's rows are in key order; the first file holds the first and last series.
+    series = ordered.select(SERIES_KEYS).unique(maintain_order=True)
+    ends = pl.concat([series.head(1), series.tail(1)])
+    ordered.join(ends, on=SERIES_KEYS).write_parquet(folder / "a.parquet")
+    ordered.join(ends, on=SERIES_KEYS, how="anti").write_parquet(folder / "b.parquet")
     taken = _paths_taken(monkeypatch)
     rows = run_spark(spark, folder, params, country, out)
-    if disorder.startswith("files"):
-        # The files' footers show their club ranges overlap: no build in file order first.
-        assert taken == ["_regrouped"]
-    else:
-        assert taken == ["_in_file_order: not in order", "_regrouped"]
+    # The files' footers show their club ranges overlap: no build in file order first.
+    assert taken == ["_regrouped"]
     local = build_features(pl.read_parquet(folder), params, country)
     assert rows == local.height
     assert_frame_equal(pl.read_parquet(out), local)
     assert [p.name for p in tmp_path.iterdir()] == ["raw", "features.parquet"]
+
+
+@pytest.mark.parametrize(
+    "disorder", ["a repeated row", "a repeated day, other values", "a null id"]
+)
+def test_a_missing_or_repeated_key_is_the_same_one_line_on_both_engines(
+    tmp_path, raw, spark, repo_params: PipelineParams, monkeypatch, disorder: str
+) -> None:
+    # Both engines would build such rows differently (which of two values is the day's; where a
+    # series without an item begins): both refuse them, as the raw_sales contract does.
+    ordered = raw.sort(KEYS)
+    folder = tmp_path / "raw"
+    folder.mkdir()
+    if disorder == "a repeated row":
+        pl.concat([ordered.head(1000), ordered.slice(999)]).write_parquet(folder / "a.parquet")
+        expected = "a club, item and day sold in more than one row, e.g. "
+    elif disorder.startswith("a repeated day"):
+        # In two files, the second's units other: the same key, two values.
+        ordered.write_parquet(folder / "a.parquet")
+        again = ordered.slice(5000, 40).with_columns(pl.col("units_sold") + 1000)
+        again.write_parquet(folder / "b.parquet")
+        expected = "a club, item and day sold in more than one row, e.g. "
+    else:
+        missing = pl.when(pl.int_range(pl.len()) == 5000).then(None).otherwise(pl.col("item_id"))
+        ordered.with_columns(missing.alias("item_id")).write_parquet(folder / "a.parquet")
+        expected = "column 'item_id' has missing values: every sale needs its club and item"
+    taken = _paths_taken(monkeypatch)
+    local, on_spark = _on_both_engines(spark, folder, tmp_path / "f.parquet", repo_params)
+    assert isinstance(local, str) and local.startswith(f"{folder}: {expected}"), local
+    assert on_spark == local
+    assert "_in_file_order" not in taken  # never built in file order: regrouped or refused
+    assert [p.name for p in tmp_path.iterdir()] == ["raw"]
+
+
+def _two_files_out_of_order(raw: pl.DataFrame, folder: Path, name: str = "part") -> pl.DataFrame:
+    """``raw`` shuffled into two files (every club in both: Spark regroups them at once)."""
+    shuffled = raw.sample(fraction=1.0, shuffle=True, seed=3)
+    half = shuffled.height // 2
+    folder.mkdir(parents=True, exist_ok=True)
+    shuffled.head(half).write_parquet(folder / f"{name}-0.parquet", row_group_size=4_000)
+    shuffled.slice(half).write_parquet(folder / f"{name}-1.parquet", row_group_size=4_000)
+    return shuffled
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "a folder Spark would list otherwise",
+        "a Delta table whose later version adds a raw column",
+        "dates in nanoseconds",
+        "a data page that does not decode",
+    ],
+)
+def test_raw_out_of_order_is_read_as_the_local_engine_reads_it(
+    tmp_path, raw, spark, repo_params: PipelineParams, monkeypatch, case: str
+) -> None:
+    # Out of key order the workers read the row groups (not Spark's own reader), as the local
+    # engine does: the same files, the same schema, the same types, the same one-line error.
+    folder = tmp_path / "raw"
+    if case.startswith("a folder"):
+        # Data below a partition-like folder; beside it a file not named .parquet and notes:
+        # neither is data for either engine.
+        _two_files_out_of_order(raw, folder / "batch=2")
+        raw.head(100).write_parquet(folder / "extra.parq")
+        (folder / "notes.txt").write_text("not data", encoding="utf-8")
+    elif case.startswith("a Delta"):
+        from deltalake import write_deltalake
+
+        shuffled = raw.sample(fraction=1.0, shuffle=True, seed=3)
+        half = shuffled.height // 2
+        write_deltalake(str(folder), shuffled.head(half).drop("promo").to_arrow())
+        write_deltalake(
+            str(folder), shuffled.slice(half).to_arrow(), mode="append", schema_mode="merge"
+        )
+    elif case.startswith("dates"):
+        # As pandas writes dates: timestamps in nanoseconds, which Spark's reader refuses.
+        nanos = raw.with_columns(pl.col("date").cast(pl.Datetime("ns")))
+        _two_files_out_of_order(nanos, folder)
+    else:
+        from tests.forecast.test_stage_inputs import _corrupt_pages
+
+        _two_files_out_of_order(raw, folder)
+        _corrupt_pages(folder / "part-1.parquet", "price")
+    taken = _paths_taken(monkeypatch)
+    local, on_spark = _on_both_engines(spark, folder, tmp_path / "f.parquet", repo_params)
+    assert "_in_file_order" not in taken  # the footers sent it straight to the shuffle
+    if case.startswith("a data page"):
+        assert isinstance(local, str) and local.startswith(f"{folder}: cannot read: "), local
+        assert on_spark == local
+        return
+    assert isinstance(local, pl.DataFrame) and isinstance(on_spark, pl.DataFrame), (local, on_spark)
+    assert_frame_equal(on_spark, local)
+    if not case.startswith("a Delta"):  # there, the older rows' promo is missing
+        assert_frame_equal(local, build_features(raw, repo_params.features, "US"))
 
 
 def test_edges_are_the_first_and_last_series_of_a_partition() -> None:
