@@ -181,11 +181,21 @@ PARQUET_INPUTS = {
 }
 # The other files a stage reads (register records the raw file's md5: a file, not a folder).
 FILE_INPUTS = {"evaluate": ("model",), "register": ("model", "metrics", "raw")}
+# The files a stage writes: a folder there, or one that cannot be written, is refused in one
+# line before the work (it was the writer's traceback after it).
+FILE_OUTPUTS = {
+    "ingest": ("out",),
+    "prepare": ("out",),
+    "train": ("model", "importance"),
+    "evaluate": ("metrics", "slices"),
+    "register": ("out",),
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Validate params.yaml, run one stage, print one line; user errors are one line, exit 2."""
     from conveyor.checks.dataio import require_readable
+    from conveyor.files import require_writable_file
 
     args = build_parser().parse_args(argv)
     handler, _ = STAGES[args.stage]
@@ -197,6 +207,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not path.is_file():
                 problem = "not a file" if path.exists() else "no such file"
                 raise DataError(f"{path}: {problem} ({OPTION_HELP[option]})")
+        for option in FILE_OUTPUTS.get(args.stage, ()):
+            require_writable_file(getattr(args, option), f"--{option}")
         # Every stage validates params.yaml before any work, but a batch with a packaged model.
         packaged = _packaged_batch(args) if args.stage == "batch" else None
         print(packaged if packaged is not None else handler(args, load_params(args.params)))

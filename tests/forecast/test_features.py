@@ -111,3 +111,38 @@ def test_a_series_built_apart_gives_the_whole_builds_rows(small_sales):
     alone = build_features(data.filter(series), PARAMS, "US")
     assert alone.equals(whole)
     assert alone.filter(pl.col("date") == end)["days_to_holiday"].item() == 3
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (
+            lambda f: f.with_columns(
+                pl.when(pl.int_range(pl.len()) == 7)
+                .then(None)
+                .otherwise("club_id")
+                .alias("club_id")
+            ),
+            "x: column 'club_id' has missing values: every sale needs its club and item",
+        ),
+        # A day of a series twice, with other units, and out of key order: found all the same.
+        (
+            lambda f: pl.concat([f.slice(10, 1).with_columns(pl.col(TARGET) + 5), f]),
+            "x: a club, item and day sold in more than one row, e.g. ",
+        ),
+    ],
+)
+def test_a_sale_without_its_series_or_a_day_sold_twice_is_refused(small_sales, edit, expected):
+    from conveyor.errors import DataError
+    from forecast.features import typed_sales
+
+    with pytest.raises(DataError) as refused:
+        typed_sales(edit(small_sales.sort(KEYS)), "x")
+    assert str(refused.value).startswith(expected)
+    if "twice" in expected:
+        row = small_sales.sort(KEYS).row(10, named=True)
+        assert str(refused.value).endswith(
+            f"{row['club_id']}, {row['item_id']}, {row['date']}: each day of a series is one row"
+        )
+    # The same rows, each once and in key order, pass (the check is one pass over them).
+    assert typed_sales(small_sales.sort(KEYS), "x").height == small_sales.height

@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from forecast import train
-from forecast.__main__ import FILE_INPUTS, OPTION_HELP, PARQUET_INPUTS, STAGES
+from forecast.__main__ import FILE_INPUTS, FILE_OUTPUTS, OPTION_HELP, PARQUET_INPUTS, STAGES
 from forecast.__main__ import main as forecast_main
 from forecast.features import build_features
 from tests.paths import REPO
@@ -120,6 +120,36 @@ def test_a_missing_model_or_metrics_file_is_one_line(tmp_path, capsys, stage, op
     assert code == 2
     expected = f"error: {stage}: {paths[option]}: {problem} ({OPTION_HELP[option]})\n"
     assert capsys.readouterr().err == expected
+
+
+@pytest.mark.parametrize(
+    ("stage", "option"),
+    [(stage, option) for stage, options in FILE_OUTPUTS.items() for option in options],
+)
+def test_an_output_file_that_is_a_folder_is_one_line_before_any_work(
+    tmp_path, capsys, small_sales, stage, option
+):
+    # The stage's inputs exist and read (so only ``option`` is wrong); ``option`` names a folder.
+    paths = {name: tmp_path / "in" / name for name in STAGES[stage][1]}
+    paths.update({n: tmp_path / "in" / f"{n}.parquet" for n in ("features", "raw") if n in paths})
+    for name in ("features", "raw"):
+        if name in paths:
+            paths[name].parent.mkdir(parents=True, exist_ok=True)
+            small_sales.write_parquet(paths[name])
+    for name in FILE_INPUTS.get(stage, ()):
+        if name not in ("raw", "features"):
+            paths[name].write_text("{}", encoding="utf-8")
+    folder = tmp_path / "a folder"
+    (folder / "kept").mkdir(parents=True)
+    paths[option] = folder
+    args = [arg for name, path in paths.items() for arg in (f"--{name}", str(path))]
+    code = forecast_main(["--params", str(REPO / "params.yaml"), stage, *args])
+    assert code == 2
+    expected = (
+        f"error: {stage}: --{option} {folder}: cannot write there (a folder, expected a file)\n"
+    )
+    assert capsys.readouterr().err == expected
+    assert [p.name for p in folder.iterdir()] == ["kept"]
 
 
 def _write_folder(root: Path, frames: dict[str, pl.DataFrame]) -> Path:
