@@ -9,8 +9,9 @@ Arrow took longer than the whole local stage) and builds every series that start
 its task, in chunks of about ``CHUNK_ROWS`` rows, each written as a Parquet part. The first and
 last series of a task may continue in the next: the worker sets their raw rows aside and the
 driver builds them. The workers check the order as they read, the driver that the tasks do not
-overlap; raw sales in any other order are read by Spark and range-partitioned by series (its
-shuffle and sort), so every series is whole in one partition. Either way the driver joins the
+overlap; raw sales in any other order are read and typed by the workers the same way and
+handed to Spark, which range-partitions them by series (its shuffle and sort), so every series
+is whole in one partition, and back to the workers. Either way the driver joins the
 parts, in key order, into the one file the later stages read. The features are the local
 engine's by construction: the same function builds them (a series' features do not depend on
 the other series: tests/forecast).
